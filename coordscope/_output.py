@@ -1,0 +1,68 @@
+"""Writing output files atomically (a temporary file in the same folder, then rename)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+__all__ = ["atomic_write", "write_events", "write_json", "write_table"]
+
+
+def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
+    """Call ``writer(tmp)`` on a temporary path beside ``path``, then rename it into place.
+
+    An interrupted run never leaves a complete-looking but partial file at ``path``.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        writer(tmp)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return target
+
+
+def write_table(frame: pl.DataFrame, path: str | Path) -> Path:
+    """Write a table atomically: Parquet, CSV/TSV (lists joined by spaces) or JSON lines."""
+    suffix = Path(path).suffix.lower()
+
+    def _write(tmp: Path) -> None:
+        if suffix == ".parquet":
+            frame.write_parquet(tmp, statistics=False)
+            return
+        if suffix in (".jsonl", ".ndjson"):
+            frame.write_ndjson(tmp)
+            return
+        flat = frame.with_columns(
+            [pl.col(c).list.join(" ") for c, t in frame.schema.items() if isinstance(t, pl.List)]
+            + [
+                pl.col(c).cast(pl.String)
+                for c, t in frame.schema.items()
+                if isinstance(t, (pl.Categorical, pl.Enum))
+            ]
+        )
+        flat.write_csv(tmp, separator="\t" if suffix in (".tsv", ".tab") else ",")
+
+    return atomic_write(path, _write)
+
+
+def write_events(events: pl.DataFrame, path: str | Path) -> Path:
+    """Write the canonical event table (``.parquet``, ``.csv``, ``.tsv`` or ``.jsonl``)."""
+    return write_table(events, path)
+
+
+def write_json(obj: Any, path: str | Path) -> Path:
+    """Write JSON atomically (sorted keys, 2-space indent, trailing newline)."""
+    text = json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n"
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

@@ -1,0 +1,248 @@
+"""The ``coordscope`` command line: thin wrappers over the Python API.
+
+Every user error prints one line on stderr and exits with status 1. ``--json`` prints a
+machine-readable summary on stdout; progress goes to stderr, only on a terminal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from coordscope import __version__
+from coordscope._output import write_events, write_json, write_table
+from coordscope.datasets.formats import FORMAT_NAMES, FORMATS, get_format
+from coordscope.datasets.ingest import ingest as ingest_files
+from coordscope.datasets.ingest import parse_mapping
+from coordscope.errors import CoordscopeError, ParameterError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="coordscope",
+    help="Find coordinated amplification in exported social-media data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+_err = Console(stderr=True, highlight=False)
+_out = Console(highlight=False)
+
+_FORMAT_HELP = "Input format: auto (recognised from content) or one of: " + ", ".join(FORMAT_NAMES)
+_FORMAT_EPILOG = "Formats: " + "; ".join(f"{f.name}: {f.summary}" for f in FORMATS) + "."
+
+
+def _version(value: bool) -> None:
+    if value:
+        _out.print(f"coordscope {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Find coordinated amplification in exported social-media data."""
+
+
+@contextlib.contextmanager
+def _status(message: str) -> Iterator[None]:
+    """A spinner on stderr when it is a terminal; nothing in pipes."""
+    if sys.stderr.isatty():
+        with _err.status(message):
+            yield
+    else:
+        yield
+
+
+def _print_ingest_summary(summary: dict[str, Any], output: Path, rejects: Path | None) -> None:
+    rows = summary["rows"]
+    table = Table(title=None, show_header=True, header_style="bold")
+    table.add_column("file")
+    table.add_column("format")
+    table.add_column("records", justify="right")
+    for item in summary["inputs"]:
+        how = " (detected)" if item["detected"] else ""
+        table.add_row(item["path"], f"{item['format']}{how}", f"{item['rows']:,}")
+    _out.print(table)
+    _out.print(
+        f"rows: {rows['input']:,} input = {rows['accepted']:,} accepted + "
+        f"{rows['rejected']:,} rejected + {rows['duplicates']:,} duplicates"
+    )
+    span = summary["time_span"]
+    _out.print(
+        f"events: {summary['events']:,} by {summary['actors']:,} accounts, "
+        f"{span['first']} → {span['last']}"
+    )
+    counters = {k: v for k, v in summary["counters"].items() if v and k != "events"}
+    if counters:
+        _out.print("notes: " + ", ".join(f"{k} {v:,}" for k, v in counters.items()))
+    _out.print(f"wrote {output}")
+    if rejects is not None:
+        _out.print(f"rejects: {rejects}")
+
+
+@app.command(epilog=_FORMAT_EPILOG)
+def ingest(
+    inputs: Annotated[
+        list[Path], typer.Argument(help="Export files (plain, .gz or .zst).", show_default=False)
+    ],
+    output: Annotated[
+        Path,
+        typer.Option("-o", "--output", help="Event table to write (.parquet, .csv, .tsv, .jsonl)."),
+    ],
+    format: Annotated[str, typer.Option("--format", "-f", help=_FORMAT_HELP)] = "auto",
+    map_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help="Map a canonical column to a source field, COL=FIELD "
+            "(e.g. --map actor_id=user_screen_name). Repeatable.",
+        ),
+    ] = None,
+    rejects: Annotated[
+        Path | None,
+        typer.Option(
+            "--rejects",
+            help="Where to write rejected records (CSV: source, record, reason). "
+            "Default: <output>.rejects.csv, written only when there are rejects.",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Read export files into one canonical event table, accounting for every row.
+
+    Every input row is accepted, rejected with a reason (written to the rejects file), or
+    dropped as an exact duplicate: input = accepted + rejected + duplicates.
+    """
+    mapping = parse_mapping(map_ or [])
+    suffix = output.suffix.lower()
+    if suffix not in (".parquet", ".csv", ".tsv", ".jsonl", ".ndjson"):
+        raise ParameterError(f"--output: unsupported extension '{suffix}' (use .parquet, .csv, .tsv or .jsonl)")
+    with _status("reading input"):
+        result = ingest_files([str(p) for p in inputs], format=format, mapping=mapping)
+    write_events(result.events, output)
+    rejects_path: Path | None = None
+    if rejects is not None or result.rejects.height:
+        rejects_path = rejects or output.with_name(output.stem + ".rejects.csv")
+        write_table(result.rejects, rejects_path)
+    summary = result.summary()
+    summary["output"] = str(output)
+    summary["rejects_file"] = str(rejects_path) if rejects_path else None
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    else:
+        _print_ingest_summary(summary, output, rejects_path)
+
+
+_EXPORT_NAMES = {
+    "generic": "events.parquet",
+    "coortweet": "events.csv",
+    "cnt": "events.csv",
+    "twitter-v1": "tweets.jsonl",
+    "twitter-v2": "tweets.jsonl",
+    "twitter-io": "tweets.csv",
+    "telegram": "result.json",
+    "crowdtangle": "posts.csv",
+}
+
+
+@app.command()
+def simulate(
+    scenario: Annotated[str, typer.Option("--scenario", "-s", help="Scenario name (see below).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder to write into.")],
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same data).")] = 0,
+    size: Annotated[
+        str, typer.Option("--size", help="tiny, small, medium, large, or a number of events.")
+    ] = "small",
+    format: Annotated[
+        str, typer.Option("--format", "-f", help="Export format to write: " + ", ".join(FORMAT_NAMES))
+    ] = "generic",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Generate a synthetic dataset with planted campaigns and write it with its truth.
+
+    Writes the events in the chosen export format (so the readers are exercised on it)
+    and truth.parquet (which accounts belong to which campaign, which keys and time span
+    they pushed). Scenarios: run `coordscope simulate --scenario list -o .` to list them.
+    """
+    from coordscope.datasets.simulate import SCENARIOS, simulate as run_simulation
+
+    if scenario == "list":
+        for name, text in SCENARIOS.items():
+            _out.print(f"{name:20s} {text}", markup=False)
+        return
+    if scenario not in SCENARIOS:
+        raise ParameterError(f"--scenario: unknown scenario '{scenario}'; choose one of: {', '.join(SCENARIOS)}")
+    spec = get_format(format)
+    size_arg: str | int = int(size) if size.isdigit() else size
+    with _status(f"simulating {scenario}"):
+        events, truth = run_simulation(scenario, seed=seed, size=size_arg)
+    output.mkdir(parents=True, exist_ok=True)
+    events_path = output / _EXPORT_NAMES[spec.name]
+    from coordscope._output import atomic_write
+
+    atomic_write(events_path, lambda tmp: spec.write(events, str(tmp)))
+    truth_path = write_table(truth, output / "truth.parquet")
+    coordinated = int(truth["coordinated"].sum()) if "coordinated" in truth.columns else 0
+    summary = {
+        "scenario": scenario,
+        "seed": seed,
+        "size": size,
+        "format": spec.name,
+        "events": events.height,
+        "accounts": truth.height,
+        "coordinated_accounts": coordinated,
+        "campaigns": int(truth["campaign"].drop_nulls().n_unique()) if "campaign" in truth.columns else 0,
+        "files": {"events": str(events_path), "truth": str(truth_path)},
+    }
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        return
+    _out.print(
+        f"{scenario} (seed {seed}): {events.height:,} events by {truth.height:,} accounts, "
+        f"{coordinated:,} of them in {summary['campaigns']} planted campaign(s)"
+    )
+    _out.print(f"wrote {events_path} ({spec.name}) and {truth_path}")
+
+
+def main() -> None:
+    """Entry point: run the app, turning every user error into one line and exit 1.
+
+    Set ``COORDSCOPE_DEBUG=1`` to see the traceback of an unexpected error.
+    """
+    debug = bool(os.environ.get("COORDSCOPE_DEBUG"))
+    try:
+        code = app(standalone_mode=False)
+    except typer.TyperException as exc:  # usage errors: unknown option, missing argument
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        raise SystemExit(_exit_with(f"{message.splitlines()[0]} (see --help)")) from None
+    except typer.Abort:
+        _err.print("aborted")
+        raise SystemExit(130) from None
+    except CoordscopeError as exc:
+        if debug:
+            raise
+        raise SystemExit(_exit_with(str(exc))) from None
+    except Exception as exc:
+        if debug:
+            raise
+        text = str(exc).strip().splitlines()
+        raise SystemExit(_exit_with(f"unexpected {type(exc).__name__}: {text[0] if text else ''}")) from None
+    raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def _exit_with(message: str) -> int:
+    _err.print(f"error: {message}", markup=False, soft_wrap=True)
+    return 1

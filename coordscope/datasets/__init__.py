@@ -1,0 +1,1 @@
+"""Getting data in: readers per export format, detection, normalisation, simulation."""

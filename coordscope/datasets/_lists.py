@@ -1,0 +1,48 @@
+"""Turning list-like text cells into ``List(String)`` columns, vectorized."""
+
+from __future__ import annotations
+
+import polars as pl
+
+__all__ = ["split_list_cells", "to_string_list"]
+
+_LIST = pl.List(pl.String())
+
+
+def split_list_cells(cells: pl.Series, *, separator_regex: str = r"[\s,]+") -> pl.Series:
+    """Parse text cells holding several values into lists of strings.
+
+    A cell that starts with ``[`` is read as a bracketed list: a JSON array of strings or
+    numbers, ``['a', 'b']`` or ``[a, b]`` (items split at commas, quotes stripped; so an
+    item may not itself hold a comma). Any other cell is split at ``separator_regex`` (spaces and commas by
+    default). Empty items are kept here and dropped by the shared finalisation. Nulls
+    become empty lists.
+    """
+    text = pl.col("t").cast(pl.String).str.strip_chars()
+    plain = text.str.replace_all(separator_regex, " ").str.strip_chars().str.split(" ")
+    items = (
+        text.str.strip_chars("[] \t")
+        .str.split(",")
+        .list.eval(pl.element().str.strip_chars().str.strip_chars("'\"").str.strip_chars())
+    )
+    parsed = (
+        pl.when(text.str.starts_with("["))
+        .then(items)
+        .otherwise(plain)
+        .fill_null(pl.lit([], dtype=_LIST))
+    )
+    return pl.DataFrame({"t": cells}).select(parsed.alias(cells.name)).to_series()
+
+
+def to_string_list(values: pl.Series, *, separator_regex: str = r"[\s,]+") -> pl.Series:
+    """Any column to ``List(String)``: lists are cast, text is split (see above)."""
+    if isinstance(values.dtype, pl.List):
+        inner = values.dtype.inner
+        if inner == pl.String:
+            return values
+        if isinstance(inner, pl.Struct) or isinstance(inner, pl.List):
+            return values.list.eval(pl.element().cast(pl.String, strict=False)).cast(_LIST)
+        return values.cast(_LIST)
+    if values.dtype == pl.Null:
+        return pl.Series(values.name, [[]] * values.len(), dtype=_LIST)
+    return split_list_cells(values, separator_regex=separator_regex)

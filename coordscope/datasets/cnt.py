@@ -1,0 +1,112 @@
+"""coordination-network-toolkit CSV input.
+
+Columns by position, whatever the header says (the toolkit always skips the first row):
+``message_id, user_id, username, repost_id, reply_id, message, timestamp, urls``.
+``timestamp`` is in seconds (float; the toolkit only needs a consistent offset, so small
+numbers mean seconds since an arbitrary origin and are read as seconds since 1970).
+``urls`` is space separated; an empty cell means no URL (the toolkit's empty-string URL
+artifact is never produced). A UTF-8 byte-order mark is tolerated.
+
+Events: ``kind`` is ``repost`` when ``repost_id`` is set (``object_id = repost_id``), else
+``reply`` when ``reply_id`` is set (``object_id = reply_id``), else ``post``. The URLs as
+written (split at spaces, empty items dropped) are kept in ``x_urls_raw``, since the
+toolkit compares URLs without normalising them; ``urls`` holds the normalised ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final
+
+import polars as pl
+
+from coordscope.datasets._io import write_bytes
+from coordscope.datasets._stage import RECORD, SOURCE, Staged
+from coordscope.datasets._tables import read_delimited
+from coordscope.errors import InputError
+from coordscope.schema import TS_DTYPE
+
+__all__ = ["COLUMNS", "read", "sniff", "write"]
+
+COLUMNS: Final = (
+    "message_id", "user_id", "username", "repost_id", "reply_id", "message", "timestamp", "urls",
+)  # fmt: skip
+_NUMBER_RE: Final = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
+
+
+def sniff(head: str) -> bool:
+    """True when the header is the toolkit's eight column names, in order."""
+    first = head.lstrip().splitlines()[0] if head.strip() else ""
+    names = tuple(c.strip().strip('"').strip().lower() for c in first.split(","))
+    return names == COLUMNS
+
+
+def read(path: str, *, mapping: Mapping[str, str] | None = None) -> Staged:
+    """Stage a toolkit CSV (see the module docstring). Cost ``O(n)``.
+
+    Raises
+    ------
+    InputError
+        The file does not have exactly eight columns.
+    """
+    raw = read_delimited(path, separator=",", has_header=True)
+    if raw.width != len(COLUMNS):
+        raise InputError(
+            path,
+            f"expected {len(COLUMNS)} columns ({', '.join(COLUMNS)}), found {raw.width}",
+        )
+    raw.columns = list(COLUMNS)
+    n = raw.height
+    stamp = pl.col("timestamp").str.strip_chars()
+    is_number = stamp.str.contains(_NUMBER_RE).fill_null(False)
+    micros = (stamp.cast(pl.Float64, strict=False) * 1_000_000.0).round(0).cast(pl.Int64)
+    raw_urls = pl.col("urls").fill_null("").str.split(" ").list.eval(
+        pl.element().filter(pl.element() != "")
+    )
+    repost = pl.col("repost_id").str.strip_chars().replace("", None)
+    reply = pl.col("reply_id").str.strip_chars().replace("", None)
+    frame = raw.select(
+        pl.lit(path).alias(SOURCE),
+        pl.int_range(1, n + 1, dtype=pl.Int64).alias(RECORD),
+        pl.col("message_id").alias("event_id"),
+        pl.lit("generic").alias("platform"),
+        pl.col("user_id").alias("actor_id"),
+        pl.col("username").alias("actor_name"),
+        pl.when(is_number).then(micros).cast(pl.Datetime("us")).dt.replace_time_zone("UTC").alias("ts"),
+        pl.when(repost.is_not_null())
+        .then(pl.lit("repost"))
+        .when(reply.is_not_null())
+        .then(pl.lit("reply"))
+        .otherwise(pl.lit("post"))
+        .alias("kind"),
+        pl.coalesce(repost, reply).alias("object_id"),
+        pl.col("message").alias("text"),
+        raw_urls.alias("urls"),
+        raw_urls.alias("x_urls_raw"),
+        pl.when(stamp.is_null() | (stamp == ""))
+        .then(pl.lit("missing timestamp"))
+        .when(~is_number)
+        .then(pl.lit("field 'timestamp': not a number of seconds: '") + stamp.str.slice(0, 40) + pl.lit("'"))
+        .alias("_reject"),
+    )
+    return Staged(frame, format="cnt")
+
+
+def write(events: pl.DataFrame, path: str) -> None:
+    """Write events as a toolkit CSV (header row, seconds since 1970 as decimals).
+
+    ``repost_id`` holds the object of reposts and forwards, ``reply_id`` that of replies
+    and comments; quotes are written as plain messages (the toolkit has no quote column).
+    """
+    kind = pl.col("kind").cast(pl.String)
+    out = events.select(
+        pl.col("event_id").alias("message_id"),
+        pl.col("actor_id").alias("user_id"),
+        pl.col("actor_name").fill_null("").alias("username"),
+        pl.when(kind.is_in(["repost", "forward"])).then(pl.col("object_id")).alias("repost_id"),
+        pl.when(kind.is_in(["reply", "comment"])).then(pl.col("object_id")).alias("reply_id"),
+        pl.col("text").fill_null("").alias("message"),
+        (pl.col("ts").cast(TS_DTYPE).dt.epoch("us") / 1_000_000.0).alias("timestamp"),
+        pl.col("urls").list.join(" ").alias("urls"),
+    )
+    write_bytes(path, out.write_csv(None).encode())

@@ -1,0 +1,223 @@
+"""Generic tables: CSV, TSV, Parquet, JSON lines, JSON arrays (plain, ``.gz``, ``.zst``).
+
+Columns named as the canonical schema are taken as they are; others are mapped by name
+(``mapping={"actor_id": "user_screen_name"}``, or ``--map actor_id=user_screen_name``).
+Without a mapping, a few common names are recognised (:data:`ALIASES`); an explicit
+mapping always wins. ``ts`` may be ISO 8601 (with or without offset; naive values are
+taken as UTC and counted) or epoch seconds/milliseconds. List columns may be JSON arrays,
+bracketed lists, or space/comma separated strings. ``kind`` defaults to ``post``, or
+``repost`` where only ``object_id`` says so. Without an ``event_id`` column, events are
+numbered ``<file name>:<record>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Final
+
+import polars as pl
+
+from coordscope.datasets._io import compression_of, read_bytes, strip_bom, write_bytes
+from coordscope.datasets._lists import to_string_list
+from coordscope.datasets._stage import RECORD, REJECT, SOURCE, Staged
+from coordscope.datasets._tables import (
+    read_delimited,
+    read_json_array,
+    read_json_lines,
+    read_parquet,
+    sniff_delimiter,
+)
+from coordscope.errors import InputError
+from coordscope.schema import (
+    ACTOR_ID,
+    EVENT_ID,
+    EVENT_SCHEMA,
+    EXTRA_PREFIX,
+    LIST_COLUMNS,
+    PLATFORM,
+    TS,
+)
+
+__all__ = ["ALIASES", "read", "resolve_columns", "sniff", "write"]
+
+#: Common source names recognised without a mapping, per canonical column, in priority order.
+ALIASES: Final[dict[str, tuple[str, ...]]] = {
+    "event_id": ("id", "post_id", "message_id", "tweet_id", "status_id"),
+    "actor_id": ("user_id", "account_id", "author_id", "userid", "from_id"),
+    "actor_name": ("username", "user_name", "screen_name", "user_screen_name", "author"),
+    "ts": ("timestamp", "created_at", "time", "datetime", "date", "published_at"),
+    "object_id": ("repost_id", "retweet_id", "shared_id"),
+    "text": ("message", "content", "body", "tweet_text"),
+    "urls": ("url", "links", "link"),
+    "hashtags": ("hashtag", "tags"),
+}
+
+
+def sniff(head: str) -> bool:
+    """True when the content names (or aliases) at least ``actor_id`` and ``ts``."""
+    text = head.lstrip()
+    if not text:
+        return False
+    if text[0] in "[{":
+        names = set(_json_keys(text))
+    else:
+        first = text.splitlines()[0]
+        sep = sniff_delimiter(first)
+        names = {c.strip().strip('"').strip() for c in first.split(sep)}
+    return all(_pick(col, names, {}) is not None for col in (ACTOR_ID, TS))
+
+
+def _json_keys(text: str) -> list[str]:
+    """Top-level keys of the first JSON object in ``text`` (a cheap scan, no full parse)."""
+    import json
+
+    body = text[1:].lstrip() if text.startswith("[") else text
+    line = body.split("\n", 1)[0].rstrip().rstrip(",")
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        decoder = json.JSONDecoder()
+        try:
+            obj, _ = decoder.raw_decode(body)
+        except ValueError:
+            return []
+    return list(obj) if isinstance(obj, dict) else []
+
+
+def _pick(column: str, names: set[str], mapping: Mapping[str, str]) -> str | None:
+    if column in mapping:
+        return mapping[column]
+    if column in names:
+        return column
+    for alias in ALIASES.get(column, ()):
+        if alias in names:
+            return alias
+    return None
+
+
+def resolve_columns(
+    names: list[str], mapping: Mapping[str, str] | None, *, path: str
+) -> dict[str, str]:
+    """Canonical column → source column, from the mapping, canonical names, then aliases.
+
+    Raises
+    ------
+    InputError
+        A mapped source column does not exist, or ``actor_id``/``ts`` cannot be found.
+    """
+    mapping = dict(mapping or {})
+    present = set(names)
+    for col, src in mapping.items():
+        if src not in present:
+            raise InputError(
+                path, f"no column '{src}' (mapped to {col}); columns are: {', '.join(names)}",
+                field=src,
+            )
+    # a source column may serve one canonical column only: aliases never steal mapped ones
+    used = set(mapping.values())
+    resolved: dict[str, str] = {}
+    for col in EVENT_SCHEMA:
+        src = _pick(col, present - (used - {mapping.get(col, "")}), mapping)
+        if src is not None:
+            resolved[col] = src
+            used.add(src)
+    for col in (ACTOR_ID, TS):
+        if col not in resolved:
+            raise InputError(
+                path,
+                f"no column for '{col}'; columns are: {', '.join(names[:20])}"
+                f"{' …' if len(names) > 20 else ''}; name one with --map {col}=COLUMN",
+            )
+    return resolved
+
+
+def _load(path: str) -> tuple[pl.DataFrame, pl.Series, list[tuple[int, str]]]:
+    """The raw table, its record numbers, and bad JSON lines."""
+    if compression_of(path) is None:
+        with open(path, "rb") as fh:
+            magic = fh.read(4)
+        if magic == b"PAR1":
+            frame = read_parquet(path)
+            return frame, pl.int_range(1, frame.height + 1, eager=True), []
+    first = strip_bom(read_bytes(path)).lstrip()[:1]
+    if first == b"[":
+        frame = read_json_array(path)
+        return frame, pl.int_range(1, frame.height + 1, eager=True), []
+    if first == b"{":
+        lines = read_json_lines(path)
+        return lines.frame, pl.Series(lines.lines, dtype=pl.Int64), lines.bad
+    frame = read_delimited(path)
+    return frame, pl.int_range(1, frame.height + 1, eager=True), []
+
+
+def read(path: str, *, mapping: Mapping[str, str] | None = None) -> Staged:
+    """Stage a generic table (see the module docstring). Cost ``O(n)``."""
+    raw, records, bad = _load(path)
+    resolved = resolve_columns(raw.columns, mapping, path=path)
+    n = raw.height
+    cols: dict[str, pl.Series] = {
+        SOURCE: pl.repeat(path, n, eager=True, dtype=pl.String),
+        RECORD: records.cast(pl.Int64),
+    }
+    for col, src in resolved.items():
+        values = raw[src]
+        if col in LIST_COLUMNS:
+            cols[col] = to_string_list(values)
+        elif col in (TS, "actor_created"):
+            cols[col] = values
+        else:
+            if isinstance(values.dtype, (pl.List, pl.Struct)):
+                raise InputError(path, f"column '{src}' holds lists, not single values", field=src)
+            cols[col] = values.cast(pl.String)
+    frame = pl.DataFrame(cols)
+    if EVENT_ID not in resolved:
+        frame = frame.with_columns(
+            (pl.lit(Path(path).name + ":") + pl.col(RECORD).cast(pl.String)).alias(EVENT_ID)
+        )
+    if PLATFORM not in resolved:
+        frame = frame.with_columns(pl.lit("generic").alias(PLATFORM))
+    extras = [c for c in raw.columns if c.startswith(EXTRA_PREFIX) and c not in resolved.values()]
+    if extras:
+        frame = frame.with_columns([raw[c] for c in extras])
+    if bad:
+        bad_frame = pl.DataFrame(
+            {SOURCE: [path] * len(bad), RECORD: [b[0] for b in bad], REJECT: [b[1] for b in bad]},
+            schema={SOURCE: pl.String, RECORD: pl.Int64, REJECT: pl.String},
+        )
+        frame = pl.concat([frame, bad_frame], how="diagonal_relaxed").sort(RECORD)
+    return Staged(frame, format="generic", notes={"mapped_by_alias": _alias_count(resolved, mapping)})
+
+
+def _alias_count(resolved: Mapping[str, str], mapping: Mapping[str, str] | None) -> int:
+    mapping = mapping or {}
+    return sum(1 for c, s in resolved.items() if c not in mapping and c != s)
+
+
+def write(events: pl.DataFrame, path: str) -> None:
+    """Write canonical events as a generic table; the format follows the extension.
+
+    ``.parquet`` keeps every type; ``.jsonl``/``.ndjson`` (JSON lines) and ``.json`` (one
+    array) keep lists as arrays and times as ISO 8601 UTC; ``.csv``/``.tsv`` join list items with a space. A trailing ``.gz``
+    compresses the text formats.
+    """
+    p = Path(path)
+    suffixes = [s.lower() for s in p.suffixes]
+    gz = bool(suffixes) and suffixes[-1] == ".gz"
+    ext = suffixes[-2] if gz and len(suffixes) > 1 else (suffixes[-1] if suffixes else ".csv")
+    if ext == ".parquet":
+        events.write_parquet(p)
+        return
+    text_frame = events.with_columns(
+        [pl.col(c).dt.to_string("%Y-%m-%dT%H:%M:%S%.6fZ") for c in (TS, "actor_created")]
+        + [pl.col(PLATFORM).cast(pl.String), pl.col("kind").cast(pl.String)]
+    )
+    if ext in (".jsonl", ".ndjson"):
+        data = text_frame.write_ndjson(None).encode()
+    elif ext == ".json":
+        data = text_frame.write_json(None).encode()
+    else:
+        sep = "\t" if ext in (".tsv", ".tab") else ","
+        flat = text_frame.with_columns([pl.col(c).list.join(" ") for c in LIST_COLUMNS])
+        data = flat.write_csv(None, separator=sep).encode()
+    write_bytes(p, data)

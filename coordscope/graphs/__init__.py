@@ -1,0 +1,1 @@
+"""Actor graphs, components and communities, cluster scores, exports."""

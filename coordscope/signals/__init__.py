@@ -1,0 +1,1 @@
+"""The vectorized scoring core: actions, co-action kernel, counting modes, significance."""
