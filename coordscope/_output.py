@@ -65,4 +65,8 @@ def write_events(events: pl.DataFrame, path: str | Path) -> Path:
 def write_json(obj: Any, path: str | Path) -> Path:
     """Write JSON atomically (sorted keys, 2-space indent, trailing newline)."""
     text = json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n"
-    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+    def _write(tmp: Path) -> None:
+        tmp.write_text(text, encoding="utf-8")
+
+    return atomic_write(path, _write)

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from coordscope import __version__
-from coordscope._output import write_events, write_json, write_table
+from coordscope._output import write_events, write_table
 from coordscope.datasets.formats import FORMAT_NAMES, FORMATS, get_format
 from coordscope.datasets.ingest import ingest as ingest_files
 from coordscope.datasets.ingest import parse_mapping
@@ -129,7 +129,9 @@ def ingest(
     mapping = parse_mapping(map_ or [])
     suffix = output.suffix.lower()
     if suffix not in (".parquet", ".csv", ".tsv", ".jsonl", ".ndjson"):
-        raise ParameterError(f"--output: unsupported extension '{suffix}' (use .parquet, .csv, .tsv or .jsonl)")
+        raise ParameterError(
+            f"--output: unsupported extension '{suffix}' (use .parquet, .csv, .tsv or .jsonl)"
+        )
     with _status("reading input"):
         result = ingest_files([str(p) for p in inputs], format=format, mapping=mapping)
     write_events(result.events, output)
@@ -167,7 +169,8 @@ def simulate(
         str, typer.Option("--size", help="tiny, small, medium, large, or a number of events.")
     ] = "small",
     format: Annotated[
-        str, typer.Option("--format", "-f", help="Export format to write: " + ", ".join(FORMAT_NAMES))
+        str,
+        typer.Option("--format", "-f", help="Export format to write: " + ", ".join(FORMAT_NAMES)),
     ] = "generic",
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
@@ -177,14 +180,17 @@ def simulate(
     and truth.parquet (which accounts belong to which campaign, which keys and time span
     they pushed). Scenarios: run `coordscope simulate --scenario list -o .` to list them.
     """
-    from coordscope.datasets.simulate import SCENARIOS, simulate as run_simulation
+    from coordscope.datasets.simulate import SCENARIOS
+    from coordscope.datasets.simulate import simulate as run_simulation
 
     if scenario == "list":
         for name, text in SCENARIOS.items():
             _out.print(f"{name:20s} {text}", markup=False)
         return
     if scenario not in SCENARIOS:
-        raise ParameterError(f"--scenario: unknown scenario '{scenario}'; choose one of: {', '.join(SCENARIOS)}")
+        raise ParameterError(
+            f"--scenario: unknown scenario '{scenario}'; choose one of: {', '.join(SCENARIOS)}"
+        )
     spec = get_format(format)
     size_arg: str | int = int(size) if size.isdigit() else size
     with _status(f"simulating {scenario}"):
@@ -204,7 +210,9 @@ def simulate(
         "events": events.height,
         "accounts": truth.height,
         "coordinated_accounts": coordinated,
-        "campaigns": int(truth["campaign"].drop_nulls().n_unique()) if "campaign" in truth.columns else 0,
+        "campaigns": int(truth["campaign"].drop_nulls().n_unique())
+        if "campaign" in truth.columns
+        else 0,
         "files": {"events": str(events_path), "truth": str(truth_path)},
     }
     if as_json:
@@ -239,7 +247,9 @@ def main() -> None:
         if debug:
             raise
         text = str(exc).strip().splitlines()
-        raise SystemExit(_exit_with(f"unexpected {type(exc).__name__}: {text[0] if text else ''}")) from None
+        raise SystemExit(
+            _exit_with(f"unexpected {type(exc).__name__}: {text[0] if text else ''}")
+        ) from None
     raise SystemExit(code if isinstance(code, int) else 0)
 
 

@@ -14,12 +14,15 @@ def split_list_cells(cells: pl.Series, *, separator_regex: str = r"[\s,]+") -> p
 
     A cell that starts with ``[`` is read as a bracketed list: a JSON array of strings or
     numbers, ``['a', 'b']`` or ``[a, b]`` (items split at commas, quotes stripped; so an
-    item may not itself hold a comma). Any other cell is split at ``separator_regex`` (spaces and commas by
-    default). Empty items are kept here and dropped by the shared finalisation. Nulls
-    become empty lists.
+    item may not itself hold a comma). Any other cell is split at ``separator_regex``
+    (spaces and commas by default). Empty items are kept here and dropped by the shared
+    finalisation. Nulls become empty lists.
     """
-    text = pl.col("t").cast(pl.String).str.strip_chars()
+    frame = pl.DataFrame({"t": cells.cast(pl.String)})
+    text = pl.col("t").str.strip_chars()
     plain = text.str.replace_all(separator_regex, " ").str.strip_chars().str.split(" ")
+    if not frame.select(pl.col("t").str.contains("[", literal=True).any()).item():
+        return frame.select(plain.fill_null(pl.lit([], dtype=_LIST)).alias(cells.name)).to_series()
     items = (
         text.str.strip_chars("[] \t")
         .str.split(",")
@@ -31,7 +34,7 @@ def split_list_cells(cells: pl.Series, *, separator_regex: str = r"[\s,]+") -> p
         .otherwise(plain)
         .fill_null(pl.lit([], dtype=_LIST))
     )
-    return pl.DataFrame({"t": cells}).select(parsed.alias(cells.name)).to_series()
+    return frame.select(parsed.alias(cells.name)).to_series()
 
 
 def to_string_list(values: pl.Series, *, separator_regex: str = r"[\s,]+") -> pl.Series:
@@ -40,7 +43,7 @@ def to_string_list(values: pl.Series, *, separator_regex: str = r"[\s,]+") -> pl
         inner = values.dtype.inner
         if inner == pl.String:
             return values
-        if isinstance(inner, pl.Struct) or isinstance(inner, pl.List):
+        if isinstance(inner, (pl.Struct, pl.List)):
             return values.list.eval(pl.element().cast(pl.String, strict=False)).cast(_LIST)
         return values.cast(_LIST)
     if values.dtype == pl.Null:

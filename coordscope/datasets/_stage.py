@@ -28,10 +28,9 @@ import polars as pl
 
 from coordscope.datasets.normalize import (
     clean_list,
-    is_shortener,
     normalize_hashtags,
     normalize_mentions,
-    normalize_urls,
+    normalize_url_lists,
     parse_timestamps,
 )
 from coordscope.schema import (
@@ -57,7 +56,7 @@ from coordscope.schema import (
     validate_events,
 )
 
-__all__ = ["REJECT_SCHEMA", "SOURCE", "RECORD", "REJECT", "Staged", "finalize", "reject_frame"]
+__all__ = ["RECORD", "REJECT", "REJECT_SCHEMA", "SOURCE", "Staged", "finalize", "reject_frame"]
 
 SOURCE: Final = "_source"
 RECORD: Final = "_record"
@@ -126,17 +125,21 @@ def _complete(frame: pl.DataFrame) -> pl.DataFrame:
             continue
         if name in LIST_COLUMNS:
             add.append(pl.lit([], dtype=_LIST_DTYPE).alias(name))
-        elif name in (TS, ACTOR_CREATED):
-            add.append(pl.lit(None, dtype=pl.String).alias(name))
-        elif name in (KIND, PLATFORM):
+        elif name in (TS, ACTOR_CREATED) or name in (KIND, PLATFORM):
             add.append(pl.lit(None, dtype=pl.String).alias(name))
         else:
             add.append(pl.lit(None, dtype=dtype).alias(name))
     if REJECT not in frame.columns:
         add.append(pl.lit(None, dtype=pl.String).alias(REJECT))
+    if SOURCE not in frame.columns:
+        add.append(pl.lit(None, dtype=pl.String).alias(SOURCE))
+    if RECORD not in frame.columns:
+        add.append(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(RECORD))
     if add:
         frame = frame.with_columns(add)
-    casts: list[pl.Expr] = [pl.col(c).cast(pl.String) for c in (*_SCALAR_STRINGS, TEXT, KIND, PLATFORM)]
+    casts: list[pl.Expr] = [
+        pl.col(c).cast(pl.String) for c in (*_SCALAR_STRINGS, TEXT, KIND, PLATFORM)
+    ]
     casts += [pl.col(c).cast(_LIST_DTYPE) for c in LIST_COLUMNS]
     return frame.with_columns(casts)
 
@@ -169,21 +172,23 @@ def finalize(parts: list[Staged]) -> Finalized:
             notes[key] = notes.get(key, 0) + value
         frames.append(_prepare(part, notes))
     if not frames:
-        staged = _prepare(Staged(pl.DataFrame({SOURCE: [], RECORD: []}, schema={SOURCE: pl.String, RECORD: pl.Int64}), "generic"), notes)
+        staged = _prepare(Staged(pl.DataFrame(), "generic"), notes)
     else:
         staged = pl.concat(frames, how="diagonal_relaxed")
     n_input = staged.height
 
     rejected_mask = staged[REJECT].is_not_null()
     rejects = staged.filter(rejected_mask).select(
-        pl.col(SOURCE).alias("source"), pl.col(RECORD).alias("record"), pl.col(REJECT).alias("reason")
+        pl.col(SOURCE).alias("source"),
+        pl.col(RECORD).alias("record"),
+        pl.col(REJECT).alias("reason"),
     )
     accepted = staged.filter(~rejected_mask)
 
     extras = sorted(c for c in accepted.columns if c.startswith(EXTRA_PREFIX))
     columns = [*EVENT_SCHEMA, *extras]
     before = accepted.height
-    accepted = accepted.unique(subset=columns, keep="first", maintain_order=True)
+    accepted = _drop_exact_duplicates(accepted, columns)
     n_duplicates = before - accepted.height
     n_accepted = accepted.height
     merge = any(p.merge_rows for p in parts)
@@ -191,17 +196,12 @@ def finalize(parts: list[Staged]) -> Finalized:
         accepted = _merge_rows(accepted, extras)
         notes["merged_rows"] = notes.get("merged_rows", 0) + n_accepted - accepted.height
 
-    conflicts = accepted.select(
-        pl.struct(PLATFORM, EVENT_ID).is_duplicated().sum()
-    ).item()
+    recurring = accepted.filter(pl.col(EVENT_ID).is_duplicated())
+    conflicts = recurring.select(pl.struct(PLATFORM, EVENT_ID).is_duplicated().sum()).item()
     if conflicts:
         notes["event_id_conflicts"] = int(conflicts)
     notes["events"] = accepted.height
-    events = accepted.select(columns).cast({c: EVENT_SCHEMA[c] for c in EVENT_SCHEMA})
-    shortened = events.select(
-        pl.col(URLS).list.eval(is_shortener(pl.element())).list.sum().sum()
-    ).item()
-    notes["urls_shortened"] = int(shortened or 0)
+    events = accepted.select(columns).cast(dict(EVENT_SCHEMA))  # type: ignore[arg-type]
     validate_events(events)
     rows = {
         "input": n_input,
@@ -225,7 +225,7 @@ def _prepare(part: Staged, notes: dict[str, int]) -> pl.DataFrame:
     )
     raw_ts = frame[TS]
     ts, naive = parse_timestamps(raw_ts)
-    created, created_naive = parse_timestamps(frame[ACTOR_CREATED])
+    created, _ = parse_timestamps(frame[ACTOR_CREATED])
     notes["naive_timestamps"] = notes.get("naive_timestamps", 0) + int(naive.sum())
     bad_created = int((frame[ACTOR_CREATED].is_not_null() & created.is_null()).sum())
     if bad_created:
@@ -237,15 +237,25 @@ def _prepare(part: Staged, notes: dict[str, int]) -> pl.DataFrame:
         raw_ts_text.alias("_ts_raw"),
     )
     kind = pl.col(KIND).str.strip_chars().str.to_lowercase().replace("", None)
-    kind = pl.when(kind.is_null() & pl.col(OBJECT_ID).is_not_null()).then(pl.lit("repost")).when(kind.is_null()).then(pl.lit("post")).otherwise(kind)
-    platform = pl.col(PLATFORM).str.strip_chars().str.to_lowercase().replace("", None).fill_null(
-        "generic"
+    kind = (
+        pl.when(kind.is_null() & pl.col(OBJECT_ID).is_not_null())
+        .then(pl.lit("repost"))
+        .when(kind.is_null())
+        .then(pl.lit("post"))
+        .otherwise(kind)
     )
-    url_expr = normalize_urls(pl.col(URLS)) if part.normalize_urls else clean_list(pl.col(URLS))
+    platform = (
+        pl.col(PLATFORM).str.strip_chars().str.to_lowercase().replace("", None).fill_null("generic")
+    )
+    if part.normalize_urls:
+        urls, shortened = normalize_url_lists(frame[URLS])
+        notes["urls_shortened"] = notes.get("urls_shortened", 0) + shortened
+    else:
+        urls = frame.select(clean_list(pl.col(URLS))).to_series()
     frame = frame.with_columns(
         kind.alias(KIND),
         platform.alias(PLATFORM),
-        url_expr.alias(URLS),
+        urls.alias(URLS),
         normalize_hashtags(pl.col(HASHTAGS)).alias(HASHTAGS),
         normalize_mentions(pl.col(MENTIONS)).alias(MENTIONS),
         clean_list(pl.col(MEDIA)).alias(MEDIA),
@@ -260,7 +270,11 @@ def _prepare(part: Staged, notes: dict[str, int]) -> pl.DataFrame:
         .when(pl.col("_ts_raw").is_null() | (pl.col("_ts_raw").str.strip_chars() == ""))
         .then(pl.lit("missing ts"))
         .when(pl.col(TS).is_null())
-        .then(pl.lit("field 'ts': timestamp not understood: '") + pl.col("_ts_raw").str.slice(0, 60) + pl.lit("'"))
+        .then(
+            pl.lit("field 'ts': timestamp not understood: '")
+            + pl.col("_ts_raw").str.slice(0, 60)
+            + pl.lit("'")
+        )
         .when(~pl.col(KIND).is_in(list(KINDS)))
         .then(pl.lit("field 'kind': unknown kind '") + pl.col(KIND).str.slice(0, 40) + pl.lit("'"))
     )
@@ -268,12 +282,38 @@ def _prepare(part: Staged, notes: dict[str, int]) -> pl.DataFrame:
     return frame
 
 
+def _drop_exact_duplicates(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """Keep the first of rows equal in every one of ``columns``.
+
+    Exact duplicates share their ``event_id``, so only rows whose ``event_id`` recurs are
+    compared on every column: cost ``O(n)`` hashing plus the full comparison on those few
+    candidates.
+    """
+    candidate = frame[EVENT_ID].is_duplicated()
+    if not candidate.any():
+        return frame
+    order = "_order"
+    indexed = frame.with_row_index(order)
+    suspects = indexed.filter(candidate)
+    kept = suspects.unique(subset=columns, keep="first", maintain_order=True)
+    drop = suspects.join(kept.select(order), on=order, how="anti")[order]
+    return indexed.filter(~pl.col(order).is_in(drop.implode())).drop(order)
+
+
 def _merge_rows(accepted: pl.DataFrame, extras: list[str]) -> pl.DataFrame:
     """Merge long-form rows of one event into one row (lists unioned, order kept)."""
     keys = [EVENT_ID, PLATFORM, ACTOR_ID, TS, KIND, OBJECT_ID]
     lists = [*LIST_COLUMNS, *(c for c in extras if isinstance(accepted.schema[c], pl.List))]
-    first = [c for c in (ACTOR_NAME, TEXT, CHANNEL, ACTOR_CREATED, SOURCE, RECORD, *extras) if c not in lists]
+    first = [
+        c
+        for c in (ACTOR_NAME, TEXT, CHANNEL, ACTOR_CREATED, SOURCE, RECORD, *extras)
+        if c not in lists
+    ]
     aggs = [pl.col(c).first() for c in first] + [
-        pl.col(c).list.explode(keep_nulls=False, empty_as_null=False).unique(maintain_order=True).alias(c) for c in lists
+        pl.col(c)
+        .list.explode(keep_nulls=False, empty_as_null=False)
+        .unique(maintain_order=True)
+        .alias(c)
+        for c in lists
     ]
     return accepted.group_by(keys, maintain_order=True).agg(aggs)

@@ -18,7 +18,14 @@ import polars as pl
 from coordscope.datasets._io import compression_of, read_bytes, strip_bom
 from coordscope.errors import InputError
 
-__all__ = ["JsonLines", "read_delimited", "read_json_array", "read_json_lines", "read_table", "sniff_delimiter"]
+__all__ = [
+    "JsonLines",
+    "read_delimited",
+    "read_json_array",
+    "read_json_lines",
+    "read_table",
+    "sniff_delimiter",
+]
 
 _DELIMITERS: Final = (",", "\t", ";", "|")
 
@@ -80,7 +87,9 @@ def read_parquet(path: str) -> pl.DataFrame:
     try:
         return pl.read_parquet(path)
     except (pl.exceptions.PolarsError, OSError) as exc:
-        raise InputError(path, f"not a readable Parquet file ({str(exc).splitlines()[0]})") from None
+        raise InputError(
+            path, f"not a readable Parquet file ({str(exc).splitlines()[0]})"
+        ) from None
 
 
 def read_json_array(path: str) -> pl.DataFrame:
@@ -89,7 +98,9 @@ def read_json_array(path: str) -> pl.DataFrame:
     try:
         return pl.read_json(io.BytesIO(data), infer_schema_length=None)
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
-        raise InputError(path, f"not a JSON array of objects ({str(exc).splitlines()[0]})") from None
+        raise InputError(
+            path, f"not a JSON array of objects ({str(exc).splitlines()[0]})"
+        ) from None
 
 
 @dataclass
@@ -166,11 +177,15 @@ def read_json_lines(path: str, *, schema: dict[str, pl.DataType] | None = None) 
         good[i] = True
     if not good.any():
         raise InputError(path, "not JSON lines: no line is a JSON object", record=bad[0][0])
-    joined = b"\n".join(data[s:e] for s, e in zip(starts[good].tolist(), ends[good].tolist(), strict=True))
+    joined = b"\n".join(
+        data[s:e] for s, e in zip(starts[good].tolist(), ends[good].tolist(), strict=True)
+    )
     try:
         frame = _ndjson(joined, schema)
     except (pl.exceptions.PolarsError, OSError, ValueError, RuntimeError) as exc:
-        raise InputError(path, f"JSON lines could not be read ({str(exc).splitlines()[0]})") from None
+        raise InputError(
+            path, f"JSON lines could not be read ({str(exc).splitlines()[0]})"
+        ) from None
     return JsonLines(frame, numbers[good], bad)
 
 

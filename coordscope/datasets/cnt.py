@@ -60,8 +60,11 @@ def read(path: str, *, mapping: Mapping[str, str] | None = None) -> Staged:
     stamp = pl.col("timestamp").str.strip_chars()
     is_number = stamp.str.contains(_NUMBER_RE).fill_null(False)
     micros = (stamp.cast(pl.Float64, strict=False) * 1_000_000.0).round(0).cast(pl.Int64)
-    raw_urls = pl.col("urls").fill_null("").str.split(" ").list.eval(
-        pl.element().filter(pl.element() != "")
+    raw_urls = (
+        pl.col("urls")
+        .fill_null("")
+        .str.split(" ")
+        .list.eval(pl.element().filter(pl.element() != ""))
     )
     repost = pl.col("repost_id").str.strip_chars().replace("", None)
     reply = pl.col("reply_id").str.strip_chars().replace("", None)
@@ -72,7 +75,11 @@ def read(path: str, *, mapping: Mapping[str, str] | None = None) -> Staged:
         pl.lit("generic").alias("platform"),
         pl.col("user_id").alias("actor_id"),
         pl.col("username").alias("actor_name"),
-        pl.when(is_number).then(micros).cast(pl.Datetime("us")).dt.replace_time_zone("UTC").alias("ts"),
+        pl.when(is_number)
+        .then(micros)
+        .cast(pl.Datetime("us"))
+        .dt.replace_time_zone("UTC")
+        .alias("ts"),
         pl.when(repost.is_not_null())
         .then(pl.lit("repost"))
         .when(reply.is_not_null())
@@ -86,7 +93,11 @@ def read(path: str, *, mapping: Mapping[str, str] | None = None) -> Staged:
         pl.when(stamp.is_null() | (stamp == ""))
         .then(pl.lit("missing timestamp"))
         .when(~is_number)
-        .then(pl.lit("field 'timestamp': not a number of seconds: '") + stamp.str.slice(0, 40) + pl.lit("'"))
+        .then(
+            pl.lit("field 'timestamp': not a number of seconds: '")
+            + stamp.str.slice(0, 40)
+            + pl.lit("'")
+        )
         .alias("_reject"),
     )
     return Staged(frame, format="cnt")

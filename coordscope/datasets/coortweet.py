@@ -30,7 +30,15 @@ __all__ = ["NARROW_COLUMNS", "WIDE_COLUMNS", "read", "sniff", "write"]
 
 NARROW_COLUMNS: Final = ("object_id", "account_id", "content_id", "timestamp_share")
 WIDE_REQUIRED: Final = ("account_id", "post_id", "timestamp")
-WIDE_COLUMNS: Final = ("account_id", "post_id", "url_id", "hashtag_id", "domain_id", "phash_id", "timestamp")
+WIDE_COLUMNS: Final = (
+    "account_id",
+    "post_id",
+    "url_id",
+    "hashtag_id",
+    "domain_id",
+    "phash_id",
+    "timestamp",
+)
 _WIDE_OPTIONAL: Final = ("url_id", "hashtag_id", "domain_id", "phash_id")
 _PLATFORM_PREFIX: Final = {"fb_": "facebook", "tw_": "twitter", "ig_": "instagram"}
 

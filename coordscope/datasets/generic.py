@@ -111,17 +111,18 @@ def resolve_columns(
     for col, src in mapping.items():
         if src not in present:
             raise InputError(
-                path, f"no column '{src}' (mapped to {col}); columns are: {', '.join(names)}",
+                path,
+                f"no column '{src}' (mapped to {col}); columns are: {', '.join(names)}",
                 field=src,
             )
     # a source column may serve one canonical column only: aliases never steal mapped ones
     used = set(mapping.values())
     resolved: dict[str, str] = {}
     for col in EVENT_SCHEMA:
-        src = _pick(col, present - (used - {mapping.get(col, "")}), mapping)
-        if src is not None:
-            resolved[col] = src
-            used.add(src)
+        found = _pick(col, present - (used - {mapping.get(col, "")}), mapping)
+        if found is not None:
+            resolved[col] = found
+            used.add(found)
     for col in (ACTOR_ID, TS):
         if col not in resolved:
             raise InputError(
@@ -186,7 +187,9 @@ def read(path: str, *, mapping: Mapping[str, str] | None = None) -> Staged:
             schema={SOURCE: pl.String, RECORD: pl.Int64, REJECT: pl.String},
         )
         frame = pl.concat([frame, bad_frame], how="diagonal_relaxed").sort(RECORD)
-    return Staged(frame, format="generic", notes={"mapped_by_alias": _alias_count(resolved, mapping)})
+    return Staged(
+        frame, format="generic", notes={"mapped_by_alias": _alias_count(resolved, mapping)}
+    )
 
 
 def _alias_count(resolved: Mapping[str, str], mapping: Mapping[str, str] | None) -> int:
@@ -198,8 +201,8 @@ def write(events: pl.DataFrame, path: str) -> None:
     """Write canonical events as a generic table; the format follows the extension.
 
     ``.parquet`` keeps every type; ``.jsonl``/``.ndjson`` (JSON lines) and ``.json`` (one
-    array) keep lists as arrays and times as ISO 8601 UTC; ``.csv``/``.tsv`` join list items with a space. A trailing ``.gz``
-    compresses the text formats.
+    array) keep lists as arrays and times as ISO 8601 UTC; ``.csv``/``.tsv`` join list
+    items with a space. A trailing ``.gz`` compresses the text formats.
     """
     p = Path(path)
     suffixes = [s.lower() for s in p.suffixes]

@@ -49,7 +49,9 @@ class IngestResult:
         """A JSON-ready summary: row accounting at the top level, inputs, counters, span."""
         span: dict[str, str | None] = {"first": None, "last": None}
         if self.events.height:
-            lo, hi = self.events.select(pl.col(TS).min().alias("lo"), pl.col(TS).max().alias("hi")).row(0)
+            lo, hi = self.events.select(
+                pl.col(TS).min().alias("lo"), pl.col(TS).max().alias("hi")
+            ).row(0)
             span = {"first": lo.isoformat(), "last": hi.isoformat()}
         platforms = (
             self.events.group_by("platform").len().sort("platform")
@@ -132,7 +134,9 @@ def ingest(
     if not files:
         raise ParameterError("no input file given")
     if format != "auto" and format not in FORMAT_NAMES:
-        raise FormatError(f"unknown format '{format}'; choose auto or one of: {', '.join(FORMAT_NAMES)}")
+        raise FormatError(
+            f"unknown format '{format}'; choose auto or one of: {', '.join(FORMAT_NAMES)}"
+        )
     parts: list[Staged] = []
     inputs: list[dict[str, Any]] = []
     for path in files:

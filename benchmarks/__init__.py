@@ -1,0 +1,1 @@
+"""Seeded benchmark workloads for coordscope; run with ``make bench``."""

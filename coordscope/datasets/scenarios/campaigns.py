@@ -1,0 +1,295 @@
+"""Planted coordinated campaigns, one function per style.
+
+Every function creates its member accounts (role = the style, campaign = its name),
+registers a :class:`._core.Campaign` with its main signal and keys, adds the campaign's
+actions (``camp`` set) and gives every member ``1 + Poisson(3·f)`` ordinary actions
+(camouflage). ``f = clip(sqrt(target / 20,000), 0.35, 1)`` scales the number of
+actions and ``m = clip((target / 20,000)^0.25, 0.6, 1)`` the number of members, so
+small data sets are not swamped by campaigns. Every action has at least three (two for
+``rotating_subsets``) participating members.
+
+=====================  ==========  ======================================================
+style                  signal      behaviour
+=====================  ==========  ======================================================
+squad_in_cascade       co_share    8–20 accounts repost organically popular posts within
+                                   9 s of each other (inside the organic cascade)
+exclusive_content      co_share    1–3 seeders post content only the campaign reposts,
+                                   5 s – 10 min later
+copy_paste             co_similar  the same message with small edits (word swapped,
+                                   punctuation, emoji; 35 % exact) within 3 min
+link_ring              co_link     campaign-domain URLs posted within 55 s
+hashtag_campaign       co_hashtag  two new hashtags pushed in bursts of 4 min (some
+                                   organic accounts pick the hashtag up)
+rotating_subsets       co_share    30–60 accounts, 20–40 % of them per action, jitter
+                                   ``|N(0, 25 s)|``: weak pairs, strong group
+fresh_accounts         co_created  accounts created within 3 days, 4–10 days before the
+                                   window, reposting the same posts loosely (~15 min)
+=====================  ==========  ======================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import polars as pl
+
+from coordscope.datasets.scenarios import _text
+from coordscope.datasets.scenarios._core import (
+    DAY_S,
+    DURATION_S,
+    Builder,
+    Campaign,
+    diurnal_seconds,
+    lognormal,
+)
+from coordscope.datasets.scenarios.background import (
+    camouflage,
+    compose_text,
+    make_posts,
+    make_reposts,
+)
+
+__all__ = ["STYLE_FUNCTIONS", "plant"]
+
+_HOUR = 3600.0
+
+
+def _scales(b: Builder) -> tuple[float, float]:
+    s = b.target / 20_000.0
+    return float(np.clip(np.sqrt(s), 0.35, 1.0)), float(np.clip(s**0.25, 0.6, 1.0))
+
+
+def _members(
+    b: Builder,
+    rng: np.random.Generator,
+    cid: int,
+    lo: int,
+    hi: int,
+    minimum: int,
+    *,
+    created_s: np.ndarray | None = None,
+) -> np.ndarray:
+    _, m = _scales(b)
+    n = max(minimum, round(rng.uniform(lo, hi) * m))
+    camp = b.campaigns[cid]
+    if created_s is not None:
+        created_s = created_s[:n] if created_s.shape[0] >= n else None
+    return b.add_accounts(
+        rng,
+        n,
+        style=camp.style,
+        campaign=cid,
+        created_s=created_s,
+        weight=rng.lognormal(0.0, 1.0, n),
+    )
+
+
+def _n_actions(b: Builder, rng: np.random.Generator, lo: int, hi: int, minimum: int) -> int:
+    f, _ = _scales(b)
+    return max(minimum, round(rng.uniform(lo, hi) * f))
+
+
+def _participation(
+    rng: np.random.Generator, n_actions: int, n_members: int, p: float, minimum: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(action, member) index pairs: each member joins each action with probability ``p``,
+    at least ``minimum`` random members per action."""
+    mask = rng.random((n_actions, n_members)) < p
+    forced = np.argsort(rng.random((n_actions, n_members)), axis=1)[:, :minimum]
+    mask[np.arange(n_actions)[:, None], forced] = True
+    a_idx, m_idx = np.nonzero(mask)
+    return a_idx, m_idx
+
+
+def _targets(
+    b: Builder, rng: np.random.Generator, n: int, lo: float, hi: float, floor: int
+) -> np.ndarray:
+    """``n`` distinct background posts (indices) from a popularity slice.
+
+    Posts published at least 3 h before the window ends are ranked by their number of
+    organic reposts (most first); the slice ``[lo·len, max(hi·len, floor))`` is drawn from.
+    """
+    bg = b.bg
+    ok = np.flatnonzero(bg.rel_s < DURATION_S - 3 * _HOUR)
+    ranked = ok[np.argsort(-bg.reposts[ok], kind="stable")]
+    start = int(lo * ranked.shape[0])
+    stop = max(int(hi * ranked.shape[0]), start + floor)
+    pool = ranked[start:stop]
+    return np.sort(rng.choice(pool, min(n, pool.shape[0]), replace=False))
+
+
+def _after(bg_rel: np.ndarray, delay: np.ndarray, margin: float) -> np.ndarray:
+    """Action times ``bg_rel + delay`` kept at least ``margin`` seconds before the end."""
+    return np.minimum(bg_rel + delay, DURATION_S - margin)
+
+
+def squad_in_cascade(b: Builder, rng: np.random.Generator, cid: int) -> None:
+    """A tight squad reposting organically popular posts within seconds of each other."""
+    members = _members(b, rng, cid, 8, 20, 6)
+    posts = _targets(b, rng, _n_actions(b, rng, 15, 30, 5), 0.0, 0.03, 30)
+    bg = b.bg
+    when = _after(bg.rel_s[posts], 20.0 + lognormal(rng, 1800.0, 1.2, posts.shape[0]), 60.0)
+    a_idx, m_idx = _participation(rng, posts.shape[0], members.shape[0], rng.uniform(0.7, 0.95), 3)
+    rel = when[a_idx] + np.minimum(rng.exponential(2.5, a_idx.shape[0]), 9.0)
+    make_reposts(b, rng, members[m_idx], bg.uid[posts[a_idx]], rel, camp=cid)
+    b.campaigns[cid].key_uids = bg.uid[posts]
+    camouflage(b, rng, members, 3.0 * _scales(b)[0])
+
+
+def exclusive_content(b: Builder, rng: np.random.Generator, cid: int) -> None:
+    """Seeders post content that only the campaign reposts."""
+    members = _members(b, rng, cid, 10, 25, 6)
+    seeders = members[: 1 + int(rng.integers(0, 3))]
+    n = _n_actions(b, rng, 15, 30, 4)
+    author = seeders[rng.integers(0, seeders.shape[0], n)]
+    when = np.minimum(diurnal_seconds(rng, b.tz[author]), DURATION_S - _HOUR)
+    uid = make_posts(b, rng, author, when, p_url=0.2, p_tag=0.3, camp=cid)
+    a_idx, m_idx = _participation(rng, n, members.shape[0], rng.uniform(0.6, 0.9), 4)
+    keep = members[m_idx] != author[a_idx]
+    a_idx, m_idx = a_idx[keep], m_idx[keep]
+    rel = when[a_idx] + 5.0 + np.minimum(rng.exponential(45.0, a_idx.shape[0]), 595.0)
+    make_reposts(b, rng, members[m_idx], uid[a_idx], rel, camp=cid)
+    b.campaigns[cid].key_uids = uid
+    camouflage(b, rng, members, 3.0 * _scales(b)[0])
+
+
+_PUNCT = np.array(["!", "!!", ".", "?!", "!!!"])
+
+
+def copy_paste(b: Builder, rng: np.random.Generator, cid: int) -> None:
+    """The same message with small edits, posted by members within 3 minutes.
+
+    Edits: none (35 %), one word swapped (25 %), punctuation appended (20 %), an emoji
+    appended (20 %). Keys: the unedited messages.
+    """
+    members = _members(b, rng, cid, 10, 25, 6)
+    n = _n_actions(b, rng, 10, 20, 4)
+    base = _text.word_indices(rng, n, 18)
+    length = rng.integers(10, 19, n)
+    base_text = _text.join_words(base, length)
+    when = np.minimum(diurnal_seconds(rng, np.full(n, -5.0)), DURATION_S - 200.0)
+    a_idx, m_idx = _participation(rng, n, members.shape[0], rng.uniform(0.6, 0.9), 3)
+    k = a_idx.shape[0]
+    words = base[a_idx].copy()
+    edit = np.searchsorted(np.array([0.35, 0.6, 0.8, 1.0]), rng.random(k), side="right")
+    swap = np.flatnonzero(edit == 1)
+    pos = (rng.random(swap.shape[0]) * length[a_idx[swap]]).astype(np.int64)
+    words[swap, pos] = _text.word_indices(rng, swap.shape[0], 1)[:, 0]
+    suffix = np.where(
+        edit == 2,
+        _PUNCT[rng.integers(0, _PUNCT.shape[0], k)],
+        np.where(
+            edit == 3, np.char.add(" ", np.array(_text.EMOJIS)[rng.integers(0, 10, k)]), ""
+        ),
+    )
+    text = _text.join_words(words, length[a_idx]) + pl.Series(suffix)
+    rel = when[a_idx] + rng.uniform(0.0, 180.0, k)
+    b.add_events(actor=members[m_idx], rel_s=rel, kind="post", text=text, camp=cid)
+    b.campaigns[cid].key_strings = base_text.to_list()
+    camouflage(b, rng, members, 3.0 * _scales(b)[0])
+
+
+def link_ring(b: Builder, rng: np.random.Generator, cid: int) -> None:
+    """Members post the same campaign-domain URLs within 55 seconds."""
+    members = _members(b, rng, cid, 8, 16, 6)
+    n = _n_actions(b, rng, 15, 30, 5)
+    domain = _text.domains(rng, 1, suffix="-news")[0]
+    urls = _text.article_urls(rng, np.full(n, domain))
+    when = np.minimum(diurnal_seconds(rng, np.full(n, -5.0)), DURATION_S - 60.0)
+    a_idx, m_idx = _participation(rng, n, members.shape[0], rng.uniform(0.6, 0.9), 3)
+    k = a_idx.shape[0]
+    no_tags = pl.repeat([], k, dtype=pl.List(pl.String), eager=True)
+    b.add_events(
+        actor=members[m_idx],
+        rel_s=when[a_idx] + rng.uniform(0.0, 55.0, k),
+        kind="post",
+        text=compose_text(rng, _text.texts(rng, k, 6, 18), no_tags, np.ones(k, bool)),
+        urls=_text.one_item_lists(urls.gather(a_idx), np.ones(k, bool)),
+        camp=cid,
+    )
+    b.campaigns[cid].key_strings = urls.to_list()
+    camouflage(b, rng, members, 3.0 * _scales(b)[0])
+
+
+def hashtag_campaign(b: Builder, rng: np.random.Generator, cid: int) -> None:
+    """Two new hashtags pushed in bursts; a few organic accounts pick them up."""
+    members = _members(b, rng, cid, 15, 30, 6)
+    tags = _text.compound_words(rng, 2)
+    n = _n_actions(b, rng, 6, 12, 3)
+    when = np.minimum(diurnal_seconds(rng, np.full(n, -5.0)), DURATION_S - 600.0)
+    a_idx, m_idx = _participation(rng, n, members.shape[0], rng.uniform(0.6, 0.9), 3)
+    again = rng.random(a_idx.shape[0]) < 0.3
+    rel = when[a_idx] + rng.uniform(0.0, 240.0, a_idx.shape[0])
+    rel = np.concatenate([rel, rel[again] + rng.uniform(10.0, 120.0, int(again.sum()))])
+    actor = np.concatenate([members[m_idx], members[m_idx][again]])
+    k = actor.shape[0]
+    second = rng.random(k) < 0.5
+    lists = (
+        pl.DataFrame({"a": np.full(k, tags[0]), "b": np.full(k, tags[1]), "s": second})
+        .select(pl.concat_list(pl.col("a"), pl.when(pl.col("s")).then(pl.col("b"))))
+        .to_series()
+        .list.drop_nulls()
+    )
+    display = lists.list.eval(pl.element().str.slice(0, 1).str.to_uppercase() + pl.element().str.slice(1))
+    text = compose_text(rng, _text.texts(rng, k, 5, 16), display, rng.random(k) < 0.2)
+    b.add_events(actor=actor, rel_s=rel, kind="post", text=text, hashtags=lists, camp=cid)
+    uptake = b.sample_available(rng, max(3, k // 10))
+    u = uptake.shape[0]
+    utags = _text.one_item_lists(pl.Series(np.full(u, tags[0])), np.ones(u, bool))
+    b.add_events(
+        actor=uptake,
+        rel_s=diurnal_seconds(rng, b.tz[uptake]),
+        kind="post",
+        text=compose_text(rng, _text.texts(rng, u, 5, 16), utags, np.zeros(u, bool)),
+        hashtags=utags,
+    )
+    b.campaigns[cid].key_strings = tags.to_list()
+    camouflage(b, rng, members, 3.0 * _scales(b)[0])
+
+
+def rotating_subsets(b: Builder, rng: np.random.Generator, cid: int) -> None:
+    """A large group; each action only 20–40 % of it joins, with tens of seconds jitter."""
+    members = _members(b, rng, cid, 30, 60, 20)
+    posts = _targets(b, rng, _n_actions(b, rng, 30, 60, 10), 0.02, 0.3, 60)
+    bg = b.bg
+    when = _after(bg.rel_s[posts], 20.0 + lognormal(rng, _HOUR, 1.0, posts.shape[0]), 120.0)
+    a_idx, m_idx = _participation(rng, posts.shape[0], members.shape[0], rng.uniform(0.2, 0.4), 2)
+    rel = when[a_idx] + np.minimum(np.abs(rng.normal(0.0, 25.0, a_idx.shape[0])), 90.0)
+    make_reposts(b, rng, members[m_idx], bg.uid[posts[a_idx]], rel, camp=cid)
+    b.campaigns[cid].key_uids = bg.uid[posts]
+    camouflage(b, rng, members, 3.0 * _scales(b)[0])
+
+
+def fresh_accounts(b: Builder, rng: np.random.Generator, cid: int) -> None:
+    """Accounts created within 3 days, 4–10 days before the window, acting loosely together."""
+    first = -rng.uniform(4.0, 10.0) * DAY_S
+    created = first + rng.uniform(0.0, 3.0 * DAY_S, 64)
+    members = _members(b, rng, cid, 15, 30, 6, created_s=created)
+    posts = _targets(b, rng, _n_actions(b, rng, 8, 15, 4), 0.05, 0.5, 40)
+    bg = b.bg
+    when = _after(bg.rel_s[posts], 20.0 + lognormal(rng, 1800.0, 1.0, posts.shape[0]), 3600.0)
+    a_idx, m_idx = _participation(rng, posts.shape[0], members.shape[0], 0.5, 3)
+    rel = np.minimum(when[a_idx] + lognormal(rng, 900.0, 1.0, a_idx.shape[0]), DURATION_S - 1.0)
+    make_reposts(b, rng, members[m_idx], bg.uid[posts[a_idx]], rel, camp=cid)
+    b.campaigns[cid].key_uids = bg.uid[posts]
+    camouflage(b, rng, members, 3.0 * _scales(b)[0])
+
+
+#: Style name → (generating function, main signal).
+STYLE_FUNCTIONS: dict[str, tuple[Callable[[Builder, np.random.Generator, int], None], str]] = {
+    "squad_in_cascade": (squad_in_cascade, "co_share"),
+    "exclusive_content": (exclusive_content, "co_share"),
+    "copy_paste": (copy_paste, "co_similar"),
+    "link_ring": (link_ring, "co_link"),
+    "hashtag_campaign": (hashtag_campaign, "co_hashtag"),
+    "rotating_subsets": (rotating_subsets, "co_share"),
+    "fresh_accounts": (fresh_accounts, "co_created"),
+}
+
+
+def plant(b: Builder, rng: np.random.Generator, style: str, name: str) -> None:
+    """Register campaign ``name`` of ``style`` and generate it."""
+    fn, signal = STYLE_FUNCTIONS[style]
+    cid = b.add_campaign(Campaign(name=name, style=style, signal=signal))
+    fn(b, rng, cid)

@@ -1,0 +1,461 @@
+"""Synthetic Twitter-like data with planted campaigns and ground truth.
+
+:func:`simulate` returns ``(events, truth)``: canonical events
+(:data:`coordscope.schema.EVENT_SCHEMA`) and one truth row per account that appears in
+them. Scenarios combine an organic background with organic hard negatives and planted
+coordinated campaigns (:data:`SCENARIOS`); sizes are in :data:`SIZES`.
+
+The window is 3 days from 2024-03-01T00:00:00Z. Event ids are Twitter-style snowflakes
+(they grow with time); account ids are snowflakes of the creation time. URLs in
+``events.urls`` are in normalised form (design.md §4) unless ``raw_urls=True``.
+
+**Background** (:mod:`.scenarios.background`): log-normal account activity, diurnal
+rhythm per time zone, Zipf-like popularity of posts, words, hashtags and domains,
+heavy-tailed cascades (log-normal repost delays, median 30 min), replies, quotes,
+links (some shortened, some video links), mentions, media, account creation dates over
+2006–2024. **Hard negatives** (:mod:`.scenarios.negatives`): flash-viral cascades,
+scheduler bots, homophilous communities — organic, never coordinated. **Campaigns**
+(:mod:`.scenarios.campaigns`): one style each, see that module's table.
+
+Truth schema (:data:`TRUTH_SCHEMA`), one row per account in ``events``, sorted by
+``actor_id``:
+
+=============  ======================  =====================================================
+column         type                    meaning
+=============  ======================  =====================================================
+actor_id       String                  the account (as in ``events.actor_id``)
+campaign       String, null            campaign name such as ``link_ring-1``; null = organic
+style          String                  campaign style, or the organic role: ``organic``,
+                                       ``flash_viral``, ``scheduler_bot``, ``homophily``
+coordinated    Boolean                 True for campaign members (campaign not null)
+keys           List(String)            what the campaign pushed, as the signal's key would
+                                       read it: event ids (co_share, co_created), normalised
+                                       URLs (co_link), lower-case hashtags (co_hashtag),
+                                       the unedited message text (co_similar); ``[]`` when
+                                       organic
+signal         String, null            the campaign's main signal (``co_share``,
+                                       ``co_link``, ``co_hashtag``, ``co_similar``,
+                                       ``co_created``); null when organic
+start, end     Datetime(us, UTC), null first and last campaign action (inclusive); null
+                                       when organic
+=============  ======================  =====================================================
+
+Members also act like ordinary users (camouflage): not every event of a campaign member
+is a campaign action. Generation is vectorized: about 1 s per 500k events (2 cores).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import numpy as np
+import polars as pl
+
+from coordscope.datasets.normalize import normalize_urls
+from coordscope.datasets.scenarios import background, campaigns, negatives
+from coordscope.datasets.scenarios._core import (
+    CAMPAIGN_STYLES,
+    DAY_S,
+    STYLES,
+    T0_S,
+    Builder,
+)
+from coordscope.errors import ParameterError
+from coordscope.schema import (
+    ACTOR_CREATED,
+    ACTOR_ID,
+    ACTOR_NAME,
+    CHANNEL,
+    EVENT_ID,
+    EVENT_SCHEMA,
+    HASHTAGS,
+    KIND,
+    KIND_DTYPE,
+    KINDS,
+    MEDIA,
+    MENTIONS,
+    OBJECT_ID,
+    PLATFORM,
+    TEXT,
+    TS,
+    TS_DTYPE,
+    URLS,
+)
+
+__all__ = [
+    "CAMPAIGN_STYLES",
+    "HARD_NEGATIVES",
+    "SCENARIOS",
+    "SIGNALS",
+    "SIZES",
+    "TRUTH_SCHEMA",
+    "resolve_size",
+    "simulate",
+]
+
+#: Named sizes → approximate number of events.
+SIZES: Final[dict[str, int]] = {
+    "tiny": 2_000,
+    "small": 20_000,
+    "medium": 200_000,
+    "large": 1_000_000,
+}
+#: Smallest and largest accepted size (events).
+MIN_SIZE: Final = 1_000
+MAX_SIZE: Final = 20_000_000
+
+#: Organic hard negatives (scenario names) → the role written in truth ``style``.
+HARD_NEGATIVES: Final[dict[str, str]] = {
+    "flash_viral": "flash_viral",
+    "scheduler_bots": "scheduler_bot",
+    "homophily": "homophily",
+}
+
+#: Scenario name → one-line description.
+SCENARIOS: Final[dict[str, str]] = {
+    "organic": "organic background only: heavy-tailed activity, diurnal rhythm, cascades",
+    "flash_viral": "background + breaking posts reposted by thousands within minutes",
+    "scheduler_bots": "background + news bots posting the same outlet links on timers",
+    "homophily": "background + interest communities sharing the same links and hashtags",
+    "squad_in_cascade": "background + a squad reposting popular posts within seconds",
+    "exclusive_content": "background + content reposted only by the campaign",
+    "copy_paste": "background + the same message with small edits, posted within minutes",
+    "link_ring": "background + accounts posting the same campaign URLs within a minute",
+    "hashtag_campaign": "background + accounts pushing new hashtags in bursts",
+    "rotating_subsets": "background + a large group acting in rotating 20-40 % subsets",
+    "fresh_accounts": "background + accounts created within days of each other",
+    "mixed": "background + every hard negative + every campaign style",
+    "demo": "the mixed scenario (small by default): what `make demo` analyses",
+}
+
+#: Signals a campaign's truth may name.
+SIGNALS: Final = ("co_share", "co_link", "co_hashtag", "co_text", "co_similar", "co_created")
+
+#: The truth table's schema, in column order.
+TRUTH_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "actor_id": pl.String(),
+    "campaign": pl.String(),
+    "style": pl.String(),
+    "coordinated": pl.Boolean(),
+    "keys": pl.List(pl.String()),
+    "signal": pl.String(),
+    "start": TS_DTYPE,
+    "end": TS_DTYPE,
+}
+
+# Independent random streams, in a fixed order (adding one at the end keeps the others).
+_STREAMS: Final = (
+    "background",
+    "flash_viral",
+    "scheduler_bots",
+    "homophily",
+    *CAMPAIGN_STYLES,
+    "assemble",
+)
+_TWITTER_EPOCH_MS: Final = 1_288_834_974_657
+_ACCOUNT_EPOCH_MS: Final = 1_136_073_600_000  # 2006-01-01
+_LOW_BITS: Final = (1 << 22) - 1
+
+
+def resolve_size(size: str | int) -> int:
+    """Number of events for a named (:data:`SIZES`) or integer size.
+
+    Raises
+    ------
+    ParameterError
+        Unknown name, or an integer outside ``[MIN_SIZE, MAX_SIZE]``.
+    """
+    if isinstance(size, bool) or not isinstance(size, str | int):
+        raise ParameterError(f"size must be one of {sorted(SIZES)} or an integer, got {size!r}")
+    if isinstance(size, str):
+        if size in SIZES:
+            return SIZES[size]
+        if size.isdigit():
+            return resolve_size(int(size))
+        raise ParameterError(f"unknown size {size!r}: expected one of {list(SIZES)} or an integer")
+    if not MIN_SIZE <= size <= MAX_SIZE:
+        raise ParameterError(f"size must be between {MIN_SIZE} and {MAX_SIZE} events, got {size}")
+    return size
+
+
+def simulate(
+    scenario: str, *, seed: int = 0, size: str | int = "small", raw_urls: bool = False
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Generate a scenario's events and its ground truth.
+
+    Parameters
+    ----------
+    scenario : str
+        A key of :data:`SCENARIOS`.
+    seed : int, default 0
+        Non-negative seed; the same ``(scenario, seed, size, raw_urls)`` gives identical
+        frames.
+    size : str or int, default "small"
+        A key of :data:`SIZES` or an approximate number of events (1,000 – 20,000,000).
+        The result has at most that many events when the scenario's hard negatives and
+        campaigns fit in it (they are not shrunk below a minimum), and usually within
+        a few percent of it.
+    raw_urls : bool, default False
+        If True, about a third of the URLs appear as users post them (``www.``, upper-case
+        host, ``utm_*`` parameters, trailing slash) instead of normalised; normalising
+        them (:func:`coordscope.datasets.normalize.normalize_urls`) gives back the
+        default output and the truth keys. Useful to exercise format writers + ingest.
+
+    Returns
+    -------
+    events : polars.DataFrame
+        Canonical events, sorted by ``ts`` then ``event_id``.
+    truth : polars.DataFrame
+        One row per account of ``events``; schema :data:`TRUTH_SCHEMA` (see the module
+        docstring).
+
+    Raises
+    ------
+    ParameterError
+        Unknown scenario or size, negative seed.
+
+    Notes
+    -----
+    Cost ``O(n log n)`` (sorts); about a second per half million events.
+    """
+    if scenario not in SCENARIOS:
+        raise ParameterError(f"unknown scenario {scenario!r}: expected one of {list(SCENARIOS)}")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ParameterError(f"seed must be a non-negative integer, got {seed!r}")
+    n = resolve_size(size)
+    rngs = _generators(int(seed))
+    b = Builder(target=n)
+    negatives_, styles = _components(scenario)
+    background.generate(b, rngs["background"], n)
+    for name in ("homophily", "flash_viral", "scheduler_bots"):
+        if name in negatives_:
+            getattr(negatives, name)(b, rngs[name])
+    copies = _campaigns_per_style(n)
+    for style in styles:
+        for i in range(copies):
+            campaigns.plant(b, rngs[style], style, f"{style}-{i + 1}")
+    return _assemble(b, rngs["assemble"], raw_urls=raw_urls)
+
+
+def _generators(seed: int) -> dict[str, np.random.Generator]:
+    """The one place a seed becomes random generators: one independent stream per part."""
+    children = np.random.SeedSequence(seed).spawn(len(_STREAMS))
+    return {name: np.random.default_rng(child) for name, child in zip(_STREAMS, children, strict=True)}
+
+
+def _components(scenario: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    if scenario in ("mixed", "demo"):
+        return tuple(HARD_NEGATIVES), CAMPAIGN_STYLES
+    if scenario in HARD_NEGATIVES:
+        return (scenario,), ()
+    if scenario in CAMPAIGN_STYLES:
+        return (), (scenario,)
+    return (), ()
+
+
+def _campaigns_per_style(n: int) -> int:
+    """1 up to 20k events, then one more per half decade (200k: 3, 1M: 4)."""
+    return max(1, 1 + int(np.floor(2.0 * np.log10(n / 20_000.0))))
+
+
+def _assemble(
+    b: Builder, rng: np.random.Generator, *, raw_urls: bool
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Internal frames → canonical events and the truth table."""
+    ev = pl.concat(b.events).sort("uid")
+    ev = _dedupe_reposts(ev)
+    ev = _thin(ev, rng, b.target)
+    ev = ev.sort(["ts", "uid"])
+    n = ev.height
+    ms = ev["ts"].to_numpy() // 1000
+    snow = ((ms - _TWITTER_EPOCH_MS) << 22) | (np.arange(n, dtype=np.int64) & _LOW_BITS)
+    id_by_uid = np.full(b.next_uid, -1, np.int64)
+    id_by_uid[ev["uid"].to_numpy()] = snow
+    obj = ev["obj"].fill_null(-2).to_numpy()
+    n_ext = int((obj == -1).sum())
+    ext_ms = (T0_S * 1000) - rng.integers(DAY_S * 1000, 30 * DAY_S * 1000, n_ext)
+    ext = ((ext_ms - _TWITTER_EPOCH_MS) << 22) | rng.integers(0, _LOW_BITS, n_ext)
+    obj_id = np.where(obj >= 0, id_by_uid[np.maximum(obj, 0)], -1)
+    obj_id[obj == -1] = ext
+    ev = ev.with_columns(
+        pl.Series("event_id", snow).cast(pl.String),
+        pl.when(pl.Series(obj) != -2).then(pl.Series(obj_id).cast(pl.String)).alias("object_id"),
+    )
+    ev = _inherit(ev, b)
+    if raw_urls:
+        ev = _rawify_urls(ev, rng)
+    accounts = _accounts(b)
+    events = ev.select(
+        pl.col("event_id").alias(EVENT_ID),
+        pl.lit("twitter", dtype=pl.Categorical()).alias(PLATFORM),
+        pl.col("actor").map_batches(lambda s: accounts["actor_id"].gather(s)).alias(ACTOR_ID),
+        pl.col("actor").map_batches(lambda s: accounts["actor_name"].gather(s)).alias(ACTOR_NAME),
+        pl.col("ts").cast(TS_DTYPE).alias(TS),
+        pl.col("kind").map_batches(lambda s: _KIND_SERIES.gather(s)).alias(KIND),
+        pl.col("object_id").alias(OBJECT_ID),
+        pl.col("text").alias(TEXT),
+        pl.col("urls").alias(URLS),
+        pl.col("hashtags").alias(HASHTAGS),
+        pl.col("mentions").alias(MENTIONS),
+        pl.col("media").alias(MEDIA),
+        pl.lit(None, dtype=pl.String).alias(CHANNEL),
+        pl.col("actor")
+        .map_batches(lambda s: accounts["created"].gather(s))
+        .alias(ACTOR_CREATED),
+    )
+    events = events.cast(dict(EVENT_SCHEMA))  # type: ignore[arg-type]
+    truth = _truth(b, ev, accounts, id_by_uid)
+    return events, truth
+
+
+_KIND_SERIES: Final = pl.Series("kind", list(KINDS)).cast(KIND_DTYPE)
+
+
+def _dedupe_reposts(ev: pl.DataFrame) -> pl.DataFrame:
+    """An account reposts a post at most once: keep campaign actions, then the earliest uid."""
+    is_rep = (pl.col("kind") == 1) & (pl.col("obj") >= 0)
+    reps = (
+        ev.filter(is_rep)
+        .sort([pl.col("camp").is_null(), pl.col("uid")])
+        .unique(subset=["actor", "obj"], keep="first", maintain_order=True)
+    )
+    return pl.concat([ev.filter(~is_rep), reps]).sort("uid")
+
+
+def _thin(ev: pl.DataFrame, rng: np.random.Generator, target: int) -> pl.DataFrame:
+    """Drop random background leaf events (nothing refers to them) down to ``target``."""
+    excess = ev.height - target
+    if excess <= 0:
+        return ev
+    leaves = np.flatnonzero(ev["leaf"].to_numpy())
+    drop = rng.choice(leaves, min(excess, leaves.shape[0]), replace=False)
+    keep = np.ones(ev.height, bool)
+    keep[drop] = False
+    return ev.filter(pl.Series(keep))
+
+
+def _inherit(ev: pl.DataFrame, b: Builder) -> pl.DataFrame:
+    """Reposts copy their original's text (``RT @author: …``), URLs, hashtags and media and
+    mention its author; replies mention and address the author they reply to."""
+    handles = b.handles()
+    orig = ev.filter(pl.col("kind") != 1).select(
+        pl.col("uid").alias("obj"),
+        pl.col("actor").map_batches(lambda s: handles.gather(s)).alias("o_name"),
+        pl.col("text").alias("o_text"),
+        pl.col("urls").alias("o_urls"),
+        pl.col("hashtags").alias("o_hashtags"),
+        pl.col("mentions").alias("o_mentions"),
+        pl.col("media").alias("o_media"),
+    )
+    joined = ev.join(orig, on="obj", how="left", maintain_order="left")
+    rep = (pl.col("kind") == 1) & pl.col("o_name").is_not_null()
+    rpl = (pl.col("kind") == 3) & pl.col("o_name").is_not_null()
+    author = pl.concat_list(pl.col("o_name").str.to_lowercase())
+    return joined.with_columns(
+        pl.when(rep)
+        .then(pl.lit("RT @") + pl.col("o_name") + pl.lit(": ") + pl.col("o_text"))
+        .when(rpl)
+        .then(pl.lit("@") + pl.col("o_name") + pl.lit(" ") + pl.col("text"))
+        .otherwise(pl.col("text"))
+        .alias("text"),
+        pl.when(rep).then(pl.col("o_urls")).otherwise(pl.col("urls")).alias("urls"),
+        pl.when(rep).then(pl.col("o_hashtags")).otherwise(pl.col("hashtags")).alias("hashtags"),
+        pl.when(rep)
+        .then(pl.concat_list(author, pl.col("o_mentions")).list.unique(maintain_order=True))
+        .when(rpl)
+        .then(pl.concat_list(author, pl.col("mentions")).list.unique(maintain_order=True))
+        .otherwise(pl.col("mentions"))
+        .alias("mentions"),
+        pl.when(rep).then(pl.col("o_media")).otherwise(pl.col("media")).alias("media"),
+    ).drop("o_name", "o_text", "o_urls", "o_hashtags", "o_mentions", "o_media")
+
+
+def _rawify_urls(ev: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
+    """Turn about a third of the URLs into forms users post (undone by normalisation)."""
+    flat = ev.select(pl.col("uid"), pl.col("urls")).explode("urls").filter(pl.col("urls").is_not_null())
+    k = flat.height
+    variant = rng.integers(0, 6, k)
+    url = pl.col("urls")
+    has_q = url.str.contains(r"\?")
+    utm = pl.lit("utm_source=twitter&utm_medium=social")
+    raw = flat.with_columns(pl.Series("v", variant)).select(
+        pl.col("uid"),
+        pl.when(pl.col("v") == 0)
+        .then(url.str.replace(r"^https://", "https://www."))
+        .when(pl.col("v") == 1)
+        .then(pl.when(has_q).then(url + pl.lit("&") + utm).otherwise(url + pl.lit("?") + utm))
+        .when((pl.col("v") == 2) & ~has_q)
+        .then(url + pl.lit("/"))
+        .when(pl.col("v") == 3)
+        .then(url.str.replace(r"^https://([^/]+)", "HTTPS://$1").str.to_uppercase().str.slice(0, 0)
+              + url.str.replace(r"^https://([^/]+)", "https://").str.slice(0, 0) + url)
+        .otherwise(url)
+        .alias("urls"),
+    )
+    lists = raw.group_by("uid", maintain_order=True).agg(pl.col("urls"))
+    return (
+        ev.drop("urls")
+        .join(lists, on="uid", how="left", maintain_order="left")
+        .with_columns(pl.col("urls").fill_null(pl.lit([], dtype=pl.List(pl.String))))
+    )
+
+
+def _accounts(b: Builder) -> pl.DataFrame:
+    """actor_id (snowflake of the creation time), actor_name, created, by account index."""
+    created_ms = np.round((T0_S + b.created_s) * 1000.0).astype(np.int64)
+    index = np.arange(b.n_accounts, dtype=np.int64)
+    ids = ((created_ms - _ACCOUNT_EPOCH_MS) << 22) | (index & _LOW_BITS)
+    return pl.DataFrame(
+        {
+            "actor_id": pl.Series(ids).cast(pl.String),
+            "actor_name": b.handles(),
+            "created": pl.Series(created_ms * 1000).cast(TS_DTYPE),
+        }
+    )
+
+
+def _truth(
+    b: Builder, ev: pl.DataFrame, accounts: pl.DataFrame, id_by_uid: np.ndarray
+) -> pl.DataFrame:
+    present = np.unique(ev["actor"].to_numpy())
+    camp_idx = b.campaign[present]
+    names = [c.name for c in b.campaigns]
+    keys: list[list[str]] = []
+    for c in b.campaigns:
+        if c.key_uids is not None:
+            keys.append(pl.Series(id_by_uid[c.key_uids]).cast(pl.String).to_list())
+        else:
+            keys.append(list(c.key_strings or []))
+    spans = (
+        ev.filter(pl.col("camp").is_not_null())
+        .group_by("camp")
+        .agg(pl.col("ts").min().alias("start"), pl.col("ts").max().alias("end"))
+    )
+    table = pl.DataFrame(
+        {
+            "cid": pl.Series(np.arange(len(names)), dtype=pl.Int32),
+            "campaign": pl.Series(names, dtype=pl.String),
+            "keys": pl.Series(keys, dtype=pl.List(pl.String)),
+            "signal": pl.Series([c.signal for c in b.campaigns], dtype=pl.String),
+        }
+    ).join(spans, left_on="cid", right_on="camp", how="left")
+    style_names = pl.Series(list(STYLES))
+    truth = (
+        pl.DataFrame(
+            {
+                "actor_id": accounts["actor_id"].gather(present),
+                "style": style_names.gather(b.style[present].astype(np.int64)),
+                "cid": pl.Series(np.where(camp_idx >= 0, camp_idx, None), dtype=pl.Int32),
+            }
+        )
+        .join(table, on="cid", how="left", maintain_order="left")
+        .with_columns(
+            pl.col("campaign").is_not_null().alias("coordinated"),
+            pl.col("keys").fill_null(pl.lit([], dtype=pl.List(pl.String))),
+            pl.col("start").cast(TS_DTYPE),
+            pl.col("end").cast(TS_DTYPE),
+        )
+        .select(list(TRUTH_SCHEMA))
+        .sort("actor_id")
+    )
+    return truth.cast(dict(TRUTH_SCHEMA))  # type: ignore[arg-type]

@@ -1,0 +1,153 @@
+"""The command line: files written, summaries printed, user errors as one line + exit 1."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from coordscope.cli import app
+from tests.conftest import FIXTURES
+
+runner = CliRunner()
+COMMANDS = ["ingest", "simulate"]
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    """The real entry point, as a user runs it (error handling included)."""
+    return subprocess.run(
+        [sys.executable, "-m", "coordscope", *args], capture_output=True, text=True, check=False
+    )
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command: str) -> None:
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0
+    assert "Usage" in result.output
+    assert len(result.output) > 200
+
+
+def test_ingest_writes_events_rejects_and_json(tmp_path: Path) -> None:
+    out = tmp_path / "events.parquet"
+    result = runner.invoke(
+        app, ["ingest", str(FIXTURES / "generic" / "posts.csv"), "-o", str(out), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["rows"] == {"input": 9, "accepted": 5, "rejected": 3, "duplicates": 1}
+    assert summary["inputs"][0]["format"] == "generic"
+    assert summary["inputs"][0]["detected"] is True
+    events = pl.read_parquet(out)
+    assert events.height == 5
+    rejects = pl.read_csv(tmp_path / "events.rejects.csv")
+    assert rejects.columns == ["source", "record", "reason"]
+    assert rejects["record"].to_list() == [5, 6, 7]
+    assert summary["rejects_file"] == str(tmp_path / "events.rejects.csv")
+
+
+def test_ingest_map_option_and_human_summary(tmp_path: Path) -> None:
+    out = tmp_path / "ev.csv"
+    result = runner.invoke(
+        app,
+        [
+            "ingest", str(FIXTURES / "generic" / "mapped.tsv"), "--format", "generic",
+            "--map", "actor_id=user", "--map", "ts=when", "--map", "object_id=shared",
+            "-o", str(out),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "2 input = 2 accepted + 0 rejected + 0 duplicates" in result.output
+    table = pl.read_csv(out)
+    assert table["kind"].to_list() == ["post", "repost"]
+    assert not (tmp_path / "ev.rejects.csv").exists()
+
+
+def test_ingest_several_formats_at_once(tmp_path: Path) -> None:
+    out = tmp_path / "ev.parquet"
+    result = runner.invoke(
+        app,
+        ["ingest", str(FIXTURES / "cnt" / "small.csv"), str(FIXTURES / "coortweet" / "narrow.csv"),
+         "-o", str(out), "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert [i["format"] for i in summary["inputs"]] == ["cnt", "coortweet"]
+    assert summary["rows"]["input"] == 9
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ingest", "missing.csv", "-o", "x.parquet"], "missing.csv: no such file"),
+        (["ingest", "GEN", "-o", "x.parquet", "--format", "xml"], "unknown format 'xml'"),
+        (["ingest", "GEN", "-o", "x.parquet", "--map", "actorid"], "--map expects COL=FIELD"),
+        (
+            ["ingest", "GEN", "-o", "x.parquet", "--map", "who=user"],
+            "'who' is not a canonical column",
+        ),
+        (["ingest", "GEN", "-o", "x.xlsx"], "unsupported extension"),
+        (["ingest", "TRUNC", "-o", "x.parquet"], "corrupt or truncated gzip"),
+        (
+            ["ingest", "NOTJSON", "-o", "x.parquet", "--format", "generic"],
+            "no line is a JSON object",
+        ),
+        (["ingest", "WRONGCOLS", "-o", "x.parquet"], "could not recognise the format"),
+        (["ingest", "WRONGCOLS", "-o", "x.parquet", "--format", "cnt"], "expected 8 columns"),
+        (["ingest", "--bogus"], "No such option: --bogus"),
+        (["simulate", "--scenario", "nope", "-o", "out"], "unknown scenario 'nope'"),
+    ],
+)
+def test_user_errors_are_one_line_and_exit_1(tmp_path: Path, args: list[str], message: str) -> None:
+    trunc = tmp_path / "cut.csv.gz"
+    data = gzip.compress((FIXTURES / "generic" / "posts.csv").read_bytes() * 100)
+    trunc.write_bytes(data[: len(data) // 2])
+    notjson = tmp_path / "bad.jsonl"
+    notjson.write_text("{oops\n")
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("alpha,beta\n1,2\n")
+    subst = {
+        "GEN": str(FIXTURES / "generic" / "posts.csv"),
+        "TRUNC": str(trunc),
+        "NOTJSON": str(notjson),
+        "WRONGCOLS": str(wrong),
+        "x.parquet": str(tmp_path / "x.parquet"),
+        "x.xlsx": str(tmp_path / "x.xlsx"),
+        "out": str(tmp_path / "out"),
+    }
+    proc = _run(*[subst.get(a, a) for a in args])
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: ")
+    assert message in lines[0]
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "x.parquet").exists()
+
+
+def test_simulate_then_ingest_every_format(tmp_path: Path) -> None:
+    from coordscope.datasets.formats import FORMAT_NAMES
+
+    for name in FORMAT_NAMES:
+        folder = tmp_path / name
+        result = runner.invoke(
+            app, ["simulate", "--scenario", "demo", "--size", "tiny", "--seed", "3",
+                  "--format", name, "-o", str(folder), "--json"],
+        )  # fmt: skip
+        assert result.exit_code == 0, (name, result.output)
+        summary = json.loads(result.stdout)
+        events_file = Path(summary["files"]["events"])
+        assert events_file.exists() and (folder / "truth.parquet").exists()
+        out = folder / "events.parquet" if name != "generic" else folder / "read.parquet"
+        ingested = runner.invoke(app, ["ingest", str(events_file), "-o", str(out), "--json"])
+        assert ingested.exit_code == 0, (name, ingested.output)
+        got = json.loads(ingested.stdout)
+        assert got["inputs"][0]["format"] == name, name
+        assert got["rows"]["rejected"] == 0, (name, got["rows"])
+        assert got["rows"]["accepted"] > 0
