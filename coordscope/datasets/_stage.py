@@ -201,7 +201,7 @@ def finalize(parts: list[Staged]) -> Finalized:
     if conflicts:
         notes["event_id_conflicts"] = int(conflicts)
     notes["events"] = accepted.height
-    events = accepted.select(columns).cast(dict(EVENT_SCHEMA))  # type: ignore[arg-type]
+    events = accepted.select(columns).cast(pl.Schema(EVENT_SCHEMA))
     validate_events(events)
     rows = {
         "input": n_input,
@@ -209,7 +209,7 @@ def finalize(parts: list[Staged]) -> Finalized:
         "rejected": rejects.height,
         "duplicates": n_duplicates,
     }
-    return Finalized(events=events, rejects=rejects.cast(REJECT_SCHEMA), rows=rows, notes=notes)
+    return Finalized(events=events, rejects=rejects.cast(pl.Schema(REJECT_SCHEMA)), rows=rows, notes=notes)
 
 
 def _prepare(part: Staged, notes: dict[str, int]) -> pl.DataFrame:

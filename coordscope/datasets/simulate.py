@@ -285,23 +285,24 @@ def _assemble(
     if raw_urls:
         ev = _rawify_urls(ev, rng)
     accounts = _accounts(b)
-    events = ev.select(
-        pl.col("event_id").alias(EVENT_ID),
-        pl.lit("twitter", dtype=pl.Categorical()).alias(PLATFORM),
-        pl.col("actor").map_batches(lambda s: accounts["actor_id"].gather(s)).alias(ACTOR_ID),
-        pl.col("actor").map_batches(lambda s: accounts["actor_name"].gather(s)).alias(ACTOR_NAME),
-        pl.col("ts").cast(TS_DTYPE).alias(TS),
-        pl.col("kind").map_batches(lambda s: _KIND_SERIES.gather(s)).alias(KIND),
-        pl.col("object_id").alias(OBJECT_ID),
-        pl.col("text").alias(TEXT),
-        pl.col("urls").alias(URLS),
-        pl.col("hashtags").alias(HASHTAGS),
-        pl.col("mentions").alias(MENTIONS),
-        pl.col("media").alias(MEDIA),
-        pl.lit(None, dtype=pl.String).alias(CHANNEL),
-        pl.col("actor")
-        .map_batches(lambda s: accounts["created"].gather(s))
-        .alias(ACTOR_CREATED),
+    actor = ev["actor"]
+    events = pl.DataFrame(
+        {
+            EVENT_ID: ev["event_id"],
+            PLATFORM: pl.repeat("twitter", n, dtype=pl.Categorical(), eager=True),
+            ACTOR_ID: accounts["actor_id"].gather(actor),
+            ACTOR_NAME: accounts["actor_name"].gather(actor),
+            TS: ev["ts"].cast(TS_DTYPE),
+            KIND: _KIND_SERIES.gather(ev["kind"]),
+            OBJECT_ID: ev["object_id"],
+            TEXT: ev["text"],
+            URLS: ev["urls"],
+            HASHTAGS: ev["hashtags"],
+            MENTIONS: ev["mentions"],
+            MEDIA: ev["media"],
+            CHANNEL: pl.repeat(None, n, dtype=pl.String, eager=True),
+            ACTOR_CREATED: accounts["created"].gather(actor),
+        }
     )
     events = events.cast(dict(EVENT_SCHEMA))  # type: ignore[arg-type]
     truth = _truth(b, ev, accounts, id_by_uid)
@@ -340,7 +341,7 @@ def _inherit(ev: pl.DataFrame, b: Builder) -> pl.DataFrame:
     handles = b.handles()
     orig = ev.filter(pl.col("kind") != 1).select(
         pl.col("uid").alias("obj"),
-        pl.col("actor").map_batches(lambda s: handles.gather(s)).alias("o_name"),
+        pl.col("actor").alias("o_actor"),
         pl.col("text").alias("o_text"),
         pl.col("urls").alias("o_urls"),
         pl.col("hashtags").alias("o_hashtags"),
@@ -348,6 +349,12 @@ def _inherit(ev: pl.DataFrame, b: Builder) -> pl.DataFrame:
         pl.col("media").alias("o_media"),
     )
     joined = ev.join(orig, on="obj", how="left", maintain_order="left")
+    o_actor = joined["o_actor"]
+    joined = joined.with_columns(
+        pl.when(o_actor.is_not_null())
+        .then(handles.gather(o_actor.fill_null(0)))
+        .alias("o_name")
+    )
     rep = (pl.col("kind") == 1) & pl.col("o_name").is_not_null()
     rpl = (pl.col("kind") == 3) & pl.col("o_name").is_not_null()
     author = pl.concat_list(pl.col("o_name").str.to_lowercase())
@@ -367,7 +374,7 @@ def _inherit(ev: pl.DataFrame, b: Builder) -> pl.DataFrame:
         .otherwise(pl.col("mentions"))
         .alias("mentions"),
         pl.when(rep).then(pl.col("o_media")).otherwise(pl.col("media")).alias("media"),
-    ).drop("o_name", "o_text", "o_urls", "o_hashtags", "o_mentions", "o_media")
+    ).drop("o_actor", "o_name", "o_text", "o_urls", "o_hashtags", "o_mentions", "o_media")
 
 
 def _rawify_urls(ev: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
@@ -387,8 +394,11 @@ def _rawify_urls(ev: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
         .when((pl.col("v") == 2) & ~has_q)
         .then(url + pl.lit("/"))
         .when(pl.col("v") == 3)
-        .then(url.str.replace(r"^https://([^/]+)", "HTTPS://$1").str.to_uppercase().str.slice(0, 0)
-              + url.str.replace(r"^https://([^/]+)", "https://").str.slice(0, 0) + url)
+        .then(
+            pl.lit("https://")
+            + url.str.extract(r"^https://([^/?]+)", 1).str.to_uppercase()
+            + url.str.replace(r"^https://[^/?]+", "")
+        )
         .otherwise(url)
         .alias("urls"),
     )
@@ -445,9 +455,10 @@ def _truth(
             {
                 "actor_id": accounts["actor_id"].gather(present),
                 "style": style_names.gather(b.style[present].astype(np.int64)),
-                "cid": pl.Series(np.where(camp_idx >= 0, camp_idx, None), dtype=pl.Int32),
+                "cid": pl.Series(camp_idx, dtype=pl.Int32),
             }
         )
+        .with_columns(pl.when(pl.col("cid") >= 0).then(pl.col("cid")).alias("cid"))
         .join(table, on="cid", how="left", maintain_order="left")
         .with_columns(
             pl.col("campaign").is_not_null().alias("coordinated"),
