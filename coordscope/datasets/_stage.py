@@ -209,7 +209,9 @@ def finalize(parts: list[Staged]) -> Finalized:
         "rejected": rejects.height,
         "duplicates": n_duplicates,
     }
-    return Finalized(events=events, rejects=rejects.cast(pl.Schema(REJECT_SCHEMA)), rows=rows, notes=notes)
+    return Finalized(
+        events=events, rejects=rejects.cast(pl.Schema(REJECT_SCHEMA)), rows=rows, notes=notes
+    )
 
 
 def _prepare(part: Staged, notes: dict[str, int]) -> pl.DataFrame:
@@ -230,7 +232,7 @@ def _prepare(part: Staged, notes: dict[str, int]) -> pl.DataFrame:
     bad_created = int((frame[ACTOR_CREATED].is_not_null() & created.is_null()).sum())
     if bad_created:
         notes["actor_created_unparsed"] = notes.get("actor_created_unparsed", 0) + bad_created
-    raw_ts_text = raw_ts.cast(pl.String) if raw_ts.dtype != pl.Null else raw_ts
+    raw_ts_text = raw_ts.cast(pl.String)
     frame = frame.with_columns(
         ts.alias(TS),
         created.cast(TS_DTYPE).alias(ACTOR_CREATED),

@@ -18,14 +18,13 @@ from typing import Final
 
 import polars as pl
 
-from coordscope.datasets._io import compression_of, read_bytes, strip_bom, write_bytes
+from coordscope.datasets._io import compression_of, head_bytes, strip_bom, write_bytes
 from coordscope.datasets._lists import to_string_list
 from coordscope.datasets._stage import RECORD, REJECT, SOURCE, Staged
 from coordscope.datasets._tables import (
     read_delimited,
     read_json_array,
     read_json_lines,
-    read_parquet,
     sniff_delimiter,
 )
 from coordscope.errors import InputError
@@ -133,33 +132,60 @@ def resolve_columns(
     return resolved
 
 
-def _load(path: str) -> tuple[pl.DataFrame, pl.Series, list[tuple[int, str]]]:
-    """The raw table, its record numbers, and bad JSON lines."""
-    if compression_of(path) is None:
-        with open(path, "rb") as fh:
-            magic = fh.read(4)
-        if magic == b"PAR1":
-            frame = read_parquet(path)
-            return frame, pl.int_range(1, frame.height + 1, eager=True), []
-    first = strip_bom(read_bytes(path)).lstrip()[:1]
-    if first == b"[":
-        frame = read_json_array(path)
-        return frame, pl.int_range(1, frame.height + 1, eager=True), []
-    if first == b"{":
+def _load(path: str) -> tuple[pl.LazyFrame, pl.Series | None, list[tuple[int, str]]]:
+    """The raw table (lazy where the file allows), its record numbers, bad JSON lines.
+
+    Plain CSV/TSV and Parquet are scanned lazily, so only the columns used are read;
+    compressed text, JSON arrays and JSON lines are read eagerly. Record numbers are
+    ``None`` when they are simply 1..n.
+    """
+    raw_head = head_bytes(path, 1 << 12)
+    plain = compression_of(path) is None
+    if plain and raw_head.startswith(b"PAR1"):
+        try:
+            pl.read_parquet_schema(path)
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise InputError(path, f"not a readable Parquet file ({message})") from None
+        return pl.scan_parquet(path), None, []
+    head = strip_bom(raw_head).lstrip()
+    if head[:1] == b"[":
+        return read_json_array(path).lazy(), None, []
+    if head[:1] == b"{":
         lines = read_json_lines(path)
-        return lines.frame, pl.Series(lines.lines, dtype=pl.Int64), lines.bad
-    frame = read_delimited(path)
-    return frame, pl.int_range(1, frame.height + 1, eager=True), []
+        return lines.frame.lazy(), pl.Series(lines.lines, dtype=pl.Int64), lines.bad
+    if plain and not raw_head.startswith(b"\xef\xbb\xbf"):
+        first = raw_head.split(b"\n", 1)[0].decode("utf-8", errors="replace")
+        scan = pl.scan_csv(
+            path,
+            separator=sniff_delimiter(first),
+            infer_schema=False,
+            encoding="utf8-lossy",
+            raise_if_empty=False,
+        )
+        return scan, None, []
+    return read_delimited(path).lazy(), None, []
 
 
 def read(path: str, *, mapping: Mapping[str, str] | None = None) -> Staged:
-    """Stage a generic table (see the module docstring). Cost ``O(n)``."""
-    raw, records, bad = _load(path)
-    resolved = resolve_columns(raw.columns, mapping, path=path)
+    """Stage a generic table (see the module docstring). Cost ``O(n)``; only the columns
+    used are read from plain CSV and Parquet files."""
+    lazy, records, bad = _load(path)
+    try:
+        names = lazy.collect_schema().names()
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise InputError(path, f"not readable as a table ({_first_line(exc)})") from None
+    resolved = resolve_columns(names, mapping, path=path)
+    extras = [c for c in names if c.startswith(EXTRA_PREFIX) and c not in resolved.values()]
+    wanted = list(dict.fromkeys([*resolved.values(), *extras]))
+    try:
+        raw = lazy.select(wanted).collect()
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise InputError(path, f"not readable as a table ({_first_line(exc)})") from None
     n = raw.height
     cols: dict[str, pl.Series] = {
         SOURCE: pl.repeat(path, n, eager=True, dtype=pl.String),
-        RECORD: records.cast(pl.Int64),
+        RECORD: records if records is not None else pl.int_range(1, n + 1, eager=True),
     }
     for col, src in resolved.items():
         values = raw[src]
@@ -171,14 +197,13 @@ def read(path: str, *, mapping: Mapping[str, str] | None = None) -> Staged:
             if isinstance(values.dtype, (pl.List, pl.Struct)):
                 raise InputError(path, f"column '{src}' holds lists, not single values", field=src)
             cols[col] = values.cast(pl.String)
-    frame = pl.DataFrame(cols)
+    frame = pl.DataFrame(cols).with_columns(pl.col(RECORD).cast(pl.Int64))
     if EVENT_ID not in resolved:
         frame = frame.with_columns(
             (pl.lit(Path(path).name + ":") + pl.col(RECORD).cast(pl.String)).alias(EVENT_ID)
         )
     if PLATFORM not in resolved:
         frame = frame.with_columns(pl.lit("generic").alias(PLATFORM))
-    extras = [c for c in raw.columns if c.startswith(EXTRA_PREFIX) and c not in resolved.values()]
     if extras:
         frame = frame.with_columns([raw[c] for c in extras])
     if bad:
@@ -187,9 +212,13 @@ def read(path: str, *, mapping: Mapping[str, str] | None = None) -> Staged:
             schema={SOURCE: pl.String, RECORD: pl.Int64, REJECT: pl.String},
         )
         frame = pl.concat([frame, bad_frame], how="diagonal_relaxed").sort(RECORD)
-    return Staged(
-        frame, format="generic", notes={"mapped_by_alias": _alias_count(resolved, mapping)}
-    )
+    notes = {"mapped_by_alias": _alias_count(resolved, mapping)}
+    return Staged(frame, format="generic", notes=notes)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _alias_count(resolved: Mapping[str, str], mapping: Mapping[str, str] | None) -> int:

@@ -759,13 +759,15 @@ def _entities(ev: pl.DataFrame) -> pl.DataFrame:
     allparts = pl.concat(
         [parts.select("_row", "_part", "_type", "_block", "_pos"), extra]
     ).sort(["_row", "_block", "_pos"])
-    # 4. runs of plain text merged into one part, as Telegram writes them
+    # 4. runs of plain text merged into one part, as Telegram writes them (the frame is
+    #    sorted by row, so a run id is a global cumulative sum: no window per row)
     plain = pl.col("_type") == "plain"
-    run = (~(plain & plain.shift(1).over("_row").fill_null(False))).cum_sum().over("_row")
+    same_row = pl.col("_row") == pl.col("_row").shift(1)
+    joins_previous = (plain & plain.shift(1) & same_row).fill_null(False)
     merged = (
-        allparts.with_columns(run.alias("_run"))
-        .group_by(["_row", "_run"], maintain_order=True)
-        .agg(pl.col("_type").first(), pl.col("_part").str.join(""))
+        allparts.with_columns((~joins_previous).cum_sum().alias("_run"))
+        .group_by("_run", maintain_order=True)
+        .agg(pl.col("_row").first(), pl.col("_type").first(), pl.col("_part").str.join(""))
     )
     ind = "\n" + " " * _MSG_INDENT
     obj = (

@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 #: Background accounts created per requested event (most post rarely).
-EVENTS_PER_ACCOUNT: Final = 4.5
+EVENTS_PER_ACCOUNT: Final = 3.0
 _SHARE = {"post": 0.30, "repost": 0.55, "reply": 0.09, "quote": 0.06}
 _REPOST_DELAY = (1800.0, 1.8)
 _REPLY_DELAY = (1200.0, 1.6)
