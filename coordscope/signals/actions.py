@@ -1,0 +1,262 @@
+"""From canonical events to actions ``(actor, ts, key, event)``, one signal at a time.
+
+A *signal* says what counts as "the same thing" (design.md §4). One event may give several
+actions (a post with three links gives three ``co_link`` actions); the same key twice in one
+event gives one action. Empty strings never become keys.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+import polars as pl
+
+from coordscope.errors import ParameterError
+from coordscope.schema import (
+    ACTOR_CREATED,
+    ACTOR_ID,
+    EVENT_ID,
+    HASHTAGS,
+    KIND,
+    MEDIA,
+    MENTIONS,
+    OBJECT_ID,
+    TEXT,
+    TS,
+    URLS,
+)
+
+__all__ = [
+    "ACTION_SCHEMA",
+    "EXACT_SIGNALS",
+    "SIGNALS",
+    "TEXT_RULES",
+    "actions",
+    "actions_from_keys",
+    "normalize_text",
+    "registrable_domain",
+]
+
+#: Every signal name of design.md §4.
+SIGNALS: Final = (
+    "co_share", "co_quote", "co_reply", "co_link", "co_domain", "co_hashtag", "co_mention",
+    "co_text", "co_similar", "co_media", "co_post", "co_created",
+)  # fmt: skip
+
+#: Signals whose keys come straight from the events (``co_similar`` and ``co_media`` groups
+#: are computed by another stage and passed to :func:`actions_from_keys`; ``co_media`` also
+#: works on exact media ids here).
+EXACT_SIGNALS: Final = tuple(s for s in SIGNALS if s != "co_similar")
+
+TextRule = Literal["default", "toolkit", "exact"]
+#: ``default``: NFKC, lower-case, URLs and @mentions removed, whitespace collapsed.
+#: ``toolkit``: as coordination-network-toolkit's co_tweet: lower-case, @mentions removed,
+#: whitespace collapsed (URLs kept). ``exact``: the text as exported, stripped.
+TEXT_RULES: Final = ("default", "toolkit", "exact")
+
+ACTION_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "signal": pl.String(),
+    "key": pl.String(),
+    ACTOR_ID: pl.String(),
+    TS: pl.Datetime("us", "UTC"),
+    EVENT_ID: pl.String(),
+    "event": pl.UInt32(),
+}
+
+_CONSTANT_KEY: Final = "*"
+
+# second-level labels under which registrations happen (public-suffix style), for the
+# domains most seen in exports; a full public suffix list is not bundled (no network).
+_SECOND_LEVEL: Final = (
+    "co", "com", "net", "org", "gov", "edu", "ac", "or", "ne", "go", "gob", "mil", "nic",
+    "blogspot", "github", "herokuapp", "appspot", "wordpress", "substack", "tumblr",
+)  # fmt: skip
+
+
+def normalize_text(text: pl.Expr, *, rule: TextRule = "default") -> pl.Expr:
+    """Normalise message text for exact-copy matching (``co_text``).
+
+    Parameters
+    ----------
+    text : polars.Expr
+        A String expression.
+    rule : {"default", "toolkit", "exact"}
+        See :data:`TEXT_RULES`.
+    """
+    if rule == "exact":
+        return text.str.strip_chars()
+    if rule == "toolkit":
+        out = text.str.to_lowercase().str.replace_all(r"@\w+", "")
+        return out.str.replace_all(r"\s+", " ").str.strip_chars()
+    if rule == "default":
+        out = text.str.normalize("NFKC").str.to_lowercase()
+        out = out.str.replace_all(r"https?://\S+", " ").str.replace_all(r"@\w+", " ")
+        return out.str.replace_all(r"\s+", " ").str.strip_chars()
+    raise ParameterError(f"text rule must be one of {', '.join(TEXT_RULES)}, got '{rule}'")
+
+
+def registrable_domain(urls: pl.Expr) -> pl.Expr:
+    """The registrable domain of a String expression of normalised URLs.
+
+    The last two labels of the host, or three when the second-to-last is a common
+    second-level label (``bbc.co.uk``, ``abc.net.au``, ``user.github.io`` …). No network, no
+    bundled public-suffix list: rare suffixes may give one label too few.
+    """
+    host = urls.str.extract(r"^[A-Za-z][A-Za-z0-9+.\-]*://(?:[^/?#@]*@)?([^/?#:]+)", 1)
+    labels = host.str.to_lowercase().str.strip_chars(".").str.split(".")
+    n = labels.list.len()
+    second = labels.list.get(-2, null_on_oob=True)
+    three = (n >= 3) & second.is_in(list(_SECOND_LEVEL))
+    return (
+        pl.when(n <= 2)
+        .then(labels.list.join("."))
+        .when(three)
+        .then(labels.list.slice(-3, 3).list.join("."))
+        .otherwise(labels.list.slice(-2, 2).list.join("."))
+    )
+
+
+def _base(events: pl.DataFrame) -> pl.LazyFrame:
+    return events.lazy().with_row_index("event").select(
+        "event", pl.col(ACTOR_ID), pl.col(TS), pl.col(EVENT_ID), pl.col(KIND).cast(pl.String),
+        pl.col(OBJECT_ID), pl.col(TEXT), pl.col(URLS), pl.col(HASHTAGS), pl.col(MENTIONS),
+        pl.col(MEDIA), pl.col(ACTOR_CREATED),
+        *[pl.col(c) for c in events.columns if c == "x_domain_ids"],
+    )  # fmt: skip
+
+
+def _explode(frame: pl.LazyFrame, column: str | pl.Expr) -> pl.LazyFrame:
+    expr = pl.col(column) if isinstance(column, str) else column
+    return (
+        frame.with_columns(expr.alias("key"))
+        .explode("key", keep_nulls=False, empty_as_null=False)
+        .filter(pl.col("key").is_not_null() & (pl.col("key") != ""))
+    )
+
+
+def actions(
+    events: pl.DataFrame,
+    *,
+    signal: str,
+    text_rule: TextRule = "default",
+    min_text_length: int = 10,
+    text_kinds: tuple[str, ...] = ("post", "quote", "reply", "comment"),
+) -> pl.DataFrame:
+    """Actions of one signal: ``signal, key, actor_id, ts, event_id, event``.
+
+    Parameters
+    ----------
+    events : polars.DataFrame
+        Canonical events (design.md §3).
+    signal : str
+        One of :data:`EXACT_SIGNALS`.
+    text_rule : {"default", "toolkit", "exact"}
+        Text normalisation for ``co_text`` (see :func:`normalize_text`).
+    min_text_length : int
+        ``co_text``: normalised texts shorter than this (characters) give no action.
+    text_kinds : tuple of str
+        ``co_text``: the kinds whose text counts (reposts and forwards repeat someone
+        else's text, so they are left out by default).
+
+    Returns
+    -------
+    polars.DataFrame
+        :data:`ACTION_SCHEMA`; ``event`` is the row number in ``events``. Sorted by event.
+        ``co_created`` gives one action per account (its creation time, ``event_id``
+        null); ``co_post`` one constant key for every event.
+
+    Notes
+    -----
+    Keys per signal: ``co_share`` object of reposts and forwards; ``co_quote`` object of
+    quotes; ``co_reply`` object of replies and comments; ``co_link`` each normalised URL;
+    ``co_domain`` each registrable domain (or the exported domain ids, ``x_domain_ids``);
+    ``co_hashtag``, ``co_mention``, ``co_media`` each item; ``co_text`` the normalised text.
+    """
+    if signal not in EXACT_SIGNALS:
+        raise ParameterError(
+            f"unknown signal '{signal}'; choose one of: {', '.join(EXACT_SIGNALS)}"
+            + (" (co_similar needs the near-duplicate stage)" if signal == "co_similar" else "")
+        )
+    base = _base(events)
+    object_kinds = {
+        "co_share": ("repost", "forward"),
+        "co_quote": ("quote",),
+        "co_reply": ("reply", "comment"),
+    }
+    if signal in object_kinds:
+        lf = base.filter(
+            pl.col(KIND).is_in(list(object_kinds[signal])) & pl.col(OBJECT_ID).is_not_null()
+        )
+        lf = lf.with_columns(pl.col(OBJECT_ID).alias("key")).filter(pl.col("key") != "")
+    elif signal == "co_link":
+        lf = _explode(base, URLS)
+    elif signal == "co_domain":
+        if "x_domain_ids" in events.columns:
+            lf = _explode(base, "x_domain_ids")
+        else:
+            lf = _explode(
+                base,
+                pl.col(URLS)
+                .list.eval(registrable_domain(pl.element()))
+                .list.unique(maintain_order=True),
+            )
+    elif signal == "co_hashtag":
+        lf = _explode(base, HASHTAGS)
+    elif signal == "co_mention":
+        lf = _explode(base, MENTIONS)
+    elif signal == "co_media":
+        lf = _explode(base, MEDIA)
+    elif signal == "co_text":
+        normalised = normalize_text(pl.col(TEXT), rule=text_rule)
+        lf = base.filter(pl.col(KIND).is_in(list(text_kinds))).with_columns(normalised.alias("key"))
+        lf = lf.filter(
+            pl.col("key").is_not_null() & (pl.col("key").str.len_chars() >= max(1, min_text_length))
+        )
+    elif signal == "co_post":
+        lf = base.with_columns(pl.lit(_CONSTANT_KEY).alias("key"))
+    else:  # co_created
+        lf = (
+            base.filter(pl.col(ACTOR_CREATED).is_not_null())
+            .group_by(ACTOR_ID, maintain_order=True)
+            .agg(pl.col(ACTOR_CREATED).first(), pl.col("event").first())
+            .with_columns(
+                pl.col(ACTOR_CREATED).alias(TS),
+                pl.lit(None, dtype=pl.String).alias(EVENT_ID),
+                pl.lit(_CONSTANT_KEY).alias("key"),
+            )
+        )
+    out = lf.select(
+        pl.lit(signal).alias("signal"),
+        pl.col("key").cast(pl.String),
+        pl.col(ACTOR_ID),
+        pl.col(TS),
+        pl.col(EVENT_ID),
+        pl.col("event").cast(pl.UInt32),
+    ).unique(subset=["event", "key", ACTOR_ID, TS], keep="first", maintain_order=True)
+    return out.collect()
+
+
+def actions_from_keys(events: pl.DataFrame, keys: pl.DataFrame, *, signal: str) -> pl.DataFrame:
+    """Actions from keys computed by another stage (near-duplicate groups, media groups).
+
+    Parameters
+    ----------
+    events : polars.DataFrame
+        Canonical events.
+    keys : polars.DataFrame
+        Columns ``event`` (row number in ``events``) and ``key`` (String); one row per
+        action.
+    signal : str
+        The signal name to record.
+    """
+    base = events.lazy().with_row_index("event").select("event", ACTOR_ID, TS, EVENT_ID)
+    return (
+        keys.lazy()
+        .select(pl.col("event").cast(pl.UInt32), pl.col("key").cast(pl.String))
+        .filter(pl.col("key").is_not_null() & (pl.col("key") != ""))
+        .join(base, on="event", how="inner")
+        .select(pl.lit(signal).alias("signal"), "key", ACTOR_ID, TS, EVENT_ID, "event")
+        .unique(subset=["event", "key"], keep="first", maintain_order=True)
+        .sort("event", maintain_order=True)
+        .collect()
+    )
