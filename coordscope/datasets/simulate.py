@@ -41,7 +41,7 @@ start, end     Datetime(us, UTC), null first and last campaign action (inclusive
 =============  ======================  =====================================================
 
 Members also act like ordinary users (camouflage): not every event of a campaign member
-is a campaign action. Generation is vectorized: about 1 s per 500k events (2 cores).
+is a campaign action. Generation is vectorized: 1M events take about 3–5 s of CPU.
 """
 
 from __future__ import annotations
@@ -51,7 +51,6 @@ from typing import Final
 import numpy as np
 import polars as pl
 
-from coordscope.datasets.normalize import normalize_urls
 from coordscope.datasets.scenarios import background, campaigns, negatives
 from coordscope.datasets.scenarios._core import (
     CAMPAIGN_STYLES,
@@ -216,7 +215,7 @@ def simulate(
 
     Notes
     -----
-    Cost ``O(n log n)`` (sorts); about a second per half million events.
+    Cost ``O(n log n)`` (sorts); 1M events take about 3–5 s of CPU, 20k (``demo``) 0.2 s.
     """
     if scenario not in SCENARIOS:
         raise ParameterError(f"unknown scenario {scenario!r}: expected one of {list(SCENARIOS)}")
@@ -226,7 +225,10 @@ def simulate(
     rngs = _generators(int(seed))
     b = Builder(target=n)
     negatives_, styles = _components(scenario)
-    background.generate(b, rngs["background"], n)
+    # Flash-viral cascades are the only large component: leave room for them; anything
+    # else over the target is thinned from background leaves at the end.
+    flash = 1.15 * max(300.0, 0.15 * n) if "flash_viral" in negatives_ else 0.0
+    background.generate(b, rngs["background"], round(n - flash))
     for name in ("homophily", "flash_viral", "scheduler_bots"):
         if name in negatives_:
             getattr(negatives, name)(b, rngs[name])
@@ -240,7 +242,9 @@ def simulate(
 def _generators(seed: int) -> dict[str, np.random.Generator]:
     """The one place a seed becomes random generators: one independent stream per part."""
     children = np.random.SeedSequence(seed).spawn(len(_STREAMS))
-    return {name: np.random.default_rng(child) for name, child in zip(_STREAMS, children, strict=True)}
+    return {
+        name: np.random.default_rng(child) for name, child in zip(_STREAMS, children, strict=True)
+    }
 
 
 def _components(scenario: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -261,40 +265,43 @@ def _campaigns_per_style(n: int) -> int:
 def _assemble(
     b: Builder, rng: np.random.Generator, *, raw_urls: bool
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Internal frames → canonical events and the truth table."""
-    ev = pl.concat(b.events).sort("uid")
-    ev = _dedupe_reposts(ev)
-    ev = _thin(ev, rng, b.target)
-    ev = ev.sort(["ts", "uid"])
+    """Internal frames → canonical events and the truth table.
+
+    Steps: copy originals into reposts/replies, drop repeated reposts, thin background
+    leaves to the requested size, sort by time, give snowflake ids.
+    """
+    ev = pl.concat(b.events)
+    if not np.array_equal(ev["uid"].to_numpy(), np.arange(ev.height)):
+        raise RuntimeError("internal error: event uids are not the row numbers")
+    keep = _first_reposts(ev)
+    keep &= _thin_mask(ev, rng, int(keep.sum()) - b.target, keep)
+    ev = ev.filter(pl.Series(keep)).sort(["ts", "uid"])
+    ev = _inherit(ev, b)
     n = ev.height
     ms = ev["ts"].to_numpy() // 1000
     snow = ((ms - _TWITTER_EPOCH_MS) << 22) | (np.arange(n, dtype=np.int64) & _LOW_BITS)
     id_by_uid = np.full(b.next_uid, -1, np.int64)
     id_by_uid[ev["uid"].to_numpy()] = snow
     obj = ev["obj"].fill_null(-2).to_numpy()
-    n_ext = int((obj == -1).sum())
+    external = obj == -1
+    n_ext = int(external.sum())
     ext_ms = (T0_S * 1000) - rng.integers(DAY_S * 1000, 30 * DAY_S * 1000, n_ext)
-    ext = ((ext_ms - _TWITTER_EPOCH_MS) << 22) | rng.integers(0, _LOW_BITS, n_ext)
-    obj_id = np.where(obj >= 0, id_by_uid[np.maximum(obj, 0)], -1)
-    obj_id[obj == -1] = ext
-    ev = ev.with_columns(
-        pl.Series("event_id", snow).cast(pl.String),
-        pl.when(pl.Series(obj) != -2).then(pl.Series(obj_id).cast(pl.String)).alias("object_id"),
-    )
-    ev = _inherit(ev, b)
+    obj_id = id_by_uid[np.maximum(obj, 0)]
+    obj_id[external] = ((ext_ms - _TWITTER_EPOCH_MS) << 22) | rng.integers(0, _LOW_BITS, n_ext)
+    object_id = pl.Series(obj_id).cast(pl.String).scatter(np.flatnonzero(obj == -2), None)
     if raw_urls:
         ev = _rawify_urls(ev, rng)
     accounts = _accounts(b)
     actor = ev["actor"]
     events = pl.DataFrame(
         {
-            EVENT_ID: ev["event_id"],
+            EVENT_ID: pl.Series(snow).cast(pl.String),
             PLATFORM: pl.repeat("twitter", n, dtype=pl.Categorical(), eager=True),
             ACTOR_ID: accounts["actor_id"].gather(actor),
             ACTOR_NAME: accounts["actor_name"].gather(actor),
             TS: ev["ts"].cast(TS_DTYPE),
             KIND: _KIND_SERIES.gather(ev["kind"]),
-            OBJECT_ID: ev["object_id"],
+            OBJECT_ID: object_id,
             TEXT: ev["text"],
             URLS: ev["urls"],
             HASHTAGS: ev["hashtags"],
@@ -312,74 +319,125 @@ def _assemble(
 _KIND_SERIES: Final = pl.Series("kind", list(KINDS)).cast(KIND_DTYPE)
 
 
-def _dedupe_reposts(ev: pl.DataFrame) -> pl.DataFrame:
-    """An account reposts a post at most once: keep campaign actions, then the earliest uid."""
-    is_rep = (pl.col("kind") == 1) & (pl.col("obj") >= 0)
-    reps = (
-        ev.filter(is_rep)
-        .sort([pl.col("camp").is_null(), pl.col("uid")])
-        .unique(subset=["actor", "obj"], keep="first", maintain_order=True)
-    )
-    return pl.concat([ev.filter(~is_rep), reps]).sort("uid")
-
-
-def _thin(ev: pl.DataFrame, rng: np.random.Generator, target: int) -> pl.DataFrame:
-    """Drop random background leaf events (nothing refers to them) down to ``target``."""
-    excess = ev.height - target
-    if excess <= 0:
-        return ev
-    leaves = np.flatnonzero(ev["leaf"].to_numpy())
-    drop = rng.choice(leaves, min(excess, leaves.shape[0]), replace=False)
+def _first_reposts(ev: pl.DataFrame) -> np.ndarray:
+    """Keep mask: an account reposts a post at most once (campaign action first, then the
+    earliest uid); other events are kept."""
+    kind = ev["kind"].to_numpy()
+    obj = ev["obj"].fill_null(-2).to_numpy()
+    idx = np.flatnonzero((kind == 1) & (obj >= 0))
+    key = ev["actor"].to_numpy()[idx] * ev.height + obj[idx]
+    organic = ev["camp"].is_null().to_numpy()[idx]
+    order = np.lexsort((idx, organic, key))
+    skey = key[order]
+    dup = np.concatenate([[False], skey[1:] == skey[:-1]])
     keep = np.ones(ev.height, bool)
-    keep[drop] = False
-    return ev.filter(pl.Series(keep))
+    keep[idx[order][dup]] = False
+    return keep
+
+
+def _thin_mask(
+    ev: pl.DataFrame, rng: np.random.Generator, excess: int, kept: np.ndarray
+) -> np.ndarray:
+    """Keep mask dropping ``excess`` random background leaves (nothing refers to them)."""
+    keep = np.ones(ev.height, bool)
+    if excess <= 0:
+        return keep
+    leaves = np.flatnonzero(ev["leaf"].to_numpy() & kept)
+    keep[rng.choice(leaves, min(excess, leaves.shape[0]), replace=False)] = False
+    return keep
 
 
 def _inherit(ev: pl.DataFrame, b: Builder) -> pl.DataFrame:
     """Reposts copy their original's text (``RT @author: …``), URLs, hashtags and media and
-    mention its author; replies mention and address the author they reply to."""
-    handles = b.handles()
-    orig = ev.filter(pl.col("kind") != 1).select(
-        pl.col("uid").alias("obj"),
-        pl.col("actor").alias("o_actor"),
-        pl.col("text").alias("o_text"),
-        pl.col("urls").alias("o_urls"),
-        pl.col("hashtags").alias("o_hashtags"),
-        pl.col("mentions").alias("o_mentions"),
-        pl.col("media").alias("o_media"),
+    mention its author; replies mention and address the author they reply to.
+
+    Originals are never reposts and are always kept. Only the rows that change are
+    computed (polars cannot scatter into list columns: :func:`_merge_rows`).
+    """
+    n = ev.height
+    row_of_uid = np.full(b.next_uid, -1, np.int64)
+    row_of_uid[ev["uid"].to_numpy()] = np.arange(n)
+    obj = ev["obj"].fill_null(-2).to_numpy()
+    kind = ev["kind"].to_numpy()
+    rep = (obj >= 0) & (kind == 1)
+    target = (obj >= 0) & ((kind == 1) | (kind == 3))
+    changed = np.flatnonzero(target)
+    unchanged = np.flatnonzero(~target)
+    row = np.arange(n)
+    row[changed] = row_of_uid[obj[changed]]
+    if (row < 0).any():
+        raise RuntimeError("internal error: a referenced post was dropped")
+    name = b.handles().gather(ev["actor"].to_numpy()[row[changed]])
+    is_rep = rep[changed]
+    text = (
+        pl.DataFrame(
+            {
+                "rep": is_rep,
+                "name": name,
+                "o": ev["text"].gather(row[changed]),
+                "own": ev["text"].gather(changed),
+            }
+        )
+        .select(
+            pl.when(pl.col("rep"))
+            .then(pl.lit("RT @") + pl.col("name") + pl.lit(": ") + pl.col("o"))
+            .otherwise(pl.lit("@") + pl.col("name") + pl.lit(" ") + pl.col("own"))
+        )
+        .to_series()
     )
-    joined = ev.join(orig, on="obj", how="left", maintain_order="left")
-    o_actor = joined["o_actor"]
-    joined = joined.with_columns(
-        pl.when(o_actor.is_not_null())
-        .then(handles.gather(o_actor.fill_null(0)))
-        .alias("o_name")
+    full = ev.select("urls", "hashtags", "mentions", "media").with_columns(
+        pl.Series("rep", rep), pl.Series("row", row)
     )
-    rep = (pl.col("kind") == 1) & pl.col("o_name").is_not_null()
-    rpl = (pl.col("kind") == 3) & pl.col("o_name").is_not_null()
-    author = pl.concat_list(pl.col("o_name").str.to_lowercase())
-    return joined.with_columns(
-        pl.when(rep)
-        .then(pl.lit("RT @") + pl.col("o_name") + pl.lit(": ") + pl.col("o_text"))
-        .when(rpl)
-        .then(pl.lit("@") + pl.col("o_name") + pl.lit(" ") + pl.col("text"))
-        .otherwise(pl.col("text"))
-        .alias("text"),
-        pl.when(rep).then(pl.col("o_urls")).otherwise(pl.col("urls")).alias("urls"),
-        pl.when(rep).then(pl.col("o_hashtags")).otherwise(pl.col("hashtags")).alias("hashtags"),
-        pl.when(rep)
-        .then(pl.concat_list(author, pl.col("o_mentions")).list.unique(maintain_order=True))
-        .when(rpl)
-        .then(pl.concat_list(author, pl.col("mentions")).list.unique(maintain_order=True))
-        .otherwise(pl.col("mentions"))
-        .alias("mentions"),
-        pl.when(rep).then(pl.col("o_media")).otherwise(pl.col("media")).alias("media"),
-    ).drop("o_actor", "o_name", "o_text", "o_urls", "o_hashtags", "o_mentions", "o_media")
+    copy = full.select(
+        pl.when(pl.col("rep")).then(pl.col(c).gather(pl.col("row"))).otherwise(pl.col(c)).alias(c)
+        for c in ("urls", "hashtags", "mentions", "media")
+    )
+    # Mentions of changed rows: the author first, then the copied/own mentions.
+    others = copy["mentions"].gather(changed)
+    more = (others.list.len() > 0).to_numpy()
+    author = name.str.to_lowercase()
+    first = author.to_frame().select(pl.concat_list(pl.first())).to_series()
+    both = (
+        pl.DataFrame({"a": first.filter(pl.Series(more)), "o": others.filter(pl.Series(more))})
+        .select(pl.concat_list("a", "o").list.unique(maintain_order=True))
+        .to_series()
+    )
+    mentions = _merge_rows(
+        n,
+        [
+            (changed[more], both),
+            (changed[~more], first.filter(pl.Series(~more))),
+            (unchanged, ev["mentions"].gather(unchanged)),
+        ],
+    )
+    return ev.with_columns(
+        ev["text"].scatter(changed, text).alias("text"),
+        copy["urls"],
+        copy["hashtags"],
+        mentions.alias("mentions"),
+        copy["media"],
+    )
+
+
+def _merge_rows(n: int, parts: list[tuple[np.ndarray, pl.Series]]) -> pl.Series:
+    """A length-``n`` Series whose rows ``idx`` come from each ``(idx, values)`` part.
+
+    The parts' indices partition ``range(n)``. A gather, so it works for list columns.
+    """
+    position = np.concatenate([p[0] for p in parts])
+    values = pl.concat([p[1] for p in parts])
+    order = np.empty(n, np.int64)
+    order[position] = np.arange(n)
+    return values.gather(order)
 
 
 def _rawify_urls(ev: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
     """Turn about a third of the URLs into forms users post (undone by normalisation)."""
-    flat = ev.select(pl.col("uid"), pl.col("urls")).explode("urls").filter(pl.col("urls").is_not_null())
+    flat = (
+        ev.select(pl.col("uid"), pl.col("urls"))
+        .explode("urls")
+        .filter(pl.col("urls").is_not_null())
+    )
     k = flat.height
     variant = rng.integers(0, 6, k)
     url = pl.col("urls")

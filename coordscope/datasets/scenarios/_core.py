@@ -88,7 +88,7 @@ def _circular_bump(centre: float, width: float) -> np.ndarray:
     return np.asarray(np.exp(-(d**2) / (2.0 * width**2)))
 
 
-_PROFILE = 0.12 + 0.6 * _circular_bump(9.5, 2.5) + 1.0 * _circular_bump(21.0, 2.8)
+_PROFILE = 0.06 + 0.6 * _circular_bump(9.5, 2.5) + 1.0 * _circular_bump(21.0, 2.8)
 _PROFILE_MAX = float(_PROFILE.max())
 _PROFILE_CDF = np.cumsum(_PROFILE) / _PROFILE.sum()
 
@@ -149,7 +149,11 @@ class Campaign:
 
 @dataclass
 class Background:
-    """The organic posts a campaign can hide in: uids, times, authors, popularity."""
+    """The organic posts a campaign can hide in: uids, times, authors, popularity.
+
+    Also the CDFs over background accounts by activity weight (who acts) and by
+    ``weight^1.5`` (who gets mentioned).
+    """
 
     uid: np.ndarray
     rel_s: np.ndarray
@@ -158,12 +162,12 @@ class Background:
     reposts: np.ndarray
     cdf: np.ndarray
     n_accounts: int
+    actor_cdf: np.ndarray
+    popular_cdf: np.ndarray
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """Indices of ``n`` posts drawn with probability proportional to popularity."""
-        return np.minimum(
-            np.searchsorted(self.cdf, rng.random(n), side="right"), self.uid.shape[0] - 1
-        )
+        return _text.pick(rng, self.cdf, n)
 
 
 @dataclass
@@ -243,11 +247,6 @@ class Builder:
         if self._handles is None:
             self._handles = pl.concat(self.handle_parts)
         return self._handles
-
-    def mention_of(self, accounts: np.ndarray) -> pl.Series:
-        """``List(String)`` of one lower-case handle per account."""
-        lower = self.handles().gather(accounts).str.to_lowercase()
-        return lower.to_frame().select(pl.concat_list(pl.first())).to_series()
 
     def take_available(
         self, rng: np.random.Generator, n: int, *, style: str, p: np.ndarray | None = None

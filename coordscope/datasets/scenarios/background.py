@@ -96,15 +96,15 @@ def make_posts(
     URLs come from the background :class:`._text.UrlPool`.
     """
     n = authors.shape[0]
-    has_url = rng.random(n) < p_url
+    has_url = _text.coin(rng, n, p_url)
     urls = _text.one_item_lists(b.urls.sample(rng, n), has_url)
     tags = _text.hashtag_lists(rng, n, p_tag)
     text = compose_text(rng, _text.texts(rng, n, *words), tags, has_url)
     mentioned = _popular_accounts(b, rng, n)
     mentions = _text.one_item_lists(
-        b.mention_of(mentioned).list.first(), rng.random(n) < p_mention
+        b.handles().gather(mentioned).str.to_lowercase(), _text.coin(rng, n, p_mention)
     )
-    media = _text.one_item_lists(media_ids(rng, n), rng.random(n) < p_media)
+    media = _text.one_item_lists(media_ids(rng, n), _text.coin(rng, n, p_media))
     return b.add_events(
         actor=authors,
         rel_s=rel_s,
@@ -136,14 +136,11 @@ def make_reposts(
     assembled; reposts of posts from before the window get their own ``RT @…`` text.
     """
     n = actors.shape[0]
-    external = obj < 0
-    author = b.handles().gather(_popular_accounts(b, rng, n))
-    rt = pl.lit("RT @") + pl.col("a") + pl.lit(": ") + pl.col("w")
-    text = (
-        pl.DataFrame({"a": author, "w": _text.texts(rng, n, 6, 20), "x": external})
-        .select(pl.when(pl.col("x")).then(rt).alias("text"))
-        .to_series()
-    )
+    external = np.flatnonzero(obj < 0)
+    k = external.shape[0]
+    author = b.handles().gather(_popular_accounts(b, rng, k))
+    said = "RT @" + author + ": " + _text.texts(rng, k, 6, 20)
+    text = pl.repeat(None, n, dtype=pl.String, eager=True).scatter(external, said)
     return b.add_events(
         actor=actors, rel_s=rel_s, kind="repost", obj=obj, text=text, camp=camp, leaf=leaf
     )
@@ -151,24 +148,18 @@ def make_reposts(
 
 def _popular_accounts(b: Builder, rng: np.random.Generator, n: int) -> np.ndarray:
     """Background accounts drawn by ``weight^1.5`` (who gets mentioned and reposted)."""
-    bg = b.bg
-    w = b.weight[: bg.n_accounts] ** 1.5
-    return np.minimum(
-        np.searchsorted(np.cumsum(w) / w.sum(), rng.random(n), side="right"), bg.n_accounts - 1
-    )
+    return _text.pick(rng, b.bg.popular_cdf, n)
 
 
-def _by_weight(b: Builder, rng: np.random.Generator, n: int, n_accounts: int) -> np.ndarray:
-    w = b.weight[:n_accounts]
-    cdf = np.cumsum(w) / w.sum()
-    return np.minimum(np.searchsorted(cdf, rng.random(n), side="right"), n_accounts - 1)
+def _by_weight(b: Builder, rng: np.random.Generator, n: int) -> np.ndarray:
+    """Background accounts drawn by activity weight."""
+    return _text.pick(rng, b.bg.actor_cdf, n)
 
 
 def _follow(
     b: Builder,
     rng: np.random.Generator,
     n: int,
-    n_accounts: int,
     delay: tuple[float, float],
     *,
     thin: bool,
@@ -180,11 +171,11 @@ def _follow(
     """
     bg = b.bg
     post = bg.sample(rng, n)
-    actor = _by_weight(b, rng, n, n_accounts)
+    actor = _by_weight(b, rng, n)
     rel = bg.rel_s[post] + 1.0 + lognormal(rng, delay[0], delay[1], n)
     keep = (rel < DURATION_S) & (actor != bg.author[post])
     if thin:
-        keep &= rng.random(n) < 0.3 + 0.7 * diurnal_weight(rel, b.tz[actor])
+        keep &= _text.coin(rng, n, 0.3 + 0.7 * diurnal_weight(rel, b.tz[actor]))
     actor, post, rel = actor[keep], post[keep], rel[keep]
     _, first = np.unique(actor * bg.uid.shape[0] + post, return_index=True)
     first = np.sort(first)
@@ -208,7 +199,10 @@ def generate(b: Builder, rng: np.random.Generator, n_events: int) -> None:
     accounts = b.add_accounts(rng, n_acc, style="organic")
     b.url_pool = _text.url_pool(rng, max(50, round(0.12 * n_events)), max(10, n_acc // 150))
     n_posts = max(20, round(_SHARE["post"] * n_events))
-    authors = _by_weight(b, rng, n_posts, n_acc)
+    w = b.weight[:n_acc]
+    actor_cdf = np.cumsum(w) / w.sum()
+    popular_cdf = np.cumsum(w**1.5) / (w**1.5).sum()
+    authors = _text.pick(rng, actor_cdf, n_posts)
     rel = diurnal_seconds(rng, b.tz[authors])
     popularity = (rng.pareto(1.2, n_posts) + 1.0) * b.weight[authors] ** 0.5
     order = np.argsort(rel, kind="stable")
@@ -221,17 +215,19 @@ def generate(b: Builder, rng: np.random.Generator, n_events: int) -> None:
         reposts=np.zeros(n_posts, np.int64),
         cdf=np.cumsum(popularity) / popularity.sum(),
         n_accounts=accounts.shape[0],
+        actor_cdf=actor_cdf,
+        popular_cdf=popular_cdf,
     )
     # Background must exist (for mentions) before the posts are made.
     uid = make_posts(b, rng, authors, rel)
     b.background.uid = uid
 
     n_rep = round(_SHARE["repost"] * n_events)
-    actor, post, rel = _follow(b, rng, round(2.0 * n_rep), n_acc, _REPOST_DELAY, thin=True)
+    actor, post, rel = _follow(b, rng, round(2.0 * n_rep), _REPOST_DELAY, thin=True)
     take = _subsample(rng, actor.shape[0], n_rep)
     actor, post, rel = actor[take], post[take], rel[take]
     obj = b.background.uid[post]
-    ext = rng.random(obj.shape[0]) < _EXTERNAL
+    ext = _text.coin(rng, obj.shape[0], _EXTERNAL)
     obj = np.where(ext, -1, obj)
     rel = np.where(ext, diurnal_seconds(rng, b.tz[actor]), rel)
     b.background.reposts = np.bincount(post[~ext], minlength=n_posts)
@@ -242,7 +238,7 @@ def generate(b: Builder, rng: np.random.Generator, n_events: int) -> None:
         ("quote", _QUOTE_DELAY, (4, 18), 0.15),
     ):
         n_k = round(_SHARE[kind] * n_events)
-        actor, post, rel = _follow(b, rng, round(1.5 * n_k), n_acc, delay, thin=True)
+        actor, post, rel = _follow(b, rng, round(1.5 * n_k), delay, thin=True)
         take = _subsample(rng, actor.shape[0], n_k)
         make_posts(
             b,
@@ -261,22 +257,34 @@ def generate(b: Builder, rng: np.random.Generator, n_events: int) -> None:
 
 
 def camouflage(
-    b: Builder, rng: np.random.Generator, accounts: np.ndarray, mean: float
+    b: Builder,
+    rng: np.random.Generator,
+    accounts: np.ndarray,
+    mean: float,
+    *,
+    avoid: np.ndarray | None = None,
 ) -> None:
     """Give each account ``1 + Poisson(mean)`` ordinary actions (80 % reposts, 20 % posts).
 
     Used for campaign members and for new accounts of hard negatives, so that they also
     look like ordinary users. Reposts follow popular background posts (uniform delay to
-    the end of the window when the log-normal one would fall outside it).
+    the end of the window when the log-normal one would fall outside it), never the
+    background posts listed in ``avoid`` (indices; a campaign's targets), so that a
+    member's events on a campaign key are all campaign actions.
     """
     bg = b.bg
     counts = 1 + rng.poisson(mean, accounts.shape[0])
     actor = np.repeat(accounts, counts)
-    is_post = rng.random(actor.shape[0]) < 0.2
+    is_post = _text.coin(rng, actor.shape[0], 0.2)
     posters = actor[is_post]
     make_posts(b, rng, posters, diurnal_seconds(rng, b.tz[posters]))
     sharers = actor[~is_post]
     post = bg.sample(rng, sharers.shape[0])
+    if avoid is not None:
+        hit = np.isin(post, avoid)
+        post[hit] = bg.sample(rng, int(hit.sum()))
+        ok = ~np.isin(post, avoid)
+        sharers, post = sharers[ok], post[ok]
     start = bg.rel_s[post]
     rel = start + 1.0 + lognormal(rng, _REPOST_DELAY[0], _REPOST_DELAY[1], sharers.shape[0])
     late = rel >= DURATION_S

@@ -18,12 +18,13 @@ exclusive_content      co_share    1–3 seeders post content only the campaign 
 copy_paste             co_similar  the same message with small edits (word swapped,
                                    punctuation, emoji; 35 % exact) within 3 min
 link_ring              co_link     campaign-domain URLs posted within 55 s
-hashtag_campaign       co_hashtag  two new hashtags pushed in bursts of 4 min (some
-                                   organic accounts pick the hashtag up)
+hashtag_campaign       co_hashtag  two new hashtags pushed in bursts of a few minutes
+                                   (some organic accounts pick the first one up)
 rotating_subsets       co_share    30–60 accounts, 20–40 % of them per action, jitter
                                    ``|N(0, 25 s)|``: weak pairs, strong group
-fresh_accounts         co_created  accounts created within 3 days, 4–10 days before the
-                                   window, reposting the same posts loosely (~15 min)
+fresh_accounts         co_created  accounts created within 3 days of each other, 1–10
+                                   days before the window, reposting the same posts
+                                   loosely (~15 min apart)
 =====================  ==========  ======================================================
 """
 
@@ -121,7 +122,7 @@ def _targets(
 
 def _after(bg_rel: np.ndarray, delay: np.ndarray, margin: float) -> np.ndarray:
     """Action times ``bg_rel + delay`` kept at least ``margin`` seconds before the end."""
-    return np.minimum(bg_rel + delay, DURATION_S - margin)
+    return np.asarray(np.minimum(bg_rel + delay, DURATION_S - margin))
 
 
 def squad_in_cascade(b: Builder, rng: np.random.Generator, cid: int) -> None:
@@ -134,7 +135,7 @@ def squad_in_cascade(b: Builder, rng: np.random.Generator, cid: int) -> None:
     rel = when[a_idx] + np.minimum(rng.exponential(2.5, a_idx.shape[0]), 9.0)
     make_reposts(b, rng, members[m_idx], bg.uid[posts[a_idx]], rel, camp=cid)
     b.campaigns[cid].key_uids = bg.uid[posts]
-    camouflage(b, rng, members, 3.0 * _scales(b)[0])
+    camouflage(b, rng, members, 3.0 * _scales(b)[0], avoid=posts)
 
 
 def exclusive_content(b: Builder, rng: np.random.Generator, cid: int) -> None:
@@ -179,9 +180,7 @@ def copy_paste(b: Builder, rng: np.random.Generator, cid: int) -> None:
     suffix = np.where(
         edit == 2,
         _PUNCT[rng.integers(0, _PUNCT.shape[0], k)],
-        np.where(
-            edit == 3, np.char.add(" ", np.array(_text.EMOJIS)[rng.integers(0, 10, k)]), ""
-        ),
+        np.where(edit == 3, np.char.add(" ", np.array(_text.EMOJIS)[rng.integers(0, 10, k)]), ""),
     )
     text = _text.join_words(words, length[a_idx]) + pl.Series(suffix)
     rel = when[a_idx] + rng.uniform(0.0, 180.0, k)
@@ -219,20 +218,22 @@ def hashtag_campaign(b: Builder, rng: np.random.Generator, cid: int) -> None:
     n = _n_actions(b, rng, 6, 12, 3)
     when = np.minimum(diurnal_seconds(rng, np.full(n, -5.0)), DURATION_S - 600.0)
     a_idx, m_idx = _participation(rng, n, members.shape[0], rng.uniform(0.6, 0.9), 3)
-    again = rng.random(a_idx.shape[0]) < 0.3
+    again = _text.coin(rng, a_idx.shape[0], 0.3)
     rel = when[a_idx] + rng.uniform(0.0, 240.0, a_idx.shape[0])
     rel = np.concatenate([rel, rel[again] + rng.uniform(10.0, 120.0, int(again.sum()))])
     actor = np.concatenate([members[m_idx], members[m_idx][again]])
     k = actor.shape[0]
-    second = rng.random(k) < 0.5
+    second = _text.coin(rng, k, 0.5)
     lists = (
         pl.DataFrame({"a": np.full(k, tags[0]), "b": np.full(k, tags[1]), "s": second})
         .select(pl.concat_list(pl.col("a"), pl.when(pl.col("s")).then(pl.col("b"))))
         .to_series()
         .list.drop_nulls()
     )
-    display = lists.list.eval(pl.element().str.slice(0, 1).str.to_uppercase() + pl.element().str.slice(1))
-    text = compose_text(rng, _text.texts(rng, k, 5, 16), display, rng.random(k) < 0.2)
+    display = lists.list.eval(
+        pl.element().str.slice(0, 1).str.to_uppercase() + pl.element().str.slice(1)
+    )
+    text = compose_text(rng, _text.texts(rng, k, 5, 16), display, _text.coin(rng, k, 0.2))
     b.add_events(actor=actor, rel_s=rel, kind="post", text=text, hashtags=lists, camp=cid)
     uptake = b.sample_available(rng, max(3, k // 10))
     u = uptake.shape[0]
@@ -258,11 +259,12 @@ def rotating_subsets(b: Builder, rng: np.random.Generator, cid: int) -> None:
     rel = when[a_idx] + np.minimum(np.abs(rng.normal(0.0, 25.0, a_idx.shape[0])), 90.0)
     make_reposts(b, rng, members[m_idx], bg.uid[posts[a_idx]], rel, camp=cid)
     b.campaigns[cid].key_uids = bg.uid[posts]
-    camouflage(b, rng, members, 3.0 * _scales(b)[0])
+    camouflage(b, rng, members, 3.0 * _scales(b)[0], avoid=posts)
 
 
 def fresh_accounts(b: Builder, rng: np.random.Generator, cid: int) -> None:
-    """Accounts created within 3 days, 4–10 days before the window, acting loosely together."""
+    """Accounts created within 3 days of each other shortly before the window (between 10
+    and 1 days before it), acting loosely together."""
     first = -rng.uniform(4.0, 10.0) * DAY_S
     created = first + rng.uniform(0.0, 3.0 * DAY_S, 64)
     members = _members(b, rng, cid, 15, 30, 6, created_s=created)
@@ -273,7 +275,7 @@ def fresh_accounts(b: Builder, rng: np.random.Generator, cid: int) -> None:
     rel = np.minimum(when[a_idx] + lognormal(rng, 900.0, 1.0, a_idx.shape[0]), DURATION_S - 1.0)
     make_reposts(b, rng, members[m_idx], bg.uid[posts[a_idx]], rel, camp=cid)
     b.campaigns[cid].key_uids = bg.uid[posts]
-    camouflage(b, rng, members, 3.0 * _scales(b)[0])
+    camouflage(b, rng, members, 3.0 * _scales(b)[0], avoid=posts)
 
 
 #: Style name → (generating function, main signal).

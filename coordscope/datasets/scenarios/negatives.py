@@ -64,7 +64,7 @@ def flash_viral(b: Builder, rng: np.random.Generator) -> None:
         delay = 1.0 + lognormal(rng, 75.0, 0.9, sharers.shape[0])
         rel = np.minimum(rel_post[j] + delay, DURATION_S - 1.0)
         make_reposts(b, rng, sharers, np.full(sharers.shape[0], posts[j]), rel)
-        camouflage(b, rng, new[rng.random(n_new) < 1 / 3], 0.5)
+        camouflage(b, rng, new[_text.coin(rng, n_new, 1 / 3)], 0.5)
 
 
 def scheduler_bots(b: Builder, rng: np.random.Generator) -> None:
@@ -153,7 +153,7 @@ def homophily(b: Builder, rng: np.random.Generator) -> None:
         a_idx, m_idx, rel = a_idx[keep], m_idx[keep], rel[keep]
         n_sh = a_idx.shape[0]
         tag = tags.gather(rng.integers(0, 2, n_sh))
-        has_tag = rng.random(n_sh) < 0.6
+        has_tag = _text.coin(rng, n_sh, 0.6)
         tag_lists = _text.one_item_lists(tag, has_tag)
         b.add_events(
             actor=members[m_idx],
