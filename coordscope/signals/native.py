@@ -70,39 +70,69 @@ class NativeResult:
 
 
 def _prepare_actions(actions: pl.DataFrame) -> pl.DataFrame:
-    """Integer columns for the kernel: key code, actor code, time (µs), action row."""
+    """Integer columns for the kernel: key code, actor code, time (µs), action row.
+
+    Keys are ``(signal, key)``: the key string is hashed with the signal's index as seed.
+    Accounts and keys are coded by 64-bit hashes; :func:`_check_codes` proves the codes
+    are collision-free with a second, independent hash.
+    """
     signals = sorted(actions["signal"].unique().to_list())
     sig_index = {s: i for i, s in enumerate(signals)}
+    sig = pl.col("signal").replace_strict(sig_index, return_dtype=pl.UInt8)
+    key_hash = pl.col("key").hash(seed=0) ^ (sig.cast(pl.UInt64) * 0x9E3779B97F4A7C15)
     return actions.select(
         pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"),
-        # key identity is (signal, key): seed the hash with the signal's index
-        pl.struct(pl.col("signal"), pl.col("key")).hash().alias("k"),
-        pl.col("actor_id").hash().alias("a"),
+        key_hash.alias("k"),
+        pl.col("actor_id").hash(seed=0).alias("a"),
         pl.col("ts").dt.epoch("us").alias("t"),
-        pl.col("signal").replace_strict(sig_index, return_dtype=pl.UInt8).alias("s"),
+        sig.alias("s"),
     )
 
 
 def _check_codes(actions: pl.DataFrame, coded: pl.DataFrame) -> None:
-    """64-bit hashes stand for keys and accounts; prove no two differ only by collision."""
-    n_actor = actions["actor_id"].n_unique()
-    if coded["a"].n_unique() != n_actor:
-        raise ParameterError("internal: account id hash collision; please report this input")
-    n_key = actions.select(pl.struct("signal", "key").n_unique()).item()
-    if coded["k"].n_unique() != n_key:
-        raise ParameterError("internal: key hash collision; please report this input")
+    """Prove the 64-bit codes are collision-free: a second hash must not split any code."""
+    second = actions.select(
+        pl.col("key").hash(seed=7) ^ pl.col("signal").hash(seed=7),
+        pl.col("actor_id").hash(seed=7),
+    )
+    both = pl.DataFrame(
+        {"k": coded["k"], "a": coded["a"], "k2": second["key"], "a2": second["actor_id"]}
+    )
+    # two ids sharing a first hash almost surely differ in the second, so the xor of both
+    # has more distinct values than the first alone
+    n_k, n_kk, n_a, n_aa = both.select(
+        pl.col("k").n_unique().alias("n_k"),
+        (pl.col("k") ^ pl.col("k2")).n_unique().alias("n_kk"),
+        pl.col("a").n_unique().alias("n_a"),
+        (pl.col("a") ^ pl.col("a2")).n_unique().alias("n_aa"),
+    ).row(0)
+    if n_k != n_kk or n_a != n_aa:  # pragma: no cover - probability ~ n² / 2**65
+        raise ParameterError("internal: 64-bit hash collision between two ids; please report")
+
+
+_TRIPLE_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "lo": pl.UInt64(), "hi": pl.UInt64(), "k": pl.UInt64(), "s": pl.UInt8(), "n": pl.UInt32(),
+    "dt": pl.Int64(), "t0": pl.Int64(), "t1": pl.Int64(), "r_lo": pl.UInt32(), "r_hi": pl.UInt32(),
+}  # fmt: skip
 
 
 def _partition_pairs(part: pl.DataFrame, window_us: int, max_pairs: int) -> pl.DataFrame:
-    """Triples (pair, key) of one partition, aggregated over all its chunks."""
+    """Triples (pair, key) of one partition.
+
+    A (pair, key) can recur only when an account acted on the key more than once; pairs of
+    two single actions are triples already and skip aggregation. Only pairs touching a
+    repeated (key, account) are grouped, and merged once more at the end (a key may span
+    chunks).
+    """
     part = part.sort(["k", "t"])
     keys = part["k"].to_numpy()
     ts = part["t"].to_numpy()
     actor = part["a"].to_numpy()
     rows = part["row"].to_numpy()
     sig = part["s"].to_numpy()
-    pieces: list[pl.DataFrame] = []
-    held = 0
+    repeat = part["rep"].to_numpy()
+    direct: list[pl.DataFrame] = []
+    grouped: list[pl.DataFrame] = []
     for i_all, j_all in band_pairs(keys, ts, window_us, max_pairs=max_pairs):
         keep = actor[i_all] != actor[j_all]
         if not keep.any():
@@ -112,51 +142,40 @@ def _partition_pairs(part: pl.DataFrame, window_us: int, max_pairs: int) -> pl.D
         ai = actor[ii]
         aj = actor[jj]
         swap = ai > aj
-        lo = np.where(swap, aj, ai)
-        hi = np.where(swap, ai, aj)
         ri = rows[ii]
         rj = rows[jj]
         chunk = pl.DataFrame(
             {
-                "lo": lo,
-                "hi": hi,
+                "lo": np.where(swap, aj, ai),
+                "hi": np.where(swap, ai, aj),
                 "k": keys[ii],
                 "s": sig[ii],
+                "n": np.ones(ii.shape[0], dtype=np.uint32),
                 "dt": ts[jj] - ts[ii],
                 "t0": ts[ii],
                 "t1": ts[jj],
                 "r_lo": np.where(swap, rj, ri),
                 "r_hi": np.where(swap, ri, rj),
+                "_rep": repeat[ii] | repeat[jj],
             }
         )
-        pieces.append(_aggregate_triples(chunk, first_pass=True))
-        held += pieces[-1].height
-        if len(pieces) > 1 and held > max_pairs:
-            pieces = [_aggregate_triples(pl.concat(pieces), first_pass=False)]
-            held = pieces[0].height
-    if not pieces:
-        return _empty_triples()
-    if len(pieces) == 1:
-        return pieces[0]
-    return _aggregate_triples(pl.concat(pieces), first_pass=False)
+        direct.append(chunk.filter(~pl.col("_rep")).drop("_rep"))
+        multi = chunk.filter(pl.col("_rep")).drop("_rep")
+        if multi.height:
+            grouped.append(_aggregate_triples(multi))
+    if grouped:
+        direct.append(_aggregate_triples(pl.concat(grouped)))
+    if not direct:
+        return pl.DataFrame(schema=_TRIPLE_SCHEMA)
+    return pl.concat(direct).select(list(_TRIPLE_SCHEMA))
 
 
-def _empty_triples() -> pl.DataFrame:
-    return pl.DataFrame(
-        schema={
-            "lo": pl.UInt64, "hi": pl.UInt64, "k": pl.UInt64, "s": pl.UInt8, "n": pl.UInt32,
-            "dt": pl.Int64, "t0": pl.Int64, "t1": pl.Int64, "r_lo": pl.UInt32, "r_hi": pl.UInt32,
-        }
-    )  # fmt: skip
-
-
-def _aggregate_triples(frame: pl.DataFrame, *, first_pass: bool) -> pl.DataFrame:
-    """Group co-actions (or partial triples) by (pair, key)."""
-    n = pl.len().cast(pl.UInt32) if first_pass else pl.col("n").sum()
+def _aggregate_triples(frame: pl.DataFrame) -> pl.DataFrame:
+    """Group co-actions or partial triples by (pair, key); keeps the closest co-action."""
     best = pl.col("dt").arg_min()
-    return frame.group_by(["lo", "hi", "k"]).agg(
+    return frame.group_by(["lo", "hi", "k"], maintain_order=True).agg(
         pl.col("s").first(),
-        n.alias("n"),
+        pl.col("n").sum().cast(pl.UInt32),
         pl.col("dt").min(),
         pl.col("t0").min(),
         pl.col("t1").max(),
@@ -171,6 +190,7 @@ def native_pairs(
     window: float,
     max_pairs: int = DEFAULT_MAX_PAIRS,
     partitions: int = 2,
+    evidence: bool = True,
 ) -> NativeResult:
     """Native co-action counting over actions of one or more signals.
 
@@ -185,97 +205,157 @@ def native_pairs(
         Memory budget in co-action pairs materialised at once (≈ 100 bytes each).
     partitions : int
         Key-hash partitions, run on that many threads.
+    evidence : bool
+        Also build the evidence table (one row per pair and key, with event ids); when
+        False, ``evidence`` is empty and only the edges are built.
 
     Returns
     -------
     NativeResult
-        ``edges`` (:data:`EDGE_SCHEMA`, sorted by ``actor_a, actor_b``; ``actor_a <
-        actor_b``) and ``evidence`` (:data:`EVIDENCE_SCHEMA`, sorted by pair, signal, key).
+        ``edges`` (:data:`EDGE_SCHEMA`; ``actor_a < actor_b``; pairs with one key first,
+        in a fixed order — sort as needed) and ``evidence``
+        (:data:`EVIDENCE_SCHEMA`, in edge order, then by the order of the actions).
 
     Notes
     -----
     Cost ``O(n log n + P)`` time for ``n`` actions and ``P`` in-window pairs; memory
-    ``O(n + max_pairs + T)`` for ``T`` distinct (pair, key) triples.
+    ``O(n + max_pairs + T)`` for ``T`` distinct (pair, key) triples. Keys with a single
+    action are dropped before sorting; pairs that co-acted on a single key become edges
+    without grouping.
     """
     if window < 0:
         raise ParameterError(f"window must be >= 0 seconds, got {window}")
     if partitions < 1:
         raise ParameterError(f"partitions must be >= 1, got {partitions}")
     window_us = round(window * _US)
-    if actions.height == 0:
-        return NativeResult(pl.DataFrame(schema=EDGE_SCHEMA), pl.DataFrame(schema=EVIDENCE_SCHEMA))
     coded = _prepare_actions(actions)
     _check_codes(actions, coded)
+    # a (key, account) seen twice marks its pairs for aggregation; the hash mix may
+    # mark a few more (harmless: they are aggregated too), never fewer
+    coded = coded.filter(pl.col("k").is_duplicated()).with_columns(
+        (pl.col("k") ^ (pl.col("a") * _MIX)).is_duplicated().alias("rep")
+    )
+    if coded.height == 0:
+        return _empty()
     if partitions == 1:
         parts = [coded]
     else:
         parts = coded.with_columns((pl.col("k") % partitions).alias("_p")).partition_by(
-            "_p", include_key=False
+            "_p", include_key=False, maintain_order=True
         )
+    del coded
     with ThreadPoolExecutor(max_workers=min(partitions, len(parts))) as pool:
         triples = list(pool.map(lambda p: _partition_pairs(p, window_us, max_pairs), parts))
+    del parts
     merged = pl.concat(triples) if len(triples) > 1 else triples[0]
-    return _finish(actions, merged)
+    del triples
+    if merged.height == 0:
+        return _empty()
+    signal_names = sorted(actions["signal"].unique().to_list())
+    return _finish(actions, merged, signal_names, evidence=evidence)
 
 
-def _finish(actions: pl.DataFrame, triples: pl.DataFrame) -> NativeResult:
-    """Codes back to ids, pairs oriented by id, edges aggregated from triples."""
-    if triples.height == 0:
-        return NativeResult(pl.DataFrame(schema=EDGE_SCHEMA), pl.DataFrame(schema=EVIDENCE_SCHEMA))
-    lookup = actions.select(
-        pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"),
-        "signal",
-        "key",
-        "actor_id",
-        "event_id",
-        "ts",
+_MIX: Final = 0x9E3779B97F4A7C15
+
+
+def _empty() -> NativeResult:
+    return NativeResult(pl.DataFrame(schema=EDGE_SCHEMA), pl.DataFrame(schema=EVIDENCE_SCHEMA))
+
+
+def _finish(
+    actions: pl.DataFrame, triples: pl.DataFrame, signal_names: list[str], *, evidence: bool
+) -> NativeResult:
+    """Edges from triples; ids attached by gathering the rows of the closest co-action.
+
+    Pairs with one triple (one key) are edges as they are; only pairs with several keys are
+    grouped. Account ids come from the action rows (``r_lo`` is always an action of the
+    pair's ``lo`` account).
+    """
+    names = pl.Series("signal", signal_names, dtype=pl.String)
+    triples = triples.with_columns((pl.col("lo") ^ (pl.col("hi") * _MIX)).alias("pair"))
+    several = triples["pair"].is_duplicated()
+    single = triples.filter(~several).select(
+        "pair",
+        "r_lo",
+        "r_hi",
+        pl.lit(1, dtype=pl.UInt32).alias("n_keys"),
+        pl.col("n").cast(pl.UInt64).alias("n_coactions"),
+        pl.col("dt").cast(pl.Float64).alias("min_dt"),
+        pl.col("dt").cast(pl.Float64).alias("median_dt"),
+        pl.col("t0").alias("first_ts"),
+        pl.col("t1").alias("last_ts"),
+        pl.concat_list(pl.col("s")).alias("sig"),
     )
-    left = lookup.rename({c: f"{c}_lo" for c in ("signal", "key", "actor_id", "event_id", "ts")})
-    right = lookup.select(
-        pl.col("row"),
-        pl.col("actor_id").alias("actor_id_hi"),
-        pl.col("event_id").alias("event_id_hi"),
-        pl.col("ts").alias("ts_hi"),
-    )
-    ev = (
-        triples.lazy()
-        .join(left.lazy(), left_on="r_lo", right_on="row", how="left")
-        .join(right.lazy(), left_on="r_hi", right_on="row", how="left")
-        .with_columns((pl.col("actor_id_lo") > pl.col("actor_id_hi")).alias("_swap"))
-        .select(
-            pl.when("_swap").then("actor_id_hi").otherwise("actor_id_lo").alias("actor_a"),
-            pl.when("_swap").then("actor_id_lo").otherwise("actor_id_hi").alias("actor_b"),
-            pl.col("signal_lo").alias("signal"),
-            pl.col("key_lo").alias("key"),
-            pl.col("n").cast(pl.UInt32).alias("n_coactions"),
-            (pl.col("dt") / _US).alias("dt"),
-            pl.when("_swap").then("event_id_hi").otherwise("event_id_lo").alias("event_a"),
-            pl.when("_swap").then("event_id_lo").otherwise("event_id_hi").alias("event_b"),
-            pl.when("_swap").then("ts_hi").otherwise("ts_lo").alias("ts_a"),
-            pl.when("_swap").then("ts_lo").otherwise("ts_hi").alias("ts_b"),
-            pl.col("t0"),
-            pl.col("t1"),
-        )
-        .collect()
-    )
-    edges = (
-        ev.lazy()
-        .group_by(["actor_a", "actor_b"])
+    multi = (
+        triples.filter(several)
+        .group_by("pair", maintain_order=True)
         .agg(
+            pl.col("r_lo").first(),
+            pl.col("r_hi").first(),
             pl.len().cast(pl.UInt32).alias("n_keys"),
-            pl.col("n_coactions").sum().cast(pl.UInt64),
-            pl.col("dt").min().alias("min_dt"),
-            pl.col("dt").median().alias("median_dt"),
+            pl.col("n").sum().cast(pl.UInt64).alias("n_coactions"),
+            pl.col("dt").min().cast(pl.Float64).alias("min_dt"),
+            pl.col("dt").median().cast(pl.Float64).alias("median_dt"),
             pl.col("t0").min().alias("first_ts"),
             pl.col("t1").max().alias("last_ts"),
-            pl.col("signal").unique().sort().alias("signals"),
+            pl.col("s").unique().sort().alias("sig"),
         )
-        .with_columns(
-            pl.col("first_ts").cast(pl.Datetime("us")).dt.replace_time_zone("UTC"),
-            pl.col("last_ts").cast(pl.Datetime("us")).dt.replace_time_zone("UTC"),
-        )
-        .sort(["actor_a", "actor_b"])
-        .collect()
     )
-    evidence = ev.drop("t0", "t1").sort(["actor_a", "actor_b", "signal", "key"])
-    return NativeResult(edges.select(list(EDGE_SCHEMA)), evidence)
+    # no ranking sort here (it would cost more than everything else on millions of
+    # edges): the order is fixed by the input and the partitioning, hence deterministic
+    edge_codes = pl.concat([single, multi])
+    del single, multi
+    actor_lo = actions["actor_id"].gather(edge_codes["r_lo"])
+    actor_hi = actions["actor_id"].gather(edge_codes["r_hi"])
+    swap = actor_lo > actor_hi
+    to_ts = pl.Datetime("us", "UTC")
+    edges = pl.DataFrame(
+        {
+            "actor_a": pl.select(pl.when(swap).then(actor_hi).otherwise(actor_lo)).to_series(),
+            "actor_b": pl.select(pl.when(swap).then(actor_lo).otherwise(actor_hi)).to_series(),
+        }
+    ).with_columns(
+        edge_codes["n_keys"],
+        edge_codes["n_coactions"],
+        edge_codes["min_dt"] / _US,
+        edge_codes["median_dt"] / _US,
+        edge_codes["first_ts"].cast(pl.Datetime("us")).dt.replace_time_zone("UTC").cast(to_ts),
+        edge_codes["last_ts"].cast(pl.Datetime("us")).dt.replace_time_zone("UTC").cast(to_ts),
+        edge_codes["sig"].list.eval(pl.element().cast(pl.UInt32)).alias("signals"),
+    )
+    edges = edges.with_columns(
+        pl.col("signals").list.eval(pl.element().replace_strict(range(len(signal_names)), names))
+    )
+    if not evidence:
+        return NativeResult(edges.select(list(EDGE_SCHEMA)), pl.DataFrame(schema=EVIDENCE_SCHEMA))
+    rank = edge_codes.select("pair", pl.int_range(pl.len(), dtype=pl.UInt32).alias("_rank"))
+    del edge_codes
+    ev = triples.select("pair", "r_lo", "r_hi", "n", "dt").join(rank, on="pair", how="left")
+    ev = ev.sort(["_rank", "r_lo", "r_hi"])
+    r_lo = ev["r_lo"]
+    r_hi = ev["r_hi"]
+    a_lo = actions["actor_id"].gather(r_lo)
+    a_hi = actions["actor_id"].gather(r_hi)
+    sw = a_lo > a_hi
+
+    def pick(col: str, first: bool) -> pl.Series:
+        lo = actions[col].gather(r_lo)
+        hi = actions[col].gather(r_hi)
+        a, b = (hi, lo) if first else (lo, hi)
+        return pl.select(pl.when(sw).then(a).otherwise(b)).to_series()
+
+    table = pl.DataFrame(
+        {
+            "actor_a": pick("actor_id", True),
+            "actor_b": pick("actor_id", False),
+            "signal": actions["signal"].gather(r_lo),
+            "key": actions["key"].gather(r_lo),
+            "n_coactions": ev["n"],
+            "dt": ev["dt"] / _US,
+            "event_a": pick("event_id", True),
+            "event_b": pick("event_id", False),
+            "ts_a": pick("ts", True),
+            "ts_b": pick("ts", False),
+        }
+    )
+    return NativeResult(edges.select(list(EDGE_SCHEMA)), table.select(list(EVIDENCE_SCHEMA)))
