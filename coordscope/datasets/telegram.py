@@ -15,8 +15,9 @@ canonical           Telegram
 ==================  ==============================================================
 ``event_id``        ``"{chat id}:{message id}"`` (message ids are unique per chat only)
 ``platform``        ``telegram``
-``actor_id``        ``from_id`` (``"user123"``, ``"channel123"``; a bare number, as in
-                    exports before 2021, becomes ``"user{number}"``)
+``actor_id``        ``from_id`` as written (``"user123"``, ``"channel123"``; older
+                    exports write a bare number, kept as it is so that ids written by
+                    :func:`write` read back unchanged)
 ``actor_name``      ``from`` (the channel name for channel posts; null for deleted accounts)
 ``ts``              ``date_unixtime`` (epoch seconds, UTC); else ``date``, which is the
                     exporting computer's local time without an offset: it is taken as UTC
@@ -43,6 +44,9 @@ canonical           Telegram
                     type, ``x_media_type`` the message's ``media_type``
 ==================  ==============================================================
 
+A forward of an author without a name (a deleted account: ``"forwarded_from": null``)
+cannot be told from a post, and is read as one.
+
 Service messages (``"type": "service"``: joins, pins, title changes, calls...) are rejects
 with the reason ``service message (ACTION)``; messages of media the exporter does not
 support (``"type": "unsupported"``) are rejects too. The record number of a message is its
@@ -56,8 +60,8 @@ cannot deserialize a value that is sometimes a string and sometimes a list (nor 
 mixing strings and objects) into any one dtype, with or without a schema (it raises
 ``error deserializing value ... as string``). The schema therefore leaves ``text`` out
 and everything is taken from ``text_entities``, the same content as a homogeneous list
-of ``{type, text, href?, user_id?}`` objects, which Telegram Desktop writes for every
-message since 2021. Older exports have no ``text_entities`` (and no ``date_unixtime``);
+of ``{type, text, href?, user_id?}`` objects, which current Telegram Desktop versions
+write for every message. Older exports have no ``text_entities`` (and no ``date_unixtime``);
 for those, and for files whose fields have types the schema does not expect, the
 document is parsed once with :mod:`json` and each message is brought to the same shape
 with one pass in Python (:func:`_legacy_messages`): a compatibility path for old exports,
@@ -66,12 +70,10 @@ not the path of current ones.
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, Final
 
 import polars as pl
@@ -96,7 +98,7 @@ from coordscope.schema import (
     URLS,
 )
 
-__all__ = ["FORMAT", "read", "sniff", "write"]
+__all__ = ["CHAT_TYPES", "FORMAT", "NAME_PREFIX", "read", "sniff", "write"]
 
 #: The ``--format`` name of this reader.
 FORMAT: Final = "telegram"
@@ -164,10 +166,14 @@ _SNIFF_START: Final = re.compile(r"^\s*\{")
 _SNIFF_MESSAGES: Final = re.compile(r'"messages"\s*:\s*\[')
 _SNIFF_CHAT_TYPE: Final = re.compile(r'"type"\s*:\s*"(' + "|".join(CHAT_TYPES) + r')"')
 _SNIFF_MESSAGE: Final = re.compile(r'"type"\s*:\s*"(message|service)"\s*,\s*"date"')
-_SNIFF_ACCOUNT: Final = re.compile(r'^\s*\{\s*"about"\s*:\s*"(?:[^"\\]|\\.)*"\s*,\s*"(personal_information|profile_pictures|contacts|frequent_contacts|chats|left_chats|sessions|other_data)"\s*:')  # noqa: E501
+_SNIFF_ACCOUNT: Final = re.compile(
+    r'^\s*\{\s*"about"\s*:\s*"(?:[^"\\]|\\.)*"\s*,\s*"(personal_information|profile_pictures|'
+    r'contacts|frequent_contacts|chats|left_chats|sessions|other_data)"\s*:'
+)
 
-#: Placeholder Telegram Desktop writes instead of a path for files it did not download.
-_PLACEHOLDER_RE: Final = r"^\(.*\)$"
+#: Start of the placeholders Telegram Desktop writes instead of the path of a file it did
+#: not download, e.g. ``(File not included. Change data exporting settings to download.)``.
+_PLACEHOLDER_START: Final = "("
 _PEER_PREFIX_RE: Final = r"^(user|channel|chat)"
 
 
@@ -241,7 +247,12 @@ def _read_polars(data: bytes) -> pl.DataFrame | None:
     if doc.height != 1:
         return None
     has_messages = doc["messages"].is_not_null().item()
-    has_chats = doc["chats"].is_not_null().item() or doc["left_chats"].is_not_null().item()
+    lists = doc.select(
+        (pl.col(c).struct.field("list").is_not_null() | pl.col(c).is_null()).alias(c)
+        for c in ("chats", "left_chats")
+    ).row(0)
+    present = doc["chats"].is_not_null().item() or doc["left_chats"].is_not_null().item()
+    has_chats = present and all(lists)  # a section without its "list" is malformed
     if has_messages:
         chats = doc.select(pl.struct(list(_CHAT_FIELDS)).alias("chat"))
     elif has_chats:
@@ -254,15 +265,13 @@ def _read_polars(data: bytes) -> pl.DataFrame | None:
         ).explode("chat", keep_nulls=False)
     else:
         return None
-    chats = chats.unnest("chat").rename(
-        {"id": "chat_id", "name": "chat_name", "type": "chat_type"}
-    )
+    chats = chats.unnest("chat").rename({"id": "chat_id", "name": "chat_name", "type": "chat_type"})
     flat = chats.explode("messages", keep_nulls=False).unnest("messages")
-    return flat.select(list(_FLAT_SCHEMA)).cast(_FLAT_SCHEMA)
+    return flat.select(list(_FLAT_SCHEMA)).cast(pl.Schema(_FLAT_SCHEMA))
 
 
 def _needs_legacy(flat: pl.DataFrame) -> bool:
-    """True when some message has no ``text_entities`` (an export from before 2021)."""
+    """True when some message has no ``text_entities`` (an export by an old version)."""
     missing = flat.select(
         (
             pl.col("text_entities").is_null()
@@ -331,7 +340,7 @@ def _legacy_messages(path: str, data: bytes) -> pl.DataFrame:
             "chat_type": _as_str(chat.get("type")),
         }
         rows.extend(_legacy_row(head, m) for m in messages)  # compatibility path only
-    return pl.DataFrame(rows, schema=_FLAT_SCHEMA, orient="row" if not rows else None)
+    return pl.DataFrame(rows, schema=_FLAT_SCHEMA)
 
 
 def _legacy_row(head: dict[str, Any], message: Any) -> dict[str, Any]:
@@ -394,39 +403,32 @@ def _stage(flat: pl.DataFrame, path: str) -> pl.DataFrame:
     forwarded = pl.col("forwarded_from").is_not_null() | pl.col("forwarded_from_id").is_not_null()
     replied = pl.col("reply_to_message_id").is_not_null()
     peer = pl.col("reply_to_peer_id").str.strip_chars().str.replace(_PEER_PREFIX_RE, "")
-    reply_object = pl.coalesce(peer.replace("", None), chat) + pl.lit(":") + pl.col(
-        "reply_to_message_id"
-    ).cast(pl.String)
+    reply_object = (
+        pl.coalesce(peer.replace("", None), chat)
+        + pl.lit(":")
+        + pl.col("reply_to_message_id").cast(pl.String)
+    )
     forward_object = pl.coalesce(
         pl.col("forwarded_from_id").str.strip_chars().replace("", None),
         pl.lit(NAME_PREFIX) + pl.col("forwarded_from"),
     )
-    from_id = pl.col("from_id").str.strip_chars()
-    actor = pl.when(from_id.str.contains(r"^\d+$")).then(pl.lit("user") + from_id).otherwise(
-        from_id
-    )
+    # list.eval with .filter (not when/then + drop_nulls, several times slower)
     ents = pl.col("text_entities")
     etype = pl.element().struct.field("type")
     etext = pl.element().struct.field("text")
-    urls = ents.list.eval(
-        pl.when(etype == "text_link")
-        .then(pl.element().struct.field("href"))
-        .when(etype == "link")
-        .then(etext)
-    ).list.drop_nulls()
-    hashtags = ents.list.eval(pl.when(etype == "hashtag").then(etext)).list.drop_nulls()
+    href = pl.element().struct.field("href")
+    user_id = pl.element().struct.field("user_id")
+    urls = ents.list.eval(pl.coalesce(href, etext).filter(etype.is_in(["link", "text_link"])))
+    hashtags = ents.list.eval(etext.filter(etype == "hashtag"))
     mentions = ents.list.eval(
-        pl.when(etype == "mention")
-        .then(etext)
-        .when(etype == "mention_name")
-        .then(
-            pl.lit("user") + pl.element().struct.field("user_id").cast(pl.String)
+        pl.coalesce(pl.lit("user") + user_id.cast(pl.String), etext).filter(
+            etype.is_in(["mention", "mention_name"])
         )
-    ).list.drop_nulls()
-    media = (
-        pl.concat_list(pl.col("photo"), pl.col("file"))
-        .list.eval(pl.element().filter(~pl.element().str.contains(_PLACEHOLDER_RE)))
-        .list.drop_nulls()
+    )
+    media = pl.concat_list(pl.col("photo"), pl.col("file")).list.eval(
+        pl.element().filter(
+            pl.element().is_not_null() & ~pl.element().str.starts_with(_PLACEHOLDER_START)
+        )
     )
     reject = (
         pl.when(mtype == "service")
@@ -444,7 +446,7 @@ def _stage(flat: pl.DataFrame, path: str) -> pl.DataFrame:
         reject.alias(REJECT),
         (chat + pl.lit(":") + pl.col("id").cast(pl.String)).alias(EVENT_ID),
         pl.lit(FORMAT).alias(PLATFORM),
-        actor.alias(ACTOR_ID),
+        pl.col("from_id").str.strip_chars().alias(ACTOR_ID),
         pl.col("from").alias(ACTOR_NAME),
         pl.coalesce(
             pl.col("date_unixtime").str.strip_chars().replace("", None), pl.col("date")
@@ -488,6 +490,8 @@ _CHATS_ABOUT: Final = "This page lists all chats from this export."
 _LEFT_ABOUT: Final = (
     "This page lists all supergroups and channels from this export that you've left."
 )
+#: Indentation of a message's fields in a single chat export (Telegram Desktop: 3).
+_MSG_INDENT: Final = 3
 _IMAGE_RE: Final = r"(?i)\.(jpe?g|png|webp|gif|heic)$"
 
 
@@ -510,26 +514,31 @@ def write(events: pl.DataFrame, path: str) -> None:
       unique, else the chat's messages are numbered 1, 2, ... in time order;
     - ``date`` is written in UTC (as exported on a computer set to UTC), ``date_unixtime``
       in epoch seconds; fractions of a second are dropped;
-    - ``forward`` and ``repost`` become forwards: ``forwarded_from`` is the source's name
-      and ``forwarded_from_id`` its id (the author of the forwarded event when the
-      ``object_id`` is an event of the data, else the ``object_id``; a
-      ``"name:..."`` object gives the name only); ``reply``, ``comment`` and ``quote``
-      become replies (``reply_to_message_id``, plus ``reply_to_peer_id`` for a message
-      of another chat; targets not in the data get a stable hashed message id); other
-      kinds are plain messages;
+    - ``forward`` and ``repost`` become forwards: ``forwarded_from_id`` is the
+      ``object_id`` (so the forwarded object reads back unchanged) and ``forwarded_from``
+      a name for it: the author's name of the forwarded event when it is in the data,
+      else the name of the account with that id, else the id itself; a ``"name:..."``
+      object gives the name only, as Telegram Desktop writes it;
+    - ``reply``, ``comment`` and ``quote`` become replies (``reply_to_message_id``, plus
+      ``reply_to_peer_id`` for a message of another chat; a target that is not in the
+      data and not a ``"{chat}:{message}"`` id gets a message id hashed from it, from
+      2000000000 up, the same for every reply to it); other kinds are plain messages;
     - URLs, hashtags and mentions found in the text become ``link``/``hashtag``/
       ``mention`` entities where they are in the event's lists; list items not in the
-      text are appended to it, each after a space; the first media item becomes
-      ``photo`` (an image path) or ``file``.
+      text are appended to it, each after a space (the lists are expected canonical:
+      URLs normalised, hashtags and mentions lower-case without ``#``/``@``); the first
+      media item becomes ``photo`` (an image path) or ``file``.
 
-    Cost ``O(n log n)`` (sorting), vectorized.
+    Cost ``O(n log n)`` (sorting), vectorized: no Python loop over events or chats; the
+    file is written by polars, one message a chunk.
     """
-    doc = _render(events)
-    raw = doc.encode("utf-8")
-    out = Path(path)
-    if str(path).endswith(".gz"):
-        raw = gzip.compress(raw, mtime=0)
-    out.write_bytes(raw)
+    chunks = _render(events)
+    chunks.write_csv(
+        path,
+        include_header=False,
+        quote_style="never",
+        compression="gzip" if str(path).endswith(".gz") else "uncompressed",
+    )
 
 
 def _json_str(expr: pl.Expr) -> pl.Expr:
@@ -541,6 +550,13 @@ def _json_str(expr: pl.Expr) -> pl.Expr:
 def _field(key: str, value: pl.Expr, indent: str) -> pl.Expr:
     """``<indent>"key": value`` (null when ``value`` is null, so the field is left out)."""
     return pl.lit(f'{indent}"{key}": ') + value
+
+
+def _optional(key: str, column: str, indent: str) -> pl.Expr:
+    """A string field that is left out (null) where ``column`` is null."""
+    return pl.when(pl.col(column).is_not_null()).then(
+        _field(key, _json_str(pl.col(column)), indent)
+    )
 
 
 def _prepare(events: pl.DataFrame) -> pl.DataFrame:
@@ -625,7 +641,6 @@ def _resolve_objects(ev: pl.DataFrame) -> pl.DataFrame:
     reply = kind.is_in(["reply", "comment", "quote"])
     by_event = ev.select(
         pl.col(EVENT_ID).alias(OBJECT_ID),
-        pl.col(ACTOR_ID).alias("_src_actor"),
         pl.col(ACTOR_NAME).alias("_src_name"),
         pl.col("_chat").alias("_tgt_chat"),
         pl.col("_msg").alias("_tgt_msg"),
@@ -644,13 +659,9 @@ def _resolve_objects(ev: pl.DataFrame) -> pl.DataFrame:
         .then(pl.col(OBJECT_ID).str.strip_prefix(NAME_PREFIX))
         .otherwise(pl.coalesce(pl.col("_src_name"), pl.col("_actor_name"), pl.col(OBJECT_ID)))
     )
-    fwd_id = pl.when(named).then(None).otherwise(
-        pl.coalesce(pl.col("_src_actor"), pl.col(OBJECT_ID))
-    )
+    fwd_id = pl.when(~named).then(pl.col(OBJECT_ID))
     target = pl.col(OBJECT_ID).str.extract_groups(_EVENT_ID_RE)
-    hashed = (
-        pl.col(OBJECT_ID).hash(seed=0) % 1_000_000_000
-    ).cast(pl.Int64) + _HASHED_MESSAGE_BASE
+    hashed = (pl.col(OBJECT_ID).hash(seed=0) % 1_000_000_000).cast(pl.Int64) + _HASHED_MESSAGE_BASE
     tgt_chat = pl.coalesce(
         pl.col("_tgt_chat"), target.struct.field("1").cast(pl.Int64, strict=False), pl.col("_chat")
     )
@@ -668,16 +679,323 @@ def _resolve_objects(ev: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _entities(ev: pl.DataFrame) -> pl.DataFrame:
-    """``_text_json`` and ``_entities_json`` of every row (``_row``) of ``ev``."""
+def _entities(ev: pl.DataFrame, *, indent: int = _MSG_INDENT, fast: bool = True) -> pl.DataFrame:
+    """``_text_json`` and ``_entities_json`` (JSON text) of every row (``_row``) of ``ev``.
+
+    Rows without URLs, hashtags or mentions are one plain part (the text as it is).
+    Rows with list items are built by rewriting the JSON-encoded text
+    (:func:`_fast_entities`), except for rare ones (a backslash in the text, a quote in
+    an item, a link of the text that is a listed URL only once normalised) that go
+    through the general :func:`_split_parts` (explode, joins, merge of plain runs).
+    Both give the same result; ``fast=False`` sends every row with items the general
+    way. ``indent`` is the indentation of the message's fields (the JSON spans several
+    lines, laid out as Telegram Desktop does).
+    """
+    element = pl.element()
+    # the marker characters are never in a text (replaced by spaces)
+    text = pl.col(TEXT).fill_null("").str.replace_all(r"[\x00-\x02]", " ")
     rows = ev.select(
         "_row",
-        pl.col(TEXT).fill_null("").str.replace_all(_SEP, " ", literal=True).alias("_text"),
-        URLS,
-        HASHTAGS,
-        MENTIONS,
+        text.alias("_text"),
+        pl.col(URLS).fill_null([]),
+        pl.col(HASHTAGS).fill_null([]),
+        pl.col(MENTIONS).fill_null([]),
+        # typed keys of the items: URLs as written, #hashtag, @mention
+        pl.col(HASHTAGS).fill_null([]).list.eval(pl.lit("#") + element).alias("_h"),
+        pl.col(MENTIONS).fill_null([]).list.eval(pl.lit("@") + element).alias("_m"),
     )
-    # 1. the text split into parts: even positions plain text, odd positions tokens
+    # typed keys of the text's tokens: hashtags and mentions lower-cased, URLs as written
+    token_key = (
+        pl.when(element.str.starts_with("h")).then(element).otherwise(element.str.to_lowercase())
+    )
+    rows = rows.with_columns(
+        pl.col("_text").str.extract_all(_TOKEN_RE).list.eval(token_key).alias("_tokens")
+    )
+    n_items = pl.col(URLS).list.len() + pl.col(HASHTAGS).list.len() + pl.col(MENTIONS).list.len()
+    has_items = n_items > 0
+    unlisted = (
+        pl.col("_tokens").list.set_difference(URLS).list.set_difference("_h")
+    ).list.set_difference("_m")
+    all_listed = unlisted.list.len() == 0
+    joined_items = pl.concat_str([pl.col(c).list.join("") for c in (URLS, HASHTAGS, MENTIONS)])
+    plain_chars = ~pl.col("_text").str.contains("\\", literal=True) & ~joined_items.str.contains(
+        r'[\\"\x00-\x1f]'
+    )
+    ind = "\n" + " " * indent
+    empty = pl.col("_text") == ""
+    simple = rows.filter(~has_items).select(
+        "_row",
+        pl.when(empty).then(pl.lit('""')).otherwise(_json_str(pl.col("_text"))).alias("_text_json"),
+        pl.when(empty)
+        .then(pl.lit("[]"))
+        .otherwise(
+            pl.lit("[" + ind + " ")
+            + _entity_json(pl.lit("plain"), pl.col("_text"), ind)
+            + pl.lit(ind + "]")
+        )
+        .alias("_entities_json"),
+    )
+    if fast:
+        # a link of the text that matches a listed URL only once normalised is an
+        # entity where it stands: such rows take the general path (it normalises)
+        rows = rows.with_columns(unlisted.alias("_unlisted"))
+        links = (
+            rows.filter(has_items & ~all_listed & plain_chars)
+            .select("_row", pl.col("_unlisted").alias("_key"))
+            .explode("_key", keep_nulls=False)
+            .filter(pl.col("_key").str.starts_with("h"))
+        )
+        listed_urls = (
+            rows.filter(pl.col("_row").is_in(links["_row"].implode()))
+            .select("_row", pl.col(URLS).alias("_key"))
+            .explode("_key", keep_nulls=False)
+        )
+        # only a link with the host of a listed URL can normalise to it (cheap test)
+        host = (
+            pl.col("_key")
+            .str.extract(r"(?i)^[a-z][a-z0-9+.\-]*://(?:www\.)?([^/?#:@]*)", 1)
+            .str.to_lowercase()
+        )
+        candidates = links.with_columns(host.alias("_host")).join(
+            listed_urls.with_columns(host.alias("_host")).select("_row", "_host").unique(),
+            on=["_row", "_host"],
+            how="semi",
+        )
+        renamed = candidates.select(
+            "_row", normalize_urls(pl.concat_list(pl.col("_key"))).list.first().alias("_key")
+        )
+        retry = renamed.join(listed_urls, on=["_row", "_key"], how="semi")["_row"]
+        easy = has_items & plain_chars & ~pl.col("_row").is_in(retry.implode())
+        quick, leftover = _fast_entities(rows.filter(easy), ind)
+        rest = pl.concat([rows.filter(has_items & ~easy), leftover], how="diagonal_relaxed")
+    else:
+        quick = simple.clear()
+        rest = rows.filter(has_items)
+    merged = _split_parts(rest)
+    plain = pl.col("_type") == "plain"
+    obj = _entity_json(pl.col("_type"), pl.col("_part"), ind)
+    entity_sep = "," + ind + " "
+    per_row = (
+        merged.with_columns(
+            obj.alias("_obj"),
+            pl.when(plain).then(_json_str(pl.col("_part"))).otherwise(obj).alias("_mixed"),
+        )
+        .group_by("_row")
+        .agg(
+            pl.len().alias("_n"),
+            pl.col("_type").first().alias("_first_type"),
+            pl.col("_part").first().alias("_first_part"),
+            pl.col("_obj"),
+            pl.col("_mixed"),
+        )
+        .with_columns(  # list.join after the group_by: twice as fast as agg(str.join)
+            pl.col("_obj").list.join(entity_sep).alias("_objs"),
+            pl.col("_mixed").list.join(entity_sep).alias("_mix"),
+        )
+    )
+    single_plain = (pl.col("_n") == 1) & (pl.col("_first_type") == "plain")
+    listed = per_row.select(
+        "_row",
+        pl.when(single_plain)
+        .then(_json_str(pl.col("_first_part")))
+        .otherwise(pl.lit("[" + ind + " ") + pl.col("_mix") + pl.lit(ind + "]"))
+        .alias("_text_json"),
+        (pl.lit("[" + ind + " ") + pl.col("_objs") + pl.lit(ind + "]")).alias("_entities_json"),
+    )
+    return pl.concat([simple, quick, listed])
+
+
+def _entity_json(kind: pl.Expr, text: pl.Expr, ind: str) -> pl.Expr:
+    """One ``{"type": ..., "text": ...}`` object, laid out as Telegram Desktop does."""
+    return (
+        pl.lit("{" + ind + '  "type": ')
+        + _json_str(kind)
+        + pl.lit("," + ind + '  "text": ')
+        + _json_str(text)
+        + pl.lit(ind + " }")
+    )
+
+
+#: Markers around a token in :func:`_fast_entities`, and how :func:`_json_str` writes
+#: them (as regexes).
+_OPEN: Final = "\x00"
+_CLOSE: Final = "\x01"
+_TYPE: Final = "\x02"
+_OPEN_RE: Final = r"\\u0000"
+_CLOSE_RE: Final = r"\\u0001"
+_TYPE_RE: Final = r"\\u0002"
+#: Entity types of the tokens, in the order of the groups of the marking regexes.
+_KINDS: Final = ("link", "hashtag", "mention")
+
+
+def _mark(kind: str, token: str) -> str:
+    """A token wrapped in markers that carry its entity type."""
+    return _OPEN + kind + _TYPE + token + _CLOSE
+
+
+def _fast_entities(rows: pl.DataFrame, ind: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Text and entity JSON of rows with list items, by string rewriting, row-wise.
+
+    The text, with its tokens that are list items and the list items missing from it
+    (appended after a space each) wrapped in markers (``\x00`` before, ``\x01``
+    after), is JSON-encoded once; a few regex replacements then turn each marked token
+    into its entity object and the plain runs between them into strings (``text``) or
+    plain objects (``text_entities``); tokens that are not list items stay in the plain
+    text. This gives the same parts as :func:`_split_parts`.
+
+    Which tokens to mark is decided per row and per kind (links; hashtags and
+    mentions): all of a kind or none of it, so that one regex per case marks them
+    (e.g. a tweet's ``t.co`` link is not a list item while its hashtags are). Rows
+    where a kind is partly listed are returned as the second frame, for the general
+    path. The caller only sends rows whose text has no backslash and whose items hold
+    no backslash, quote or control character, so markers cannot be confused with
+    text, and no row where a link matches a listed URL only once normalised.
+    """
+    element = pl.element()
+    is_link = element.str.starts_with("h")
+    rows = rows.with_columns(
+        pl.col("_tokens").list.eval(element.filter(is_link)).alias("_lt"),
+        pl.col("_tokens").list.eval(element.filter(~is_link)).alias("_tt"),
+    )
+    links, tags = pl.col("_lt"), pl.col("_tt")
+    links_all = links.list.set_difference(URLS).list.len() == 0
+    links_none = links.list.set_intersection(URLS).list.len() == 0
+    tags_all = tags.list.set_difference("_h").list.set_difference("_m").list.len() == 0
+    tags_none = (
+        tags.list.set_intersection("_h").list.len() + tags.list.set_intersection("_m").list.len()
+    ) == 0
+    mode = (
+        pl.when(links_all & tags_all)
+        .then(pl.lit("both"))
+        .when(links_all & tags_none)
+        .then(pl.lit("links"))
+        .when(links_none & tags_all)
+        .then(pl.lit("tags"))
+        .when(links_none & tags_none)
+        .then(pl.lit("none"))
+    )
+    rows = rows.with_columns(mode.alias("_mode"))
+    leftover = rows.filter(pl.col("_mode").is_null()).drop("_lt", "_tt", "_mode")
+    rows = rows.filter(pl.col("_mode").is_not_null())
+    # the listed tokens marked with their type, one regex per case; the markers of the
+    # groups that did not match (empty) are dropped
+    three = "(" + _URL_TOKEN + r")|(#\w+)|(@\w+)"
+    two = "(" + _URL_TOKEN + r")|(#\w+|@\w+)"
+    link, hashtag, mention = (_mark(k, f"${{{i}}}") for i, k in enumerate(_KINDS, 1))
+    replacements = {
+        "both": (three, link + hashtag + mention),
+        "links": (two, link + "${2}"),
+        "tags": (three, "${1}" + hashtag + mention),
+    }
+    empty = pl.col("_text")
+    for kind in _KINDS:
+        empty = empty.str.replace_all(_mark(kind, ""), "", literal=True)
+    marked = pl.concat(
+        [
+            rows.filter(pl.col("_mode") == case).with_columns(
+                pl.col("_text").str.replace_all(*replacements[case])
+            )
+            for case in replacements
+        ]
+    ).with_columns(empty)
+    marked = pl.concat([marked, rows.filter(pl.col("_mode") == "none")])
+    suffix = _missing_suffix(marked)
+    marked = marked.join(suffix, on="_row", how="left", maintain_order="left").select(
+        "_row", _json_str(pl.col("_text") + pl.col("_suffix").fill_null("")).alias("_enc")
+    )
+    sep = "," + ind + " "
+    plain_open = "{" + ind + '  "type": "plain",' + ind + '  "text": '
+    close = ind + " }"
+
+    entity = "{" + ind + '  "type": "${1}",' + ind + '  "text": "${2}"' + ind + " }"
+    token = _OPEN_RE + r"(\w+)" + _TYPE_RE + r"([^\\]*)" + _CLOSE_RE
+    mixed = pl.col("_enc").str.replace_all(token, '"' + sep + entity + sep + '"')
+    objects = (pl.lit(plain_open) + pl.col("_enc") + pl.lit(close)).str.replace_all(
+        token, '"' + close + sep + entity + sep + plain_open + '"'
+    )
+    empty_plain = plain_open + '""' + close
+    mixed = (
+        mixed.str.strip_prefix('""' + sep)
+        .str.strip_suffix(sep + '""')
+        .str.replace_all(sep + '""' + sep, sep, literal=True)
+    )
+    objects = (
+        objects.str.strip_prefix(empty_plain + sep)
+        .str.strip_suffix(sep + empty_plain)
+        .str.replace_all(sep + empty_plain + sep, sep, literal=True)
+    )
+    done = marked.select(
+        "_row",
+        (pl.lit("[" + ind + " ") + mixed + pl.lit(ind + "]")).alias("_text_json"),
+        (pl.lit("[" + ind + " ") + objects + pl.lit(ind + "]")).alias("_entities_json"),
+    )
+    return done, leftover
+
+
+def _missing_suffix(rows: pl.DataFrame) -> pl.DataFrame:
+    """``(_row, _suffix)``: list items missing from the text, marked, each after a space.
+
+    Items are in list order (URLs, then hashtags, then mentions), without repeats. Per
+    list a ``set_difference`` does it when at most one item is missing (its order is not
+    the list's in general); lists missing more go through a per-row filter.
+    """
+    element = pl.element()
+    tokens = element.filter(element.str.starts_with("T")).str.slice(1).implode()
+    pieces = []
+    for column, kind in zip((URLS, "_h", "_m"), _KINDS, strict=True):
+        prefix = _OPEN + kind + _TYPE
+        missing = pl.col(column).list.set_difference("_tokens")
+        ordered = pl.concat_list(
+            pl.col("_tokens").list.eval(pl.lit("T") + element),
+            pl.col(column).list.eval(pl.lit("I") + element),
+        ).list.eval(
+            element.filter(element.str.starts_with("I") & ~element.str.slice(1).is_in(tokens))
+            .str.slice(1)
+            .unique(maintain_order=True)
+        )
+        part = rows.select("_row", missing.alias("_missing")).filter(
+            pl.col("_missing").list.len() > 0
+        )
+        several = part.filter(pl.col("_missing").list.len() > 1)["_row"]
+        if several.len():
+            fixed = rows.filter(pl.col("_row").is_in(several.implode())).select(
+                "_row", ordered.alias("_ordered")
+            )
+            part = part.join(fixed, on="_row", how="left", maintain_order="left").select(
+                "_row", pl.coalesce(pl.col("_ordered"), pl.col("_missing")).alias("_missing")
+            )
+        pieces.append(
+            part.select(
+                "_row",
+                (
+                    pl.lit(" " + prefix)
+                    + pl.col("_missing").list.join(_CLOSE + " " + prefix)
+                    + pl.lit(_CLOSE)
+                ).alias("_piece"),
+            )
+        )
+    suffix = rows.select("_row")
+    for i, piece in enumerate(pieces):
+        suffix = suffix.join(
+            piece.rename({"_piece": f"_piece{i}"}), on="_row", how="left", maintain_order="left"
+        )
+    return suffix.select(
+        "_row",
+        pl.concat_str([f"_piece{i}" for i in range(len(pieces))], ignore_nulls=True).alias(
+            "_suffix"
+        ),
+    )
+
+
+def _split_parts(rows: pl.DataFrame) -> pl.DataFrame:
+    """Text parts ``(_row, _type, _part)`` of rows with list items, in order.
+
+    1. The text is cut at URL, ``#hashtag`` and ``@mention`` tokens (even positions are
+       plain text, odd positions tokens); a token is an entity only when it is one of
+       the row's list items (:func:`_mark_listed`), else it stays plain text.
+    2. List items not in the text are appended, each after a space.
+    3. Consecutive plain parts are merged into one (only rows that have some).
+    """
     parts = (
         rows.select(
             "_row",
@@ -701,8 +1019,9 @@ def _entities(ev: pl.DataFrame) -> pl.DataFrame:
         .then(pl.lit("mention"))
         .otherwise(pl.lit("link"))
     )
-    parts = _with_key(parts.with_columns(ptype.alias("_type")), "_part")
-    # 2. the events' own list items, with the same keys
+    parts = parts.with_columns(ptype.alias("_type"), token.alias("_token")).with_columns(
+        _cheap_key("_part")
+    )
     items = pl.concat(
         [
             rows.select("_row", pl.col(col).alias("_item"), pl.lit(kind).alias("_type"))
@@ -713,23 +1032,15 @@ def _entities(ev: pl.DataFrame) -> pl.DataFrame:
                 ((URLS, "link"), (HASHTAGS, "hashtag"), (MENTIONS, "mention"))
             )
         ]
-    )
-    items = _with_key(items, "_item")
-    listed = items.select("_row", "_type", "_key").unique()
-    parts = parts.join(
-        listed.with_columns(pl.lit(True).alias("_listed")),
-        on=["_row", "_type", "_key"],
-        how="left",
-        maintain_order="left",
-    ).with_columns(
-        pl.when(token & pl.col("_listed").fill_null(False))
+    ).with_columns(_cheap_key("_item"))
+    parts = _mark_listed(parts, items).with_columns(
+        pl.when(pl.col("_token") & pl.col("_listed"))
         .then(pl.col("_type"))
         .otherwise(pl.lit("plain"))
         .alias("_type"),
         pl.lit(0, dtype=pl.Int64).alias("_block"),
         pl.col("_pos").cast(pl.Int64),
     )
-    # 3. items not in the text are appended, each after a space
     found = parts.filter(pl.col("_type") != "plain").select("_row", "_type", "_key")
     extra = (
         items.join(found, on=["_row", "_type", "_key"], how="anti", maintain_order="left")
@@ -744,186 +1055,168 @@ def _entities(ev: pl.DataFrame) -> pl.DataFrame:
             (pl.col("_list") * 1_000_000 + pl.col("_ipos").cast(pl.Int64)).alias("_order"),
         )
     )
-    extra = pl.concat(
-        [
-            extra.select(
-                "_row", pl.lit(" ").alias("_part"), pl.lit("plain").alias("_type"),
-                pl.lit(1, dtype=pl.Int64).alias("_block"), (pl.col("_order") * 2).alias("_pos"),
-            ),
-            extra.select(
-                "_row", "_part", "_type", pl.lit(1, dtype=pl.Int64).alias("_block"),
-                (pl.col("_order") * 2 + 1).alias("_pos"),
-            ),
-        ]
-    )  # fmt: skip
+    block = pl.lit(1, dtype=pl.Int64).alias("_block")
     allparts = pl.concat(
-        [parts.select("_row", "_part", "_type", "_block", "_pos"), extra]
-    ).sort(["_row", "_block", "_pos"])
-    # 4. runs of plain text merged into one part, as Telegram writes them (the frame is
-    #    sorted by row, so a run id is a global cumulative sum: no window per row)
+        [
+            parts.select("_row", "_part", "_type", "_block", "_pos"),
+            extra.select("_row", pl.lit(" ").alias("_part"), pl.lit("plain").alias("_type"),
+                         block, (pl.col("_order") * 2).alias("_pos")),
+            extra.select("_row", "_part", "_type", block, (pl.col("_order") * 2 + 1).alias("_pos")),
+        ]
+    ).sort(["_row", "_block", "_pos"])  # fmt: skip
     plain = pl.col("_type") == "plain"
     same_row = pl.col("_row") == pl.col("_row").shift(1)
     joins_previous = (plain & plain.shift(1) & same_row).fill_null(False)
+    allparts = allparts.with_columns(joins_previous.alias("_join"))
+    to_merge = allparts.filter(pl.col("_join")).select("_row").unique()
+    keep = allparts.join(to_merge, on="_row", how="anti", maintain_order="left")
+    # the frame is sorted by row: a run id is a global cumulative sum, no window per row
     merged = (
-        allparts.with_columns((~joins_previous).cum_sum().alias("_run"))
+        allparts.join(to_merge, on="_row", how="semi", maintain_order="left")
+        .with_columns((~pl.col("_join")).cum_sum().alias("_run"))
         .group_by("_run", maintain_order=True)
         .agg(pl.col("_row").first(), pl.col("_type").first(), pl.col("_part").str.join(""))
     )
-    ind = "\n" + " " * _MSG_INDENT
-    obj = (
-        pl.lit("{" + ind + '  "type": ')
-        + _json_str(pl.col("_type"))
-        + pl.lit("," + ind + '  "text": ')
-        + _json_str(pl.col("_part"))
-        + pl.lit(ind + " }")
-    )
-    merged = merged.with_columns(
-        obj.alias("_obj"),
-        pl.when(plain).then(_json_str(pl.col("_part"))).otherwise(obj).alias("_mixed"),
-    )
-    entity_sep = "," + ind + " "
-    per_row = merged.group_by("_row", maintain_order=True).agg(
-        pl.len().alias("_n"),
-        pl.col("_type").first().alias("_first_type"),
-        pl.col("_part").first().alias("_first_part"),
-        pl.col("_obj").str.join(entity_sep).alias("_objs"),
-        pl.col("_mixed").str.join(entity_sep).alias("_mix"),
-    )
-    single_plain = (pl.col("_n") == 1) & (pl.col("_first_type") == "plain")
-    return (
-        ev.select("_row")
-        .join(per_row, on="_row", how="left", maintain_order="left")
-        .select(
-            "_row",
-            pl.when(pl.col("_n").is_null())
-            .then(pl.lit('""'))
-            .when(single_plain)
-            .then(_json_str(pl.col("_first_part")))
-            .otherwise(pl.lit("[" + ind + " ") + pl.col("_mix") + pl.lit(ind + "]"))
-            .alias("_text_json"),
-            pl.when(pl.col("_n").is_null())
-            .then(pl.lit("[]"))
-            .otherwise(pl.lit("[" + ind + " ") + pl.col("_objs") + pl.lit(ind + "]"))
-            .alias("_entities_json"),
-        )
-    )
+    return pl.concat(
+        [keep.select("_row", "_type", "_part"), merged.select("_row", "_type", "_part")]
+    ).sort("_row", maintain_order=True)
 
 
-#: Indentation of a message's fields in a single chat export (Telegram Desktop: 3).
-_MSG_INDENT: Final = 3
+def _cheap_key(value: str) -> pl.Expr:
+    """``_key`` of a URL, hashtag or mention without URL normalisation.
 
-
-def _with_key(frame: pl.DataFrame, value: str) -> pl.DataFrame:
-    """Add ``_key``: the comparison key of the URL, hashtag or mention in ``value``.
-
-    Keys are what the reader makes of the item: URLs normalised (only the ``link`` rows
-    go through the URL normaliser, the costly part), hashtags and mentions lower-cased
-    without ``#``/``@``.
+    Hashtags and mentions are lower-cased without ``#``/``@`` (as the reader does); URLs
+    are only stripped: list items are canonical, hence already normalised, and a URL of
+    the text that differs from its normalised form is matched by :func:`_mark_listed`.
     """
-    is_link = pl.col("_type") == "link"
-    tag = (
-        pl.col(value)
-        .str.strip_chars()
-        .str.strip_chars_start("#＃@＠")
-        .str.to_lowercase()
-    )
-    frame = frame.with_row_index("_k")
-    links = frame.filter(is_link).select(
-        "_k", normalize_urls(pl.concat_list(pl.col(value))).list.first().alias("_url")
-    )
-    return (
-        frame.join(links, on="_k", how="left", maintain_order="left")
-        .with_columns(pl.when(is_link).then(pl.col("_url")).otherwise(tag).alias("_key"))
-        .drop("_k", "_url")
-    )
+    item = pl.col(value).str.strip_chars()
+    tag = item.str.strip_chars_start("#＃@＠").str.to_lowercase()
+    return pl.when(pl.col("_type") == "link").then(item).otherwise(tag).alias("_key")
 
 
-def _render(events: pl.DataFrame) -> str:
-    """The whole ``result.json`` text of the events."""
+def _mark_listed(parts: pl.DataFrame, items: pl.DataFrame) -> pl.DataFrame:
+    """Add ``_listed``: the part is a token that is one of its row's list items.
+
+    Tokens are first compared as written; only link tokens that match nothing are
+    normalised (the costly step) and compared again, so that
+    ``https://Example.com/a?utm_source=x`` in a text matches ``https://example.com/a``
+    (their ``_key`` becomes the normalised one). Only token rows are joined.
+    """
+    keys = ["_row", "_type", "_key"]
+    listed = items.select(keys).unique()
+    parts = parts.with_row_index("_k")
+    tokens = parts.filter(pl.col("_token")).select("_k", *keys)
+    hit = tokens.join(listed, on=keys, how="semi")["_k"]
+    retry = tokens.filter((pl.col("_type") == "link") & ~pl.col("_k").is_in(hit.implode())).select(
+        "_k",
+        "_row",
+        "_type",
+        normalize_urls(pl.concat_list(pl.col("_key"))).list.first().alias("_key"),
+    )
+    again = retry.join(listed, on=keys, how="semi").select("_k", pl.col("_key").alias("_key2"))
+    marked = pl.concat([hit, again["_k"]]).implode()
+    parts = parts.with_columns(pl.col("_k").is_in(marked).alias("_listed"))
+    if again.height:
+        parts = parts.join(again, on="_k", how="left", maintain_order="left").with_columns(
+            pl.coalesce(pl.col("_key2"), pl.col("_key")).alias("_key")
+        )
+        parts = parts.drop("_key2")
+    return parts.drop("_k")
+
+
+def _render(events: pl.DataFrame) -> pl.DataFrame:
+    """The ``result.json`` text of the events as one String column of chunks.
+
+    One chunk per message, in document order; the first message of a chat carries the
+    chat's opening, the last its closing, the first and last rows the document's head
+    and tail. Written one chunk a line, the chunks are the file: no per-chat or
+    per-message Python string is built.
+    """
+    if events.height == 0:
+        empty = (
+            '{\n "name": "coordscope",\n "type": "public_channel",\n "id": '
+            f'{_ASSIGNED_CHAT_BASE},\n "messages": []\n}}'
+        )
+        return pl.DataFrame({"_chunk": [empty]})
     ev = _prepare(events)
-    ev = ev.join(_entities(ev), on="_row", how="left", maintain_order="left")
-    n_chats = ev["_chat"].n_unique()
-    account = n_chats > 1
+    account = ev["_chat"].n_unique() > 1
     base = 5 if account else 2  # indentation of a message object's braces
     ind = " " * (base + 1)
-    shift = base + 1 - _MSG_INDENT
+    texts = _entities(ev, indent=base + 1)
+    ev = ev.join(texts, on="_row", how="left", maintain_order="left")
     text_json = pl.col("_text_json")
     entities_json = pl.col("_entities_json")
-    if shift:
-        pad = "\n" + " " * shift
-        text_json = text_json.str.replace_all("\n", pad, literal=True)
-        entities_json = entities_json.str.replace_all("\n", pad, literal=True)
     media0 = pl.col(MEDIA).list.first()
     is_image = media0.str.contains(_IMAGE_RE).fill_null(False)
     ts_utc = pl.col(TS).dt.convert_time_zone("UTC")
     fields = [
         _field("id", pl.col("_msg").cast(pl.String), ind),
         _field("type", pl.lit('"message"'), ind),
-        _field("date", _json_str(ts_utc.dt.strftime("%Y-%m-%dT%H:%M:%S")), ind),
-        _field("date_unixtime", _json_str(ts_utc.dt.epoch("s").cast(pl.String)), ind),
+        # dates and numbers need no escaping
+        _field("date", ts_utc.dt.strftime('"%Y-%m-%dT%H:%M:%S"'), ind),
+        _field("date_unixtime", pl.lit('"') + ts_utc.dt.epoch("s").cast(pl.String) + '"', ind),
         _field("from", _json_str(pl.col(ACTOR_NAME)), ind),
         _field("from_id", _json_str(pl.col(ACTOR_ID)), ind),
-        _field(
-            "forwarded_from",
-            pl.when(pl.col("_fwd_name").is_not_null()).then(_json_str(pl.col("_fwd_name"))),
-            ind,
-        ),
-        _field(
-            "forwarded_from_id",
-            pl.when(pl.col("_fwd_id").is_not_null()).then(_json_str(pl.col("_fwd_id"))),
-            ind,
-        ),
+        _optional("forwarded_from", "_fwd_name", ind),
+        _optional("forwarded_from_id", "_fwd_id", ind),
         _field("reply_to_message_id", pl.col("_reply_msg").cast(pl.String), ind),
-        _field(
-            "reply_to_peer_id",
-            pl.when(pl.col("_reply_peer").is_not_null()).then(_json_str(pl.col("_reply_peer"))),
-            ind,
-        ),
+        _optional("reply_to_peer_id", "_reply_peer", ind),
         _field("photo", pl.when(is_image).then(_json_str(media0)), ind),
         _field("file", pl.when(~is_image & media0.is_not_null()).then(_json_str(media0)), ind),
         _field("text", text_json, ind),
         _field("text_entities", entities_json, ind),
     ]
+    # absent fields are left out (concat_str skips nulls), as Telegram Desktop does;
+    # "from" is written as null for an author without a name, as it does too
     outer = " " * base
     message = (
         pl.lit(outer + "{\n")
         + pl.concat_str(fields, separator=",\n", ignore_nulls=True)
         + pl.lit("\n" + outer + "}")
     )
-    chats = (
-        ev.with_columns(message.alias("_json"))
-        .group_by("_chat", maintain_order=True)
-        .agg(
-            pl.col("_chat_name").first(),
-            pl.col("_chat_type").first(),
-            pl.col("_json").str.join(",\n").alias("_messages"),
-        )
-    )
     cind = " " * (base - 1)  # indentation of a chat's fields
-    chat_head = (
-        pl.lit(cind + '"name": ')
+    opening = (
+        pl.lit(("   {\n" if account else "") + cind + '"name": ')
         + _json_str(pl.col("_chat_name"))
         + pl.lit(",\n" + cind + '"type": ')
         + _json_str(pl.col("_chat_type"))
         + pl.lit(",\n" + cind + '"id": ')
         + pl.col("_chat").cast(pl.String)
         + pl.lit(",\n" + cind + '"messages": [\n')
-        + pl.col("_messages")
-        + pl.lit("\n" + cind + "]")
     )
-    bodies = chats.select(chat_head.alias("_body"))["_body"]
+    openings = ev.unique("_chat", keep="first", maintain_order=True).select(
+        "_chat", opening.alias("_opening")
+    )  # one row per chat, looked up below
+    chat_open = pl.col("_chat").replace_strict(
+        openings["_chat"], openings["_opening"], return_dtype=pl.String
+    )
+    chat_close = "\n" + cind + "]" + ("\n   }" if account else "")
+    head, tail = _document_ends(account)
+    chat = pl.col("_chat")
+    first_in_chat = (chat != chat.shift(1)).fill_null(True)
+    last_in_chat = (chat != chat.shift(-1)).fill_null(True)
+    index = pl.int_range(pl.len())
+    first_row = index == 0
+    last_row = index == pl.len() - 1
+    chunk = pl.concat_str(
+        [
+            pl.when(first_row).then(pl.lit(head)),
+            pl.when(first_in_chat).then(chat_open),
+            message,
+            pl.when(last_in_chat).then(pl.lit(chat_close)),
+            pl.when(~last_row).then(pl.lit(",")),
+            pl.when(last_row).then(pl.lit(tail)),
+        ],
+        ignore_nulls=True,
+    )
+    return ev.select(chunk.alias("_chunk"))
+
+
+def _document_ends(account: bool) -> tuple[str, str]:
+    """Text before the first chat and after the last one."""
     if not account:
-        if bodies.len() == 0:
-            empty = (
-                '{\n "name": "coordscope",\n "type": "public_channel",\n "id": '
-                f"{_ASSIGNED_CHAT_BASE},\n" + ' "messages": []\n}\n'
-            )
-            return empty
-        return "{\n" + str(bodies[0]) + "\n}\n"
-    joined = (
-        ("   {\n" + bodies + "\n   }").str.join(",\n").item()
-    )
-    return (
+        return "{\n", "\n}"
+    head = (
         "{\n"
         f' "about": {json.dumps(_ABOUT)},\n'
         ' "personal_information": {\n'
@@ -936,12 +1229,14 @@ def _render(events: pl.DataFrame) -> str:
         ' "chats": {\n'
         f'  "about": {json.dumps(_CHATS_ABOUT)},\n'
         '  "list": [\n'
-        f"{joined}\n"
-        "  ]\n"
+    )
+    tail = (
+        "\n  ]\n"
         " },\n"
         ' "left_chats": {\n'
         f'  "about": {json.dumps(_LEFT_ABOUT)},\n'
         '  "list": []\n'
         " }\n"
-        "}\n"
+        "}"
     )
+    return head, tail
