@@ -25,9 +25,10 @@ install: $(VENV)/.installed
 
 demo: $(VENV)/.installed
 	$(BIN)/coordscope simulate --scenario demo --seed 7 --format twitter-v2 -o $(DEMO)
-	$(BIN)/coordscope ingest $(DEMO)/tweets.jsonl -o $(DEMO)/events.parquet --json > $(DEMO)/ingest.json
 	$(BIN)/coordscope ingest $(DEMO)/tweets.jsonl -o $(DEMO)/events.parquet
-	@echo "demo data, events and truth are in $(DEMO)/"
+	$(BIN)/coordscope detect $(DEMO)/tweets.jsonl --signal co_share --signal co_link \
+		--signal co_hashtag --window 60 -o $(DEMO)/detect
+	@echo "demo data and truth: $(DEMO)/  account pairs and evidence: $(DEMO)/detect/"
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
