@@ -27,7 +27,7 @@ demo: $(VENV)/.installed
 	$(BIN)/coordscope simulate --scenario demo --seed 7 --format twitter-v2 -o $(DEMO)
 	$(BIN)/coordscope ingest $(DEMO)/tweets.jsonl -o $(DEMO)/events.parquet
 	$(BIN)/coordscope detect $(DEMO)/tweets.jsonl --signal co_share --signal co_link \
-		--signal co_hashtag --window 60 -o $(DEMO)/detect
+		--window 60 --min-edge-weight 4 -o $(DEMO)/detect
 	@echo "demo data and truth: $(DEMO)/  account pairs and evidence: $(DEMO)/detect/"
 
 test: $(VENV)/.installed

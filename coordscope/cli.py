@@ -319,7 +319,47 @@ def detect(
         f"{counts['coactions']:,} co-action rows, {counts['edges']:,} edges, "
         f"{counts['accounts_in_edges']:,} accounts in edges"
     )
+    _print_top_edges(output / "edges.parquet", summary["parameters"]["mode"])
     _out.print(f"wrote {', '.join(summary['files'])} to {output}")
+
+
+def _print_top_edges(path: Path, mode: str, top: int = 10) -> None:
+    """The strongest edges of a detect run, as a small table."""
+    import polars as pl
+
+    edges = pl.read_parquet(path)
+    if edges.height == 0:
+        return
+    if mode == "native":
+        cols, weight = (
+            ["actor_a", "actor_b", "n_keys", "n_coactions", "min_dt", "signals"],
+            "n_keys",
+        )
+    elif mode == "coortweet":
+        cols, weight = ["from", "to", "weight", "avg_time_delta", "weight_threshold"], "weight"
+    else:
+        cols, weight = (
+            [c for c in ("user_1", "user_2", "weight", "network") if c in edges.columns],
+            "weight",
+        )
+    shown = edges.sort(weight, descending=True, maintain_order=True).head(top).select(cols)
+    table = Table(
+        title=f"strongest {min(top, edges.height)} of {edges.height:,} edges", header_style="bold"
+    )
+    for c in cols:
+        table.add_column(c, justify="right" if shown.schema[c].is_numeric() else "left")
+    for row in shown.iter_rows():
+        table.add_row(
+            *(
+                ", ".join(v)
+                if isinstance(v, list)
+                else f"{v:g}"
+                if isinstance(v, float)
+                else str(v)
+                for v in row
+            )
+        )
+    _out.print(table)
 
 
 @app.command(name="window", epilog=_FORMAT_EPILOG)
