@@ -98,6 +98,9 @@ TS_TABLE = [
     ("1709287200.5", datetime(2024, 3, 1, 10, 0, 0, 500000, tzinfo=UTC), False),
     ("1709287200000", datetime(2024, 3, 1, 10, 0, 0, tzinfo=UTC), False),
     ("2024-03-01 10:00:00 UTC", datetime(2024, 3, 1, 10, 0, 0, tzinfo=UTC), False),
+    ("2024-03-01T10:00:00.5Z", datetime(2024, 3, 1, 10, 0, 0, 500000, tzinfo=UTC), False),
+    ("2024-03-01 10:00:00Z", datetime(2024, 3, 1, 10, 0, 0, tzinfo=UTC), False),
+    ("2024-03-01T10:00:00.123456789Z", datetime(2024, 3, 1, 10, 0, 0, 123456, tzinfo=UTC), False),
 ]
 
 
@@ -110,9 +113,17 @@ def test_timestamp_table(raw: str, expected: datetime, naive: bool) -> None:
 
 
 def test_timestamps_not_understood_are_null() -> None:
-    ts, naive = parse_timestamps(pl.Series("ts", ["soon", "", None, "2024-13-45T00:00:00Z"]))
-    assert ts.to_list() == [None, None, None, None]
-    assert naive.to_list() == [False, False, False, False]
+    values = [
+        "soon",
+        "",
+        None,
+        "2024-13-45T00:00:00Z",
+        "2023-02-30T00:00:00Z",
+        "2024-03-01T25:00:00Z",
+    ]
+    ts, naive = parse_timestamps(pl.Series("ts", values))
+    assert ts.to_list() == [None] * 6
+    assert naive.to_list() == [False] * 6
 
 
 def test_datetime_input_converted_to_utc() -> None:

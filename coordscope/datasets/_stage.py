@@ -188,7 +188,7 @@ def finalize(parts: list[Staged]) -> Finalized:
     extras = sorted(c for c in accepted.columns if c.startswith(EXTRA_PREFIX))
     columns = [*EVENT_SCHEMA, *extras]
     before = accepted.height
-    accepted = _drop_exact_duplicates(accepted, columns)
+    accepted, recurring_ids = _drop_exact_duplicates(accepted, columns)
     n_duplicates = before - accepted.height
     n_accepted = accepted.height
     merge = any(p.merge_rows for p in parts)
@@ -196,10 +196,11 @@ def finalize(parts: list[Staged]) -> Finalized:
         accepted = _merge_rows(accepted, extras)
         notes["merged_rows"] = notes.get("merged_rows", 0) + n_accepted - accepted.height
 
-    recurring = accepted.filter(pl.col(EVENT_ID).is_duplicated())
-    conflicts = recurring.select(pl.struct(PLATFORM, EVENT_ID).is_duplicated().sum()).item()
-    if conflicts:
-        notes["event_id_conflicts"] = int(conflicts)
+    if recurring_ids:  # otherwise every event id is unique: no conflict to look for
+        recurring = accepted.filter(pl.col(EVENT_ID).is_duplicated())
+        conflicts = recurring.select(pl.struct(PLATFORM, EVENT_ID).is_duplicated().sum()).item()
+        if conflicts:
+            notes["event_id_conflicts"] = int(conflicts)
     notes["events"] = accepted.height
     events = accepted.select(columns).cast(pl.Schema(EVENT_SCHEMA))
     validate_events(events)
@@ -284,22 +285,22 @@ def _prepare(part: Staged, notes: dict[str, int]) -> pl.DataFrame:
     return frame
 
 
-def _drop_exact_duplicates(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+def _drop_exact_duplicates(frame: pl.DataFrame, columns: list[str]) -> tuple[pl.DataFrame, bool]:
     """Keep the first of rows equal in every one of ``columns``.
 
     Exact duplicates share their ``event_id``, so only rows whose ``event_id`` recurs are
     compared on every column: cost ``O(n)`` hashing plus the full comparison on those few
-    candidates.
+    candidates. Also says whether any ``event_id`` recurred at all.
     """
     candidate = frame[EVENT_ID].is_duplicated()
     if not candidate.any():
-        return frame
+        return frame, False
     order = "_order"
     indexed = frame.with_row_index(order)
     suspects = indexed.filter(candidate)
     kept = suspects.unique(subset=columns, keep="first", maintain_order=True)
     drop = suspects.join(kept.select(order), on=order, how="anti")[order]
-    return indexed.filter(~pl.col(order).is_in(drop.implode())).drop(order)
+    return indexed.filter(~pl.col(order).is_in(drop.implode())).drop(order), True
 
 
 def _merge_rows(accepted: pl.DataFrame, extras: list[str]) -> pl.DataFrame:

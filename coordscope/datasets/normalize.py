@@ -108,10 +108,11 @@ def parse_timestamps(values: pl.Series) -> tuple[pl.Series, pl.Series]:
     if dtype == pl.Null:
         return pl.Series(name, [None] * n, dtype=TS_DTYPE), pl.repeat(False, n, eager=True)
     text = values.cast(pl.String).str.strip_chars()
+    result = _parse_iso_utc_fast(text)
     number = text.cast(pl.Float64, strict=False)
     # a value like 'nan' or 'inf' casts to a float but is no time
     number = pl.select(pl.when(number.is_finite()).then(number)).to_series()
-    result = parse_epoch(number)
+    result = result.fill_null(parse_epoch(number))
     naive = pl.repeat(False, n, eager=True)
     todo = (text.is_not_null() & result.is_null()).arg_true()
     if todo.len() == 0:
@@ -143,11 +144,60 @@ def parse_timestamps(values: pl.Series) -> tuple[pl.Series, pl.Series]:
 
 
 def _clean_items(column: pl.Expr, transform: pl.Expr) -> pl.Expr:
-    """Apply ``transform`` (on ``pl.element()``) to every item, drop empty/null items;
-    a null list becomes an empty list. One pass over the items."""
-    return column.list.eval(
-        transform.filter(transform.is_not_null() & (transform != ""))
-    ).fill_null(pl.lit([], dtype=pl.List(pl.String)))
+    """Apply ``transform`` (on ``pl.element()``) to every item, drop items that are null or
+    have no visible character (empty, spaces, control characters); a null list becomes an
+    empty list. One pass over the items."""
+    visible = transform.str.contains(r"[^\p{C}\p{Z}\s]")
+    return column.list.eval(transform.filter(visible.fill_null(False))).fill_null(
+        pl.lit([], dtype=pl.List(pl.String))
+    )
+
+
+def _parse_iso_utc_fast(text: pl.Series) -> pl.Series:
+    """The common exact shape ``YYYY-MM-DD[T ]HH:MM:SS[.f…]Z`` by fixed-width slicing.
+
+    Twice as fast as ``strptime`` on millions of values; anything else (and any value
+    whose fields do not form a valid date) is left null for the general path.
+    """
+    s = pl.col("s")
+    n = s.str.len_bytes()
+    frac = s.str.slice(20, n - 21)
+    shape = (
+        (s.str.slice(4, 1) == "-")
+        & (s.str.slice(7, 1) == "-")
+        & s.str.slice(10, 1).is_in(["T", " "])
+        & (s.str.slice(13, 1) == ":")
+        & (s.str.slice(16, 1) == ":")
+        & s.str.ends_with("Z")
+        & ((n == 20) | ((s.str.slice(19, 1) == ".") & (n >= 22) & (n <= 30)))
+    )
+    micros = (
+        pl.when(n == 20)
+        .then(pl.lit(0, dtype=pl.Int64))
+        .otherwise((frac + pl.lit("000000")).str.slice(0, 6).cast(pl.Int64, strict=False))
+    )
+
+    def part(a: int, b: int) -> pl.Expr:
+        return s.str.slice(a, b).cast(pl.Int32, strict=False)
+
+    valid = (
+        shape
+        & part(5, 2).is_between(1, 12)
+        & part(8, 2).is_between(1, 31)
+        & part(11, 2).is_between(0, 23)
+        & part(14, 2).is_between(0, 59)
+        & part(17, 2).is_between(0, 59)
+        & micros.is_not_null()
+    )
+    # invalid calendar dates (Feb 30) become null through the non-strict date parse
+    stamp = pl.when(valid).then(
+        s.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime("us"))
+        + pl.duration(
+            hours=part(11, 2), minutes=part(14, 2), seconds=part(17, 2), microseconds=micros
+        )
+    )
+    out = pl.DataFrame({"s": text}).select(stamp.dt.replace_time_zone("UTC").alias(text.name))
+    return out.to_series().cast(TS_DTYPE)
 
 
 def clean_list(column: pl.Expr) -> pl.Expr:
@@ -235,10 +285,17 @@ def normalize_url_lists(urls: pl.Series) -> tuple[pl.Series, int]:
         .with_columns(_normalize_url_strings(pl.col("raw")).alias("norm"))
     )
     short = int(table.select(pl.col("n").filter(is_shortener(pl.col("norm"))).sum()).item() or 0)
-    mapped = pl.DataFrame({"u": cleaned}).select(
-        pl.col("u").list.eval(pl.element().replace_strict(table["raw"], table["norm"]))
+    changed = table.filter(pl.col("raw") != pl.col("norm"))
+    if changed.height == 0:
+        return cleaned.alias(urls.name), short
+    flat_rows = (
+        pl.DataFrame({"u": cleaned})
+        .with_row_index("_r")
+        .explode("u", keep_nulls=True, empty_as_null=True)
+        .with_columns(pl.col("u").replace(changed["raw"], changed["norm"]))
     )
-    return mapped.to_series().alias(urls.name), short
+    mapped = flat_rows.group_by("_r", maintain_order=True).agg(pl.col("u").drop_nulls())
+    return mapped["u"].alias(urls.name), short
 
 
 def url_host(urls: pl.Expr) -> pl.Expr:
