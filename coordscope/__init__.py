@@ -12,16 +12,30 @@ from coordscope.errors import (
     SchemaError,
 )
 from coordscope.schema import EVENT_SCHEMA, validate_events
+from coordscope.signals import (
+    DetectResult,
+    actions,
+    coactions,
+    detect,
+    edges,
+    estimate_window,
+)
 
 __all__ = [
     "EVENT_SCHEMA",
     "CoordscopeError",
+    "DetectResult",
     "FormatError",
     "IngestResult",
     "InputError",
     "ParameterError",
     "SchemaError",
     "__version__",
+    "actions",
+    "coactions",
+    "detect",
+    "edges",
+    "estimate_window",
     "ingest",
     "read_events",
     "simulate",
