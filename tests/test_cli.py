@@ -151,3 +151,11 @@ def test_simulate_then_ingest_every_format(tmp_path: Path) -> None:
         assert got["inputs"][0]["format"] == name, name
         assert got["rows"]["rejected"] == 0, (name, got["rows"])
         assert got["rows"]["accepted"] > 0
+        # detect reads every format directly
+        detected = runner.invoke(
+            app,
+            ["detect", str(events_file), "-s", "co_post", "-w", "5", "-o", str(folder / "d"),
+             "--json"],
+        )  # fmt: skip
+        assert detected.exit_code == 0, (name, detected.output)
+        assert json.loads(detected.stdout)["counts"]["edges"] > 0, name

@@ -171,6 +171,19 @@ def test_native_several_signals_count_keys_per_signal() -> None:
     ]
 
 
+def test_one_key_crowded_window_is_chunked_not_held() -> None:
+    # 3,000 actions of one key inside one window by 30 accounts: ~4.5M co-action pairs
+    # produced in chunks of 50,000; the result has only the 435 account pairs
+    n, accounts = 3_000, 30
+    rows = [("hot", f"acc{i % accounts:02d}", i / 100) for i in range(n)]
+    res = native_pairs(_actions(rows), window=60, max_pairs=50_000, evidence=False)
+    assert res.edges.height == accounts * (accounts - 1) // 2
+    assert set(res.edges["n_keys"].to_list()) == {1}
+    # each account has 100 actions; every cross-account pair of actions co-acts
+    assert set(res.edges["n_coactions"].to_list()) == {100 * 100}
+    assert res.edges["min_dt"].min() == pytest.approx(0.01)
+
+
 def test_native_empty_and_negative_window() -> None:
     res = native_pairs(_actions([]), window=60)
     assert res.edges.height == 0 and res.evidence.height == 0
