@@ -145,6 +145,27 @@ def _coortweet(window: float, min_participation: int) -> Callable[[Path], Report
     return run
 
 
+def _cnt_csv(viral: bool, rows: int = 1_000_000) -> Callable[[], Path]:
+    def prepare() -> Path:
+        path = DATA / f"cnt_{'viral' if viral else 'plain'}_{rows}.csv"
+        if not path.exists():
+            from benchmarks.cnt_workload import make_cnt_workload
+
+            make_cnt_workload(path, rows=rows, viral=viral, seed=1)
+        return path
+
+    return prepare
+
+
+def _cnt_coretweet(path: Path) -> Report:
+    from coordscope.datasets.ingest import read_events
+    from coordscope.signals.cnt_mode import cnt_edges
+
+    events = read_events(path, format="cnt")
+    edges = cnt_edges(events, network="co_retweet", window=60)
+    return {"rows": events.height, "edges": edges.height}
+
+
 WORKLOADS: dict[str, Workload] = {
     w.name: w
     for w in (
@@ -196,6 +217,23 @@ WORKLOADS: dict[str, Workload] = {
             _coortweet(10, 2),
             "≤ 1 s",
             target_seconds=1.0,
+        ),
+        Workload(
+            "cnt_coretweet_1m",
+            "cnt mode, toolkit CSV of 1M co-retweets, W = 60 s: file → directed edges",
+            _cnt_csv(viral=False),
+            _cnt_coretweet,
+            "≤ 3 s",
+            target_seconds=3.0,
+        ),
+        Workload(
+            "cnt_coretweet_1m_viral",
+            "cnt mode, same with one target reposted 40,000 times in an hour (~170M pairs)",
+            _cnt_csv(viral=True),
+            _cnt_coretweet,
+            "≤ 20 s, peak RSS ≤ 8 GB",
+            target_seconds=20.0,
+            target_rss_mib=8192.0,
         ),
     )
 }

@@ -129,3 +129,17 @@ def test_detect_parameter_errors() -> None:
         detect(events, signals="co_share", window=-5)
     with pytest.raises(ParameterError, match="--edge-weight"):
         detect(events, signals="co_share", window=5, edge_weight=2)
+
+
+@requires_reference
+@pytest.mark.reference
+def test_detect_cnt_mode_matches_toolkit_table(tmp_path: Path) -> None:
+    out = tmp_path / "cnt"
+    result = runner.invoke(
+        app, ["detect", str(MINI), "-s", "co_share", "-w", "60", "--mode", "cnt", "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    expected = json.loads((REFERENCE / "cnt" / "mini_all.expected_head.json").read_text())
+    table = expected["co_retweet|window=60|min_w=1"]
+    got = pl.read_csv(out / "edges.csv")
+    assert sorted(got.select("user_1", "user_2", "weight").rows()) == sorted(map(tuple, table))

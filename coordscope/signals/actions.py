@@ -35,6 +35,7 @@ __all__ = [
     "actions_from_keys",
     "normalize_text",
     "registrable_domain",
+    "toolkit_text",
 ]
 
 #: Every signal name of design.md §4.
@@ -50,8 +51,8 @@ EXACT_SIGNALS: Final = tuple(s for s in SIGNALS if s != "co_similar")
 
 TextRule = Literal["default", "toolkit", "exact"]
 #: ``default``: NFKC, lower-case, URLs and @mentions removed, whitespace collapsed.
-#: ``toolkit``: as coordination-network-toolkit's co_tweet: lower-case, @mentions removed,
-#: whitespace collapsed (URLs kept). ``exact``: the text as exported, stripped.
+#: ``toolkit``: exactly coordination-network-toolkit's co_tweet key (:func:`toolkit_text`).
+#: ``exact``: the text as exported, stripped.
 TEXT_RULES: Final = ("default", "toolkit", "exact")
 
 ACTION_SCHEMA: Final[dict[str, pl.DataType]] = {
@@ -73,6 +74,30 @@ _SECOND_LEVEL: Final = (
 )  # fmt: skip
 
 
+#: Python's ``str.isspace`` characters, as a regex class (the toolkit splits on them).
+_PY_SPACE: Final = (
+    r"[\t\n\x0B\x0C\r\x1C-\x1F \x{85}\x{A0}\x{1680}\x{2000}-\x{200A}"
+    r"\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}]+"
+)
+
+
+def toolkit_text(text: pl.Expr) -> pl.Expr:
+    """coordination-network-toolkit's ``message_preprocessor``: its ``co_tweet`` key.
+
+    ``" ".join(re.sub(r"@.*?(?=(?:\\s|$))", "", text.lower()).split())``: lower-case;
+    remove every ``@`` with the characters up to the next white space (so ``@someone!``
+    and the tail of ``name@example.org`` go too); collapse runs of Python white space
+    (``str.isspace``) into one space; strip. URLs are kept.
+
+    Notes
+    -----
+    Case mapping follows the Unicode version of polars, which differs from Python 3.11's
+    ``str.lower`` for 55 characters added in Unicode 15 and 16.
+    """
+    out = text.str.to_lowercase().str.replace_all(r"@\S*", "")
+    return out.str.replace_all(_PY_SPACE, " ").str.strip_chars(" ")
+
+
 def normalize_text(text: pl.Expr, *, rule: TextRule = "default") -> pl.Expr:
     """Normalise message text for exact-copy matching (``co_text``).
 
@@ -86,8 +111,7 @@ def normalize_text(text: pl.Expr, *, rule: TextRule = "default") -> pl.Expr:
     if rule == "exact":
         return text.str.strip_chars()
     if rule == "toolkit":
-        out = text.str.to_lowercase().str.replace_all(r"@\w+", "")
-        return out.str.replace_all(r"\s+", " ").str.strip_chars()
+        return toolkit_text(text)
     if rule == "default":
         out = text.str.normalize("NFKC").str.to_lowercase()
         out = out.str.replace_all(r"https?://\S+", " ").str.replace_all(r"@\w+", " ")

@@ -40,8 +40,8 @@ class DetectResult:
     ----------
     coactions : polars.DataFrame
         Evidence rows: native — one per (pair, signal, key) with the closest co-action's
-        events; coortweet — CooRTweet's result rows; cnt — the matched message pairs behind
-        the directed edges, one row per (message of A, user B).
+        events; coortweet — CooRTweet's result rows (one per coordinated share pair);
+        cnt — the toolkit's edge table itself (the toolkit keeps no per-message rows).
     edges : polars.DataFrame
         Native pair table, CooRTweet's network table, or the toolkit's directed edges.
     nodes : polars.DataFrame
@@ -201,7 +201,7 @@ def detect(
                 window=window,
                 min_edge_weight=min_edge_weight,
                 max_pairs=max_pairs,
-            )
+            ).with_columns(pl.col("user_1", "user_2").cast(pl.String))
             tables.append(
                 table.with_columns(pl.lit(by_signal[s]).alias("network"))
                 if len(signal_list) > 1
