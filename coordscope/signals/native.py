@@ -25,7 +25,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Final
 
-import numpy as np
 import polars as pl
 
 from coordscope.errors import ParameterError
@@ -119,48 +118,58 @@ _TRIPLE_SCHEMA: Final[dict[str, pl.DataType]] = {
 def _partition_pairs(part: pl.DataFrame, window_us: int, max_pairs: int) -> pl.DataFrame:
     """Triples (pair, key) of one partition.
 
-    A (pair, key) can recur only when an account acted on the key more than once; pairs of
-    two single actions are triples already and skip aggregation. Only pairs touching a
-    repeated (key, account) are grouped, and merged once more at the end (a key may span
-    chunks).
+    The kernel gives index pairs; the columns of both actions are gathered by polars (in
+    Rust, on all cores). A (pair, key) can recur only when an account acted on the key
+    more than once; pairs of two single actions are triples already and skip aggregation.
+    Only pairs touching a repeated (key, account) are grouped, and merged once more at
+    the end (a key may span chunks).
     """
+    # a (key, account) seen twice marks its pairs for aggregation; the hash mix may mark
+    # a few more (harmless: they are aggregated too), never fewer. Keys are whole within
+    # a partition, so this is exact per partition.
+    part = part.with_columns((pl.col("k") ^ (pl.col("a") * _MIX)).is_duplicated().alias("rep"))
     part = part.sort(["k", "t"])
     keys = part["k"].to_numpy()
     ts = part["t"].to_numpy()
-    actor = part["a"].to_numpy()
-    rows = part["row"].to_numpy()
-    sig = part["s"].to_numpy()
-    repeat = part["rep"].to_numpy()
+    cols = {c: pl.lit(part[c]) for c in ("a", "k", "s", "t", "row", "rep")}
+    i, j = pl.col("i"), pl.col("j")
+    ai, aj = cols["a"].gather(i), cols["a"].gather(j)
     direct: list[pl.DataFrame] = []
     grouped: list[pl.DataFrame] = []
-    for i_all, j_all in band_pairs(keys, ts, window_us, max_pairs=max_pairs):
-        keep = actor[i_all] != actor[j_all]
-        if not keep.any():
-            continue
-        ii = i_all[keep]
-        jj = j_all[keep]
-        ai = actor[ii]
-        aj = actor[jj]
-        swap = ai > aj
-        ri = rows[ii]
-        rj = rows[jj]
-        chunk = pl.DataFrame(
-            {
-                "lo": np.where(swap, aj, ai),
-                "hi": np.where(swap, ai, aj),
-                "k": keys[ii],
-                "s": sig[ii],
-                "n": np.ones(ii.shape[0], dtype=np.uint32),
-                "dt": ts[jj] - ts[ii],
-                "t0": ts[ii],
-                "t1": ts[jj],
-                "r_lo": np.where(swap, rj, ri),
-                "r_hi": np.where(swap, ri, rj),
-                "_rep": repeat[ii] | repeat[jj],
-            }
+    for ii, jj in band_pairs(keys, ts, window_us, max_pairs=max_pairs):
+        first = pl.col("ai") <= pl.col("aj")
+        chunk = (
+            pl.DataFrame({"i": ii, "j": jj})
+            .lazy()
+            .select(
+                ai=ai,
+                aj=aj,
+                k=cols["k"].gather(i),
+                s=cols["s"].gather(i),
+                ti=cols["t"].gather(i),
+                tj=cols["t"].gather(j),
+                ri=cols["row"].gather(i),
+                rj=cols["row"].gather(j),
+                rep=cols["rep"].gather(i) | cols["rep"].gather(j),
+            )
+            .filter(pl.col("ai") != pl.col("aj"))
+            .select(
+                lo=pl.min_horizontal("ai", "aj"),
+                hi=pl.max_horizontal("ai", "aj"),
+                k="k",
+                s="s",
+                n=pl.lit(1, dtype=pl.UInt32),
+                dt=pl.col("tj") - pl.col("ti"),
+                t0="ti",
+                t1="tj",
+                r_lo=pl.when(first).then("ri").otherwise("rj"),
+                r_hi=pl.when(first).then("rj").otherwise("ri"),
+                rep="rep",
+            )
+            .collect()
         )
-        direct.append(chunk.filter(~pl.col("_rep")).drop("_rep"))
-        multi = chunk.filter(pl.col("_rep")).drop("_rep")
+        direct.append(chunk.filter(~pl.col("rep")).drop("rep"))
+        multi = chunk.filter(pl.col("rep")).drop("rep")
         if multi.height:
             grouped.append(_aggregate_triples(multi))
     if grouped:
@@ -219,9 +228,8 @@ def native_pairs(
     Notes
     -----
     Cost ``O(n log n + P)`` time for ``n`` actions and ``P`` in-window pairs; memory
-    ``O(n + max_pairs + T)`` for ``T`` distinct (pair, key) triples. Keys with a single
-    action are dropped before sorting; pairs that co-acted on a single key become edges
-    without grouping.
+    ``O(n + max_pairs + T)`` for ``T`` distinct (pair, key) triples. Pairs that co-acted
+    on a single key become edges without grouping.
     """
     if window < 0:
         raise ParameterError(f"window must be >= 0 seconds, got {window}")
@@ -230,11 +238,6 @@ def native_pairs(
     window_us = round(window * _US)
     coded = _prepare_actions(actions)
     _check_codes(actions, coded)
-    # a (key, account) seen twice marks its pairs for aggregation; the hash mix may
-    # mark a few more (harmless: they are aggregated too), never fewer
-    coded = coded.filter(pl.col("k").is_duplicated()).with_columns(
-        (pl.col("k") ^ (pl.col("a") * _MIX)).is_duplicated().alias("rep")
-    )
     if coded.height == 0:
         return _empty()
     if partitions == 1:
@@ -252,7 +255,22 @@ def native_pairs(
     if merged.height == 0:
         return _empty()
     signal_names = sorted(actions["signal"].unique().to_list())
-    return _finish(actions, merged, signal_names, evidence=evidence)
+    merged = merged.with_columns((pl.col("lo") ^ (pl.col("hi") * _MIX)).alias("pair"))
+    # every triple of a pair lands in the same part: the parts finish independently
+    if partitions == 1:
+        pair_parts = [merged]
+    else:
+        pair_parts = merged.with_columns((pl.col("pair") % partitions).alias("_p")).partition_by(
+            "_p", include_key=False, maintain_order=True
+        )
+    del merged
+    with ThreadPoolExecutor(max_workers=min(partitions, len(pair_parts))) as pool:
+        done = list(
+            pool.map(lambda t: _finish(actions, t, signal_names, evidence=evidence), pair_parts)
+        )
+    if len(done) == 1:
+        return done[0]
+    return NativeResult(pl.concat([d.edges for d in done]), pl.concat([d.evidence for d in done]))
 
 
 _MIX: Final = 0x9E3779B97F4A7C15
@@ -272,7 +290,6 @@ def _finish(
     pair's ``lo`` account).
     """
     names = pl.Series("signal", signal_names, dtype=pl.String)
-    triples = triples.with_columns((pl.col("lo") ^ (pl.col("hi") * _MIX)).alias("pair"))
     several = triples["pair"].is_duplicated()
     single = triples.filter(~several).select(
         "pair",
