@@ -62,7 +62,7 @@ def _simulated(fmt: str, filename: str, rows: int = 1_000_000) -> Callable[[], P
 
         path.parent.mkdir(parents=True, exist_ok=True)
         events, _ = simulate("organic", seed=1, size=rows)
-        tmp = path.with_name(path.name + ".tmp")
+        tmp = path.with_name(".tmp-" + path.name)  # same extension: it picks the format
         get_format(fmt).write(events, str(tmp))
         tmp.rename(path)
         return path

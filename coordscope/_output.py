@@ -21,7 +21,11 @@ def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    # the temporary name ends like the target (".parquet", ".csv.gz"): writers that pick
+    # the format from the extension must see the real one
+    suffix = "".join(target.suffixes) if target.suffixes else ""
+    stem = target.name[: len(target.name) - len(suffix)] if suffix else target.name
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{stem}.tmp-", suffix=suffix, dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:

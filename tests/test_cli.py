@@ -144,6 +144,9 @@ def test_simulate_then_ingest_every_format(tmp_path: Path) -> None:
         summary = json.loads(result.stdout)
         events_file = Path(summary["files"]["events"])
         assert events_file.exists() and (folder / "truth.parquet").exists()
+        if name == "generic":  # the content is what the name says
+            assert events_file.read_bytes()[:4] == b"PAR1"
+        assert not list(folder.glob(".*tmp*")), "no temporary file is left behind"
         out = folder / "events.parquet" if name != "generic" else folder / "read.parquet"
         ingested = runner.invoke(app, ["ingest", str(events_file), "-o", str(out), "--json"])
         assert ingested.exit_code == 0, (name, ingested.output)
