@@ -33,6 +33,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
 )
 _err = Console(stderr=True, highlight=False)
 _out = Console(highlight=False)
@@ -160,7 +161,13 @@ _EXPORT_NAMES = {
 }
 
 
-@app.command()
+def _scenario_epilog() -> str:
+    from coordscope.datasets.simulate import SCENARIOS
+
+    return "Scenarios: " + "; ".join(f"{k}: {v}" for k, v in SCENARIOS.items()) + "."
+
+
+@app.command(epilog=_scenario_epilog())
 def simulate(
     scenario: Annotated[str, typer.Option("--scenario", "-s", help="Scenario name (see below).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder to write into.")],
@@ -178,7 +185,7 @@ def simulate(
 
     Writes the events in the chosen export format (so the readers are exercised on it)
     and truth.parquet (which accounts belong to which campaign, which keys and time span
-    they pushed). Scenarios: run `coordscope simulate --scenario list -o .` to list them.
+    they pushed). The scenarios are listed below.
     """
     from coordscope.datasets.simulate import SCENARIOS
     from coordscope.datasets.simulate import simulate as run_simulation
