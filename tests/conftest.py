@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
+from coordscope.datasets._io import head_text
 
 FIXTURES = Path(__file__).parent / "fixtures"
 #: Real data and reference-tool outputs (never copied into the project).
@@ -19,3 +22,21 @@ requires_reference = pytest.mark.skipif(
 def assert_accounting(rows: dict[str, int]) -> None:
     """The row-accounting invariant of design.md §3."""
     assert rows["input"] == rows["accepted"] + rows["rejected"] + rows["duplicates"]
+
+
+def utc(
+    year: int,
+    month: int,
+    day: int,
+    hour: int = 0,
+    minute: int = 0,
+    second: int = 0,
+    microsecond: int = 0,
+) -> datetime:
+    """A UTC datetime, as the canonical ``ts`` column holds them."""
+    return datetime(year, month, day, hour, minute, second, microsecond, tzinfo=UTC)
+
+
+def head(path: Path, size: int = 1 << 16) -> str:
+    """What format sniffing sees of a file: its first bytes, decompressed, BOM dropped."""
+    return head_text(str(path), size)

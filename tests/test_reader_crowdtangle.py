@@ -18,6 +18,8 @@ from coordscope.datasets.formats import detect_format
 from coordscope.errors import InputError
 from coordscope.schema import EVENT_SCHEMA, validate_events
 from tests.conftest import FIXTURES, assert_accounting
+from tests.conftest import head as _head
+from tests.conftest import utc as _utc
 
 PAGE = FIXTURES / "crowdtangle" / "facebook_page_export.csv"
 GROUP = FIXTURES / "crowdtangle" / "facebook_group_export.csv"
@@ -34,16 +36,6 @@ PATRIOTS = {
     "actor_name": "Patriots United Network",
     "actor_created": datetime(2020, 10, 1, 22, 0, 0, tzinfo=UTC),  # 18:00:00 EDT
 }  # fmt: skip
-
-
-def _utc(
-    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
-) -> datetime:
-    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
-
-
-def _head(path: Path) -> str:
-    return path.read_bytes()[: 1 << 16].decode("utf-8", errors="replace").lstrip("\ufeff")
 
 
 def _event(**values: Any) -> dict[str, Any]:

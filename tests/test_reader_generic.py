@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import shutil
-from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -17,12 +16,9 @@ from coordscope.datasets.generic import write
 from coordscope.errors import FormatError, InputError
 from coordscope.schema import validate_events
 from tests.conftest import FIXTURES, assert_accounting
+from tests.conftest import utc as _utc
 
 GENERIC = FIXTURES / "generic"
-
-
-def _utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
 
 
 def test_csv_values_rejects_and_accounting() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,8 @@ from coordscope.datasets.simulate import simulate
 from coordscope.errors import InputError
 from coordscope.schema import EVENT_SCHEMA, validate_events
 from tests.conftest import FIXTURES, assert_accounting
+from tests.conftest import head as _head
+from tests.conftest import utc as _utc
 
 CHANNEL = FIXTURES / "telegram" / "channel_result.json"
 ACCOUNT = FIXTURES / "telegram" / "account_result.json"
@@ -32,16 +33,6 @@ GROUP = {"channel": "1555000111"}
 PERSONAL = {"channel": "5550002"}
 
 FIELDS = tuple(EVENT_SCHEMA)
-
-
-def _utc(
-    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
-) -> datetime:
-    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
-
-
-def _head(path: Path) -> str:
-    return path.read_bytes()[: 1 << 16].decode("utf-8", errors="replace")
 
 
 def _event(**values: Any) -> dict[str, Any]:

@@ -4,7 +4,6 @@ every value checked, every row accounted for, writers round-tripped."""
 from __future__ import annotations
 
 import gzip
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,8 @@ from coordscope.datasets.simulate import simulate
 from coordscope.errors import InputError
 from coordscope.schema import EVENT_SCHEMA, validate_events
 from tests.conftest import FIXTURES, assert_accounting
+from tests.conftest import head as _head
+from tests.conftest import utc as _utc
 
 V1 = FIXTURES / "twitter_v1" / "statuses.jsonl"
 V2_PAGES = FIXTURES / "twitter_v2" / "pages.jsonl"
@@ -39,14 +40,6 @@ FIELDS = (
     "media",
     "actor_created",
 )
-
-
-def _utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
-
-
-def _head(path: Path, size: int = 1 << 16) -> str:
-    return path.read_bytes()[:size].decode("utf-8", errors="replace")
 
 
 def _event(**values: Any) -> dict[str, Any]:

@@ -17,6 +17,8 @@ from coordscope.datasets.formats import detect_format
 from coordscope.errors import InputError
 from coordscope.schema import EVENT_SCHEMA, validate_events
 from tests.conftest import FIXTURES, assert_accounting
+from tests.conftest import head as _head
+from tests.conftest import utc as _utc
 
 ARCHIVE = FIXTURES / "twitter_io" / "io_archive_tweets.csv"
 OTHERS = sorted(p for p in FIXTURES.glob("*/*") if p.parent.name != "twitter_io" and p.is_file())
@@ -29,16 +31,6 @@ PAMELA = {"actor_id": "2882331822", "actor_name": "Pamela_Moore13",
 JENNA = {"actor_id": "4224912857", "actor_name": "Jenn_Abrams",
          "actor_created": datetime(2015, 11, 19, tzinfo=UTC)}  # fmt: skip
 ORIGINAL = "783679123456789504"
-
-
-def _utc(
-    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
-) -> datetime:
-    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
-
-
-def _head(path: Path) -> str:
-    return path.read_bytes()[: 1 << 16].decode("utf-8", errors="replace")
 
 
 def _event(**values: Any) -> dict[str, Any]:
