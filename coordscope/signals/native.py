@@ -168,11 +168,16 @@ def _partition_pairs(part: pl.DataFrame, window_us: int, max_pairs: int) -> pl.D
             )
             .collect()
         )
-        direct.append(chunk.filter(~pl.col("rep")).drop("rep"))
-        multi = chunk.filter(pl.col("rep")).drop("rep")
-        if multi.height:
-            grouped.append(_aggregate_triples(multi))
-    if grouped:
+        if not chunk["rep"].any():
+            direct.append(chunk.drop("rep"))
+            continue
+        split = chunk.partition_by("rep", as_dict=True, include_key=False)
+        if (False,) in split:
+            direct.append(split[(False,)])
+        grouped.append(_aggregate_triples(split[(True,)]))
+    if len(grouped) == 1:  # one chunk: already complete
+        direct.append(grouped[0])
+    elif grouped:  # a key may span chunks: merge the partial triples once more
         direct.append(_aggregate_triples(pl.concat(grouped)))
     if not direct:
         return pl.DataFrame(schema=_TRIPLE_SCHEMA)
