@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,3 +41,8 @@ def utc(
 def head(path: Path, size: int = 1 << 16) -> str:
     """What format sniffing sees of a file: its first bytes, decompressed, BOM dropped."""
     return head_text(str(path), size)
+
+
+def rejects_of(result: Any) -> list[tuple[int, str]]:
+    """``(record, reason)`` of every reject of an ingest result, in order."""
+    return list(zip(result.rejects["record"], result.rejects["reason"], strict=True))

@@ -19,6 +19,7 @@ from coordscope.errors import InputError
 from coordscope.schema import EVENT_SCHEMA, validate_events
 from tests.conftest import FIXTURES, assert_accounting
 from tests.conftest import head as _head
+from tests.conftest import rejects_of as _rejects
 from tests.conftest import utc as _utc
 
 V1 = FIXTURES / "twitter_v1" / "statuses.jsonl"
@@ -61,10 +62,6 @@ def _event(**values: Any) -> dict[str, Any]:
 
 def _rows(events: pl.DataFrame, fields: tuple[str, ...] = FIELDS) -> list[dict[str, Any]]:
     return [{k: row[k] for k in fields} for row in events.iter_rows(named=True)]
-
-
-def _rejects(result: Any) -> list[tuple[int, str]]:
-    return list(zip(result.rejects["record"], result.rejects["reason"], strict=True))
 
 
 # ---------------------------------------------------------------------------------------
