@@ -123,7 +123,7 @@ def test_reference_russian_coord_tweets_every_row_accounted() -> None:
     assert result.rows == {"input": 35125, "accepted": 35124, "rejected": 0, "duplicates": 1}
     assert result.events["actor_id"].n_unique() == 9509
     assert result.events["object_id"].n_unique() == 7285
-    # 40 share ids recur with another object (an artifact of the hashed export): kept, counted
+    # 39 share ids recur with another object (an artifact of the hashed export): kept, counted
     assert result.notes["event_id_conflicts"] == 78
 
 
