@@ -292,7 +292,9 @@ def _drop_exact_duplicates(frame: pl.DataFrame, columns: list[str]) -> tuple[pl.
     compared on every column: cost ``O(n)`` hashing plus the full comparison on those few
     candidates. Also says whether any ``event_id`` recurred at all.
     """
-    candidate = frame[EVENT_ID].is_duplicated()
+    # a 64-bit hash finds recurring ids much faster than the strings; a collision only
+    # adds a candidate, which the full comparison below then keeps
+    candidate = frame[EVENT_ID].hash(seed=0).is_duplicated()
     if not candidate.any():
         return frame, False
     order = "_order"
