@@ -175,6 +175,10 @@ def _partition_pairs(part: pl.DataFrame, window_us: int, max_pairs: int) -> pl.D
         if (False,) in split:
             direct.append(split[(False,)])
         grouped.append(_aggregate_triples(split[(True,)]))
+        # partial triples of a crowded key repeat from chunk to chunk: merge them as soon
+        # as they outgrow the budget, so memory follows distinct triples, not chunks
+        if len(grouped) > 1 and sum(g.height for g in grouped) > max_pairs:
+            grouped = [_aggregate_triples(pl.concat(grouped))]
     if len(grouped) == 1:  # one chunk: already complete
         direct.append(grouped[0])
     elif grouped:  # a key may span chunks: merge the partial triples once more
