@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 
 from coordscope.datasets._io import head_text
+from coordscope.schema import EVENT_SCHEMA
 
 FIXTURES = Path(__file__).parent / "fixtures"
 #: Real data and reference-tool outputs (never copied into the project).
@@ -46,3 +49,31 @@ def head(path: Path, size: int = 1 << 16) -> str:
 def rejects_of(result: Any) -> list[tuple[int, str]]:
     """``(record, reason)`` of every reject of an ingest result, in order."""
     return list(zip(result.rejects["record"], result.rejects["reason"], strict=True))
+
+
+#: Canonical values of an event that an expected event does not name.
+EVENT_DEFAULTS: dict[str, Any] = {
+    "actor_name": None,
+    "kind": "post",
+    "object_id": None,
+    "text": None,
+    "urls": [],
+    "hashtags": [],
+    "mentions": [],
+    "media": [],
+    "channel": None,
+    "actor_created": None,
+}
+
+
+def expected_event(fields: Sequence[str] = tuple(EVENT_SCHEMA), **values: Any) -> dict[str, Any]:
+    """An expected event: :data:`EVENT_DEFAULTS`, then ``values``, as the ``fields``."""
+    base = {**EVENT_DEFAULTS, **values}
+    return {k: base[k] for k in fields}
+
+
+def event_rows(
+    events: pl.DataFrame, fields: Sequence[str] = tuple(EVENT_SCHEMA)
+) -> list[dict[str, Any]]:
+    """The ``fields`` of every event, as dicts, in order."""
+    return [{k: row[k] for k in fields} for row in events.iter_rows(named=True)]

@@ -17,7 +17,7 @@ from coordscope.datasets.formats import detect_format
 from coordscope.datasets.simulate import simulate
 from coordscope.errors import InputError
 from coordscope.schema import EVENT_SCHEMA, validate_events
-from tests.conftest import FIXTURES, assert_accounting
+from tests.conftest import FIXTURES, assert_accounting, event_rows, expected_event
 from tests.conftest import head as _head
 from tests.conftest import rejects_of as _rejects
 from tests.conftest import utc as _utc
@@ -44,24 +44,11 @@ FIELDS = (
 
 
 def _event(**values: Any) -> dict[str, Any]:
-    """An expected event: canonical defaults, then the given values."""
-    base: dict[str, Any] = {
-        "actor_name": None,
-        "kind": "post",
-        "object_id": None,
-        "text": None,
-        "urls": [],
-        "hashtags": [],
-        "mentions": [],
-        "media": [],
-        "actor_created": None,
-    }
-    base.update(values)
-    return base
+    return expected_event(FIELDS, **values)
 
 
 def _rows(events: pl.DataFrame, fields: tuple[str, ...] = FIELDS) -> list[dict[str, Any]]:
-    return [{k: row[k] for k in fields} for row in events.iter_rows(named=True)]
+    return event_rows(events, fields)
 
 
 # ---------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from coordscope.datasets import twitter_io
 from coordscope.datasets.formats import detect_format
 from coordscope.errors import InputError
 from coordscope.schema import EVENT_SCHEMA, validate_events
-from tests.conftest import FIXTURES, assert_accounting
+from tests.conftest import FIXTURES, assert_accounting, event_rows, expected_event
 from tests.conftest import head as _head
 from tests.conftest import rejects_of as _rejects
 from tests.conftest import utc as _utc
@@ -35,25 +35,11 @@ ORIGINAL = "783679123456789504"
 
 
 def _event(**values: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "platform": "twitter",
-        "actor_name": None,
-        "kind": "post",
-        "object_id": None,
-        "text": None,
-        "urls": [],
-        "hashtags": [],
-        "mentions": [],
-        "media": [],
-        "channel": None,
-        "actor_created": None,
-    }
-    base.update(values)
-    return {k: base[k] for k in FIELDS}
+    return expected_event(FIELDS, **{"platform": "twitter", **values})
 
 
 def _rows(events: pl.DataFrame, fields: tuple[str, ...] = FIELDS) -> list[dict[str, Any]]:
-    return [{k: row[k] for k in fields} for row in events.iter_rows(named=True)]
+    return event_rows(events, fields)
 
 
 def test_archive_every_value() -> None:
