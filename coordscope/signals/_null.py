@@ -1,0 +1,229 @@
+"""Null-model kernels of the significance stage (design.md §6); private, inputs trusted.
+
+Everything works on integer codes: ``k`` a key code (one per (signal, key)), ``a`` an
+account code, ``t`` a time in microseconds. No loop over rows, keys, pairs or accounts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+from scipy import stats
+
+from coordscope.signals.kernel import window_ends
+
+__all__ = [
+    "KeyStats",
+    "Model",
+    "capped_sum",
+    "common_keys",
+    "conditional_tail",
+    "expected_cooc",
+    "fit_model",
+    "key_stats",
+]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass
+class KeyStats:
+    """Per-key statistics, indexed by key code ``0 .. K-1``.
+
+    ``pi`` is the share of the key's different-account action pairs within the window
+    (0 when it has no such pair); ``actors`` its distinct accounts.
+    """
+
+    pi: FloatArray
+    actors: IntArray
+
+
+def key_stats(k: IntArray, a: IntArray, t: IntArray, window_us: IntArray, n_keys: int) -> KeyStats:
+    """π_k exactly, from the sorted times (design.md §6, synchrony given co-occurrence).
+
+    Parameters
+    ----------
+    k, a, t : ndarray of int64
+        Key code, account code and time (µs) of every action, any order.
+    window_us : ndarray of int64
+        The window of each action (µs, inclusive; the window of its key's signal —
+        signals may have their own windows).
+    n_keys : int
+        Number of key codes.
+
+    Notes
+    -----
+    ``π_k = (P_k − S_k) / D_k``: ``P_k`` same-key pairs within ``W`` (inclusive), ``S_k``
+    those of one account with itself, ``D_k = (n_k² − Σ_a m_ak²) / 2`` the different-account
+    pairs. Counted with :func:`coordscope.signals.kernel.window_ends`, never enumerated.
+    Cost ``O(n log n)``.
+    """
+    order = np.lexsort((t, k))
+    ks, ts = k[order], t[order]
+    n_in = _band_counts(ks, ts, window_us[order], n_keys)
+    n_k = np.bincount(k, minlength=n_keys).astype(np.float64)
+    # (key, account) multiplicities; pairs of one account with itself
+    ka = k * (int(a.max()) + 1 if a.shape[0] else 1) + a
+    uniq, inv, m = np.unique(ka, return_inverse=True, return_counts=True)
+    del uniq
+    key_of = np.zeros(m.shape[0], dtype=np.int64)
+    key_of[inv] = k
+    sum_m2 = np.bincount(key_of, weights=m.astype(np.float64) ** 2, minlength=n_keys)
+    actors = np.bincount(key_of, minlength=n_keys).astype(np.int64)
+    rep = m[inv] > 1  # actions of an account acting on the key more than once
+    n_same = np.zeros(n_keys)
+    if rep.any():
+        idx = np.flatnonzero(rep)
+        o2 = idx[np.lexsort((t[idx], ka[idx]))]
+        n_same = _band_counts(ka[o2], t[o2], window_us[o2], n_keys, group_key=k[o2])
+    n_diff = (n_k**2 - sum_m2) / 2.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pi = np.where(n_diff > 0, (n_in - n_same) / np.where(n_diff > 0, n_diff, 1.0), 0.0)
+    return KeyStats(np.clip(pi, 0.0, 1.0), actors)
+
+
+def _band_counts(
+    groups: IntArray,
+    ts: IntArray,
+    window_us: IntArray,
+    n_keys: int,
+    *,
+    group_key: IntArray | None = None,
+) -> FloatArray:
+    """In-window pair counts per key for actions sorted by (group, t); windows per key."""
+    if ts.shape[0] == 0:
+        return np.zeros(n_keys)
+    keys = groups if group_key is None else group_key
+    w = window_us  # per action
+    out = np.zeros(n_keys)
+    for win in np.unique(w).tolist():  # one pass per distinct window (a handful)
+        sel = np.flatnonzero(w == win)
+        ends = window_ends(groups[sel], ts[sel], int(win))
+        counts = ends - np.arange(sel.shape[0]) - 1
+        out += np.bincount(keys[sel], weights=counts.astype(np.float64), minlength=n_keys)
+    return out
+
+
+@dataclass
+class Model:
+    """The popularity-and-activity null: ``μ_ak = x_a · y_k`` expected actions of ``a`` on ``k``.
+
+    ``x_a = n_a / √N`` and ``y_k = n_k / √N`` (``n_a`` actions of the account, ``n_k`` of
+    the key, ``N`` in total), so expected activity and popularity equal the observed
+    (Chung & Lu 2002, bipartite, on actions). ``tables[h]`` holds ``z_k = y_k² π_k`` sorted
+    with prefix sums, for the keys of half ``h`` (0, 1) and for all keys (2).
+    """
+
+    x: FloatArray
+    tables: list[tuple[FloatArray, FloatArray]]
+
+
+def fit_model(
+    n_actor: FloatArray, n_key: FloatArray, pi: FloatArray, half: npt.NDArray[np.int8]
+) -> Model:
+    """The model of :class:`Model` for one signal.
+
+    Parameters
+    ----------
+    n_actor : ndarray
+        Actions of each account (0 for accounts without any).
+    n_key, pi, half : ndarray
+        Actions of each key, its π and its half (0/1) of the key split.
+
+    Notes
+    -----
+    Cost ``O(K log K)`` (one sort of the keys per table).
+    """
+    total = float(n_key.sum())
+    root = np.sqrt(total) if total > 0 else 1.0
+    y = n_key / root
+    z = y * y * pi
+    tables = [_prefix_table(z[half == h]) for h in (0, 1)]
+    tables.append(_prefix_table(z))
+    return Model(np.asarray(n_actor / root, dtype=np.float64), tables)
+
+
+def _prefix_table(z: FloatArray) -> tuple[FloatArray, FloatArray]:
+    zs = np.sort(z)
+    return zs, np.concatenate((np.zeros(1), np.cumsum(zs)))
+
+
+def expected_cooc(model: Model, a: IntArray, b: IntArray, table: int) -> FloatArray:
+    """``E_ab = Σ_k min(1, μ_ak μ_bk π_k)`` over the keys of ``table``.
+
+    An upper bound of the expected number of keys on which ``a`` and ``b`` co-act if each
+    acted independently (Poisson numbers of actions with means ``μ``, the key's own timing
+    ``π_k``): ``P(co-act on k) <= E[in-window pairs on k] = μ_ak μ_bk π_k``, and ``<= 1``.
+    The cap is what keeps accounts that both caught a flash-viral post from looking
+    surprising: the post's term saturates at 1 instead of vanishing as in a model of rare
+    events. Cost ``O(log K)`` per pair (prefix sums over ``z_k = y_k² π_k`` sorted).
+    """
+    return capped_sum(model, model.x[a] * model.x[b], table)
+
+
+def capped_sum(model: Model, c: FloatArray, table: int) -> FloatArray:
+    """``Σ_k min(1, c · z_k)`` for every ``c`` (prefix sums; ``O(log K)`` each).
+
+    With ``c = x_a x_b`` it is :func:`expected_cooc`; with ``c = Σ_{pairs of G} x_a x_b``
+    it bounds the expected number of keys on which some pair of group ``G`` co-acts
+    (union bound over the pairs inside each key, capped at 1 per key).
+    """
+    zs, cum = model.tables[table]
+    with np.errstate(divide="ignore"):
+        cut = np.searchsorted(zs, np.where(c > 0, 1.0 / np.maximum(c, 1e-300), np.inf))
+    return np.asarray(c * cum[cut] + (zs.shape[0] - cut), dtype=np.float64)
+
+
+def common_keys(pairs: pl.DataFrame, incidence: pl.DataFrame) -> pl.DataFrame:
+    """Common keys of the given pairs, intersected from the side with fewer keys.
+
+    Parameters
+    ----------
+    pairs : polars.DataFrame
+        ``pid`` (pair id), ``a``, ``b`` (account codes), ``da``, ``db`` (their distinct keys).
+    incidence : polars.DataFrame
+        ``a``, ``k``, ``m`` (actions of account ``a`` on key ``k``), restricted to the
+        accounts of ``pairs`` or not.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``pid, k, ma, mb``: one row per common key. Cost ``O(Σ min(d_a, d_b))`` rows
+        (hash joins); the full bipartite projection is never built.
+    """
+    small_a = pl.col("da") <= pl.col("db")
+    side = pairs.select(
+        "pid",
+        pl.when(small_a).then("a").otherwise("b").alias("s"),
+        pl.when(small_a).then("b").otherwise("a").alias("o"),
+        small_a.alias("swap_back"),
+    )
+    inc = incidence.select("a", "k", "m")
+    rows = side.join(inc.rename({"a": "s", "m": "ms"}), on="s", how="inner")
+    rows = rows.join(inc.rename({"a": "o", "m": "mo"}), on=["o", "k"], how="inner")
+    return rows.select(
+        "pid",
+        "k",
+        pl.when("swap_back").then("ms").otherwise("mo").alias("ma"),
+        pl.when("swap_back").then("mo").otherwise("ms").alias("mb"),
+    )
+
+
+def conditional_tail(lam: FloatArray, x: FloatArray) -> FloatArray:
+    """``P(Poisson(λ) >= x) / (1 − e^{−λ})``, clipped to 1: the p-value given ``X >= 1``.
+
+    Pairs (and groups) are only looked at because they co-acted at least once, so the
+    test conditions on that selection. Under the null ``X`` is a sum of independent
+    Bernoulli(q_k) (Poisson-binomial); the Poisson tail bounds its upper tail for
+    ``x >= λ + 1`` (Hoeffding 1956; Anderson & Samuels 1967) and
+    ``P(X >= 1) = 1 − Π(1 − q_k) >= 1 − e^{−λ}``, so the ratio is conservative.
+    ``x <= 1`` gives 1: a single co-action is never evidence.
+    """
+    lam = np.maximum(lam, 1e-300)
+    tail = stats.poisson.sf(x - 1.0, lam)
+    denom = -np.expm1(-lam)
+    return np.asarray(np.minimum(1.0, tail / denom), dtype=np.float64)

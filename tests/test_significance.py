@@ -1,0 +1,261 @@
+"""Significance (coordscope.signals.significance and its kernels in ._null)."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from coordscope.errors import ParameterError
+from coordscope.results import SIGNIFICANCE_COLUMNS
+from coordscope.signals import _null
+from coordscope.signals.native import EDGE_SCHEMA, EVIDENCE_SCHEMA
+from coordscope.signals.significance import (
+    GROUP_SCHEMA,
+    benjamini_hochberg,
+    significance,
+    simes,
+)
+from tests.conftest import utc
+
+T0 = utc(2024, 3, 1)
+
+
+# ----------------------------------------------------------------- π_k by hand and brute force
+
+
+def test_key_stats_by_hand() -> None:
+    # key 0: a@0, b@30, a@50, c@100 (W = 60 s). Different-account pairs: D = (16 − 6)/2 = 5;
+    # in-window pairs (0,30) (0,50) (30,50) (50,100) = 4, one of them a with a: π = 3/5.
+    # key 1: a@0 only: no pair, π = 0. key 2: b@0, c@61: D = 1, none within 60 s: π = 0.
+    k = np.array([0, 0, 0, 0, 1, 2, 2])
+    a = np.array([0, 1, 0, 2, 0, 1, 2])
+    t = np.array([0, 30, 50, 100, 0, 0, 61]) * 1_000_000
+    ks = _null.key_stats(k, a, t, np.full(7, 60_000_000), 3)
+    assert ks.pi.tolist() == pytest.approx([0.6, 0.0, 0.0])
+    assert ks.actors.tolist() == [3, 1, 2]
+
+
+def _pi_brute(k: np.ndarray, a: np.ndarray, t: np.ndarray, w: int, n_keys: int) -> np.ndarray:
+    num = np.zeros(n_keys)
+    den = np.zeros(n_keys)
+    for i, j in itertools.combinations(range(k.shape[0]), 2):
+        if k[i] == k[j] and a[i] != a[j]:
+            den[k[i]] += 1
+            num[k[i]] += abs(int(t[i]) - int(t[j])) <= w
+    return np.where(den > 0, num / np.where(den > 0, den, 1), 0.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.integers(0, 4), st.integers(0, 200)),
+        min_size=1,
+        max_size=40,
+    ),
+    st.integers(0, 80),
+)
+def test_key_stats_matches_brute_force(rows: list[tuple[int, int, int]], w: int) -> None:
+    k = np.array([r[0] for r in rows], dtype=np.int64)
+    a = np.array([r[1] for r in rows], dtype=np.int64)
+    t = np.array([r[2] for r in rows], dtype=np.int64)
+    ks = _null.key_stats(k, a, t, np.full(k.shape[0], w, dtype=np.int64), 4)
+    np.testing.assert_allclose(ks.pi, _pi_brute(k, a, t, w, 4))
+
+
+# ------------------------------------------------------------------- tails, BH, Simes by hand
+
+
+def test_conditional_tail_by_hand() -> None:
+    lam = np.array([0.5, 0.5, 2.0])
+    x = np.array([1.0, 2.0, 0.0])
+    got = _null.conditional_tail(lam, x)
+    # x = 1 (and 0) can never be evidence; P(Pois(.5) >= 2) = 0.090204 / (1 − e^−.5) = .229253
+    assert got.tolist() == pytest.approx([1.0, 0.2292529, 1.0], rel=1e-6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(0.001, 0.9), min_size=1, max_size=8), st.integers(1, 8))
+def test_conditional_tail_is_conservative(q: list[float], x: int) -> None:
+    """Exact P(X >= x | X >= 1) of a Poisson-binomial never exceeds the bound."""
+    probs = np.array(q)
+    dist = np.zeros(probs.shape[0] + 1)
+    dist[0] = 1.0
+    for p in probs:  # exact Poisson-binomial by convolution (test reference)
+        dist[1:] = dist[1:] * (1 - p) + dist[:-1] * p
+        dist[0] *= 1 - p
+    exact = dist[x:].sum() / (1.0 - dist[0]) if x <= probs.shape[0] else 0.0
+    bound = _null.conditional_tail(np.array([probs.sum()]), np.array([float(x)]))[0]
+    if x >= probs.sum() + 1 or x <= 1:  # where the Poisson bound is proved
+        assert exact <= bound + 1e-12
+
+
+def test_benjamini_hochberg_by_hand() -> None:
+    p = np.array([0.01, 0.04, 0.03, 0.5])
+    # sorted .01 .03 .04 .5 → 4p/i = .04 .06 .0533 .5 → running minimum from the right
+    assert benjamini_hochberg(p).tolist() == pytest.approx([0.04, 0.16 / 3, 0.16 / 3, 0.5])
+    # four more hypotheses with p = 1 (not given) double every q-value
+    assert benjamini_hochberg(p, m=8).tolist() == pytest.approx([0.08, 0.32 / 3, 0.32 / 3, 1.0])
+    assert benjamini_hochberg(np.array([])).shape == (0,)
+
+
+def test_simes_by_hand() -> None:
+    frame = pl.DataFrame({"pid": [1, 1, 2, 2, 2], "p": [0.04, 0.01, 0.3, 0.02, 0.9]})
+    out = simes(frame, by="pid").sort("pid")
+    # pair 1: min(2·.01/1, 2·.04/2) = .02; pair 2: min(3·.02, 3·.3/2, 3·.9/3) = .06
+    assert out["p"].to_list() == pytest.approx([0.02, 0.06])
+
+
+# ------------------------------------------------------------- model kernels vs brute force
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(st.integers(1, 30), min_size=2, max_size=6),
+    st.lists(st.tuples(st.integers(1, 50), st.floats(0.0, 1.0)), min_size=1, max_size=12),
+)
+def test_expected_cooc_matches_brute_force(
+    n_actor: list[int], keys: list[tuple[int, float]]
+) -> None:
+    na = np.array(n_actor, dtype=np.float64)
+    nk = np.array([k[0] for k in keys], dtype=np.float64)
+    pi = np.array([k[1] for k in keys])
+    half = (np.arange(nk.shape[0]) % 2).astype(np.int8)
+    model = _null.fit_model(na, nk, pi, half)
+    total = nk.sum()
+    mu = na[:, None] * nk[None, :] / total  # expected actions of each account on each key
+    a, b = np.array([0, 1]), np.array([1, len(n_actor) - 1])
+    for table, sel in ((2, np.ones(nk.shape[0], bool)), (0, half == 0), (1, half == 1)):
+        brute = [
+            np.minimum(1.0, mu[i, sel] * mu[j, sel] * pi[sel]).sum()
+            for i, j in zip(a, b, strict=True)
+        ]
+        np.testing.assert_allclose(_null.expected_cooc(model, a, b, table), brute, rtol=1e-9)
+    # expected activity and popularity equal the observed
+    np.testing.assert_allclose(mu.sum(axis=1), na * nk.sum() / total)
+
+
+def test_common_keys_by_hand_smaller_side() -> None:
+    incidence = pl.DataFrame(
+        {"a": [0, 0, 0, 1, 1, 2], "k": [10, 11, 12, 11, 12, 10], "m": [1, 2, 1, 3, 1, 5]}
+    )
+    pairs = pl.DataFrame({"pid": [7, 8], "a": [0, 1], "b": [1, 2], "da": [3, 2], "db": [2, 1]})
+    out = _null.common_keys(pairs, incidence).sort(["pid", "k"])
+    assert out.rows() == [(7, 11, 2, 3), (7, 12, 1, 1)]  # pair (1, 2) shares nothing
+
+
+# --------------------------------------------------------------------- end to end by hand
+
+
+def _acts(rows: list[tuple[str, str, str, float]]) -> pl.DataFrame:
+    """Actions from (signal, key, actor, seconds after T0)."""
+    return pl.DataFrame(
+        {
+            "signal": [r[0] for r in rows],
+            "key": [r[1] for r in rows],
+            "actor_id": [r[2] for r in rows],
+            "ts": [T0 + timedelta(seconds=r[3]) for r in rows],
+            "event_id": [f"e{i}" for i in range(len(rows))],
+            "event": list(range(len(rows))),
+        },
+        schema={
+            "signal": pl.String, "key": pl.String, "actor_id": pl.String,
+            "ts": pl.Datetime("us", "UTC"), "event_id": pl.String, "event": pl.UInt32,
+        },
+    )  # fmt: skip
+
+
+def _planted(n_keys: int = 24, seed: int = 0) -> pl.DataFrame:
+    """A squad s0..s4 co-sharing 24 posts within seconds, among 200 accounts sharing them
+    (and 600 other posts) at random times over 3 days."""
+    rng = np.random.default_rng(seed)
+    rows: list[tuple[str, str, str, float]] = []
+    for k in range(n_keys):
+        start = float(rng.uniform(0, 2.5 * 86400))
+        rows += [
+            ("co_share", f"p{k}", f"s{m}", start + float(rng.uniform(0, 10))) for m in range(5)
+        ]
+    for _ in range(3000):
+        rows.append(
+            ("co_share", f"p{rng.integers(0, n_keys + 600)}", f"u{rng.integers(0, 200):03d}",
+             float(rng.uniform(0, 3 * 86400)))
+        )  # fmt: skip
+    return _acts(rows)
+
+
+def test_planted_squad_is_found() -> None:
+    res = significance(_planted(), seed=0)
+    sig = res.edges.filter("significant")
+    squad = {f"s{m}" for m in range(5)}
+    # the 10 squad pairs co-acted on all 24 posts: every one is significant, nothing else
+    assert sig.height == 10
+    assert set(sig["actor_a"]) | set(sig["actor_b"]) == squad
+    assert (sig["n_keys"] == 24).all()
+    flagged = set(res.groups.filter("significant")["members"].explode().to_list())
+    assert flagged == squad
+    assert res.counts["significant_edges"] == 10
+
+
+def test_output_schemas_and_determinism() -> None:
+    acts = _planted()
+    res = significance(acts, seed=1)
+    assert res.edges.schema == pl.Schema({**EDGE_SCHEMA, **SIGNIFICANCE_COLUMNS})
+    assert res.evidence.schema == pl.Schema(EVIDENCE_SCHEMA)
+    assert res.groups.schema == pl.Schema(GROUP_SCHEMA)
+    assert (res.edges["actor_a"] < res.edges["actor_b"]).all()
+    again = significance(acts.sample(fraction=1.0, shuffle=True, seed=5), seed=1)
+    assert again.edges.equals(res.edges)  # row order of the input does not matter
+    assert again.groups.equals(res.groups)
+    assert res.edges.filter(~pl.col("significant"))["evidence"].eq("").all()
+
+
+def test_single_coaction_is_never_evidence() -> None:
+    # two accounts that share one post within a second, and nothing else
+    res = significance(_acts([("co_share", "x", "a", 0), ("co_share", "x", "b", 1)]))
+    assert res.edges.height == 1
+    assert res.edges["pvalue"].item() == 1.0
+    assert not res.edges["significant"].item()
+    assert res.groups.height == 0
+
+
+def test_scheduled_accounts_are_clock_explained() -> None:
+    # three bots post the same 20 links at the same whole minutes: a clock, not a squad
+    rows = [("co_link", f"u{k}", f"bot{b}", 900.0 * (k + 1)) for k in range(20) for b in range(3)]
+    background = _planted(n_keys=0).with_columns(pl.lit("co_link").alias("signal"))
+    res = significance(pl.concat([_acts(rows), background]))
+    assert res.counts["scheduled_accounts"] == 3
+    assert res.counts["clock_coactions"] == 60  # 3 bot pairs × 20 links, all explained
+    assert not res.edges["significant"].any()
+    # the same schedule a few seconds off the minute marks is significant
+    jitter = [(s, k, a, t + 7 * (int(a[-1]) + 1)) for s, k, a, t in rows]
+    res = significance(pl.concat([_acts(jitter), background]))
+    bots = res.edges.filter(pl.col("actor_a").str.starts_with("bot"))
+    assert bots.height == 3
+    assert bots["significant"].all()
+
+
+def test_parameters_checked() -> None:
+    acts = _planted(n_keys=2)
+    with pytest.raises(ParameterError, match="alpha"):
+        significance(acts, alpha=1.5)
+    with pytest.raises(ParameterError, match="window"):
+        significance(acts, window=-1)
+    with pytest.raises(ParameterError, match="unknown signal"):
+        significance(acts, windows={"co_nothing": 5})
+    with pytest.raises(ParameterError, match="seed"):
+        significance(acts, seed=-1)
+    with pytest.raises(ParameterError, match="column 'key'"):
+        significance(acts.drop("key"))
+
+
+def test_poisson_reference_value() -> None:
+    # the tail used is scipy's: P(Pois(3) >= 7)
+    assert _null.conditional_tail(np.array([3.0]), np.array([7.0]))[0] == pytest.approx(
+        stats.poisson.sf(6, 3.0) / (1 - np.exp(-3.0))
+    )
