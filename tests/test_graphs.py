@@ -1,0 +1,279 @@
+"""Cluster tables and graph exports, on a graph small enough to check by hand."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import networkx as nx
+import polars as pl
+import pytest
+
+from coordscope.graphs.clusters import describe_clusters, gini, membership
+from coordscope.graphs.export import graph_tables, to_networkx, write_gexf, write_graphml
+from coordscope.results import CLUSTER_SCHEMA
+from coordscope.schema import EVENT_SCHEMA
+
+T0 = datetime(2024, 3, 1, tzinfo=UTC)
+
+
+def _t(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def _groups() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "group": [7, 9],
+            "members": [["c", "a", "b"], ["e", "d"]],
+            "statistic": [12.0, 2.0],
+            "expected": [1.5, 1.0],
+            "pvalue": [1e-6, 0.3],
+            "qvalue": [2e-6, 0.3],
+            "significant": [True, False],
+        }
+    )
+
+
+def _edges() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "actor_a": ["a", "a", "b", "d", "c"],
+            "actor_b": ["b", "c", "c", "e", "d"],
+            "n_keys": [3, 2, 1, 2, 5],
+            "significant": [True, True, False, True, True],
+        },
+        schema_overrides={"n_keys": pl.UInt32},
+    )
+
+
+def _evidence() -> pl.DataFrame:
+    rows = [
+        ("a", "b", "co_share", "k1", 1.0, 0.0),
+        ("a", "b", "co_share", "k2", 3.0, 100.0),
+        ("a", "c", "co_link", "u1", 5.0, 200.0),
+        ("b", "c", "co_share", "k1", 2.0, 1.0),
+        ("d", "e", "co_share", "k3", 10.0, 300.0),
+        ("c", "d", "co_share", "k9", 0.0, 400.0),
+    ]
+    return pl.DataFrame(
+        {
+            "actor_a": [r[0] for r in rows],
+            "actor_b": [r[1] for r in rows],
+            "signal": [r[2] for r in rows],
+            "key": [r[3] for r in rows],
+            "dt": [r[4] for r in rows],
+            "ts_a": [_t(r[5]) for r in rows],
+            "ts_b": [_t(r[5] + r[4]) for r in rows],
+        }
+    )
+
+
+def _actions() -> pl.DataFrame:
+    rows = [
+        ("a", "co_share", "k1"),
+        ("a", "co_share", "k2"),
+        ("a", "co_link", "u1"),
+        ("a", "co_share", "k5"),
+        ("b", "co_share", "k1"),
+        ("b", "co_share", "k2"),
+        ("c", "co_share", "k1"),
+        ("c", "co_link", "u1"),
+        ("c", "co_share", "k9"),
+        ("d", "co_share", "k3"),
+        ("d", "co_share", "k9"),
+        ("e", "co_share", "k3"),
+        ("e", "co_share", "k4"),
+    ]
+    return pl.DataFrame(
+        {
+            "actor_id": [r[0] for r in rows],
+            "signal": [r[1] for r in rows],
+            "key": [r[2] for r in rows],
+        }
+    )
+
+
+def _events() -> pl.DataFrame:
+    urls = {
+        "a": [["https://news.com/x"], ["https://www.news.com/y"]],
+        "b": [["https://other.org/z"]],
+        "c": [[]],
+        "d": [[]],
+        "e": [[]],
+    }
+    rows = [(actor, u) for actor, lists in urls.items() for u in lists]
+    n = len(rows)
+    return pl.DataFrame(
+        {
+            "event_id": [str(i) for i in range(n)],
+            "platform": ["twitter"] * n,
+            "actor_id": [r[0] for r in rows],
+            "actor_name": [f"@{r[0]}" for r in rows],
+            "ts": [_t(i) for i in range(n)],
+            "kind": ["post"] * n,
+            "object_id": [None] * n,
+            "text": ["hello"] * n,
+            "urls": [r[1] for r in rows],
+            "hashtags": [[]] * n,
+            "mentions": [[]] * n,
+            "media": [[]] * n,
+            "channel": [None] * n,
+            "actor_created": [None] * n,
+        },
+        schema=EVENT_SCHEMA,
+    )
+
+
+def _describe() -> pl.DataFrame:
+    return describe_clusters(
+        _groups(), edges=_edges(), evidence=_evidence(), actions=_actions(), events=_events()
+    )
+
+
+def test_describe_clusters_hand_checked() -> None:
+    out = _describe()
+    assert out.schema == pl.Schema(CLUSTER_SCHEMA)
+    first, second = out.to_dicts()
+    assert first["cluster"] == 7
+    assert first["members"] == ["a", "b", "c"]
+    assert first["size"] == 3
+    assert first["n_edges"] == 2  # a-b and a-c are significant; b-c is not
+    assert first["density"] == pytest.approx(2 / 3)
+    assert first["n_keys"] == 3  # share k1, share k2, link u1 (k9 is with an outsider)
+    assert first["signals"] == ["co_link", "co_share"]
+    assert first["median_dt"] == pytest.approx(2.5)  # median of 1, 3, 5, 2
+    assert first["top_keys"] == ["k1", "u1", "k2"]  # k1: two pairs; ties by signal, key
+    assert first["first_ts"] == _t(0.0)
+    assert first["last_ts"] == _t(205.0)
+    assert first["mean_strength"] == pytest.approx(2 * (3 + 2) / 3)
+    assert first["mean_degree"] == pytest.approx(4 / 3)
+    assert first["coordinated_share"] == pytest.approx(7 / 9)
+    # news.com twice (www. is one domain), other.org once: sorted [1, 2]
+    assert first["domain_gini"] == pytest.approx(2 * (1 * 1 + 2 * 2) / (2 * 3) - 3 / 2)
+    assert first["top_domains"] == ["news.com", "other.org"]
+    assert first["significant"] is True
+    assert first["statistic"] == 12.0
+    assert first["score"] is None
+    assert second["cluster"] == 9
+    assert second["n_edges"] == 1
+    assert second["density"] == 1.0
+    assert second["n_keys"] == 1
+    assert second["median_dt"] == 10.0
+    assert second["coordinated_share"] == pytest.approx(0.5)
+    assert second["domain_gini"] is None
+    assert second["top_domains"] == []
+    assert second["significant"] is False
+
+
+def test_describe_clusters_empty() -> None:
+    groups = _groups().clear()
+    out = describe_clusters(
+        groups, edges=_edges(), evidence=_evidence(), actions=_actions(), events=_events()
+    )
+    assert out.height == 0
+    assert out.schema == pl.Schema(CLUSTER_SCHEMA)
+
+
+def test_membership_first_cluster_and_flag() -> None:
+    clusters = pl.DataFrame(
+        {
+            "cluster": [1, 2],
+            "members": [["a", "b"], ["b", "c"]],
+            "significant": [False, True],
+        }
+    )
+    out = membership(clusters)
+    assert out.rows() == [("a", 1, False), ("b", 1, True), ("c", 2, True)]
+
+
+@pytest.mark.parametrize(
+    ("counts", "expected"),
+    [([5], 0.0), ([3, 3, 3], 0.0), ([0, 0, 10], 2 * 30 / 30 - 4 / 3), ([1, 2], 1 / 6)],
+)
+def test_gini(counts: list[int], expected: float) -> None:
+    frame = pl.DataFrame({"g": [1] * len(counts), "n": counts})
+    got = frame.group_by("g").agg(gini(pl.col("n"), by="g").alias("gini"))["gini"][0]
+    assert got == pytest.approx(expected)
+
+
+HOSTILE = "x&<y>\"'\x01\n</graph>"
+
+
+def _graph_frames() -> tuple[pl.DataFrame, pl.DataFrame]:
+    nodes = pl.DataFrame(
+        {
+            "actor_id": ["1", HOSTILE, "3", "4"],
+            "actor_name": ["one", "evil <b>", None, "four"],
+            "n_events": [3, 5, 1, 2],
+            "first_ts": [_t(0), _t(1), _t(2), _t(3)],
+            "cluster": [1, 1, None, None],
+            "flagged": [True, True, False, False],
+        },
+        schema_overrides={"n_events": pl.UInt32, "cluster": pl.Int64},
+    )
+    edges = pl.DataFrame(
+        {
+            "actor_a": ["1", "1", "3"],
+            "actor_b": [HOSTILE, "3", "4"],
+            "n_keys": [4, 1, 2],
+            "pvalue": [1e-9, 0.5, float("nan")],
+            "signals": [["co_share", "co_link"], ["co_share"], []],
+            "significant": [True, False, None],
+            "evidence": ['sync & "cooc"', None, ""],
+        },
+        schema_overrides={"n_keys": pl.UInt32},
+    )
+    return nodes, edges
+
+
+def test_graph_tables_keep_significant_edges_and_clustered_nodes() -> None:
+    nodes, edges = _graph_frames()
+    keep_nodes, keep_edges = graph_tables(nodes, edges)
+    assert keep_edges.height == 1
+    assert sorted(keep_nodes["actor_id"].to_list()) == sorted(["1", HOSTILE])
+    all_nodes, all_edges = graph_tables(nodes, edges, significant_only=False)
+    assert all_edges.height == 3
+    assert all_nodes.height == 4
+
+
+@pytest.mark.parametrize("kind", ["graphml", "gexf"])
+def test_export_round_trip(tmp_path: Path, kind: str) -> None:
+    nodes, edges = _graph_frames()
+    path = tmp_path / f"g.{kind}"
+    if kind == "graphml":
+        write_graphml(nodes, edges, path)
+        graph = nx.read_graphml(path)
+    else:
+        write_gexf(nodes, edges, path)
+        graph = nx.read_gexf(path)
+    clean = "x&<y>\"'\n</graph>"  # the control character cannot be carried by XML 1.0
+    assert sorted(graph.nodes) == sorted(["1", clean, "3", "4"])
+    assert graph.number_of_edges() == 3
+    one = graph.nodes["1"]
+    assert one["n_events"] == 3 and isinstance(one["n_events"], int)
+    assert one["flagged"] is True
+    assert one["cluster"] == 1
+    assert one["first_ts"] == "2024-03-01T00:00:00.000000Z"
+    assert "cluster" not in graph.nodes["3"]  # null values are left out
+    edge = graph.edges["1", clean]
+    assert edge["n_keys"] == 4
+    assert edge["pvalue"] == pytest.approx(1e-9)
+    assert edge["signals"] == "co_share;co_link"
+    assert edge["significant"] is True
+    assert edge["evidence"] == 'sync & "cooc"'
+    assert math.isnan(graph.edges["3", "4"]["pvalue"])
+    if kind == "gexf":
+        assert graph.nodes[clean]["label"] == "evil <b>"
+        assert graph.nodes["3"]["label"] == "3"
+
+
+def test_to_networkx_matches_tables() -> None:
+    nodes, edges = _graph_frames()
+    graph = to_networkx(nodes, edges, significant_only=False)
+    assert graph.number_of_nodes() == 4
+    assert graph.number_of_edges() == 3
+    assert graph.edges["1", HOSTILE]["signals"] == "co_share;co_link"
+    assert graph.nodes["1"]["first_ts"] == "2024-03-01T00:00:00.000000Z"
+    assert "actor_name" not in graph.nodes["3"]
