@@ -126,12 +126,14 @@ def test_expected_cooc_matches_brute_force(
     na = np.array(n_actor, dtype=np.float64)
     nk = np.array([k[0] for k in keys], dtype=np.float64)
     pi = np.array([k[1] for k in keys])
-    half = (np.arange(nk.shape[0]) % 2).astype(np.int8)
+    # halves as a bit mask: 1 = half 0 only, 2 = half 1 only, 3 = both (a unit
+    # straddling a block boundary counts in both)
+    half = (np.arange(nk.shape[0]) % 3 + 1).astype(np.int8)
     model = _null.fit_model(na, nk, pi, half)
     total = nk.sum()
     mu = na[:, None] * nk[None, :] / total  # expected actions of each account on each key
     a, b = np.array([0, 1]), np.array([1, len(n_actor) - 1])
-    for table, sel in ((2, np.ones(nk.shape[0], bool)), (0, half == 0), (1, half == 1)):
+    for table, sel in ((2, np.ones(nk.shape[0], bool)), (0, half != 2), (1, half != 1)):
         brute = [
             np.minimum(1.0, mu[i, sel] * mu[j, sel] * pi[sel]).sum()
             for i, j in zip(a, b, strict=True)

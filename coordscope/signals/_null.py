@@ -132,7 +132,8 @@ def fit_model(
     n_actor : ndarray
         Actions of each account (0 for accounts without any).
     n_key, pi, half : ndarray
-        Actions of each key, its π and its half (0/1) of the key split.
+        Actions of each key, its π and the halves of the split it has actions in (bit
+        mask: 1 = half 0, 2 = half 1, 3 = both).
 
     Notes
     -----
@@ -142,7 +143,7 @@ def fit_model(
     root = np.sqrt(total) if total > 0 else 1.0
     y = n_key / root
     z = y * y * pi
-    tables = [_prefix_table(z[half == h]) for h in (0, 1)]
+    tables = [_prefix_table(z[(half & (1 << h)) != 0]) for h in (0, 1)]
     tables.append(_prefix_table(z))
     return Model(np.asarray(n_actor / root, dtype=np.float64), tables)
 

@@ -1,22 +1,33 @@
 """Significance of account pairs and groups under explicit null models (design.md §6).
 
+Units
+-----
+Co-actions are counted per *unit*: a maximal run of one (signal, key)'s actions whose
+consecutive gaps are at most ``W`` (a burst, design.md §7). Every co-action lies inside
+one unit. A key pushed once is one unit; a hashtag pushed in ten separate bursts is ten.
+A unit is *saturated* when at least :data:`SATURATED_ACTORS` accounts acted in it and
+``π >= SATURATED_PI`` (a flash-viral burst): any two of its sharers co-act by chance,
+its ~n²/2 pairs carry no evidence, and they are not enumerated (counted in
+``counts["saturated_units"]``).
+
 What is tested
 --------------
-For every signal ``s`` and every pair of accounts ``a, b`` that co-acted, the statistic is
-``X_ab`` = the keys of ``s`` they co-acted on (same key, ``|Δt| <= W``), minus *clock
-co-actions* (below). Two nulls are asked separately:
+For every signal and every pair of accounts ``a, b`` that co-acted, the statistic is
+``X_ab`` = the units they co-acted in (same unit, ``|Δt| <= W``), counting a pair of
+events once across signals (a retweet carries the original's links and hashtags), minus
+*clock co-actions* (below). Two nulls are asked separately:
 
-1. **Synchrony given co-occurrence.** For key ``k``, ``π_k`` = the share of its
+1. **Synchrony given co-occurrence.** For unit ``k``, ``π_k`` = the share of its
    different-account action pairs within ``W`` (exact, from the sorted times). Given the
-   keys ``K_ab`` both accounts acted on (``m_ak``, ``m_bk`` actions),
+   units ``K_ab`` both accounts acted in (``m_ak``, ``m_bk`` actions),
    ``q_abk = 1 − (1 − π_k)^(m_ak·m_bk)`` and ``λ_ab = Σ_{k∈K_ab} q_abk``. Robust to
    virality and shared interests; blind to content shared only by the group (π_k = 1).
-2. **Co-occurrence under popularity and activity.** Each account picks keys
-   independently with ``p_ak = min(1, x_a y_k)``, fitted so that expected activity and
-   popularity match the observed (a capped Chung–Lu bipartite model), and acts on a key
-   with its timing (π_k): ``E_ab = Σ_k p_ak p_bk π_k`` over *all* keys (prefix sums, no
-   projection). The cap is what keeps low-activity accounts that caught a flash-viral post
-   from being surprising. The statistic is still the synchronized co-actions ``X_ab``:
+2. **Co-occurrence under popularity and activity.** Each account picks units
+   independently with ``p_ak = min(1, x_a y_k)`` (``x`` from the account's actions, ``y``
+   from the unit's, a capped Chung–Lu bipartite model) and acts with the unit's timing
+   (π_k): ``E_ab = Σ_k min(1, p_ak p_bk π_k)`` over *all* units (prefix sums, no
+   projection). The cap keeps low-activity accounts that caught a flash-viral post from
+   looking surprising. The statistic is still the synchronized co-actions ``X_ab``:
    co-occurrence alone (homophily) never makes an edge.
 
 Both p-values are Poisson tails *conditional on* ``X_ab >= 1`` (the pair is only looked at
@@ -26,20 +37,31 @@ Per signal ``p_s = min(1, 2·min(p_sync, p_cooc))`` (Bonferroni over the two nul
 signals combine by Simes (valid under positive dependence; Simes 1986) over the signals
 the pair co-acted on; Benjamini–Hochberg (1995) q-values over the pairs whose smallest
 achievable p-value is below 1 (Tarone 1990 / Gilbert 2005): pairs where either account has
-a single key are left out (``X <= 1`` always gives 1).
+a single unit are left out (``X <= 1`` always gives 1).
+
+Only pairs with at least two co-acted units can be evidence, so every pair is first
+counted without evidence (the kernel's fast path) and the per-(pair, unit) evidence and
+the common units (intersected from the side with fewer units) are built for those
+candidate pairs only.
 
 Groups
 ------
-Keys are split in two halves by a seeded hash. On half A, pairs with at least two
-co-acted keys form a candidate graph; its communities (:func:`coordscope.graphs.community.
-communities`, seeded Louvain inside large components) with at least three members are
-candidate groups, tested on half B only (so the selection does not bias the test), then
-the halves swap. Statistic ``T`` = the keys of half B on which at least two members
-co-acted; under the null the keys are independent and
-``P(some member pair co-acts on k) <= Σ_pairs p_ak p_bk π_k`` (union bound), so
-``T`` is stochastically below a Poisson-binomial with mean at most
-``Λ = Σ_{member pairs} E_ab^{(B)}``; ``p = P(Pois(Λ) >= T)``. BH over every group tested
-(both directions). Flagged accounts are the members of significant groups.
+Time is cut into blocks of :data:`SPLIT_BLOCK_S` seconds, each block assigned to one of
+two halves by a seeded hash, so all the actions of an event fall in one half. On half A,
+pairs with at least two co-acted units form a candidate graph; its communities
+(:func:`coordscope.graphs.community.communities`, seeded Louvain inside large components)
+with at least three members are candidate groups, tested on half B only (the selection
+does not bias the test), then the halves swap and groups found twice are merged.
+
+Statistic ``T_g`` = Σ over half-B units of the members that acted within ``W`` of another
+member there (rotating members, each pair weak, add up). Under the null each member acts
+independently, so per unit ``E[Y_k] <= min(M, 2·Σ_{pairs} p_ak p_bk π_k)`` (``M`` = group
+size) and ``μ_g = Σ_k`` of that, computed with the group **left out** of the units it
+acted in: a unit's popularity without the members' actions, its π without the members'
+in-window pairs — content pushed only by the group does not explain itself
+(contamination). Units are independent and ``Y_k ∈ [0, M]``, so Bennett's inequality
+gives ``p = exp(−(μ/M)·h((T − μ)/μ))``, ``h(u) = (1+u)ln(1+u) − u``. BH over every group
+tested. Flagged accounts are the members of significant groups.
 
 Clock co-actions
 ----------------
@@ -48,9 +70,9 @@ are *scheduled* (organic accounts: 1 in 60 by chance). A co-action of two schedu
 accounts at the same whole minute is explained by their clocks (news bots following the
 same feed, design.md §6 hard negatives) and is not counted as evidence.
 
-Cost: one native pass with evidence (``O(n log n + P)``), ``O(n log n)`` for the key
-statistics, ``O(E)`` vectorized work per edge, and per (pair, key) work only for candidate
-pairs (``Σ min(d_a, d_b)``) and candidate groups.
+Cost: two kernel passes (``O(n log n + P)``, the second only over candidate pairs'
+accounts), ``O(n log n)`` for the unit statistics, ``O(E)`` vectorized work per edge, and
+per (pair, unit) work only for candidate pairs (``Σ min(d_a, d_b)``) and candidate groups.
 """
 
 from __future__ import annotations
@@ -121,6 +143,8 @@ _MIX: Final = 0x9E3779B97F4A7C15
 #: enumerated for no evidence. Dropping whole units is a test on the remaining units,
 #: chosen by unit-level statistics only, so it stays valid.
 SATURATED_ACTORS: Final = 100
+#: Length of the time blocks of the split-half group test (seconds): 6 hours.
+SPLIT_BLOCK_S: Final = 6 * 3600
 SATURATED_PI: Final = 0.25
 
 FloatArray = npt.NDArray[np.float64]
@@ -205,6 +229,15 @@ def significance(
     signals = sorted(actions["signal"].unique().to_list())
     overrides = dict(SIGNAL_WINDOWS if windows is None else windows)
     win = {s: float(overrides.get(s, window)) for s in signals}
+
+    if actions.height == 0:
+        return Significance(
+            pl.DataFrame(schema={**EDGE_SCHEMA, **SIGNIFICANCE_COLUMNS}),
+            pl.DataFrame(schema=EVIDENCE_SCHEMA),
+            pl.DataFrame(schema=GROUP_SCHEMA),
+            {"edges": 0, "significant_edges": 0, "groups_tested": 0, "significant_groups": 0},
+            timings,
+        )
 
     # 1. units: maximal runs of a key's actions with gaps <= W; key statistics per unit
     coded, units = _unit_codes(actions, signals, win, seed)
@@ -377,11 +410,6 @@ def _actor_codes(actions: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame({"actor_id": ids, "a": pl.int_range(ids.len(), eager=True)})
 
 
-def _key_hash(seed: int) -> pl.Expr:
-    """A seeded 64-bit hash of (signal, key): the half of the key split is its low bit."""
-    return pl.col("key").hash(seed=2 * seed + 11) ^ (pl.col("signal").hash(seed=2 * seed + 12))
-
-
 def _unit_codes(
     actions: pl.DataFrame, signals: list[str], win: dict[str, float], seed: int
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -391,9 +419,9 @@ def _unit_codes(
     at most the signal's window (a burst, design.md §7). Every co-action lies inside one
     unit, so counting co-acted units instead of keys changes nothing for a key pushed
     once, and counts a hashtag pushed in ten separate bursts ten times. Units are
-    numbered in (key hash, time) order. Returns the coded actions and the unit table
-    ``k, s, key, h`` (``h`` = the half of the key split, from the key, so all the units
-    of a key fall in the same half).
+    numbered in (key hash, time) order. Returns the coded actions (``hb`` = the half of
+    the split its time falls in, :func:`_block_half`) and the unit table ``k, s, key, h``
+    (``h`` = bit mask of the halves its actions fall in: 1, 2 or 3).
     """
     sig_index = {s: i for i, s in enumerate(signals)}
     w_of = pl.Series("w", [round(win[s] * _US) for s in signals], dtype=pl.Int64)
@@ -406,7 +434,6 @@ def _unit_codes(
             pl.col("actor_id"),
             pl.col("ts").dt.epoch("us").alias("t"),
             pl.col("event"),
-            (_key_hash(seed) & 1).cast(pl.Int8).alias("h"),
         )
         .with_columns(
             (pl.col("key").hash(seed=3) ^ (pl.col("s").cast(pl.UInt64) * _MIX)).alias("kh")
@@ -422,11 +449,33 @@ def _unit_codes(
     frame = frame.with_columns(new.alias("_new")).with_columns(
         (pl.col("_new").cum_sum().cast(pl.Int64) - 1).alias("k")
     )
-    units = frame.filter("_new").select("k", "s", "key", "h")
+    frame = frame.with_columns(_block_half("t", seed).alias("hb"))
+    units = (
+        frame.group_by("k", maintain_order=True)
+        .agg(
+            pl.col("s").first(),
+            pl.col("key").first(),
+            (pl.col("hb") + 1).unique().sum().cast(pl.Int8).alias("h"),  # 1, 2 or 3
+        )
+        .sort("k")
+    )
     coded = frame.join(codes, on="actor_id", how="left", maintain_order="left").select(
-        "k", "a", "t", "event", "row"
+        "k", "a", "t", "event", "row", "hb"
     )
     return coded, units
+
+
+def _block_half(column: str, seed: int) -> pl.Expr:
+    """The half (0/1) of the split for a time column (µs): a seeded hash of its
+    :data:`SPLIT_BLOCK_S` block.
+
+    The groups are found on one half and tested on the other. Splitting by *time* keeps
+    every action of an event — its share, its links, its hashtags — in one half, so the
+    same pair of events can never be both found and tested; a campaign active on several
+    days falls into both halves, and so does a hashtag pushed in many bursts.
+    """
+    block = pl.col(column) // (SPLIT_BLOCK_S * _US)
+    return (block.hash(seed=2 * seed + 13) & 1).cast(pl.Int8)
 
 
 def _key_strings(coded: pl.DataFrame, n: int) -> pl.Series:
@@ -569,18 +618,26 @@ def _coded_evidence(
     seed: int,
     scheduled: npt.NDArray[np.bool_],
 ) -> pl.DataFrame:
-    """Evidence rows as ``a, b, s, key, h, clock`` (``a < b`` codes follow id order)."""
+    """Evidence rows as ``a, b, s, key, h, clock``: ``key`` is the unit code, ``h`` the
+    half of the split both events fall in (-1 when they straddle two blocks; ``a < b``
+    codes follow id order)."""
     sig_index = {s: i for i, s in enumerate(signals)}
     ev = (
         evidence.unique(
             subset=["actor_a", "actor_b", "event_a", "event_b"], keep="first", maintain_order=True
+        )
+        .with_columns(
+            pl.col("ts_a").dt.epoch("us").alias("_ta"), pl.col("ts_b").dt.epoch("us").alias("_tb")
         )
         .select(
             "actor_a",
             "actor_b",
             "signal",
             pl.col("unit").alias("key"),
-            (_key_hash(seed) & 1).cast(pl.Int8).alias("h"),
+            pl.when(_block_half("_ta", seed) == _block_half("_tb", seed))
+            .then(_block_half("_ta", seed))
+            .otherwise(pl.lit(-1, dtype=pl.Int8))
+            .alias("h"),
             (
                 (pl.col("ts_a").dt.epoch("us") % _MINUTE_US == 0)
                 & (pl.col("ts_b").dt.epoch("us") % _MINUTE_US == 0)
@@ -844,7 +901,7 @@ def _groups(
         # next (in time order) to another member's action within W.
         acts = (
             coded.join(comm, on="a", how="inner")
-            .filter(pl.lit(half_s).gather(pl.col("k")) == test)
+            .filter(pl.col("hb") == test)
             .sort(["g", "k", "t", "a"])
         )
         w_of = pl.lit(win_s).gather(pl.col("k"))
@@ -890,7 +947,9 @@ def _groups(
             exp += size * _null.capped_sum(models[s], 2.0 * c / size, test)
             # corrections on the units the group acted in (test half)
             gk = (
-                g_members.filter((pl.col("s") == s) & (pl.lit(half_s).gather(pl.col("k")) == test))
+                g_members.filter(
+                    (pl.col("s") == s) & ((pl.lit(half_s).gather(pl.col("k")) & (1 << test)) != 0)
+                )
                 .group_by(["g", "k"])
                 .agg(
                     pl.col("m").sum().cast(pl.Float64).alias("ng"),
