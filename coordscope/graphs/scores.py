@@ -1,0 +1,254 @@
+"""Cluster and burst scores: documented formulas of measured quantities (design.md §7).
+
+Both scores lie in ``[0, 1]`` and are weighted sums of bounded, monotone terms, so a
+score never goes down when the evidence behind it grows, and each term can be read off
+the table by hand. They *rank*; they are not probabilities (the group test's q-value is
+the calibrated quantity, and :mod:`coordscope.scorer` learns a calibrated probability
+from labelled data).
+
+**Cluster score** (:func:`cluster_score`)::
+
+    score = 0.40·E + 0.20·K + 0.15·S + 0.10·D + 0.15·Z
+
+=====  ====================================  ===============================================
+term   formula                               measured quantity
+=====  ====================================  ===============================================
+E      min(1, −log10(q) / 10)                group-test q-value (``qvalue``; 0 when null):
+                                             q = 1e−10 or smaller gives the full term
+K      n / (n + 5)                           distinct keys pushed by ≥ 2 members (``n_keys``)
+S      60 / (60 + Δ)                         median closest Δt in seconds (``median_dt``;
+                                             0 when null): 60 s gives one half
+D      density                               share of member pairs with a significant edge
+Z      (s − 1) / (s + 4)                     members (``size``): 2 → 0.17, 11 → 0.67
+=====  ====================================  ===============================================
+
+A high cluster score means: the group as a whole acted together far more often than
+chance allows (tiny q-value), on many different posts, links or hashtags, within seconds
+of each other, most of its members are linked to each other directly, and it is not just
+two accounts.
+
+**Burst score** (:func:`burst_score`)::
+
+    score = 0.40·C + 0.30·Y + 0.20·R + 0.10·A
+
+=====  ==========================  =========================================================
+term   formula                     measured quantity
+=====  ==========================  =========================================================
+C      cluster_share               share of the burst's accounts that are in flagged
+                                   clusters
+Y      synchrony                   share of its accounts that joined within its busiest
+                                   W-second window (:func:`coordscope.signals.bursts.bursts`)
+R      r / (r + 1)                 ``recurrence``: other bursts, at other times, driven
+                                   by the same accounts
+A      (a − 1) / (a + 9)           distinct accounts (``actors``): 3 → 0.17, 11 → 0.5
+=====  ==========================  =========================================================
+
+A high burst score means: most of the accounts behind this burst of activity on one key
+belong to flagged clusters, they piled in within one window of W seconds rather than
+trickling in, the same accounts drove other bursts too, and there were many of them.
+
+Every term is non-decreasing in its evidence (and non-increasing in ``qvalue`` and
+``median_dt``), so each score is monotone; ``tests/test_scores.py`` checks it.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import polars as pl
+
+from coordscope.errors import ParameterError
+
+__all__ = [
+    "BURST_WEIGHTS",
+    "CLUSTER_WEIGHTS",
+    "burst_score",
+    "burst_terms",
+    "cluster_score",
+    "cluster_terms",
+    "rank_clusters",
+    "rank_order",
+]
+
+#: Weights of the cluster score's terms (they sum to 1).
+CLUSTER_WEIGHTS: Final[dict[str, float]] = {
+    "evidence": 0.40,
+    "keys": 0.20,
+    "synchrony": 0.15,
+    "density": 0.10,
+    "size": 0.15,
+}
+#: Weights of the burst score's terms (they sum to 1).
+BURST_WEIGHTS: Final[dict[str, float]] = {
+    "cluster_share": 0.40,
+    "synchrony": 0.30,
+    "recurrence": 0.20,
+    "actors": 0.10,
+}
+
+#: −log10(q) at which the evidence term is full.
+_Q_DECADES: Final = 10.0
+#: n_keys at which the keys term is one half.
+_KEYS_HALF: Final = 5.0
+#: median_dt (seconds) at which the synchrony term is one half.
+_DT_HALF: Final = 60.0
+
+_CLUSTER_COLUMNS: Final = ("qvalue", "n_keys", "median_dt", "density", "size")
+_BURST_COLUMNS: Final = ("cluster_share", "synchrony", "recurrence", "actors")
+
+
+def _require(frame: pl.DataFrame, columns: tuple[str, ...], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ParameterError(f"{what} lacks column(s) {', '.join(missing)}")
+
+
+def cluster_terms() -> dict[str, pl.Expr]:
+    """The cluster score's terms as polars expressions, each in ``[0, 1]``.
+
+    Null inputs give 0 (no evidence), never a null score.
+    """
+    q = pl.col("qvalue").cast(pl.Float64).clip(1e-300, 1.0)
+    n_keys = pl.col("n_keys").cast(pl.Float64).fill_null(0.0).clip(0.0)
+    dt = pl.col("median_dt").cast(pl.Float64).clip(0.0)
+    size = pl.col("size").cast(pl.Float64).fill_null(1.0).clip(1.0)
+    return {
+        "evidence": (-q.log10() / _Q_DECADES).clip(0.0, 1.0).fill_null(0.0).fill_nan(0.0),
+        "keys": n_keys / (n_keys + _KEYS_HALF),
+        "synchrony": (_DT_HALF / (_DT_HALF + dt)).fill_null(0.0).fill_nan(0.0),
+        "density": pl.col("density").cast(pl.Float64).clip(0.0, 1.0).fill_null(0.0).fill_nan(0.0),
+        "size": (size - 1.0) / (size + 4.0),
+    }
+
+
+def cluster_score(clusters: pl.DataFrame) -> pl.Series:
+    """Score of each cluster, in ``[0, 1]`` (formula in the module docstring).
+
+    Parameters
+    ----------
+    clusters : polars.DataFrame
+        Needs ``qvalue, n_keys, median_dt, density, size``
+        (:data:`coordscope.results.CLUSTER_SCHEMA`); other columns are ignored.
+
+    Returns
+    -------
+    polars.Series
+        Float64 ``score``, one per row, in row order. Cost ``O(n)``.
+
+    Raises
+    ------
+    ParameterError
+        A needed column is missing.
+    """
+    _require(clusters, _CLUSTER_COLUMNS, "the cluster table")
+    terms = cluster_terms()
+    expr = pl.sum_horizontal([CLUSTER_WEIGHTS[name] * terms[name] for name in CLUSTER_WEIGHTS])
+    return clusters.select(expr.alias("score"))["score"]
+
+
+def burst_terms() -> dict[str, pl.Expr]:
+    """The burst score's terms as polars expressions, each in ``[0, 1]`` (nulls give 0)."""
+    rec = pl.col("recurrence").cast(pl.Float64).fill_null(0.0).clip(0.0)
+    actors = pl.col("actors").cast(pl.Float64).fill_null(1.0).clip(1.0)
+    return {
+        "cluster_share": pl.col("cluster_share").cast(pl.Float64).clip(0.0, 1.0).fill_null(0.0),
+        "synchrony": pl.col("synchrony").cast(pl.Float64).clip(0.0, 1.0).fill_null(0.0),
+        "recurrence": rec / (rec + 1.0),
+        "actors": (actors - 1.0) / (actors + 9.0),
+    }
+
+
+def burst_score(bursts: pl.DataFrame) -> pl.Series:
+    """Score of each burst, in ``[0, 1]`` (formula in the module docstring).
+
+    Parameters
+    ----------
+    bursts : polars.DataFrame
+        Needs ``cluster_share, synchrony, recurrence, actors``
+        (:data:`coordscope.results.BURST_SCHEMA`).
+
+    Returns
+    -------
+    polars.Series
+        Float64 ``score``, one per row, in row order. Cost ``O(n)``.
+
+    Raises
+    ------
+    ParameterError
+        A needed column is missing.
+    """
+    _require(bursts, _BURST_COLUMNS, "the burst table")
+    terms = burst_terms()
+    expr = pl.sum_horizontal([BURST_WEIGHTS[name] * terms[name] for name in BURST_WEIGHTS])
+    return bursts.select(expr.alias("score"))["score"]
+
+
+def _order(clusters: pl.DataFrame) -> pl.DataFrame:
+    """Row order of the ranking: significant first, score descending, smallest member."""
+    score = clusters["score"] if "score" in clusters.columns else None
+    if score is None or score.null_count() == clusters.height:
+        score = cluster_score(clusters)
+    keyed = pl.DataFrame(
+        {
+            "_row": pl.int_range(clusters.height, eager=True, dtype=pl.UInt32),
+            "_sig": clusters["significant"].fill_null(False),
+            "_score": score.fill_null(0.0).fill_nan(0.0),
+            "_first": clusters["members"].list.min(),
+        }
+    )
+    return keyed.sort(
+        ["_sig", "_score", "_first", "_row"],
+        descending=[True, True, False, False],
+        nulls_last=True,
+    )
+
+
+def rank_order(clusters: pl.DataFrame) -> pl.DataFrame:
+    """How :func:`rank_clusters` renumbers: ``previous`` (old ``cluster``) → ``cluster``.
+
+    Use it to renumber ``nodes.cluster`` and ``edges.cluster`` after ranking.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``previous`` Int64, ``cluster`` Int64 (1-based rank), in rank order.
+    """
+    _require(clusters, ("cluster", "members", "significant"), "the cluster table")
+    order = _order(clusters)["_row"]
+    return pl.DataFrame(
+        {
+            "previous": clusters["cluster"].cast(pl.Int64).gather(order),
+            "cluster": pl.int_range(1, clusters.height + 1, eager=True, dtype=pl.Int64),
+        }
+    )
+
+
+def rank_clusters(clusters: pl.DataFrame) -> pl.DataFrame:
+    """Sort clusters for every output and renumber ``cluster`` 1..n.
+
+    Order: significant first; then ``score`` descending; ties broken by the smallest
+    member id (lexicographic), then by input row, so the order is deterministic. When
+    ``score`` is missing or all null it is computed with :func:`cluster_score` first.
+    Cost ``O(n log n)``.
+
+    Parameters
+    ----------
+    clusters : polars.DataFrame
+        :data:`coordscope.results.CLUSTER_SCHEMA` (at least ``members``, ``significant``
+        and either ``score`` or the columns of :func:`cluster_score`).
+
+    Returns
+    -------
+    polars.DataFrame
+        The same columns, ranked; ``cluster`` is the 1-based rank (Int64) and ``score``
+        is filled when it was missing. :func:`rank_order` gives the old → new mapping.
+    """
+    _require(clusters, ("members", "significant"), "the cluster table")
+    if "score" not in clusters.columns or clusters["score"].null_count() == clusters.height:
+        clusters = clusters.with_columns(cluster_score(clusters).alias("score"))
+    order = _order(clusters)["_row"]
+    ranked = clusters.select(pl.all().gather(order))
+    rank = pl.int_range(1, clusters.height + 1, eager=True, dtype=pl.Int64).alias("cluster")
+    if "cluster" in ranked.columns:
+        return ranked.with_columns(rank)
+    return ranked.insert_column(0, rank)
