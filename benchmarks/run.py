@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -203,6 +204,22 @@ WORKLOADS: dict[str, Workload] = {
             target_rss_mib=4096.0,
         ),
         Workload(
+            "co_share_significance",
+            "same 10M co_share actions → native edges, then significance (both timed)",
+            _co_share_actions(),
+            lambda path: import_module("benchmarks.significance_workload").run(path),
+            "significance adds ≤ 50 % to native edges",
+        ),
+        Workload(
+            "audit_1m",
+            "coordscope audit end to end: mixed scenario, 1M events as X v2 JSONL → every "
+            "output and the report",
+            lambda: import_module("benchmarks.audit_workload").prepare(),
+            lambda path: import_module("benchmarks.audit_workload").run(path),
+            "≤ 30 s",
+            target_seconds=30.0,
+        ),
+        Workload(
             "coortweet_russian",
             "coortweet mode, russian_coord_tweets (35k rows), W 10, mp 2 → result + network",
             _reference("coortweet/russian_coord_tweets.csv.gz"),
@@ -234,6 +251,23 @@ WORKLOADS: dict[str, Workload] = {
             "≤ 20 s, peak RSS ≤ 8 GB",
             target_seconds=20.0,
             target_rss_mib=8192.0,
+        ),
+        Workload(
+            "co_similar_1m",
+            "co_similar: 1M messages (5-60 words, 4 scripts, 3 % copy-paste families), "
+            "Jaccard >= 0.8, W = 60 s → groups, actions, native edges; recall vs exact pairs",
+            lambda: import_module("benchmarks.similar_workload").prepare_similar(),
+            lambda path: import_module("benchmarks.similar_workload").run_similar(path),
+            "≤ 15 s, recall ≥ 0.99",
+            target_seconds=15.0,
+        ),
+        Workload(
+            "co_media_1m",
+            "co_media: 1M 64-bit pHashes (hex), 10 % near copies, Hamming ≤ 6 → keyed actions",
+            lambda: import_module("benchmarks.similar_workload").prepare_media(),
+            lambda path: import_module("benchmarks.similar_workload").run_media(path),
+            "≤ 10 s",
+            target_seconds=10.0,
         ),
     )
 }

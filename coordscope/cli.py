@@ -369,6 +369,202 @@ def _print_top_edges(path: Path, mode: str, top: int = 10) -> None:
     _out.print(table)
 
 
+def _signal_list(values: list[str] | None) -> list[str] | None:
+    """``--signals a,b --signals c`` → ``[a, b, c]``; None when not given."""
+    if not values:
+        return None
+    return [s.strip() for v in values for s in v.split(",") if s.strip()]
+
+
+@app.command(epilog=_FORMAT_EPILOG)
+def audit(
+    inputs: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Export files (any supported format). None: the bundled demo data.",
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Folder to write the results into.")
+    ] = Path("coordscope-audit"),
+    signals: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--signals",
+            "-s",
+            help="Signals, comma-separated or repeated, from: co_share, co_quote, co_reply, "
+            "co_link, co_domain, co_hashtag, co_mention, co_text, co_similar, co_media, co_post, "
+            "co_created. Default: the audit's default set (see summary.json).",
+        ),
+    ] = None,
+    window: Annotated[
+        float, typer.Option("--window", "-w", help="Coordination window W in seconds (inclusive).")
+    ] = 60.0,
+    alpha: Annotated[
+        float, typer.Option("--alpha", help="False discovery rate for pairs and clusters.")
+    ] = 0.05,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the key split and Louvain.")] = 0,
+    min_actors: Annotated[
+        int, typer.Option("--min-actors", help="Bursts need this many distinct accounts.")
+    ] = 3,
+    pseudonymize: Annotated[
+        str | None,
+        typer.Option(
+            "--pseudonymize",
+            metavar="KEY",
+            help="Replace every account id in every output by its HMAC-SHA256 with KEY.",
+        ),
+    ] = None,
+    scorer: Annotated[
+        Path | None,
+        typer.Option("--scorer", help="A learned cluster scorer written by fit-scorer."),
+    ] = None,
+    format: Annotated[str, typer.Option("--format", "-f", help=_FORMAT_HELP)] = "auto",
+    map_: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="Map a canonical column to a source field, COL=FIELD."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Find coordinated accounts, clusters and bursts, and write the report.
+
+    Runs ingest → signals → significant pairs → clusters → bursts → outputs, and writes
+    events.parquet, coactions.parquet, edges.parquet/.csv, nodes.csv, clusters.parquet,
+    bursts.parquet, graph.graphml, graph.gexf, report.html and summary.json into OUTPUT.
+    With no INPUT it audits the bundled demo data.
+    """
+    from coordscope.audit import run_audit
+
+    loaded = None
+    if scorer is not None:
+        from coordscope.scorer import load_scorer
+
+        loaded = load_scorer(scorer)
+    console = _err if (sys.stderr.isatty() and not as_json) else None
+    result = run_audit(
+        [str(p) for p in inputs or []],
+        output,
+        format=format,
+        mapping=parse_mapping(map_ or []),
+        console=console,
+        signals=_signal_list(signals),
+        window=window,
+        alpha=alpha,
+        seed=seed,
+        min_actors=min_actors,
+        pseudonymize=pseudonymize,
+        scorer=loaded,
+    )
+    summary = result.summary
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n")
+        return
+    rows = summary["rows"]
+    counts = summary["counts"]
+    _out.print(
+        f"rows: {rows['input']:,} input = {rows['accepted']:,} accepted + "
+        f"{rows['rejected']:,} rejected + {rows['duplicates']:,} duplicates"
+    )
+    _out.print(
+        f"W = {window:g} s, alpha = {alpha:g}, "
+        f"signals {', '.join(summary['parameters']['signals'])}: "
+        f"{counts['edges']:,} account pairs co-acted, {counts['significant_edges']:,} significant; "
+        f"{counts['flagged_clusters']:,} of {counts['clusters']:,} clusters flagged "
+        f"({counts['flagged_accounts']:,} accounts); {counts['bursts']:,} bursts"
+    )
+    _print_top_clusters(result.clusters)
+    _out.print(f"wrote {len(summary['files'])} files to {output}")
+    _out.print(f"report: {output / 'report.html'}")
+
+
+def _print_top_clusters(clusters: Any, top: int = 10) -> None:
+    """The highest-ranked clusters, as a small table."""
+    if clusters.height == 0:
+        _out.print("no candidate clusters")
+        return
+    table = Table(
+        title=f"top {min(top, clusters.height)} of {clusters.height:,} clusters",
+        header_style="bold",
+    )
+    for name, justify in (
+        ("#", "right"),
+        ("score", "right"),
+        ("flagged", "left"),
+        ("size", "right"),
+        ("keys", "right"),
+        ("signals", "left"),
+        ("q", "right"),
+        ("top keys", "left"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for row in clusters.head(top).iter_rows(named=True):
+        keys = ", ".join(row["top_keys"][:3])
+        table.add_row(
+            str(row["cluster"]),
+            f"{row['score']:.3g}" if row["score"] is not None else "",
+            "yes" if row["significant"] else "no",
+            str(row["size"]),
+            str(row["n_keys"]),
+            ", ".join(row["signals"]),
+            f"{row['qvalue']:.2g}" if row["qvalue"] is not None else "",
+            keys if len(keys) < 60 else keys[:57] + "…",
+        )
+    _out.print(table, markup=False)
+
+
+@app.command()
+def evaluate(
+    outdir: Annotated[Path, typer.Argument(help="An audit output folder.", show_default=False)],
+    truth: Annotated[
+        Path, typer.Option("--truth", "-t", help="Truth table (truth.parquet or .csv of simulate).")
+    ],
+    k: Annotated[int, typer.Option("--k", help="Bursts counted by precision@k.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+) -> None:
+    """Score an audit against ground truth: account precision, recall and F1, pair
+    average precision, cluster adjusted Rand index, burst precision@k."""
+    from coordscope.evaluate import evaluate as run_evaluate
+
+    metrics = run_evaluate(outdir, truth, k=k)
+    if as_json:
+        sys.stdout.write(json.dumps(metrics, indent=2, sort_keys=True, default=str) + "\n")
+        return
+    table = Table(title=f"{outdir} against {truth}", header_style="bold")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in metrics.items():
+        if isinstance(value, dict | list):
+            continue
+        table.add_row(name, f"{value:.4g}" if isinstance(value, float) else str(value))
+    _out.print(table, markup=False)
+
+
+@app.command(name="fit-scorer")
+def fit_scorer_cmd(
+    outdirs: Annotated[
+        list[Path], typer.Argument(help="Audit output folders to learn from.", show_default=False)
+    ],
+    truth: Annotated[
+        list[Path],
+        typer.Option("--truth", "-t", help="Truth table per folder, in the same order (repeat)."),
+    ],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Scorer file to write (.json).")],
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+) -> None:
+    """Train a calibrated cluster scorer from audits with known truth (labelled takedowns);
+    use it with `coordscope audit --scorer FILE`."""
+    from coordscope.scorer import fit_scorer
+
+    if len(truth) != len(outdirs):
+        raise ParameterError(
+            f"give one --truth per audit folder: {len(outdirs)} folders, {len(truth)} truths"
+        )
+    model = fit_scorer(list(outdirs), list(truth), seed=seed)
+    model.save(output)
+    _out.print(f"wrote {output}: {model.describe()}")
+
+
 @app.command(name="window", epilog=_FORMAT_EPILOG)
 def window_cmd(
     inputs: Annotated[
