@@ -7,13 +7,14 @@ PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 DEMO   ?= demo-output
 
-.PHONY: help install demo test check lint format type bench clean
+.PHONY: help install demo test check lint format type bench quality clean
 
 help:
 	@echo "make demo   - install into $(VENV) and run the main job on the bundled demo data"
 	@echo "make test   - run the whole test suite"
 	@echo "make check  - ruff, mypy and the tests"
 	@echo "make bench  - run benchmarks/ (JSON results in benchmarks/results/)"
+	@echo "make quality - detection quality over the scenario suite (benchmarks/results/quality.json)"
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,10 +26,9 @@ install: $(VENV)/.installed
 
 demo: $(VENV)/.installed
 	$(BIN)/coordscope simulate --scenario demo --seed 7 --format twitter-v2 -o $(DEMO)
-	$(BIN)/coordscope ingest $(DEMO)/tweets.jsonl -o $(DEMO)/events.parquet
-	$(BIN)/coordscope detect $(DEMO)/tweets.jsonl --signal co_share --signal co_link \
-		--window 60 --min-edge-weight 4 -o $(DEMO)/detect
-	@echo "demo data and truth: $(DEMO)/  account pairs and evidence: $(DEMO)/detect/"
+	$(BIN)/coordscope audit $(DEMO)/tweets.jsonl -o $(DEMO)/audit
+	$(BIN)/coordscope evaluate $(DEMO)/audit --truth $(DEMO)/truth.parquet
+	@echo "report: $(DEMO)/audit/report.html   (demo data and its truth: $(DEMO)/)"
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
@@ -48,6 +48,9 @@ check: lint type test
 
 bench: $(VENV)/.installed
 	$(PY) -m benchmarks.run
+
+quality: $(VENV)/.installed
+	$(PY) -m benchmarks.quality
 
 clean:
 	rm -rf $(DEMO) .pytest_cache .mypy_cache .ruff_cache benchmarks/results/*.tmp

@@ -533,11 +533,25 @@ def evaluate(
     table = Table(title=f"{outdir} against {truth}", header_style="bold")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for name, value in metrics.items():
-        if isinstance(value, dict | list):
-            continue
-        table.add_row(name, f"{value:.4g}" if isinstance(value, float) else str(value))
+    for name, value in metrics.get("summary", {}).items():
+        shown = "n/a" if value is None else f"{value:.4g}" if isinstance(value, float) else value
+        table.add_row(name, str(shown))
     _out.print(table, markup=False)
+    campaigns = metrics.get("campaigns", {})
+    if campaigns:
+        per = Table(title="planted campaigns", header_style="bold")
+        for name in ("campaign", "style", "members", "flagged", "recall"):
+            per.add_column(name, justify="left" if name in ("campaign", "style") else "right")
+        for name, value in sorted(campaigns.items()):
+            recall = value.get("recall")
+            per.add_row(
+                str(name),
+                str(value.get("style", "")),
+                str(value.get("members", "")),
+                str(value.get("flagged", "")),
+                "n/a" if recall is None else f"{recall:.3g}",
+            )
+        _out.print(per, markup=False)
 
 
 @app.command(name="fit-scorer")
