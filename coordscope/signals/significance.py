@@ -864,8 +864,8 @@ def _groups(
     if incidence.height:
         k_np = incidence["k"].to_numpy()
         m_np = incidence["m"].to_numpy().astype(np.float64)
-        unit_n = np.bincount(k_np, weights=m_np, minlength=key_sig.shape[0])
-        unit_s2 = np.bincount(k_np, weights=m_np**2, minlength=key_sig.shape[0])
+        unit_n = np.bincount(k_np, weights=m_np, minlength=key_sig.shape[0]).astype(np.float64)
+        unit_s2 = np.bincount(k_np, weights=m_np**2, minlength=key_sig.shape[0]).astype(np.float64)
     unit_d = (unit_n**2 - unit_s2) / 2.0
     unit_p = ks.pi * unit_d  # in-window different-account pairs of each unit
     sched = pl.Series("sched", scheduled)
