@@ -737,9 +737,16 @@ def _test_pairs(
     )
     members = pl.concat([pairs["a"], pairs["b"]]).unique()
     common = _null.common_keys(pairs, inc.filter(pl.col("a").is_in(members.implode())))
-    pi = pl.lit(pl.Series("pi", ks.pi))
-    lam = common.group_by("pid").agg(
-        (1.0 - (1.0 - pi.gather(pl.col("k"))).pow(pl.col("ma") * pl.col("mb"))).sum().alias("lam")
+    # q per (pair, unit) computed in numpy, then summed per pair in a fixed order (a
+    # literal Series inside an aggregation would be evaluated once per group)
+    k_np = common["k"].to_numpy()
+    q = 1.0 - (1.0 - ks.pi[k_np]) ** (common["ma"].to_numpy() * common["mb"].to_numpy())
+    lam = (
+        common.select("pid", "k")
+        .with_columns(pl.Series("q", q, dtype=pl.Float64))
+        .sort(["pid", "k"])
+        .group_by("pid", maintain_order=True)
+        .agg(pl.col("q").sum().alias("lam"))
     )
     pairs = pairs.join(lam, on="pid", how="left").with_columns(pl.col("lam").fill_null(0.0))
     model = _model_for(incidence, ks, key_half, key_sig, s, n_accounts)
