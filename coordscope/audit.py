@@ -297,27 +297,16 @@ def _score_clusters(clusters: pl.DataFrame, scorer: Scorer | None) -> pl.DataFra
 
 
 def _edges(edges: pl.DataFrame, members: pl.DataFrame) -> pl.DataFrame:
-    """Edges with their cluster, significant first then by p-value (ties by the pair)."""
-    of = members.select(ACTOR_ID, "cluster")
-    out = (
-        edges.join(
-            of.rename({ACTOR_ID: "actor_a", "cluster": "_ca"}),
-            on="actor_a",
-            how="left",
-            maintain_order="left",
-        )
-        .join(
-            of.rename({ACTOR_ID: "actor_b", "cluster": "_cb"}),
-            on="actor_b",
-            how="left",
-            maintain_order="left",
-        )
-        .with_columns(pl.when(pl.col("_ca") == pl.col("_cb")).then(pl.col("_ca")).alias("cluster"))
-        .sort(
-            ["significant", "pvalue", "actor_a", "actor_b"],
-            descending=[True, False, False, False],
-            nulls_last=True,
-        )
+    """Edges with the cluster both accounts are in, in the significance stage's order
+    (tested pairs by p-value first). ``O(E)`` lookups in the small membership table."""
+    ids = members[ACTOR_ID]
+    cluster = members["cluster"]
+
+    def of(column: str) -> pl.Expr:
+        return pl.col(column).replace_strict(ids, cluster, default=None, return_dtype=pl.Int64)
+
+    out = edges.with_columns(
+        pl.when(of("actor_a") == of("actor_b")).then(of("actor_a")).alias("cluster")
     )
     return out.select([pl.col(c).cast(t) for c, t in AUDIT_EDGE_SCHEMA.items()])
 
@@ -325,7 +314,10 @@ def _edges(edges: pl.DataFrame, members: pl.DataFrame) -> pl.DataFrame:
 def _nodes(
     events: pl.DataFrame, acts: pl.DataFrame, edges: pl.DataFrame, members: pl.DataFrame
 ) -> pl.DataFrame:
-    """One row per account: activity, degree over all and over significant edges."""
+    """One row per account: activity, degree over all and over significant edges.
+
+    Pairs are unique in ``edges``, so an account's degree is its number of rows there.
+    """
     activity = events.group_by(ACTOR_ID).agg(
         pl.col(ACTOR_NAME).drop_nulls().first().alias("actor_name"),
         pl.len().alias("n_events"),
@@ -333,26 +325,19 @@ def _nodes(
         pl.col(TS).max().alias("last_ts"),
     )
     n_actions = acts.group_by(ACTOR_ID).agg(pl.len().alias("n_actions"))
-    ends = pl.concat(
-        [
-            edges.select(
-                pl.col("actor_a").alias(ACTOR_ID),
-                pl.col("actor_b").alias("_other"),
-                "significant",
-                "n_keys",
-            ),
-            edges.select(
-                pl.col("actor_b").alias(ACTOR_ID),
-                pl.col("actor_a").alias("_other"),
-                "significant",
-                "n_keys",
-            ),
-        ]
-    )
-    degree = ends.group_by(ACTOR_ID).agg(
-        pl.col("_other").n_unique().alias("degree"),
-        pl.col("_other").filter(pl.col("significant")).n_unique().alias("sig_degree"),
-        pl.col("n_keys").filter(pl.col("significant")).cast(pl.UInt64).sum().alias("strength"),
+    sig = pl.col("significant").fill_null(False)
+    per_side = [
+        edges.group_by(pl.col(side).alias(ACTOR_ID)).agg(
+            pl.len().alias("degree"),
+            sig.sum().alias("sig_degree"),
+            pl.col("n_keys").filter(sig).cast(pl.UInt64).sum().alias("strength"),
+        )
+        for side in ("actor_a", "actor_b")
+    ]
+    degree = (
+        pl.concat(per_side)
+        .group_by(ACTOR_ID)
+        .agg(pl.col("degree").sum(), pl.col("sig_degree").sum(), pl.col("strength").sum())
     )
     out = (
         activity.join(n_actions, on=ACTOR_ID, how="left")
