@@ -304,8 +304,8 @@ def test_shuffled_rows_give_the_same_edges() -> None:
 
 def test_parameters_are_checked() -> None:
     events = events_of([Row("1", "A", 0, repost_id="r")])
-    with pytest.raises(ParameterError, match="co_similar_tweet needs"):
-        cnt_edges(events, network="co_similar_tweet", window=60)
+    with pytest.raises(ParameterError, match="similarity_threshold"):
+        cnt_edges(events, network="co_similar_tweet", window=60, similarity_threshold=0)
     with pytest.raises(ParameterError, match="unknown cnt network"):
         cnt_edges(events, network="co_share", window=60)
     with pytest.raises(ParameterError, match="window"):
@@ -596,3 +596,119 @@ def test_workload_edges_match_the_join_reference(tmp_path: Path) -> None:
 def test_timestamps_are_utc_seconds() -> None:
     events = events_of([Row("1", "A", 1_700_000_000.25, repost_id="r")])
     assert events["ts"][0] == datetime(2023, 11, 14, 22, 13, 20, 250000, tzinfo=UTC)
+
+
+# --------------------------------------------------------------------------------------
+# co_similar_tweet (issue 6): token-set Jaccard within the window
+
+
+_SIMPLE_TOKEN = re.compile(r"[a-z]+|[!?]")
+
+
+def toolkit_similar_edges(
+    rows: Sequence[Row], window: float, min_w: int, threshold: float = 0.8
+) -> set[Edge]:
+    """The toolkit's ``compute_co_similar_tweet`` by brute force (``O(n²)``), for texts of
+    lower-case ASCII words and ``!``/``?`` (where its Unicode word segmentation is a plain
+    regex): every pair of non-repost messages within the window whose token sets have
+    Jaccard ``>= threshold``; empty token sets never match (``--min_document_size_
+    similarity 1``); a message never matches itself."""
+    edge: dict[str, Row] = {}
+    for row in rows:
+        edge.setdefault(row.message_id, row)
+    items = [
+        (r.message_id, frozenset(_SIMPLE_TOKEN.findall(_MENTION.sub("", r.message.lower()))),
+         r.timestamp, r.user_id)
+        for r in edge.values() if not r.repost_id
+    ]  # fmt: skip
+    matched: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for m1, s1, t1, u1 in items:
+        for m2, s2, t2, u2 in items:
+            if m1 == m2 or not s1 or not s2 or not t1 - window <= t2 <= t1 + window:
+                continue
+            if len(s1 & s2) / len(s1 | s2) >= threshold:
+                matched[(u1, u2)].add(m1)
+    return {(a, b, len(ms)) for (a, b), ms in matched.items() if len(ms) >= min_w}
+
+
+def test_co_similar_tweet_by_hand() -> None:
+    rows = [
+        Row("s1", "A", 0, message="the cat sat on the mat"),
+        Row("s2", "B", 20, message="The cat sat on the mat slowly"),  # 5/6 with s1
+        Row("s3", "C", 30, message="the bat sat on the mat"),  # 4/6 with s1, 4/7 with s2
+        Row("s4", "A", 40, message="the cat sat on the mat!"),  # 5/6 with s1, 5/7 with s2
+        Row("s5", "D", 25, repost_id="x", message="the cat sat on the mat"),  # repost
+        Row("s6", "E", 21, message="@someone"),  # no token: never matches
+        Row("s7", "F", 22, message="@other"),
+    ]
+    events = events_of(rows)
+    got = edges(events, "co_similar_tweet", 60)
+    # A's s1 and s4 match each other (a self-loop, weight 2); s1 and s2 of B match
+    assert got == {("A", "A", 2), ("A", "B", 1), ("B", "A", 1)}
+    assert got == toolkit_similar_edges(rows, 60, 1)
+    assert edges(events, "co_similar_tweet", 20) == {("A", "B", 1), ("B", "A", 1)}
+    assert edges(events, "co_similar_tweet", 19) == set()
+    assert edges(events, "co_similar_tweet", 60, min_w=2) == {("A", "A", 2)}
+    strict = cnt_edges(events, network="co_similar_tweet", window=60, similarity_threshold=0.9)
+    assert strict.height == 0
+    loose = cnt_edges(events, network="co_similar_tweet", window=60, similarity_threshold=4 / 6)
+    assert ("A", "C", 1) in set(loose.rows())  # inclusive threshold
+    few = cnt_edges(events, network="co_similar_tweet", window=60, min_tokens=6)
+    assert set(few.rows()) == set()  # only s2 and s4 have 6 tokens: 5/7
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    data=st.lists(
+        st.tuples(
+            st.sampled_from("ABCD"),
+            st.integers(0, 120),
+            st.lists(st.sampled_from(["a", "b", "c", "d", "e", "!", "?", "@x"]), max_size=6),
+            st.booleans(),
+        ),
+        max_size=25,
+    ),
+    window=st.sampled_from([0, 10, 30, 2.5]),
+    threshold=st.sampled_from([0.5, 0.75, 0.8, 1.0]),
+)
+def test_co_similar_tweet_equals_brute_force(
+    data: list[tuple[str, int, list[str], bool]], window: float, threshold: float
+) -> None:
+    rows = [
+        Row(f"m{k}", user, float(t), repost_id="r" if repost else None, message=" ".join(words))
+        for k, (user, t, words, repost) in enumerate(data)
+    ]
+    events = events_of(rows)
+    out = cnt_edges(
+        events, network="co_similar_tweet", window=window, similarity_threshold=threshold
+    )
+    check_sorted(out)
+    assert set(out.rows()) == toolkit_similar_edges(rows, window, 1, threshold)
+
+
+@requires_reference
+@pytest.mark.reference
+def test_co_similar_tweet_reference_parity() -> None:
+    n_cases = 0
+    for name in ("mini_all", "coretweet_test_input"):
+        expected_all = json.loads((REFERENCE / "cnt" / f"{name}.expected_head.json").read_text())
+        events = coordscope.read_events(REFERENCE / "cnt" / f"{name}.csv")
+        for key, expected in expected_all.items():
+            kind, window, min_w = key.split("|")
+            if kind != "co_similar_tweet":
+                continue
+            out = cnt_edges(
+                events, network=kind, window=float(window.split("=")[1]),
+                min_edge_weight=int(min_w.split("=")[1]),
+            )  # fmt: skip
+            check_sorted(out)
+            assert [list(r) for r in out.rows()] == expected, key
+            n_cases += 1
+    assert n_cases == 8
+    # the one non-empty table: u1-u2 (hello world, 2 tokens) and u11-u12 (0.833)
+    from coordscope.signals.detect import detect
+
+    mini = coordscope.read_events(REFERENCE / "cnt" / "mini_all.csv")
+    assert detect(mini, signals="co_similar", window=60, mode="cnt").edges.rows() == [
+        ("u1", "u2", 1), ("u11", "u12", 1), ("u12", "u11", 1), ("u2", "u1", 1),
+    ]  # fmt: skip

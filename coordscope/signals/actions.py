@@ -44,9 +44,10 @@ SIGNALS: Final = (
     "co_text", "co_similar", "co_media", "co_post", "co_created",
 )  # fmt: skip
 
-#: Signals whose keys come straight from the events (``co_similar`` and ``co_media`` groups
-#: are computed by another stage and passed to :func:`actions_from_keys`; ``co_media`` also
-#: works on exact media ids here).
+#: Signals whose keys come straight from the events, without a grouping stage
+#: (``co_similar`` keys are near-duplicate groups, :mod:`coordscope.signals.similar`;
+#: ``co_media`` keys are exact media ids, or groups of perceptual hashes,
+#: :mod:`coordscope.signals.media`). :func:`actions` serves every signal of :data:`SIGNALS`.
 EXACT_SIGNALS: Final = tuple(s for s in SIGNALS if s != "co_similar")
 
 TextRule = Literal["default", "toolkit", "exact"]
@@ -165,6 +166,9 @@ def actions(
     text_rule: TextRule = "default",
     min_text_length: int = 10,
     text_kinds: tuple[str, ...] = ("post", "quote", "reply", "comment"),
+    similarity: float = 0.8,
+    min_shingles: int = 5,
+    media_distance: int = 6,
 ) -> pl.DataFrame:
     """Actions of one signal: ``signal, key, actor_id, ts, event_id, event``.
 
@@ -173,14 +177,22 @@ def actions(
     events : polars.DataFrame
         Canonical events (design.md §3).
     signal : str
-        One of :data:`EXACT_SIGNALS`.
+        One of :data:`SIGNALS`.
     text_rule : {"default", "toolkit", "exact"}
         Text normalisation for ``co_text`` (see :func:`normalize_text`).
     min_text_length : int
         ``co_text``: normalised texts shorter than this (characters) give no action.
     text_kinds : tuple of str
-        ``co_text``: the kinds whose text counts (reposts and forwards repeat someone
-        else's text, so they are left out by default).
+        ``co_text``, ``co_similar``: the kinds whose text counts (reposts and forwards
+        repeat someone else's text, so they are left out by default).
+    similarity : float
+        ``co_similar``: the Jaccard threshold of near duplicates (inclusive; word token
+        sets, :func:`coordscope.signals.similar.near_duplicate_groups`).
+    min_shingles : int
+        ``co_similar``: messages with fewer distinct words give no action.
+    media_distance : int
+        ``co_media``: perceptual hashes (16 hex digits) within this many bits are one
+        image (:func:`coordscope.signals.media.media_groups`); other media ids are exact.
 
     Returns
     -------
@@ -194,13 +206,22 @@ def actions(
     Keys per signal: ``co_share`` object of reposts and forwards; ``co_quote`` object of
     quotes; ``co_reply`` object of replies and comments; ``co_link`` each normalised URL;
     ``co_domain`` each registrable domain (or the exported domain ids, ``x_domain_ids``);
-    ``co_hashtag``, ``co_mention``, ``co_media`` each item; ``co_text`` the normalised text.
+    ``co_hashtag``, ``co_mention`` each item; ``co_media`` each media id or perceptual-hash
+    group; ``co_text`` the normalised text; ``co_similar`` the near-duplicate group (the
+    ``event_id`` of its first message).
     """
-    if signal not in EXACT_SIGNALS:
-        raise ParameterError(
-            f"unknown signal '{signal}'; choose one of: {', '.join(EXACT_SIGNALS)}"
-            + (" (co_similar needs the near-duplicate stage)" if signal == "co_similar" else "")
+    if signal not in SIGNALS:
+        raise ParameterError(f"unknown signal '{signal}'; choose one of: {', '.join(SIGNALS)}")
+    if signal == "co_similar":
+        from coordscope.signals.similar import similar_actions
+
+        return similar_actions(
+            events, threshold=similarity, min_shingles=min_shingles, text_kinds=text_kinds
         )
+    if signal == "co_media":
+        from coordscope.signals.media import media_actions
+
+        return media_actions(events, distance=media_distance)
     base = _base(events)
     object_kinds = {
         "co_share": ("repost", "forward"),
@@ -228,8 +249,6 @@ def actions(
         lf = _explode(base, HASHTAGS)
     elif signal == "co_mention":
         lf = _explode(base, MENTIONS)
-    elif signal == "co_media":
-        lf = _explode(base, MEDIA)
     elif signal == "co_text":
         normalised = normalize_text(pl.col(TEXT), rule=text_rule)
         lf = base.filter(pl.col(KIND).is_in(list(text_kinds))).with_columns(normalised.alias("key"))

@@ -15,7 +15,7 @@ one matching message of ``B`` within ``W`` seconds, either side, inclusive. The 
 published lets a message match itself (every account would get a self-loop weighted by
 its message count); the reference outputs count only matches with *another* message, and
 so does this mode, while two different messages of one account do match: self-loops
-``A → A`` stay in the table. The five network types and the messages they use:
+``A → A`` stay in the table. The five same-key network types and the messages they use:
 
 ============  ============  =============================================================
 toolkit       coordscope    messages and key
@@ -28,6 +28,22 @@ co_link       co_link       non-reposts; each URL *as written* (a message with s
                             URLs matches through any of them and counts once)
 co_post       co_post       every message; one key (pure temporal co-activity)
 ============  ============  =============================================================
+
+The sixth type, ``co_similar_tweet`` (``co_similar``), matches two non-repost messages
+within the window when the Jaccard index of their token sets is at least
+``similarity_threshold`` (the toolkit's ``similarity``: ``len(A & B) / len(A | B) >= t``,
+command-line default 0.8; messages with fewer than ``--min_document_size_similarity``
+tokens, default 1, match nothing, so empty messages never match). Tokens are the
+toolkit's ``tokenize``: the text lower-cased, ``@`` up to the next white space removed,
+split at Unicode word boundaries with punctuation kept as tokens
+(:func:`coordscope.signals.similar.toolkit_tokens`: UAX #29 word segmentation as one
+regular expression; equal to the toolkit's ``regex``-module tokenizer except for a
+letter + zero-width joiner + pictograph followed by more letters). The toolkit compares
+every pair of messages inside the window in Python; here the pairs are found exactly by
+prefix filtering (:func:`coordscope.signals.similar.jaccard_pairs`): a pair at Jaccard
+``>= t`` shares one of the first ``|A| − ceil(t·|A|) + 1`` rarest tokens of ``A``, so
+candidates come from a band join on those tokens within the window and are checked
+exactly (float64 division, as Python divides).
 
 Two toolkit artifacts are deliberately not reproduced: an empty ``urls`` cell becomes the
 URL ``''`` in the toolkit and links every such message (the reference outputs'
@@ -82,6 +98,7 @@ from coordscope.signals.actions import toolkit_text
 from coordscope.signals.kernel import DEFAULT_MAX_PAIRS, band_pairs, count_band_pairs
 
 __all__ = [
+    "CNT_ALL_NETWORKS",
     "CNT_NETWORKS",
     "MAX_USERS",
     "URLS_RAW",
@@ -98,6 +115,11 @@ CNT_NETWORKS: Final[dict[str, str]] = {
     "co_link": "co_link",
     "co_post": "co_post",
 }
+
+#: Every network type of the toolkit: :data:`CNT_NETWORKS` (same-key networks, counted by
+#: one band join on the key) and ``co_similar_tweet`` (token-set Jaccard of messages
+#: within the window; :func:`cnt_edges` finds the pairs by prefix filtering).
+CNT_ALL_NETWORKS: Final[dict[str, str]] = {**CNT_NETWORKS, "co_similar_tweet": "co_similar"}
 
 #: The URLs of a message as written (the ``cnt`` reader's extra column).
 URLS_RAW: Final = "x_urls_raw"
@@ -129,9 +151,11 @@ def cnt_messages(events: pl.DataFrame, *, network: str) -> pl.DataFrame:
     events : polars.DataFrame
         Canonical events in input order (:func:`coordscope.read_events`); the columns
         ``event_id, actor_id, ts, kind, object_id`` are used, plus ``text`` for
-        ``co_tweet`` and ``x_urls_raw`` (else ``urls``) for ``co_link``.
+        ``co_tweet`` and ``co_similar_tweet`` and ``x_urls_raw`` (else ``urls``) for
+        ``co_link``.
     network : str
-        One of :data:`CNT_NETWORKS`.
+        One of :data:`CNT_ALL_NETWORKS` (``co_similar_tweet``: ``key`` is the text as
+        exported, tokenised by :func:`cnt_edges`).
 
     Returns
     -------
@@ -149,7 +173,7 @@ def cnt_messages(events: pl.DataFrame, *, network: str) -> pl.DataFrame:
     """
     _check_network(network)
     needed = [EVENT_ID, ACTOR_ID, TS, KIND, OBJECT_ID]
-    if network == "co_tweet":
+    if network in ("co_tweet", "co_similar_tweet"):
         needed.append(TEXT)
     url_column = URLS_RAW if URLS_RAW in events.columns else URLS
     if network == "co_link":
@@ -167,7 +191,7 @@ def cnt_messages(events: pl.DataFrame, *, network: str) -> pl.DataFrame:
         repost.alias("_repost"),
         (kind.is_in(list(_REPLY_KINDS)) & ~repost).alias("_reply"),
         pl.col(OBJECT_ID).cast(pl.String),
-        *([pl.col(TEXT).cast(pl.String)] if network == "co_tweet" else []),
+        *([pl.col(TEXT).cast(pl.String)] if network in ("co_tweet", "co_similar_tweet") else []),
         *([pl.col(url_column).alias("_urls")] if network == "co_link" else []),
     )
     if network == "co_link":
@@ -185,6 +209,8 @@ def cnt_messages(events: pl.DataFrame, *, network: str) -> pl.DataFrame:
             lf = lf.filter(pl.col("_repost")).with_columns(pl.col(OBJECT_ID).alias("key"))
         elif network == "co_reply":
             lf = lf.filter(pl.col("_reply")).with_columns(pl.col(OBJECT_ID).alias("key"))
+        elif network == "co_similar_tweet":  # the text as exported; tokenised later
+            lf = lf.filter(~pl.col("_repost")).with_columns(pl.col(TEXT).alias("key"))
         elif network == "co_tweet":
             key = toolkit_text(pl.col(TEXT).fill_null(""))
             lf = lf.filter(~pl.col("_repost")).with_columns(key.alias("key"))
@@ -203,6 +229,8 @@ def cnt_edges(
     window: float,
     min_edge_weight: int = 1,
     max_pairs: int = DEFAULT_MAX_PAIRS,
+    similarity_threshold: float = 0.8,
+    min_tokens: int = 1,
 ) -> pl.DataFrame:
     """Directed edge table of one toolkit network type, identical to the toolkit's.
 
@@ -210,8 +238,8 @@ def cnt_edges(
     ----------
     events : polars.DataFrame
         Canonical events in input order (see :func:`cnt_messages` for the columns used).
-    network : {"co_retweet", "co_tweet", "co_reply", "co_link", "co_post"}
-        The toolkit's network type (:data:`CNT_NETWORKS`).
+    network : {"co_retweet", "co_tweet", "co_reply", "co_link", "co_post", "co_similar_tweet"}
+        The toolkit's network type (:data:`CNT_ALL_NETWORKS`).
     window : float
         ``W`` in seconds, ``>= 0``; messages match when ``|Δt| <= W`` (inclusive).
     min_edge_weight : int, default 1
@@ -220,6 +248,13 @@ def cnt_edges(
         Memory budget: account-pair counts (8 bytes each, twice while they are sorted)
         are held up to ``16 * max_pairs`` before a sort (2.6 GB at the default; only what
         is used is touched); pairs are produced in chunks of ``min(max_pairs, 262144)``.
+    similarity_threshold : float, default 0.8
+        ``co_similar_tweet``: the toolkit's ``--similarity_threshold`` (its command-line
+        default): two messages match when the Jaccard index of their token sets is at
+        least this (inclusive, float64 division as in Python).
+    min_tokens : int, default 1
+        ``co_similar_tweet``: the toolkit's ``--min_document_size_similarity`` (default
+        1): messages with fewer distinct tokens match nothing.
 
     Returns
     -------
@@ -255,6 +290,16 @@ def cnt_edges(
         raise ParameterError(f"min_edge_weight must be >= 1, got {min_edge_weight}")
     if max_pairs < 1:
         raise ParameterError(f"max_pairs must be >= 1, got {max_pairs}")
+    if network == "co_similar_tweet":
+        if not 0 < similarity_threshold <= 1:
+            raise ParameterError(
+                f"similarity_threshold must be in (0, 1], got {similarity_threshold}"
+            )
+        if min_tokens < 0:
+            raise ParameterError(f"min_tokens must be >= 0, got {min_tokens}")
+        return _similar_edges(
+            events, float(window), min_edge_weight, float(similarity_threshold), min_tokens
+        )
     messages = cnt_messages(events, network=network)
     users = messages[ACTOR_ID].unique().sort()
     if users.len() > MAX_USERS:
@@ -316,12 +361,63 @@ def _populate(array: npt.NDArray[Any], start: int = 0, stop: int | None = None) 
 
 
 def _check_network(network: str) -> None:
-    if network not in CNT_NETWORKS:
-        extra = " (co_similar_tweet needs the near-duplicate stage)"
+    if network not in CNT_ALL_NETWORKS:
         raise ParameterError(
-            f"unknown cnt network '{network}'; choose one of: {', '.join(CNT_NETWORKS)}"
-            + (extra if network == "co_similar_tweet" else "")
+            f"unknown cnt network '{network}'; choose one of: {', '.join(CNT_ALL_NETWORKS)}"
         )
+
+
+def _similar_edges(
+    events: pl.DataFrame,
+    window: float,
+    min_edge_weight: int,
+    threshold: float,
+    min_tokens: int,
+) -> pl.DataFrame:
+    """The toolkit's ``co_similar_tweet`` network (see the module docstring).
+
+    Every pair of non-repost messages within the window whose token sets have Jaccard
+    ``>= threshold`` is found exactly by prefix filtering
+    (:func:`coordscope.signals.similar.jaccard_pairs`, candidates from a band join on the
+    rarest tokens); then ``A → B`` counts the distinct messages of ``A`` with a match by
+    ``B``, as for the other networks.
+    """
+    from coordscope.signals.similar import jaccard_pairs, subset_sets, token_sets
+
+    messages = cnt_messages(events, network="co_similar_tweet")
+    users = messages[ACTOR_ID].unique().sort()
+    if users.len() > MAX_USERS:
+        raise ParameterError(f"the cnt mode handles at most {MAX_USERS} accounts a network")
+    user_enum = pl.Enum(users)
+    sets = token_sets(messages["key"], tokenizer="toolkit")
+    keep = np.flatnonzero(sets.sizes >= max(1, min_tokens))
+    if keep.shape[0] < 2:
+        return _empty(user_enum)
+    t = messages["t"].to_numpy()[keep]
+    band = math.ceil(window * _US) + 2  # a superset; the float test below decides
+    i, j, _ = jaccard_pairs(subset_sets(sets, keep), threshold=threshold, ts=t, window=band)
+    ti = t[i] / _US
+    tj = t[j] / _US
+    x = (ti - window <= tj) & (tj <= ti + window)  # e_1 = i matched by e_2 = j
+    y = (tj - window <= ti) & (ti <= tj + window)  # e_1 = j matched by e_2 = i
+    user = messages[ACTOR_ID].cast(user_enum).to_physical().to_numpy()[keep]
+    src = np.concatenate((i[x], j[y]))
+    dst = np.concatenate((user[j[x]], user[i[y]]))
+    matched = pl.DataFrame({"msg": src, "u1": user[src], "u2": dst}).unique(["msg", "u2"])
+    counts = (
+        matched.group_by("u1", "u2")
+        .agg(pl.len().cast(pl.UInt32).alias("weight"))
+        .filter(pl.col("weight") >= min_edge_weight)
+        .sort("u1", "u2")
+    )
+    physical = pl.Series([], dtype=user_enum).to_physical().dtype
+    return pl.DataFrame(
+        [
+            counts["u1"].cast(physical).cat.to(user_enum, strict=False).alias("user_1"),
+            counts["u2"].cast(physical).cat.to(user_enum, strict=False).alias("user_2"),
+            counts["weight"],
+        ]
+    )
 
 
 def _empty(user_enum: pl.Enum) -> pl.DataFrame:

@@ -23,7 +23,7 @@ import polars as pl
 
 from coordscope.errors import ParameterError
 from coordscope.schema import ACTOR_ID, ACTOR_NAME, TS
-from coordscope.signals.actions import EXACT_SIGNALS, TextRule, actions
+from coordscope.signals.actions import SIGNALS, TextRule, actions
 from coordscope.signals.kernel import DEFAULT_MAX_PAIRS
 from coordscope.signals.native import native_pairs
 
@@ -71,8 +71,8 @@ def _check(signals: Sequence[str], window: float, mode: str) -> list[str]:
     if not signals:
         raise ParameterError("give at least one --signal")
     for s in signals:
-        if s not in EXACT_SIGNALS:
-            raise ParameterError(f"unknown signal '{s}'; choose from: {', '.join(EXACT_SIGNALS)}")
+        if s not in SIGNALS:
+            raise ParameterError(f"unknown signal '{s}'; choose from: {', '.join(SIGNALS)}")
     if window < 0:
         raise ParameterError(f"--window must be >= 0 seconds, got {window}")
     return list(dict.fromkeys(signals))
@@ -184,9 +184,9 @@ def detect(
         timings["network"] = time.perf_counter() - start
         degree_a, degree_b = "from", "to"
     else:
-        from coordscope.signals.cnt_mode import CNT_NETWORKS, cnt_edges
+        from coordscope.signals.cnt_mode import CNT_ALL_NETWORKS, cnt_edges
 
-        by_signal = {v: k for k, v in CNT_NETWORKS.items()}
+        by_signal = {v: k for k, v in CNT_ALL_NETWORKS.items()}
         missing = [s for s in signal_list if s not in by_signal]
         if missing:
             raise ParameterError(

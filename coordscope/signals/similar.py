@@ -1,0 +1,892 @@
+"""Near-duplicate text: the ``co_similar`` signal (design.md §4, issue 6).
+
+Coordinated campaigns paste one message with small edits. Two messages are *near
+duplicates* when the Jaccard index of their shingle sets is at least a threshold ``t``
+(inclusive): ``|A ∩ B| / |A ∪ B| >= t``. Near-duplicate *groups* are the connected
+components of that relation (single linkage, as union-find over the similar pairs): a
+chain ``a ~ b ~ c`` puts ``a`` and ``c`` in one group even when ``J(a, c) < t``. The group
+becomes the key of ``co_similar`` actions, so the co-action kernel, the null model and the
+graphs serve it unchanged (the window is applied by the kernel, not here: groups are
+global, like the exact-copy key of ``co_text``).
+
+Pipeline (:func:`near_duplicate_groups`), with no Python loop over messages, shingles or
+pairs:
+
+1. **Normalise** (:func:`similarity_text`): Unicode NFKC, lower case, URLs and
+   ``@mentions`` removed (each optional), white space collapsed.
+2. **Shingle** (:func:`shingles`): word tokens (:data:`WORD_PATTERN`: runs of letters,
+   digits and symbols, one token a character in scripts written without spaces,
+   punctuation dropped; or :data:`TOKEN_PATTERN`, Unicode word segmentation with
+   punctuation tokens, when ``keep_punctuation``), then word ``n``-grams, or character
+   ``n``-grams. Each shingle is hashed to 64 bits (polars ``hash``, seeded): the shingle
+   *set* of a message is its set of hashes (two different shingles share a hash with
+   probability ``2⁻⁶⁴``). :func:`token_sets` normalises and splits each *distinct* word
+   once, not each message.
+3. Messages with fewer than ``min_shingles`` shingles get no group (a one-word message
+   would otherwise be "similar" to every other one). Messages with the same shingle set
+   are merged first (128-bit set fingerprint), so exact copies cost nothing more.
+4. **MinHash** (Broder 1997): ``bands × rows`` signatures per distinct set, with the
+   multiply-shift hash family ``h_k(x) = (a_k·x + b_k mod 2⁶⁴) >> 32`` (Dietzfelbinger et
+   al. 1997) applied once per distinct shingle and reduced per message with
+   ``np.minimum.reduceat``.
+5. **LSH banding** (Indyk & Motwani 1998; Leskovec, Rajaraman & Ullman, *Mining of Massive
+   Datasets*, ch. 3): messages whose signatures agree on all ``rows`` values of one of the
+   ``bands`` bands become candidate pairs (found by sorting the band keys and reading the
+   runs with :func:`coordscope.signals.kernel.band_pairs`). A pair of Jaccard ``s`` is a
+   candidate with probability ``1 − (1 − s^rows)^bands`` (:func:`lsh_probability`).
+6. Candidates whose sizes rule them out (``min/max < t``) or whose signatures agree on
+   fewer than ``t − 4σ`` of all values (``σ = sqrt(t(1−t)/(bands·rows))``: a
+   false-negative rate below 10⁻⁴ at ``s = t``) are dropped; the rest get the **exact
+   Jaccard** of their shingle sets.
+7. **Components** of the verified pairs (:func:`scipy.sparse.csgraph.connected_components`).
+
+The default ``bands = 12``, ``rows = 5`` (60 hash functions) is chosen for ``t = 0.8``:
+
+==========  ==========================================================================
+Jaccard s   probability that a pair of similarity ``s`` is a candidate (``1 − (1 − s⁵)¹²``)
+==========  ==========================================================================
+1.0         1
+0.9         0.99998
+0.85        0.9991
+0.8         0.9915 (the recall at the threshold itself; pairs above it do better)
+0.7         0.89
+0.5         0.32
+0.3         0.029
+0.1         0.00012
+==========  ==========================================================================
+
+so a pair at ``J >= 0.8`` is linked directly with probability at least 0.9915, and most
+of the pairs missed directly are still joined through a third message of their group
+(union-find); the ``co_similar_1m`` benchmark measures the recall of the exact pairs
+(``benchmarks/results``). ``rows = 5`` keeps chance candidates between unrelated
+messages that share common words (``s`` ≈ 0.1–0.3) rare; 60 functions keep the
+signatures at about half the cost of the whole stage. Candidates below the threshold
+are removed by the exact check: the precision of the linked pairs is 1 by construction.
+The exact path (``method="exact"``) finds every pair at ``J >= t`` with prefix filtering
+(Chaudhuri, Ganti & Kaushik 2006; Bayardo, Ma & Srikant 2007) and the same exact check;
+it is the reference the MinHash path is measured against.
+
+Cost: ``O(E log E)`` for ``E`` shingle occurrences (one sort), ``O(V·bands·rows + R·bands·
+rows)`` for ``V`` distinct shingles and ``R`` distinct sets (the signatures), ``O(R log R)``
+per band, and ``O(C·bands·rows + C'·L)`` for ``C`` candidate pairs, ``C'`` of them
+verified, ``L`` shingles a message.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Final, Literal
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+
+from coordscope.errors import ParameterError
+from coordscope.schema import EVENT_ID, KIND, TEXT
+from coordscope.signals.actions import actions_from_keys
+from coordscope.signals.kernel import band_pairs
+
+__all__ = [
+    "DEFAULT_BANDS",
+    "DEFAULT_ROWS",
+    "METHODS",
+    "SHINGLE_KINDS",
+    "TOKEN_PATTERN",
+    "WORD_PATTERN",
+    "TokenSets",
+    "jaccard_pairs",
+    "lsh_probability",
+    "near_duplicate_groups",
+    "shingles",
+    "similar_actions",
+    "similarity_text",
+    "subset_sets",
+    "token_sets",
+    "toolkit_tokens",
+]
+
+#: LSH bands and rows per band of the MinHash path (see the module docstring).
+DEFAULT_BANDS: Final = 12
+DEFAULT_ROWS: Final = 5
+#: ``"word"``: word n-grams; ``"char"``: character n-grams of the normalised text.
+SHINGLE_KINDS: Final = ("word", "char")
+#: ``"minhash"``: MinHash + LSH + exact check; ``"exact"``: every pair, prefix filtering.
+METHODS: Final = ("minhash", "exact")
+
+Method = Literal["minhash", "exact"]
+ShingleKind = Literal["word", "char"]
+IntArray = npt.NDArray[np.int64]
+UIntArray = npt.NDArray[np.uint64]
+
+# --- word segmentation: Unicode's default word boundaries (UAX #29), as one regex -------
+# Extend / Format characters (and emoji modifiers) stick to the character before them;
+# a zero-width joiner also pulls in a following pictograph (WB3c, WB4).
+_X: Final = (
+    r"(?:[\p{M}\p{Cf}\p{Emoji_Modifier}--[\x{200B}\x{200D}]]|\x{200D}\p{Extended_Pictographic}?)"
+)
+_HL: Final = r"[\p{Hebrew}&&\p{L}]"
+_AL: Final = (
+    r"[\p{Alphabetic}--[\p{Ideographic}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Myanmar}"
+    r"\p{Khmer}\p{M}\x{30FC}[\p{Hebrew}&&\p{L}]]]"
+)
+_NU: Final = r"[\p{Nd}\x{66B}\x{66C}]"
+_KA: Final = r"[\p{Katakana}\x{30FC}\x{3031}-\x{3035}\x{309B}\x{309C}\x{30A0}\x{FF70}]"
+_EX: Final = r"[\p{Pc}\x{202F}]"
+_MID_NUM_LET: Final = r".\x{2018}\x{2019}\x{2024}\x{FE52}\x{FF07}\x{FF0E}'"
+_MID_LETTER: Final = (
+    rf"[:\x{{B7}}\x{{387}}\x{{55F}}\x{{5F4}}\x{{2027}}\x{{FE13}}\x{{FE55}}\x{{FF1A}}"
+    rf"{_MID_NUM_LET}]"
+)
+_MID_NUM: Final = (
+    rf"[,;\x{{37E}}\x{{589}}\x{{60C}}\x{{60D}}\x{{66C}}\x{{7F8}}\x{{2044}}\x{{FE10}}\x{{FE14}}"
+    rf"\x{{FE50}}\x{{FE54}}\x{{FF0C}}\x{{FF1B}}{_MID_NUM_LET}]"
+)
+# Hebrew letters: a double quote between two of them joins (WB7b-c), and an apostrophe
+# after one sticks to it (WB7a)
+_HLA: Final = f"(?:{_HL}{_X}*(?:\"{_X}*{_HL}{_X}*)*(?:'{_X}*)?)"
+_LA: Final = f"(?:{_AL}{_X}*|{_HLA})"
+_NA: Final = f"(?:{_NU}{_X}*)"
+_KAA: Final = f"(?:{_KA}{_X}*)"
+_EA: Final = f"(?:{_EX}{_X}*)"
+# letters and digits join (WB9-10); a MidLetter between letters, a MidNum between digits
+# (WB6-7, WB11-12); Katakana runs (WB13); connectors join anything (WB13a-b)
+_LETTERS: Final = f"(?:{_LA}(?:{_MID_LETTER}{_X}*{_LA})*|{_NA}(?:{_MID_NUM}{_X}*{_NA})*)+"
+_KATAKANA: Final = f"(?:{_KAA})+"
+_WORD: Final = f"{_EA}*(?:{_LETTERS}|{_KATAKANA})(?:{_EA}+(?:{_LETTERS}|{_KATAKANA}))*{_EA}*|{_EA}+"
+_EP: Final = r"\p{Extended_Pictographic}"
+_RI: Final = r"[\x{1F1E6}-\x{1F1FF}]"
+
+#: One token: a word (letters, digits, connectors and their inner punctuation, e.g.
+#: ``don't``, ``3.14``, ``u.s.a``, ``a_b``), a Katakana run, an emoji (with modifiers and
+#: joiners), a flag (two regional indicators), or any other single non-space character
+#: (punctuation, one Han or Hiragana or Thai character). A lone ASCII apostrophe is no
+#: token. This is Unicode's default word segmentation (UAX #29) as the ``regex`` module
+#: applies it (checked on 20,000 random strings of each of several adversarial alphabets:
+#: ASCII letters, digits and inner punctuation; Cyrillic, Greek, Hangul, Thai, Han,
+#: Katakana; emoji with modifiers, flags; combining and format characters), except in two
+#: rare cases: a letter + zero-width joiner + pictograph run also takes the letters after
+#: it, and a Hebrew letter + apostrophe also takes the digits or inner punctuation after
+#: it (about 2 % of random strings over an alphabet of Hebrew letters, quotes, digits and
+#: punctuation; none in ordinary text).
+TOKEN_PATTERN: Final = (
+    f"{_WORD}|{_EP}{_X}*|{_RI}{_X}*(?:{_RI}{_X}*)?|\\x{{200D}}{_EP}{_X}*|[^\\s']{_X}*"
+)
+#: A token made only of punctuation or symbols (dropped from word shingles by default).
+_NO_SPACE: Final = r"\p{Han}\p{Hiragana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}"
+#: Word tokens without punctuation (the default of :func:`near_duplicate_groups`): runs of
+#: characters that are neither white space nor punctuation (``#tag`` → ``tag``, ``don't``
+#: → ``don``, ``t``; symbols and emoji stay), except that every Han, Hiragana, Thai, Lao,
+#: Khmer or Myanmar character is a token of its own (scripts written without spaces).
+WORD_PATTERN: Final = f"[{_NO_SPACE}]|[^\\s\\p{{P}}{_NO_SPACE}]+"
+_URL: Final = r"(?i)(?:https?://|www\.)\S+"
+_MENTION: Final = r"@\w+"
+_SIGNAL: Final = "co_similar"
+#: Multiply-shift constants are drawn from this generator (fixed: signatures do not
+#: depend on the user's seed, only the shingle hashes do).
+_HASH_SEED: Final = 0x5EED_C0DE
+_CHUNK_PAIRS: Final = 1 << 20
+
+
+def similarity_text(
+    text: pl.Expr, *, remove_urls: bool = True, remove_mentions: bool = True
+) -> pl.Expr:
+    """Normalise message text for near-duplicate matching (as one expression).
+
+    Unicode NFKC, lower case, URLs (``http(s)://…`` and ``www.…`` up to the next white
+    space) and ``@mentions`` removed when asked, runs of white space collapsed to one space,
+    ends stripped. Nulls stay null. (:func:`near_duplicate_groups` applies the same steps,
+    NFKC and lower case to each distinct word rather than to each message: the same
+    result for word shingles, at a fraction of the cost.)
+    """
+    out = _strip_urls_mentions(text, remove_urls, remove_mentions)
+    out = out.str.normalize("NFKC").str.to_lowercase()
+    return out.str.replace_all(r"\s+", " ").str.strip_chars()
+
+
+def toolkit_tokens(text: pl.Expr) -> pl.Expr:
+    """coordination-network-toolkit's ``tokenize``: the token list of each message.
+
+    Lower case; ``@`` and everything up to the next white space removed; the tokens of
+    :data:`TOKEN_PATTERN` (words with their inner punctuation, each other punctuation
+    character, emoji; white space and lone apostrophes dropped). As a set, this is the
+    toolkit's ``set(tokenize(text).split())`` (``co_similar_tweet``).
+    """
+    return text.str.to_lowercase().str.replace_all(r"@\S*", "").str.extract_all(TOKEN_PATTERN)
+
+
+def shingles(
+    text: pl.Expr,
+    *,
+    kind: ShingleKind = "word",
+    ngram: int = 1,
+    keep_punctuation: bool = False,
+) -> pl.Expr:
+    """The shingles of already normalised text, as a List(String) expression.
+
+    This is the readable definition (used in tests); :func:`token_sets` computes the
+    same sets by hashing, without building the strings.
+
+    Parameters
+    ----------
+    text : polars.Expr
+        Normalised text (:func:`similarity_text`).
+    kind : {"word", "char"}
+        ``word``: the tokens of :data:`WORD_PATTERN` (or of :data:`TOKEN_PATTERN`, with
+        punctuation tokens, when ``keep_punctuation``), joined into ``ngram``-grams with
+        one space; ``char``: every ``ngram`` consecutive characters (spaces included).
+    ngram : int
+        Shingle length, ``>= 1``. A text of fewer than ``ngram`` units gives one shingle
+        (all its units), so short texts are not silently empty.
+    keep_punctuation : bool
+        Word shingles: keep punctuation and symbol tokens (toolkit-style tokens).
+    """
+    if kind == "word":
+        units = text.str.extract_all(TOKEN_PATTERN if keep_punctuation else WORD_PATTERN)
+        sep = " "
+    else:
+        units = text.str.split("").list.filter(pl.element() != "")
+        sep = ""
+    if ngram == 1:
+        return units
+    grams = pl.element()
+    for k in range(1, ngram):
+        grams = grams + sep + pl.element().shift(-k)
+    joined = units.list.eval(grams.drop_nulls())
+    whole = units.list.join(sep)
+    return (
+        pl.when(units.list.len() == 0)
+        .then(units)
+        .when(units.list.len() < ngram)
+        .then(pl.concat_list(whole))
+        .otherwise(joined)
+    )
+
+
+@dataclass(frozen=True)
+class TokenSets:
+    """Shingle sets as a CSR structure: set ``m`` holds ``ids[indptr[m]:indptr[m + 1]]``.
+
+    ``ids`` are dense shingle numbers, sorted and unique within each set; ``vocab[id]`` is
+    the shingle's 64-bit hash (two different shingles share a hash with probability
+    ``2⁻⁶⁴``: equal hashes are taken as equal shingles).
+    """
+
+    indptr: IntArray
+    ids: IntArray
+    vocab: UIntArray
+
+    @property
+    def sizes(self) -> IntArray:
+        """Number of distinct shingles of each set."""
+        return np.diff(self.indptr)
+
+    @property
+    def n_ids(self) -> int:
+        """Number of distinct shingles."""
+        return int(self.vocab.shape[0])
+
+
+def token_sets(
+    text: pl.Series,
+    *,
+    kind: ShingleKind = "word",
+    ngram: int = 1,
+    keep_punctuation: bool = False,
+    remove_urls: bool = True,
+    remove_mentions: bool = True,
+    seed: int = 0,
+    tokenizer: str = "default",
+) -> TokenSets:
+    """The shingle set of every message (one set per row of ``text``; nulls give ``{}``).
+
+    Equal to hashing ``shingles(similarity_text(text))`` row by row, computed without
+    per-message strings: the text is split at spaces, each *distinct* word is normalised
+    (NFKC, lower case) and split into tokens once, and the messages' token sequences are
+    joined from that table; n-grams combine consecutive token hashes arithmetically.
+    ``tokenizer="toolkit"`` gives coordination-network-toolkit's token sets instead
+    (:func:`coordscope.signals.cnt_mode` ``co_similar_tweet``: lower case, ``@`` up to the
+    next white space removed, :data:`TOKEN_PATTERN` tokens, no NFKC, URLs kept).
+
+    Cost ``O(E log E)`` for ``E`` shingles (one sort), plus ``O(W)`` regex work for ``W``
+    distinct words.
+    """
+    n = text.len()
+    if tokenizer == "toolkit":
+        pre = text.cast(pl.String).str.to_lowercase().str.replace_all(r"@\S*", "")
+        pre_word = pl.col("raw")
+        pattern = TOKEN_PATTERN
+    else:
+        pre = pl.select(
+            _strip_urls_mentions(pl.lit(text.cast(pl.String)), remove_urls, remove_mentions)
+        ).to_series()
+        pre_word = pl.col("raw").str.normalize("NFKC").str.to_lowercase()
+        pattern = TOKEN_PATTERN if keep_punctuation else WORD_PATTERN
+    if kind == "char":
+        units = pl.DataFrame({"t": pre}).select(
+            pl.col("t")
+            .str.normalize("NFKC")
+            .str.to_lowercase()
+            .str.replace_all(r"\s+", " ")
+            .str.strip_chars()
+            .str.split("")
+            .alias("u")
+        )
+        frame = (
+            units.with_row_index("m")
+            .explode("u", keep_nulls=False, empty_as_null=False)
+            .filter(pl.col("u").is_not_null() & (pl.col("u") != ""))
+            .select("m", pl.col("u").hash(seed).alias("h"))
+        )
+        m = frame["m"].to_numpy().astype(np.int64)
+        h = frame["h"].to_numpy()
+    else:
+        words = (
+            pl.DataFrame({"raw": pre})
+            .with_row_index("m")
+            .select("m", pl.col("raw").str.split(" "))
+            .explode("raw", keep_nulls=False, empty_as_null=False)
+            .filter(pl.col("raw").is_not_null() & (pl.col("raw") != ""))
+            .with_columns(pl.col("raw").hash(seed + 1).alias("rh"))
+        )
+        table = (
+            words.unique(subset="rh", keep="first", maintain_order=True)
+            .select("rh", pre_word.str.extract_all(pattern).alias("tok"))
+            .explode("tok", keep_nulls=False, empty_as_null=False)
+            .filter(pl.col("tok").is_not_null())
+            .select("rh", pl.col("tok").hash(seed).alias("h"))
+        )
+        if ngram == 1:  # ids straight from the (small) table of distinct words
+            vocab = np.unique(table["h"].to_numpy()).astype(np.uint64)
+            table = table.with_columns(
+                pl.Series("id", np.searchsorted(vocab, table["h"].to_numpy()).astype(np.int64))
+            )
+            frame = words.select("m", "rh").join(
+                table.select("rh", "id"), on="rh", how="inner", maintain_order="left"
+            )
+            m = frame["m"].to_numpy().astype(np.int64)
+            return _csr_ids(m, frame["id"].to_numpy(), vocab, n)
+        frame = words.select("m", "rh").join(table, on="rh", how="inner", maintain_order="left")
+        m = frame["m"].to_numpy().astype(np.int64)
+        h = frame["h"].to_numpy()
+    if ngram > 1:
+        m, h = _ngrams(m, h, ngram)
+    return _csr(m, h, n)
+
+
+def _strip_urls_mentions(text: pl.Expr, urls: bool, mentions: bool) -> pl.Expr:
+    if urls:
+        text = text.str.replace_all(_URL, " ")
+    if mentions:
+        text = text.str.replace_all(_MENTION, " ")
+    return text
+
+
+def _ngrams(m: IntArray, h: UIntArray, n: int) -> tuple[IntArray, UIntArray]:
+    """Combine each run of ``n`` consecutive unit hashes of a message into one hash;
+    a message of fewer than ``n`` units gives one hash of all its units."""
+    total = m.shape[0]
+    if total == 0:
+        return m, h
+    with np.errstate(over="ignore"):
+        g = h.copy()
+        valid = np.ones(total, dtype=bool)
+        for k in range(1, n):
+            nxt = np.zeros(total, dtype=np.uint64)
+            nxt[:-k] = h[k:]
+            same = np.zeros(total, dtype=bool)
+            same[:-k] = m[k:] == m[:-k]
+            valid &= same
+            g = (g * np.uint64(0x100000001B3)) ^ np.where(same, nxt, np.uint64(0))
+            g ^= g >> np.uint64(31)
+        # short messages: the combination of all their units (the running value at the start)
+        starts = np.flatnonzero(np.r_[True, m[1:] != m[:-1]])
+        count = np.diff(np.r_[starts, total])
+        short = starts[count < n]
+        keep = valid.copy()
+        keep[short] = True
+    return m[keep], g[keep]
+
+
+def _csr(m: IntArray, h: UIntArray, n: int) -> TokenSets:
+    """Sets from (message, hash) rows: dense ids, sorted and unique within each set."""
+    if h.shape[0] == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return TokenSets(np.zeros(n + 1, dtype=np.int64), empty, empty.astype(np.uint64))
+    vocab = pl.Series("h", h).unique().sort().to_numpy().astype(np.uint64)
+    return _csr_ids(m, np.searchsorted(vocab, h).astype(np.int64), vocab, n)
+
+
+def _csr_ids(m: IntArray, ids: npt.NDArray[np.integer], vocab: UIntArray, n: int) -> TokenSets:
+    """Sets from (message, id) rows (messages ascending, or any order)."""
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    width = np.int64(max(1, vocab.shape[0]))
+    key = pl.Series("k", m * width + ids.astype(np.int64)).sort().to_numpy()
+    if key.shape[0] > 1:
+        key = key[np.r_[True, key[1:] != key[:-1]]]
+    owner = key // width
+    np.cumsum(np.bincount(owner, minlength=n), out=indptr[1:])
+    return TokenSets(indptr, key % width, vocab)
+
+
+def _by_frequency(sets: TokenSets) -> TokenSets:
+    """The same sets with ids renumbered rarest first (ties by hash), sorted in each set."""
+    if sets.ids.shape[0] == 0:
+        return sets
+    counts = np.bincount(sets.ids, minlength=sets.n_ids)
+    order = np.lexsort((sets.vocab, counts))
+    rank = np.empty(sets.n_ids, dtype=np.int64)
+    rank[order] = np.arange(sets.n_ids, dtype=np.int64)
+    owner = np.repeat(np.arange(sets.indptr.shape[0] - 1, dtype=np.int64), sets.sizes)
+    key = np.sort(owner * np.int64(sets.n_ids) + rank[sets.ids])
+    return TokenSets(sets.indptr, key % np.int64(sets.n_ids), sets.vocab[order])
+
+
+def lsh_probability(
+    similarity: float | npt.ArrayLike, *, bands: int, rows: int
+) -> npt.NDArray[np.float64]:
+    """Probability that a pair of Jaccard ``similarity`` becomes an LSH candidate.
+
+    ``1 − (1 − s^rows)^bands`` (the S-curve of banded MinHash).
+    """
+    s = np.asarray(similarity, dtype=np.float64)
+    return np.asarray(1.0 - (1.0 - s**rows) ** bands, dtype=np.float64)
+
+
+def jaccard_pairs(
+    sets: TokenSets,
+    *,
+    threshold: float,
+    ts: IntArray | None = None,
+    window: int | None = None,
+    max_pairs: int = _CHUNK_PAIRS,
+) -> tuple[IntArray, IntArray, npt.NDArray[np.float64]]:
+    """Every pair of sets with Jaccard ``>= threshold``, exactly (prefix filtering).
+
+    Parameters
+    ----------
+    sets : TokenSets
+        The sets; empty sets never match.
+    threshold : float
+        ``t`` in ``(0, 1]``; pairs with ``|A ∩ B| / |A ∪ B| >= t`` (float64 division, as
+        Python computes it) are returned.
+    ts : ndarray of int64, optional
+        A time per set (any unit); with ``window``, only pairs with ``|ts_i − ts_j| <=
+        window`` (inclusive) are returned.
+    window : int, optional
+        The window in the unit of ``ts``.
+    max_pairs : int
+        Candidate pairs materialised at once.
+
+    Returns
+    -------
+    (ndarray, ndarray, ndarray)
+        ``i < j`` (set numbers) and their Jaccard index, sorted by ``(i, j)``.
+
+    Notes
+    -----
+    Two sets with ``J(A, B) >= t`` share at least ``ceil(t·|A|)`` elements, so they share
+    one of the first ``|A| − ceil(t·|A|) + 1`` elements of ``A`` in any fixed global order
+    (the prefix; rarest elements first keeps the candidate lists short). Candidates are
+    the pairs sharing a prefix element (a sorted band join on the element, within the
+    window when there is one), filtered by size (``min/max >= t``) and checked exactly.
+    Cost ``O(N log N + C·L)`` for ``N`` prefix elements, ``C`` candidate pairs and ``L``
+    elements a set.
+    """
+    sets = _by_frequency(sets)
+    n = sets.indptr.shape[0] - 1
+    size = sets.sizes
+    need = np.ceil(threshold * size - 1e-9).astype(np.int64)  # a longer prefix is safe
+    prefix = np.where(size > 0, np.minimum(size - np.maximum(need, 1) + 1, size), 0)
+    owner = np.repeat(np.arange(n, dtype=np.int64), prefix)
+    pos = _ranges(sets.indptr[:-1], prefix)
+    key = sets.ids[pos]
+    time = (
+        np.zeros(owner.shape[0], dtype=np.int64)
+        if ts is None
+        else np.asarray(ts, dtype=np.int64)[owner]
+    )
+    order = np.lexsort((owner, time, key))
+    key, time, owner = key[order], time[order], owner[order]
+    band = 0 if ts is None or window is None else int(window)
+    found: list[IntArray] = []
+    for ii, jj in band_pairs(key, time, band, max_pairs=max_pairs):
+        a = owner[ii]
+        b = owner[jj]
+        lo = np.minimum(a, b)
+        hi = np.maximum(a, b)
+        small = np.minimum(size[lo], size[hi])
+        big = np.maximum(size[lo], size[hi])
+        keep = (lo != hi) & (small >= threshold * big - 1e-9)
+        found.append(np.unique(lo[keep] * n + hi[keep]))
+    if not found:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0, dtype=np.float64)
+    codes = np.unique(np.concatenate(found))
+    i = codes // n
+    j = codes % n
+    jac = _jaccard(sets, i, j)
+    ok = jac >= threshold
+    return i[ok], j[ok], jac[ok]
+
+
+def near_duplicate_groups(
+    texts: pl.Series | pl.DataFrame,
+    *,
+    threshold: float = 0.8,
+    shingle: ShingleKind = "word",
+    ngram: int = 1,
+    min_shingles: int = 5,
+    keep_punctuation: bool = False,
+    remove_urls: bool = True,
+    remove_mentions: bool = True,
+    method: Method = "minhash",
+    bands: int = DEFAULT_BANDS,
+    rows: int = DEFAULT_ROWS,
+    seed: int = 0,
+) -> pl.Series:
+    """Near-duplicate group of each message (see the module docstring).
+
+    Parameters
+    ----------
+    texts : polars.Series or polars.DataFrame
+        Message texts (String; nulls allowed), or canonical events (their ``text``).
+    threshold : float, default 0.8
+        ``t`` in ``(0, 1]``: messages are near duplicates when the Jaccard index of their
+        shingle sets is ``>= t`` (inclusive); groups are the connected components.
+    shingle : {"word", "char"}, default "word"
+        Word or character shingles (:func:`shingles`).
+    ngram : int, default 1
+        Shingle length in words or characters. Word unigrams (token sets) are what
+        coordination-network-toolkit compares; character 4- or 5-grams suit scripts
+        written without spaces (Thai, Lao, Khmer) and typo-level edits.
+    min_shingles : int, default 5
+        Messages with fewer distinct shingles get no group.
+    keep_punctuation : bool, default False
+        Keep punctuation-only tokens as word shingles.
+    remove_urls, remove_mentions : bool, default True
+        Text normalisation (:func:`similarity_text`).
+    method : {"minhash", "exact"}, default "minhash"
+        MinHash + LSH + exact check, or every pair by prefix filtering (exact, slower on
+        large inputs with short, common-word messages).
+    bands, rows : int, default 12, 5
+        LSH parameters (``minhash``): ``bands·rows`` hash functions.
+    seed : int, default 0
+        Seed of the shingle hashes (results are deterministic for a seed).
+
+    Returns
+    -------
+    polars.Series
+        ``group`` (Int64): for messages in a group of two or more, the row number of the
+        group's first message; null for the others.
+
+    Raises
+    ------
+    ParameterError
+        A parameter out of range or unknown.
+    """
+    _check(threshold, shingle, ngram, min_shingles, method, bands, rows)
+    text = texts[TEXT] if isinstance(texts, pl.DataFrame) else texts
+    n = text.len()
+    sets = token_sets(
+        text,
+        kind=shingle,
+        ngram=ngram,
+        keep_punctuation=keep_punctuation,
+        remove_urls=remove_urls,
+        remove_mentions=remove_mentions,
+        seed=seed,
+    )
+    labels = _groups(sets, threshold, min_shingles, method, bands, rows)
+    return _first_member(labels, n)
+
+
+def similar_actions(
+    events: pl.DataFrame,
+    *,
+    threshold: float = 0.8,
+    min_shingles: int = 5,
+    text_kinds: tuple[str, ...] = ("post", "quote", "reply", "comment"),
+    shingle: ShingleKind = "word",
+    ngram: int = 1,
+    method: Method = "minhash",
+    seed: int = 0,
+) -> pl.DataFrame:
+    """``co_similar`` actions: one per message in a near-duplicate group.
+
+    Parameters
+    ----------
+    events : polars.DataFrame
+        Canonical events.
+    threshold, min_shingles, shingle, ngram, method, seed
+        See :func:`near_duplicate_groups` (Jaccard ``>= threshold`` of word token sets by
+        default; messages with fewer than ``min_shingles`` distinct words give no action).
+    text_kinds : tuple of str
+        Kinds whose text counts (reposts and forwards repeat someone else's text: left
+        out, as for ``co_text``).
+
+    Returns
+    -------
+    polars.DataFrame
+        :data:`coordscope.signals.actions.ACTION_SCHEMA`, sorted by event; the key is the
+        ``event_id`` of the group's first message (in input order), so the group's text
+        can be read back. Messages in no group of two or more give no action.
+    """
+    rows = (
+        events.lazy()
+        .with_row_index("event")
+        .filter(pl.col(KIND).cast(pl.String).is_in(list(text_kinds)) & pl.col(TEXT).is_not_null())
+        .select("event", TEXT, EVENT_ID)
+        .collect()
+    )
+    group = near_duplicate_groups(
+        rows[TEXT],
+        threshold=threshold,
+        min_shingles=min_shingles,
+        shingle=shingle,
+        ngram=ngram,
+        method=method,
+        seed=seed,
+    )
+    first_id = rows[EVENT_ID].gather(group.fill_null(0).cast(pl.UInt32))
+    keys = pl.DataFrame({"event": rows["event"], "key": first_id}).filter(group.is_not_null())
+    return actions_from_keys(events, keys, signal=_SIGNAL)
+
+
+# --------------------------------------------------------------------------------------
+# private helpers
+
+
+def _check(
+    threshold: float,
+    shingle: str,
+    ngram: int,
+    min_shingles: int,
+    method: str,
+    bands: int,
+    rows: int,
+) -> None:
+    if not (isinstance(threshold, int | float) and 0 < threshold <= 1):
+        raise ParameterError(f"threshold must be a Jaccard index in (0, 1], got {threshold}")
+    if shingle not in SHINGLE_KINDS:
+        raise ParameterError(f"shingle must be one of {', '.join(SHINGLE_KINDS)}, got '{shingle}'")
+    if not isinstance(ngram, int) or ngram < 1:
+        raise ParameterError(f"ngram must be an integer >= 1, got {ngram}")
+    if not isinstance(min_shingles, int) or min_shingles < 1:
+        raise ParameterError(f"min_shingles must be an integer >= 1, got {min_shingles}")
+    if method not in METHODS:
+        raise ParameterError(f"method must be one of {', '.join(METHODS)}, got '{method}'")
+    if not isinstance(bands, int) or bands < 1 or not isinstance(rows, int) or rows < 1:
+        raise ParameterError(f"bands and rows must be integers >= 1, got {bands}, {rows}")
+
+
+def _ranges(starts: IntArray, lengths: IntArray) -> IntArray:
+    """``concat(arange(s, s + l) for s, l)`` without a loop."""
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    nz = lengths > 0
+    s = starts[nz]
+    ln = lengths[nz]
+    step = np.ones(total, dtype=np.int64)
+    heads = np.cumsum(ln)[:-1]
+    step[0] = s[0]
+    step[heads] = s[1:] - (s[:-1] + ln[:-1] - 1)
+    return np.cumsum(step)
+
+
+def _jaccard(sets: TokenSets, i: IntArray, j: IntArray) -> npt.NDArray[np.float64]:
+    """Exact Jaccard index of the set pairs ``(i[k], j[k])`` (float64 division)."""
+    out = np.zeros(i.shape[0], dtype=np.float64)
+    size = sets.sizes
+    width = max(1, sets.n_ids)
+    step = max(1, _CHUNK_PAIRS // max(1, int(size.max(initial=1))))
+    for lo in range(0, i.shape[0], step):
+        a = i[lo : lo + step]
+        b = j[lo : lo + step]
+        pair = np.arange(a.shape[0], dtype=np.int64)
+        left = np.repeat(pair, size[a]) * width + sets.ids[_ranges(sets.indptr[a], size[a])]
+        right = np.repeat(pair, size[b]) * width + sets.ids[_ranges(sets.indptr[b], size[b])]
+        both = np.concatenate((left, right))
+        both.sort()
+        dup = both[1:][both[1:] == both[:-1]] // width
+        inter = np.bincount(dup, minlength=a.shape[0])
+        union = size[a] + size[b] - inter
+        out[lo : lo + step] = inter / np.maximum(union, 1)
+    return out
+
+
+def _fingerprints(sets: TokenSets) -> tuple[UIntArray, UIntArray]:
+    """Two independent 64-bit sums over each set (equal sets, equal fingerprints)."""
+    h = sets.vocab[sets.ids]
+    mixed = (h ^ (h >> np.uint64(31))) * np.uint64(0x9E3779B97F4A7C15)
+    starts = sets.indptr[:-1]
+    nonempty = sets.sizes > 0
+    f1 = np.zeros(starts.shape[0], dtype=np.uint64)
+    f2 = np.zeros(starts.shape[0], dtype=np.uint64)
+    if h.shape[0]:
+        f1[nonempty] = np.add.reduceat(h, starts[nonempty])
+        f2[nonempty] = np.add.reduceat(mixed, starts[nonempty])
+    return f1, f2
+
+
+def _groups(
+    sets: TokenSets,
+    threshold: float,
+    min_shingles: int,
+    method: str,
+    bands: int,
+    rows: int,
+) -> IntArray:
+    """Component label of each set (-1: no group of two or more)."""
+    n = sets.indptr.shape[0] - 1
+    size = sets.sizes
+    eligible = size >= min_shingles
+    labels = np.full(n, -1, dtype=np.int64)
+    if not eligible.any():
+        return labels
+    # merge identical sets: one representative each
+    f1, f2 = _fingerprints(sets)
+    keys = pl.DataFrame({"f1": f1, "f2": f2, "s": size, "ok": eligible}).with_row_index("m")
+    rep_of = (
+        keys.filter(pl.col("ok"))
+        .with_columns(pl.col("m").min().over("f1", "f2", "s").alias("rep"))
+        .select("m", "rep")
+    )
+    member = rep_of["m"].to_numpy().astype(np.int64)
+    rep = rep_of["rep"].to_numpy().astype(np.int64)
+    reps = np.unique(rep)
+    sub = subset_sets(sets, reps)
+    if method == "exact":
+        i, j, _ = jaccard_pairs(sub, threshold=threshold)
+    else:
+        i, j = _minhash_pairs(sub, threshold, bands, rows)
+    r = reps.shape[0]
+    graph = sp.coo_array((np.ones(i.shape[0], dtype=np.int8), (i, j)), shape=(r, r)).tocsr()
+    _, comp = connected_components(graph, directed=False)
+    rep_index = np.searchsorted(reps, rep)
+    labels[member] = comp[rep_index]
+    counts = np.bincount(labels[member], minlength=r)
+    labels[member[counts[labels[member]] < 2]] = -1
+    return labels
+
+
+def subset_sets(sets: TokenSets, which: IntArray) -> TokenSets:
+    """The sets ``which`` (in that order) as their own :class:`TokenSets`."""
+    size = sets.sizes[which]
+    indptr = np.zeros(which.shape[0] + 1, dtype=np.int64)
+    np.cumsum(size, out=indptr[1:])
+    pos = _ranges(sets.indptr[which], size)
+    return TokenSets(indptr, sets.ids[pos], sets.vocab)
+
+
+def _first_member(labels: IntArray, n: int) -> pl.Series:
+    """Row number of the first row of each label (null for -1)."""
+    frame = pl.DataFrame({"label": labels}).with_row_index("row")
+    first = frame.select(
+        pl.when(pl.col("label") >= 0)
+        .then(pl.col("row").min().over("label").cast(pl.Int64))
+        .otherwise(None)
+        .alias("group")
+    )
+    return first.to_series().head(n)
+
+
+def _multipliers(count: int) -> tuple[UIntArray, UIntArray]:
+    rng = np.random.default_rng(_HASH_SEED)
+    a = rng.integers(0, 2**63, size=count, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    b = rng.integers(0, 2**63, size=count, dtype=np.uint64)
+    return a, b
+
+
+def _signatures(sets: TokenSets, count: int) -> npt.NDArray[np.uint32]:
+    """MinHash signatures ``(count, sets)`` (uint32), multiply-shift hashing.
+
+    Each distinct shingle is hashed once per function (``V·count``), then gathered and
+    reduced per set with ``np.minimum.reduceat``; functions run on two threads.
+    """
+    n = sets.indptr.shape[0] - 1
+    uniq = sets.vocab
+    inverse = sets.ids
+    starts = sets.indptr[:-1]
+    a, b = _multipliers(count)
+    sig = np.empty((count, n), dtype=np.uint32)
+
+    def one(k: int) -> None:
+        with np.errstate(over="ignore"):
+            table = ((uniq * a[k] + b[k]) >> np.uint64(32)).astype(np.uint32)
+        sig[k] = np.minimum.reduceat(table[inverse], starts)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(one, range(count)))
+    return sig
+
+
+def _band_keys(sig: npt.NDArray[np.uint32], band: int, rows: int) -> UIntArray:
+    rng = np.random.default_rng(_HASH_SEED + 1 + band)
+    mult = rng.integers(0, 2**63, size=rows, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    with np.errstate(over="ignore"):
+        key = np.full(sig.shape[1], np.uint64(band + 1) * np.uint64(0x9E3779B97F4A7C15))
+        for k in range(rows):
+            v = sig[band * rows + k]
+            key = (key ^ v) * mult[k]
+            key ^= key >> np.uint64(29)
+    return key
+
+
+def _candidate_chunks(
+    sig: npt.NDArray[np.uint32], bands: int, rows: int
+) -> Iterator[tuple[IntArray, IntArray]]:
+    """Pairs of sets that agree on a whole band, band by band, in chunks."""
+    for band in range(bands):
+        key = _band_keys(sig, band, rows)
+        shared = np.flatnonzero(pl.Series(key).is_duplicated().to_numpy())
+        if shared.shape[0] == 0:
+            continue
+        order = shared[np.argsort(key[shared], kind="stable")]
+        sk = key[order]
+        zero = np.zeros(sk.shape[0], dtype=np.int64)
+        for ii, jj in band_pairs(sk, zero, 0, max_pairs=_CHUNK_PAIRS):
+            yield order[ii], order[jj]
+
+
+def _minhash_pairs(
+    sets: TokenSets, threshold: float, bands: int, rows: int
+) -> tuple[IntArray, IntArray]:
+    """Verified pairs ``J >= threshold`` among the LSH candidates."""
+    r = sets.indptr.shape[0] - 1
+    count = bands * rows
+    sig = _signatures(sets, count)
+    size = sets.sizes
+    found: list[IntArray] = []
+    for a, b in _candidate_chunks(sig, bands, rows):
+        lo = np.minimum(a, b)
+        hi = np.maximum(a, b)
+        small = np.minimum(size[lo], size[hi])
+        keep = small >= threshold * np.maximum(size[lo], size[hi]) - 1e-9  # J <= min/max
+        found.append(lo[keep] * r + hi[keep])
+    if not found:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    codes = pl.Series(np.concatenate(found)).unique().sort().to_numpy()
+    i = codes // r
+    j = codes % r
+    sigma = math.sqrt(threshold * (1 - threshold) / count)
+    least = max(1, math.floor((threshold - 4 * sigma) * count))
+    agree = np.empty(i.shape[0], dtype=np.int64)
+    step = _CHUNK_PAIRS
+    for lo_at in range(0, i.shape[0], step):
+        a = i[lo_at : lo_at + step]
+        b = j[lo_at : lo_at + step]
+        same = np.zeros(a.shape[0], dtype=np.int64)
+        for row in sig:  # one hash function at a time: contiguous rows
+            same += row[a] == row[b]
+        agree[lo_at : lo_at + step] = same
+    i = i[agree >= least]
+    j = j[agree >= least]
+    ok = _jaccard(sets, i, j) >= threshold
+    return i[ok], j[ok]

@@ -1,0 +1,429 @@
+"""Near-duplicate text (``co_similar``, issue 6).
+
+Hand-worked token sets and Jaccard indices; a brute-force reference (every pair, Python
+sets) for the exact path and for the groups, compared by hypothesis; MinHash recall on
+planted paraphrases against the exact path; awkward messages (empty, one token, emoji
+only, mixed scripts, very long); the signal through ``actions`` and ``detect``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from coordscope.errors import ParameterError
+from coordscope.schema import EVENT_SCHEMA
+from coordscope.signals.actions import actions
+from coordscope.signals.detect import detect
+from coordscope.signals.media import phash_groups
+from coordscope.signals.similar import (
+    DEFAULT_BANDS,
+    DEFAULT_ROWS,
+    jaccard_pairs,
+    lsh_probability,
+    near_duplicate_groups,
+    shingles,
+    similar_actions,
+    similarity_text,
+    token_sets,
+    toolkit_tokens,
+)
+
+T0 = datetime(2024, 3, 1, tzinfo=UTC)
+
+
+def events_of(texts: list[str | None], *, kinds: list[str] | None = None,
+              seconds: list[float] | None = None, actors: list[str] | None = None,
+              ) -> pl.DataFrame:  # fmt: skip
+    n = len(texts)
+    kinds = kinds or ["post"] * n
+    seconds = seconds or [10.0 * k for k in range(n)]
+    actors = actors or [f"a{k}" for k in range(n)]
+    return pl.DataFrame(
+        {
+            "event_id": [f"e{k}" for k in range(n)],
+            "platform": ["twitter"] * n,
+            "actor_id": actors,
+            "actor_name": [None] * n,
+            "ts": [T0 + timedelta(seconds=s) for s in seconds],
+            "kind": kinds,
+            "object_id": ["o" if k == "repost" else None for k in kinds],
+            "text": texts,
+            "urls": [[] for _ in range(n)],
+            "hashtags": [[] for _ in range(n)],
+            "mentions": [[] for _ in range(n)],
+            "media": [[] for _ in range(n)],
+            "channel": [None] * n,
+            "actor_created": [None] * n,
+        },
+        schema=EVENT_SCHEMA,
+    )
+
+
+def sets_as_python(texts: list[str | None], **kw: object) -> list[frozenset[int]]:
+    sets = token_sets(pl.Series(texts, dtype=pl.String), **kw)  # type: ignore[arg-type]
+    return [
+        frozenset(sets.vocab[sets.ids[sets.indptr[m] : sets.indptr[m + 1]]].tolist())
+        for m in range(len(texts))
+    ]
+
+
+def hashed(tokens: list[str]) -> frozenset[int]:
+    return frozenset(pl.Series(tokens, dtype=pl.String).hash(0).to_list())
+
+
+# --------------------------------------------------------------------------------------
+# tokens and shingles, by hand
+
+
+# the toolkit's token sets (checked against its ``regex``-module tokenizer)
+TOOLKIT_CASES = [
+    ("the cat sat on the mat", ["cat", "mat", "on", "sat", "the"]),
+    ("Hello, world!! ok?", ["!", ",", "?", "hello", "ok", "world"]),
+    ("don't stop", ["don't", "stop"]),
+    ("'orange' is", ["is", "orange"]),
+    ("3.14 and 1,000 x", ["1,000", "3.14", "and", "x"]),
+    ("e.g. U.S.A.", [".", "e.g", "u.s.a"]),
+    ("a_b c-d", ["-", "a_b", "c", "d"]),
+    ("a1.b2", [".", "a1", "b2"]),
+    ("😀😀 hi 👍🏽 👨\u200d👩\u200d👧", ["hi", "👍🏽", "👨\u200d👩\u200d👧", "😀"]),
+    ("🇩🇪🇫🇷", ["🇩🇪", "🇫🇷"]),
+    ("Привет, мир!", ["!", ",", "мир", "привет"]),
+    ("مرحبا بالعالم", ["بالعالم", "مرحبا"]),
+    ("日本語のテキストです", ["す", "で", "の", "テキスト", "日", "本", "語"]),
+    ("Hi @someone! yes", ["hi", "yes"]),
+    ("ab@cd ef", ["ab", "ef"]),
+    ("http://x.com/a?b=1", ["/", "1", ":", "=", "?", "a", "b", "http", "x.com"]),
+    ("hello\tworld\nnew", ["hello", "new", "world"]),
+    ('צה"ל אמר היום', ["אמר", "היום", 'צה"ל']),  # Hebrew: a quote between letters joins
+    ("ג'ירפה וש' אחרות", ["אחרות", "ג'ירפה", "וש'"]),  # and an apostrophe sticks
+    ('כתב: "שלום"', ['"', ":", "כתב", "שלום"]),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TOOLKIT_CASES)
+def test_toolkit_tokens_by_hand(text: str, expected: list[str]) -> None:
+    got = pl.select(toolkit_tokens(pl.lit(text))).to_series()[0].to_list()
+    assert sorted(set(got)) == expected
+    assert sets_as_python([text], tokenizer="toolkit") == [hashed(expected)]
+
+
+def test_default_normalisation_and_words() -> None:
+    text = "RT Ｈｅｌｌｏ  @bob World! https://t.co/x #Tag don't 日本"
+    norm = pl.select(similarity_text(pl.lit(text))).item()
+    assert norm == "rt hello world! #tag don't 日本"
+    words = pl.select(shingles(pl.lit(norm))).to_series()[0].to_list()
+    assert words == ["rt", "hello", "world", "tag", "don", "t", "日", "本"]
+    # the fast path computes the same sets
+    assert sets_as_python([text]) == [hashed(words)]
+
+
+def test_word_and_char_ngrams() -> None:
+    bigrams = pl.select(shingles(pl.lit("a b c a b"), ngram=2)).to_series()[0].to_list()
+    assert bigrams == ["a b", "b c", "c a", "a b"]
+    short = pl.select(shingles(pl.lit("a b"), ngram=3)).to_series()[0].to_list()
+    assert short == ["a b"]
+    chars = pl.select(shingles(pl.lit("abcd"), kind="char", ngram=3)).to_series()[0].to_list()
+    assert chars == ["abc", "bcd"]
+    # hashed n-grams: as many distinct shingles as the strings
+    sizes = [len(s) for s in sets_as_python(["a b c a b", "a b", "abcd"], ngram=2)]
+    assert sizes == [3, 1, 1]  # "abcd" is one word
+    assert [len(s) for s in sets_as_python(["abcd", "ab"], kind="char", ngram=3)] == [2, 1]
+
+
+def test_lsh_s_curve_documented_values() -> None:
+    p = lsh_probability([0.8, 0.5, 0.3], bands=DEFAULT_BANDS, rows=DEFAULT_ROWS)
+    assert DEFAULT_BANDS * DEFAULT_ROWS == 60
+    np.testing.assert_allclose(p, [0.99147, 0.31681, 0.02877], atol=5e-5)
+    assert lsh_probability(1.0, bands=3, rows=2) == 1.0
+
+
+# --------------------------------------------------------------------------------------
+# exact Jaccard pairs and groups against brute force
+
+
+def brute_pairs(
+    sets: list[frozenset[int]], t: float, ts: list[int] | None = None, w: int = 0
+) -> set[tuple[int, int, float]]:
+    out = set()
+    for i, j in itertools.combinations(range(len(sets)), 2):
+        a, b = sets[i], sets[j]
+        if not a or not b or (ts is not None and abs(ts[i] - ts[j]) > w):
+            continue
+        jac = len(a & b) / len(a | b)
+        if jac >= t:
+            out.add((i, j, jac))
+    return out
+
+
+def brute_groups(sets: list[frozenset[int]], t: float, least: int) -> list[int | None]:
+    parent = list(range(len(sets)))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    ok = [len(s) >= least for s in sets]
+    for i, j, _ in brute_pairs(sets, t):
+        if ok[i] and ok[j]:
+            parent[find(j)] = find(i)
+    roots = [find(k) if ok[k] else None for k in range(len(sets))]
+    first: dict[int, int] = {}
+    count: dict[int, int] = {}
+    for k, r in enumerate(roots):
+        if r is not None:
+            first.setdefault(r, k)
+            count[r] = count.get(r, 0) + 1
+    return [first[r] if r is not None and count[r] > 1 else None for r in roots]
+
+
+def test_jaccard_by_hand() -> None:
+    texts = [
+        "the cat sat on the mat",  # {the cat sat on mat}
+        "the cat sat on the mat slowly",  # 5/6 = 0.833
+        "the bat sat on the mat",  # 4/6 = 0.667 with the first
+        "",
+    ]
+    sets = token_sets(pl.Series(texts))
+    i, j, jac = jaccard_pairs(sets, threshold=0.8)
+    assert list(zip(i.tolist(), j.tolist(), strict=True)) == [(0, 1)]
+    assert jac.tolist() == [5 / 6]
+    i, j, jac = jaccard_pairs(sets, threshold=4 / 6)  # inclusive
+    assert sorted(zip(i.tolist(), j.tolist(), strict=True)) == [(0, 1), (0, 2)]
+    ts = np.array([0, 61, 30, 0])
+    i, _, _ = jaccard_pairs(sets, threshold=0.6, ts=ts, window=30)  # 0-2 only (|Δ| = 30)
+    assert i.tolist() == [0]
+
+
+WORDS = st.lists(st.sampled_from(["a", "b", "c", "d", "e", "f", "g"]), min_size=0, max_size=7)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    docs=st.lists(WORDS, min_size=0, max_size=25),
+    t=st.sampled_from([0.3, 0.5, 2 / 3, 0.75, 0.8, 1.0]),
+    window=st.integers(0, 40),
+    times=st.lists(st.integers(0, 100), min_size=25, max_size=25),
+)
+def test_exact_pairs_equal_brute_force(
+    docs: list[list[str]], t: float, window: int, times: list[int]
+) -> None:
+    texts = [" ".join(d) for d in docs]
+    py = sets_as_python(texts)  # type: ignore[arg-type]
+    sets = token_sets(pl.Series(texts, dtype=pl.String))
+    i, j, jac = jaccard_pairs(sets, threshold=t, max_pairs=3)
+    got = set(zip(i.tolist(), j.tolist(), jac.tolist(), strict=True))
+    assert got == brute_pairs(py, t)
+    ts = np.array(times[: len(texts)], dtype=np.int64)
+    i, j, jac = jaccard_pairs(sets, threshold=t, ts=ts, window=window)
+    assert set(zip(i.tolist(), j.tolist(), jac.tolist(), strict=True)) == brute_pairs(
+        py, t, ts.tolist(), window
+    )
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(docs=st.lists(WORDS, min_size=0, max_size=30), t=st.sampled_from([0.5, 0.75, 0.8]))
+def test_groups_equal_brute_force_union_find(docs: list[list[str]], t: float) -> None:
+    texts = [" ".join(d) for d in docs]
+    expected = brute_groups(sets_as_python(texts), t, 3)  # type: ignore[arg-type]
+    for method in ("exact", "minhash"):
+        got = near_duplicate_groups(
+            pl.Series(texts, dtype=pl.String), threshold=t, min_shingles=3, method=method
+        )
+        if method == "exact":
+            assert got.to_list() == expected
+        else:  # MinHash finds a subset of the links; never a pair below the threshold
+            pairs = {(a, b) for a, b in itertools.combinations(range(len(texts)), 2)}
+            same = {(a, b) for a, b in pairs if got[a] is not None and got[a] == got[b]}
+            truth = {(a, b) for a, b in pairs if expected[a] is not None
+                     and expected[a] == expected[b]}  # fmt: skip
+            assert same <= truth
+
+
+def paraphrases(seed: int, families: int, copies: int, noise: int) -> tuple[list[str], list[int]]:
+    """Planted families: a 20-word base message and copies with one word swapped or a
+    word appended (Jaccard >= 0.82 with the base), among unrelated messages."""
+    rng = np.random.default_rng(seed)
+    vocab = np.array([f"w{k}" for k in range(3000)])
+    texts: list[str] = []
+    family: list[int] = []
+    for f in range(families):  # a loop over a test fixture's families
+        base = rng.choice(vocab, 20, replace=False)
+        for _ in range(copies):
+            words = base.copy()
+            if rng.random() < 0.5:
+                words[rng.integers(0, 20)] = rng.choice(vocab)
+            else:
+                words = np.append(words, rng.choice(vocab))
+            texts.append(" ".join(words))
+            family.append(f)
+    for _ in range(noise):
+        texts.append(" ".join(rng.choice(vocab, int(rng.integers(5, 40)))))
+        family.append(-1)
+    order = rng.permutation(len(texts))
+    return [texts[k] for k in order], [family[k] for k in order]
+
+
+def test_minhash_recall_on_planted_paraphrases() -> None:
+    texts, family = paraphrases(7, families=60, copies=8, noise=3000)
+    series = pl.Series(texts)
+    exact = near_duplicate_groups(series, method="exact")
+    fast = near_duplicate_groups(series)
+    sets = token_sets(series)
+    i, j, _ = jaccard_pairs(sets, threshold=0.8)
+    assert i.shape[0] > 1000  # the exact pairs the recall is measured on
+    ex = exact.to_numpy()
+    fa = fast.to_numpy()
+    assert np.all(ex[i] == ex[j])
+    recall = float(np.mean(fast.gather(pl.Series(i)).is_not_null().to_numpy() & (fa[i] == fa[j])))
+    assert recall >= 0.99
+    # every planted family is one group, and nothing else is grouped
+    fam = np.array(family)
+    grouped = fast.is_not_null().to_numpy()
+    assert not grouped[fam < 0].any()
+    assert pl.DataFrame({"f": fam[grouped], "g": fa[grouped]}).n_unique() == 60
+
+
+# --------------------------------------------------------------------------------------
+# awkward messages
+
+
+def test_awkward_messages() -> None:
+    long = " ".join(f"w{k}" for k in range(10_000))
+    texts = [
+        None,
+        "",
+        "   ",
+        "word",  # one token: below min_shingles
+        "😀😀😀 🔥",  # emoji only: two tokens
+        "😀 🔥 👍 ✅ 📢 🙏",
+        "😀 🔥 👍 ✅ 📢 🙏!",  # emoji only, 6 tokens each, punctuation dropped: equal sets
+        "مرحبا بالعالم كيف حالكم اليوم يا أصدقاء",
+        "مرحبا بالعالم كيف حالكم اليوم يا أصدقاء!!",
+        "Привет мир как дела сегодня друзья мои",
+        "привет мир как дела сегодня друзья мои 🔥",  # one extra token: 7/8
+        "今日は東京で大きな会議があります",  # CJK: one token per Han/Hiragana character
+        "今日は東京で大きな会議がありました",
+        long,
+        long + " extra",  # 10,000 / 10,001
+    ]
+    groups = near_duplicate_groups(pl.Series(texts, dtype=pl.String)).to_list()
+    assert groups[:5] == [None] * 5
+    assert groups[5:7] == [5, 5]
+    assert groups[7:9] == [7, 7]
+    assert groups[9:11] == [9, 9]
+    # {今,日,は,東,京,で,大,き,な,会,議,が,あ,り,ま,す} vs ... し,た: 15/18 = 0.83
+    assert groups[11:13] == [11, 11]
+    assert groups[13:15] == [13, 13]
+    # mixed scripts never link across scripts
+    assert len({g for g in groups if g is not None}) == 5
+
+
+def test_input_is_not_modified_and_shuffling_keeps_groups() -> None:
+    texts, _ = paraphrases(3, families=10, copies=4, noise=200)
+    series = pl.Series(texts)
+    before = series.clone()
+    groups = near_duplicate_groups(series)
+    assert series.equals(before)
+    perm = np.random.default_rng(1).permutation(len(texts))
+    shuffled = near_duplicate_groups(series.gather(perm))
+    # the same partition (labels are first members, so they differ)
+    a = pl.DataFrame({"x": groups.gather(perm), "y": shuffled}).drop_nulls()
+    assert a.n_unique() == a["x"].n_unique() == a["y"].n_unique()
+    assert groups.null_count() == shuffled.null_count()
+
+
+def test_parameters_are_checked() -> None:
+    s = pl.Series(["a b c d e"])
+    for kwargs, match in [
+        ({"threshold": 0}, "threshold"),
+        ({"threshold": 1.5}, "threshold"),
+        ({"shingle": "sentence"}, "shingle"),
+        ({"ngram": 0}, "ngram"),
+        ({"min_shingles": 0}, "min_shingles"),
+        ({"method": "brute"}, "method"),
+        ({"bands": 0}, "bands"),
+    ]:
+        with pytest.raises(ParameterError, match=match):
+            near_duplicate_groups(s, **kwargs)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------------------
+# the signal
+
+
+def test_similar_actions_keys_and_kinds() -> None:
+    texts = [
+        "breaking the minister lied about the budget again today",  # e0
+        "nothing to do with it at all really just lunch",  # e1
+        "Breaking: the minister lied about the budget again today!",  # e2 same words as e0
+        "breaking the minister lied about the budget again today",  # e3 a repost: left out
+        "breaking the minister lied about budget again today folks",  # e4: 8/10 with e0
+        "short one",  # e5
+    ]
+    ev = events_of(texts, kinds=["post", "post", "reply", "repost", "quote", "post"])
+    acts = similar_actions(ev)
+    assert acts["event"].to_list() == [0, 2, 4]
+    assert acts["key"].to_list() == ["e0", "e0", "e0"]
+    assert acts["signal"].unique().to_list() == ["co_similar"]
+    assert acts.equals(actions(ev, signal="co_similar"))
+    stricter = actions(ev, signal="co_similar", similarity=0.9)
+    assert stricter["event"].to_list() == [0, 2]
+
+
+def test_detect_native_and_cnt_modes() -> None:
+    texts = [
+        "vote for the new party on sunday it is our last chance",
+        "vote for the new party on sunday it is our last chance!!",
+        "vote for the new party on sunday it is our only chance",  # 11/13 = 0.85
+        "completely unrelated message about football scores tonight",
+    ]
+    ev = events_of(texts, seconds=[0, 20, 50, 55], actors=["A", "B", "C", "D"])
+    res = detect(ev, signals=["co_similar"], window=30)
+    pairs = res.edges.select("actor_a", "actor_b").rows()
+    assert pairs == [("A", "B"), ("B", "C")]  # A-C are 50 s apart
+    cnt = detect(ev, signals="co_similar", window=30, mode="cnt")
+    rows = cnt.edges.rows()
+    # the toolkit's token sets keep "!" as a token: B = A + {"!"}: 11/12 = 0.92;
+    # B and C: 10/14 < 0.8, so only A <-> B
+    assert rows == [("A", "B", 1), ("B", "A", 1)]
+
+
+# --------------------------------------------------------------------------------------
+# the benchmark workloads (small)
+
+
+def test_similar_workload_small(tmp_path: Path) -> None:
+    from benchmarks.similar_workload import make_similar_events, run_similar
+
+    a = make_similar_events(4000, seed=3)
+    assert a.equals(make_similar_events(4000, seed=3))  # deterministic by seed
+    assert a.height == 4000
+    copies = a.filter(pl.col("x_family").is_not_null())
+    assert 60 <= copies.height <= 120  # 3 % of the rows (a family's base included)
+    words = a["text"].str.split(" ").list.len()
+    assert words.min() >= 1  # CJK texts have no spaces
+    path = tmp_path / "events.parquet"
+    a.write_parquet(path)
+    report = run_similar(path)
+    assert report["rows"] == 4000
+    assert report["recall_exact_pairs"] >= 0.99
+    assert report["exact_pairs_in_window"] > 0
+
+
+def test_media_workload_small() -> None:
+    from benchmarks.similar_workload import make_phashes
+
+    x = make_phashes(5000, seed=2)
+    assert x.dtype == np.uint64 and x.shape == (5000,)
+    assert np.array_equal(x, make_phashes(5000, seed=2))
+    groups = phash_groups(x, distance=6)
+    assert 5000 - np.unique(groups).shape[0] >= 300  # the planted re-encodings join
