@@ -288,3 +288,54 @@ def test_cli_help_of_every_command() -> None:
         done = _cli(command, "--help")
         assert done.returncode == 0, command
         assert "Usage" in done.stdout, command
+
+
+def test_cli_evaluate_against_truth(
+    demo: tuple[pl.DataFrame, pl.DataFrame], demo_dir: Path, tmp_path: Path
+) -> None:
+    _, truth = demo
+    truth_path = tmp_path / "truth.parquet"
+    truth.write_parquet(truth_path)
+    done = _cli("evaluate", str(demo_dir), "--truth", str(truth_path), "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    summary = report["summary"]
+    assert summary["precision"] == 1.0  # the demo audit flags planted accounts only
+    assert summary["organic_flagged_share"] == 0.0
+    assert 0.8 <= summary["recall"] <= 1.0
+    shown = _cli("evaluate", str(demo_dir), "--truth", str(truth_path))
+    assert shown.returncode == 0 and "precision" in shown.stdout and "link_ring-1" in shown.stdout
+    missing = _cli("evaluate", str(demo_dir), "--truth", str(tmp_path / "nope.parquet"))
+    assert missing.returncode == 1 and missing.stderr.startswith("error:")
+
+
+def test_cli_fit_scorer_and_audit_with_it(
+    demo: tuple[pl.DataFrame, pl.DataFrame], tmp_path: Path
+) -> None:
+    from tests.test_scorer import synthetic_clusters
+
+    folders, truths = [], []
+    for seed in (1, 2):
+        clusters, truth = synthetic_clusters(seed)
+        folder = tmp_path / f"audit{seed}"
+        folder.mkdir()
+        clusters.write_parquet(folder / "clusters.parquet")
+        truth.write_parquet(folder / "truth.parquet")
+        folders.append(str(folder))
+        truths += ["--truth", str(folder / "truth.parquet")]
+    scorer = tmp_path / "scorer.json"
+    done = _cli("fit-scorer", *folders, *truths, "-o", str(scorer))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(scorer.read_text())["format"]
+    events, _ = demo
+    data = tmp_path / "events.parquet"
+    events.write_parquet(data)
+    out = tmp_path / "scored"
+    run = _cli("audit", str(data), "-o", str(out), "--signals", "co_share,co_link", "--scorer",
+               str(scorer), "--json")  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["parameters"]["scorer"] is not None
+    scores = pl.read_parquet(out / "clusters.parquet")["score"]
+    assert scores.is_between(0.0, 1.0).all()
+    one_truth = _cli("fit-scorer", *folders, "--truth", truths[1], "-o", str(scorer))
+    assert one_truth.returncode == 1 and "one --truth per audit folder" in one_truth.stderr
