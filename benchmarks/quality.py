@@ -96,9 +96,29 @@ def _rule_report(truth: pl.DataFrame, kept: pl.DataFrame, ranked: pl.DataFrame) 
     return evaluate_parts(truth, flagged=flagged, pairs=ranked, labels=labels, k=K)
 
 
+#: The rule baselines materialise every in-window pair (CooRTweet's self-join, the
+#: toolkit's edge table); above this many pairs a run is skipped and recorded as such,
+#: instead of exhausting the memory of the 2-core, 24 GB benchmark machine.
+RULE_PAIR_BUDGET = {"coortweet": 40_000_000, "cnt": 200_000_000}
+
+
+def _check_rule_budget(events: pl.DataFrame, signals: list[str], rule: str) -> None:
+    from benchmarks.workloads import in_window_pairs
+    from coordscope.signals.actions import actions
+
+    acts = pl.concat([actions(events, signal=s) for s in signals])
+    pairs = in_window_pairs(acts, WINDOW)
+    if pairs > RULE_PAIR_BUDGET[rule]:
+        raise MemoryError(
+            f"skipped: {pairs:,} in-window pairs, over the {rule} budget of "
+            f"{RULE_PAIR_BUDGET[rule]:,}"
+        )
+
+
 def run_coortweet(events: pl.DataFrame, truth: pl.DataFrame, signals: list[str]) -> dict[str, Any]:
     from coordscope.signals.detect import detect
 
+    _check_rule_budget(events, signals, "coortweet")
     edges = detect(events, signals=signals, window=WINDOW, mode="coortweet").edges
     table = edges.select(
         pl.col("from").cast(pl.String).alias("actor_a"),
@@ -112,6 +132,7 @@ def run_coortweet(events: pl.DataFrame, truth: pl.DataFrame, signals: list[str])
 def run_cnt(events: pl.DataFrame, truth: pl.DataFrame, signals: list[str]) -> dict[str, Any]:
     from coordscope.signals.detect import detect
 
+    _check_rule_budget(events, signals, "cnt")
     edges = detect(events, signals=signals, window=WINDOW, mode="cnt").edges
     table = edges.select(
         pl.col("user_1").cast(pl.String).alias("actor_a"),
@@ -213,6 +234,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="seed 0 at size small only")
     parser.add_argument("--only", nargs="*", default=None, help="scenario names to run")
     parser.add_argument(
+        "--sizes", nargs="*", default=None, help="sizes to run (default: small and medium)"
+    )
+    parser.add_argument(
         "--signals",
         nargs="*",
         default=None,
@@ -226,7 +250,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from coordscope._output import write_json
 
     signals = rule_signals(args.signals)
-    plan = [p for p in runs(args.quick) if args.only is None or p[0] in args.only]
+    plan = [
+        p
+        for p in runs(args.quick)
+        if (args.only is None or p[0] in args.only) and (args.sizes is None or p[2] in args.sizes)
+    ]
     records: list[dict[str, Any]] = []
     start = time.perf_counter()
     for scenario, seed, size in plan:
