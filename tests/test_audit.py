@@ -302,7 +302,9 @@ def test_cli_evaluate_against_truth(
     summary = report["summary"]
     assert summary["precision"] == 1.0  # the demo audit flags planted accounts only
     assert summary["organic_flagged_share"] == 0.0
-    assert 0.8 <= summary["recall"] <= 1.0
+    # co_share, co_link and co_hashtag only: copy_paste (11 accounts, needs co_similar)
+    # and fresh_accounts (21, ~15 min apart) are out of reach: 115 / 147
+    assert summary["recall"] == pytest.approx(115 / 147)
     shown = _cli("evaluate", str(demo_dir), "--truth", str(truth_path))
     assert shown.returncode == 0 and "precision" in shown.stdout and "link_ring-1" in shown.stdout
     missing = _cli("evaluate", str(demo_dir), "--truth", str(tmp_path / "nope.parquet"))

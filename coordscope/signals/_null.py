@@ -6,7 +6,7 @@ account code, ``t`` a time in microseconds. No loop over rows, keys, pairs or ac
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -35,11 +35,16 @@ class KeyStats:
     """Per-key statistics, indexed by key code ``0 .. K-1``.
 
     ``pi`` is the share of the key's different-account action pairs within the window
-    (0 when it has no such pair); ``actors`` its distinct accounts.
+    (0 when it has no such pair); ``actors`` its distinct accounts. ``inc_k``, ``inc_a``,
+    ``inc_m``: the (key, account) incidence — one row per key and account that acted on
+    it, with its ``m`` actions — sorted by (key, account).
     """
 
     pi: FloatArray
     actors: IntArray
+    inc_k: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    inc_a: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    inc_m: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
 def key_stats(k: IntArray, a: IntArray, t: IntArray, window_us: IntArray, n_keys: int) -> KeyStats:
@@ -60,18 +65,24 @@ def key_stats(k: IntArray, a: IntArray, t: IntArray, window_us: IntArray, n_keys
     ``π_k = (P_k − S_k) / D_k``: ``P_k`` same-key pairs within ``W`` (inclusive), ``S_k``
     those of one account with itself, ``D_k = (n_k² − Σ_a m_ak²) / 2`` the different-account
     pairs. Counted with :func:`coordscope.signals.kernel.window_ends`, never enumerated.
-    Cost ``O(n log n)``.
+    Cost ``O(n log n)``; the sort by (key, time) is skipped when the actions already are
+    in that order (checked in ``O(n)``).
     """
-    order = np.lexsort((t, k))
-    ks, ts = k[order], t[order]
-    n_in = _band_counts(ks, ts, window_us[order], n_keys)
+    k = np.asarray(k, dtype=np.int64)
+    a = np.asarray(a, dtype=np.int64)
+    t = np.asarray(t, dtype=np.int64)
+    if _is_sorted(k, t):
+        n_in = _band_counts(k, t, window_us, n_keys)
+    else:
+        order = np.lexsort((t, k))
+        n_in = _band_counts(k[order], t[order], window_us[order], n_keys)
+        del order
     n_k = np.bincount(k, minlength=n_keys).astype(np.float64)
     # (key, account) multiplicities; pairs of one account with itself
-    ka = k * (int(a.max()) + 1 if a.shape[0] else 1) + a
+    base = int(a.max()) + 1 if a.shape[0] else 1
+    ka = k * base + a
     uniq, inv, m = np.unique(ka, return_inverse=True, return_counts=True)
-    del uniq
-    key_of = np.zeros(m.shape[0], dtype=np.int64)
-    key_of[inv] = k
+    key_of = uniq // base
     sum_m2 = np.bincount(key_of, weights=m.astype(np.float64) ** 2, minlength=n_keys)
     actors = np.bincount(key_of, minlength=n_keys).astype(np.int64)
     rep = m[inv] > 1  # actions of an account acting on the key more than once
@@ -83,7 +94,15 @@ def key_stats(k: IntArray, a: IntArray, t: IntArray, window_us: IntArray, n_keys
     n_diff = (n_k**2 - sum_m2) / 2.0
     with np.errstate(invalid="ignore", divide="ignore"):
         pi = np.where(n_diff > 0, (n_in - n_same) / np.where(n_diff > 0, n_diff, 1.0), 0.0)
-    return KeyStats(np.clip(pi, 0.0, 1.0), actors)
+    return KeyStats(np.clip(pi, 0.0, 1.0), actors, key_of, uniq - key_of * base, m.astype(np.int64))
+
+
+def _is_sorted(k: IntArray, t: IntArray) -> bool:
+    """Whether the actions are in (key, time) order (``O(n)``)."""
+    if k.shape[0] < 2:
+        return True
+    dk = k[1:] - k[:-1]
+    return bool(np.all((dk > 0) | ((dk == 0) & (t[1:] >= t[:-1]))))
 
 
 def _band_counts(

@@ -135,6 +135,8 @@ _SCHEDULED_MIN: Final = 5
 _MIN_GROUP: Final = 3
 _MAX_GROUP: Final = 50
 _MIX: Final = 0x9E3779B97F4A7C15
+_MIX2: Final = 0xC2B2AE3D27D4EB4F
+_ACTOR_SEED: Final = 11
 
 #: A unit is *saturated* — its co-actions are not enumerated — when at least
 #: ``SATURATED_ACTORS`` accounts acted in it and at least ``SATURATED_PI`` of its
@@ -240,55 +242,62 @@ def significance(
         )
 
     # 1. units: maximal runs of a key's actions with gaps <= W; key statistics per unit
-    coded, units = _unit_codes(actions, signals, win, seed)
+    coded, units, actor_codes = _unit_codes(actions, signals, win, seed)
     n_units = units.height
-    k = coded["k"].to_numpy().astype(np.int64)
-    a = coded["a"].to_numpy().astype(np.int64)
+    k = coded["k"].to_numpy()
+    a = coded["a"].to_numpy()
     t = coded["t"].to_numpy()
     key_sig = units["s"].to_numpy().astype(np.int64)
     w_unit = np.array([round(win[s] * _US) for s in signals], dtype=np.int64)[key_sig]
-    ks = _null.key_stats(k, a, t, w_unit[k], n_units)
+    ks = _null.key_stats(k, a, t, w_unit[k], n_units)  # coded is sorted by (k, t)
     saturated = (ks.actors >= SATURATED_ACTORS) & (ks.pi >= SATURATED_PI)
     keep = ~saturated[k]
     n_saturated_actions = int((~keep).sum())
-    coded = coded.filter(pl.Series(keep))
+    if n_saturated_actions:
+        coded = coded.filter(pl.Series(keep))
     key_half = units["h"].to_numpy()
     timings["units"] = _lap(clock)
     clock = time.perf_counter()
 
     # 2. co-actions: every pair (no evidence), then evidence for candidate pairs only
-    unit_actions = (
-        actions.select("signal", "actor_id", "ts", "event_id", "event")
-        .with_columns(_key_strings(coded, actions.height))
-        .filter(pl.col("key").is_not_null())
+    unit_key = np.full(actions.height, -1, dtype=np.int64)
+    unit_key[coded["row"].to_numpy()] = coded["k"].to_numpy()
+    single, cand_edges, evidence = _two_pass(
+        actions.select("signal", "actor_id", "ts", "event_id", "event"),
+        unit_key,
+        coded,
+        actions["key"].gather(units["row0"]),
+        actor_codes,
+        win,
+        max_pairs=max_pairs,
+        partitions=partitions,
     )
-    edges, evidence = _two_pass(
-        unit_actions, units, win, max_pairs=max_pairs, partitions=partitions
-    )
+    del unit_key
     timings["native"] = _lap(clock)
     clock = time.perf_counter()
 
-    incidence = (
-        coded.group_by(["a", "k"])
-        .agg(pl.len().cast(pl.Int64).alias("m"))
-        .with_columns(pl.lit(pl.Series("s", key_sig)).gather(pl.col("k")).alias("s"))
-        .sort(["a", "k"])
-    )
-    n_accounts = int(a.max()) + 1 if a.shape[0] else 0
+    incidence = _incidence(ks, keep_units=~saturated, key_sig=key_sig)
+    n_accounts = actor_codes.height
     scheduled = _scheduled(coded, n_accounts)
+    models: dict[int, _null.Model] = {}
     timings["null_model"] = _lap(clock)
     clock = time.perf_counter()
 
     # 3. evidence rows with codes; pair-level counts
-    actor_codes = _actor_codes(actions)
-    ev = _coded_evidence(evidence, actor_codes, signals, seed, scheduled)
-    pair_p, pair_expected = _pair_tests(ev, incidence, ks, key_half, key_sig, signals, n_accounts)
+    id_codes = actor_codes.select("actor_id", "a")
+    ev = _coded_evidence(evidence, id_codes, signals, seed, scheduled)
+    pair_p, pair_expected = _pair_tests(
+        ev, incidence, ks, key_half, key_sig, signals, n_accounts, models
+    )
     timings["pairs"] = _lap(clock)
     clock = time.perf_counter()
 
     # 4. edges: Simes across signals, BH over testable pairs
-    degree = incidence.group_by("a").agg(pl.len().alias("d"))
-    edges_out, n_hyp = _edge_table(edges, actor_codes, pair_p, pair_expected, degree, alpha)
+    degree = np.bincount(incidence["a"].to_numpy(), minlength=n_accounts)
+    edges_out, n_hyp = _edge_table(
+        single, cand_edges, actor_codes, pair_p, pair_expected, degree, alpha
+    )
+    del single, cand_edges
     timings["edges"] = _lap(clock)
     clock = time.perf_counter()
 
@@ -302,10 +311,11 @@ def significance(
         key_sig,
         w_unit,
         signals,
-        actor_codes,
+        id_codes,
         scheduled,
         seed,
         alpha,
+        models,
     )
     timings["groups"] = _lap(clock)
 
@@ -405,64 +415,86 @@ def _lap(start: float) -> float:
 
 
 def _actor_codes(actions: pl.DataFrame) -> pl.DataFrame:
-    """``actor_id`` → dense code ``a`` (in sorted id order)."""
+    """``actor_id`` → dense code ``a`` (in sorted id order, so ``a < b`` ⇔ ids in order),
+    with ``h``, a 64-bit hash of the id (collision-checked) for cheap integer joins."""
     ids = actions["actor_id"].unique().sort()
-    return pl.DataFrame({"actor_id": ids, "a": pl.int_range(ids.len(), eager=True)})
+    codes = pl.DataFrame(
+        {"actor_id": ids, "a": pl.int_range(ids.len(), eager=True, dtype=pl.Int64)}
+    ).with_columns(pl.col("actor_id").hash(seed=_ACTOR_SEED).alias("h"))
+    if codes["h"].n_unique() != codes.height:  # pragma: no cover - probability ~ n² / 2**65
+        raise ParameterError("internal: 64-bit hash collision between two ids; please report")
+    return codes
+
+
+def _code_of(ids: pl.Expr | str, codes: pl.DataFrame, frame: pl.DataFrame) -> pl.Series:
+    """The dense codes of a String column of ``frame`` (a join on the 64-bit hash)."""
+    col = pl.col(ids) if isinstance(ids, str) else ids
+    return (
+        frame.select(col.hash(seed=_ACTOR_SEED).alias("h"))
+        .join(codes.select("h", "a"), on="h", how="left", maintain_order="left")
+        .get_column("a")
+    )
 
 
 def _unit_codes(
     actions: pl.DataFrame, signals: list[str], win: dict[str, float], seed: int
-) -> tuple[pl.DataFrame, pl.DataFrame]:
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Actions as codes ``k`` (unit), ``a`` (account), ``t`` (µs), ``event``, ``row``.
 
     A *unit* is a maximal run of one (signal, key)'s actions whose consecutive gaps are
     at most the signal's window (a burst, design.md §7). Every co-action lies inside one
     unit, so counting co-acted units instead of keys changes nothing for a key pushed
     once, and counts a hashtag pushed in ten separate bursts ten times. Units are
-    numbered in (key hash, time) order. Returns the coded actions (``hb`` = the half of
-    the split its time falls in, :func:`_block_half`) and the unit table ``k, s, key, h``
-    (``h`` = bit mask of the halves its actions fall in: 1, 2 or 3).
+    numbered in (key hash, time) order. Returns the coded actions sorted by ``(k, t,
+    row)`` (``hb`` = the half of the split its time falls in, :func:`_block_half`), the
+    unit table ``k, s, row0, h`` (``row0`` = the action row of its first action, ``h`` =
+    bit mask of the halves its actions fall in: 1, 2 or 3) and the actor codes
+    (:func:`_actor_codes`).
+
+    The sort and the run boundaries use the 64-bit hash of (signal, key) only (numeric
+    comparisons); the hash is proven collision-free with a second, independent hash.
+    Cost ``O(n log n)``.
     """
     sig_index = {s: i for i, s in enumerate(signals)}
-    w_of = pl.Series("w", [round(win[s] * _US) for s in signals], dtype=pl.Int64)
     codes = _actor_codes(actions)
-    frame = (
-        actions.select(
-            pl.int_range(pl.len(), dtype=pl.Int64).alias("row"),
-            pl.col("signal").replace_strict(sig_index, return_dtype=pl.Int64).alias("s"),
-            pl.col("key"),
-            pl.col("actor_id"),
-            pl.col("ts").dt.epoch("us").alias("t"),
-            pl.col("event"),
-        )
-        .with_columns(
-            (pl.col("key").hash(seed=3) ^ (pl.col("s").cast(pl.UInt64) * _MIX)).alias("kh")
-        )
-        .sort(["kh", "key", "t", "row"])
+    sig = pl.col("signal").replace_strict(sig_index, return_dtype=pl.Int64)
+    frame = actions.select(
+        pl.int_range(pl.len(), dtype=pl.Int64).alias("row"),
+        sig.alias("s"),
+        pl.col("ts").dt.epoch("us").alias("t"),
+        pl.col("event"),
+        (pl.col("key").hash(seed=3) ^ (sig.cast(pl.UInt64) * _MIX)).alias("kh"),
+        (pl.col("key").hash(seed=17) ^ (sig.cast(pl.UInt64) * _MIX2)).alias("kh2"),
+    ).with_columns(_code_of("actor_id", codes, actions).alias("a"))
+    n_kh, n_both = frame.select(
+        pl.col("kh").n_unique().alias("n"),
+        (pl.col("kh") ^ (pl.col("kh2") * _MIX)).n_unique().alias("n2"),
+    ).row(0)
+    if n_kh != n_both:  # pragma: no cover - probability ~ n² / 2**65
+        raise ParameterError("internal: 64-bit hash collision between two keys; please report")
+    frame = frame.drop("kh2").sort(["kh", "t", "row"])
+    kh = frame["kh"].to_numpy()
+    t = frame["t"].to_numpy()
+    s_np = frame["s"].to_numpy()
+    w_of = np.array([round(win[s] * _US) for s in signals], dtype=np.int64)
+    new = np.ones(kh.shape[0], dtype=bool)
+    if kh.shape[0] > 1:
+        new[1:] = (kh[1:] != kh[:-1]) | ((t[1:] - t[:-1]) > w_of[s_np[1:]])
+    k = np.cumsum(new, dtype=np.int64) - 1
+    starts = np.flatnonzero(new)
+    frame = frame.with_columns(pl.Series("k", k), _block_half("t", seed).alias("hb"))
+    hb_bit = (frame["hb"].to_numpy().astype(np.int8) + 1).astype(np.int8)  # 1 or 2
+    h = np.bitwise_or.reduceat(hb_bit, starts) if starts.shape[0] else hb_bit[:0]
+    units = pl.DataFrame(
+        {
+            "k": np.arange(starts.shape[0], dtype=np.int64),
+            "s": s_np[starts],
+            "row0": frame["row"].to_numpy()[starts],
+            "h": h.astype(np.int8),
+        }
     )
-    gap = pl.col("t") - pl.col("t").shift(1)
-    new = (
-        (pl.col("kh") != pl.col("kh").shift(1))
-        | (pl.col("key") != pl.col("key").shift(1))
-        | (gap > pl.lit(w_of).gather(pl.col("s")))
-    ).fill_null(True)
-    frame = frame.with_columns(new.alias("_new")).with_columns(
-        (pl.col("_new").cum_sum().cast(pl.Int64) - 1).alias("k")
-    )
-    frame = frame.with_columns(_block_half("t", seed).alias("hb"))
-    units = (
-        frame.group_by("k", maintain_order=True)
-        .agg(
-            pl.col("s").first(),
-            pl.col("key").first(),
-            (pl.col("hb") + 1).unique().sum().cast(pl.Int8).alias("h"),  # 1, 2 or 3
-        )
-        .sort("k")
-    )
-    coded = frame.join(codes, on="actor_id", how="left", maintain_order="left").select(
-        "k", "a", "t", "event", "row", "hb"
-    )
-    return coded, units
+    coded = frame.select("k", "a", "t", "event", "row", "hb")
+    return coded, units, codes
 
 
 def _block_half(column: str, seed: int) -> pl.Expr:
@@ -478,72 +510,96 @@ def _block_half(column: str, seed: int) -> pl.Expr:
     return (block.hash(seed=2 * seed + 13) & 1).cast(pl.Int8)
 
 
-def _key_strings(coded: pl.DataFrame, n: int) -> pl.Series:
-    """Per action row: its unit code as a string (the kernel's key), null when dropped."""
-    out = np.full(n, -1, dtype=np.int64)
-    out[coded["row"].to_numpy()] = coded["k"].to_numpy()
-    series = pl.Series("key", out)
-    return pl.select(pl.when(series >= 0).then(series.cast(pl.String))).to_series()
-
-
 def _two_pass(
-    unit_actions: pl.DataFrame,
-    units: pl.DataFrame,
+    base: pl.DataFrame,
+    unit_key: npt.NDArray[np.int64],
+    coded: pl.DataFrame,
+    unit_keys: pl.Series,
+    actor_codes: pl.DataFrame,
     win: dict[str, float],
     *,
     max_pairs: int,
     partitions: int,
-) -> tuple[pl.DataFrame, pl.DataFrame]:
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Edges of every co-acting pair, and unit-level evidence of the candidate pairs.
 
-    Pass 1 counts every pair's co-acted units without evidence (the kernel's fast path).
-    Only pairs with at least two co-acted units can be evidence (one co-action never
-    is), so pass 2 builds evidence for the actions of those pairs' accounts and keeps
-    the rows of those pairs. Candidate pairs get key-level edge columns from the
-    evidence (``n_keys`` distinct keys, ``median_dt`` over keys of the closest Δt);
-    the others co-acted in exactly one unit, where units and keys agree.
+    Pass 1 counts every pair's co-acted units without evidence (the kernel's fast path;
+    the key is the Int64 unit code). Only pairs with at least two co-acted units can be
+    evidence (one co-action never is), so pass 2 builds evidence for the candidate
+    pairs only: over the actions of candidate accounts on units where at least two
+    candidate accounts acted (a candidate pair's co-actions all lie there), keeping the
+    rows of those pairs. Candidate pairs get key-level edge columns from the evidence
+    (``n_keys`` distinct keys, ``median_dt`` over keys of the closest Δt); the others
+    co-acted in exactly one unit, where units and keys agree.
 
-    Returns ``edges`` (:data:`EDGE_SCHEMA`) and ``evidence`` (:data:`EVIDENCE_SCHEMA` with
-    the original keys, plus ``unit``: one row per pair, signal and unit).
+    Parameters
+    ----------
+    base : polars.DataFrame
+        ``signal, actor_id, ts, event_id, event`` of every action row.
+    unit_key : ndarray of int64
+        The unit code of every action row (-1: dropped, saturated).
+    coded, unit_keys, actor_codes
+        From :func:`_unit_codes`; ``unit_keys`` = the original key of every unit.
+
+    Returns
+    -------
+    single : polars.DataFrame
+        :data:`EDGE_SCHEMA` rows of the pairs with one co-acted unit (kernel order).
+    cand_edges : polars.DataFrame
+        :data:`EDGE_SCHEMA` rows of the candidate pairs (at least two co-acted units).
+    evidence : polars.DataFrame
+        :data:`EVIDENCE_SCHEMA` with the original keys, plus ``unit``: one row per
+        candidate pair, signal and unit.
     """
     by_window: dict[float, list[str]] = {}
     for s, w in win.items():
         by_window.setdefault(w, []).append(s)
+    kept = base.with_columns(pl.Series("key", unit_key)).filter(pl.col("key") >= 0)
     first: list[pl.DataFrame] = []
     for w, sigs in sorted(by_window.items()):  # a handful of windows
-        part = unit_actions.filter(pl.col("signal").is_in(sigs))
+        part = kept if len(by_window) == 1 else kept.filter(pl.col("signal").is_in(sigs))
         first.append(
             native_pairs(
                 part, window=w, max_pairs=max_pairs, partitions=partitions, evidence=False
             ).edges
         )
+        del part
+    del kept
     edges1 = first[0] if len(first) == 1 else _merge_edges(pl.concat(first))
-    cand = edges1.filter(pl.col("n_keys") >= 2).select("actor_a", "actor_b")
+    del first
+    several = pl.col("n_keys") >= 2
+    cand = edges1.filter(several).select("actor_a", "actor_b")
+    single = edges1.filter(~several)
+    del edges1
+    empty_ev = pl.DataFrame(schema={**EVIDENCE_SCHEMA, "unit": pl.Int64()})
     if cand.height == 0:
-        return edges1, pl.DataFrame(schema={**EVIDENCE_SCHEMA, "unit": pl.Int64()})
-    accounts = pl.concat([cand["actor_a"], cand["actor_b"]]).unique()
-    sub = unit_actions.filter(pl.col("actor_id").is_in(accounts.implode()))
+        return single, pl.DataFrame(schema=EDGE_SCHEMA), empty_ev
+    # actions of candidate accounts on units with at least two candidate accounts
+    cand_codes = actor_codes.join(
+        pl.concat([cand["actor_a"], cand["actor_b"]]).unique().to_frame("actor_id"),
+        on="actor_id",
+        how="semi",
+    )["a"].to_numpy()
+    flag = np.zeros(actor_codes.height, dtype=bool)
+    flag[cand_codes] = True
+    mine = coded.select("k", "a", "row").filter(pl.Series(flag[coded["a"].to_numpy()]))
+    shared = mine.group_by("k").agg(pl.col("a").n_unique().alias("n")).filter(pl.col("n") >= 2)
+    rows = np.sort(mine.join(shared, on="k", how="semi")["row"].to_numpy())
+    del mine, shared
+    sub = base[rows].with_columns(pl.Series("key", unit_key[rows]))
     second: list[pl.DataFrame] = []
     for w, sigs in sorted(by_window.items()):
-        part = sub.filter(pl.col("signal").is_in(sigs))
+        part = sub if len(by_window) == 1 else sub.filter(pl.col("signal").is_in(sigs))
         res = native_pairs(part, window=w, max_pairs=max_pairs, partitions=partitions)
         second.append(res.evidence.join(cand, on=["actor_a", "actor_b"], how="semi"))
     unit_ev = pl.concat(second).with_columns(pl.col("key").cast(pl.Int64).alias("unit"))
-    unit_ev = unit_ev.drop("key").join(
-        units.select(pl.col("k").alias("unit"), "key"), on="unit", how="left"
-    )
+    unit_ev = unit_ev.with_columns(unit_keys.gather(unit_ev["unit"]).alias("key"))
     unit_ev = unit_ev.select([*EVIDENCE_SCHEMA, "unit"]).sort(
         ["actor_a", "actor_b", "signal", "unit"]
     )
     key_ev = _key_evidence(unit_ev)
     cand_edges = _edges_from_evidence(key_ev)
-    edges = pl.concat(
-        [
-            edges1.join(cand, on=["actor_a", "actor_b"], how="anti"),
-            cand_edges,
-        ]
-    ).sort(["actor_a", "actor_b"])
-    return edges.select(list(EDGE_SCHEMA)).cast(EDGE_SCHEMA), unit_ev  # type: ignore[arg-type]
+    return single, cand_edges, unit_ev
 
 
 def _key_evidence(unit_ev: pl.DataFrame) -> pl.DataFrame:
@@ -596,10 +652,33 @@ def _merge_edges(edges: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _incidence(
+    ks: _null.KeyStats, *, keep_units: npt.NDArray[np.bool_], key_sig: npt.NDArray[np.int64]
+) -> pl.DataFrame:
+    """``a, k, m, s``: actions ``m`` of account ``a`` on unit ``k`` (of signal ``s``), for
+    the kept (unsaturated) units; from :func:`coordscope.signals._null.key_stats`'s
+    (unit, account) counts, sorted by ``(k, a)``. Cost ``O(rows)``."""
+    sel = keep_units[ks.inc_k]
+    k = ks.inc_k[sel]
+    return pl.DataFrame(
+        {"a": ks.inc_a[sel], "k": k, "m": ks.inc_m[sel], "s": key_sig[k]},
+        schema={"a": pl.Int64, "k": pl.Int64, "m": pl.Int64, "s": pl.Int64},
+    )
+
+
 def _scheduled(coded: pl.DataFrame, n_accounts: int) -> npt.NDArray[np.bool_]:
-    """Accounts acting (almost) only on whole minutes: clock-driven, not co-ordinated."""
+    """Accounts acting (almost) only on whole minutes: clock-driven, not co-ordinated.
+
+    Only accounts with at least ``_SCHEDULED_SHARE · _SCHEDULED_MIN`` actions on a whole
+    minute can qualify (they need that many such events), so the per-event count runs on
+    their actions only (exact, and ``O(n)`` over the rest).
+    """
+    a = coded["a"].to_numpy()
+    on = coded["t"].to_numpy() % _MINUTE_US == 0
+    maybe = np.bincount(a[on], minlength=n_accounts) >= _SCHEDULED_SHARE * _SCHEDULED_MIN
     per = (
-        coded.unique(subset=["a", "event"])
+        coded.filter(pl.Series(maybe[a]))
+        .unique(subset=["a", "event"])
         .group_by("a")
         .agg(pl.len().alias("n"), (pl.col("t") % _MINUTE_US == 0).sum().alias("on"))
     )
@@ -665,6 +744,7 @@ def _pair_tests(
     key_sig: npt.NDArray[np.int64],
     signals: list[str],
     n_accounts: int,
+    models: dict[int, _null.Model],
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Per (pair, signal) p-values for pairs with ``X_s >= 2``; Simes-combined per pair.
 
@@ -687,7 +767,8 @@ def _pair_tests(
         cand = tested.filter(pl.col("s") == s)
         if cand.height == 0:
             continue
-        res = _test_pairs(cand, incidence, ks, key_half, key_sig, s, n_accounts, half=None)
+        model = _model_for(models, incidence, ks, key_half, key_sig, s, n_accounts)
+        res = _test_pairs(cand, incidence, ks, key_half, s, n_accounts, model, half=None)
         results.append(res)
     per_signal = pl.concat(results)
     # the signals a pair co-acted on but could not be tested on count in Simes with p = 1
@@ -718,25 +799,27 @@ def _test_pairs(
     incidence: pl.DataFrame,
     ks: _null.KeyStats,
     key_half: npt.NDArray[np.int8],
-    key_sig: npt.NDArray[np.int64],
     s: int,
     n_accounts: int,
+    model: _null.Model,
     *,
     half: int | None,
 ) -> pl.DataFrame:
     """Sync and co-occurrence p-values of the pairs ``cand`` (a, b, x) on signal ``s``."""
-    inc = incidence.filter(pl.col("s") == s)
+    ia = incidence["a"].to_numpy()
+    sel = incidence["s"].to_numpy() == s
     if half is not None:
-        inc = inc.filter(pl.lit(pl.Series(key_half)).gather(pl.col("k")) == half)
-    deg = inc.group_by("a").agg(pl.len().alias("d"))
-    pairs = (
-        cand.with_columns((pl.col("a") * (n_accounts + 1) + pl.col("b")).alias("pid"))
-        .join(deg.rename({"d": "da"}), on="a", how="left")
-        .join(deg.rename({"a": "b", "d": "db"}), on="b", how="left")
-        .with_columns(pl.col("da").fill_null(0), pl.col("db").fill_null(0))
+        sel &= key_half[incidence["k"].to_numpy()] == half
+    deg = np.bincount(ia[sel], minlength=n_accounts)
+    pairs = cand.with_columns(
+        (pl.col("a") * (n_accounts + 1) + pl.col("b")).alias("pid"),
+        pl.Series("da", deg[cand["a"].to_numpy()]),
+        pl.Series("db", deg[cand["b"].to_numpy()]),
     )
-    members = pl.concat([pairs["a"], pairs["b"]]).unique()
-    common = _null.common_keys(pairs, inc.filter(pl.col("a").is_in(members.implode())))
+    member = np.zeros(n_accounts, dtype=bool)
+    member[cand["a"].to_numpy()] = True
+    member[cand["b"].to_numpy()] = True
+    common = _null.common_keys(pairs, incidence.filter(pl.Series(sel & member[ia])))
     # q per (pair, unit) computed in numpy, then summed per pair in a fixed order (a
     # literal Series inside an aggregation would be evaluated once per group)
     k_np = common["k"].to_numpy()
@@ -749,7 +832,6 @@ def _test_pairs(
         .agg(pl.col("q").sum().alias("lam"))
     )
     pairs = pairs.join(lam, on="pid", how="left").with_columns(pl.col("lam").fill_null(0.0))
-    model = _model_for(incidence, ks, key_half, key_sig, s, n_accounts)
     table = 2 if half is None else half
     e = _null.expected_cooc(model, pairs["a"].to_numpy(), pairs["b"].to_numpy(), table)
     xv = pairs["x"].to_numpy()
@@ -763,6 +845,7 @@ def _test_pairs(
 
 
 def _model_for(
+    models: dict[int, _null.Model],
     incidence: pl.DataFrame,
     ks: _null.KeyStats,
     key_half: npt.NDArray[np.int8],
@@ -770,35 +853,50 @@ def _model_for(
     s: int,
     n_accounts: int,
 ) -> _null.Model:
-    """The popularity-and-activity model of signal ``s`` (indexed by global codes)."""
-    inc = incidence.filter(pl.col("s") == s)
-    n_actor = np.zeros(n_accounts)
-    per_actor = inc.group_by("a").agg(pl.col("m").sum())
-    n_actor[per_actor["a"].to_numpy()] = per_actor["m"].to_numpy()
-    n_key = np.zeros(key_sig.shape[0])
-    per_key = inc.group_by("k").agg(pl.col("m").sum())
-    n_key[per_key["k"].to_numpy()] = per_key["m"].to_numpy()
+    """The popularity-and-activity model of signal ``s`` (indexed by global codes),
+    fitted once and kept in ``models``. Cost ``O(rows + K log K)``."""
+    if s in models:
+        return models[s]
+    sel = incidence["s"].to_numpy() == s
+    m = incidence["m"].to_numpy()[sel].astype(np.float64)
+    n_actor: FloatArray = np.bincount(
+        incidence["a"].to_numpy()[sel], weights=m, minlength=n_accounts
+    ).astype(np.float64, copy=False)
+    n_key: FloatArray = np.bincount(
+        incidence["k"].to_numpy()[sel], weights=m, minlength=key_sig.shape[0]
+    ).astype(np.float64, copy=False)
     keys = np.flatnonzero(key_sig == s)
-    return _null.fit_model(n_actor, n_key[keys], ks.pi[keys], key_half[keys])
+    models[s] = _null.fit_model(n_actor, n_key[keys], ks.pi[keys], key_half[keys])
+    return models[s]
 
 
 def _edge_table(
-    edges: pl.DataFrame,
+    single: pl.DataFrame,
+    cand_edges: pl.DataFrame,
     actor_codes: pl.DataFrame,
     pair_p: pl.DataFrame,
     pair_expected: pl.DataFrame,
-    degree: pl.DataFrame,
+    degree: npt.NDArray[np.int64],
     alpha: float,
 ) -> tuple[pl.DataFrame, int]:
-    """Edges with p, BH q, significance and the evidence label; the hypothesis count."""
-    coded = (
-        edges.join(actor_codes.rename({"actor_id": "actor_a"}), on="actor_a", how="left")
-        .join(actor_codes.rename({"actor_id": "actor_b", "a": "b"}), on="actor_b", how="left")
-        .join(degree.rename({"d": "da"}), on="a", how="left")
-        .join(degree.rename({"a": "b", "d": "db"}), on="b", how="left")
-    )
+    """Edges with p, BH q, significance and the evidence label; the hypothesis count.
+
+    Only candidate pairs (``cand_edges``, a few) can have ``p < 1``: they are joined with
+    the tests; every other edge gets ``p = q = 1`` as literal columns. Rows are sorted by
+    ``pvalue`` then ids (``a < b`` codes follow id order, so integer sorts give the id
+    order). Cost ``O(E log E)`` integer work for ``E`` edges, ``O(C)`` joins for ``C``
+    candidates.
+    """
+    n = actor_codes.height
+    a_s = _code_of("actor_a", actor_codes, single).to_numpy()
+    b_s = _code_of("actor_b", actor_codes, single).to_numpy()
+    a_c = _code_of("actor_a", actor_codes, cand_edges)
+    b_c = _code_of("actor_b", actor_codes, cand_edges)
     # Tarone: a pair where one account has a single key can only reach p = 1
-    n_hyp = int(coded.select((pl.min_horizontal("da", "db") >= 2).sum()).item())
+    multi = degree >= 2
+    n_hyp = int((multi[a_s] & multi[b_s]).sum()) + int(
+        (multi[a_c.to_numpy()] & multi[b_c.to_numpy()]).sum()
+    )
     p = pair_p["p"].to_numpy()
     q = benjamini_hochberg(p, m=max(n_hyp, p.shape[0]))
     sig = q <= alpha
@@ -819,17 +917,37 @@ def _edge_table(
         )
         .join(pair_expected, on=["a", "b"], how="left")
     )
-    out = (
-        coded.join(tested, on=["a", "b"], how="left")
+    pid = (pl.col("a") * (n + 1) + pl.col("b")).alias("_pid")
+    cand = (
+        cand_edges.with_columns(a_c.alias("a"), b_c.alias("b"))
+        .join(tested, on=["a", "b"], how="left")
         .with_columns(
             pl.col("pvalue").fill_null(1.0),
             pl.col("qvalue").fill_null(1.0),
             pl.col("significant").fill_null(False),
             pl.col("evidence").fill_null(""),
+            pid,
         )
-        .sort(["pvalue", "actor_a", "actor_b"])
-        .select([*EDGE_SCHEMA, *SIGNIFICANCE_COLUMNS])
     )
+    columns = [*EDGE_SCHEMA, *SIGNIFICANCE_COLUMNS]
+    low = cand.filter(pl.col("pvalue") < 1.0).sort(["pvalue", "a", "b"]).select(columns)
+    rest = single.with_columns(
+        pl.Series("a", a_s),
+        pl.Series("b", b_s),
+        pl.lit(None, dtype=pl.Float64).alias("expected"),
+        pl.lit(1.0).alias("pvalue"),
+        pl.lit(1.0).alias("qvalue"),
+        pl.lit(False).alias("significant"),
+        pl.lit("", dtype=pl.String).alias("evidence"),
+    ).with_columns(pid)
+    del a_s, b_s
+    high = (
+        pl.concat([cand.filter(pl.col("pvalue") >= 1.0).select(rest.columns), rest])
+        .sort("_pid")
+        .select(columns)
+    )
+    del rest
+    out = pl.concat([low, high]).cast(pl.Schema({**EDGE_SCHEMA, **SIGNIFICANCE_COLUMNS}))
     return out, n_hyp
 
 
@@ -846,6 +964,7 @@ def _groups(
     scheduled: npt.NDArray[np.bool_],
     seed: int,
     alpha: float,
+    models: dict[int, _null.Model],
 ) -> pl.DataFrame:
     """Candidate groups found on one half of the keys, tested on the other (both ways).
 
@@ -859,13 +978,15 @@ def _groups(
     """
     n_accounts = actor_codes.height
     live = ev.filter(~pl.col("clock"))
-    xh = live.group_by(["a", "b", "h"]).agg(pl.len().alias("x"))
+    # sorted: the community search must see the graph in a fixed order
+    xh = live.group_by(["a", "b", "h"]).agg(pl.len().alias("x")).sort(["a", "b", "h"])
     rows: list[pl.DataFrame] = []
     next_id = 0
-    models = {
-        s: _model_for(incidence, ks, key_half, key_sig, s, n_accounts) for s in range(len(signals))
-    }
-    n_total = {s: float(incidence.filter(pl.col("s") == s)["m"].sum()) for s in models}
+    for s in range(len(signals)):  # a handful
+        _model_for(models, incidence, ks, key_half, key_sig, s, n_accounts)
+    inc_s = incidence["s"].to_numpy()
+    inc_m = incidence["m"].to_numpy()
+    n_total = {s: float(inc_m[inc_s == s].sum()) for s in models}
     unit_n = np.zeros(key_sig.shape[0])
     unit_s2 = np.zeros(key_sig.shape[0])
     if incidence.height:
@@ -974,7 +1095,12 @@ def _groups(
                 .agg(pl.len().cast(pl.Float64).alias("cg"))
                 .rename({"ga": "g", "key": "k"})
             )
-            gk = gk.join(cg, on=["g", "k"], how="left").with_columns(pl.col("cg").fill_null(0.0))
+            # sorted: the float sum below must not depend on the group-by's row order
+            gk = (
+                gk.join(cg, on=["g", "k"], how="left")
+                .with_columns(pl.col("cg").fill_null(0.0))
+                .sort(["g", "k"])
+            )
             kk = gk["k"].to_numpy()
             ng = gk["ng"].to_numpy()
             dg = (ng**2 - gk["s2g"].to_numpy()) / 2.0
