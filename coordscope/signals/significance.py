@@ -39,10 +39,11 @@ the pair co-acted on; Benjamini–Hochberg (1995) q-values over the pairs whose 
 achievable p-value is below 1 (Tarone 1990 / Gilbert 2005): pairs where either account has
 a single unit are left out (``X <= 1`` always gives 1).
 
-Only pairs with at least two co-acted units can be evidence, so every pair is first
+Only pairs with two co-acted units of one signal can be tested, so every pair is first
 counted without evidence (the kernel's fast path) and the per-(pair, unit) evidence and
 the common units (intersected from the side with fewer units) are built for those
-candidate pairs only.
+candidate pairs only. A pair with as many co-acted units as signals had one per signal
+(a retweet carries a share, a link and a hashtag: one occasion, three units).
 
 Groups
 ------
@@ -524,7 +525,7 @@ def _two_pass(
     """Edges of every co-acting pair, and unit-level evidence of the candidate pairs.
 
     Pass 1 counts every pair's co-acted units without evidence (the kernel's fast path;
-    the key is the Int64 unit code). Only pairs with at least two co-acted units can be
+    the key is the Int64 unit code). Only pairs with two co-acted units of one signal can be
     evidence (one co-action never is), so pass 2 builds evidence for the candidate
     pairs only: over the actions of candidate accounts on units where at least two
     candidate accounts acted (a candidate pair's co-actions all lie there), keeping the
@@ -546,7 +547,7 @@ def _two_pass(
     single : polars.DataFrame
         :data:`EDGE_SCHEMA` rows of the pairs with one co-acted unit (kernel order).
     cand_edges : polars.DataFrame
-        :data:`EDGE_SCHEMA` rows of the candidate pairs (at least two co-acted units).
+        :data:`EDGE_SCHEMA` rows of the candidate pairs (two co-acted units of one signal).
     evidence : polars.DataFrame
         :data:`EVIDENCE_SCHEMA` with the original keys, plus ``unit``: one row per
         candidate pair, signal and unit.
@@ -567,7 +568,10 @@ def _two_pass(
     del kept
     edges1 = first[0] if len(first) == 1 else _merge_edges(pl.concat(first))
     del first
-    several = pl.col("n_keys") >= 2
+    # tests are per signal and need two co-acted units of one signal: with one unit per
+    # signal, n_keys equals the number of signals (a retweet co-acted on gives one share,
+    # one link and one hashtag unit: one piece of evidence, not three)
+    several = pl.col("n_keys") > pl.col("signals").list.len()
     cand = edges1.filter(several).select("actor_a", "actor_b")
     single = edges1.filter(~several)
     del edges1
