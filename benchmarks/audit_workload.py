@@ -61,5 +61,8 @@ def run(path: Path) -> dict[str, Any]:
         "clusters": counts["clusters"],
         "flagged_clusters": counts["flagged_clusters"],
         "flagged_accounts": counts["flagged_accounts"],
-        "quality": {k: v for k, v in metrics.items() if isinstance(v, int | float | str | None)},
+        "quality": metrics.get("summary", {}),
+        "campaign_recall": {
+            name: value.get("recall") for name, value in metrics.get("campaigns", {}).items()
+        },
     }
