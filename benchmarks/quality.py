@@ -99,7 +99,7 @@ def _rule_report(truth: pl.DataFrame, kept: pl.DataFrame, ranked: pl.DataFrame) 
 #: The rule baselines materialise every in-window pair (CooRTweet's self-join, the
 #: toolkit's edge table); above this many pairs a run is skipped and recorded as such,
 #: instead of exhausting the memory of the 2-core, 24 GB benchmark machine.
-RULE_PAIR_BUDGET = {"coortweet": 40_000_000, "cnt": 200_000_000}
+RULE_PAIR_BUDGET = {"coortweet": 40_000_000, "cnt": 40_000_000}
 
 
 def _check_rule_budget(events: pl.DataFrame, signals: list[str], rule: str) -> None:
