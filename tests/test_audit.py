@@ -23,6 +23,7 @@ from coordscope.results import (
     NODE_SCHEMA,
     AuditResult,
 )
+from tests.conftest import REFERENCE, requires_reference
 
 DEMO_SIGNALS = ["co_share", "co_link", "co_hashtag"]
 
@@ -341,3 +342,25 @@ def test_cli_fit_scorer_and_audit_with_it(
     assert scores.is_between(0.0, 1.0).all()
     one_truth = _cli("fit-scorer", *folders, "--truth", truths[1], "-o", str(scorer))
     assert one_truth.returncode == 1 and "one --truth per audit folder" in one_truth.stderr
+
+
+@pytest.mark.reference
+@pytest.mark.slow
+@requires_reference
+def test_audit_german_elections_media_signals(tmp_path: Path) -> None:
+    """CooRTweet's multimodal vignette data: anonymised pHash ids are co_media keys."""
+    data = REFERENCE / "coortweet" / "german_elections.csv.gz"
+    out = tmp_path / "german"
+    done = _cli("audit", str(data), "-o", str(out), "--signals", "co_similar,co_media,co_link",
+                "--json")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["rows"] == {
+        "input": 218_971, "accepted": 194_791, "rejected": 3, "duplicates": 24_177
+    }  # fmt: skip
+    assert summary["counts"]["actions"]["co_media"] == 16_934  # one per (post, phash id)
+    assert summary["counts"]["actions"]["co_similar"] == 0  # the data has no text
+    assert summary["counts"]["flagged_clusters"] > 0
+    clusters = pl.read_parquet(out / "clusters.parquet")
+    assert "co_media" in set(clusters.filter("significant")["signals"].explode().to_list())
+    assert (out / "report.html").stat().st_size > 0
