@@ -469,7 +469,9 @@ def audit(
     _out.print(
         f"W = {window:g} s, alpha = {alpha:g}, "
         f"signals {', '.join(summary['parameters']['signals'])}: "
-        f"{counts['edges']:,} account pairs co-acted, {counts['significant_edges']:,} significant; "
+        f"{counts['edges']:,} account pairs co-acted, "
+        f"{counts['significance'].get('edge_candidates', 0):,} of them repeatedly (testable), "
+        f"{counts['significant_edges']:,} significant; "
         f"{counts['flagged_clusters']:,} of {counts['clusters']:,} clusters flagged "
         f"({counts['flagged_accounts']:,} accounts); {counts['bursts']:,} bursts"
     )
