@@ -139,6 +139,8 @@ class Model:
 
     x: FloatArray
     tables: list[tuple[FloatArray, FloatArray]]
+    #: per table: units sorted by ``y``, their ``y``, ``π`` and the prefix sums of ``y²π``
+    by_y: list[tuple[FloatArray, FloatArray, FloatArray]] | None = None
 
 
 def fit_model(
@@ -164,7 +166,49 @@ def fit_model(
     z = y * y * pi
     tables = [_prefix_table(z[(half & (1 << h)) != 0]) for h in (0, 1)]
     tables.append(_prefix_table(z))
-    return Model(np.asarray(n_actor / root, dtype=np.float64), tables)
+    by_y = [_by_y(y, pi, (half & (1 << h)) != 0) for h in (0, 1)]
+    by_y.append(_by_y(y, pi, np.ones(y.shape[0], dtype=bool)))
+    return Model(np.asarray(n_actor / root, dtype=np.float64), tables, by_y)
+
+
+def _by_y(
+    y: FloatArray, pi: FloatArray, keep: npt.NDArray[np.bool_]
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    order = np.argsort(y[keep], kind="stable")
+    ys = y[keep][order]
+    ps = pi[keep][order]
+    return ys, ps, np.concatenate((np.zeros(1), np.cumsum(ys * ys * ps)))
+
+
+def group_unit_bound(model: Model, big_x: FloatArray, size: FloatArray, table: int) -> FloatArray:
+    """``Σ_k min(M, X·y_k) · min(1, X·y_k·π_k)`` for every group (``X = Σ x_a``, ``M`` size).
+
+    Bounds the expected number of members that act on unit ``k`` within ``W`` of another
+    member, summed over the units of ``table``: a member acts with probability at most
+    ``min(1, x_a y_k)`` (so at most ``min(M, X y_k)`` of them), and given that, another
+    member is within ``W`` with probability at most ``min(1, X y_k π_k)``. Units with
+    ``y_k < 1/X`` (almost all) fall in the linear part ``X² y_k² π_k``, summed by prefix
+    sums; the few more popular units are summed directly, group by group.
+    """
+    if model.by_y is None:
+        raise ValueError("model fitted without the units sorted by popularity")
+    ys, ps, cum = model.by_y[table]
+    out = np.zeros(big_x.shape[0])
+    for i in range(big_x.shape[0]):  # per candidate group (a few hundred at most)
+        xg = float(big_x[i])
+        if xg <= 0:
+            continue
+        cut = int(np.searchsorted(ys, 1.0 / xg, side="left"))
+        head = xg * xg * cum[cut]
+        y_top = ys[cut:]
+        tail = np.minimum(size[i], xg * y_top) * np.minimum(1.0, xg * y_top * ps[cut:])
+        out[i] = head + float(tail.sum())
+    return out
+
+
+def unit_bound(x: FloatArray, size: FloatArray, y: FloatArray, pi: FloatArray) -> FloatArray:
+    """The per-unit term of :func:`group_unit_bound`, elementwise."""
+    return np.asarray(np.minimum(size, x * y) * np.minimum(1.0, x * y * pi), dtype=np.float64)
 
 
 def _prefix_table(z: FloatArray) -> tuple[FloatArray, FloatArray]:

@@ -56,9 +56,11 @@ does not bias the test), then the halves swap and groups found twice are merged.
 
 Statistic ``T_g`` = Σ over half-B units of the members that acted within ``W`` of another
 member there (rotating members, each pair weak, add up). Under the null each member acts
-independently, so per unit ``E[Y_k] <= min(M, 2·Σ_{pairs} p_ak p_bk π_k)`` (``M`` = group
-size) and ``μ_g = Σ_k`` of that, computed with the group **left out** of the units it
-acted in: a unit's popularity without the members' actions, its π without the members'
+independently, so per unit ``E[Y_k] <= min(M, X y_k)·min(1, X y_k π_k)`` (``M`` = group
+size, ``X = Σ_members x_a``: at most that many members act, and each finds a partner
+within ``W`` with probability at most ``X y_k π_k``) and ``μ_g = Σ_k`` of that
+(:func:`coordscope.signals._null.group_unit_bound`), computed with the group **left
+out** of the units it acted in: a unit's popularity without the members' actions, its π without the members'
 in-window pairs — content pushed only by the group does not explain itself
 (contamination). Units are independent and ``Y_k ∈ [0, M]``, so Bennett's inequality
 gives ``p = exp(−(μ/M)·h((T − μ)/μ))``, ``h(u) = (1+u)ln(1+u) − u``. BH over every group
@@ -1067,16 +1069,14 @@ def _groups(
                 .group_by(["g", "a"])
                 .agg(pl.col("m").sum().cast(pl.Float64).alias("n_a"))
                 .group_by("g")
-                .agg(
-                    pl.col("n_a").sum().alias("S"),
-                    (pl.col("n_a") ** 2).sum().alias("S2"),
-                )
+                .agg(pl.col("n_a").sum().alias("S"))
             )
-            c = np.zeros(gid.shape[0])
+            root = float(np.sqrt(n_total[s]))
+            big_x = np.zeros(gid.shape[0])
             gi = np.searchsorted(gid, act["g"].to_numpy())
-            c[gi] = (act["S"].to_numpy() ** 2 - act["S2"].to_numpy()) / 2.0 / n_total[s]
-            # E[members with a partner in unit k] <= min(M, 2 Σ_pairs P(pair co-acts))
-            exp += size * _null.capped_sum(models[s], 2.0 * c / size, test)
+            big_x[gi] = act["S"].to_numpy() / root
+            # E[members with a partner in unit k] <= min(M, X y_k) · min(1, X y_k π_k)
+            exp += _null.group_unit_bound(models[s], big_x, size, test)
             # corrections on the units the group acted in (test half)
             gk = (
                 g_members.filter(
@@ -1115,10 +1115,12 @@ def _groups(
                 )
             pi_rest = np.clip(pi_rest, 0.0, 1.0)
             gi = np.searchsorted(gid, gk["g"].to_numpy())
-            z_old = unit_n[kk] ** 2 * ks.pi[kk] / n_total[s]
-            z_new = np.maximum(unit_n[kk] - ng, 0.0) ** 2 * pi_rest / n_total[s]
+            y_old = unit_n[kk] / root
+            y_new = np.maximum(unit_n[kk] - ng, 0.0) / root
             m_g = size[gi]
-            corr = np.minimum(m_g, 2.0 * z_new * c[gi]) - np.minimum(m_g, 2.0 * z_old * c[gi])
+            corr = _null.unit_bound(big_x[gi], m_g, y_new, pi_rest) - _null.unit_bound(
+                big_x[gi], m_g, y_old, ks.pi[kk]
+            )
             exp += np.bincount(gi, weights=corr, minlength=gid.shape[0])
         expected = pl.DataFrame({"g": gid, "expected": np.maximum(exp, 0.0)})
         members = (
