@@ -60,8 +60,8 @@ independently, so per unit ``E[Y_k] <= min(M, X y_k)·min(1, X y_k π_k)`` (``M`
 size, ``X = Σ_members x_a``: at most that many members act, and each finds a partner
 within ``W`` with probability at most ``X y_k π_k``) and ``μ_g = Σ_k`` of that
 (:func:`coordscope.signals._null.group_unit_bound`), computed with the group **left
-out** of the units it acted in: a unit's popularity without the members' actions, its π without the members'
-in-window pairs — content pushed only by the group does not explain itself
+out** of the units it acted in: a unit's popularity without the members' actions, its π
+without the members' in-window pairs — content pushed only by the group does not explain itself
 (contamination). Units are independent and ``Y_k ∈ [0, M]``, so Bennett's inequality
 gives ``p = exp(−(μ/M)·h((T − μ)/μ))``, ``h(u) = (1+u)ln(1+u) − u``. BH over every group
 tested. Flagged accounts are the members of significant groups.
