@@ -144,7 +144,12 @@ class Model:
 
 
 def fit_model(
-    n_actor: FloatArray, n_key: FloatArray, pi: FloatArray, half: npt.NDArray[np.int8]
+    n_actor: FloatArray,
+    n_key: FloatArray,
+    pi: FloatArray,
+    half: npt.NDArray[np.int8],
+    *,
+    total: float | None = None,
 ) -> Model:
     """The model of :class:`Model` for one signal.
 
@@ -155,12 +160,15 @@ def fit_model(
     n_key, pi, half : ndarray
         Actions of each key, its π and the halves of the split it has actions in (bit
         mask: 1 = half 0, 2 = half 1, 3 = both).
+    total : float, optional
+        The number of actions ``N`` the activities and popularities are shares of
+        (default: the sum of ``n_key``).
 
     Notes
     -----
     Cost ``O(K log K)`` (one sort of the keys per table).
     """
-    total = float(n_key.sum())
+    total = float(n_key.sum()) if total is None else total
     root = np.sqrt(total) if total > 0 else 1.0
     y = n_key / root
     z = y * y * pi

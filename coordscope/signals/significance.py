@@ -23,8 +23,10 @@ events once across signals (a retweet carries the original's links and hashtags)
    ``q_abk = 1 − (1 − π_k)^(m_ak·m_bk)`` and ``λ_ab = Σ_{k∈K_ab} q_abk``. Robust to
    virality and shared interests; blind to content shared only by the group (π_k = 1).
 2. **Co-occurrence under popularity and activity.** Each account picks units
-   independently with ``p_ak = min(1, x_a y_k)`` (``x`` from the account's actions, ``y``
-   from the unit's, a capped Chung–Lu bipartite model) and acts with the unit's timing
+   independently with ``p_ak = min(1, x_a y_k)`` (``x`` from the account's actions over
+   all audited signals, ``y`` from the unit's, both as shares of all actions: a capped
+   Chung–Lu bipartite model; activity within one sparse signal, such as near-duplicate
+   texts, would be mostly the campaign's own) and acts with the unit's timing
    (π_k): ``E_ab = Σ_k min(1, p_ak p_bk π_k)`` over *all* units (prefix sums, no
    projection). The cap keeps low-activity accounts that caught a flash-viral post from
    looking surprising. The statistic is still the synchronized co-actions ``X_ab``:
@@ -863,16 +865,21 @@ def _model_for(
     fitted once and kept in ``models``. Cost ``O(rows + K log K)``."""
     if s in models:
         return models[s]
-    sel = incidence["s"].to_numpy() == s
-    m = incidence["m"].to_numpy()[sel].astype(np.float64)
+    # activity: the account's actions over *all* audited signals, as a share of all
+    # actions: on a sparse signal whose actions are mostly the campaign's own (near-
+    # duplicate texts), activity within that signal would make the campaign explain itself
+    m_all = incidence["m"].to_numpy().astype(np.float64)
     n_actor: FloatArray = np.bincount(
-        incidence["a"].to_numpy()[sel], weights=m, minlength=n_accounts
+        incidence["a"].to_numpy(), weights=m_all, minlength=n_accounts
     ).astype(np.float64, copy=False)
+    sel = incidence["s"].to_numpy() == s
     n_key: FloatArray = np.bincount(
-        incidence["k"].to_numpy()[sel], weights=m, minlength=key_sig.shape[0]
+        incidence["k"].to_numpy()[sel], weights=m_all[sel], minlength=key_sig.shape[0]
     ).astype(np.float64, copy=False)
     keys = np.flatnonzero(key_sig == s)
-    models[s] = _null.fit_model(n_actor, n_key[keys], ks.pi[keys], key_half[keys])
+    models[s] = _null.fit_model(
+        n_actor, n_key[keys], ks.pi[keys], key_half[keys], total=float(m_all.sum())
+    )
     return models[s]
 
 
@@ -993,6 +1000,7 @@ def _groups(
     inc_s = incidence["s"].to_numpy()
     inc_m = incidence["m"].to_numpy()
     n_total = {s: float(inc_m[inc_s == s].sum()) for s in models}
+    n_all = float(sum(n_total.values()))
     unit_n = np.zeros(key_sig.shape[0])
     unit_s2 = np.zeros(key_sig.shape[0])
     if incidence.height:
@@ -1065,13 +1073,12 @@ def _groups(
             if n_total[s] <= 0:
                 continue
             act = (
-                g_members.filter(pl.col("s") == s)
-                .group_by(["g", "a"])
+                g_members.group_by(["g", "a"])
                 .agg(pl.col("m").sum().cast(pl.Float64).alias("n_a"))
                 .group_by("g")
                 .agg(pl.col("n_a").sum().alias("S"))
             )
-            root = float(np.sqrt(n_total[s]))
+            root = float(np.sqrt(n_all))
             big_x = np.zeros(gid.shape[0])
             gi = np.searchsorted(gid, act["g"].to_numpy())
             big_x[gi] = act["S"].to_numpy() / root
