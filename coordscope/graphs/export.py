@@ -14,7 +14,7 @@ and GEXF 1.2 (https://gexf.net/), both opened by Gephi and read back by networkx
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -45,7 +45,8 @@ def _xml(expr: pl.Expr) -> pl.Expr:
 
 
 def _kind(dtype: pl.DataType) -> str:
-    """Our attribute kind of a polars type: boolean, long, double or string."""
+    """The attribute type of a polars type: boolean, long, double or string (the same
+    names in GraphML ``attr.type`` and GEXF ``type``)."""
     if dtype == pl.Boolean:
         return "boolean"
     if dtype.is_integer():
@@ -103,7 +104,7 @@ def graph_tables(
     return keep.sort("actor_id"), edges
 
 
-def _lines_writer(lines: Sequence[pl.Series]) -> object:
+def _lines_writer(lines: Sequence[pl.Series]) -> Callable[[Path], None]:
     def write(tmp: Path) -> None:
         frame = pl.DataFrame({"line": pl.concat(list(lines))})
         frame.write_csv(tmp, include_header=False, quote_style="never")
@@ -117,15 +118,6 @@ def _node_attributes(nodes: pl.DataFrame) -> list[tuple[str, pl.DataType]]:
 
 def _edge_attributes(edges: pl.DataFrame) -> list[tuple[str, pl.DataType]]:
     return [(c, t) for c, t in edges.schema.items() if c not in ("actor_a", "actor_b")]
-
-
-_GRAPHML_TYPES: Final = {
-    "boolean": "boolean",
-    "long": "long",
-    "double": "double",
-    "string": "string",
-}
-_GEXF_TYPES: Final = {"boolean": "boolean", "long": "long", "double": "double", "string": "string"}
 
 
 def write_graphml(nodes: pl.DataFrame, edges: pl.DataFrame, path: str | Path) -> Path:
@@ -157,15 +149,9 @@ def write_graphml(nodes: pl.DataFrame, edges: pl.DataFrame, path: str | Path) ->
         'http://graphml.graphdrawing.org/xmlns/1.0/graphml.xsd">',
     ]
     for i, (name, dtype) in enumerate(node_attrs):
-        header.append(
-            f'<key id="n{i}" for="node" attr.name="{name}" '
-            f'attr.type="{_GRAPHML_TYPES[_kind(dtype)]}"/>'
-        )
+        header.append(f'<key id="n{i}" for="node" attr.name="{name}" attr.type="{_kind(dtype)}"/>')
     for i, (name, dtype) in enumerate(edge_attrs):
-        header.append(
-            f'<key id="e{i}" for="edge" attr.name="{name}" '
-            f'attr.type="{_GRAPHML_TYPES[_kind(dtype)]}"/>'
-        )
+        header.append(f'<key id="e{i}" for="edge" attr.name="{name}" attr.type="{_kind(dtype)}"/>')
     header.append('<graph id="coordination" edgedefault="undirected">')
     node_lines = nodes.select(
         pl.concat_str(
@@ -204,7 +190,7 @@ def write_graphml(nodes: pl.DataFrame, edges: pl.DataFrame, path: str | Path) ->
         edge_lines,
         pl.Series("line", footer, dtype=pl.String),
     ]
-    return atomic_write(path, _lines_writer(lines))  # type: ignore[arg-type]
+    return atomic_write(path, _lines_writer(lines))
 
 
 def write_gexf(nodes: pl.DataFrame, edges: pl.DataFrame, path: str | Path) -> Path:
@@ -226,13 +212,13 @@ def write_gexf(nodes: pl.DataFrame, edges: pl.DataFrame, path: str | Path) -> Pa
         '<graph defaultedgetype="undirected" mode="static">',
         '<attributes class="node" mode="static">',
         *(
-            f'<attribute id="{i}" title="{name}" type="{_GEXF_TYPES[_kind(dtype)]}"/>'
+            f'<attribute id="{i}" title="{name}" type="{_kind(dtype)}"/>'
             for i, (name, dtype) in enumerate(node_attrs)
         ),
         "</attributes>",
         '<attributes class="edge" mode="static">',
         *(
-            f'<attribute id="{i}" title="{name}" type="{_GEXF_TYPES[_kind(dtype)]}"/>'
+            f'<attribute id="{i}" title="{name}" type="{_kind(dtype)}"/>'
             for i, (name, dtype) in enumerate(edge_attrs)
         ),
         "</attributes>",
@@ -292,7 +278,7 @@ def write_gexf(nodes: pl.DataFrame, edges: pl.DataFrame, path: str | Path) -> Pa
         edge_lines,
         pl.Series("line", closing, dtype=pl.String),
     ]
-    return atomic_write(path, _lines_writer(lines))  # type: ignore[arg-type]
+    return atomic_write(path, _lines_writer(lines))
 
 
 def _plain(frame: pl.DataFrame) -> pl.DataFrame:
