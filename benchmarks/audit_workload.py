@@ -41,8 +41,8 @@ def prepare() -> Path:
 
 def run(path: Path) -> dict[str, Any]:
     """Audit ``path`` into a temporary folder; report seconds per stage and quality."""
-    from coordscope.audit import run_audit
-    from coordscope.evaluate import evaluate
+    from coordscope.metrics.evaluate import evaluate
+    from coordscope.runs import run_audit
 
     with tempfile.TemporaryDirectory(prefix="coordscope-bench-audit-") as tmp:
         out = Path(tmp) / "audit"

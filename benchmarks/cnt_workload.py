@@ -111,7 +111,7 @@ def run_cnt_coretweet(path: Path) -> int:
     Returns the number of input rows.
     """
     from coordscope import read_events
-    from coordscope.signals.cnt_mode import cnt_edges
+    from coordscope.compat.cnt import cnt_edges
 
     events = read_events(path)
     cnt_edges(events, network="co_retweet", window=60.0)

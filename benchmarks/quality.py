@@ -3,19 +3,19 @@
 For each scenario of :data:`coordscope.datasets.simulate.SCENARIOS` except ``demo`` (every
 planted campaign style, every organic hard negative, and ``mixed``), seeds 0, 1, 2 at
 size ``small`` and seed 0 at size ``medium`` (``--quick``: seed 0, small only), three
-methods run on the same events and are scored by :func:`coordscope.evaluate`:
+methods run on the same events and are scored by :func:`coordscope.metrics.evaluate`:
 
 - ``coordscope``: :func:`coordscope.audit` at its defaults (significance-based: accounts
   in significant clusters are flagged; pairs ranked by p-value; bursts by score);
-- ``coortweet``: the CooRTweet-style rule — ``detect(..., mode="coortweet")`` edges
+- ``coortweet``: the CooRTweet-style rule — ``detect_coortweet(...)`` edges
   whose ``weight_threshold`` is 1 (weight above the median weight); pairs ranked by
   weight; groups = connected components of the kept edges; no bursts;
-- ``cnt``: the coordination-network-toolkit-style rule — ``detect(..., mode="cnt")``
+- ``cnt``: the coordination-network-toolkit-style rule — ``detect_cnt(...)``
   edges with weight >= 2 in either direction; pairs ranked by their largest weight;
   groups = connected components; no bursts.
 
 The rules use the audit's default signals that their mode supports
-(:data:`coordscope.signals.significance.DEFAULT_SIGNALS`: ``co_similar`` has no rule
+(:data:`coordscope.stats.significance.DEFAULT_SIGNALS`: ``co_similar`` has no rule
 mode; the toolkit has no hashtag network). Windows are 60 s for all three.
 
 Writes ``benchmarks/results/quality.json`` (every run, plus the mean per scenario, size
@@ -54,14 +54,14 @@ COLUMNS = (
 
 def rule_signals(chosen: Sequence[str] | None = None) -> tuple[list[str], list[str]]:
     """Signals of the coortweet and cnt baselines (the audit's signals they support)."""
-    from coordscope.signals.actions import EXACT_SIGNALS
-    from coordscope.signals.cnt_mode import CNT_NETWORKS
+    from coordscope.compat.cnt import CNT_NETWORKS
+    from coordscope.schema import EXACT_SIGNALS
 
     if chosen:
         defaults = list(chosen)
     else:
         try:
-            from coordscope.signals.significance import DEFAULT_SIGNALS
+            from coordscope.schema import DEFAULT_SIGNALS
 
             defaults = list(DEFAULT_SIGNALS)
         except ImportError:  # before the significance stage exists
@@ -74,8 +74,8 @@ def rule_signals(chosen: Sequence[str] | None = None) -> tuple[list[str], list[s
 def run_coordscope(
     events: pl.DataFrame, truth: pl.DataFrame, signals: list[str] | None = None
 ) -> dict[str, Any]:
-    from coordscope.audit import audit
-    from coordscope.evaluate import evaluate
+    from coordscope.metrics.evaluate import evaluate
+    from coordscope.pipeline import audit
 
     result = audit(events, signals=signals)
     return evaluate(result, truth, k=K)
@@ -83,8 +83,8 @@ def run_coordscope(
 
 def _rule_report(truth: pl.DataFrame, kept: pl.DataFrame, ranked: pl.DataFrame) -> dict[str, Any]:
     """Flagged = endpoints of kept edges; groups = their components; pairs by weight."""
-    from coordscope.evaluate import evaluate_parts
-    from coordscope.graphs.community import components
+    from coordscope.metrics.evaluate import evaluate_parts
+    from coordscope.stats.communities import components
 
     kept = kept.filter(pl.col("actor_a") != pl.col("actor_b"))
     flagged = pl.concat([kept["actor_a"], kept["actor_b"]]).unique()
@@ -106,7 +106,7 @@ def _check_rule_budget(events: pl.DataFrame, signals: list[str], rule: str) -> N
     from benchmarks.workloads import in_window_pairs
     from coordscope.signals.actions import actions
 
-    acts = pl.concat([actions(events, signal=s) for s in signals])
+    acts = pl.concat([actions(events, signals=s) for s in signals])
     pairs = in_window_pairs(acts, WINDOW)
     if pairs > RULE_PAIR_BUDGET[rule]:
         raise MemoryError(
@@ -116,10 +116,10 @@ def _check_rule_budget(events: pl.DataFrame, signals: list[str], rule: str) -> N
 
 
 def run_coortweet(events: pl.DataFrame, truth: pl.DataFrame, signals: list[str]) -> dict[str, Any]:
-    from coordscope.signals.detect import detect
+    from coordscope.compat import detect_coortweet
 
     _check_rule_budget(events, signals, "coortweet")
-    edges = detect(events, signals=signals, window=WINDOW, mode="coortweet").edges
+    edges = detect_coortweet(events, signals=signals, window=WINDOW).edges
     table = edges.select(
         pl.col("from").cast(pl.String).alias("actor_a"),
         pl.col("to").cast(pl.String).alias("actor_b"),
@@ -130,10 +130,10 @@ def run_coortweet(events: pl.DataFrame, truth: pl.DataFrame, signals: list[str])
 
 
 def run_cnt(events: pl.DataFrame, truth: pl.DataFrame, signals: list[str]) -> dict[str, Any]:
-    from coordscope.signals.detect import detect
+    from coordscope.compat import detect_cnt
 
     _check_rule_budget(events, signals, "cnt")
-    edges = detect(events, signals=signals, window=WINDOW, mode="cnt").edges
+    edges = detect_cnt(events, signals=signals, window=WINDOW).edges
     table = edges.select(
         pl.col("user_1").cast(pl.String).alias("actor_a"),
         pl.col("user_2").cast(pl.String).alias("actor_b"),

@@ -100,7 +100,7 @@ def _native_edges(path: Path) -> Report:
     import polars as pl
 
     from benchmarks.workloads import in_window_pairs
-    from coordscope.signals.native import native_pairs
+    from coordscope.engine.native import native_pairs
 
     actions = pl.read_parquet(path)
     start = time.perf_counter()
@@ -127,8 +127,8 @@ def _reference(relative: str) -> Callable[[], Path]:
 
 def _coortweet(window: float, min_participation: int) -> Callable[[Path], Report]:
     def run(path: Path) -> Report:
+        from coordscope.compat.coortweet import coortweet_detect, coortweet_network
         from coordscope.datasets.ingest import read_events
-        from coordscope.signals.coortweet_mode import coortweet_detect, coortweet_network
 
         events = read_events(path, format="coortweet")
         start = time.perf_counter()
@@ -159,8 +159,8 @@ def _cnt_csv(viral: bool, rows: int = 1_000_000) -> Callable[[], Path]:
 
 
 def _cnt_coretweet(path: Path) -> Report:
+    from coordscope.compat.cnt import cnt_edges
     from coordscope.datasets.ingest import read_events
-    from coordscope.signals.cnt_mode import cnt_edges
 
     events = read_events(path, format="cnt")
     edges = cnt_edges(events, network="co_retweet", window=60)

@@ -1,7 +1,7 @@
 """Benchmark: native edges + significance on the 10M-action co_share workload (design.md §9).
 
-Reports the time of :func:`coordscope.signals.native.native_pairs` alone (edges only, as
-the ``co_share_native_edges`` workload) and of :func:`coordscope.signals.significance.
+Reports the time of :func:`coordscope.engine.native.native_pairs` alone (edges only, as
+the ``co_share_native_edges`` workload) and of :func:`coordscope.stats.significance.
 significance` (which runs the kernel with evidence, the null model, the pair tests and
 the group tests), so the added cost of significance can be read off.
 """
@@ -19,8 +19,8 @@ def run(path: Path) -> dict[str, Any]:
     """Run both on the actions in ``path`` (Parquet) and report their times (seconds)."""
     import polars as pl
 
-    from coordscope.signals.native import native_pairs
-    from coordscope.signals.significance import significance
+    from coordscope.engine.native import native_pairs
+    from coordscope.stats.significance import significance
 
     actions = pl.read_parquet(path)
     start = time.perf_counter()

@@ -207,13 +207,13 @@ def run_similar(path: Path) -> dict[str, Any]:
     sets have Jaccard >= 0.8 (the exact path, prefix filtering over all the messages,
     not a sample; outside the timed part) that the groups put together.
     """
-    from coordscope.signals.native import native_pairs
+    from coordscope.engine.native import native_pairs
     from coordscope.signals.similar import jaccard_pairs, near_duplicate_groups, token_sets
 
     events = pl.read_parquet(path)
     start = time.perf_counter()
     groups = near_duplicate_groups(events["text"], threshold=0.8)
-    from coordscope.signals.actions import actions_from_keys
+    from coordscope.signals.exact import actions_from_keys
 
     keys = pl.DataFrame(
         {"event": pl.int_range(events.height, dtype=pl.UInt32, eager=True), "key": groups}

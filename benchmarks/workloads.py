@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import numpy as np
 import polars as pl
 
-from coordscope.signals.kernel import count_band_pairs
+from coordscope.engine.kernel import count_band_pairs
 
 __all__ = ["co_share_actions"]
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,12 +20,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from coordscope import __version__
-from coordscope._output import write_events, write_table
+from coordscope._output import atomic_write, write_events, write_table
+from coordscope._version import __version__
 from coordscope.datasets.formats import FORMAT_NAMES, FORMATS, get_format
 from coordscope.datasets.ingest import ingest as ingest_files
 from coordscope.datasets.ingest import parse_mapping
+from coordscope.datasets.simulate import SCENARIOS
+from coordscope.datasets.simulate import simulate as run_simulation
 from coordscope.errors import CoordscopeError, ParameterError
+from coordscope.metrics.evaluate import evaluate as run_evaluate
+from coordscope.metrics.scorer import fit_scorer, load_scorer
+from coordscope.schema import TEXT_RULES
 
 __all__ = ["app", "main"]
 
@@ -55,6 +62,15 @@ def _root(
     ] = False,
 ) -> None:
     """Find coordinated amplification in exported social-media data."""
+
+
+@contextlib.contextmanager
+def _progress(name: str, label: str) -> Iterator[None]:
+    """A stage of an audit on a terminal: a spinner while it runs, a line with its time."""
+    start = time.perf_counter()
+    with _err.status(f"[bold]{label}[/bold] …", spinner="dots"):
+        yield
+    _err.print(f"[green]✓[/green] {label:<28} {time.perf_counter() - start:7.2f} s")
 
 
 @contextlib.contextmanager
@@ -162,8 +178,6 @@ _EXPORT_NAMES = {
 
 
 def _scenario_epilog() -> str:
-    from coordscope.datasets.simulate import SCENARIOS
-
     return "Scenarios: " + "; ".join(f"{k}: {v}" for k, v in SCENARIOS.items()) + "."
 
 
@@ -187,8 +201,6 @@ def simulate(
     and truth.parquet (which accounts belong to which campaign, which keys and time span
     they pushed). The scenarios are listed below.
     """
-    from coordscope.datasets.simulate import SCENARIOS
-    from coordscope.datasets.simulate import simulate as run_simulation
 
     if scenario == "list":
         for name, text in SCENARIOS.items():
@@ -204,7 +216,6 @@ def simulate(
         events, truth = run_simulation(scenario, seed=seed, size=size_arg)
     output.mkdir(parents=True, exist_ok=True)
     events_path = output / _EXPORT_NAMES[spec.name]
-    from coordscope._output import atomic_write
 
     atomic_write(events_path, lambda tmp: spec.write(events, str(tmp)))
     truth_path = write_table(truth, output / "truth.parquet")
@@ -292,9 +303,11 @@ def detect(
     nodes.csv and summary.json into OUTPUT. In coortweet and cnt modes the tables have the
     reference tool's column names and values.
     """
-    from coordscope.pipeline import run_detect
+    # the runs pull in scipy.stats and matplotlib (about 1 s): imported on first use so
+    # that `--help`, `ingest` and `simulate` start without them
+    from coordscope.runs import run_detect
 
-    if text_rule is not None and text_rule not in ("default", "toolkit", "exact"):
+    if text_rule is not None and text_rule not in TEXT_RULES:
         raise ParameterError(f"--text-rule must be default, toolkit or exact, got '{text_rule}'")
     with _status("detecting co-actions"):
         summary = run_detect(
@@ -434,20 +447,17 @@ def audit(
     bursts.parquet, graph.graphml, graph.gexf, report.html and summary.json into OUTPUT.
     With no INPUT it audits the bundled demo data.
     """
-    from coordscope.audit import run_audit
+    # deferred: the runs pull in scipy.stats and matplotlib (about 1 s to import)
+    from coordscope.runs import run_audit
 
-    loaded = None
-    if scorer is not None:
-        from coordscope.scorer import load_scorer
-
-        loaded = load_scorer(scorer)
-    console = _err if (sys.stderr.isatty() and not as_json) else None
+    loaded = load_scorer(scorer) if scorer is not None else None
+    show = sys.stderr.isatty() and not as_json
     result = run_audit(
         [str(p) for p in inputs or []],
         output,
         format=format,
         mapping=parse_mapping(map_ or []),
-        console=console,
+        progress=_progress if show else None,
         signals=_signal_list(signals),
         window=window,
         alpha=alpha,
@@ -526,7 +536,6 @@ def evaluate(
 ) -> None:
     """Score an audit against ground truth: account precision, recall and F1, pair
     average precision, cluster adjusted Rand index, burst precision@k."""
-    from coordscope.evaluate import evaluate as run_evaluate
 
     metrics = run_evaluate(outdir, truth, k=k)
     if as_json:
@@ -570,7 +579,6 @@ def fit_scorer_cmd(
 ) -> None:
     """Train a calibrated cluster scorer from audits with known truth (labelled takedowns);
     use it with `coordscope audit --scorer FILE`."""
-    from coordscope.scorer import fit_scorer
 
     if len(truth) != len(outdirs):
         raise ParameterError(
@@ -608,6 +616,7 @@ def window_cmd(
     how long each takes to pass the fraction p of its shares, and prints the median of those
     times in seconds (CooRnet's estimate_coord_interval with its 2023 correction).
     """
+    # deferred: the signal modules pull in the near-duplicate and media stages
     from coordscope.signals.actions import actions
     from coordscope.signals.window import estimate_window
 
@@ -615,7 +624,7 @@ def window_cmd(
         result = ingest_files(
             [str(x) for x in inputs], format=format, mapping=parse_mapping(map_ or [])
         )
-        est = estimate_window(actions(result.events, signal=signal), q=q, p=p)
+        est = estimate_window(actions(result.events, signals=signal), q=q, p=p)
     if as_json:
         payload = {"rows": result.rows, "signal": signal, "q": q, "p": p, **est.as_dict()}
         sys.stdout.write(json.dumps(payload, indent=2, sort_keys=True) + "\n")
@@ -646,7 +655,7 @@ def main() -> None:
     except CoordscopeError as exc:
         if debug:
             raise
-        raise SystemExit(_exit_with(str(exc))) from None
+        raise SystemExit(_exit_with(_as_flags(exc))) from None
     except Exception as exc:
         if debug:
             raise
@@ -655,6 +664,29 @@ def main() -> None:
             _exit_with(f"unexpected {type(exc).__name__}: {text[0] if text else ''}")
         ) from None
     raise SystemExit(code if isinstance(code, int) else 0)
+
+
+#: A Python parameter named at the start of an error message, and what follows it.
+_PARAMETER = re.compile(r"^([a-z][a-z0-9_]*)((?:\[[^\]]*\])?(?: must|:))")
+
+
+def _as_flags(exc: CoordscopeError) -> str:
+    """The message of an error, with a leading Python parameter name as its CLI flag.
+
+    The API names its parameters (``min_edge_weight must be >= 1``); on the command line
+    the user typed flags (``--min-edge-weight must be >= 1``).
+
+    Examples
+    --------
+    >>> _as_flags(ParameterError("min_edge_weight must be >= 1, got 0"))
+    '--min-edge-weight must be >= 1, got 0'
+    >>> _as_flags(ParameterError("no parameter here"))
+    'no parameter here'
+    """
+    text = str(exc)
+    if not isinstance(exc, ParameterError):
+        return text
+    return _PARAMETER.sub(lambda m: "--" + m.group(1).replace("_", "-") + m.group(2), text, 1)
 
 
 def _exit_with(message: str) -> int:

@@ -1,83 +1,333 @@
-"""Runs that read files and write an output folder: what the CLI commands call."""
+"""The pipeline: wires the stages together, and does nothing else.
+
+:func:`audit` runs events → actions → co-actions and significance → clusters → bursts →
+node and edge tables, and returns an :class:`~coordscope.outputs.AuditResult`.
+:func:`detect` runs events → actions → native pair counting, and returns a
+:class:`~coordscope.results.DetectResult` (the reference tools' modes are in
+:mod:`coordscope.compat`). Reading files and writing folders is :mod:`coordscope.runs`.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
-from coordscope import __version__
-from coordscope._output import write_json, write_table
-from coordscope.datasets.ingest import ingest
-from coordscope.signals.actions import TextRule
-from coordscope.signals.detect import detect
+import polars as pl
 
-__all__ = ["run_detect"]
+from coordscope._version import __version__
+from coordscope.datasets.pseudonym import pseudonymize_events
+from coordscope.engine.kernel import DEFAULT_MAX_PAIRS
+from coordscope.engine.native import native_pairs
+from coordscope.errors import ParameterError
+from coordscope.graphs.clusters import describe_clusters, membership
+from coordscope.graphs.scores import ClusterScorer, score_clusters
+from coordscope.graphs.tables import account_degrees, edges_with_clusters, node_table
+from coordscope.outputs import AuditResult
+from coordscope.results import DetectResult
+from coordscope.schema import ACTOR_ID, BURST_SCHEMA, TS, TextRule
+from coordscope.signals.actions import actions, resolve_signals
+from coordscope.stats.bursts import bursts as find_bursts
+from coordscope.stats.significance import significance
+
+__all__ = ["StageHook", "StageTimer", "audit", "coactions", "detect", "edges"]
+
+#: ``hook(name, label)`` returns a context manager entered around each stage: a progress
+#: display (the CLI shows a spinner), a profiler, a logger. ``name`` is the key of the
+#: stage in ``summary["timings_s"]``; ``label`` says what it does, in a few words.
+StageHook = Callable[[str, str], AbstractContextManager[None]]
 
 
-def run_detect(
-    inputs: Sequence[str],
-    output: Path,
+class StageTimer:
+    """Times each stage (seconds, summed by name) and calls the progress hook around it."""
+
+    def __init__(self, hook: StageHook | None) -> None:
+        self.hook = hook
+        self.timings: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, name: str, label: str) -> Iterator[None]:
+        start = time.perf_counter()
+        with self.hook(name, label) if self.hook is not None else contextlib.nullcontext():
+            yield
+        self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
+
+
+def audit(
+    events: pl.DataFrame,
     *,
-    signals: Sequence[str],
-    window: float,
-    mode: str = "native",
-    format: str = "auto",
-    mapping: Mapping[str, str] | None = None,
-    min_participation: int = 2,
-    remove_loops: bool = True,
-    edge_weight: float = 0.5,
-    min_edge_weight: int = 1,
-    text_rule: TextRule | None = None,
-) -> dict[str, Any]:
-    """Ingest ``inputs``, detect co-actions, write the output folder, return the summary.
+    signals: Sequence[str] | str | None = None,
+    window: float = 60.0,
+    windows: Mapping[str, float] | None = None,
+    alpha: float = 0.05,
+    seed: int = 0,
+    min_actors: int = 3,
+    scorer: ClusterScorer | None = None,
+    pseudonymize: str | None = None,
+    max_pairs: int = DEFAULT_MAX_PAIRS,
+    partitions: int = 2,
+    progress: StageHook | None = None,
+) -> AuditResult:
+    """Find coordinated accounts, clusters and bursts in canonical events.
 
-    Files written (atomically): ``events.parquet``, ``coactions.parquet``,
-    ``edges.parquet``, ``edges.csv``, ``nodes.csv``, ``summary.json`` and, when records
-    were rejected, ``rejects.csv``.
+    Parameters
+    ----------
+    events : polars.DataFrame
+        Canonical events (:data:`~coordscope.schema.EVENT_SCHEMA`), e.g. from
+        :func:`coordscope.read_events`.
+    signals : str or sequence of str, optional
+        Signals to audit; default :data:`~coordscope.schema.DEFAULT_SIGNALS`.
+    window : float, default 60
+        Co-action window W in seconds (inclusive: ``|Δt| <= W``).
+    windows : mapping, optional
+        Per-signal windows in seconds, overriding ``window``.
+    alpha : float, default 0.05
+        False discovery rate for pairs and for clusters (Benjamini–Hochberg).
+    seed : int, default 0
+        Seed of the split-half group test and of Louvain.
+    min_actors : int, default 3
+        Bursts need at least this many distinct accounts.
+    scorer : object with ``score(clusters) -> Series`` and ``describe() -> dict``, optional
+        A learned scorer (:func:`coordscope.load_scorer`) that replaces the formula score
+        of clusters; flagging still follows the group test.
+    pseudonymize : str, optional
+        Key: replace every account identifier by its HMAC-SHA256 pseudonym before any
+        stage runs (:func:`coordscope.datasets.pseudonym.pseudonymize_events`).
+    max_pairs : int
+        Co-action pairs materialised at once by the kernel (its memory budget).
+    partitions : int, default 2
+        Key-hash partitions of the kernel, run in parallel threads.
+    progress : callable, optional
+        A :data:`StageHook` entered around each stage; None is quiet.
+
+    Returns
+    -------
+    AuditResult
+        Tables ranked: edges significant first, clusters and bursts by score. Its
+        ``summary`` describes ``events`` as given (:func:`coordscope.runs.run_audit`
+        replaces the row accounting with the ingest's).
+
+    Raises
+    ------
+    ParameterError
+        A parameter out of range; the message names it.
+
+    Notes
+    -----
+    Cost: the co-action kernel's ``O(n log n + P)`` for ``n`` actions and ``P``
+    in-window pairs, plus the significance stage's per-candidate-pair work, plus linear
+    passes over edges and evidence for clusters, nodes and bursts.
     """
+    if not 0.0 < alpha < 1.0:
+        raise ParameterError(f"alpha must be between 0 and 1, got {alpha}")
+    if window < 0:
+        raise ParameterError(f"window must be >= 0 seconds, got {window}")
+    if min_actors < 2:
+        raise ParameterError(f"min_actors must be >= 2, got {min_actors}")
+    chosen = resolve_signals(signals)
+    stage = StageTimer(progress)
+    if pseudonymize is not None:
+        with stage("pseudonymize", "pseudonymising accounts"):
+            events = pseudonymize_events(events, pseudonymize)
+
+    with stage("actions", f"actions ({', '.join(chosen)})"):
+        parts = [actions(events, signals=s) for s in chosen]
+        acts = pl.concat(parts) if parts else pl.DataFrame()
+    action_counts = {s: p.height for s, p in zip(chosen, parts, strict=True)}
+
+    with stage("significance", "co-actions and significance"):
+        sig = significance(
+            acts,
+            window=window,
+            windows=windows,
+            alpha=alpha,
+            seed=seed,
+            max_pairs=max_pairs,
+            partitions=partitions,
+        )
+    for name, took in sig.timings.items():
+        stage.timings[f"significance.{name}"] = took
+
+    with stage("clusters", "clusters and scores"):
+        clusters = describe_clusters(
+            sig.groups, edges=sig.edges, evidence=sig.evidence, actions=acts, events=events
+        )
+        clusters = score_clusters(clusters, scorer)
+        members = membership(clusters)
+
+    with stage("bursts", "bursts"):
+        burst_table = find_bursts(acts, window=window, min_actors=min_actors, membership=members)
+        burst_table = burst_table.select([pl.col(c).cast(t) for c, t in BURST_SCHEMA.items()])
+
+    with stage("tables", "nodes and edges"):
+        edge_table = edges_with_clusters(sig.edges, members)
+        nodes = node_table(events, acts, edge_table, members)
+
+    parameters: dict[str, Any] = {
+        "signals": chosen,
+        "window_s": window,
+        "windows_s": dict(windows or {}),
+        "alpha": alpha,
+        "seed": seed,
+        "min_actors": min_actors,
+        "scorer": scorer.describe() if scorer is not None else None,
+        "pseudonymized": pseudonymize is not None,
+        "max_pairs": max_pairs,
+        "partitions": partitions,
+    }
+    counts: dict[str, Any] = {
+        "actions": action_counts,
+        "edges": edge_table.height,
+        "significant_edges": int(edge_table["significant"].sum()) if edge_table.height else 0,
+        "clusters": clusters.height,
+        "flagged_clusters": int(clusters["significant"].sum()) if clusters.height else 0,
+        "flagged_accounts": int(nodes["flagged"].sum()) if nodes.height else 0,
+        "bursts": burst_table.height,
+        "significance": sig.counts,
+    }
+    summary: dict[str, Any] = {
+        "command": "audit",
+        "rows": {
+            "input": events.height,
+            "accepted": events.height,
+            "rejected": 0,
+            "duplicates": 0,
+        },
+        "parameters": parameters,
+        "counts": counts,
+        "timings_s": {k: round(v, 4) for k, v in stage.timings.items()},
+        **_describe_events(events),
+        "version": __version__,
+    }
+    return AuditResult(
+        events=events,
+        coactions=sig.evidence,
+        edges=edge_table,
+        nodes=nodes,
+        clusters=clusters,
+        bursts=burst_table,
+        summary=summary,
+        rejects=None,
+        actions=acts,
+    )
+
+
+def _describe_events(events: pl.DataFrame) -> dict[str, Any]:
+    """Events, accounts, time span and platforms of a table given directly."""
+    span: dict[str, str | None] = {"first": None, "last": None}
+    platforms: dict[str, int] = {}
+    if events.height:
+        lo, hi = events.select(pl.col(TS).min().alias("lo"), pl.col(TS).max().alias("hi")).row(0)
+        span = {"first": lo.isoformat(), "last": hi.isoformat()}
+        table = events.group_by("platform").len().sort("platform")
+        platforms = {str(k): int(v) for k, v in table.iter_rows()}
+    return {
+        "inputs": [],
+        "events": events.height,
+        "actors": events[ACTOR_ID].n_unique() if events.height else 0,
+        "time_span": span,
+        "platforms": platforms,
+    }
+
+
+def detect(
+    events: pl.DataFrame,
+    *,
+    signals: Sequence[str] | str,
+    window: float,
+    min_edge_weight: int = 1,
+    text_rule: TextRule = "default",
+    min_text_length: int = 10,
+    max_pairs: int = DEFAULT_MAX_PAIRS,
+    partitions: int = 2,
+) -> DetectResult:
+    """Native co-action detection: every account pair that acted on the same key within W.
+
+    Parameters
+    ----------
+    events : polars.DataFrame
+        Canonical events (:data:`~coordscope.schema.EVENT_SCHEMA`).
+    signals : str or sequence of str
+        Signals (``co_share``, ``co_link``, …); several are counted together.
+    window : float
+        ``W`` in seconds; inclusive (``|Δt| <= W``).
+    min_edge_weight : int, default 1
+        Least ``n_keys`` of an edge.
+    text_rule : {"default", "toolkit", "exact"}
+        ``co_text`` normalisation.
+    min_text_length : int, default 10
+        ``co_text``: shortest normalised text that counts (characters).
+    max_pairs : int
+        Co-action pairs materialised at once (the memory budget).
+    partitions : int, default 2
+        Key-hash partitions run in parallel.
+
+    Returns
+    -------
+    DetectResult
+        ``mode = "native"``; ``edges`` follow :data:`~coordscope.schema.EDGE_SCHEMA` (one
+        row per pair, ``actor_a < actor_b``), ``coactions`` follow
+        :data:`~coordscope.schema.EVIDENCE_SCHEMA` (one row per pair, signal and key).
+        CooRTweet's and the toolkit's tables: :mod:`coordscope.compat`.
+
+    Notes
+    -----
+    Cost ``O(n log n + P)`` for ``n`` actions and ``P`` in-window pairs
+    (:func:`coordscope.engine.native.native_pairs`).
+    """
+    chosen = resolve_signals(signals)
+    if window < 0:
+        raise ParameterError(f"window must be >= 0 seconds, got {window}")
+    if min_edge_weight < 1:
+        raise ParameterError(f"min_edge_weight must be >= 1, got {min_edge_weight}")
+    params: dict[str, Any] = {
+        "signals": chosen, "window": window, "mode": "native", "text_rule": text_rule,
+        "min_text_length": min_text_length, "max_pairs": max_pairs,
+    }  # fmt: skip
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    read = ingest(list(inputs), format=format, mapping=mapping)
-    timings["ingest"] = time.perf_counter() - start
-    result = detect(
-        read.events,
-        signals=signals,
-        window=window,
-        mode=mode,
-        min_participation=min_participation,
-        remove_loops=remove_loops,
-        edge_weight=edge_weight,
-        min_edge_weight=min_edge_weight,
-        text_rule=text_rule,
+    acts = pl.concat(
+        [
+            actions(events, signals=s, text_rule=text_rule, min_text_length=min_text_length)
+            for s in chosen
+        ]
     )
-    timings.update(result.timings)
-    start = time.perf_counter()
-    files = ["events.parquet", "coactions.parquet", "edges.parquet", "edges.csv", "nodes.csv"]
-    write_table(read.events, output / "events.parquet")
-    write_table(result.coactions, output / "coactions.parquet")
-    write_table(result.edges, output / "edges.parquet")
-    write_table(result.edges, output / "edges.csv")
-    write_table(result.nodes, output / "nodes.csv")
-    if read.rejects.height:
-        write_table(read.rejects, output / "rejects.csv")
-        files.append("rejects.csv")
-    timings["write"] = time.perf_counter() - start
-    files.append("summary.json")
-    ingest_summary = read.summary()
-    summary: dict[str, Any] = {
-        "version": __version__,
-        "command": "detect",
-        "rows": dict(read.rows),
-        "inputs": ingest_summary["inputs"],
-        "events": ingest_summary["events"],
-        "time_span": ingest_summary["time_span"],
-        "ingest_counters": ingest_summary["counters"],
-        "parameters": result.parameters,
-        "counts": result.counts,
-        "timings_s": {k: round(v, 4) for k, v in timings.items()},
-        "files": files,
+    counts: dict[str, Any] = {
+        "actions": dict(acts.group_by("signal").len().sort("signal").iter_rows())
     }
-    write_json(summary, output / "summary.json")
-    return summary
+    timings["actions"] = time.perf_counter() - start
+    start = time.perf_counter()
+    res = native_pairs(acts, window=window, max_pairs=max_pairs, partitions=partitions)
+    edge_table = res.edges.filter(pl.col("n_keys") >= min_edge_weight)
+    evidence = res.evidence
+    if min_edge_weight > 1:
+        evidence = evidence.join(
+            edge_table.select("actor_a", "actor_b"), on=["actor_a", "actor_b"], how="semi"
+        )
+    params["min_edge_weight"] = min_edge_weight
+    timings["pairs"] = time.perf_counter() - start
+    start = time.perf_counter()
+    nodes = account_degrees(events, edge_table, "actor_a", "actor_b")
+    timings["nodes"] = time.perf_counter() - start
+    counts.update(
+        coactions=evidence.height,
+        edges=edge_table.height,
+        accounts_in_edges=int(nodes.filter(pl.col("degree") > 0).height),
+    )
+    return DetectResult("native", evidence, edge_table, nodes, params, counts, timings)
+
+
+def coactions(
+    events: pl.DataFrame, *, signals: Sequence[str] | str, window: float, **options: Any
+) -> pl.DataFrame:
+    """The evidence table of :func:`detect`: one row per (pair, signal, key)."""
+    return detect(events, signals=signals, window=window, **options).coactions
+
+
+def edges(
+    events: pl.DataFrame, *, signals: Sequence[str] | str, window: float, **options: Any
+) -> pl.DataFrame:
+    """The native pair table of :func:`detect`: one row per account pair."""
+    return detect(events, signals=signals, window=window, **options).edges

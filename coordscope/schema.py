@@ -1,41 +1,70 @@
-"""The canonical event table (design.md §3): column names, types and one validator.
+"""Every table's columns and types, and the constants the stages share: one place.
 
-Every reader in :mod:`coordscope.datasets` produces a :class:`polars.DataFrame` with
-exactly the columns of :data:`EVENT_SCHEMA`, in that order, optionally followed by
-platform-specific columns whose names start with ``x_``.
+Events
+    Every reader in :mod:`coordscope.datasets` produces a :class:`polars.DataFrame` with
+    exactly the columns of :data:`EVENT_SCHEMA`, in that order, optionally followed by
+    platform-specific columns whose names start with ``x_``.
+Actions
+    One row per (event, key) of a signal (:data:`ACTION_SCHEMA`, :data:`SIGNALS`).
+Pairs
+    Native edges (:data:`EDGE_SCHEMA`) and their evidence rows (:data:`EVIDENCE_SCHEMA`);
+    the significance columns an audit adds (:data:`SIGNIFICANCE_COLUMNS`) and the candidate
+    groups it tests (:data:`GROUP_SCHEMA`).
+Audit outputs
+    ``edges.parquet`` (:data:`AUDIT_EDGE_SCHEMA`), ``nodes.csv`` (:data:`NODE_SCHEMA`),
+    ``clusters.parquet`` (:data:`CLUSTER_SCHEMA`), ``bursts.parquet`` (:data:`BURST_SCHEMA`).
+
+This module is a leaf: it imports nothing of coordscope but :mod:`coordscope.errors`.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Literal
 
 import polars as pl
 
 from coordscope.errors import SchemaError
 
 __all__ = [
+    "ACTION_SCHEMA",
     "ACTOR_CREATED",
     "ACTOR_ID",
     "ACTOR_NAME",
+    "AUDIT_EDGE_SCHEMA",
+    "BURST_MEMBER_SCHEMA",
+    "BURST_SCHEMA",
     "CHANNEL",
+    "CLUSTER_SCHEMA",
+    "DEFAULT_SIGNALS",
+    "EDGE_SCHEMA",
     "EVENT_ID",
     "EVENT_SCHEMA",
+    "EVIDENCE_SCHEMA",
+    "EXACT_SIGNALS",
     "EXTRA_PREFIX",
+    "GROUP_SCHEMA",
     "HASHTAGS",
     "KIND",
     "KINDS",
     "KIND_DTYPE",
     "LIST_COLUMNS",
     "MEDIA",
+    "MEMBERSHIP_SCHEMA",
     "MENTIONS",
+    "NODE_SCHEMA",
     "OBJECT_ID",
     "PLATFORM",
     "PLATFORMS",
     "REQUIRED_COLUMNS",
+    "SIGNALS",
+    "SIGNIFICANCE_COLUMNS",
     "TEXT",
+    "TEXT_RULES",
     "TS",
     "TS_DTYPE",
     "URLS",
+    "US",
+    "TextRule",
     "empty_events",
     "validate_events",
 ]
@@ -90,6 +119,184 @@ REQUIRED_COLUMNS: Final = (EVENT_ID, PLATFORM, ACTOR_ID, TS, KIND)
 
 #: Columns holding lists of keys (never an empty string inside).
 LIST_COLUMNS: Final = (URLS, HASHTAGS, MENTIONS, MEDIA)
+
+
+#: Microseconds per second: timestamps are ``Datetime("us", "UTC")``, windows are seconds.
+US: Final = 1_000_000
+
+# ----------------------------------------------------------------------------- actions
+
+#: Every signal name of design.md §4.
+SIGNALS: Final = (
+    "co_share", "co_quote", "co_reply", "co_link", "co_domain", "co_hashtag", "co_mention",
+    "co_text", "co_similar", "co_media", "co_post", "co_created",
+)  # fmt: skip
+
+#: Signals whose keys come straight from the events, without a grouping stage
+#: (``co_similar`` keys are near-duplicate groups, :mod:`coordscope.signals.similar`;
+#: ``co_media`` keys are exact media ids, or groups of perceptual hashes,
+#: :mod:`coordscope.signals.media`). :func:`coordscope.signals.actions.actions` serves
+#: every signal of :data:`SIGNALS`.
+EXACT_SIGNALS: Final = tuple(s for s in SIGNALS if s != "co_similar")
+
+#: Signals ``coordscope audit`` scores when ``--signals`` is not given. ``co_similar``
+#: (near-duplicate text) is used when the near-duplicate stage is available.
+DEFAULT_SIGNALS: Final[tuple[str, ...]] = (
+    "co_share",
+    "co_link",
+    "co_hashtag",
+    "co_text",
+    "co_similar",
+)
+
+TextRule = Literal["default", "toolkit", "exact"]
+#: ``default``: NFKC, lower-case, URLs and @mentions removed, whitespace collapsed.
+#: ``toolkit``: exactly coordination-network-toolkit's co_tweet key (:func:`toolkit_text`).
+#: ``exact``: the text as exported, stripped.
+TEXT_RULES: Final = ("default", "toolkit", "exact")
+
+#: Actions: one row per (event, key) of a signal; ``event`` is the event's row number.
+ACTION_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "signal": pl.String(),
+    "key": pl.String(),
+    ACTOR_ID: pl.String(),
+    TS: pl.Datetime("us", "UTC"),
+    EVENT_ID: pl.String(),
+    "event": pl.UInt32(),
+}
+
+# ----------------------------------------------------------------------------- pairs
+
+#: Native edges: one row per account pair (``actor_a < actor_b``) that co-acted.
+EDGE_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "actor_a": pl.String(),
+    "actor_b": pl.String(),
+    "n_keys": pl.UInt32(),
+    "n_coactions": pl.UInt64(),
+    "min_dt": pl.Float64(),
+    "median_dt": pl.Float64(),
+    "first_ts": pl.Datetime("us", "UTC"),
+    "last_ts": pl.Datetime("us", "UTC"),
+    "signals": pl.List(pl.String()),
+}
+
+#: Evidence: one row per (pair, signal, key), the two events of its closest co-action.
+EVIDENCE_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "actor_a": pl.String(),
+    "actor_b": pl.String(),
+    "signal": pl.String(),
+    "key": pl.String(),
+    "n_coactions": pl.UInt32(),
+    "dt": pl.Float64(),
+    "event_a": pl.String(),
+    "event_b": pl.String(),
+    "ts_a": pl.Datetime("us", "UTC"),
+    "ts_b": pl.Datetime("us", "UTC"),
+}
+
+#: Columns the significance stage adds to native edges (design.md §6).
+SIGNIFICANCE_COLUMNS: Final[dict[str, pl.DataType]] = {
+    "expected": pl.Float64(),  # expected co-acted keys under the null model
+    "pvalue": pl.Float64(),  # combined pair p-value (Simes across signals)
+    "qvalue": pl.Float64(),  # Benjamini–Hochberg q-value
+    "significant": pl.Boolean(),  # qvalue <= alpha
+    "evidence": pl.String(),  # which test(s) made the edge: "sync", "cooc", "sync+cooc", "" …
+}
+
+#: Candidate groups: one row per group tested.
+GROUP_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "group": pl.Int64(),
+    "members": pl.List(pl.String()),
+    "statistic": pl.Float64(),
+    "expected": pl.Float64(),
+    "pvalue": pl.Float64(),
+    "qvalue": pl.Float64(),
+    "significant": pl.Boolean(),
+}
+
+# ----------------------------------------------------------------------------- outputs
+
+#: ``edges.parquet`` of an audit: native pair columns, significance columns, and the
+#: cluster both accounts belong to (null when they are in different clusters or none).
+AUDIT_EDGE_SCHEMA: Final[dict[str, pl.DataType]] = {
+    **EDGE_SCHEMA,
+    **SIGNIFICANCE_COLUMNS,
+    "cluster": pl.Int64(),
+}
+
+#: ``nodes.csv``: one row per account that appears in the events.
+NODE_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "actor_id": pl.String(),
+    "actor_name": pl.String(),
+    "n_events": pl.UInt32(),  # events of the account (accepted rows)
+    "n_actions": pl.UInt32(),  # actions over the audited signals
+    "first_ts": TS_DTYPE,
+    "last_ts": TS_DTYPE,
+    "degree": pl.UInt32(),  # distinct partners over all edges
+    "sig_degree": pl.UInt32(),  # distinct partners over significant edges
+    "strength": pl.UInt64(),  # sum of n_keys over significant edges
+    "cluster": pl.Int64(),  # cluster id (rank in clusters.parquet), null = none
+    "flagged": pl.Boolean(),  # member of a significant cluster
+}
+
+#: ``clusters.parquet``, ranked by ``score`` (flagged clusters first); ``cluster`` is
+#: the 1-based rank.
+CLUSTER_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "cluster": pl.Int64(),
+    "members": pl.List(pl.String()),
+    "size": pl.UInt32(),
+    "n_edges": pl.UInt64(),  # significant edges inside the cluster
+    "density": pl.Float64(),  # n_edges / (size·(size−1)/2)
+    "n_keys": pl.UInt32(),  # distinct keys pushed by ≥ 2 members in a co-action
+    "top_keys": pl.List(pl.String()),  # up to 10, most co-acting pairs first
+    "signals": pl.List(pl.String()),  # signals with co-actions inside the cluster
+    "median_dt": pl.Float64(),  # seconds, median of the closest Δt over (pair, key)
+    "first_ts": TS_DTYPE,
+    "last_ts": TS_DTYPE,
+    "statistic": pl.Float64(),  # group test: observed co-actions on held-out keys
+    "expected": pl.Float64(),  # group test: expectation under the null
+    "pvalue": pl.Float64(),
+    "qvalue": pl.Float64(),
+    "significant": pl.Boolean(),
+    "score": pl.Float64(),
+    # CooRnet's component summary
+    "mean_strength": pl.Float64(),  # mean over members of the summed n_keys
+    "mean_degree": pl.Float64(),  # mean number of partners inside the cluster
+    "coordinated_share": pl.Float64(),  # members' actions that are in a co-action / all
+    "domain_gini": pl.Float64(),  # Gini index of the members' link domains (null: no links)
+    "top_domains": pl.List(pl.String()),  # up to 5
+}
+
+#: ``bursts.parquet``, ranked by ``score``; ``burst`` is the 1-based rank.
+BURST_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "burst": pl.Int64(),
+    "signal": pl.String(),
+    "key": pl.String(),
+    "start": TS_DTYPE,
+    "end": TS_DTYPE,
+    "actions": pl.UInt32(),
+    "actors": pl.UInt32(),
+    "synchrony": pl.Float64(),
+    "cluster_share": pl.Float64(),  # share of its actors in flagged clusters
+    "recurrence": pl.UInt32(),  # other bursts driven by the same accounts
+    "cluster": pl.Int64(),  # the cluster with most actors in the burst, null = none
+    "score": pl.Float64(),
+}
+
+#: Rows of :func:`coordscope.graphs.clusters.membership`: accounts in clusters.
+MEMBERSHIP_SCHEMA: Final[dict[str, pl.DataType]] = {
+    ACTOR_ID: pl.String(),
+    "cluster": pl.Int64(),
+    "flagged": pl.Boolean(),
+}
+
+#: Rows of :func:`coordscope.stats.bursts.burst_members`: one per (burst, account).
+BURST_MEMBER_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "burst": pl.Int64(),
+    ACTOR_ID: pl.String(),
+    "actions": pl.UInt32(),
+    "first_ts": TS_DTYPE,
+}
 
 
 def empty_events() -> pl.DataFrame:

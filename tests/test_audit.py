@@ -13,16 +13,11 @@ import polars as pl
 import pytest
 
 import coordscope
-from coordscope.audit import OUTPUT_FILES, audit, write_audit
 from coordscope.datasets.formats import get_format
 from coordscope.errors import ParameterError
-from coordscope.results import (
-    AUDIT_EDGE_SCHEMA,
-    BURST_SCHEMA,
-    CLUSTER_SCHEMA,
-    NODE_SCHEMA,
-    AuditResult,
-)
+from coordscope.outputs import OUTPUT_FILES, AuditResult, write_audit
+from coordscope.pipeline import audit
+from coordscope.schema import AUDIT_EDGE_SCHEMA, BURST_SCHEMA, CLUSTER_SCHEMA, NODE_SCHEMA
 from tests.conftest import REFERENCE, requires_reference
 
 DEMO_SIGNALS = ["co_share", "co_link", "co_hashtag"]
@@ -180,7 +175,7 @@ def test_pseudonymize_leaves_no_raw_account_id(
 
 
 def test_pseudonyms_depend_on_the_key(demo: tuple[pl.DataFrame, pl.DataFrame]) -> None:
-    from coordscope.pseudonym import pseudonym, pseudonymize_events
+    from coordscope.datasets.pseudonym import pseudonym, pseudonymize_events
 
     events, _ = demo
     one = pseudonymize_events(events.head(50), "k1")
@@ -202,7 +197,7 @@ def test_interrupted_write_leaves_no_summary(
     def boom(*args: object, **kwargs: object) -> Path:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(coordscope.report, "write_report", boom)
+    monkeypatch.setattr(coordscope.outputs, "write_report", boom)
     with pytest.raises(KeyboardInterrupt):
         write_audit(demo_result, tmp_path)
     assert not (tmp_path / "summary.json").exists()

@@ -14,9 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coordscope.errors import ParameterError
-from coordscope.results import BURST_SCHEMA
-from coordscope.signals.actions import ACTION_SCHEMA
-from coordscope.signals.bursts import BURST_MEMBER_SCHEMA, burst_members, bursts
+from coordscope.schema import ACTION_SCHEMA, BURST_MEMBER_SCHEMA, BURST_SCHEMA
+from coordscope.stats.bursts import burst_members, bursts
 from tests.conftest import utc
 
 T0 = utc(2024, 3, 1)

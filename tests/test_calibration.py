@@ -14,7 +14,7 @@ import pytest
 
 from coordscope.datasets.simulate import simulate
 from coordscope.signals.actions import actions
-from coordscope.signals.significance import significance
+from coordscope.stats.significance import significance
 from tests.conftest import REFERENCE, requires_reference
 
 SIGNALS = ("co_share", "co_link", "co_hashtag", "co_text")
@@ -39,13 +39,13 @@ def _check_null(acts: pl.DataFrame, *, window: float = 60.0, min_edges: int = 10
 def test_null_scenarios_are_calibrated(scenario: str, seed: int) -> None:
     events, truth = simulate(scenario, seed=seed, size="small")
     assert not truth["coordinated"].any()
-    _check_null(pl.concat([actions(events, signal=s) for s in SIGNALS]))
+    _check_null(pl.concat([actions(events, signals=s) for s in SIGNALS]))
 
 
 @pytest.mark.slow
 def test_flash_viral_is_calibrated() -> None:
     events, _ = simulate("flash_viral", seed=2, size=8_000)
-    _check_null(pl.concat([actions(events, signal=s) for s in SIGNALS]))
+    _check_null(pl.concat([actions(events, signals=s) for s in SIGNALS]))
 
 
 @pytest.mark.reference
@@ -57,7 +57,7 @@ def test_real_data_with_shifted_timelines() -> None:
     from coordscope import read_events
 
     events = read_events(REFERENCE / "coortweet" / "russian_coord_tweets.csv.gz")
-    acts = actions(events, signal="co_share")
+    acts = actions(events, signals="co_share")
     if acts.height == 0:  # CooRTweet's columns: every row is a share of object_id
         acts = actions(
             events.with_columns(pl.lit("repost").cast(events["kind"].dtype).alias("kind")),

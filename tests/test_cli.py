@@ -102,6 +102,24 @@ def test_ingest_several_formats_at_once(tmp_path: Path) -> None:
         (["ingest", "WRONGCOLS", "-o", "x.parquet", "--format", "cnt"], "expected 8 columns"),
         (["ingest", "--bogus"], "No such option: --bogus"),
         (["simulate", "--scenario", "nope", "-o", "out"], "unknown scenario 'nope'"),
+        # the API names its parameters; the CLI names the flags the user typed
+        (
+            [
+                "detect",
+                "GEN",
+                "-s",
+                "co_share",
+                "--mode",
+                "coortweet",
+                "--edge-weight",
+                "2",
+                "-o",
+                "out",
+            ],
+            "--edge-weight must be a quantile in [0, 1], got 2.0",
+        ),
+        (["audit", "GEN", "--alpha", "2", "-o", "out"], "--alpha must be between 0 and 1"),
+        (["detect", "GEN", "-s", "co_share", "--mode", "fast", "-o", "out"], "--mode must be one"),
     ],
 )
 def test_user_errors_are_one_line_and_exit_1(tmp_path: Path, args: list[str], message: str) -> None:

@@ -1,4 +1,4 @@
-"""Components and communities (coordscope.graphs.community) on graphs checkable by hand."""
+"""Components and communities (coordscope.stats.communities) on graphs checkable by hand."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coordscope.errors import ParameterError
-from coordscope.graphs.community import communities, components
+from coordscope.stats.communities import communities, components
 
 
 def _edges(pairs: list[tuple[str, str]], weight: list[float] | None = None) -> pl.DataFrame:

@@ -11,8 +11,10 @@ from typer.testing import CliRunner
 
 from coordscope import read_events
 from coordscope.cli import app
+from coordscope.compat import detect_coortweet
 from coordscope.errors import ParameterError
-from coordscope.signals.detect import detect
+from coordscope.pipeline import detect
+from coordscope.runs import run_detect
 from tests.conftest import REFERENCE, requires_reference
 
 runner = CliRunner()
@@ -119,16 +121,19 @@ def test_window_command(tmp_path: Path) -> None:
     assert "estimated window: 5 s" in human.output
 
 
-def test_detect_parameter_errors() -> None:
-    events = read_events(Path(__file__).parent / "fixtures" / "generic" / "posts.csv")
-    with pytest.raises(ParameterError, match="unknown signal 'co_nothing'"):
+def test_detect_parameter_errors_name_the_python_parameter(tmp_path: Path) -> None:
+    posts = Path(__file__).parent / "fixtures" / "generic" / "posts.csv"
+    events = read_events(posts)
+    with pytest.raises(ParameterError, match=r"^signals: unknown signal 'co_nothing'"):
         detect(events, signals=["co_nothing"], window=60)
-    with pytest.raises(ParameterError, match="--mode must be one of"):
-        detect(events, signals="co_share", window=60, mode="fast")
-    with pytest.raises(ParameterError, match="--window must be >= 0"):
+    with pytest.raises(ParameterError, match=r"^mode must be one of"):
+        run_detect([str(posts)], tmp_path, signals=["co_share"], window=60, mode="fast")
+    with pytest.raises(ParameterError, match=r"^window must be >= 0"):
         detect(events, signals="co_share", window=-5)
-    with pytest.raises(ParameterError, match="--edge-weight"):
-        detect(events, signals="co_share", window=5, edge_weight=2)
+    with pytest.raises(ParameterError, match=r"^min_edge_weight must be >= 1"):
+        detect(events, signals="co_share", window=5, min_edge_weight=0)
+    with pytest.raises(ParameterError, match=r"^edge_weight must be a quantile"):
+        detect_coortweet(events, signals="co_share", window=5, edge_weight=2)
 
 
 @requires_reference

@@ -15,7 +15,7 @@ from sklearn.metrics import average_precision_score
 
 from coordscope.datasets.simulate import TRUTH_SCHEMA
 from coordscope.errors import InputError, ParameterError
-from coordscope.evaluate import (
+from coordscope.metrics.evaluate import (
     account_metrics,
     burst_precision_at_k,
     campaign_recall,
@@ -25,15 +25,15 @@ from coordscope.evaluate import (
     load_truth,
     pair_average_precision,
 )
-from coordscope.results import (
+from coordscope.outputs import AuditResult
+from coordscope.schema import (
+    ACTION_SCHEMA,
     AUDIT_EDGE_SCHEMA,
     BURST_SCHEMA,
     CLUSTER_SCHEMA,
+    EVENT_SCHEMA,
     NODE_SCHEMA,
-    AuditResult,
 )
-from coordscope.schema import EVENT_SCHEMA
-from coordscope.signals.actions import ACTION_SCHEMA
 from tests.conftest import utc
 
 T0 = utc(2024, 3, 1)
@@ -303,8 +303,8 @@ def test_members_from_actions_feed_the_majority_rule(truth: pl.DataFrame) -> Non
 
 
 def test_audit_result_and_its_directory_score_the_same(tmp_path: Path) -> None:
-    from coordscope.audit import audit
     from coordscope.datasets.simulate import simulate
+    from coordscope.pipeline import audit
 
     events, truth = simulate("rotating_subsets", seed=0, size="small")
     result = audit(events, signals=["co_share", "co_link", "co_hashtag", "co_text"])

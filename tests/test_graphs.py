@@ -12,8 +12,7 @@ import pytest
 
 from coordscope.graphs.clusters import describe_clusters, gini, membership
 from coordscope.graphs.export import graph_tables, to_networkx, write_gexf, write_graphml
-from coordscope.results import CLUSTER_SCHEMA
-from coordscope.schema import EVENT_SCHEMA
+from coordscope.schema import CLUSTER_SCHEMA, EVENT_SCHEMA
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 

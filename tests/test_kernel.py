@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from coordscope.engine.kernel import band_pairs, count_band_pairs, window_ends
+from coordscope.engine.native import native_pairs
 from coordscope.errors import ParameterError
-from coordscope.signals.kernel import band_pairs, count_band_pairs, window_ends
-from coordscope.signals.native import native_pairs
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 

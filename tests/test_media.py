@@ -147,10 +147,10 @@ def test_media_groups_and_actions() -> None:
         (3, "phash:c3d4e5f6a7b8c9d0"),
         (5, "PHOTO_1"),
     ]
-    acts = actions(ev, signal="co_media")
+    acts = actions(ev, signals="co_media")
     assert acts.equals(media_actions(ev))
     assert acts["event"].to_list() == [0, 0, 1, 2, 3, 5]
-    exact = actions(ev, signal="co_media", media_distance=0)
+    exact = actions(ev, signals="co_media", media_distance=0)
     assert exact.filter(pl.col("event") == 3).height == 2
 
 
@@ -167,7 +167,7 @@ def test_german_elections_phash_ids_are_exact_keys() -> None:
     from coordscope import read_events
 
     events = read_events(REFERENCE / "coortweet" / "german_elections.csv.gz")
-    acts = actions(events, signal="co_media")
+    acts = actions(events, signals="co_media")
     raw = pl.read_csv(REFERENCE / "coortweet" / "german_elections.csv.gz",
                       infer_schema_length=0)  # fmt: skip
     with_phash = raw.filter(pl.col("phash_id").is_not_null() & (pl.col("phash_id") != ""))

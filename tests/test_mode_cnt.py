@@ -26,10 +26,10 @@ from hypothesis import strategies as st
 
 import coordscope
 from benchmarks.cnt_workload import make_cnt_workload, run_cnt_coretweet
+from coordscope.compat import cnt as cnt_mode
+from coordscope.compat.cnt import CNT_NETWORKS, cnt_edges, cnt_messages, toolkit_text
+from coordscope.engine.kernel import count_band_pairs
 from coordscope.errors import ParameterError, SchemaError
-from coordscope.signals import cnt_mode
-from coordscope.signals.cnt_mode import CNT_NETWORKS, cnt_edges, cnt_messages, toolkit_text
-from coordscope.signals.kernel import count_band_pairs
 from tests.conftest import REFERENCE, requires_reference
 
 NETWORKS = tuple(CNT_NETWORKS)
@@ -706,9 +706,9 @@ def test_co_similar_tweet_reference_parity() -> None:
             n_cases += 1
     assert n_cases == 8
     # the one non-empty table: u1-u2 (hello world, 2 tokens) and u11-u12 (0.833)
-    from coordscope.signals.detect import detect
+    from coordscope.compat import detect_cnt
 
     mini = coordscope.read_events(REFERENCE / "cnt" / "mini_all.csv")
-    assert detect(mini, signals="co_similar", window=60, mode="cnt").edges.rows() == [
+    assert detect_cnt(mini, signals="co_similar", window=60).edges.rows() == [
         ("u1", "u2", 1), ("u11", "u12", 1), ("u12", "u11", 1), ("u2", "u1", 1),
     ]  # fmt: skip

@@ -25,10 +25,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coordscope import ingest, read_events
-from coordscope.errors import ParameterError
-from coordscope.schema import EVENT_SCHEMA
-from coordscope.signals import coortweet_mode
-from coordscope.signals.coortweet_mode import (
+from coordscope.compat import coortweet as coortweet_mode
+from coordscope.compat.coortweet import (
     ACCOUNT_STATS_SCHEMA,
     EDGE_SCHEMA,
     RESULT_COLUMNS,
@@ -37,7 +35,9 @@ from coordscope.signals.coortweet_mode import (
     coortweet_detect_table,
     coortweet_network,
 )
-from coordscope.signals.kernel import DEFAULT_MAX_PAIRS
+from coordscope.engine.kernel import DEFAULT_MAX_PAIRS
+from coordscope.errors import ParameterError
+from coordscope.schema import EVENT_SCHEMA
 from tests.conftest import REFERENCE, requires_reference
 
 # (object_id, account_id, content_id, timestamp_share in seconds), in input order
@@ -407,7 +407,7 @@ def test_input_unchanged_and_errors() -> None:
     with pytest.raises(ParameterError, match="signals"):
         coortweet_detect(events, signals=["co_share", "co_share"])
     with pytest.raises(ParameterError, match="unknown signal"):
-        coortweet_detect(events, signal="co_nothing")
+        coortweet_detect(events, signals="co_nothing")
     with pytest.raises(ParameterError, match="edge_weight"):
         coortweet_network(coortweet_detect(events), edge_weight=1.5)
     with pytest.raises(ParameterError, match="missing"):
@@ -493,8 +493,8 @@ def test_several_signals_are_stacked() -> None:
     urls = [["https://x.org/1"], ["https://x.org/1"], [], ["https://x.org/2"]]
     events = _events(rows, urls)
     both = coortweet_detect(events, signals=["co_share", "co_link"], min_participation=1)
-    share = coortweet_detect(events, signal="co_share", min_participation=1)
-    link = coortweet_detect(events, signal="co_link", min_participation=1)
+    share = coortweet_detect(events, signals="co_share", min_participation=1)
+    link = coortweet_detect(events, signals="co_link", min_participation=1)
     assert share.height == 2
     assert _rows(link) == [("https://x.org/1", "e1", "e2", 4, "A", "B")]
     assert both.columns == [*RESULT_COLUMNS, "signal"]

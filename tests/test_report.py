@@ -18,18 +18,18 @@ from hypothesis import strategies as st
 from markupsafe import escape
 
 from coordscope.errors import ParameterError
+from coordscope.outputs import AuditResult
 from coordscope.report import _data as data
 from coordscope.report import _plots as plots
 from coordscope.report import render_report, write_report
-from coordscope.results import (
+from coordscope.schema import (
     AUDIT_EDGE_SCHEMA,
     BURST_SCHEMA,
     CLUSTER_SCHEMA,
+    EVENT_SCHEMA,
     EVIDENCE_SCHEMA,
     NODE_SCHEMA,
-    AuditResult,
 )
-from coordscope.schema import EVENT_SCHEMA
 from tests.conftest import utc
 
 # --------------------------------------------------------------------------- fixture
@@ -672,8 +672,8 @@ def test_network_subgraph_caps() -> None:
 
 def demo_report() -> tuple[str, AuditResult, pl.DataFrame]:
     """The report of a seeded demo audit (5,000 events, 7 planted campaigns) and truth."""
-    from coordscope.audit import audit
     from coordscope.datasets.simulate import simulate
+    from coordscope.pipeline import audit
 
     events, truth = simulate("demo", seed=7, size=5000)
     result = audit(events)

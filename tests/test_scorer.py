@@ -13,8 +13,9 @@ import pytest
 
 from coordscope.datasets.simulate import simulate
 from coordscope.errors import InputError, ParameterError
-from coordscope.results import CLUSTER_SCHEMA, AuditResult
-from coordscope.scorer import FEATURES, SCORER_VERSION, Scorer, fit_scorer, load_scorer
+from coordscope.metrics.scorer import FEATURES, SCORER_VERSION, Scorer, fit_scorer, load_scorer
+from coordscope.outputs import AuditResult
+from coordscope.schema import CLUSTER_SCHEMA
 from tests.conftest import utc
 
 T0 = utc(2024, 3, 1)
@@ -197,7 +198,7 @@ def test_fit_on_an_audit_of_simulated_campaigns() -> None:
     The audit of simulated data rarely finds organic clusters (that is its job), so
     organic examples come from :func:`synthetic_clusters` when the audit has none.
     """
-    from coordscope.audit import audit
+    from coordscope.pipeline import audit
 
     events, truth = simulate("mixed", seed=0, size="small")
     result = audit(events, signals=["co_share", "co_link", "co_hashtag", "co_text"])

@@ -10,14 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coordscope.errors import ParameterError
-from coordscope.graphs.scores import (
-    BURST_WEIGHTS,
-    CLUSTER_WEIGHTS,
-    burst_score,
-    cluster_score,
-    rank_clusters,
-    rank_order,
-)
+from coordscope.graphs.scores import CLUSTER_WEIGHTS, cluster_score, rank_clusters, rank_order
+from coordscope.stats.bursts import BURST_WEIGHTS, burst_score
 
 
 def cluster_row(**over: Any) -> dict[str, Any]:

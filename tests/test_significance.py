@@ -1,4 +1,4 @@
-"""Significance (coordscope.signals.significance and its kernels in ._null)."""
+"""Significance (coordscope.stats.significance and its kernels in .null)."""
 
 from __future__ import annotations
 
@@ -13,15 +13,9 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from coordscope.errors import ParameterError
-from coordscope.results import SIGNIFICANCE_COLUMNS
-from coordscope.signals import _null
-from coordscope.signals.native import EDGE_SCHEMA, EVIDENCE_SCHEMA
-from coordscope.signals.significance import (
-    GROUP_SCHEMA,
-    benjamini_hochberg,
-    significance,
-    simes,
-)
+from coordscope.schema import EDGE_SCHEMA, EVIDENCE_SCHEMA, GROUP_SCHEMA, SIGNIFICANCE_COLUMNS
+from coordscope.stats import null
+from coordscope.stats.significance import benjamini_hochberg, significance, simes
 from tests.conftest import utc
 
 T0 = utc(2024, 3, 1)
@@ -37,7 +31,7 @@ def test_key_stats_by_hand() -> None:
     k = np.array([0, 0, 0, 0, 1, 2, 2])
     a = np.array([0, 1, 0, 2, 0, 1, 2])
     t = np.array([0, 30, 50, 100, 0, 0, 61]) * 1_000_000
-    ks = _null.key_stats(k, a, t, np.full(7, 60_000_000), 3)
+    ks = null.key_stats(k, a, t, np.full(7, 60_000_000), 3)
     assert ks.pi.tolist() == pytest.approx([0.6, 0.0, 0.0])
     assert ks.actors.tolist() == [3, 1, 2]
 
@@ -65,7 +59,7 @@ def test_key_stats_matches_brute_force(rows: list[tuple[int, int, int]], w: int)
     k = np.array([r[0] for r in rows], dtype=np.int64)
     a = np.array([r[1] for r in rows], dtype=np.int64)
     t = np.array([r[2] for r in rows], dtype=np.int64)
-    ks = _null.key_stats(k, a, t, np.full(k.shape[0], w, dtype=np.int64), 4)
+    ks = null.key_stats(k, a, t, np.full(k.shape[0], w, dtype=np.int64), 4)
     np.testing.assert_allclose(ks.pi, _pi_brute(k, a, t, w, 4))
 
 
@@ -75,7 +69,7 @@ def test_key_stats_matches_brute_force(rows: list[tuple[int, int, int]], w: int)
 def test_conditional_tail_by_hand() -> None:
     lam = np.array([0.5, 0.5, 2.0])
     x = np.array([1.0, 2.0, 0.0])
-    got = _null.conditional_tail(lam, x)
+    got = null.conditional_tail(lam, x)
     # x = 1 (and 0) can never be evidence; P(Pois(.5) >= 2) = 0.090204 / (1 − e^−.5) = .229253
     assert got.tolist() == pytest.approx([1.0, 0.2292529, 1.0], rel=1e-6)
 
@@ -91,7 +85,7 @@ def test_conditional_tail_is_conservative(q: list[float], x: int) -> None:
         dist[1:] = dist[1:] * (1 - p) + dist[:-1] * p
         dist[0] *= 1 - p
     exact = dist[x:].sum() / (1.0 - dist[0]) if x <= probs.shape[0] else 0.0
-    bound = _null.conditional_tail(np.array([probs.sum()]), np.array([float(x)]))[0]
+    bound = null.conditional_tail(np.array([probs.sum()]), np.array([float(x)]))[0]
     if x >= probs.sum() + 1 or x <= 1:  # where the Poisson bound is proved
         assert exact <= bound + 1e-12
 
@@ -129,7 +123,7 @@ def test_expected_cooc_matches_brute_force(
     # halves as a bit mask: 1 = half 0 only, 2 = half 1 only, 3 = both (a unit
     # straddling a block boundary counts in both)
     half = (np.arange(nk.shape[0]) % 3 + 1).astype(np.int8)
-    model = _null.fit_model(na, nk, pi, half)
+    model = null.fit_model(na, nk, pi, half)
     total = nk.sum()
     mu = na[:, None] * nk[None, :] / total  # expected actions of each account on each key
     a, b = np.array([0, 1]), np.array([1, len(n_actor) - 1])
@@ -138,7 +132,7 @@ def test_expected_cooc_matches_brute_force(
             np.minimum(1.0, mu[i, sel] * mu[j, sel] * pi[sel]).sum()
             for i, j in zip(a, b, strict=True)
         ]
-        np.testing.assert_allclose(_null.expected_cooc(model, a, b, table), brute, rtol=1e-9)
+        np.testing.assert_allclose(null.expected_cooc(model, a, b, table), brute, rtol=1e-9)
     # expected activity and popularity equal the observed
     np.testing.assert_allclose(mu.sum(axis=1), na * nk.sum() / total)
 
@@ -148,7 +142,7 @@ def test_common_keys_by_hand_smaller_side() -> None:
         {"a": [0, 0, 0, 1, 1, 2], "k": [10, 11, 12, 11, 12, 10], "m": [1, 2, 1, 3, 1, 5]}
     )
     pairs = pl.DataFrame({"pid": [7, 8], "a": [0, 1], "b": [1, 2], "da": [3, 2], "db": [2, 1]})
-    out = _null.common_keys(pairs, incidence).sort(["pid", "k"])
+    out = null.common_keys(pairs, incidence).sort(["pid", "k"])
     assert out.rows() == [(7, 11, 2, 3), (7, 12, 1, 1)]  # pair (1, 2) shares nothing
 
 
@@ -258,6 +252,6 @@ def test_parameters_checked() -> None:
 
 def test_poisson_reference_value() -> None:
     # the tail used is scipy's: P(Pois(3) >= 7)
-    assert _null.conditional_tail(np.array([3.0]), np.array([7.0]))[0] == pytest.approx(
+    assert null.conditional_tail(np.array([3.0]), np.array([7.0]))[0] == pytest.approx(
         stats.poisson.sf(6, 3.0) / (1 - np.exp(-3.0))
     )

@@ -18,10 +18,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from coordscope.compat import detect_cnt
 from coordscope.errors import ParameterError
+from coordscope.pipeline import detect
 from coordscope.schema import EVENT_SCHEMA
 from coordscope.signals.actions import actions
-from coordscope.signals.detect import detect
 from coordscope.signals.media import phash_groups
 from coordscope.signals.similar import (
     DEFAULT_BANDS,
@@ -374,8 +375,8 @@ def test_similar_actions_keys_and_kinds() -> None:
     assert acts["event"].to_list() == [0, 2, 4]
     assert acts["key"].to_list() == ["e0", "e0", "e0"]
     assert acts["signal"].unique().to_list() == ["co_similar"]
-    assert acts.equals(actions(ev, signal="co_similar"))
-    stricter = actions(ev, signal="co_similar", similarity=0.9)
+    assert acts.equals(actions(ev, signals="co_similar"))
+    stricter = actions(ev, signals="co_similar", similarity=0.9)
     assert stricter["event"].to_list() == [0, 2]
 
 
@@ -390,7 +391,7 @@ def test_detect_native_and_cnt_modes() -> None:
     res = detect(ev, signals=["co_similar"], window=30)
     pairs = res.edges.select("actor_a", "actor_b").rows()
     assert pairs == [("A", "B"), ("B", "C")]  # A-C are 50 s apart
-    cnt = detect(ev, signals="co_similar", window=30, mode="cnt")
+    cnt = detect_cnt(ev, signals="co_similar", window=30)
     rows = cnt.edges.rows()
     # the toolkit's token sets keep "!" as a token: B = A + {"!"}: 11/12 = 0.92;
     # B and C: 10/14 < 0.8, so only A <-> B

@@ -41,11 +41,11 @@ def test_components_of_the_kept_edges() -> None:
 
 
 def test_matches_coortweet_weight_threshold() -> None:
+    from coordscope.compat import detect_coortweet
     from coordscope.datasets.simulate import simulate
-    from coordscope.signals.detect import detect
 
     events, _ = simulate("squad_in_cascade", seed=1, size="tiny")
-    network = detect(events, signals="co_share", window=60, mode="coortweet").edges
+    network = detect_coortweet(events, signals="co_share", window=60).edges
     kept = weight_subgraph(network, weight="weight", quantile=0.5)
     assert kept.height == int(network["weight_threshold"].sum())
     assert kept.height > 0

@@ -1,1 +1,1 @@
-"""Actor graphs, components and communities, cluster scores, exports."""
+"""Actor graphs: cluster descriptions and scores, node and edge tables, Gephi exports."""

@@ -1,7 +1,7 @@
 """Cluster tables: what a group of accounts did together, and the evidence behind it.
 
 A cluster is a candidate group of the significance stage (communities of the pair graph,
-tested as a group, :mod:`coordscope.signals.significance`). This module adds what an
+tested as a group, :mod:`coordscope.stats.significance`). This module adds what an
 analyst reads: size, density, the keys the members pushed together, the signals that
 agree, how close in time they acted, and CooRnet's component summary measures
 (Giglietto et al. 2020, "It takes a village to manipulate the media", *Information,
@@ -11,16 +11,11 @@ actions that were coordinated, and how concentrated their links are on few domai
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import polars as pl
 
-from coordscope.results import CLUSTER_SCHEMA
-from coordscope.schema import ACTOR_ID, ACTOR_NAME, EVENT_ID, TEXT, TS, URLS
-from coordscope.signals.actions import registrable_domain
-
-if TYPE_CHECKING:
-    from coordscope.results import AuditResult
+from coordscope.results import AuditTables
+from coordscope.schema import ACTOR_ID, ACTOR_NAME, CLUSTER_SCHEMA, EVENT_ID, TEXT, TS, URLS
+from coordscope.signals.exact import registrable_domain
 
 __all__ = ["cluster_evidence", "describe_clusters", "gini", "membership"]
 
@@ -234,8 +229,10 @@ def describe_clusters(
     return out.select([pl.col(c).cast(t) for c, t in CLUSTER_SCHEMA.items()])
 
 
-def cluster_evidence(result: AuditResult, cluster: int) -> pl.DataFrame:
-    """The timestamped events behind one cluster (see :meth:`AuditResult.cluster_evidence`).
+def cluster_evidence(result: AuditTables, cluster: int) -> pl.DataFrame:
+    """The timestamped events behind one cluster.
+
+    (What :meth:`coordscope.outputs.AuditResult.cluster_evidence` returns.)
 
     With the audited actions at hand: every action of a member on a key that two members
     co-acted on (the whole lockstep, not only each pair's closest co-action); otherwise

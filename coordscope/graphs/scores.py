@@ -1,9 +1,9 @@
-"""Cluster and burst scores: documented formulas of measured quantities (design.md §7).
+"""Cluster scores: documented formulas of measured quantities, and the ranking.
 
-Both scores lie in ``[0, 1]`` and are weighted sums of bounded, monotone terms, so a
+Scores lie in ``[0, 1]`` and are weighted sums of bounded, monotone terms, so a
 score never goes down when the evidence behind it grows, and each term can be read off
 the table by hand. They *rank*; they are not probabilities (the group test's q-value is
-the calibrated quantity, and :mod:`coordscope.scorer` learns a calibrated probability
+the calibrated quantity, and :mod:`coordscope.metrics.scorer` learns a calibrated probability
 from labelled data).
 
 **Cluster score** (:func:`cluster_score`)::
@@ -27,47 +27,29 @@ chance allows (tiny q-value), on many different posts, links or hashtags, within
 of each other, most of its members are linked to each other directly, and it is not just
 two accounts.
 
-**Burst score** (:func:`burst_score`)::
-
-    score = 0.40·C + 0.30·Y + 0.20·R + 0.10·A
-
-=====  ==========================  =========================================================
-term   formula                     measured quantity
-=====  ==========================  =========================================================
-C      cluster_share               share of the burst's accounts that are in flagged
-                                   clusters
-Y      synchrony                   share of its accounts that joined within its busiest
-                                   W-second window (:func:`coordscope.signals.bursts.bursts`)
-R      r / (r + 1)                 ``recurrence``: other bursts, at other times, driven
-                                   by the same accounts
-A      (a − 1) / (a + 9)           distinct accounts (``actors``): 3 → 0.17, 11 → 0.5
-=====  ==========================  =========================================================
-
-A high burst score means: most of the accounts behind this burst of activity on one key
-belong to flagged clusters, they piled in within one window of W seconds rather than
-trickling in, the same accounts drove other bursts too, and there were many of them.
+The burst score is :func:`coordscope.stats.bursts.burst_score`.
 
 Every term is non-decreasing in its evidence (and non-increasing in ``qvalue`` and
-``median_dt``), so each score is monotone; ``tests/test_scores.py`` checks it.
+``median_dt``), so the score is monotone; ``tests/test_scores.py`` checks it.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final, Protocol
 
 import polars as pl
 
 from coordscope.errors import ParameterError
+from coordscope.schema import CLUSTER_SCHEMA
 
 __all__ = [
-    "BURST_WEIGHTS",
     "CLUSTER_WEIGHTS",
-    "burst_score",
-    "burst_terms",
+    "ClusterScorer",
     "cluster_score",
     "cluster_terms",
     "rank_clusters",
     "rank_order",
+    "score_clusters",
 ]
 
 #: Weights of the cluster score's terms (they sum to 1).
@@ -78,13 +60,6 @@ CLUSTER_WEIGHTS: Final[dict[str, float]] = {
     "density": 0.10,
     "size": 0.15,
 }
-#: Weights of the burst score's terms (they sum to 1).
-BURST_WEIGHTS: Final[dict[str, float]] = {
-    "cluster_share": 0.40,
-    "synchrony": 0.30,
-    "recurrence": 0.20,
-    "actors": 0.10,
-}
 
 #: −log10(q) at which the evidence term is full.
 _Q_DECADES: Final = 10.0
@@ -94,7 +69,18 @@ _KEYS_HALF: Final = 5.0
 _DT_HALF: Final = 60.0
 
 _CLUSTER_COLUMNS: Final = ("qvalue", "n_keys", "median_dt", "density", "size")
-_BURST_COLUMNS: Final = ("cluster_share", "synchrony", "recurrence", "actors")
+
+
+class ClusterScorer(Protocol):
+    """A learned cluster score (:class:`coordscope.metrics.scorer.Scorer` is one)."""
+
+    def score(self, clusters: pl.DataFrame) -> pl.Series:
+        """One score per cluster row, in row order."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """What the scorer is, for ``summary.json``."""
+        ...
 
 
 def _require(frame: pl.DataFrame, columns: tuple[str, ...], what: str) -> None:
@@ -144,43 +130,6 @@ def cluster_score(clusters: pl.DataFrame) -> pl.Series:
     terms = cluster_terms()
     expr = pl.sum_horizontal([CLUSTER_WEIGHTS[name] * terms[name] for name in CLUSTER_WEIGHTS])
     return clusters.select(expr.alias("score"))["score"]
-
-
-def burst_terms() -> dict[str, pl.Expr]:
-    """The burst score's terms as polars expressions, each in ``[0, 1]`` (nulls give 0)."""
-    rec = pl.col("recurrence").cast(pl.Float64).fill_null(0.0).clip(0.0)
-    actors = pl.col("actors").cast(pl.Float64).fill_null(1.0).clip(1.0)
-    return {
-        "cluster_share": pl.col("cluster_share").cast(pl.Float64).clip(0.0, 1.0).fill_null(0.0),
-        "synchrony": pl.col("synchrony").cast(pl.Float64).clip(0.0, 1.0).fill_null(0.0),
-        "recurrence": rec / (rec + 1.0),
-        "actors": (actors - 1.0) / (actors + 9.0),
-    }
-
-
-def burst_score(bursts: pl.DataFrame) -> pl.Series:
-    """Score of each burst, in ``[0, 1]`` (formula in the module docstring).
-
-    Parameters
-    ----------
-    bursts : polars.DataFrame
-        Needs ``cluster_share, synchrony, recurrence, actors``
-        (:data:`coordscope.results.BURST_SCHEMA`).
-
-    Returns
-    -------
-    polars.Series
-        Float64 ``score``, one per row, in row order. Cost ``O(n)``.
-
-    Raises
-    ------
-    ParameterError
-        A needed column is missing.
-    """
-    _require(bursts, _BURST_COLUMNS, "the burst table")
-    terms = burst_terms()
-    expr = pl.sum_horizontal([BURST_WEIGHTS[name] * terms[name] for name in BURST_WEIGHTS])
-    return bursts.select(expr.alias("score"))["score"]
 
 
 def _order(clusters: pl.DataFrame) -> pl.DataFrame:
@@ -252,3 +201,24 @@ def rank_clusters(clusters: pl.DataFrame) -> pl.DataFrame:
     if "cluster" in ranked.columns:
         return ranked.with_columns(rank)
     return ranked.insert_column(0, rank)
+
+
+def score_clusters(clusters: pl.DataFrame, scorer: ClusterScorer | None = None) -> pl.DataFrame:
+    """Score (the formula, or a learned scorer) and rank: flagged first, then by score.
+
+    Parameters
+    ----------
+    clusters : polars.DataFrame
+        :data:`~coordscope.schema.CLUSTER_SCHEMA` rows (``score`` may be null).
+    scorer : ClusterScorer, optional
+        Replaces :func:`cluster_score`.
+
+    Returns
+    -------
+    polars.DataFrame
+        :data:`~coordscope.schema.CLUSTER_SCHEMA`, ranked (:func:`rank_clusters`).
+    """
+    score = scorer.score(clusters) if scorer is not None else cluster_score(clusters)
+    scored = clusters.with_columns(pl.Series("score", score, dtype=pl.Float64))
+    ranked = rank_clusters(scored)
+    return ranked.select([pl.col(c).cast(t) for c, t in CLUSTER_SCHEMA.items()])

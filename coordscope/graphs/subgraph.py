@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from coordscope.errors import ParameterError
-from coordscope.graphs.community import components
+from coordscope.stats.communities import components
 
 __all__ = ["weight_components", "weight_subgraph"]
 

@@ -1,6 +1,6 @@
 """The self-contained HTML report of an audit (design.md §8, §10).
 
-:func:`render_report` turns an :class:`~coordscope.results.AuditResult` into one HTML
+:func:`render_report` turns an :class:`~coordscope.results.AuditTables` into one HTML
 page an analyst reads offline, top to bottom: what was read, the parameters, the ranked
 clusters with their evidence (members, keys, a timeline, sample posts), bursts, the
 activity of the whole dataset with the flagged accounts' share, and a picture of the
@@ -30,7 +30,7 @@ import polars as pl
 from coordscope._output import atomic_write
 from coordscope.errors import ParameterError
 from coordscope.report import _data, _plots
-from coordscope.results import AuditResult
+from coordscope.results import AuditTables
 from coordscope.schema import ACTOR_ID, ACTOR_NAME, KIND, TS
 
 __all__ = ["render_report", "write_report"]
@@ -57,12 +57,12 @@ _TS_FORMAT: Final = "%Y-%m-%d %H:%M:%S UTC"
 _TS_MS_FORMAT: Final = "%Y-%m-%d %H:%M:%S%.3f"
 
 
-def render_report(result: AuditResult, *, top: int = 10) -> str:
+def render_report(result: AuditTables, *, top: int = 10) -> str:
     """Render the HTML report of an audit.
 
     Parameters
     ----------
-    result : AuditResult
+    result : AuditTables
         What :func:`coordscope.audit` returned (tables as in :mod:`coordscope.results`).
     top : int, default 10
         Clusters shown in detail (≥ 1): each gets its members, keys, a timeline and
@@ -77,7 +77,7 @@ def render_report(result: AuditResult, *, top: int = 10) -> str:
     Raises
     ------
     ParameterError
-        When ``result`` is not an :class:`AuditResult` or ``top`` is not a positive int.
+        When ``result`` is not an :class:`AuditTables` or ``top`` is not a positive int.
 
     Notes
     -----
@@ -90,7 +90,7 @@ def render_report(result: AuditResult, *, top: int = 10) -> str:
     return _environment().get_template("report.html.j2").render(**_context(result, top))
 
 
-def write_report(result: AuditResult, path: str | Path, *, top: int = 10) -> Path:
+def write_report(result: AuditTables, path: str | Path, *, top: int = 10) -> Path:
     """Render the report (:func:`render_report`) and write it to ``path`` atomically.
 
     Returns
@@ -107,7 +107,7 @@ def write_report(result: AuditResult, path: str | Path, *, top: int = 10) -> Pat
 
 
 def _check(result: object, top: object) -> None:
-    if not isinstance(result, AuditResult):
+    if not isinstance(result, AuditTables):
         raise ParameterError(f"result: expected an AuditResult, got {type(result).__name__}")
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:
         raise ParameterError(f"top: expected a positive integer, got {top!r}")
@@ -128,7 +128,7 @@ def _environment() -> jinja2.Environment:
 # ---------------------------------------------------------------------------- context
 
 
-def _context(result: AuditResult, top: int) -> dict[str, Any]:
+def _context(result: AuditTables, top: int) -> dict[str, Any]:
     summary: Mapping[str, Any] = result.summary if isinstance(result.summary, Mapping) else {}
     params = summary.get("parameters")
     params = params if isinstance(params, Mapping) else {}
@@ -164,7 +164,7 @@ def _context(result: AuditResult, top: int) -> dict[str, Any]:
     return ctx
 
 
-def _read_section(result: AuditResult, summary: Mapping[str, Any]) -> dict[str, Any]:
+def _read_section(result: AuditTables, summary: Mapping[str, Any]) -> dict[str, Any]:
     events = result.events
     rows = summary.get("rows")
     rows = rows if isinstance(rows, Mapping) else {"accepted": events.height}
@@ -230,7 +230,7 @@ def _cluster_rows(shown: pl.DataFrame) -> list[dict[str, str]]:
 
 
 def _cluster_blocks(
-    result: AuditResult, shown: pl.DataFrame, window: float
+    result: AuditTables, shown: pl.DataFrame, window: float
 ) -> list[dict[str, Any]]:
     if shown.height == 0:
         return []

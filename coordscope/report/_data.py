@@ -1,4 +1,4 @@
-"""Small, aggregated tables the report shows, computed from an :class:`AuditResult`.
+"""Small, aggregated tables the report shows, computed from an :class:`AuditTables`.
 
 Everything here is vectorized (polars / numpy); the output is bounded by the report's
 caps (top clusters, members, keys and posts shown), never by the size of the input.
@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from coordscope.schema import ACTOR_ID, ACTOR_NAME, EVENT_ID, PLATFORM, TEXT, TS
+from coordscope.schema import ACTOR_ID, ACTOR_NAME, EVENT_ID, PLATFORM, TEXT, TS, US
 
 __all__ = [
     "BUCKET_WIDTHS",
@@ -31,7 +31,6 @@ __all__ = [
     "sample_posts",
 ]
 
-_US: Final = 1_000_000
 
 #: Candidate widths of an activity bucket, in seconds (1 min … 1 year).
 BUCKET_WIDTHS: Final = (
@@ -173,8 +172,8 @@ def activity(events: pl.DataFrame, flagged: pl.Series, *, max_buckets: int = 200
         return Activity(np.zeros(0, dtype="datetime64[us]"), empty, empty, BUCKET_WIDTHS[0])
     t = ts["t"].to_numpy()
     lo, hi = int(t.min()), int(t.max())
-    width = bucket_width((hi - lo) / _US, max_buckets=max_buckets)
-    w_us = width * _US
+    width = bucket_width((hi - lo) / US, max_buckets=max_buckets)
+    w_us = width * US
     origin = (lo // w_us) * w_us
     b = (t - origin) // w_us
     total = np.bincount(b).astype(np.int64)
@@ -252,7 +251,7 @@ def sample_posts(
         .with_columns(pl.int_range(pl.len()).over("cluster").alias("j"))
         .filter(pl.col("j") < cap)
         .with_columns(
-            (pl.col(TS).diff().over("cluster", "key_rank").dt.total_microseconds() / _US).alias(
+            (pl.col(TS).diff().over("cluster", "key_rank").dt.total_microseconds() / US).alias(
                 "gap"
             )
         )

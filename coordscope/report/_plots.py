@@ -29,6 +29,7 @@ from matplotlib.lines import Line2D
 from matplotlib.typing import RcKeyType
 
 from coordscope.report._data import Activity, densest_window
+from coordscope.schema import US
 
 __all__ = [
     "CLUSTER_COLOURS",
@@ -53,7 +54,6 @@ _OTHER: Final = "#b0b4ba"
 _FLAGGED: Final = "#c0392b"
 _ALL: Final = "#aab2bd"
 _DPI: Final = 100
-_US: Final = 1_000_000
 
 _RC: Final[dict[RcKeyType, Any]] = {
     "text.parse_math": False,
@@ -182,17 +182,17 @@ def timeline_png(
         left.set_yticks(np.arange(n), [label(s, 24) for s in member_labels])
         left.set_ylim(n - 0.5, -0.5)
         left.tick_params(axis="y", labelsize=8)
-        w_us = round(window * _US)
+        w_us = round(window * US)
         i = densest_window(t_us, w_us)
         if i >= 0:
             t0 = t_us[i]
             lo, hi = t0 - w_us // 2, t0 + w_us + w_us // 2
             sel = (t_us >= lo) & (t_us <= hi)
             right.scatter(
-                (t_us[sel] - t0) / _US, y[sel], c=colours[sel], s=26, linewidths=0, alpha=0.9
+                (t_us[sel] - t0) / US, y[sel], c=colours[sel], s=26, linewidths=0, alpha=0.9
             )
             right.axvspan(0, window, color="#f3e3b5", alpha=0.6, zorder=0)
-            right.set_xlim((lo - t0) / _US, (hi - t0) / _US)
+            right.set_xlim((lo - t0) / US, (hi - t0) / US)
             stamp = np.datetime64(int(t0), "us").astype(str).replace("T", " ")[:19]
             right.set_xlabel(f"seconds after {stamp}")
             right.set_title(f"busiest {window:g} s: {int(sel.sum())} events", fontsize=9)

@@ -1,185 +1,93 @@
-"""From canonical events to actions ``(actor, ts, key, event)``, one signal at a time.
+"""From canonical events to actions, for any signal or several: the one entry point.
 
-A *signal* says what counts as "the same thing" (design.md §4). One event may give several
-actions (a post with three links gives three ``co_link`` actions); the same key twice in one
-event gives one action. Empty strings never become keys.
+A *signal* says what counts as "the same thing": the same shared post, URL, domain,
+hashtag, mention, text, near-duplicate text, image, or a constant (any post, an account's
+creation). :func:`actions` turns events into rows ``signal, key, actor_id, ts, event_id,
+event`` by dispatching to the signal's family: exact keys
+(:func:`coordscope.signals.exact.exact_actions`), near-duplicate groups
+(:func:`coordscope.signals.similar.similar_actions`) and media groups
+(:func:`coordscope.signals.media.media_actions`).
 """
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from collections.abc import Sequence
 
 import polars as pl
 
 from coordscope.errors import ParameterError
-from coordscope.schema import (
-    ACTOR_CREATED,
-    ACTOR_ID,
-    EVENT_ID,
-    HASHTAGS,
-    KIND,
-    MEDIA,
-    MENTIONS,
-    OBJECT_ID,
-    TEXT,
-    TS,
-    URLS,
-)
+from coordscope.schema import ACTION_SCHEMA, DEFAULT_SIGNALS, SIGNALS, TextRule
+from coordscope.signals.exact import exact_actions
+from coordscope.signals.media import DEFAULT_DISTANCE, media_actions
+from coordscope.signals.similar import similar_actions
 
-__all__ = [
-    "ACTION_SCHEMA",
-    "EXACT_SIGNALS",
-    "SIGNALS",
-    "TEXT_RULES",
-    "actions",
-    "actions_from_keys",
-    "normalize_text",
-    "registrable_domain",
-    "toolkit_text",
-]
-
-#: Every signal name of design.md §4.
-SIGNALS: Final = (
-    "co_share", "co_quote", "co_reply", "co_link", "co_domain", "co_hashtag", "co_mention",
-    "co_text", "co_similar", "co_media", "co_post", "co_created",
-)  # fmt: skip
-
-#: Signals whose keys come straight from the events, without a grouping stage
-#: (``co_similar`` keys are near-duplicate groups, :mod:`coordscope.signals.similar`;
-#: ``co_media`` keys are exact media ids, or groups of perceptual hashes,
-#: :mod:`coordscope.signals.media`). :func:`actions` serves every signal of :data:`SIGNALS`.
-EXACT_SIGNALS: Final = tuple(s for s in SIGNALS if s != "co_similar")
-
-TextRule = Literal["default", "toolkit", "exact"]
-#: ``default``: NFKC, lower-case, URLs and @mentions removed, whitespace collapsed.
-#: ``toolkit``: exactly coordination-network-toolkit's co_tweet key (:func:`toolkit_text`).
-#: ``exact``: the text as exported, stripped.
-TEXT_RULES: Final = ("default", "toolkit", "exact")
-
-ACTION_SCHEMA: Final[dict[str, pl.DataType]] = {
-    "signal": pl.String(),
-    "key": pl.String(),
-    ACTOR_ID: pl.String(),
-    TS: pl.Datetime("us", "UTC"),
-    EVENT_ID: pl.String(),
-    "event": pl.UInt32(),
-}
-
-_CONSTANT_KEY: Final = "*"
-
-# second-level labels under which registrations happen (public-suffix style), for the
-# domains most seen in exports; a full public suffix list is not bundled (no network).
-_SECOND_LEVEL: Final = (
-    "co", "com", "net", "org", "gov", "edu", "ac", "or", "ne", "go", "gob", "mil", "nic",
-    "blogspot", "github", "herokuapp", "appspot", "wordpress", "substack", "tumblr",
-)  # fmt: skip
+__all__ = ["actions", "resolve_signals"]
 
 
-#: Python's ``str.isspace`` characters, as a regex class (the toolkit splits on them).
-_PY_SPACE: Final = (
-    r"[\t\n\x0B\x0C\r\x1C-\x1F \x{85}\x{A0}\x{1680}\x{2000}-\x{200A}"
-    r"\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}]+"
-)
-
-
-def toolkit_text(text: pl.Expr) -> pl.Expr:
-    """coordination-network-toolkit's ``message_preprocessor``: its ``co_tweet`` key.
-
-    ``" ".join(re.sub(r"@.*?(?=(?:\\s|$))", "", text.lower()).split())``: lower-case;
-    remove every ``@`` with the characters up to the next white space (so ``@someone!``
-    and the tail of ``name@example.org`` go too); collapse runs of Python white space
-    (``str.isspace``) into one space; strip. URLs are kept.
-
-    Notes
-    -----
-    Case mapping follows the Unicode version of polars, which differs from Python 3.11's
-    ``str.lower`` for 55 characters added in Unicode 15 and 16.
-    """
-    out = text.str.to_lowercase().str.replace_all(r"@\S*", "")
-    return out.str.replace_all(_PY_SPACE, " ").str.strip_chars(" ")
-
-
-def normalize_text(text: pl.Expr, *, rule: TextRule = "default") -> pl.Expr:
-    """Normalise message text for exact-copy matching (``co_text``).
+def resolve_signals(
+    signals: Sequence[str] | str | None, *, default: Sequence[str] = DEFAULT_SIGNALS
+) -> list[str]:
+    """The signals asked for, checked, in order and without repeats.
 
     Parameters
     ----------
-    text : polars.Expr
-        A String expression.
-    rule : {"default", "toolkit", "exact"}
-        See :data:`TEXT_RULES`.
+    signals : str, sequence of str, or None
+        One name, a comma-separated string, or a sequence; None gives ``default``.
+    default : sequence of str
+        The signals used when none are given.
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    ParameterError
+        No signal, or a name not in :data:`~coordscope.schema.SIGNALS`.
+
+    Examples
+    --------
+    >>> resolve_signals("co_link, co_share,co_link")
+    ['co_link', 'co_share']
+    >>> resolve_signals(None, default=("co_share",))
+    ['co_share']
     """
-    if rule == "exact":
-        return text.str.strip_chars()
-    if rule == "toolkit":
-        return toolkit_text(text)
-    if rule == "default":
-        out = text.str.normalize("NFKC").str.to_lowercase()
-        out = out.str.replace_all(r"https?://\S+", " ").str.replace_all(r"@\w+", " ")
-        return out.str.replace_all(r"\s+", " ").str.strip_chars()
-    raise ParameterError(f"text rule must be one of {', '.join(TEXT_RULES)}, got '{rule}'")
-
-
-def registrable_domain(urls: pl.Expr) -> pl.Expr:
-    """The registrable domain of a String expression of normalised URLs.
-
-    The last two labels of the host, or three when the second-to-last is a common
-    second-level label (``bbc.co.uk``, ``abc.net.au``, ``user.github.io`` …). No network, no
-    bundled public-suffix list: rare suffixes may give one label too few.
-    """
-    host = urls.str.extract(r"^[A-Za-z][A-Za-z0-9+.\-]*://(?:[^/?#@]*@)?([^/?#:]+)", 1)
-    labels = host.str.to_lowercase().str.strip_chars(".").str.split(".")
-    n = labels.list.len()
-    second = labels.list.get(-2, null_on_oob=True)
-    three = (n >= 3) & second.is_in(list(_SECOND_LEVEL))
-    return (
-        pl.when(n <= 2)
-        .then(labels.list.join("."))
-        .when(three)
-        .then(labels.list.slice(-3, 3).list.join("."))
-        .otherwise(labels.list.slice(-2, 2).list.join("."))
-    )
-
-
-def _base(events: pl.DataFrame) -> pl.LazyFrame:
-    return events.lazy().with_row_index("event").select(
-        "event", pl.col(ACTOR_ID), pl.col(TS), pl.col(EVENT_ID), pl.col(KIND).cast(pl.String),
-        pl.col(OBJECT_ID), pl.col(TEXT), pl.col(URLS), pl.col(HASHTAGS), pl.col(MENTIONS),
-        pl.col(MEDIA), pl.col(ACTOR_CREATED),
-        *[pl.col(c) for c in events.columns if c == "x_domain_ids"],
-    )  # fmt: skip
-
-
-def _explode(frame: pl.LazyFrame, column: str | pl.Expr) -> pl.LazyFrame:
-    expr = pl.col(column) if isinstance(column, str) else column
-    return (
-        frame.with_columns(expr.alias("key"))
-        .explode("key", keep_nulls=False, empty_as_null=False)
-        .filter(pl.col("key").is_not_null() & (pl.col("key") != ""))
-    )
+    if signals is None:
+        return list(default)
+    if isinstance(signals, str):
+        signals = [s.strip() for s in signals.split(",") if s.strip()]
+    if not signals:
+        raise ParameterError("signals: give at least one signal")
+    for s in signals:
+        if s not in SIGNALS:
+            raise ParameterError(
+                f"signals: unknown signal '{s}'; choose from: {', '.join(SIGNALS)}"
+            )
+    return list(dict.fromkeys(signals))
 
 
 def actions(
     events: pl.DataFrame,
     *,
-    signal: str,
+    signals: Sequence[str] | str,
     text_rule: TextRule = "default",
     min_text_length: int = 10,
     text_kinds: tuple[str, ...] = ("post", "quote", "reply", "comment"),
     similarity: float = 0.8,
     min_shingles: int = 5,
-    media_distance: int = 6,
+    media_distance: int = DEFAULT_DISTANCE,
 ) -> pl.DataFrame:
-    """Actions of one signal: ``signal, key, actor_id, ts, event_id, event``.
+    """Actions of one or several signals: ``signal, key, actor_id, ts, event_id, event``.
 
     Parameters
     ----------
     events : polars.DataFrame
-        Canonical events (design.md §3).
-    signal : str
-        One of :data:`SIGNALS`.
+        Canonical events (:data:`~coordscope.schema.EVENT_SCHEMA`).
+    signals : str or sequence of str
+        Names from :data:`~coordscope.schema.SIGNALS` (see :func:`resolve_signals`).
     text_rule : {"default", "toolkit", "exact"}
-        Text normalisation for ``co_text`` (see :func:`normalize_text`).
+        Text normalisation for ``co_text``
+        (:func:`coordscope.signals.exact.normalize_text`).
     min_text_length : int
         ``co_text``: normalised texts shorter than this (characters) give no action.
     text_kinds : tuple of str
@@ -197,9 +105,10 @@ def actions(
     Returns
     -------
     polars.DataFrame
-        :data:`ACTION_SCHEMA`; ``event`` is the row number in ``events``. Sorted by event.
-        ``co_created`` gives one action per account (its creation time, ``event_id``
-        null); ``co_post`` one constant key for every event.
+        :data:`~coordscope.schema.ACTION_SCHEMA`; ``event`` is the row number in
+        ``events``. One signal after the other, in the order given; within a signal
+        sorted by event. ``co_created`` gives one action per account (its creation time,
+        ``event_id`` null); ``co_post`` one constant key for every event.
 
     Notes
     -----
@@ -208,98 +117,29 @@ def actions(
     ``co_domain`` each registrable domain (or the exported domain ids, ``x_domain_ids``);
     ``co_hashtag``, ``co_mention`` each item; ``co_media`` each media id or perceptual-hash
     group; ``co_text`` the normalised text; ``co_similar`` the near-duplicate group (the
-    ``event_id`` of its first message).
+    ``event_id`` of its first message). Cost: one lazy scan per signal, plus MinHash/LSH
+    for ``co_similar`` and multi-index hashing for ``co_media``.
     """
-    if signal not in SIGNALS:
-        raise ParameterError(f"unknown signal '{signal}'; choose one of: {', '.join(SIGNALS)}")
-    if signal == "co_similar":
-        from coordscope.signals.similar import similar_actions
-
-        return similar_actions(
-            events, threshold=similarity, min_shingles=min_shingles, text_kinds=text_kinds
-        )
-    if signal == "co_media":
-        from coordscope.signals.media import media_actions
-
-        return media_actions(events, distance=media_distance)
-    base = _base(events)
-    object_kinds = {
-        "co_share": ("repost", "forward"),
-        "co_quote": ("quote",),
-        "co_reply": ("reply", "comment"),
-    }
-    if signal in object_kinds:
-        lf = base.filter(
-            pl.col(KIND).is_in(list(object_kinds[signal])) & pl.col(OBJECT_ID).is_not_null()
-        )
-        lf = lf.with_columns(pl.col(OBJECT_ID).alias("key")).filter(pl.col("key") != "")
-    elif signal == "co_link":
-        lf = _explode(base, URLS)
-    elif signal == "co_domain":
-        if "x_domain_ids" in events.columns:
-            lf = _explode(base, "x_domain_ids")
+    parts: list[pl.DataFrame] = []
+    for signal in resolve_signals(signals):  # a handful of signals
+        if signal == "co_similar":
+            parts.append(
+                similar_actions(
+                    events, threshold=similarity, min_shingles=min_shingles, text_kinds=text_kinds
+                )
+            )
+        elif signal == "co_media":
+            parts.append(media_actions(events, distance=media_distance))
         else:
-            lf = _explode(
-                base,
-                pl.col(URLS)
-                .list.eval(registrable_domain(pl.element()))
-                .list.unique(maintain_order=True),
+            parts.append(
+                exact_actions(
+                    events,
+                    signal=signal,
+                    text_rule=text_rule,
+                    min_text_length=min_text_length,
+                    text_kinds=text_kinds,
+                )
             )
-    elif signal == "co_hashtag":
-        lf = _explode(base, HASHTAGS)
-    elif signal == "co_mention":
-        lf = _explode(base, MENTIONS)
-    elif signal == "co_text":
-        normalised = normalize_text(pl.col(TEXT), rule=text_rule)
-        lf = base.filter(pl.col(KIND).is_in(list(text_kinds))).with_columns(normalised.alias("key"))
-        lf = lf.filter(
-            pl.col("key").is_not_null() & (pl.col("key").str.len_chars() >= max(1, min_text_length))
-        )
-    elif signal == "co_post":
-        lf = base.with_columns(pl.lit(_CONSTANT_KEY).alias("key"))
-    else:  # co_created
-        lf = (
-            base.filter(pl.col(ACTOR_CREATED).is_not_null())
-            .group_by(ACTOR_ID, maintain_order=True)
-            .agg(pl.col(ACTOR_CREATED).first(), pl.col("event").first())
-            .with_columns(
-                pl.col(ACTOR_CREATED).alias(TS),
-                pl.lit(None, dtype=pl.String).alias(EVENT_ID),
-                pl.lit(_CONSTANT_KEY).alias("key"),
-            )
-        )
-    out = lf.select(
-        pl.lit(signal).alias("signal"),
-        pl.col("key").cast(pl.String),
-        pl.col(ACTOR_ID),
-        pl.col(TS),
-        pl.col(EVENT_ID),
-        pl.col("event").cast(pl.UInt32),
-    ).unique(subset=["event", "key", ACTOR_ID, TS], keep="first", maintain_order=True)
-    return out.collect()
-
-
-def actions_from_keys(events: pl.DataFrame, keys: pl.DataFrame, *, signal: str) -> pl.DataFrame:
-    """Actions from keys computed by another stage (near-duplicate groups, media groups).
-
-    Parameters
-    ----------
-    events : polars.DataFrame
-        Canonical events.
-    keys : polars.DataFrame
-        Columns ``event`` (row number in ``events``) and ``key`` (String); one row per
-        action.
-    signal : str
-        The signal name to record.
-    """
-    base = events.lazy().with_row_index("event").select("event", ACTOR_ID, TS, EVENT_ID)
-    return (
-        keys.lazy()
-        .select(pl.col("event").cast(pl.UInt32), pl.col("key").cast(pl.String))
-        .filter(pl.col("key").is_not_null() & (pl.col("key") != ""))
-        .join(base, on="event", how="inner")
-        .select(pl.lit(signal).alias("signal"), "key", ACTOR_ID, TS, EVENT_ID, "event")
-        .unique(subset=["event", "key"], keep="first", maintain_order=True)
-        .sort("event", maintain_order=True)
-        .collect()
-    )
+    if len(parts) == 1:
+        return parts[0]
+    return pl.concat(parts) if parts else pl.DataFrame(schema=ACTION_SCHEMA)

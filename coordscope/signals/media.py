@@ -20,7 +20,7 @@ The 64 bits are split into ``m`` contiguous blocks. Two hashes within distance `
 in at most ``d`` blocks, so at least ``k = m − d`` blocks are equal (pigeonhole); for every
 choice of ``k`` blocks out of ``m`` (``C(m, k)`` tables), the hashes that agree exactly on
 those blocks are candidate pairs (a sort of the block key; the runs of equal keys are
-expanded with :func:`coordscope.signals.kernel.band_pairs`), checked with a popcount of
+expanded with :func:`coordscope.engine.kernel.band_pairs`), checked with a popcount of
 ``x XOR y``. No pair of all the hashes is ever compared. With ``m = d + 1`` (one block
 must be equal, the textbook pigeonhole) the blocks are only ``64 / (d + 1)`` bits long and
 a million hashes give ~6·10⁹ chance candidates at ``d = 6``; ``m`` is therefore chosen to
@@ -42,10 +42,10 @@ import polars as pl
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
+from coordscope.engine.kernel import band_pairs
 from coordscope.errors import ParameterError
 from coordscope.schema import MEDIA
-from coordscope.signals.actions import actions_from_keys
-from coordscope.signals.kernel import band_pairs
+from coordscope.signals.exact import actions_from_keys
 
 __all__ = [
     "DEFAULT_DISTANCE",

@@ -32,7 +32,7 @@ pairs:
 5. **LSH banding** (Indyk & Motwani 1998; Leskovec, Rajaraman & Ullman, *Mining of Massive
    Datasets*, ch. 3): messages whose signatures agree on all ``rows`` values of one of the
    ``bands`` bands become candidate pairs (found by sorting the band keys and reading the
-   runs with :func:`coordscope.signals.kernel.band_pairs`). A pair of Jaccard ``s`` is a
+   runs with :func:`coordscope.engine.kernel.band_pairs`). A pair of Jaccard ``s`` is a
    candidate with probability ``1 − (1 − s^rows)^bands`` (:func:`lsh_probability`).
 6. Candidates whose sizes rule them out (``min/max < t``) or whose signatures agree on
    fewer than ``t − 4σ`` of all values (``σ = sqrt(t(1−t)/(bands·rows))``: a
@@ -86,10 +86,10 @@ import polars as pl
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
+from coordscope.engine.kernel import band_pairs
 from coordscope.errors import ParameterError
 from coordscope.schema import EVENT_ID, KIND, TEXT
-from coordscope.signals.actions import actions_from_keys
-from coordscope.signals.kernel import band_pairs
+from coordscope.signals.exact import actions_from_keys
 
 __all__ = [
     "DEFAULT_BANDS",
@@ -309,7 +309,7 @@ def token_sets(
     (NFKC, lower case) and split into tokens once, and the messages' token sequences are
     joined from that table; n-grams combine consecutive token hashes arithmetically.
     ``tokenizer="toolkit"`` gives coordination-network-toolkit's token sets instead
-    (:func:`coordscope.signals.cnt_mode` ``co_similar_tweet``: lower case, ``@`` up to the
+    (:func:`coordscope.compat.cnt` ``co_similar_tweet``: lower case, ``@`` up to the
     next white space removed, :data:`TOKEN_PATTERN` tokens, no NFKC, URLs kept).
 
     Cost ``O(E log E)`` for ``E`` shingles (one sort), plus ``O(W)`` regex work for ``W``

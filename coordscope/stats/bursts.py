@@ -26,7 +26,7 @@ Columns (:data:`coordscope.results.BURST_SCHEMA`):
   small one, nor the parallel bursts of the same posts (a repost carrying three
   hashtags gives a ``co_share`` and three ``co_hashtag`` bursts at once); a squad that
   drives burst after burst does;
-- ``score``: :func:`coordscope.graphs.scores.burst_score`.
+- ``score``: :func:`burst_score`, below.
 
 Cost: one sort, ``O(n log n)`` for ``n`` actions, then linear passes; memory linear in
 ``n`` (a viral key with 100,000 actions in one run is one row of aggregates, never a
@@ -35,6 +35,29 @@ pair table). Recurrence multiplies the sparse ``(burst × account)`` incidence m
 per account. This follows the burst notion of Kleinberg's and of CooRnet's
 "coordination interval" runs, made maximal and per key as in Pacheco et al. (2021),
 *Uncovering Coordinated Networks on Social Media*, ICWSM.
+
+**Burst score** (:func:`burst_score`)::
+
+    score = 0.40·C + 0.30·Y + 0.20·R + 0.10·A
+
+=====  ==========================  =========================================================
+term   formula                     measured quantity
+=====  ==========================  =========================================================
+C      cluster_share               share of the burst's accounts that are in flagged
+                                   clusters
+Y      synchrony                   share of its accounts that joined within its busiest
+                                   W-second window (:func:`bursts`)
+R      r / (r + 1)                 ``recurrence``: other bursts, at other times, driven
+                                   by the same accounts
+A      (a − 1) / (a + 9)           distinct accounts (``actors``): 3 → 0.17, 11 → 0.5
+=====  ==========================  =========================================================
+
+A high burst score means: most of the accounts behind this burst of activity on one key
+belong to flagged clusters, they piled in within one window of W seconds rather than
+trickling in, the same accounts drove other bursts too, and there were many of them.
+
+Every term is non-decreasing in its evidence, so the score is monotone
+(``tests/test_scores.py`` checks it). It ranks; it is not a probability.
 """
 
 from __future__ import annotations
@@ -46,32 +69,73 @@ import numpy.typing as npt
 import polars as pl
 import scipy.sparse as sp
 
+from coordscope.engine.native import _check_codes, _prepare_actions
 from coordscope.errors import ParameterError
-from coordscope.graphs.scores import burst_score
-from coordscope.results import BURST_SCHEMA
-from coordscope.schema import ACTOR_ID, TS, TS_DTYPE
-from coordscope.signals.native import _check_codes, _prepare_actions
+from coordscope.schema import (
+    ACTOR_ID,
+    BURST_MEMBER_SCHEMA,
+    BURST_SCHEMA,
+    MEMBERSHIP_SCHEMA,
+    TS,
+    TS_DTYPE,
+    US,
+)
 
-__all__ = ["BURST_MEMBER_SCHEMA", "MEMBERSHIP_SCHEMA", "burst_members", "bursts"]
+__all__ = ["BURST_WEIGHTS", "burst_members", "burst_score", "burst_terms", "bursts"]
 
-#: Rows of ``membership``: accounts in clusters.
-MEMBERSHIP_SCHEMA: Final[dict[str, pl.DataType]] = {
-    ACTOR_ID: pl.String(),
-    "cluster": pl.Int64(),
-    "flagged": pl.Boolean(),
-}
-#: Rows of :func:`burst_members`: one per (burst, account).
-BURST_MEMBER_SCHEMA: Final[dict[str, pl.DataType]] = {
-    "burst": pl.Int64(),
-    ACTOR_ID: pl.String(),
-    "actions": pl.UInt32(),
-    "first_ts": TS_DTYPE,
-}
 
-_US: Final = 1_000_000
 #: Nonzeros of one block of A·Aᵀ computed at once (memory bound of recurrence).
 _BLOCK_NNZ: Final = 20_000_000
 _COORD_LIMIT: Final = 1 << 62
+
+
+#: Weights of the burst score's terms (they sum to 1).
+BURST_WEIGHTS: Final[dict[str, float]] = {
+    "cluster_share": 0.40,
+    "synchrony": 0.30,
+    "recurrence": 0.20,
+    "actors": 0.10,
+}
+_BURST_COLUMNS: Final = ("cluster_share", "synchrony", "recurrence", "actors")
+
+
+def burst_terms() -> dict[str, pl.Expr]:
+    """The burst score's terms as polars expressions, each in ``[0, 1]`` (nulls give 0)."""
+    rec = pl.col("recurrence").cast(pl.Float64).fill_null(0.0).clip(0.0)
+    actors = pl.col("actors").cast(pl.Float64).fill_null(1.0).clip(1.0)
+    return {
+        "cluster_share": pl.col("cluster_share").cast(pl.Float64).clip(0.0, 1.0).fill_null(0.0),
+        "synchrony": pl.col("synchrony").cast(pl.Float64).clip(0.0, 1.0).fill_null(0.0),
+        "recurrence": rec / (rec + 1.0),
+        "actors": (actors - 1.0) / (actors + 9.0),
+    }
+
+
+def burst_score(bursts: pl.DataFrame) -> pl.Series:
+    """Score of each burst, in ``[0, 1]`` (formula in the module docstring).
+
+    Parameters
+    ----------
+    bursts : polars.DataFrame
+        Needs ``cluster_share, synchrony, recurrence, actors``
+        (:data:`~coordscope.schema.BURST_SCHEMA`).
+
+    Returns
+    -------
+    polars.Series
+        Float64 ``score``, one per row, in row order. Cost ``O(n)``.
+
+    Raises
+    ------
+    ParameterError
+        A needed column is missing.
+    """
+    missing = [c for c in _BURST_COLUMNS if c not in bursts.columns]
+    if missing:
+        raise ParameterError(f"bursts: the burst table lacks column(s) {', '.join(missing)}")
+    terms = burst_terms()
+    expr = pl.sum_horizontal([BURST_WEIGHTS[name] * terms[name] for name in BURST_WEIGHTS])
+    return bursts.select(expr.alias("score"))["score"]
 
 
 def bursts(
@@ -118,7 +182,7 @@ def bursts(
     runs, rows = _runs(actions, window, min_actors)
     if runs.height == 0:
         return pl.DataFrame(schema=BURST_SCHEMA)
-    sync = _synchrony(rows, runs.height, round(window * _US))
+    sync = _synchrony(rows, runs.height, round(window * US))
     share, cluster = _membership(rows, runs, membership)
     recurrence = _recurrence(
         rows,
@@ -225,7 +289,7 @@ def _runs(
     ``i``) and ``rows`` (``run`` UInt32, ``actor_id``, ``t`` first time in µs, ``code``
     UInt32 dense account code), one row per (run, account), sorted by run then ``t``.
     """
-    w_us = round(window * _US)
+    w_us = round(window * US)
     clean = actions.select("signal", "key", ACTOR_ID, TS).filter(
         pl.col("key").is_not_null() & pl.col(TS).is_not_null() & pl.col(ACTOR_ID).is_not_null()
     )

@@ -34,7 +34,7 @@ events once across signals (a retweet carries the original's links and hashtags)
 
 Both p-values are Poisson tails *conditional on* ``X_ab >= 1`` (the pair is only looked at
 because it co-acted): ``p = P(Pois(λ) >= X) / (1 − e^{−λ})``, conservative (see
-:func:`coordscope.signals._null.conditional_tail`); a single co-action is never evidence.
+:func:`coordscope.stats.null.conditional_tail`); a single co-action is never evidence.
 Per signal ``p_s = min(1, 2·min(p_sync, p_cooc))`` (Bonferroni over the two nulls);
 signals combine by Simes (valid under positive dependence; Simes 1986) over the signals
 the pair co-acted on; Benjamini–Hochberg (1995) q-values over the pairs whose smallest
@@ -52,7 +52,7 @@ Groups
 Time is cut into blocks of :data:`SPLIT_BLOCK_S` seconds, each block assigned to one of
 two halves by a seeded hash, so all the actions of an event fall in one half. On half A,
 pairs with at least two co-acted units form a candidate graph; its communities
-(:func:`coordscope.graphs.community.communities`, seeded Louvain inside large components)
+(:func:`coordscope.stats.communities.communities`, seeded Louvain inside large components)
 with at least three members are candidate groups, tested on half B only (the selection
 does not bias the test), then the halves swap and groups found twice are merged.
 
@@ -61,7 +61,7 @@ member there (rotating members, each pair weak, add up). Under the null each mem
 independently, so per unit ``E[Y_k] <= min(M, X y_k)·min(1, X y_k π_k)`` (``M`` = group
 size, ``X = Σ_members x_a``: at most that many members act, and each finds a partner
 within ``W`` with probability at most ``X y_k π_k``) and ``μ_g = Σ_k`` of that
-(:func:`coordscope.signals._null.group_unit_bound`), computed with the group **left
+(:func:`coordscope.stats.null.group_unit_bound`), computed with the group **left
 out** of the units it acted in: a unit's popularity without the members' actions, its π
 without the members' in-window pairs — content pushed only by the group does not explain itself
 (contamination). Units are independent and ``Y_k ∈ [0, M]``, so Bennett's inequality
@@ -91,17 +91,21 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from coordscope.engine.kernel import DEFAULT_MAX_PAIRS
+from coordscope.engine.native import native_pairs
 from coordscope.errors import ParameterError
-from coordscope.graphs.community import communities
-from coordscope.results import SIGNIFICANCE_COLUMNS
-from coordscope.signals import _null
-from coordscope.signals.actions import SIGNALS
-from coordscope.signals.kernel import DEFAULT_MAX_PAIRS
-from coordscope.signals.native import EDGE_SCHEMA, EVIDENCE_SCHEMA, native_pairs
+from coordscope.schema import (
+    EDGE_SCHEMA,
+    EVIDENCE_SCHEMA,
+    GROUP_SCHEMA,
+    SIGNALS,
+    SIGNIFICANCE_COLUMNS,
+    US,
+)
+from coordscope.stats import null
+from coordscope.stats.communities import communities
 
 __all__ = [
-    "DEFAULT_SIGNALS",
-    "GROUP_SCHEMA",
     "SIGNAL_WINDOWS",
     "Significance",
     "benjamini_hochberg",
@@ -109,32 +113,12 @@ __all__ = [
     "simes",
 ]
 
-#: Signals ``coordscope audit`` scores when ``--signals`` is not given. ``co_similar``
-#: (near-duplicate text) is used when the near-duplicate stage is available.
-DEFAULT_SIGNALS: Final[tuple[str, ...]] = (
-    "co_share",
-    "co_link",
-    "co_hashtag",
-    "co_text",
-    "co_similar",
-)
 
 #: Per-signal window overrides (seconds). None needed at the defaults.
 SIGNAL_WINDOWS: Final[dict[str, float]] = {}
 
-#: Candidate groups: one row per group tested.
-GROUP_SCHEMA: Final[dict[str, pl.DataType]] = {
-    "group": pl.Int64(),
-    "members": pl.List(pl.String()),
-    "statistic": pl.Float64(),
-    "expected": pl.Float64(),
-    "pvalue": pl.Float64(),
-    "qvalue": pl.Float64(),
-    "significant": pl.Boolean(),
-}
 
-_US: Final = 1_000_000
-_MINUTE_US: Final = 60 * _US
+_MINUTE_US: Final = 60 * US
 _SCHEDULED_SHARE: Final = 0.8
 _SCHEDULED_MIN: Final = 5
 _MIN_GROUP: Final = 3
@@ -164,11 +148,11 @@ class Significance:
     Attributes
     ----------
     edges : polars.DataFrame
-        Native :data:`~coordscope.signals.native.EDGE_SCHEMA` columns followed by
+        Native :data:`~coordscope.engine.native.EDGE_SCHEMA` columns followed by
         :data:`~coordscope.results.SIGNIFICANCE_COLUMNS`; one row per pair that co-acted on
         any signal (``actor_a < actor_b``), sorted by ``pvalue`` then ids.
     evidence : polars.DataFrame
-        :data:`~coordscope.signals.native.EVIDENCE_SCHEMA`, one row per (pair, signal, key).
+        :data:`~coordscope.engine.native.EVIDENCE_SCHEMA`, one row per (pair, signal, key).
     groups : polars.DataFrame
         :data:`GROUP_SCHEMA`, one row per candidate group tested, most significant first.
     counts : dict
@@ -253,8 +237,8 @@ def significance(
     a = coded["a"].to_numpy()
     t = coded["t"].to_numpy()
     key_sig = units["s"].to_numpy().astype(np.int64)
-    w_unit = np.array([round(win[s] * _US) for s in signals], dtype=np.int64)[key_sig]
-    ks = _null.key_stats(k, a, t, w_unit[k], n_units)  # coded is sorted by (k, t)
+    w_unit = np.array([round(win[s] * US) for s in signals], dtype=np.int64)[key_sig]
+    ks = null.key_stats(k, a, t, w_unit[k], n_units)  # coded is sorted by (k, t)
     saturated = (ks.actors >= SATURATED_ACTORS) & (ks.pi >= SATURATED_PI)
     keep = ~saturated[k]
     n_saturated_actions = int((~keep).sum())
@@ -284,7 +268,7 @@ def significance(
     incidence = _incidence(ks, keep_units=~saturated, key_sig=key_sig)
     n_accounts = actor_codes.height
     scheduled = _scheduled(coded, n_accounts)
-    models: dict[int, _null.Model] = {}
+    models: dict[int, null.Model] = {}
     timings["null_model"] = _lap(clock)
     clock = time.perf_counter()
 
@@ -481,7 +465,7 @@ def _unit_codes(
     kh = frame["kh"].to_numpy()
     t = frame["t"].to_numpy()
     s_np = frame["s"].to_numpy()
-    w_of = np.array([round(win[s] * _US) for s in signals], dtype=np.int64)
+    w_of = np.array([round(win[s] * US) for s in signals], dtype=np.int64)
     new = np.ones(kh.shape[0], dtype=bool)
     if kh.shape[0] > 1:
         new[1:] = (kh[1:] != kh[:-1]) | ((t[1:] - t[:-1]) > w_of[s_np[1:]])
@@ -511,7 +495,7 @@ def _block_half(column: str, seed: int) -> pl.Expr:
     same pair of events can never be both found and tested; a campaign active on several
     days falls into both halves, and so does a hashtag pushed in many bursts.
     """
-    block = pl.col(column) // (SPLIT_BLOCK_S * _US)
+    block = pl.col(column) // (SPLIT_BLOCK_S * US)
     return (block.hash(seed=2 * seed + 13) & 1).cast(pl.Int8)
 
 
@@ -661,10 +645,10 @@ def _merge_edges(edges: pl.DataFrame) -> pl.DataFrame:
 
 
 def _incidence(
-    ks: _null.KeyStats, *, keep_units: npt.NDArray[np.bool_], key_sig: npt.NDArray[np.int64]
+    ks: null.KeyStats, *, keep_units: npt.NDArray[np.bool_], key_sig: npt.NDArray[np.int64]
 ) -> pl.DataFrame:
     """``a, k, m, s``: actions ``m`` of account ``a`` on unit ``k`` (of signal ``s``), for
-    the kept (unsaturated) units; from :func:`coordscope.signals._null.key_stats`'s
+    the kept (unsaturated) units; from :func:`coordscope.stats.null.key_stats`'s
     (unit, account) counts, sorted by ``(k, a)``. Cost ``O(rows)``."""
     sel = keep_units[ks.inc_k]
     k = ks.inc_k[sel]
@@ -747,12 +731,12 @@ def _coded_evidence(
 def _pair_tests(
     ev: pl.DataFrame,
     incidence: pl.DataFrame,
-    ks: _null.KeyStats,
+    ks: null.KeyStats,
     key_half: npt.NDArray[np.int8],
     key_sig: npt.NDArray[np.int64],
     signals: list[str],
     n_accounts: int,
-    models: dict[int, _null.Model],
+    models: dict[int, null.Model],
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Per (pair, signal) p-values for pairs with ``X_s >= 2``; Simes-combined per pair.
 
@@ -805,11 +789,11 @@ def _pair_tests(
 def _test_pairs(
     cand: pl.DataFrame,
     incidence: pl.DataFrame,
-    ks: _null.KeyStats,
+    ks: null.KeyStats,
     key_half: npt.NDArray[np.int8],
     s: int,
     n_accounts: int,
-    model: _null.Model,
+    model: null.Model,
     *,
     half: int | None,
 ) -> pl.DataFrame:
@@ -827,7 +811,7 @@ def _test_pairs(
     member = np.zeros(n_accounts, dtype=bool)
     member[cand["a"].to_numpy()] = True
     member[cand["b"].to_numpy()] = True
-    common = _null.common_keys(pairs, incidence.filter(pl.Series(sel & member[ia])))
+    common = null.common_keys(pairs, incidence.filter(pl.Series(sel & member[ia])))
     # q per (pair, unit) computed in numpy, then summed per pair in a fixed order (a
     # literal Series inside an aggregation would be evaluated once per group)
     k_np = common["k"].to_numpy()
@@ -841,10 +825,10 @@ def _test_pairs(
     )
     pairs = pairs.join(lam, on="pid", how="left").with_columns(pl.col("lam").fill_null(0.0))
     table = 2 if half is None else half
-    e = _null.expected_cooc(model, pairs["a"].to_numpy(), pairs["b"].to_numpy(), table)
+    e = null.expected_cooc(model, pairs["a"].to_numpy(), pairs["b"].to_numpy(), table)
     xv = pairs["x"].to_numpy()
-    ps = _null.conditional_tail(pairs["lam"].to_numpy(), xv)
-    pc = _null.conditional_tail(e, xv)
+    ps = null.conditional_tail(pairs["lam"].to_numpy(), xv)
+    pc = null.conditional_tail(e, xv)
     p = np.minimum(1.0, 2.0 * np.minimum(ps, pc))
     return pairs.select("a", "b").with_columns(
         pl.Series("p", p), pl.Series("ps", ps), pl.Series("pc", pc),
@@ -853,14 +837,14 @@ def _test_pairs(
 
 
 def _model_for(
-    models: dict[int, _null.Model],
+    models: dict[int, null.Model],
     incidence: pl.DataFrame,
-    ks: _null.KeyStats,
+    ks: null.KeyStats,
     key_half: npt.NDArray[np.int8],
     key_sig: npt.NDArray[np.int64],
     s: int,
     n_accounts: int,
-) -> _null.Model:
+) -> null.Model:
     """The popularity-and-activity model of signal ``s`` (indexed by global codes),
     fitted once and kept in ``models``. Cost ``O(rows + K log K)``."""
     if s in models:
@@ -877,7 +861,7 @@ def _model_for(
         incidence["k"].to_numpy()[sel], weights=m_all[sel], minlength=key_sig.shape[0]
     ).astype(np.float64, copy=False)
     keys = np.flatnonzero(key_sig == s)
-    models[s] = _null.fit_model(
+    models[s] = null.fit_model(
         n_actor, n_key[keys], ks.pi[keys], key_half[keys], total=float(m_all.sum())
     )
     return models[s]
@@ -968,7 +952,7 @@ def _groups(
     ev: pl.DataFrame,
     coded: pl.DataFrame,
     incidence: pl.DataFrame,
-    ks: _null.KeyStats,
+    ks: null.KeyStats,
     key_half: npt.NDArray[np.int8],
     key_sig: npt.NDArray[np.int64],
     w_unit: npt.NDArray[np.int64],
@@ -977,7 +961,7 @@ def _groups(
     scheduled: npt.NDArray[np.bool_],
     seed: int,
     alpha: float,
-    models: dict[int, _null.Model],
+    models: dict[int, null.Model],
 ) -> pl.DataFrame:
     """Candidate groups found on one half of the keys, tested on the other (both ways).
 
@@ -1083,7 +1067,7 @@ def _groups(
             gi = np.searchsorted(gid, act["g"].to_numpy())
             big_x[gi] = act["S"].to_numpy() / root
             # E[members with a partner in unit k] <= min(M, X y_k) · min(1, X y_k π_k)
-            exp += _null.group_unit_bound(models[s], big_x, size, test)
+            exp += null.group_unit_bound(models[s], big_x, size, test)
             # corrections on the units the group acted in (test half)
             gk = (
                 g_members.filter(
@@ -1125,7 +1109,7 @@ def _groups(
             y_old = unit_n[kk] / root
             y_new = np.maximum(unit_n[kk] - ng, 0.0) / root
             m_g = size[gi]
-            corr = _null.unit_bound(big_x[gi], m_g, y_new, pi_rest) - _null.unit_bound(
+            corr = null.unit_bound(big_x[gi], m_g, y_new, pi_rest) - null.unit_bound(
                 big_x[gi], m_g, y_old, ks.pi[kk]
             )
             exp += np.bincount(gi, weights=corr, minlength=gid.shape[0])

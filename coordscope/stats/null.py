@@ -13,7 +13,7 @@ import numpy.typing as npt
 import polars as pl
 from scipy import stats
 
-from coordscope.signals.kernel import window_ends
+from coordscope.engine.kernel import window_ends
 
 __all__ = [
     "KeyStats",
@@ -64,7 +64,7 @@ def key_stats(k: IntArray, a: IntArray, t: IntArray, window_us: IntArray, n_keys
     -----
     ``π_k = (P_k − S_k) / D_k``: ``P_k`` same-key pairs within ``W`` (inclusive), ``S_k``
     those of one account with itself, ``D_k = (n_k² − Σ_a m_ak²) / 2`` the different-account
-    pairs. Counted with :func:`coordscope.signals.kernel.window_ends`, never enumerated.
+    pairs. Counted with :func:`coordscope.engine.kernel.window_ends`, never enumerated.
     Cost ``O(n log n)``; the sort by (key, time) is skipped when the actions already are
     in that order (checked in ``O(n)``).
     """

@@ -1,6 +1,6 @@
 """Detection quality against ground truth (design.md §7, style principle 6).
 
-:func:`evaluate` scores an audit (an :class:`~coordscope.results.AuditResult` or the
+:func:`evaluate` scores an audit (an :class:`~coordscope.results.AuditTables` or the
 directory it was written to) against a truth table
 (:data:`coordscope.datasets.simulate.TRUTH_SCHEMA`, as written by ``coordscope
 simulate``). :func:`evaluate_parts` does the same for any method that gives flagged
@@ -48,10 +48,9 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 import polars as pl
-from sklearn.metrics import adjusted_rand_score
 
 from coordscope.errors import InputError, ParameterError
-from coordscope.results import AuditResult
+from coordscope.results import AuditTables
 from coordscope.schema import ACTOR_ID, TS_DTYPE
 
 __all__ = [
@@ -69,7 +68,7 @@ _TRUTH_COLUMNS: Final = ("actor_id", "campaign", "style", "coordinated")
 
 
 def evaluate(
-    result: AuditResult | str | Path,
+    result: AuditTables | str | Path,
     truth: pl.DataFrame | str | Path,
     *,
     k: int = 20,
@@ -78,7 +77,7 @@ def evaluate(
 
     Parameters
     ----------
-    result : AuditResult or path
+    result : AuditTables or path
         An audit result, or the output directory of ``coordscope audit`` (reads
         ``nodes.csv``, ``edges.parquet``, ``clusters.parquet``, ``bursts.parquet``, and
         ``events.parquet`` when present, for the burst majority rule).
@@ -103,7 +102,7 @@ def evaluate(
     """
     _check_k(k)
     truth_frame = load_truth(truth)
-    if isinstance(result, AuditResult):
+    if isinstance(result, AuditTables):
         tables = _tables_of(result)
     elif isinstance(result, str | Path):
         tables = _read_outdir(Path(result))
@@ -351,6 +350,10 @@ def cluster_ari(labels: pl.DataFrame, truth: pl.DataFrame) -> float:
     ).to_series()
     if joined.height == 0:
         return 1.0
+    # scikit-learn takes ~0.6 s to import: deferred so that `import coordscope` and the
+    # CLI start without it
+    from sklearn.metrics import adjusted_rand_score
+
     return float(adjusted_rand_score(true_lab.to_numpy(), found.to_numpy()))
 
 
@@ -528,7 +531,7 @@ def _true_bursts(
     bursts: pl.DataFrame, truth: pl.DataFrame, members: pl.DataFrame | None
 ) -> pl.Series:
     """True/false per burst row: key-and-time rule or majority rule."""
-    from coordscope.signals.actions import normalize_text
+    from coordscope.signals.exact import normalize_text
 
     if bursts.height == 0:
         return pl.Series("y", [], dtype=pl.Boolean)
@@ -577,7 +580,7 @@ def _true_bursts(
 _Tables = tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame | None, pl.DataFrame | None]
 
 
-def _tables_of(result: AuditResult) -> _Tables:
+def _tables_of(result: AuditTables) -> _Tables:
     acts = getattr(result, "actions", None)
     return result.nodes, result.edges, result.bursts, result.events, acts
 
@@ -614,8 +617,9 @@ def _burst_actors(
     events: pl.DataFrame | None, bursts: pl.DataFrame, acts: pl.DataFrame | None
 ) -> pl.DataFrame | None:
     """``burst, actor_id`` of every burst whose signal can be recomputed from events."""
-    from coordscope.signals.actions import EXACT_SIGNALS, actions
-    from coordscope.signals.bursts import burst_members
+    from coordscope.schema import EXACT_SIGNALS
+    from coordscope.signals.actions import actions
+    from coordscope.stats.bursts import burst_members
 
     # runs are maximal: a burst's (signal, key) and span alone find its actions
     if bursts.height == 0 or "signal" not in bursts.columns:
@@ -627,5 +631,5 @@ def _burst_actors(
     signals = [s for s in bursts["signal"].unique().sort().to_list() if s in EXACT_SIGNALS]
     if not signals:
         return None
-    acts = pl.concat([actions(events, signal=s) for s in signals])
+    acts = pl.concat([actions(events, signals=s) for s in signals])
     return burst_members(acts, bursts).select("burst", ACTOR_ID)

@@ -14,7 +14,7 @@ For each unordered pair of accounts ``a, b`` the co-actions (same key, different
 The evidence table has one row per (pair, key): the closest co-action's two events.
 
 Work is split by key hash into partitions that run on both cores; pairs are produced by
-:func:`coordscope.signals.kernel.band_pairs` in chunks of at most ``max_pairs`` and
+:func:`coordscope.engine.kernel.band_pairs` in chunks of at most ``max_pairs`` and
 aggregated chunk by chunk, so memory is bounded by the size of the aggregates (at most one
 row per (pair, key)), never by the number of co-actions of one key.
 """
@@ -27,37 +27,11 @@ from typing import Final
 
 import polars as pl
 
+from coordscope.engine.kernel import DEFAULT_MAX_PAIRS, band_pairs
 from coordscope.errors import ParameterError
-from coordscope.signals.kernel import DEFAULT_MAX_PAIRS, band_pairs
+from coordscope.schema import EDGE_SCHEMA, EVIDENCE_SCHEMA, US
 
-__all__ = ["EDGE_SCHEMA", "EVIDENCE_SCHEMA", "NativeResult", "native_pairs"]
-
-EDGE_SCHEMA: Final[dict[str, pl.DataType]] = {
-    "actor_a": pl.String(),
-    "actor_b": pl.String(),
-    "n_keys": pl.UInt32(),
-    "n_coactions": pl.UInt64(),
-    "min_dt": pl.Float64(),
-    "median_dt": pl.Float64(),
-    "first_ts": pl.Datetime("us", "UTC"),
-    "last_ts": pl.Datetime("us", "UTC"),
-    "signals": pl.List(pl.String()),
-}
-
-EVIDENCE_SCHEMA: Final[dict[str, pl.DataType]] = {
-    "actor_a": pl.String(),
-    "actor_b": pl.String(),
-    "signal": pl.String(),
-    "key": pl.String(),
-    "n_coactions": pl.UInt32(),
-    "dt": pl.Float64(),
-    "event_a": pl.String(),
-    "event_b": pl.String(),
-    "ts_a": pl.Datetime("us", "UTC"),
-    "ts_b": pl.Datetime("us", "UTC"),
-}
-
-_US: Final = 1_000_000
+__all__ = ["NativeResult", "native_pairs"]
 
 
 @dataclass
@@ -244,7 +218,7 @@ def native_pairs(
         raise ParameterError(f"window must be >= 0 seconds, got {window}")
     if partitions < 1:
         raise ParameterError(f"partitions must be >= 1, got {partitions}")
-    window_us = round(window * _US)
+    window_us = round(window * US)
     coded = _prepare_actions(actions)
     _check_codes(actions, coded)
     if coded.height == 0:
@@ -343,8 +317,8 @@ def _finish(
     ).with_columns(
         edge_codes["n_keys"],
         edge_codes["n_coactions"],
-        edge_codes["min_dt"] / _US,
-        edge_codes["median_dt"] / _US,
+        edge_codes["min_dt"] / US,
+        edge_codes["median_dt"] / US,
         edge_codes["first_ts"].cast(pl.Datetime("us")).dt.replace_time_zone("UTC").cast(to_ts),
         edge_codes["last_ts"].cast(pl.Datetime("us")).dt.replace_time_zone("UTC").cast(to_ts),
         edge_codes["sig"].list.eval(pl.element().cast(pl.UInt32)).alias("signals"),
@@ -377,7 +351,7 @@ def _finish(
             "signal": actions["signal"].gather(r_lo),
             "key": actions["key"].gather(r_lo),
             "n_coactions": ev["n"],
-            "dt": ev["dt"] / _US,
+            "dt": ev["dt"] / US,
             "event_a": pick("event_id", True),
             "event_b": pick("event_id", False),
             "ts_a": pick("ts", True),

@@ -38,7 +38,7 @@ import numpy.typing as npt
 import polars as pl
 
 from coordscope.errors import InputError, ParameterError
-from coordscope.results import AuditResult
+from coordscope.results import AuditTables
 
 __all__ = ["FEATURES", "SCORER_FORMAT", "SCORER_VERSION", "Scorer", "fit_scorer", "load_scorer"]
 
@@ -162,7 +162,7 @@ class Scorer:
 
 
 def fit_scorer(
-    results: Sequence[AuditResult | str | Path],
+    results: Sequence[AuditTables | str | Path],
     truths: Sequence[pl.DataFrame | str | Path],
     *,
     seed: int = 0,
@@ -171,10 +171,10 @@ def fit_scorer(
 
     Parameters
     ----------
-    results : sequence of AuditResult or path
+    results : sequence of AuditTables or path
         Audit results or audit output directories (their ``clusters.parquet``).
     truths : sequence of polars.DataFrame or path
-        One truth table per result (:func:`coordscope.evaluate.load_truth`).
+        One truth table per result (:func:`coordscope.metrics.evaluate.load_truth`).
     seed : int, default 0
         Seed of the cross-validation folds (the fit is otherwise deterministic).
 
@@ -199,7 +199,7 @@ def fit_scorer(
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
 
-    if isinstance(results, str | Path | AuditResult) or isinstance(truths, str | Path):
+    if isinstance(results, str | Path | AuditTables) or isinstance(truths, str | Path):
         raise ParameterError("results and truths must be sequences (one truth per result)")
     if len(results) != len(truths):
         raise ParameterError(f"got {len(results)} result(s) but {len(truths)} truth table(s)")
@@ -333,8 +333,8 @@ def _features(clusters: pl.DataFrame, names: Sequence[str]) -> npt.NDArray[np.fl
     return np.nan_to_num(np.asarray(x, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
 
 
-def _clusters_of(result: AuditResult | str | Path) -> pl.DataFrame:
-    if isinstance(result, AuditResult):
+def _clusters_of(result: AuditTables | str | Path) -> pl.DataFrame:
+    if isinstance(result, AuditTables):
         return result.clusters
     path = Path(result)
     if path.is_dir():
@@ -347,9 +347,9 @@ def _clusters_of(result: AuditResult | str | Path) -> pl.DataFrame:
         raise InputError(str(path), f"cannot read clusters: {exc}") from None
 
 
-def _labelled(result: AuditResult | str | Path, truth: pl.DataFrame | str | Path) -> pl.DataFrame:
+def _labelled(result: AuditTables | str | Path, truth: pl.DataFrame | str | Path) -> pl.DataFrame:
     """Cluster rows with ``_y`` = more than half of the members coordinated."""
-    from coordscope.evaluate import load_truth
+    from coordscope.metrics.evaluate import load_truth
 
     clusters = _clusters_of(result)
     truth_frame = load_truth(truth)

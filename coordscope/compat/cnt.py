@@ -57,7 +57,7 @@ counted (the toolkit keeps an empty user id as the account ``''`` and stops on a
 timestamp); ids lose surrounding white space; times are kept to the microsecond.
 
 Method. Messages become rows ``(key, ts, account, message)`` sorted by ``(key, ts)``;
-:func:`coordscope.signals.kernel.band_pairs` yields every same-key pair within the window
+:func:`coordscope.engine.kernel.band_pairs` yields every same-key pair within the window
 once, in chunks. The distinct-message count needs no table of (message, account) pairs: a
 pair adds to ``A → B`` only when the partner is the *first* (in sorted order) of ``B``'s
 rows within the window of ``A``'s message — decided from a pointer to the previous row of
@@ -92,10 +92,10 @@ import numpy.typing as npt
 import polars as pl
 import scipy.sparse as sp
 
+from coordscope.engine.kernel import DEFAULT_MAX_PAIRS, band_pairs, count_band_pairs
 from coordscope.errors import ParameterError, SchemaError
-from coordscope.schema import ACTOR_ID, EVENT_ID, KIND, OBJECT_ID, TEXT, TS, URLS
-from coordscope.signals.actions import toolkit_text
-from coordscope.signals.kernel import DEFAULT_MAX_PAIRS, band_pairs, count_band_pairs
+from coordscope.schema import ACTOR_ID, EVENT_ID, KIND, OBJECT_ID, TEXT, TS, URLS, US
+from coordscope.signals.exact import toolkit_text
 
 __all__ = [
     "CNT_ALL_NETWORKS",
@@ -127,7 +127,6 @@ URLS_RAW: Final = "x_urls_raw"
 #: Accounts a network can have (pair counts are 63-bit keys ``lo << 34 | hi << 2 | tag``).
 MAX_USERS: Final = 1 << 29
 
-_US: Final = 1_000_000
 #: Kinds the toolkit sees with a ``repost_id`` / a ``reply_id`` (as ``cnt.write`` writes).
 _REPOST_KINDS: Final = ("repost", "forward")
 _REPLY_KINDS: Final = ("reply", "comment")
@@ -394,10 +393,10 @@ def _similar_edges(
     if keep.shape[0] < 2:
         return _empty(user_enum)
     t = messages["t"].to_numpy()[keep]
-    band = math.ceil(window * _US) + 2  # a superset; the float test below decides
+    band = math.ceil(window * US) + 2  # a superset; the float test below decides
     i, j, _ = jaccard_pairs(subset_sets(sets, keep), threshold=threshold, ts=t, window=band)
-    ti = t[i] / _US
-    tj = t[j] / _US
+    ti = t[i] / US
+    tj = t[j] / US
     x = (ti - window <= tj) & (tj <= ti + window)  # e_1 = i matched by e_2 = j
     y = (tj - window <= ti) & (ti <= tj + window)  # e_1 = j matched by e_2 = i
     user = messages[ACTOR_ID].cast(user_enum).to_physical().to_numpy()[keep]
@@ -935,10 +934,10 @@ def _row_blocks(indptr: IntArray) -> list[tuple[int, int]]:
 
 def _count(rows: _Rows, window: float, max_pairs: int) -> _EdgeCounter:
     """Run the band join and reduce every chunk (see the module docstring)."""
-    window_us = round(window * _US)
-    exact = window.is_integer() and not bool((rows.t % _US).any())
+    window_us = round(window * US)
+    exact = window.is_integer() and not bool((rows.t % US).any())
     band = window_us if exact else window_us + 2  # float comparisons decide at the edge
-    tf = None if exact else rows.t / _US
+    tf = None if exact else rows.t / US
     counter = _EdgeCounter(rows.n_users, rows.unit_user, budget=_FLUSH_FACTOR * max_pairs)
     # one key a pair for most pairs: map that much of the buffer while the pairs are made
     counter.stream.expect(count_band_pairs(rows.key, rows.t, band))

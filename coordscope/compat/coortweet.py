@@ -10,7 +10,7 @@ events, with the same output tables, row order included:
 - :func:`coortweet_account_stats` — ``account_stats(graph, result, weight_threshold)``.
 
 CooRTweet's ``detect_groups`` does a per-object self-join (``O(Σ n_k²)``); here the pairs
-come from the sorted band join of :func:`coordscope.signals.kernel.band_pairs`
+come from the sorted band join of :func:`coordscope.engine.kernel.band_pairs`
 (``O(n log n + P)``) and every filter is a vectorized numpy or polars step.
 
 What CooRTweet does, step by step, and what this module reproduces:
@@ -67,10 +67,10 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from coordscope.engine.kernel import DEFAULT_MAX_PAIRS, band_pairs
 from coordscope.errors import ParameterError
-from coordscope.schema import ACTOR_ID, EVENT_ID, TS
+from coordscope.schema import ACTOR_ID, EVENT_ID, TS, US
 from coordscope.signals.actions import actions as signal_actions
-from coordscope.signals.kernel import DEFAULT_MAX_PAIRS, band_pairs
 
 __all__ = [
     "ACCOUNT_STATS_SCHEMA",
@@ -115,7 +115,6 @@ ACCOUNT_STATS_SCHEMA: Final[dict[str, pl.DataType]] = {
 #: CooRTweet's narrow input columns (``prep_data`` output).
 _TABLE_COLUMNS: Final = ("object_id", "account_id", "content_id", "timestamp_share")
 
-_US: Final = 1_000_000
 
 IntArray = npt.NDArray[np.int64]
 
@@ -123,8 +122,7 @@ IntArray = npt.NDArray[np.int64]
 def coortweet_detect(
     events: pl.DataFrame,
     *,
-    signal: str = "co_share",
-    signals: Sequence[str] | None = None,
+    signals: Sequence[str] | str = "co_share",
     time_window: float = 10,
     min_participation: int = 2,
     remove_loops: bool = True,
@@ -138,14 +136,12 @@ def coortweet_detect(
         Canonical events (design.md §3), in input order (the order decides ties, as in
         CooRTweet). For CooRTweet's own input tables, read with
         ``coordscope.read_events(path)`` (format ``coortweet``).
-    signal : str, default "co_share"
-        The signal whose key is CooRTweet's ``object_id`` (design.md §4); ``co_share``
-        uses the shared object of reposts and forwards.
-    signals : sequence of str, optional
-        Several signals, each run on its own (pre-filter included, as separate
-        ``detect_groups`` calls would be) and their results stacked in the given order, as
-        in CooRTweet's multimodal vignette; a ``signal`` column is added when there is
-        more than one. Overrides ``signal``.
+    signals : str or sequence of str, default "co_share"
+        The signal whose key is CooRTweet's ``object_id``; ``co_share`` uses the shared
+        object of reposts and forwards. Several signals are each run on their own
+        (pre-filter included, as separate ``detect_groups`` calls would be) and their
+        results stacked in the given order, as in CooRTweet's multimodal vignette; a
+        ``signal`` column is added when there is more than one.
     time_window : float, default 10
         Seconds; pairs have ``|Δt| <= time_window`` (inclusive).
     min_participation : int, default 2
@@ -175,14 +171,14 @@ def coortweet_detect(
     object (``O(Σ n_k²)``).
     """
     _check(time_window=time_window, min_participation=min_participation, max_pairs=max_pairs)
-    names = [signal] if signals is None else list(signals)
+    names = [signals] if isinstance(signals, str) else list(signals)
     if not names:
         raise ParameterError("signals: give at least one signal")
     if len(set(names)) != len(names):
         raise ParameterError(f"signals: each signal once, got {', '.join(names)}")
     parts: list[pl.DataFrame] = []
     for name in names:
-        acts = signal_actions(events, signal=name)
+        acts = signal_actions(events, signals=name)
         table = acts.select(
             pl.col("key").alias("object_id"),
             pl.col(ACTOR_ID).alias("account_id"),
@@ -191,7 +187,7 @@ def coortweet_detect(
         )
         part = _detect(
             table,
-            window_us=round(time_window * _US),
+            window_us=round(time_window * US),
             min_participation=min_participation,
             remove_loops=remove_loops,
             max_pairs=max_pairs,
@@ -238,11 +234,11 @@ def coortweet_detect_table(
         pl.col("object_id").cast(pl.String),
         pl.col("account_id").cast(pl.String),
         pl.col("content_id").cast(pl.String),
-        (pl.col("timestamp_share").cast(pl.Float64) * _US).round().cast(pl.Int64).alias("_t"),
+        (pl.col("timestamp_share").cast(pl.Float64) * US).round().cast(pl.Int64).alias("_t"),
     )
     return _detect(
         frame,
-        window_us=round(time_window * _US),
+        window_us=round(time_window * US),
         min_participation=min_participation,
         remove_loops=remove_loops,
         max_pairs=max_pairs,
@@ -454,7 +450,7 @@ def _detect(
     max_pairs: int,
 ) -> pl.DataFrame:
     """``do_detect_groups`` on ``object_id, account_id, content_id, _t`` (µs), input order."""
-    whole = table.height == 0 or bool((table["_t"] % _US == 0).all())
+    whole = table.height == 0 or bool((table["_t"] % US == 0).all())
     dtype: pl.DataType = pl.Int64() if whole else pl.Float64()
     n = table.height
     lf = table.lazy().with_row_index("_row").with_columns(pl.col("_row").cast(pl.Int64))
@@ -523,7 +519,7 @@ def _detect(
             "object_id": pre["object_id"].gather(gi),
             "content_id": pre["content_id"].gather(gi),
             "content_id_y": pre["content_id"].gather(gj),
-            "time_delta": delta // _US if whole else delta / _US,
+            "time_delta": delta // US if whole else delta / US,
             "account_id": pre["account_id"].gather(gi),
             "account_id_y": pre["account_id"].gather(gj),
         }

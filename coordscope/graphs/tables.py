@@ -1,0 +1,146 @@
+"""The account tables of a run: nodes with activity and degree, edges with their cluster.
+
+These turn the pair table and the cluster membership into the ``nodes.csv`` and
+``edges.parquet`` that every output shares. Each is a few group-bys and joins,
+``O(E + n)`` for ``E`` edges and ``n`` events.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from coordscope.schema import ACTOR_ID, ACTOR_NAME, AUDIT_EDGE_SCHEMA, NODE_SCHEMA, TS
+
+__all__ = ["account_degrees", "edges_with_clusters", "node_table"]
+
+
+def _activity(events: pl.DataFrame) -> pl.DataFrame:
+    """Per account: its first name, events, first and last event time."""
+    return events.group_by(ACTOR_ID).agg(
+        pl.col(ACTOR_NAME).drop_nulls().first().alias("actor_name"),
+        pl.len().alias("n_events"),
+        pl.col(TS).min().alias("first_ts"),
+        pl.col(TS).max().alias("last_ts"),
+    )
+
+
+def edges_with_clusters(edges: pl.DataFrame, members: pl.DataFrame) -> pl.DataFrame:
+    """Edges with the cluster both accounts are in (null when none or different ones).
+
+    Parameters
+    ----------
+    edges : polars.DataFrame
+        Native edge columns and the significance columns, in the order to keep (the
+        significance stage puts tested pairs by p-value first).
+    members : polars.DataFrame
+        :data:`~coordscope.schema.MEMBERSHIP_SCHEMA` rows (small: clustered accounts only).
+
+    Returns
+    -------
+    polars.DataFrame
+        :data:`~coordscope.schema.AUDIT_EDGE_SCHEMA`, rows in the input order. Cost
+        ``O(E)`` lookups in the membership table.
+    """
+    ids = members[ACTOR_ID]
+    cluster = members["cluster"]
+
+    def of(column: str) -> pl.Expr:
+        return pl.col(column).replace_strict(ids, cluster, default=None, return_dtype=pl.Int64)
+
+    out = edges.with_columns(
+        pl.when(of("actor_a") == of("actor_b")).then(of("actor_a")).alias("cluster")
+    )
+    return out.select([pl.col(c).cast(t) for c, t in AUDIT_EDGE_SCHEMA.items()])
+
+
+def node_table(
+    events: pl.DataFrame, actions: pl.DataFrame, edges: pl.DataFrame, members: pl.DataFrame
+) -> pl.DataFrame:
+    """One row per account of an audit: activity, degree over all and significant edges.
+
+    Pairs are unique in ``edges``, so an account's degree is its number of rows there.
+
+    Parameters
+    ----------
+    events : polars.DataFrame
+        Canonical events.
+    actions : polars.DataFrame
+        The audited actions (``n_actions`` counts them per account).
+    edges : polars.DataFrame
+        Edges with ``n_keys`` and ``significant``.
+    members : polars.DataFrame
+        :data:`~coordscope.schema.MEMBERSHIP_SCHEMA`.
+
+    Returns
+    -------
+    polars.DataFrame
+        :data:`~coordscope.schema.NODE_SCHEMA`, sorted by ``actor_id``.
+    """
+    n_actions = actions.group_by(ACTOR_ID).agg(pl.len().alias("n_actions"))
+    sig = pl.col("significant").fill_null(False)
+    per_side = [
+        edges.group_by(pl.col(side).alias(ACTOR_ID)).agg(
+            pl.len().alias("degree"),
+            sig.sum().alias("sig_degree"),
+            pl.col("n_keys").filter(sig).cast(pl.UInt64).sum().alias("strength"),
+        )
+        for side in ("actor_a", "actor_b")
+    ]
+    degree = (
+        pl.concat(per_side)
+        .group_by(ACTOR_ID)
+        .agg(pl.col("degree").sum(), pl.col("sig_degree").sum(), pl.col("strength").sum())
+    )
+    out = (
+        _activity(events)
+        .join(n_actions, on=ACTOR_ID, how="left")
+        .join(degree, on=ACTOR_ID, how="left")
+        .join(members, on=ACTOR_ID, how="left")
+        .with_columns(
+            pl.col("n_actions").fill_null(0),
+            pl.col("degree").fill_null(0),
+            pl.col("sig_degree").fill_null(0),
+            pl.col("strength").fill_null(0),
+            pl.col("flagged").fill_null(False),
+        )
+        .sort(ACTOR_ID)
+    )
+    return out.select([pl.col(c).cast(t) for c, t in NODE_SCHEMA.items()])
+
+
+def account_degrees(events: pl.DataFrame, edge_table: pl.DataFrame, a: str, b: str) -> pl.DataFrame:
+    """Accounts with activity counts and degree (distinct neighbours in ``edge_table``).
+
+    Parameters
+    ----------
+    events : polars.DataFrame
+        Canonical events.
+    edge_table : polars.DataFrame
+        Any pair table: native edges, CooRTweet's network or the toolkit's directed edges.
+    a, b : str
+        Its two account columns (``actor_a``/``actor_b``, ``from``/``to``,
+        ``user_1``/``user_2``); self-loops do not count.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``actor_id, actor_name, n_events, first_ts, last_ts, degree``, sorted by id.
+    """
+    if edge_table.height:
+        ends = pl.concat(
+            [
+                edge_table.select(pl.col(a).alias(ACTOR_ID), pl.col(b).alias("other")),
+                edge_table.select(pl.col(b).alias(ACTOR_ID), pl.col(a).alias("other")),
+            ]
+        ).filter(pl.col(ACTOR_ID) != pl.col("other"))
+        degree = ends.group_by(ACTOR_ID).agg(
+            pl.col("other").n_unique().cast(pl.UInt32).alias("degree")
+        )
+    else:
+        degree = pl.DataFrame(schema={ACTOR_ID: pl.String, "degree": pl.UInt32})
+    return (
+        _activity(events)
+        .join(degree, on=ACTOR_ID, how="left")
+        .with_columns(pl.col("degree").fill_null(0))
+        .sort(ACTOR_ID)
+    )

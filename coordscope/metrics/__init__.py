@@ -1,0 +1,1 @@
+"""Scoring an audit against truth, and the learned cluster scorer."""

@@ -1,0 +1,157 @@
+"""Output folders: what an audit or a detection writes, and the result object that writes it.
+
+Every file is written atomically (a temporary file beside it, then a rename) and
+``summary.json`` is written last, after an earlier one is removed first: a folder holds a
+summary only when every file of the run is in place.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Final
+
+import networkx as nx
+import polars as pl
+
+from coordscope._output import write_json, write_table
+from coordscope.graphs.clusters import cluster_evidence
+from coordscope.graphs.export import graph_tables, to_networkx, write_gexf, write_graphml
+from coordscope.report import write_report
+from coordscope.results import AuditTables, DetectResult
+
+__all__ = ["OUTPUT_FILES", "AuditResult", "write_audit", "write_detect"]
+
+#: Files of an audit folder, in the order they are written (``summary.json`` last, so a
+#: folder with a summary is complete; ``rejects.csv`` only when records were rejected).
+OUTPUT_FILES: Final = (
+    "events.parquet",
+    "coactions.parquet",
+    "edges.parquet",
+    "edges.csv",
+    "nodes.csv",
+    "clusters.parquet",
+    "bursts.parquet",
+    "graph.graphml",
+    "graph.gexf",
+    "report.html",
+    "summary.json",
+)
+
+
+class AuditResult(AuditTables):
+    """What :func:`coordscope.audit` returns: its tables, and ways to view and write them.
+
+    The tables are the attributes of :class:`~coordscope.results.AuditTables`
+    (``events, coactions, edges, nodes, clusters, bursts, summary, rejects, actions``).
+    """
+
+    def cluster_evidence(self, cluster: int) -> pl.DataFrame:
+        """The timestamped events behind a cluster's edges.
+
+        Parameters
+        ----------
+        cluster : int
+            The cluster's id (its rank in ``clusters``).
+
+        Returns
+        -------
+        polars.DataFrame
+            ``signal, key, actor_id, actor_name, ts, event_id, text``: every event of a
+            co-action between two members of ``cluster``, once, sorted by key then time.
+        """
+        return cluster_evidence(self, cluster)
+
+    def to_networkx(self, *, significant_only: bool = True) -> nx.Graph:
+        """The account graph as networkx.
+
+        Nodes carry the :data:`~coordscope.schema.NODE_SCHEMA` attributes, edges the edge
+        columns (lists joined with ``;``, times as ISO 8601 strings).
+        """
+        return to_networkx(self.nodes, self.edges, significant_only=significant_only)
+
+    def write(self, directory: str | Path, *, report: bool = True) -> list[Path]:
+        """Write every output file into ``directory`` (see :func:`write_audit`)."""
+        return write_audit(self, Path(directory), report=report)
+
+
+def _clear_summary(directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    stale = directory / "summary.json"
+    if stale.exists():
+        stale.unlink()
+
+
+def write_audit(result: AuditTables, directory: Path, *, report: bool = True) -> list[Path]:
+    """Write an audit folder, each file atomically, ``summary.json`` last.
+
+    Parameters
+    ----------
+    result : AuditTables
+        The audit's tables; ``summary`` gains ``files`` and the write timings.
+    directory : pathlib.Path
+        Created when missing.
+    report : bool, default True
+        Also render ``report.html``.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The paths written, in :data:`OUTPUT_FILES` order (``rejects.csv`` before the
+        report when records were rejected).
+    """
+    _clear_summary(directory)
+    written: list[Path] = []
+    start = time.perf_counter()
+    written.append(write_table(result.events, directory / "events.parquet"))
+    written.append(write_table(result.coactions, directory / "coactions.parquet"))
+    written.append(write_table(result.edges, directory / "edges.parquet"))
+    written.append(write_table(result.edges, directory / "edges.csv"))
+    written.append(write_table(result.nodes, directory / "nodes.csv"))
+    written.append(write_table(result.clusters, directory / "clusters.parquet"))
+    written.append(write_table(result.bursts, directory / "bursts.parquet"))
+    graph_nodes, graph_edges = graph_tables(result.nodes, result.edges)
+    written.append(write_graphml(graph_nodes, graph_edges, directory / "graph.graphml"))
+    written.append(write_gexf(graph_nodes, graph_edges, directory / "graph.gexf"))
+    if result.rejects is not None and result.rejects.height:
+        written.append(write_table(result.rejects, directory / "rejects.csv"))
+    result.summary.setdefault("timings_s", {})["write"] = round(time.perf_counter() - start, 4)
+    if report:
+        start = time.perf_counter()
+        written.append(write_report(result, directory / "report.html"))
+        result.summary["timings_s"]["report"] = round(time.perf_counter() - start, 4)
+    result.summary["files"] = sorted([p.name for p in written] + ["summary.json"])
+    written.append(write_json(result.summary, directory / "summary.json"))
+    return written
+
+
+def write_detect(
+    result: DetectResult,
+    directory: Path,
+    *,
+    events: pl.DataFrame,
+    rejects: pl.DataFrame | None,
+    summary: dict[str, Any],
+) -> list[str]:
+    """Write a detection folder; returns the file names, ``summary.json`` last.
+
+    Files: ``events.parquet``, ``coactions.parquet``, ``edges.parquet``, ``edges.csv``,
+    ``nodes.csv``, ``rejects.csv`` when records were rejected, and ``summary`` as
+    ``summary.json`` (it gains ``files`` and the write time).
+    """
+    _clear_summary(directory)
+    start = time.perf_counter()
+    files = ["events.parquet", "coactions.parquet", "edges.parquet", "edges.csv", "nodes.csv"]
+    write_table(events, directory / "events.parquet")
+    write_table(result.coactions, directory / "coactions.parquet")
+    write_table(result.edges, directory / "edges.parquet")
+    write_table(result.edges, directory / "edges.csv")
+    write_table(result.nodes, directory / "nodes.csv")
+    if rejects is not None and rejects.height:
+        write_table(rejects, directory / "rejects.csv")
+        files.append("rejects.csv")
+    summary.setdefault("timings_s", {})["write"] = round(time.perf_counter() - start, 4)
+    files.append("summary.json")
+    summary["files"] = files
+    write_json(summary, directory / "summary.json")
+    return files

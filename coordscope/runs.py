@@ -1,0 +1,174 @@
+"""File-to-folder runs: read export files, run a job, write its output folder.
+
+These are what the CLI commands call: :func:`run_audit` (``coordscope audit``) and
+:func:`run_detect` (``coordscope detect``, in any counting mode).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+from coordscope._version import __version__
+from coordscope.compat import detect_cnt, detect_coortweet
+from coordscope.datasets.demo import demo_ingest
+from coordscope.datasets.ingest import ingest
+from coordscope.errors import ParameterError
+from coordscope.outputs import AuditResult, write_audit, write_detect
+from coordscope.pipeline import StageHook, StageTimer, audit, detect
+from coordscope.results import DetectResult
+from coordscope.schema import TextRule
+
+__all__ = ["MODES", "run_audit", "run_detect"]
+
+#: Counting modes of ``coordscope detect``: native pairs, or a reference tool's tables.
+MODES: Final = ("native", "coortweet", "cnt")
+
+
+def run_audit(
+    inputs: Sequence[str],
+    output: Path,
+    *,
+    format: str = "auto",
+    mapping: Mapping[str, str] | None = None,
+    progress: StageHook | None = None,
+    **options: Any,
+) -> AuditResult:
+    """Read ``inputs`` (or the bundled demo data when empty), audit, write ``output``.
+
+    Parameters
+    ----------
+    inputs : sequence of str
+        Export files; empty: the bundled demo dataset.
+    output : pathlib.Path
+        The output folder.
+    format : str, default "auto"
+        Input format name, or recognised from content.
+    mapping : mapping of str to str, optional
+        Canonical column → source field overrides.
+    progress : callable, optional
+        A :data:`~coordscope.pipeline.StageHook` around each stage.
+    **options
+        Keyword arguments of :func:`coordscope.audit`.
+
+    Returns
+    -------
+    AuditResult
+        With the ingest's row accounting, inputs and rejects in its summary.
+    """
+    stage = StageTimer(progress)
+    with stage("ingest", "reading input"):
+        read = ingest(list(inputs), format=format, mapping=mapping) if inputs else demo_ingest()
+    result = audit(read.events, progress=progress, **options)
+    info = read.summary()
+    result.summary.update(
+        rows=dict(read.rows),
+        inputs=info["inputs"],
+        events=info["events"],
+        actors=info["actors"],
+        time_span=info["time_span"],
+        platforms=info["platforms"],
+        ingest_counters=info["counters"],
+    )
+    result.rejects = read.rejects
+    result.summary["timings_s"] = {
+        "ingest": round(stage.timings["ingest"], 4),
+        **result.summary["timings_s"],
+    }
+    with stage("write", "writing outputs and report"):
+        write_audit(result, output)
+    return result
+
+
+def run_detect(
+    inputs: Sequence[str],
+    output: Path,
+    *,
+    signals: Sequence[str],
+    window: float,
+    mode: str = "native",
+    format: str = "auto",
+    mapping: Mapping[str, str] | None = None,
+    min_participation: int = 2,
+    remove_loops: bool = True,
+    edge_weight: float = 0.5,
+    min_edge_weight: int = 1,
+    text_rule: TextRule | None = None,
+) -> dict[str, Any]:
+    """Ingest ``inputs``, detect co-actions in ``mode``, write the folder, return the summary.
+
+    Parameters
+    ----------
+    inputs : sequence of str
+        Export files.
+    output : pathlib.Path
+        The output folder.
+    signals : sequence of str
+        Signals to count.
+    window : float
+        ``W`` in seconds (inclusive).
+    mode : {"native", "coortweet", "cnt"}
+        :func:`coordscope.detect`, :func:`coordscope.compat.detect_coortweet` or
+        :func:`coordscope.compat.detect_cnt`.
+    format, mapping
+        As for :func:`run_audit`.
+    min_participation, remove_loops, edge_weight
+        ``coortweet`` only: CooRTweet's parameters.
+    min_edge_weight : int
+        ``native``: least ``n_keys``; ``cnt``: the toolkit's least weight.
+    text_rule : {"default", "toolkit", "exact"}, optional
+        ``co_text`` normalisation (``native``); default ``default``.
+
+    Returns
+    -------
+    dict
+        The summary written as ``summary.json``.
+    """
+    if mode not in MODES:
+        raise ParameterError(f"mode must be one of {', '.join(MODES)}, got '{mode}'")
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    read = ingest(list(inputs), format=format, mapping=mapping)
+    timings["ingest"] = time.perf_counter() - start
+    result: DetectResult
+    if mode == "native":
+        result = detect(
+            read.events,
+            signals=signals,
+            window=window,
+            min_edge_weight=min_edge_weight,
+            text_rule=text_rule or "default",
+        )
+    elif mode == "coortweet":
+        result = detect_coortweet(
+            read.events,
+            signals=signals,
+            window=window,
+            min_participation=min_participation,
+            remove_loops=remove_loops,
+            edge_weight=edge_weight,
+        )
+    else:
+        result = detect_cnt(
+            read.events, signals=signals, window=window, min_edge_weight=min_edge_weight
+        )
+    if text_rule is not None:
+        result.parameters["text_rule"] = text_rule
+    timings.update(result.timings)
+    ingest_summary = read.summary()
+    summary: dict[str, Any] = {
+        "version": __version__,
+        "command": "detect",
+        "rows": dict(read.rows),
+        "inputs": ingest_summary["inputs"],
+        "events": ingest_summary["events"],
+        "time_span": ingest_summary["time_span"],
+        "ingest_counters": ingest_summary["counters"],
+        "parameters": result.parameters,
+        "counts": result.counts,
+    }
+    summary["timings_s"] = {k: round(v, 4) for k, v in timings.items()}
+    write_detect(result, output, events=read.events, rejects=read.rejects, summary=summary)
+    return summary

@@ -1,0 +1,266 @@
+"""Exact keys: events → actions ``(actor, ts, key, event)`` for the signals whose key is
+a field of the event (a shared object, a URL, a domain, a hashtag, a mention, a text).
+
+A *signal* says what counts as "the same thing". One event may give several actions (a
+post with three links gives three ``co_link`` actions); the same key twice in one event
+gives one action. Empty strings never become keys. Near-duplicate texts and media hashes,
+whose keys are groups, are in :mod:`coordscope.signals.similar` and
+:mod:`coordscope.signals.media`; :func:`coordscope.signals.actions.actions` serves every
+signal.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import polars as pl
+
+from coordscope.errors import ParameterError
+from coordscope.schema import (
+    ACTOR_CREATED,
+    ACTOR_ID,
+    EVENT_ID,
+    HASHTAGS,
+    KIND,
+    MEDIA,
+    MENTIONS,
+    OBJECT_ID,
+    SIGNALS,
+    TEXT,
+    TEXT_RULES,
+    TS,
+    URLS,
+    TextRule,
+)
+
+__all__ = [
+    "EXACT_KEYED",
+    "actions_from_keys",
+    "exact_actions",
+    "normalize_text",
+    "registrable_domain",
+    "toolkit_text",
+]
+
+#: Signals :func:`exact_actions` serves: every signal but the grouped ones.
+EXACT_KEYED: Final = tuple(s for s in SIGNALS if s not in ("co_similar", "co_media"))
+
+_CONSTANT_KEY: Final = "*"
+
+# second-level labels under which registrations happen (public-suffix style), for the
+# domains most seen in exports; a full public suffix list is not bundled (no network).
+_SECOND_LEVEL: Final = (
+    "co", "com", "net", "org", "gov", "edu", "ac", "or", "ne", "go", "gob", "mil", "nic",
+    "blogspot", "github", "herokuapp", "appspot", "wordpress", "substack", "tumblr",
+)  # fmt: skip
+
+
+#: Python's ``str.isspace`` characters, as a regex class (the toolkit splits on them).
+_PY_SPACE: Final = (
+    r"[\t\n\x0B\x0C\r\x1C-\x1F \x{85}\x{A0}\x{1680}\x{2000}-\x{200A}"
+    r"\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}]+"
+)
+
+
+def toolkit_text(text: pl.Expr) -> pl.Expr:
+    """coordination-network-toolkit's ``message_preprocessor``: its ``co_tweet`` key.
+
+    ``" ".join(re.sub(r"@.*?(?=(?:\\s|$))", "", text.lower()).split())``: lower-case;
+    remove every ``@`` with the characters up to the next white space (so ``@someone!``
+    and the tail of ``name@example.org`` go too); collapse runs of Python white space
+    (``str.isspace``) into one space; strip. URLs are kept.
+
+    Notes
+    -----
+    Case mapping follows the Unicode version of polars, which differs from Python 3.11's
+    ``str.lower`` for 55 characters added in Unicode 15 and 16.
+    """
+    out = text.str.to_lowercase().str.replace_all(r"@\S*", "")
+    return out.str.replace_all(_PY_SPACE, " ").str.strip_chars(" ")
+
+
+def normalize_text(text: pl.Expr, *, rule: TextRule = "default") -> pl.Expr:
+    """Normalise message text for exact-copy matching (``co_text``).
+
+    Parameters
+    ----------
+    text : polars.Expr
+        A String expression.
+    rule : {"default", "toolkit", "exact"}
+        See :data:`TEXT_RULES`.
+    """
+    if rule == "exact":
+        return text.str.strip_chars()
+    if rule == "toolkit":
+        return toolkit_text(text)
+    if rule == "default":
+        out = text.str.normalize("NFKC").str.to_lowercase()
+        out = out.str.replace_all(r"https?://\S+", " ").str.replace_all(r"@\w+", " ")
+        return out.str.replace_all(r"\s+", " ").str.strip_chars()
+    raise ParameterError(f"text rule must be one of {', '.join(TEXT_RULES)}, got '{rule}'")
+
+
+def registrable_domain(urls: pl.Expr) -> pl.Expr:
+    """The registrable domain of a String expression of normalised URLs.
+
+    The last two labels of the host, or three when the second-to-last is a common
+    second-level label (``bbc.co.uk``, ``abc.net.au``, ``user.github.io`` …). No network, no
+    bundled public-suffix list: rare suffixes may give one label too few.
+    """
+    host = urls.str.extract(r"^[A-Za-z][A-Za-z0-9+.\-]*://(?:[^/?#@]*@)?([^/?#:]+)", 1)
+    labels = host.str.to_lowercase().str.strip_chars(".").str.split(".")
+    n = labels.list.len()
+    second = labels.list.get(-2, null_on_oob=True)
+    three = (n >= 3) & second.is_in(list(_SECOND_LEVEL))
+    return (
+        pl.when(n <= 2)
+        .then(labels.list.join("."))
+        .when(three)
+        .then(labels.list.slice(-3, 3).list.join("."))
+        .otherwise(labels.list.slice(-2, 2).list.join("."))
+    )
+
+
+def _base(events: pl.DataFrame) -> pl.LazyFrame:
+    return events.lazy().with_row_index("event").select(
+        "event", pl.col(ACTOR_ID), pl.col(TS), pl.col(EVENT_ID), pl.col(KIND).cast(pl.String),
+        pl.col(OBJECT_ID), pl.col(TEXT), pl.col(URLS), pl.col(HASHTAGS), pl.col(MENTIONS),
+        pl.col(MEDIA), pl.col(ACTOR_CREATED),
+        *[pl.col(c) for c in events.columns if c == "x_domain_ids"],
+    )  # fmt: skip
+
+
+def _explode(frame: pl.LazyFrame, column: str | pl.Expr) -> pl.LazyFrame:
+    expr = pl.col(column) if isinstance(column, str) else column
+    return (
+        frame.with_columns(expr.alias("key"))
+        .explode("key", keep_nulls=False, empty_as_null=False)
+        .filter(pl.col("key").is_not_null() & (pl.col("key") != ""))
+    )
+
+
+def exact_actions(
+    events: pl.DataFrame,
+    *,
+    signal: str,
+    text_rule: TextRule = "default",
+    min_text_length: int = 10,
+    text_kinds: tuple[str, ...] = ("post", "quote", "reply", "comment"),
+) -> pl.DataFrame:
+    """Actions of one exact-key signal: ``signal, key, actor_id, ts, event_id, event``.
+
+    Parameters
+    ----------
+    events : polars.DataFrame
+        Canonical events (:data:`~coordscope.schema.EVENT_SCHEMA`).
+    signal : str
+        One of :data:`EXACT_KEYED`.
+    text_rule : {"default", "toolkit", "exact"}
+        Text normalisation for ``co_text`` (see :func:`normalize_text`).
+    min_text_length : int
+        ``co_text``: normalised texts shorter than this (characters) give no action.
+    text_kinds : tuple of str
+        ``co_text``: the kinds whose text counts (reposts and forwards repeat someone
+        else's text, so they are left out by default).
+
+    Returns
+    -------
+    polars.DataFrame
+        :data:`~coordscope.schema.ACTION_SCHEMA`; ``event`` is the row number in
+        ``events``. Sorted by event.
+        ``co_created`` gives one action per account (its creation time, ``event_id``
+        null); ``co_post`` one constant key for every event.
+
+    Notes
+    -----
+    Keys per signal: ``co_share`` object of reposts and forwards; ``co_quote`` object of
+    quotes; ``co_reply`` object of replies and comments; ``co_link`` each normalised URL;
+    ``co_domain`` each registrable domain (or the exported domain ids, ``x_domain_ids``);
+    ``co_hashtag``, ``co_mention`` each item; ``co_text`` the normalised text;
+    ``co_post`` a constant; ``co_created`` a constant at the account's creation time.
+    """
+    if signal not in EXACT_KEYED:
+        raise ParameterError(
+            f"signal: '{signal}' has no exact key; choose one of: {', '.join(EXACT_KEYED)}"
+        )
+    base = _base(events)
+    object_kinds = {
+        "co_share": ("repost", "forward"),
+        "co_quote": ("quote",),
+        "co_reply": ("reply", "comment"),
+    }
+    if signal in object_kinds:
+        lf = base.filter(
+            pl.col(KIND).is_in(list(object_kinds[signal])) & pl.col(OBJECT_ID).is_not_null()
+        )
+        lf = lf.with_columns(pl.col(OBJECT_ID).alias("key")).filter(pl.col("key") != "")
+    elif signal == "co_link":
+        lf = _explode(base, URLS)
+    elif signal == "co_domain":
+        if "x_domain_ids" in events.columns:
+            lf = _explode(base, "x_domain_ids")
+        else:
+            lf = _explode(
+                base,
+                pl.col(URLS)
+                .list.eval(registrable_domain(pl.element()))
+                .list.unique(maintain_order=True),
+            )
+    elif signal == "co_hashtag":
+        lf = _explode(base, HASHTAGS)
+    elif signal == "co_mention":
+        lf = _explode(base, MENTIONS)
+    elif signal == "co_text":
+        normalised = normalize_text(pl.col(TEXT), rule=text_rule)
+        lf = base.filter(pl.col(KIND).is_in(list(text_kinds))).with_columns(normalised.alias("key"))
+        lf = lf.filter(
+            pl.col("key").is_not_null() & (pl.col("key").str.len_chars() >= max(1, min_text_length))
+        )
+    elif signal == "co_post":
+        lf = base.with_columns(pl.lit(_CONSTANT_KEY).alias("key"))
+    else:  # co_created
+        lf = (
+            base.filter(pl.col(ACTOR_CREATED).is_not_null())
+            .group_by(ACTOR_ID, maintain_order=True)
+            .agg(pl.col(ACTOR_CREATED).first(), pl.col("event").first())
+            .with_columns(
+                pl.col(ACTOR_CREATED).alias(TS),
+                pl.lit(None, dtype=pl.String).alias(EVENT_ID),
+                pl.lit(_CONSTANT_KEY).alias("key"),
+            )
+        )
+    out = lf.select(
+        pl.lit(signal).alias("signal"),
+        pl.col("key").cast(pl.String),
+        pl.col(ACTOR_ID),
+        pl.col(TS),
+        pl.col(EVENT_ID),
+        pl.col("event").cast(pl.UInt32),
+    ).unique(subset=["event", "key", ACTOR_ID, TS], keep="first", maintain_order=True)
+    return out.collect()
+
+
+def actions_from_keys(events: pl.DataFrame, keys: pl.DataFrame, *, signal: str) -> pl.DataFrame:
+    """Actions from keys computed by another stage (near-duplicate groups, media groups).
+
+    Parameters
+    ----------
+    events : polars.DataFrame
+        Canonical events.
+    keys : polars.DataFrame
+        Columns ``event`` (row number in ``events``) and ``key`` (String); one row per
+        action.
+    signal : str
+        The signal name to record.
+    """
+    base = events.lazy().with_row_index("event").select("event", ACTOR_ID, TS, EVENT_ID)
+    return (
+        keys.lazy()
+        .select(pl.col("event").cast(pl.UInt32), pl.col("key").cast(pl.String))
+        .filter(pl.col("key").is_not_null() & (pl.col("key") != ""))
+        .join(base, on="event", how="inner")
+        .select(pl.lit(signal).alias("signal"), "key", ACTOR_ID, TS, EVENT_ID, "event")
+        .unique(subset=["event", "key"], keep="first", maintain_order=True)
+        .sort("event", maintain_order=True)
+        .collect()
+    )

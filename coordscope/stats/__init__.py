@@ -1,0 +1,1 @@
+"""Statistics: null models, pair and group tests, multiple testing, communities, bursts."""
