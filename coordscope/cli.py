@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
+import polars as pl
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -31,6 +32,8 @@ from coordscope.errors import CoordscopeError, ParameterError
 from coordscope.metrics.evaluate import evaluate as run_evaluate
 from coordscope.metrics.scorer import fit_scorer, load_scorer
 from coordscope.schema import TEXT_RULES
+from coordscope.signals.actions import actions
+from coordscope.signals.window import estimate_window
 
 __all__ = ["app", "main"]
 
@@ -201,7 +204,6 @@ def simulate(
     and truth.parquet (which accounts belong to which campaign, which keys and time span
     they pushed). The scenarios are listed below.
     """
-
     if scenario == "list":
         for name, text in SCENARIOS.items():
             _out.print(f"{name:20s} {text}", markup=False)
@@ -345,8 +347,6 @@ def detect(
 
 def _print_top_edges(path: Path, mode: str, top: int = 10) -> None:
     """The strongest edges of a detect run, as a small table."""
-    import polars as pl
-
     edges = pl.read_parquet(path)
     if edges.height == 0:
         return
@@ -535,8 +535,8 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
 ) -> None:
     """Score an audit against ground truth: account precision, recall and F1, pair
-    average precision, cluster adjusted Rand index, burst precision@k."""
-
+    average precision, cluster adjusted Rand index, burst precision@k.
+    """
     metrics = run_evaluate(outdir, truth, k=k)
     if as_json:
         sys.stdout.write(json.dumps(metrics, indent=2, sort_keys=True, default=str) + "\n")
@@ -578,8 +578,8 @@ def fit_scorer_cmd(
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
 ) -> None:
     """Train a calibrated cluster scorer from audits with known truth (labelled takedowns);
-    use it with `coordscope audit --scorer FILE`."""
-
+    use it with `coordscope audit --scorer FILE`.
+    """
     if len(truth) != len(outdirs):
         raise ParameterError(
             f"give one --truth per audit folder: {len(outdirs)} folders, {len(truth)} truths"
@@ -616,10 +616,6 @@ def window_cmd(
     how long each takes to pass the fraction p of its shares, and prints the median of those
     times in seconds (CooRnet's estimate_coord_interval with its 2023 correction).
     """
-    # deferred: the signal modules pull in the near-duplicate and media stages
-    from coordscope.signals.actions import actions
-    from coordscope.signals.window import estimate_window
-
     with _status("reading input"):
         result = ingest_files(
             [str(x) for x in inputs], format=format, mapping=parse_mapping(map_ or [])

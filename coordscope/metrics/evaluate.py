@@ -51,7 +51,10 @@ import polars as pl
 
 from coordscope.errors import InputError, ParameterError
 from coordscope.results import AuditTables
-from coordscope.schema import ACTOR_ID, TS_DTYPE
+from coordscope.schema import ACTOR_ID, EXACT_SIGNALS, TS_DTYPE
+from coordscope.signals.actions import actions
+from coordscope.signals.exact import normalize_text
+from coordscope.stats.bursts import burst_members
 
 __all__ = [
     "account_metrics",
@@ -531,8 +534,6 @@ def _true_bursts(
     bursts: pl.DataFrame, truth: pl.DataFrame, members: pl.DataFrame | None
 ) -> pl.Series:
     """True/false per burst row: key-and-time rule or majority rule."""
-    from coordscope.signals.exact import normalize_text
-
     if bursts.height == 0:
         return pl.Series("y", [], dtype=pl.Boolean)
     camp = (
@@ -617,10 +618,6 @@ def _burst_actors(
     events: pl.DataFrame | None, bursts: pl.DataFrame, acts: pl.DataFrame | None
 ) -> pl.DataFrame | None:
     """``burst, actor_id`` of every burst whose signal can be recomputed from events."""
-    from coordscope.schema import EXACT_SIGNALS
-    from coordscope.signals.actions import actions
-    from coordscope.stats.bursts import burst_members
-
     # runs are maximal: a burst's (signal, key) and span alone find its actions
     if bursts.height == 0 or "signal" not in bursts.columns:
         return None

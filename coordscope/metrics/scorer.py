@@ -37,7 +37,9 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from coordscope._output import write_json
 from coordscope.errors import InputError, ParameterError
+from coordscope.metrics.evaluate import load_truth
 from coordscope.results import AuditTables
 
 __all__ = ["FEATURES", "SCORER_FORMAT", "SCORER_VERSION", "Scorer", "fit_scorer", "load_scorer"]
@@ -156,8 +158,6 @@ class Scorer:
 
     def save(self, path: str | Path) -> Path:
         """Write the scorer as JSON (atomically). Returns the path."""
-        from coordscope._output import write_json
-
         return write_json(self.to_dict(), Path(path))
 
 
@@ -196,6 +196,8 @@ def fit_scorer(
     Calibration: Platt scaling on 5-fold out-of-fold decision values (fewer folds when
     a class has fewer than 5 clusters; none with fewer than 2 — then ``a = 1, b = 0``).
     """
+    # scikit-learn takes ~0.6 s to import: deferred so that `import coordscope`, the CLI
+    # and a saved scorer's use (`score`, which is numpy only) start without it
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
 
@@ -349,8 +351,6 @@ def _clusters_of(result: AuditTables | str | Path) -> pl.DataFrame:
 
 def _labelled(result: AuditTables | str | Path, truth: pl.DataFrame | str | Path) -> pl.DataFrame:
     """Cluster rows with ``_y`` = more than half of the members coordinated."""
-    from coordscope.metrics.evaluate import load_truth
-
     clusters = _clusters_of(result)
     truth_frame = load_truth(truth)
     if clusters.height == 0:
