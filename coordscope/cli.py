@@ -69,7 +69,7 @@ def _root(
 
 @contextlib.contextmanager
 def _progress(name: str, label: str) -> Iterator[None]:
-    """A stage of an audit on a terminal: a spinner while it runs, a line with its time."""
+    """Show a stage of an audit on a terminal: a spinner while it runs, a line with its time."""
     start = time.perf_counter()
     with _err.status(f"[bold]{label}[/bold] …", spinner="dots"):
         yield
@@ -78,7 +78,7 @@ def _progress(name: str, label: str) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _status(message: str) -> Iterator[None]:
-    """A spinner on stderr when it is a terminal; nothing in pipes."""
+    """Show a spinner on stderr when it is a terminal; nothing in pipes."""
     if sys.stderr.isatty():
         with _err.status(message):
             yield
@@ -346,7 +346,7 @@ def detect(
 
 
 def _print_top_edges(path: Path, mode: str, top: int = 10) -> None:
-    """The strongest edges of a detect run, as a small table."""
+    """Print the strongest edges of a detect run, as a small table."""
     edges = pl.read_parquet(path)
     if edges.height == 0:
         return
@@ -491,7 +491,7 @@ def audit(
 
 
 def _print_top_clusters(clusters: Any, top: int = 10) -> None:
-    """The highest-ranked clusters, as a small table."""
+    """Print the highest-ranked clusters, as a small table."""
     if clusters.height == 0:
         _out.print("no candidate clusters")
         return
@@ -534,8 +534,10 @@ def evaluate(
     k: Annotated[int, typer.Option("--k", help="Bursts counted by precision@k.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
 ) -> None:
-    """Score an audit against ground truth: account precision, recall and F1, pair
-    average precision, cluster adjusted Rand index, burst precision@k.
+    """Score an audit against ground truth.
+
+    Account precision, recall and F1, pair average precision, cluster adjusted Rand
+    index, burst precision@k.
     """
     metrics = run_evaluate(outdir, truth, k=k)
     if as_json:
@@ -577,8 +579,9 @@ def fit_scorer_cmd(
     output: Annotated[Path, typer.Option("-o", "--output", help="Scorer file to write (.json).")],
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
 ) -> None:
-    """Train a calibrated cluster scorer from audits with known truth (labelled takedowns);
-    use it with `coordscope audit --scorer FILE`.
+    """Train a calibrated cluster scorer from audits with known truth (labelled takedowns).
+
+    Use it with `coordscope audit --scorer FILE`.
     """
     if len(truth) != len(outdirs):
         raise ParameterError(
@@ -667,7 +670,7 @@ _PARAMETER = re.compile(r"^([a-z][a-z0-9_]*)((?:\[[^\]]*\])?(?: must|:))")
 
 
 def _as_flags(exc: CoordscopeError) -> str:
-    """The message of an error, with a leading Python parameter name as its CLI flag.
+    """Return the message of an error, with a leading Python parameter name as its CLI flag.
 
     The API names its parameters (``min_edge_weight must be >= 1``); on the command line
     the user typed flags (``--min-edge-weight must be >= 1``).

@@ -47,7 +47,7 @@ class AuditResult(AuditTables):
     """
 
     def cluster_evidence(self, cluster: int) -> pl.DataFrame:
-        """The timestamped events behind a cluster's edges.
+        """Return the timestamped events behind a cluster's edges.
 
         Parameters
         ----------
@@ -63,7 +63,7 @@ class AuditResult(AuditTables):
         return cluster_evidence(self, cluster)
 
     def to_networkx(self, *, significant_only: bool = True) -> nx.Graph:
-        """The account graph as networkx.
+        """Build the account graph as a :class:`networkx.Graph`.
 
         Nodes carry the :data:`~coordscope.schema.NODE_SCHEMA` attributes, edges the edge
         columns (lists joined with ``;``, times as ISO 8601 strings).

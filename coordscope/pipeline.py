@@ -49,6 +49,7 @@ class StageTimer:
 
     @contextlib.contextmanager
     def __call__(self, name: str, label: str) -> Iterator[None]:
+        """Time the stage ``name`` (shown as ``label``) run inside the ``with`` block."""
         start = time.perf_counter()
         with self.hook(name, label) if self.hook is not None else contextlib.nullcontext():
             yield
@@ -322,12 +323,12 @@ def detect(
 def coactions(
     events: pl.DataFrame, *, signals: Sequence[str] | str, window: float, **options: Any
 ) -> pl.DataFrame:
-    """The evidence table of :func:`detect`: one row per (pair, signal, key)."""
+    """Return the evidence table of :func:`detect`: one row per (pair, signal, key)."""
     return detect(events, signals=signals, window=window, **options).coactions
 
 
 def edges(
     events: pl.DataFrame, *, signals: Sequence[str] | str, window: float, **options: Any
 ) -> pl.DataFrame:
-    """The native pair table of :func:`detect`: one row per account pair."""
+    """Return the native pair table of :func:`detect`: one row per account pair."""
     return detect(events, signals=signals, window=window, **options).edges

@@ -96,7 +96,7 @@ PLATFORMS: Final = ("twitter", "telegram", "facebook", "instagram", "generic")
 TS_DTYPE: Final = pl.Datetime("us", "UTC")
 KIND_DTYPE: Final = pl.Enum(list(KINDS))
 
-#: The canonical schema, in column order (design.md §3).
+#: The canonical event schema every input format is read into, in column order.
 EVENT_SCHEMA: Final[dict[str, pl.DataType]] = {
     EVENT_ID: pl.String(),
     PLATFORM: pl.Categorical(),
@@ -126,7 +126,7 @@ US: Final = 1_000_000
 
 # ----------------------------------------------------------------------------- actions
 
-#: Every signal name of design.md §4.
+#: Every signal name: what counts as "the same thing" for a co-action.
 SIGNALS: Final = (
     "co_share", "co_quote", "co_reply", "co_link", "co_domain", "co_hashtag", "co_mention",
     "co_text", "co_similar", "co_media", "co_post", "co_created",
@@ -194,7 +194,7 @@ EVIDENCE_SCHEMA: Final[dict[str, pl.DataType]] = {
     "ts_b": pl.Datetime("us", "UTC"),
 }
 
-#: Columns the significance stage adds to native edges (design.md §6).
+#: Columns the significance stage (:mod:`coordscope.stats.significance`) adds to native edges.
 SIGNIFICANCE_COLUMNS: Final[dict[str, pl.DataType]] = {
     "expected": pl.Float64(),  # expected co-acted keys under the null model
     "pvalue": pl.Float64(),  # combined pair p-value (Simes across signals)

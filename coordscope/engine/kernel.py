@@ -1,4 +1,4 @@
-"""The co-action kernel: one vectorized sorted band join (design.md §5).
+"""The co-action kernel: one vectorized sorted band join.
 
 Given actions sorted by ``(key, ts)``, every pair of actions ``i < j`` with the same key and
 ``ts[j] - ts[i] <= window`` (inclusive) is produced, in chunks of bounded size, by index
@@ -54,6 +54,16 @@ def window_ends(keys: npt.NDArray[np.integer], ts: IntArray, window: int) -> Int
     non-decreasing, so one ``np.searchsorted`` answers every query without crossing a key.
     When ``groups * stride`` would overflow 64 bits, keys are processed in blocks.
     Cost ``O(n log n)``.
+
+    Examples
+    --------
+    Two keys; with a 10-unit window the first action of key 0 reaches the second (5 <= 10)
+    but not the third (20 > 10), and the two actions of key 1 reach each other:
+
+    >>> keys = np.array([0, 0, 0, 1, 1])
+    >>> ts = np.array([0, 5, 20, 0, 3], dtype=np.int64)
+    >>> window_ends(keys, ts, 10)
+    array([2, 2, 3, 5, 5])
     """
     n = ts.shape[0]
     ends = np.empty(n, dtype=np.int64)
@@ -78,7 +88,20 @@ def window_ends(keys: npt.NDArray[np.integer], ts: IntArray, window: int) -> Int
 
 
 def count_band_pairs(keys: npt.NDArray[np.integer], ts: IntArray, window: int) -> int:
-    """The number of in-window same-key pairs ``P`` (cost ``O(n log n)``, no pairs built)."""
+    """Count the in-window same-key pairs ``P`` without building them.
+
+    Same pairs as :func:`band_pairs` (same inputs, inclusive window in the unit of ``ts``);
+    cost ``O(n log n)``, memory ``O(n)``.
+
+    Examples
+    --------
+    >>> keys = np.array([0, 0, 0, 1, 1])
+    >>> ts = np.array([0, 5, 20, 0, 3], dtype=np.int64)
+    >>> count_band_pairs(keys, ts, 10)
+    2
+    >>> count_band_pairs(keys, ts, 20)  # inclusive: 20 - 0 <= 20
+    4
+    """
     if ts.shape[0] == 0:
         return 0
     ends = window_ends(keys, ts, window)
@@ -110,6 +133,15 @@ def band_pairs(
         Index arrays ``i, j`` into the sorted input, ``i < j``, same key,
         ``0 <= ts[j] - ts[i] <= window``. Over all chunks every such pair appears exactly
         once, in order of ``i`` then ``j``.
+
+    Examples
+    --------
+    >>> keys = np.array([0, 0, 0, 1, 1])
+    >>> ts = np.array([0, 5, 20, 0, 3], dtype=np.int64)
+    >>> [(i.tolist(), j.tolist()) for i, j in band_pairs(keys, ts, 10)]
+    [([0, 3], [1, 4])]
+    >>> [(i.tolist(), j.tolist()) for i, j in band_pairs(keys, ts, 20, max_pairs=2)]
+    [([0, 0], [1, 2]), ([1, 3], [2, 4])]
     """
     n = ts.shape[0]
     if n < 2:

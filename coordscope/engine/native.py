@@ -1,4 +1,4 @@
-"""Native counting (design.md §5): undirected account pairs with their co-action evidence.
+"""Native counting: undirected account pairs with their co-action evidence.
 
 For each unordered pair of accounts ``a, b`` the co-actions (same key, different accounts,
 ``|Δt| <= W`` inclusive) are aggregated into:

@@ -37,6 +37,17 @@ def membership(clusters: pl.DataFrame) -> pl.DataFrame:
     polars.DataFrame
         ``actor_id, cluster, flagged`` (``flagged`` = member of any significant cluster),
         sorted by ``actor_id``. Cost ``O(M log M)`` for ``M`` memberships.
+
+    Examples
+    --------
+    ``b`` is in both clusters: it keeps the first, and is flagged because the second is
+    significant:
+
+    >>> clusters = pl.DataFrame(
+    ...     {"cluster": [1, 2], "members": [["a", "b"], ["b", "c"]], "significant": [False, True]}
+    ... )
+    >>> membership(clusters).rows()
+    [('a', 1, False), ('b', 1, True), ('c', 2, True)]
     """
     long = clusters.select(
         "cluster", pl.col("significant").fill_null(False), pl.col("members").alias(ACTOR_ID)
@@ -74,6 +85,14 @@ def gini(counts: pl.Expr, *, by: str) -> pl.Expr:
     ``G = 2·Σ i·x_(i) / (n·Σ x) − (n + 1) / n`` with ``x`` sorted ascending and ``i``
     from 1; 0 when all counts are equal or ``n = 1``, approaching 1 when one value holds
     everything. Use inside ``group_by(by).agg(...)``.
+
+    Examples
+    --------
+    Equal counts give 0; with two values, one holding everything gives ``(n - 1) / n``:
+
+    >>> df = pl.DataFrame({"cluster": [1, 1, 2, 2], "n": [3, 3, 0, 4]})
+    >>> df.group_by("cluster").agg(gini(pl.col("n"), by="cluster")).sort("cluster").rows()
+    [(1, 0.0), (2, 0.5)]
     """
     _ = by
     x = counts.sort().cast(pl.Float64)
@@ -230,7 +249,7 @@ def describe_clusters(
 
 
 def cluster_evidence(result: AuditTables, cluster: int) -> pl.DataFrame:
-    """The timestamped events behind one cluster.
+    """Return the timestamped events behind one cluster.
 
     (What :meth:`coordscope.outputs.AuditResult.cluster_evidence` returns.)
 

@@ -45,8 +45,10 @@ def _xml(expr: pl.Expr) -> pl.Expr:
 
 
 def _kind(dtype: pl.DataType) -> str:
-    """The attribute type of a polars type: boolean, long, double or string (the same
-    names in GraphML ``attr.type`` and GEXF ``type``)."""
+    """Name the attribute type of a polars type: boolean, long, double or string.
+
+    The same names serve GraphML ``attr.type`` and GEXF ``type``.
+    """
     if dtype == pl.Boolean:
         return "boolean"
     if dtype.is_integer():
@@ -57,7 +59,7 @@ def _kind(dtype: pl.DataType) -> str:
 
 
 def _text(name: str, dtype: pl.DataType) -> pl.Expr:
-    """The column as attribute text (null stays null)."""
+    """Render the column as attribute text (null stays null)."""
     col = pl.col(name)
     if dtype == pl.Boolean:
         return pl.when(col).then(pl.lit("true")).when(~col).then(pl.lit("false"))
@@ -83,7 +85,7 @@ def _text(name: str, dtype: pl.DataType) -> pl.Expr:
 def graph_tables(
     nodes: pl.DataFrame, edges: pl.DataFrame, *, significant_only: bool = True
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The nodes and edges a graph export holds.
+    """Select the nodes and edges a graph export holds.
 
     Edges: the significant ones (all of them when ``significant_only`` is False or the
     table has no ``significant`` column). Nodes: every account of those edges, plus every
@@ -282,7 +284,7 @@ def write_gexf(nodes: pl.DataFrame, edges: pl.DataFrame, path: str | Path) -> Pa
 
 
 def _plain(frame: pl.DataFrame) -> pl.DataFrame:
-    """Lists joined with ';' and times as ISO strings: values networkx writers accept."""
+    """Join lists with ';' and write times as ISO strings: values networkx writers accept."""
     return frame.with_columns(
         [
             pl.col(c).cast(pl.List(pl.String)).list.join(";")
@@ -300,7 +302,7 @@ def _plain(frame: pl.DataFrame) -> pl.DataFrame:
 def to_networkx(
     nodes: pl.DataFrame, edges: pl.DataFrame, *, significant_only: bool = True
 ) -> nx.Graph:
-    """The account graph as a :class:`networkx.Graph` (same content as the exports).
+    """Build the account graph as a :class:`networkx.Graph` (same content as the exports).
 
     Node and edge attributes are the table columns (null values left out); lists are
     joined with ``;`` and times are ISO 8601 strings, as in the files.

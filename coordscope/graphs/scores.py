@@ -79,7 +79,7 @@ class ClusterScorer(Protocol):
         ...
 
     def describe(self) -> dict[str, Any]:
-        """What the scorer is, for ``summary.json``."""
+        """Describe the scorer as JSON-ready data, for ``summary.json``."""
         ...
 
 
@@ -90,7 +90,7 @@ def _require(frame: pl.DataFrame, columns: tuple[str, ...], what: str) -> None:
 
 
 def cluster_terms() -> dict[str, pl.Expr]:
-    """The cluster score's terms as polars expressions, each in ``[0, 1]``.
+    """Return the cluster score's terms as polars expressions, each in ``[0, 1]``.
 
     Null inputs give 0 (no evidence), never a null score.
     """
@@ -125,6 +125,23 @@ def cluster_score(clusters: pl.DataFrame) -> pl.Series:
     ------
     ParameterError
         A needed column is missing.
+
+    Examples
+    --------
+    Every term at a value given in the module docstring (q = 1e-10: E = 1; 5 keys:
+    K = 1/2; 60 s: S = 1/2; density 1; 6 members: Z = 1/2), then no evidence at all:
+
+    >>> clusters = pl.DataFrame(
+    ...     {
+    ...         "qvalue": [1e-10, None],
+    ...         "n_keys": [5, 0],
+    ...         "median_dt": [60.0, None],
+    ...         "density": [1.0, 0.0],
+    ...         "size": [6, 1],
+    ...     }
+    ... )
+    >>> cluster_score(clusters).round(6).to_list()  # 0.40 + 0.10 + 0.075 + 0.10 + 0.075
+    [0.75, 0.0]
     """
     _require(clusters, _CLUSTER_COLUMNS, "the cluster table")
     terms = cluster_terms()

@@ -23,7 +23,7 @@ __all__ = ["weight_components", "weight_subgraph"]
 def weight_subgraph(
     edges: pl.DataFrame, *, weight: str = "n_keys", quantile: float = 0.5
 ) -> pl.DataFrame:
-    """The edges whose ``weight`` is strictly above its ``quantile`` (type 7).
+    """Keep the edges whose ``weight`` is strictly above its ``quantile`` (type 7).
 
     Parameters
     ----------
@@ -59,8 +59,11 @@ def weight_components(
     a: str = "actor_a",
     b: str = "actor_b",
 ) -> pl.DataFrame:
-    """Components of :func:`weight_subgraph`: ``actor_id, component`` (numbered by
-    smallest member id), with ``size`` of each component, largest first."""
+    """Find the components of :func:`weight_subgraph`, largest first.
+
+    Returns ``actor_id, component`` (components numbered by smallest member id), with
+    ``size`` of each component; sorted by size descending, then component and account.
+    """
     kept = weight_subgraph(edges, weight=weight, quantile=quantile)
     comp = components(kept, a=a, b=b)
     sizes = comp.group_by("component").agg(pl.len().cast(pl.UInt32).alias("size"))

@@ -1,4 +1,4 @@
-"""Detection quality against ground truth (design.md §7, style principle 6).
+"""Detection quality against ground truth (the truth a simulation returns with its data).
 
 :func:`evaluate` scores an audit (an :class:`~coordscope.results.AuditTables` or the
 directory it was written to) against a truth table
@@ -322,7 +322,7 @@ def pair_average_precision(pairs: pl.DataFrame, truth: pl.DataFrame) -> dict[str
 
 
 def cluster_ari(labels: pl.DataFrame, truth: pl.DataFrame) -> float:
-    """Adjusted Rand index of found groups against campaigns, over the truth accounts.
+    """Compute the adjusted Rand index of found groups against campaigns, over the truth accounts.
 
     Parameters
     ----------

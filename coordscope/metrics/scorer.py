@@ -1,4 +1,4 @@
-"""A learned cluster scorer for teams with labelled takedowns (design.md §7).
+"""A learned cluster scorer for teams with labelled takedowns.
 
 :func:`fit_scorer` learns, from audit outputs and their truth tables, the probability
 that a cluster is a coordinated campaign; :meth:`Scorer.score` applies it and
@@ -108,7 +108,7 @@ class Scorer:
     info: dict[str, Any] = field(default_factory=dict)
 
     def decision(self, clusters: pl.DataFrame) -> npt.NDArray[np.float64]:
-        """The regression's decision values ``z`` (log-odds before calibration)."""
+        """Return the regression's decision values ``z`` (log-odds before calibration)."""
         x = _features(clusters, self.features)
         mean = np.asarray(self.mean)
         scale = np.asarray(self.scale)
@@ -133,7 +133,7 @@ class Scorer:
         return pl.Series("score", _sigmoid(self.a * z + self.b), dtype=pl.Float64)
 
     def describe(self) -> dict[str, Any]:
-        """A short JSON-ready description (for ``summary.json``)."""
+        """Describe the scorer in short, JSON-ready form (for ``summary.json``)."""
         return {
             "format": SCORER_FORMAT,
             "version": SCORER_VERSION,

@@ -1,4 +1,4 @@
-"""The self-contained HTML report of an audit (design.md §8, §10).
+"""The self-contained HTML report of an audit.
 
 :func:`render_report` turns an :class:`~coordscope.results.AuditTables` into one HTML
 page an analyst reads offline, top to bottom: what was read, the parameters, the ranked
@@ -408,7 +408,7 @@ def _clip(value: Any, limit: int) -> str:
 
 
 def _value(value: Any) -> str:
-    """A summary value as text: numbers with separators, lists joined, mappings k=v."""
+    """Format a summary value as text: numbers with separators, lists joined, mappings k=v."""
     if value is None:
         return "—"
     if isinstance(value, bool):

@@ -63,7 +63,9 @@ def _memberships(clusters: pl.DataFrame) -> pl.DataFrame:
 def evidence_events(
     coactions: pl.DataFrame, events: pl.DataFrame, clusters: pl.DataFrame
 ) -> pl.DataFrame:
-    """The timestamped events behind the co-actions inside each cluster of ``clusters``.
+    """Return the timestamped events behind the co-actions inside each cluster.
+
+    Only the clusters of ``clusters`` count.
 
     A co-action row (``EVIDENCE_SCHEMA``: one per pair, signal and key, with the two
     events of the closest co-action) counts for a cluster when both accounts are members
@@ -121,16 +123,31 @@ def evidence_events(
 
 
 def flagged_actors(nodes: pl.DataFrame, clusters: pl.DataFrame) -> pl.Series:
-    """Accounts flagged by the audit: ``nodes.flagged``, plus members of significant
-    clusters (the definition of design.md §7, in case ``nodes`` is incomplete)."""
+    """Return the accounts flagged by the audit, sorted.
+
+    ``nodes.flagged``, plus the members of significant clusters (which is what flagged
+    means, in case ``nodes`` is incomplete).
+    """
     sig = _memberships(clusters.filter(pl.col("significant").fill_null(False)))[ACTOR_ID]
     flagged = nodes.filter(pl.col("flagged").fill_null(False))[ACTOR_ID]
     return pl.concat([flagged, sig]).unique().sort()
 
 
 def bucket_width(span_s: float, *, max_buckets: int = 200) -> int:
-    """The smallest of :data:`BUCKET_WIDTHS` (seconds) giving at most ``max_buckets``
-    buckets over ``span_s`` seconds (the widest one when none does)."""
+    """Pick the activity bucket width (seconds) for a time span of ``span_s`` seconds.
+
+    The smallest of :data:`BUCKET_WIDTHS` giving at most ``max_buckets`` buckets over
+    ``span_s`` seconds (the widest one when none does).
+
+    Examples
+    --------
+    >>> bucket_width(3600.0)  # an hour: 60 one-minute buckets
+    60
+    >>> bucket_width(86_400.0)  # a day: 288 five-minute buckets are too many, 144 are not
+    600
+    >>> bucket_width(1e12) == BUCKET_WIDTHS[-1]
+    True
+    """
     for width in BUCKET_WIDTHS:
         if span_s / width < max_buckets:
             return width
@@ -206,9 +223,11 @@ def cluster_members(
 
 
 def cluster_keys(clusters: pl.DataFrame, evidence: pl.DataFrame, *, cap: int) -> pl.DataFrame:
-    """Keys each cluster pushed: ``cluster, signal, key, n_accounts, n_events, first_ts,
-    last_ts, rank``, in the order of the cluster's ``top_keys`` then by accounts; at most
-    ``cap`` per cluster."""
+    """Return the keys each cluster pushed, at most ``cap`` per cluster.
+
+    Columns ``cluster, signal, key, n_accounts, n_events, first_ts, last_ts, rank``, in
+    the order of the cluster's ``top_keys`` then by accounts.
+    """
     order = (
         clusters.select("cluster", pl.col("top_keys").alias("key"))
         .with_columns(pl.int_ranges(pl.col("key").list.len()).alias("pos"))
@@ -237,9 +256,12 @@ def cluster_keys(clusters: pl.DataFrame, evidence: pl.DataFrame, *, cap: int) ->
 def sample_posts(
     evidence: pl.DataFrame, keys: pl.DataFrame, *, per_key: int, cap: int
 ) -> pl.DataFrame:
-    """Sample evidence events per cluster: the first ``per_key`` events (by time) of each
-    key in ``keys`` (in its rank order), at most ``cap`` per cluster, with ``gap`` — the
-    seconds since the previous sampled event on the same key (null for the first)."""
+    """Sample evidence events per cluster, at most ``cap`` per cluster.
+
+    The first ``per_key`` events (by time) of each key in ``keys`` (in its rank order),
+    at most ``cap`` per cluster, with ``gap`` — the seconds since the previous sampled
+    event on the same key (null for the first).
+    """
     ranked = evidence.join(
         keys.select("cluster", "signal", "key", pl.col("rank").alias("key_rank")),
         on=["cluster", "signal", "key"],
@@ -260,8 +282,12 @@ def sample_posts(
 
 
 def densest_window(ts_us: npt.NDArray[np.int64], window_us: int) -> int:
-    """Index of the first event of the busiest window ``[t_i, t_i + window_us]``
-    (inclusive) of sorted times ``ts_us``; the earliest such one. ``O(n log n)``."""
+    """Find the busiest window ``[t_i, t_i + window_us]`` (inclusive) of sorted times.
+
+    Returns the index in ``ts_us`` (sorted times, microseconds) of the first event of the
+    busiest such window; the earliest such one (``-1`` when ``ts_us`` is empty).
+    ``O(n log n)``.
+    """
     if ts_us.size == 0:
         return -1
     ends = np.searchsorted(ts_us, ts_us + window_us, side="right")

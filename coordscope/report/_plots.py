@@ -77,7 +77,7 @@ _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u20
 
 
 def label(text: str | None, limit: int = 28) -> str:
-    """A data-derived string made safe to draw.
+    """Make a data-derived string safe to draw.
 
     Whitespace runs become one space, then control and bidi characters become ``·``; at
     most ``limit`` characters are kept (``…`` marks a cut).
@@ -90,7 +90,7 @@ def label(text: str | None, limit: int = 28) -> str:
 
 @contextmanager
 def _style() -> Iterator[None]:
-    """Fixed rcParams, and silence for glyphs the bundled font lacks (emoji, scripts)."""
+    """Apply fixed rcParams, and silence glyphs the bundled font lacks (emoji, scripts)."""
     with mpl.rc_context(_RC), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"Glyph .* missing from")
         warnings.filterwarnings("ignore", message=r"Matplotlib currently does not support")
@@ -213,8 +213,11 @@ def timeline_png(
 
 
 def activity_png(act: Activity, *, n_flagged: int) -> str:
-    """Events per time bucket (all accounts, grey; flagged accounts, red) and the flagged
-    share per bucket (%)."""
+    """Draw the events per time bucket and the flagged share per bucket (%).
+
+    All accounts in grey, flagged accounts in red; the share (percent of each bucket's
+    events) in a strip below.
+    """
     width_days = act.width / 86_400
     share = np.divide(
         act.flagged * 100.0, act.total, out=np.zeros(act.total.size), where=act.total > 0
@@ -251,7 +254,7 @@ def network_png(
     *,
     seed: int,
 ) -> str:
-    """The coordination network: nodes coloured by cluster, significant edges in grey.
+    """Draw the coordination network: nodes coloured by cluster, significant edges in grey.
 
     Each cluster is laid out on its own with :func:`networkx.spring_layout`
     (Fruchterman–Reingold, seeded), scaled to a disc whose area grows with its node count,

@@ -27,7 +27,7 @@ __all__ = ["actions", "resolve_signals"]
 def resolve_signals(
     signals: Sequence[str] | str | None, *, default: Sequence[str] = DEFAULT_SIGNALS
 ) -> list[str]:
-    """The signals asked for, checked, in order and without repeats.
+    """Resolve the signals asked for: checked, in order and without repeats.
 
     Parameters
     ----------

@@ -1,5 +1,7 @@
-"""Exact keys: events → actions ``(actor, ts, key, event)`` for the signals whose key is
-a field of the event (a shared object, a URL, a domain, a hashtag, a mention, a text).
+"""Exact keys: events → actions ``(actor, ts, key, event)`` for field-keyed signals.
+
+These are the signals whose key is a field of the event (a shared object, a URL, a
+domain, a hashtag, a mention, a text).
 
 A *signal* says what counts as "the same thing". One event may give several actions (a
 post with three links gives three ``co_link`` actions); the same key twice in one event
@@ -63,9 +65,9 @@ _PY_SPACE: Final = (
 
 
 def toolkit_text(text: pl.Expr) -> pl.Expr:
-    """coordination-network-toolkit's ``message_preprocessor``: its ``co_tweet`` key.
+    r"""coordination-network-toolkit's ``message_preprocessor``: its ``co_tweet`` key.
 
-    ``" ".join(re.sub(r"@.*?(?=(?:\\s|$))", "", text.lower()).split())``: lower-case;
+    ``" ".join(re.sub(r"@.*?(?=(?:\s|$))", "", text.lower()).split())``: lower-case;
     remove every ``@`` with the characters up to the next white space (so ``@someone!``
     and the tail of ``name@example.org`` go too); collapse runs of Python white space
     (``str.isspace``) into one space; strip. URLs are kept.
@@ -74,6 +76,13 @@ def toolkit_text(text: pl.Expr) -> pl.Expr:
     -----
     Case mapping follows the Unicode version of polars, which differs from Python 3.11's
     ``str.lower`` for 55 characters added in Unicode 15 and 16.
+
+    Examples
+    --------
+    >>> text = ["RT @Someone!  Look\there: https://x.org/A", "mail a@b.org now"]
+    >>> df = pl.DataFrame({"text": text})
+    >>> df.select(toolkit_text(pl.col("text")))["text"].to_list()
+    ['rt look here: https://x.org/a', 'mail a now']
     """
     out = text.str.to_lowercase().str.replace_all(r"@\S*", "")
     return out.str.replace_all(_PY_SPACE, " ").str.strip_chars(" ")
@@ -88,6 +97,18 @@ def normalize_text(text: pl.Expr, *, rule: TextRule = "default") -> pl.Expr:
         A String expression.
     rule : {"default", "toolkit", "exact"}
         See :data:`TEXT_RULES`.
+
+    Examples
+    --------
+    ``default`` drops URLs and mentions, ``toolkit`` drops mentions only (see
+    :func:`toolkit_text`), ``exact`` only strips the ends:
+
+    >>> df = pl.DataFrame({"text": ["  Hello  @bob https://t.co/x WORLD "]})
+    >>> for rule in ("default", "toolkit", "exact"):
+    ...     print(repr(df.select(normalize_text(pl.col("text"), rule=rule))["text"][0]))
+    'hello world'
+    'hello https://t.co/x world'
+    'Hello  @bob https://t.co/x WORLD'
     """
     if rule == "exact":
         return text.str.strip_chars()
@@ -101,11 +122,17 @@ def normalize_text(text: pl.Expr, *, rule: TextRule = "default") -> pl.Expr:
 
 
 def registrable_domain(urls: pl.Expr) -> pl.Expr:
-    """The registrable domain of a String expression of normalised URLs.
+    """Return the registrable domain of a String expression of normalised URLs.
 
     The last two labels of the host, or three when the second-to-last is a common
     second-level label (``bbc.co.uk``, ``abc.net.au``, ``user.github.io`` …). No network, no
     bundled public-suffix list: rare suffixes may give one label too few.
+
+    Examples
+    --------
+    >>> urls = ["https://www.bbc.co.uk/news", "http://u@Sub.Example.com:8080/a", "not a url"]
+    >>> pl.DataFrame({"url": urls}).select(registrable_domain(pl.col("url")))["url"].to_list()
+    ['bbc.co.uk', 'example.com', None]
     """
     host = urls.str.extract(r"^[A-Za-z][A-Za-z0-9+.\-]*://(?:[^/?#@]*@)?([^/?#:]+)", 1)
     labels = host.str.to_lowercase().str.strip_chars(".").str.split(".")

@@ -1,4 +1,4 @@
-"""Recycled images: the ``co_media`` signal (design.md §4, issue 6).
+"""Recycled images: the ``co_media`` signal (issue 6).
 
 An event's ``media`` items are either exact media ids (a platform's photo id, an
 anonymised hash id such as the ``phash_id`` of the German elections data) or 64-bit
@@ -176,7 +176,7 @@ def _plan(n: int, distance: int) -> tuple[int, int]:
 
 
 def _equal_runs(key: IntArray, bits: int) -> IntArray:
-    """Indices of the keys that occur more than once, sorted by key (stable).
+    """Return the indices of the keys that occur more than once, sorted by key (stable).
 
     Keys of up to 24 bits are counted (``np.bincount``) and the repeated ones ordered by
     a counting sort (:mod:`scipy.sparse`'s COO → CSR conversion); longer keys are found

@@ -1,4 +1,4 @@
-"""Near-duplicate text: the ``co_similar`` signal (design.md §4, issue 6).
+"""Near-duplicate text: the ``co_similar`` signal (issue 6).
 
 Coordinated campaigns paste one message with small edits. Two messages are *near
 duplicates* when the Jaccard index of their shingle sets is at least a threshold ``t``
@@ -226,7 +226,7 @@ def shingles(
     ngram: int = 1,
     keep_punctuation: bool = False,
 ) -> pl.Expr:
-    """The shingles of already normalised text, as a List(String) expression.
+    """Return the shingles of already normalised text, as a List(String) expression.
 
     This is the readable definition (used in tests); :func:`token_sets` computes the
     same sets by hashing, without building the strings.
@@ -302,7 +302,7 @@ def token_sets(
     seed: int = 0,
     tokenizer: str = "default",
 ) -> TokenSets:
-    """The shingle set of every message (one set per row of ``text``; nulls give ``{}``).
+    """Compute the shingle set of every message (one set per row of ``text``; nulls give ``{}``).
 
     Equal to hashing ``shingles(similarity_text(text))`` row by row, computed without
     per-message strings: the text is split at spaces, each *distinct* word is normalised
@@ -387,8 +387,10 @@ def _strip_urls_mentions(text: pl.Expr, urls: bool, mentions: bool) -> pl.Expr:
 
 
 def _ngrams(m: IntArray, h: UIntArray, n: int) -> tuple[IntArray, UIntArray]:
-    """Combine each run of ``n`` consecutive unit hashes of a message into one hash;
-    a message of fewer than ``n`` units gives one hash of all its units."""
+    """Combine each run of ``n`` consecutive unit hashes of a message into one hash.
+
+    A message of fewer than ``n`` units gives one hash of all its units.
+    """
     total = m.shape[0]
     if total == 0:
         return m, h
@@ -413,7 +415,7 @@ def _ngrams(m: IntArray, h: UIntArray, n: int) -> tuple[IntArray, UIntArray]:
 
 
 def _csr(m: IntArray, h: UIntArray, n: int) -> TokenSets:
-    """Sets from (message, hash) rows: dense ids, sorted and unique within each set."""
+    """Build sets from (message, hash) rows: dense ids, sorted and unique within each set."""
     if h.shape[0] == 0:
         empty = np.zeros(0, dtype=np.int64)
         return TokenSets(np.zeros(n + 1, dtype=np.int64), empty, empty.astype(np.uint64))
@@ -422,7 +424,7 @@ def _csr(m: IntArray, h: UIntArray, n: int) -> TokenSets:
 
 
 def _csr_ids(m: IntArray, ids: npt.NDArray[np.integer], vocab: UIntArray, n: int) -> TokenSets:
-    """Sets from (message, id) rows (messages ascending, or any order)."""
+    """Build sets from (message, id) rows (messages ascending, or any order)."""
     indptr = np.zeros(n + 1, dtype=np.int64)
     width = np.int64(max(1, vocab.shape[0]))
     key = pl.Series("k", m * width + ids.astype(np.int64)).sort().to_numpy()
@@ -434,7 +436,7 @@ def _csr_ids(m: IntArray, ids: npt.NDArray[np.integer], vocab: UIntArray, n: int
 
 
 def _by_frequency(sets: TokenSets) -> TokenSets:
-    """The same sets with ids renumbered rarest first (ties by hash), sorted in each set."""
+    """Renumber the ids rarest first (ties by hash), sorted in each set: the same sets."""
     if sets.ids.shape[0] == 0:
         return sets
     counts = np.bincount(sets.ids, minlength=sets.n_ids)
@@ -776,7 +778,7 @@ def _groups(
 
 
 def subset_sets(sets: TokenSets, which: IntArray) -> TokenSets:
-    """The sets ``which`` (in that order) as their own :class:`TokenSets`."""
+    """Take the sets ``which`` (in that order) as their own :class:`TokenSets`."""
     size = sets.sizes[which]
     indptr = np.zeros(which.shape[0] + 1, dtype=np.int64)
     np.cumsum(size, out=indptr[1:])
@@ -857,7 +859,7 @@ def _candidate_chunks(
 def _minhash_pairs(
     sets: TokenSets, threshold: float, bands: int, rows: int
 ) -> tuple[IntArray, IntArray]:
-    """Verified pairs ``J >= threshold`` among the LSH candidates."""
+    """Return the verified pairs ``J >= threshold`` among the LSH candidates."""
     r = sets.indptr.shape[0] - 1
     count = bands * rows
     sig = _signatures(sets, count)
