@@ -154,6 +154,7 @@ def test_membership_share_and_dominant_cluster() -> None:
     assert row["cluster_share"] == 0.5  # a, b flagged out of 4 actors
     assert row["cluster"] == 1  # clusters 1 and 2 tie with 2 actors: the smaller id
     mem = members([("a", 2, True), ("b", 2, True), ("c", 1, False)])
+    # d has no cluster now: cluster 2 has a, b and cluster 1 only c, so 2 wins
     assert bursts(acts(rows), window=60, membership=mem)["cluster"][0] == 2
 
 
@@ -203,6 +204,7 @@ def test_burst_members() -> None:
     got = {(b, a, n) for b, a, n, _ in out.iter_rows()}
     first = by_key(table)[("co_share", "k", T0)]["burst"]
     second = by_key(table)[("co_share", "k", T0 + timedelta(seconds=500))]["burst"]
+    # run 0–30 s: a acts twice (0, 20 s); run 500–502 s: x, y, z once; q@1000 is alone
     assert got == {
         (first, "a", 2), (first, "b", 1), (first, "c", 1),
         (second, "x", 1), (second, "y", 1), (second, "z", 1),

@@ -12,6 +12,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from coordscope.datasets.ingest import read_events
 from coordscope.datasets.simulate import simulate
 from coordscope.signals.actions import actions
 from coordscope.stats.significance import significance
@@ -54,15 +55,10 @@ def test_flash_viral_is_calibrated() -> None:
 def test_real_data_with_shifted_timelines() -> None:
     """russian_coord_tweets with each account shifted by its own random offset (0–6 hours):
     shares stay shares, any coordination in time is destroyed."""
-    from coordscope import read_events
-
     events = read_events(REFERENCE / "coortweet" / "russian_coord_tweets.csv.gz")
+    # the coortweet reader gives every row kind "repost" of its object_id
     acts = actions(events, signals="co_share")
-    if acts.height == 0:  # CooRTweet's columns: every row is a share of object_id
-        acts = actions(
-            events.with_columns(pl.lit("repost").cast(events["kind"].dtype).alias("kind")),
-            signal="co_share",
-        )
+    assert acts.height == events.height
     ids = acts["actor_id"].unique().sort()
     rng = np.random.default_rng(0)
     offset = pl.DataFrame({"actor_id": ids, "off": rng.integers(0, 6 * 3_600_000_000, ids.len())})

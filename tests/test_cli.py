@@ -41,6 +41,8 @@ def test_ingest_writes_events_rejects_and_json(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
+    # posts.csv: 9 rows; p5 (no actor), p6 (bad time), p7 (bad kind) are records 5-7 and
+    # rejected; the second p1 is a duplicate; p1-p4 and p8 are accepted
     assert summary["rows"] == {"input": 9, "accepted": 5, "rejected": 3, "duplicates": 1}
     assert summary["inputs"][0]["format"] == "generic"
     assert summary["inputs"][0]["detected"] is True
@@ -79,7 +81,7 @@ def test_ingest_several_formats_at_once(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert [i["format"] for i in summary["inputs"]] == ["cnt", "coortweet"]
-    assert summary["rows"]["input"] == 9
+    assert summary["rows"]["input"] == 9  # small.csv has 4 rows, narrow.csv 5
 
 
 @pytest.mark.parametrize(

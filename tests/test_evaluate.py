@@ -74,8 +74,9 @@ def test_account_metrics_by_hand(truth: pl.DataFrame) -> None:
     assert m["precision"] == pytest.approx(3 / 5)
     assert m["recall"] == pytest.approx(3 / 5)
     assert m["f1"] == pytest.approx(3 / 5)
-    assert m["organic_flagged_share"] == pytest.approx(1 / 5)
-    assert m["flagged_outside_truth"] == 1
+    assert m["organic_flagged_share"] == pytest.approx(1 / 5)  # o1 of o1..o5
+    assert m["flagged_outside_truth"] == 1  # "stranger"
+    # link_ring a, b of a, b, c; squad d of d, e; organic o1 of o1..o4; flash_viral o5: none
     assert m["flagged_share_by_style"] == {
         "flash_viral": 0.0, "link_ring": pytest.approx(2 / 3), "organic": 0.25,
         "squad_in_cascade": 0.5,
@@ -177,7 +178,7 @@ def test_burst_precision_at_k_by_hand(truth: pl.DataFrame) -> None:
     out = burst_precision_at_k(table, truth, k=3, members=members)
     assert (out["k_used"], out["true"]) == (3, 2)
     assert out["precision_at_k"] == pytest.approx(2 / 3)
-    assert out["n_true_bursts"] == 3
+    assert out["n_true_bursts"] == 3  # bursts 1, 3 and 4 above
     out = burst_precision_at_k(table, truth, k=20)  # no members: the key rule alone
     assert (out["k_used"], out["true"]) == (5, 2)
     assert burst_precision_at_k(table.head(0), truth, k=5)["precision_at_k"] is None
@@ -237,12 +238,14 @@ def audit_result() -> AuditResult:
 
 def check_report(report: dict[str, Any]) -> None:
     acc = report["accounts"]
+    # flagged a, b, d, o1: TP a, b, d; FP o1; FN c, e
     assert (acc["tp"], acc["fp"], acc["fn"]) == (3, 1, 2)
     # pairs ranked (a, b), (d, o1), (a, c): true, false, true over 4 true pairs
     assert report["pairs"]["average_precision"] == pytest.approx((1 + 2 / 3) / 4)
+    # burst 1 (k1 inside the ring's span) is true; burst 2 (key x, no members known) is not
     assert report["bursts"]["precision_at_k"] == 0.5
-    assert report["summary"]["f1"] == pytest.approx(2 * 0.75 * 0.6 / 1.35)
-    assert report["campaigns"]["squad"]["recall"] == 0.5
+    assert report["summary"]["f1"] == pytest.approx(2 * 0.75 * 0.6 / 1.35)  # P 3/4, R 3/5
+    assert report["campaigns"]["squad"]["recall"] == 0.5  # d flagged, e not
     assert -1.0 <= report["clusters"]["ari"] <= 1.0
 
 

@@ -135,7 +135,7 @@ def test_describe_clusters_hand_checked() -> None:
     out = _describe()
     assert out.schema == pl.Schema(CLUSTER_SCHEMA)
     first, second = out.to_dicts()
-    assert first["cluster"] == 7
+    assert first["cluster"] == 7  # the group ids of _groups() are kept
     assert first["members"] == ["a", "b", "c"]
     assert first["size"] == 3
     assert first["n_edges"] == 2  # a-b and a-c are significant; b-c is not
@@ -145,22 +145,24 @@ def test_describe_clusters_hand_checked() -> None:
     assert first["median_dt"] == pytest.approx(2.5)  # median of 1, 3, 5, 2
     assert first["top_keys"] == ["k1", "u1", "k2"]  # k1: two pairs; ties by signal, key
     assert first["first_ts"] == _t(0.0)
-    assert first["last_ts"] == _t(205.0)
+    assert first["last_ts"] == _t(205.0)  # a-c on u1: ts_a 200 + dt 5 (c-d@400 is outside)
+    # significant inner edges a-b (3 keys), a-c (2): strengths a 5, b 3, c 2 -> 10 / 3
     assert first["mean_strength"] == pytest.approx(2 * (3 + 2) / 3)
-    assert first["mean_degree"] == pytest.approx(4 / 3)
+    assert first["mean_degree"] == pytest.approx(4 / 3)  # degrees a 2, b 1, c 1
+    # members' actions: a 4, b 2, c 3 = 9; on in-cluster keys k1, k2, u1: a 3, b 2, c 2 = 7
     assert first["coordinated_share"] == pytest.approx(7 / 9)
     # news.com twice (www. is one domain), other.org once: sorted [1, 2]
     assert first["domain_gini"] == pytest.approx(2 * (1 * 1 + 2 * 2) / (2 * 3) - 3 / 2)
     assert first["top_domains"] == ["news.com", "other.org"]
     assert first["significant"] is True
-    assert first["statistic"] == 12.0
+    assert first["statistic"] == 12.0  # copied from _groups()
     assert first["score"] is None
     assert second["cluster"] == 9
-    assert second["n_edges"] == 1
+    assert second["n_edges"] == 1  # d-e, the only pair of {d, e}
     assert second["density"] == 1.0
-    assert second["n_keys"] == 1
-    assert second["median_dt"] == 10.0
-    assert second["coordinated_share"] == pytest.approx(0.5)
+    assert second["n_keys"] == 1  # k3
+    assert second["median_dt"] == 10.0  # its only evidence row, d-e on k3
+    assert second["coordinated_share"] == pytest.approx(0.5)  # k3 of d's k3, k9 and e's k3, k4
     assert second["domain_gini"] is None
     assert second["top_domains"] == []
     assert second["significant"] is False
@@ -233,7 +235,7 @@ def test_graph_tables_keep_significant_edges_and_clustered_nodes() -> None:
     assert keep_edges.height == 1
     assert sorted(keep_nodes["actor_id"].to_list()) == sorted(["1", HOSTILE])
     all_nodes, all_edges = graph_tables(nodes, edges, significant_only=False)
-    assert all_edges.height == 3
+    assert all_edges.height == 3  # every row of _graph_frames()
     assert all_nodes.height == 4
 
 
@@ -249,7 +251,7 @@ def test_export_round_trip(tmp_path: Path, kind: str) -> None:
         graph = nx.read_gexf(path)
     clean = "x&<y>\"'\n</graph>"  # the control character cannot be carried by XML 1.0
     assert sorted(graph.nodes) == sorted(["1", clean, "3", "4"])
-    assert graph.number_of_edges() == 3
+    assert graph.number_of_edges() == 3  # all three edges of _graph_frames() are written
     one = graph.nodes["1"]
     assert one["n_events"] == 3 and isinstance(one["n_events"], int)
     assert one["flagged"] is True

@@ -55,7 +55,7 @@ def test_hand_worked_pairs_inclusive_window() -> None:
     ]
     assert _kernel_pairs(keys, ts, 10, 100) == [(0, 1), (1, 2), (5, 6), (7, 8)]
     assert _kernel_pairs(keys, ts, 0, 100) == [(5, 6)]  # equal times only
-    assert count_band_pairs(keys, ts, 60) == 7
+    assert count_band_pairs(keys, ts, 60) == 7  # the 7 pairs of the first list
     assert window_ends(keys, ts, 10).tolist() == [2, 3, 3, 4, 5, 7, 7, 9, 9]
 
 
@@ -181,6 +181,7 @@ def test_one_key_crowded_window_is_chunked_not_held() -> None:
     assert set(res.edges["n_keys"].to_list()) == {1}
     # each account has 100 actions; every cross-account pair of actions co-acts
     assert set(res.edges["n_coactions"].to_list()) == {100 * 100}
+    # consecutive actions (i / 100 s) are by different accounts: 0.01 s apart
     assert res.edges["min_dt"].min() == pytest.approx(0.01)
 
 

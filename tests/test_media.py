@@ -95,6 +95,8 @@ def test_distance_limit_is_inclusive() -> None:
 
 def test_block_plan() -> None:
     # m blocks, k = m - d of them must be equal (pigeonhole); m = d + 1 for small inputs
+    # cost C(m, k)·(n + n²/2^(64k/m + 1)): n = 1e3: (7, 1) 1.3e4 < (8, 2) 2.8e4 < …;
+    # n = 1e6: (9, 3) 1.0e8 < (10, 4) 2.1e8 < (8, 2) 2.4e8 < (7, 1) 6.2e9
     assert media_module._plan(1_000, 6) == (7, 1)
     assert media_module._plan(1_000_000, 6) == (9, 3)
     m, k = media_module._plan(50, 0)
@@ -124,7 +126,8 @@ def test_many_random_hashes_find_only_planted_neighbours() -> None:
     near = x[:100] ^ np.uint64(0b1011)  # 3 bits away
     got = phash_groups(np.concatenate((x, near)), distance=6)
     assert np.array_equal(got[20_000:], np.minimum(x[:100], near))
-    assert np.unique(got).shape[0] == 20_000
+    # each near copy joins its original; random 63-bit hashes are never within 6 bits
+    assert np.unique(got).shape[0] == x.shape[0]
 
 
 def test_media_groups_and_actions() -> None:
@@ -149,8 +152,9 @@ def test_media_groups_and_actions() -> None:
     ]
     acts = actions(ev, signals="co_media")
     assert acts.equals(media_actions(ev))
-    assert acts["event"].to_list() == [0, 0, 1, 2, 3, 5]
+    assert acts["event"].to_list() == [0, 0, 1, 2, 3, 5]  # one per row of groups above
     exact = actions(ev, signals="co_media", media_distance=0)
+    # at distance 0 event 3's two hashes (1 bit apart) are two keys: two actions
     assert exact.filter(pl.col("event") == 3).height == 2
 
 
@@ -177,4 +181,4 @@ def test_german_elections_phash_ids_are_exact_keys() -> None:
     )
     got = acts.select("event_id", "key")
     assert got.unique().sort("event_id", "key").equals(expected.unique().sort("event_id", "key"))
-    assert acts.height == 16_934
+    assert acts.height == expected.unique().height  # no repeats: 16,934 (post, phash id)

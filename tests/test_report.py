@@ -378,12 +378,12 @@ def test_plot_labels_are_plain_text() -> None:
 def test_report_contents_hand_checked() -> None:
     html = render_report(make_result())
     text = " ".join(html.split())
-    # what was read
+    # what was read: 7 input rows = the 6 events e1..e6 + 1 reject
     for k, n in (("input", 7), ("accepted", 6), ("rejected", 1), ("duplicates", 0)):
         assert f'<tr><th>{k}</th><td class="num">{n}</td></tr>' in html
-    assert '<tr><th>accounts</th><td class="num">4</td></tr>' in html
+    assert '<tr><th>accounts</th><td class="num">4</td></tr>' in html  # a1, a2, a3, o1
     assert "<tr><th>first event</th><td>2024-03-01 12:00:00 UTC</td></tr>" in html
-    assert "<tr><th>span</th><td>60.0 min</td></tr>" in html
+    assert "<tr><th>span</th><td>60.0 min</td></tr>" in html  # e1 at 12:00 to e6 at 13:00
     assert "bad timestamp" in html
     # sections in order
     order = ["What was read", "Parameters", "Top clusters", "Bursts", "Activity", "Network"]
@@ -391,6 +391,7 @@ def test_report_contents_hand_checked() -> None:
     assert positions == sorted(positions)
     # the cluster: 3 accounts, keys with their accounts and events
     assert "Cluster 1 — 3 accounts" in text
+    # post 9009: a1, a2, a3 with one event each (e1..e3); the URL: a1, a2 (e4, e5)
     assert '<td class="wrap mono">9009</td><td class="num">3</td><td class="num">3</td>' in html
     assert (
         '<td class="wrap mono">https://news.example/x</td><td class="num">2</td>'
@@ -598,7 +599,7 @@ def test_bucket_width_inclusive_limits() -> None:
     assert data.bucket_width(0) == 60
     assert data.bucket_width(60 * 199) == 60
     assert data.bucket_width(60 * 200) == 300  # 200 buckets is one too many
-    assert data.bucket_width(3 * 86_400) == 1800
+    assert data.bucket_width(3 * 86_400) == 1800  # 900 s gives 288 buckets, 1800 s 144
     assert data.bucket_width(1e12) == 365 * 86_400
 
 
@@ -700,4 +701,4 @@ def test_demo_report_puts_planted_campaigns_on_top() -> None:
         assert set(listed) <= set(members)
         assert block.count('<img src="data:image/png;base64,') == 1
         assert "Sample posts" in block
-    assert len(seen) == 5  # five different campaigns
+    assert len(seen) == 5  # the five clusters shown are five different planted campaigns

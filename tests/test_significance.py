@@ -189,7 +189,8 @@ def test_planted_squad_is_found() -> None:
     res = significance(_planted(), seed=0)
     sig = res.edges.filter("significant")
     squad = {f"s{m}" for m in range(5)}
-    # the 10 squad pairs co-acted on all 24 posts: every one is significant, nothing else
+    # the C(5, 2) = 10 squad pairs co-acted on all 24 posts: every one is significant,
+    # nothing else
     assert sig.height == 10
     assert set(sig["actor_a"]) | set(sig["actor_b"]) == squad
     assert (sig["n_keys"] == 24).all()
@@ -225,14 +226,14 @@ def test_scheduled_accounts_are_clock_explained() -> None:
     rows = [("co_link", f"u{k}", f"bot{b}", 900.0 * (k + 1)) for k in range(20) for b in range(3)]
     background = _planted(n_keys=0).with_columns(pl.lit("co_link").alias("signal"))
     res = significance(pl.concat([_acts(rows), background]))
-    assert res.counts["scheduled_accounts"] == 3
+    assert res.counts["scheduled_accounts"] == 3  # bot0, bot1, bot2
     assert res.counts["clock_coactions"] == 60  # 3 bot pairs × 20 links, all explained
     assert not res.edges["significant"].any()
     # the same schedule a few seconds off the minute marks is significant
     jitter = [(s, k, a, t + 7 * (int(a[-1]) + 1)) for s, k, a, t in rows]
     res = significance(pl.concat([_acts(jitter), background]))
     bots = res.edges.filter(pl.col("actor_a").str.starts_with("bot"))
-    assert bots.height == 3
+    assert bots.height == 3  # the C(3, 2) bot pairs
     assert bots["significant"].all()
 
 

@@ -37,6 +37,7 @@ def test_type7_interpolates() -> None:
 
 def test_components_of_the_kept_edges() -> None:
     comp = weight_components(_edges())
+    # kept edges a-b (5) and b-c (4): one component {a, b, c} of size 3
     assert comp.rows() == [("a", 0, 3), ("b", 0, 3), ("c", 0, 3)]
 
 
