@@ -134,7 +134,7 @@ def detect_cnt(
     missing = [s for s in chosen if s not in by_signal]
     if missing:
         raise ParameterError(
-            f"cnt mode has no network for {', '.join(missing)}; it supports "
+            f"signals: cnt mode has no network for {', '.join(missing)}; it supports "
             + ", ".join(f"{s} ({by_signal[s]})" for s in by_signal)
         )
     params: dict[str, Any] = {

@@ -489,7 +489,12 @@ def _validated_truth(frame: pl.DataFrame, where: str) -> pl.DataFrame:
 
 
 def _average_precision(score: npt.NDArray[Any], y: npt.NDArray[np.bool_], n_pos: int) -> float:
-    """``Σ (R_n − R_{n−1}) P_n`` over distinct thresholds (scikit-learn's definition)."""
+    """``Σ (R_n − R_{n−1}) P_n`` over distinct thresholds (scikit-learn's definition).
+
+    Nothing ranked (no pair found) while there are positives: 0.
+    """
+    if score.size == 0:
+        return 0.0
     order = np.argsort(-score, kind="stable")
     s = score[order]
     hit = y[order].astype(np.int64)

@@ -120,6 +120,8 @@ def actions(
     ``event_id`` of its first message). Cost: one lazy scan per signal, plus MinHash/LSH
     for ``co_similar`` and multi-index hashing for ``co_media``.
     """
+    if not (isinstance(similarity, int | float) and 0 < similarity <= 1):
+        raise ParameterError(f"similarity must be a Jaccard index in (0, 1], got {similarity}")
     parts: list[pl.DataFrame] = []
     for signal in resolve_signals(signals):  # a handful of signals
         if signal == "co_similar":

@@ -118,7 +118,7 @@ def normalize_text(text: pl.Expr, *, rule: TextRule = "default") -> pl.Expr:
         out = text.str.normalize("NFKC").str.to_lowercase()
         out = out.str.replace_all(r"https?://\S+", " ").str.replace_all(r"@\w+", " ")
         return out.str.replace_all(r"\s+", " ").str.strip_chars()
-    raise ParameterError(f"text rule must be one of {', '.join(TEXT_RULES)}, got '{rule}'")
+    raise ParameterError(f"text_rule must be one of {', '.join(TEXT_RULES)}, got '{rule}'")
 
 
 def registrable_domain(urls: pl.Expr) -> pl.Expr:
