@@ -21,11 +21,12 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import coordscope
 from benchmarks.cnt_workload import make_cnt_workload, run_cnt_coretweet
+from coordscope.compat import _pair_counter, detect_cnt
 from coordscope.compat import cnt as cnt_mode
 from coordscope.compat.cnt import CNT_NETWORKS, cnt_edges, cnt_messages, toolkit_text
 from coordscope.engine.kernel import count_band_pairs
@@ -422,7 +423,7 @@ def test_matches_the_toolkit_in_tiny_blocks(
     # the final passes walk the sorted pair counts in blocks that never split a pair's
     # counts (2**18 of them in production): tiny blocks put every boundary case in play
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(cnt_mode, "_BLOCK", block)
+        patch.setattr(_pair_counter, "_BLOCK", block)
         out = cnt_edges(events_of(rows), network=network, window=window, max_pairs=3)
     check_sorted(out)
     assert set(out.rows()) == toolkit_edges(rows, network, window, 1)
@@ -491,7 +492,76 @@ def test_mid_sized_random_input(network: str, trial: int) -> None:
         for i in range(n)
     ]  # fmt: skip
     events = events_of(rows)
-    assert edges(events, network, 30, max_pairs=5000) == _join_reference(events, network, 30)
+    got = edges(events, network, 30, max_pairs=5000, workers=2)  # threaded on any machine
+    assert got == _join_reference(events, network, 30)
+
+
+@st.composite
+def _small_rows(draw: st.DrawFn) -> list[Row]:
+    """Up to 30 rows over 1-4 accounts and 1-3 keys, times on a grid (many ties)."""
+    n_actors = draw(st.integers(1, 4))
+    n_keys = draw(st.integers(1, 3))
+    items = draw(
+        st.lists(
+            st.tuples(
+                st.integers(0, 30),  # message id: repeats keep their first row
+                st.integers(0, 99),  # account
+                st.integers(0, 99),  # key
+                st.integers(0, 12).map(float) | st.integers(0, 60).map(lambda x: x / 5),
+                st.sampled_from(["repost", "reply", "post"]),
+                st.lists(st.integers(0, 99), max_size=2),  # URLs
+            ),
+            max_size=30,
+        )
+    )
+    return [
+        Row(str(m), f"u{a % n_actors}", t,
+            repost_id=f"r{k % n_keys}" if kind == "repost" else None,
+            reply_id=f"p{k % n_keys}" if kind == "reply" else None,
+            message=f"text {k % n_keys}", urls=[f"u{x % n_keys}" for x in urls])
+        for m, a, k, t, kind, urls in items
+    ]  # fmt: skip
+
+
+@given(
+    rows=_small_rows(),
+    network=st.sampled_from(NETWORKS),
+    window=st.sampled_from([0.0, 1.0, 2.0, 3.0, 0.4, 2.6]),
+    block=st.sampled_from([1, 2, 3, 1 << 18]),
+    max_pairs=st.sampled_from([1, 3, 1_000_000]),
+)
+@example(rows=[], network="co_retweet", window=1.0, block=1, max_pairs=1)  # empty input
+@example(  # one account, one key, one second: every pair a self-loop, all at the window
+    rows=[Row(str(i), "A", 5.0, repost_id="r") for i in range(6)],
+    network="co_retweet", window=0.0, block=1, max_pairs=1,
+)  # fmt: skip
+@example(  # gaps exactly at the window, several accounts on one key
+    rows=[Row(str(i), "ABC"[i % 3], 2.0 * i, repost_id="r") for i in range(9)],
+    network="co_retweet", window=2.0, block=1, max_pairs=2,
+)  # fmt: skip
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_workers_do_not_change_the_result(
+    rows: list[Row], network: str, window: float, block: int, max_pairs: int
+) -> None:
+    # the edge list is assembled on `workers` threads, each over its own range of blocks of
+    # pair counts; tiny blocks give every thread some, and the output must be the same
+    events = events_of(rows)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_pair_counter, "_BLOCK", block)
+        outs = [
+            cnt_edges(events, network=network, window=window, max_pairs=max_pairs, workers=w)
+            for w in (1, 2, 3)
+        ]
+    for out in outs[1:]:
+        assert out.schema == outs[0].schema
+        assert out.equals(outs[0])
+    assert set(outs[0].rows()) == toolkit_edges(rows, network, window, 1)
+
+
+def test_workers_is_checked() -> None:
+    events = events_of([Row("1", "A", 0, repost_id="r")])
+    with pytest.raises(ParameterError, match="workers"):
+        cnt_edges(events, network="co_retweet", window=60, workers=0)
 
 
 # --------------------------------------------------------------------------------------
@@ -706,8 +776,6 @@ def test_co_similar_tweet_reference_parity() -> None:
             n_cases += 1
     assert n_cases == 8
     # the one non-empty table: u1-u2 (hello world, 2 tokens) and u11-u12 (0.833)
-    from coordscope.compat import detect_cnt
-
     mini = coordscope.read_events(REFERENCE / "cnt" / "mini_all.csv")
     assert detect_cnt(mini, signals="co_similar", window=60).edges.rows() == [
         ("u1", "u2", 1), ("u11", "u12", 1), ("u12", "u11", 1), ("u2", "u1", 1),

@@ -170,7 +170,7 @@ def _finish(
     params: dict[str, Any],
     timings: dict[str, float],
 ) -> DetectResult:
-    """The node table and the counts of a reference-mode run."""
+    """Build the node table and the counts of a reference-mode run."""
     start = time.perf_counter()
     nodes = account_degrees(events, edge_table, *ends)
     timings["nodes"] = time.perf_counter() - start
