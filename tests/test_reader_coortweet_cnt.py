@@ -9,8 +9,8 @@ import polars as pl
 import pytest
 
 from coordscope import ingest, read_events
-from coordscope.datasets import cnt, coortweet
 from coordscope.datasets.formats import detect_format
+from coordscope.datasets.writers import cnt, coortweet
 from coordscope.errors import InputError
 from tests.conftest import FIXTURES, REFERENCE, assert_accounting, requires_reference
 

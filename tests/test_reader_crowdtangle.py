@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from coordscope import ingest
-from coordscope.datasets import crowdtangle
+from coordscope.datasets import crowdtangle, writers
 from coordscope.datasets.formats import detect_format
 from coordscope.errors import InputError
 from coordscope.schema import EVENT_SCHEMA, validate_events
@@ -240,7 +240,7 @@ FB_EVENTS: list[dict[str, Any]] = [
 def test_round_trip_facebook(tmp_path: Path, suffix: str) -> None:
     events = _canonical(FB_EVENTS)
     path = tmp_path / f"export.{suffix}"
-    crowdtangle.write(events, str(path))
+    writers.crowdtangle.write(events, str(path))
     result = ingest(path)
     assert result.inputs[0]["format"] == "crowdtangle"
     assert result.rows == {"input": 3, "accepted": 3, "rejected": 0, "duplicates": 0}
@@ -265,7 +265,7 @@ def test_round_trip_instagram(tmp_path: Path) -> None:
              actor_id="other", ts=_utc(2021, 3, 1, 10, 0, 1), urls=["https://linktr.ee/x"]),
     ])  # fmt: skip
     path = tmp_path / "ig.csv"
-    crowdtangle.write(events, str(path))
+    writers.crowdtangle.write(events, str(path))
     assert path.read_text().split("\n")[0].split(",") == list(crowdtangle.INSTAGRAM_COLUMNS)
     result = ingest(path)
     assert result.rows == {"input": 2, "accepted": 2, "rejected": 0, "duplicates": 0}
@@ -280,7 +280,7 @@ def test_write_events_with_plain_ids(tmp_path: Path) -> None:
              kind="repost", object_id="1000", text="RT something"),
     ])  # fmt: skip
     path = tmp_path / "ct.csv"
-    crowdtangle.write(events, str(path))
+    writers.crowdtangle.write(events, str(path))
     result = ingest(path)
     assert _rows(result.events) == [
         _event(event_id="https://www.facebook.com/a1/posts/1001", platform="facebook",

@@ -12,7 +12,7 @@ import zstandard
 
 from coordscope import ingest, read_events
 from coordscope.datasets.formats import detect_format
-from coordscope.datasets.generic import write
+from coordscope.datasets.writers.generic import write
 from coordscope.errors import FormatError, InputError
 from coordscope.schema import validate_events
 from tests.conftest import FIXTURES, assert_accounting

@@ -12,9 +12,10 @@ import polars as pl
 import pytest
 
 from coordscope import ingest
-from coordscope.datasets import telegram
+from coordscope.datasets import telegram, writers
 from coordscope.datasets.formats import detect_format
 from coordscope.datasets.simulate import simulate
+from coordscope.datasets.writers._telegram_text import text_and_entities
 from coordscope.errors import InputError
 from coordscope.schema import EVENT_SCHEMA, validate_events
 from tests.conftest import FIXTURES, assert_accounting, event_rows, expected_event
@@ -302,7 +303,7 @@ ROUND_TRIP: list[dict[str, Any]] = [
 def test_round_trip_account_export(tmp_path: Path, suffix: str) -> None:
     events = _canonical(ROUND_TRIP)
     path = tmp_path / f"result.{suffix}"
-    telegram.write(events, str(path))
+    writers.telegram.write(events, str(path))
     result = ingest(path)
     assert result.inputs[0]["format"] == "telegram"
     assert result.rows == {"input": 6, "accepted": 6, "rejected": 0, "duplicates": 0}
@@ -318,7 +319,7 @@ def test_round_trip_account_export(tmp_path: Path, suffix: str) -> None:
 def test_round_trip_single_chat_layout(tmp_path: Path) -> None:
     events = _canonical(ROUND_TRIP[:3])
     path = tmp_path / "result.json"
-    telegram.write(events, str(path))
+    writers.telegram.write(events, str(path))
     text = path.read_text(encoding="utf-8")
     # Telegram Desktop's layout: one-space indentation, the chat's fields first
     assert text.startswith(
@@ -369,7 +370,7 @@ def test_write_events_not_from_telegram(tmp_path: Path) -> None:
              kind="reaction"),
     ])  # fmt: skip
     path = tmp_path / "result.json"
-    telegram.write(events, str(path))
+    writers.telegram.write(events, str(path))
     doc = json.loads(path.read_text(encoding="utf-8"))
     assert (doc["name"], doc["type"], doc["id"]) == ("coordscope", "public_supergroup", 1000000000)
     messages = doc["messages"]
@@ -398,14 +399,13 @@ def test_write_events_not_from_telegram(tmp_path: Path) -> None:
 
 def test_write_empty(tmp_path: Path) -> None:
     path = tmp_path / "result.json"
-    telegram.write(pl.DataFrame(schema=EVENT_SCHEMA), str(path))
+    writers.telegram.write(pl.DataFrame(schema=EVENT_SCHEMA), str(path))
     assert json.loads(path.read_text())["messages"] == []
     result = ingest(path, format="telegram")
     assert result.rows == {"input": 0, "accepted": 0, "rejected": 0, "duplicates": 0}
 
 
-def test_fast_and_general_entity_paths_agree() -> None:
-    """The row-wise path and the explode/join path build the same text and entities."""
+def test_text_and_entities_by_hand() -> None:
     cases: list[tuple[str | None, list[str], list[str], list[str]]] = [
         ("a https://x.com/1 #Tag @u b", ["https://x.com/1"], ["tag"], ["u"]),
         ("see https://y.com #other", ["https://y.com"], [], []),  # a token not listed
@@ -432,10 +432,8 @@ def test_fast_and_general_entity_paths_agree() -> None:
         schema={"_row": pl.UInt32, "text": pl.String, "urls": pl.List(pl.String),
                 "hashtags": pl.List(pl.String), "mentions": pl.List(pl.String)},
     )  # fmt: skip
-    fast = telegram._entities(ev).sort("_row")
-    general = telegram._entities(ev, fast=False).sort("_row")
-    assert fast.equals(general)
-    texts = [json.loads(t) for t in fast["_text_json"]]
+    rendered = text_and_entities(ev).sort("_row")
+    texts = [json.loads(t) for t in rendered["_text_json"]]
     assert texts[2] == [
         {"type": "link", "text": "https://x.com/1"},
         " ",
@@ -448,7 +446,7 @@ def test_fast_and_general_entity_paths_agree() -> None:
     assert texts[1] == ["see ", {"type": "link", "text": "https://y.com"}, " #other"]
     assert texts[7] == ["go ", {"type": "link", "text": "https://WWW.Example.com/a?utm_source=x"}]
     assert texts[8] == "plain text"
-    entities = [json.loads(t) for t in fast["_entities_json"]]
+    entities = [json.loads(t) for t in rendered["_entities_json"]]
     assert entities[8] == [{"type": "plain", "text": "plain text"}]
     assert entities[9][-1] == {"type": "mention", "text": "@Bob"}
     assert texts[10] == [
@@ -469,10 +467,15 @@ def test_fast_and_general_entity_paths_agree() -> None:
     ]
 
 
-def test_fast_and_general_entity_paths_agree_on_simulated_events() -> None:
+def test_text_and_entities_of_simulated_events_say_the_same_text() -> None:
+    """Every row is rendered once; ``text`` and ``text_entities`` spell the same text."""
     events, _ = simulate("mixed", seed=5, size=5000, raw_urls=True)
-    ev = events.with_row_index("_row")
-    fast = telegram._entities(ev).sort("_row")
-    general = telegram._entities(ev, fast=False).sort("_row")
-    assert fast.height == events.height
-    assert fast.equals(general)
+    rendered = text_and_entities(events.with_row_index("_row")).sort("_row")
+    assert rendered["_row"].to_list() == list(range(events.height))
+    for text_json, entities_json in zip(
+        rendered["_text_json"], rendered["_entities_json"], strict=True
+    ):
+        text = json.loads(text_json)
+        parts = [text] if isinstance(text, str) else text
+        spelled = "".join(p if isinstance(p, str) else p["text"] for p in parts)
+        assert spelled == "".join(e["text"] for e in json.loads(entities_json))

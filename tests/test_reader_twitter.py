@@ -11,9 +11,9 @@ import polars as pl
 import pytest
 
 from coordscope import ingest
-from coordscope.datasets import _twitter_common, twitter_v1, twitter_v2
+from coordscope.datasets import _twitter_common, twitter_v1, twitter_v2, writers
 from coordscope.datasets._twitter_common import decode_json_lines
-from coordscope.datasets.formats import detect_format
+from coordscope.datasets.formats import detect_format, get_format
 from coordscope.datasets.simulate import simulate
 from coordscope.errors import InputError
 from coordscope.schema import EVENT_SCHEMA, validate_events
@@ -521,7 +521,7 @@ def _round_trip_events() -> pl.DataFrame:
 def test_round_trip(module: Any, name: str, tmp_path: Path) -> None:
     events = _round_trip_events()
     path = tmp_path / name
-    module.write(events, str(path))
+    get_format(module.FORMAT).write(events, str(path))
     assert detect_format(str(path)) == module.FORMAT
     result = ingest(path)
     assert result.inputs[0]["format"] == module.FORMAT
@@ -531,7 +531,7 @@ def test_round_trip(module: Any, name: str, tmp_path: Path) -> None:
 
 def test_v1_writer_shape(tmp_path: Path) -> None:
     path = tmp_path / "v1.jsonl"
-    twitter_v1.write(_round_trip_events(), str(path))
+    writers.twitter_v1.write(_round_trip_events(), str(path))
     first, second, third, fourth = pl.read_ndjson(path, infer_schema_length=None).to_dicts()
     assert first["created_at"] == "Fri Mar 01 10:00:00 +0000 2024"
     assert first["timestamp_ms"] == "1709287200123"
@@ -550,7 +550,7 @@ def test_v1_writer_shape(tmp_path: Path) -> None:
 
 def test_v2_writer_shape(tmp_path: Path) -> None:
     path = tmp_path / "v2.jsonl"
-    twitter_v2.write(_round_trip_events(), str(path))
+    writers.twitter_v2.write(_round_trip_events(), str(path))
     first, second, third, fourth = pl.read_ndjson(path, infer_schema_length=None).to_dicts()
     assert first["created_at"] == "2024-03-01T10:00:00.123Z"
     assert first["author"] == {"id": "11", "username": "alice",
@@ -574,7 +574,7 @@ def test_round_trip_of_simulated_events(module: Any, tmp_path: Path) -> None:
     # account creation to the millisecond (v2) or the second (v1 created_at).
     events, _ = simulate("organic", seed=5, size="tiny")
     path = tmp_path / "sim.jsonl"
-    module.write(events, str(path))
+    get_format(module.FORMAT).write(events, str(path))
     result = ingest(path)
     assert result.inputs[0]["format"] == module.FORMAT
     n = events.height
@@ -595,7 +595,7 @@ def test_writers_map_kinds_without_a_twitter_form(module: Any, tmp_path: Path) -
         for i, kind in enumerate(["forward", "comment", "reaction"])
     ]  # fmt: skip
     path = tmp_path / "k.jsonl"
-    module.write(_canonical(rows), str(path))
+    get_format(module.FORMAT).write(_canonical(rows), str(path))
     result = ingest(path, format=module.FORMAT)
     assert result.events.select("kind", "object_id").rows() == [
         ("repost", "99"),

@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from coordscope import ingest
-from coordscope.datasets import twitter_io
+from coordscope.datasets import twitter_io, writers
 from coordscope.datasets.formats import detect_format
 from coordscope.errors import InputError
 from coordscope.schema import EVENT_SCHEMA, validate_events
@@ -170,7 +170,7 @@ EVENTS: list[dict[str, Any]] = [
 def test_round_trip_minutes(tmp_path: Path, suffix: str) -> None:
     events = _canonical(EVENTS)
     path = tmp_path / f"tweets.{suffix}"
-    twitter_io.write(events, str(path))
+    writers.twitter_io.write(events, str(path))
     result = ingest(path)
     assert result.inputs[0]["format"] == "twitter-io"
     assert result.rows == {"input": 4, "accepted": 4, "rejected": 0, "duplicates": 0}
@@ -199,7 +199,7 @@ def test_round_trip_seconds(tmp_path: Path) -> None:
              object_id="1"),
     ])  # fmt: skip
     path = tmp_path / "tweets.csv"
-    twitter_io.write(events, str(path))
+    writers.twitter_io.write(events, str(path))
     assert pl.read_csv(path, infer_schema=False)["tweet_time"].to_list() == [
         "2020-01-01 00:00:00", "2020-01-01 00:00:07",
     ]  # fmt: skip

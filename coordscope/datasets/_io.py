@@ -1,4 +1,4 @@
-"""Opening input files: decompression by magic bytes, sniffing, hashing.
+"""Opening input files: decompression by magic bytes, heads for sniffing, hashing.
 
 Compressed inputs (``.gz``, ``.zst``) are recognised by their magic bytes, not their
 name, and decompressed in memory; a truncated or corrupt archive is an
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import zlib
 from pathlib import Path
 from typing import Final
@@ -26,7 +25,6 @@ __all__ = [
     "is_compressed",
     "read_bytes",
     "strip_bom",
-    "write_bytes",
 ]
 
 _GZIP_MAGIC: Final = b"\x1f\x8b"
@@ -56,7 +54,7 @@ def compression_of(path: str) -> str | None:
 
 
 def is_compressed(path: str) -> bool:
-    """True when the file is gzip or zstd compressed (by content)."""
+    """Tell whether the file is gzip or zstd compressed (by content)."""
     return compression_of(path) is not None
 
 
@@ -86,7 +84,7 @@ def read_bytes(path: str) -> bytes:
 
 
 def head_bytes(path: str, size: int = 1 << 16) -> bytes:
-    """The first ``size`` decompressed bytes of a file (for format sniffing)."""
+    """Return the first ``size`` decompressed bytes of a file (for format sniffing)."""
     p = _check_file(path)
     kind = compression_of(path)
     try:
@@ -109,27 +107,14 @@ def strip_bom(data: bytes) -> bytes:
 
 
 def head_text(path: str, size: int = 1 << 16) -> str:
-    """The first ``size`` decompressed bytes as text (BOM dropped, bad bytes replaced)."""
+    """Return the first ``size`` decompressed bytes as text (BOM dropped, bad bytes replaced)."""
     return strip_bom(head_bytes(path, size)).decode("utf-8", errors="replace")
 
 
 def file_sha256(path: str) -> str:
-    """Hex SHA-256 of the file as stored (compressed bytes), streamed in 1 MiB blocks."""
+    """Return the hex SHA-256 of the file as stored (compressed bytes), read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with _check_file(path).open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def as_buffer(data: bytes) -> io.BytesIO:
-    """Wrap bytes for polars readers."""
-    return io.BytesIO(data)
-
-
-def write_bytes(path: str | Path, data: bytes) -> None:
-    """Write a file, gzip-compressed (reproducibly: no timestamp) when it ends in ``.gz``."""
-    p = Path(path)
-    if p.name.lower().endswith(".gz"):
-        data = gzip.compress(data, compresslevel=6, mtime=0)
-    p.write_bytes(data)

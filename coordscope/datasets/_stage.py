@@ -16,7 +16,7 @@ A reader turns one input file into a *staged* frame: one row per input record, w
 :func:`finalize` then does everything readers share, vectorized: timestamp parsing (naive
 values taken as UTC and counted), required-field checks, kind checks, URL/hashtag/mention
 normalisation, exact-duplicate removal, optional merging of long-form rows, and the row
-accounting of design.md §3: ``input == accepted + rejected + duplicates``.
+accounting ``input == accepted + rejected + duplicates``.
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ class Finalized:
 
 
 def reject_frame(source: str, records: list[int], reasons: list[str]) -> pl.DataFrame:
-    """A rejects table for a few records (used by readers for file-level problems)."""
+    """Build a rejects table for a few records (used by readers for file-level problems)."""
     return pl.DataFrame(
         {"source": [source] * len(records), "record": records, "reason": reasons},
         schema=REJECT_SCHEMA,

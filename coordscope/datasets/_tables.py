@@ -31,7 +31,7 @@ _DELIMITERS: Final = (",", "\t", ";", "|")
 
 
 def sniff_delimiter(header_line: str) -> str:
-    """The most frequent of ``, \\t ; |`` in a header line (comma on a tie or none)."""
+    r"""Return the most frequent of ``, \t ; |`` in a header line (comma on a tie or none)."""
     counts = {d: header_line.count(d) for d in _DELIMITERS}
     best = max(_DELIMITERS, key=lambda d: counts[d])
     return best if counts[best] > 0 else ","
@@ -105,8 +105,11 @@ def read_json_array(path: str) -> pl.DataFrame:
 
 @dataclass
 class JsonLines:
-    """Parsed JSON lines: ``frame`` has one row per good line; ``lines`` its 1-based line
-    numbers; ``bad`` the (line, reason) of lines that are not JSON objects."""
+    """Parsed JSON lines.
+
+    ``frame`` has one row per good line; ``lines`` its 1-based line numbers; ``bad`` the
+    (line, reason) of lines that are not JSON objects.
+    """
 
     frame: pl.DataFrame
     lines: np.ndarray

@@ -1,4 +1,4 @@
-"""Shared by the X/Twitter readers: fast JSON-lines decoding, reject rows, writing.
+"""Shared by the X/Twitter readers: fast JSON-lines decoding and reject rows.
 
 Why not :func:`polars.read_ndjson`? With a schema holding lists of structs (entities,
 referenced tweets, includes), polars 2.1's NDJSON reader spends several microseconds on
@@ -16,13 +16,10 @@ more than one vectorized pass.
 
 from __future__ import annotations
 
-import gzip
-import io
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 from typing import Final
 
 import polars as pl
@@ -39,9 +36,7 @@ __all__ = [
     "Transform",
     "decode_json_lines",
     "first_line_is_object",
-    "id_or_none",
     "reject_rows",
-    "write_json_lines",
 ]
 
 #: The ``platform`` value of every event read from X/Twitter data.
@@ -55,7 +50,6 @@ _LINE: Final = "_line"
 # One byte that valid JSON never holds raw (control characters must be escaped), so
 # reading with it as the CSV separator gives one whole line per row.
 _NO_SEPARATOR: Final = "\x1f"
-_NUMERIC_ID_RE: Final = r"^\d+$"
 
 
 #: Lines decoded per task; tasks run on :func:`polars.thread_pool_size` threads.
@@ -208,31 +202,8 @@ def reject_rows(path: str, bad: pl.DataFrame) -> pl.DataFrame:
 
 
 def first_line_is_object(head: str) -> bool:
-    """True when the first non-blank character of ``head`` opens a JSON object."""
+    """Tell whether the first non-blank character of ``head`` opens a JSON object."""
     return head.lstrip().startswith("{")
-
-
-def id_or_none(values: pl.Expr, *, numeric: bool) -> pl.Expr:
-    """``values`` where they are (``numeric=True``) or are not all digits, else null.
-
-    Used by the writers to put a mention that is an account id into the id field and a
-    handle into the name field.
-    """
-    is_numeric = values.str.contains(_NUMERIC_ID_RE)
-    return pl.when(is_numeric if numeric else ~is_numeric).then(values)
-
-
-def write_json_lines(frame: pl.DataFrame, path: str) -> None:
-    """Write ``frame`` as JSON lines; gzip-compressed (deterministic) when ``path`` ends
-    with ``.gz``. Nested structs and lists become JSON objects and arrays; nulls ``null``.
-    """
-    out = Path(path)
-    if str(path).endswith(".gz"):
-        buffer = io.BytesIO()
-        frame.write_ndjson(buffer)
-        out.write_bytes(gzip.compress(buffer.getvalue(), compresslevel=1, mtime=0))
-        return
-    frame.write_ndjson(out)
 
 
 def _split_lines(data: bytes) -> pl.DataFrame:
@@ -262,8 +233,10 @@ def _split_lines(data: bytes) -> pl.DataFrame:
 
 
 def _decode(lines: pl.DataFrame, dtype: pl.Struct) -> pl.DataFrame:
-    """Decode ``_line`` as ``dtype`` and unnest it next to ``_record``; raises on any bad
-    line."""
+    """Decode ``_line`` as ``dtype`` and unnest it next to ``_record``.
+
+    Raises on any bad line.
+    """
     return lines.select(RECORD, pl.col(_LINE).str.json_decode(dtype)).unnest(_LINE)
 
 

@@ -20,13 +20,11 @@ from typing import Final
 
 import polars as pl
 
-from coordscope.datasets._io import write_bytes
 from coordscope.datasets._stage import RECORD, SOURCE, Staged
 from coordscope.datasets._tables import read_delimited
 from coordscope.errors import InputError
-from coordscope.schema import TS_DTYPE
 
-__all__ = ["COLUMNS", "read", "sniff", "write"]
+__all__ = ["COLUMNS", "read", "sniff"]
 
 COLUMNS: Final = (
     "message_id", "user_id", "username", "repost_id", "reply_id", "message", "timestamp", "urls",
@@ -35,7 +33,7 @@ _NUMBER_RE: Final = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
 
 
 def sniff(head: str) -> bool:
-    """True when the header is the toolkit's eight column names, in order."""
+    """Tell whether the header is the toolkit's eight column names, in order."""
     first = head.lstrip().splitlines()[0] if head.strip() else ""
     names = tuple(c.strip().strip('"').strip().lower() for c in first.split(","))
     return names == COLUMNS
@@ -101,23 +99,3 @@ def read(path: str, *, mapping: Mapping[str, str] | None = None) -> Staged:
         .alias("_reject"),
     )
     return Staged(frame, format="cnt")
-
-
-def write(events: pl.DataFrame, path: str) -> None:
-    """Write events as a toolkit CSV (header row, seconds since 1970 as decimals).
-
-    ``repost_id`` holds the object of reposts and forwards, ``reply_id`` that of replies
-    and comments; quotes are written as plain messages (the toolkit has no quote column).
-    """
-    kind = pl.col("kind").cast(pl.String)
-    out = events.select(
-        pl.col("event_id").alias("message_id"),
-        pl.col("actor_id").alias("user_id"),
-        pl.col("actor_name").fill_null("").alias("username"),
-        pl.when(kind.is_in(["repost", "forward"])).then(pl.col("object_id")).alias("repost_id"),
-        pl.when(kind.is_in(["reply", "comment"])).then(pl.col("object_id")).alias("reply_id"),
-        pl.col("text").fill_null("").alias("message"),
-        (pl.col("ts").cast(TS_DTYPE).dt.epoch("us") / 1_000_000.0).alias("timestamp"),
-        pl.col("urls").list.join(" ").alias("urls"),
-    )
-    write_bytes(path, out.write_csv(None).encode())

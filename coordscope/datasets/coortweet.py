@@ -21,12 +21,12 @@ from typing import Final
 
 import polars as pl
 
-from coordscope.datasets._io import compression_of, write_bytes
+from coordscope.datasets._io import compression_of
 from coordscope.datasets._stage import RECORD, SOURCE, Staged
 from coordscope.datasets._tables import read_delimited, read_parquet, sniff_delimiter
 from coordscope.errors import InputError
 
-__all__ = ["NARROW_COLUMNS", "WIDE_COLUMNS", "read", "sniff", "write"]
+__all__ = ["NARROW_COLUMNS", "WIDE_COLUMNS", "read", "sniff"]
 
 NARROW_COLUMNS: Final = ("object_id", "account_id", "content_id", "timestamp_share")
 WIDE_REQUIRED: Final = ("account_id", "post_id", "timestamp")
@@ -49,7 +49,7 @@ def _header(head: str) -> set[str]:
 
 
 def sniff(head: str) -> bool:
-    """True when the header names CooRTweet's narrow or wide columns."""
+    """Tell whether the header names CooRTweet's narrow or wide columns."""
     names = _header(head)
     if set(NARROW_COLUMNS) <= names:
         return True
@@ -126,19 +126,3 @@ def _platform(account: pl.Expr) -> pl.Expr:
     for prefix, name in reversed(_PLATFORM_PREFIX.items()):
         out = pl.when(account.str.starts_with(prefix)).then(pl.lit(name)).otherwise(out)
     return out
-
-
-def write(events: pl.DataFrame, path: str) -> None:
-    """Write the shares among ``events`` as CooRTweet's narrow input table.
-
-    Only events with an ``object_id`` (reposts, quotes, replies, forwards) can be written:
-    CooRTweet's input has no place for other posts. ``timestamp_share`` is whole epoch
-    seconds (fractions are cut, as CooRTweet's integer column holds them).
-    """
-    shares = events.filter(pl.col("object_id").is_not_null()).select(
-        pl.col("object_id"),
-        pl.col("actor_id").alias("account_id"),
-        pl.col("event_id").alias("content_id"),
-        pl.col("ts").dt.epoch("s").alias("timestamp_share"),
-    )
-    write_bytes(path, shares.write_csv(None).encode())

@@ -4,7 +4,7 @@ These are the files CooRnet users have. The platform is told by the columns: a
 ``Facebook Id`` column (with ``Page Name`` for page exports, ``Group Name`` for group
 exports) means Facebook; an ``Account`` column without ``Facebook Id`` means Instagram.
 
-Mapping of a row to the canonical event (design.md §3):
+Mapping of a row to the canonical event (:data:`coordscope.schema.EVENT_SCHEMA`):
 
 =================  ===================================================================
 canonical          CrowdTangle
@@ -70,8 +70,15 @@ from coordscope.schema import (
     URLS,
 )
 
-__all__ = ["FACEBOOK_COLUMNS", "FORMAT", "INSTAGRAM_COLUMNS", "TZ_OFFSETS", "read", "sniff",
-           "write"]  # fmt: skip
+__all__ = [
+    "FACEBOOK_COLUMNS",
+    "FORMAT",
+    "INSTAGRAM_COLUMNS",
+    "OVERPERFORMING",
+    "TZ_OFFSETS",
+    "read",
+    "sniff",
+]
 
 #: The ``--format`` name of this reader.
 FORMAT: Final = "crowdtangle"
@@ -90,7 +97,8 @@ TZ_OFFSETS: Final[dict[str, str]] = {
     "ADT": "-03:00", "NST": "-03:30", "NDT": "-02:30", "BRT": "-03:00", "ART": "-03:00",
 }  # fmt: skip
 
-_OVERPERFORMING: Final = (
+#: The last column of a Facebook export (its name holds the score's weights).
+OVERPERFORMING: Final = (
     "Overperforming Score (weighted  —  Likes 1x Shares 1x Comments 1x Love 1x Wow 1x "
     "Haha 1x Sad 1x Angry 1x Care 1x )"
 )
@@ -104,7 +112,7 @@ FACEBOOK_COLUMNS: Final = (
     "Video Share Status", "Is Video Owner?", "Post Views", "Total Views",
     "Total Views For All Crossposts", "Video Length", "URL", "Message", "Link", "Final Link",
     "Image Text", "Link Text", "Description", "Sponsor Id", "Sponsor Name",
-    "Sponsor Category", _OVERPERFORMING,
+    "Sponsor Category", OVERPERFORMING,
 )  # fmt: skip
 
 #: Columns of an Instagram export, in CrowdTangle's order.
@@ -126,7 +134,7 @@ _USED: Final = (
 
 
 def sniff(head: str) -> bool:
-    """True when the header line is a CrowdTangle export's.
+    """Tell whether the header line is a CrowdTangle export's.
 
     Facebook: ``Facebook Id`` and ``Post Created``; Instagram: ``Account``,
     ``Followers at Posting`` and ``Post Created``.
@@ -234,7 +242,7 @@ def read(path: str, *, mapping: Mapping[str, str] | None = None) -> Staged:
 
 
 def _cell(name: str) -> pl.Expr:
-    """A column with surrounding spaces stripped and empty cells as null."""
+    """Return a column with surrounding spaces stripped and empty cells as null."""
     return pl.col(name).str.strip_chars().replace("", None)
 
 
@@ -251,8 +259,10 @@ def _tokens(text: pl.Expr, sign: str, word: str) -> pl.Expr:
 
 
 def _split_zone(frame: pl.DataFrame, column: str, prefix: str) -> pl.DataFrame:
-    """Add ``{prefix}`` (the timestamp with an offset), ``{prefix}_zone`` and
-    ``{prefix}_unknown`` for a CrowdTangle time such as ``2021-01-06 14:42:05 EST``.
+    """Split a CrowdTangle time such as ``2021-01-06 14:42:05 EST`` into its parts.
+
+    Adds ``{prefix}`` (the timestamp with an offset), ``{prefix}_zone`` and
+    ``{prefix}_unknown``.
 
     ``{prefix}`` is the time with the abbreviation's offset
     (``2021-01-06 14:42:05-05:00``) when the value ends with a known abbreviation, the
@@ -279,99 +289,3 @@ def _split_zone(frame: pl.DataFrame, column: str, prefix: str) -> pl.DataFrame:
         .alias(prefix),
         (zone.is_not_null() & offset.is_null()).fill_null(False).alias(f"{prefix}_unknown"),
     )
-
-
-def write(events: pl.DataFrame, path: str) -> None:
-    """Write canonical events as a CrowdTangle historical-data CSV export.
-
-    All-Instagram events give an Instagram export (:data:`INSTAGRAM_COLUMNS`), anything
-    else a Facebook page export (:data:`FACEBOOK_COLUMNS`). Times are written in UTC
-    (``2021-01-06 19:42:05 UTC``, as a dashboard set to UTC does). ``URL`` is the
-    ``event_id`` when it is an ``http(s)`` address, else a post address built from it
-    (``https://www.facebook.com/{actor_id}/posts/{event_id}``,
-    ``https://www.instagram.com/p/{event_id}/``). A post carries one link: the first
-    URL is ``Link`` (Facebook ``Type`` ``Link``); a Facebook post without URLs but with
-    media is a ``Photo`` post whose ``Link`` is the first media item; Instagram's
-    ``Photo`` is the first media item and its ``Link`` the first URL or the post's own
-    address. ``kind`` and ``object_id`` are not written (CrowdTangle exports posts only).
-    Interaction counts are 0 unless ``x_total_interactions`` is present. ``.gz`` paths
-    are gzip-compressed. Cost ``O(n)``, vectorized.
-    """
-    platform = events[PLATFORM].cast(pl.String)
-    instagram = events.height > 0 and bool((platform == "instagram").all())
-    ts = pl.col(TS).dt.convert_time_zone("UTC")
-    stamp = ts.dt.strftime("%Y-%m-%d %H:%M:%S") + pl.lit(" UTC")
-    first_url = pl.col(URLS).list.first()
-    first_media = pl.col(MEDIA).list.first()
-    event_id = pl.col(EVENT_ID).cast(pl.String)
-    is_address = event_id.str.contains(r"^https?://")
-    interactions = (
-        pl.col("x_total_interactions").cast(pl.Int64).fill_null(0)
-        if "x_total_interactions" in events.columns
-        else pl.lit(0, dtype=pl.Int64)
-    ).cast(pl.String)
-    zero = pl.lit("0")
-    actor_id = pl.col(ACTOR_ID).cast(pl.String)
-    actor_name = pl.coalesce(pl.col(ACTOR_NAME).cast(pl.String), actor_id)
-    common: dict[str, pl.Expr] = {
-        "Followers at Posting": zero,
-        "Post Created": stamp,
-        "Post Created Date": ts.dt.strftime("%Y-%m-%d"),
-        "Post Created Time": ts.dt.strftime("%H:%M:%S"),
-        "Total Interactions": interactions,
-        "Likes": zero,
-        "Comments": zero,
-    }
-    if instagram:
-        url = (
-            pl.when(is_address)
-            .then(event_id)
-            .otherwise(pl.lit("https://www.instagram.com/p/") + event_id + pl.lit("/"))
-        )
-        values = {
-            **common,
-            "Account": actor_name,
-            "User Name": actor_id,
-            "Type": pl.when(first_media.is_not_null())
-            .then(pl.lit("Photo"))
-            .otherwise(pl.lit("Album")),
-            "Views": zero,
-            "URL": url,
-            "Link": pl.coalesce(first_url, url),
-            "Photo": first_media,
-            "Description": pl.col(TEXT),
-            "Overperforming Score": pl.lit("1.00"),
-        }
-        columns: tuple[str, ...] = INSTAGRAM_COLUMNS
-    else:
-        url = (
-            pl.when(is_address)
-            .then(event_id)
-            .otherwise(
-                pl.lit("https://www.facebook.com/") + actor_id + pl.lit("/posts/") + event_id
-            )
-        )
-        created = pl.col(ACTOR_CREATED).dt.convert_time_zone("UTC")
-        photo = first_url.is_null() & first_media.is_not_null()
-        values = {
-            **common,
-            "Page Name": actor_name,
-            "Facebook Id": actor_id,
-            "Page Created": created.dt.strftime("%Y-%m-%d %H:%M:%S") + pl.lit(" UTC"),
-            "Likes at Posting": zero,
-            "Type": pl.when(first_url.is_not_null())
-            .then(pl.lit("Link"))
-            .when(photo)
-            .then(pl.lit("Photo"))
-            .otherwise(pl.lit("Status")),
-            **{c: zero for c in ("Shares", "Love", "Wow", "Haha", "Sad", "Angry", "Care")},
-            "URL": url,
-            "Message": pl.col(TEXT),
-            "Link": pl.when(photo).then(first_media).otherwise(first_url),
-            _OVERPERFORMING: pl.lit("1.00"),
-        }
-        columns = FACEBOOK_COLUMNS
-    table = events.select(
-        values.get(c, pl.lit(None, dtype=pl.String)).cast(pl.String).alias(c) for c in columns
-    )
-    table.write_csv(path, compression="gzip" if str(path).endswith(".gz") else "uncompressed")

@@ -1,6 +1,8 @@
-"""The registry of input formats and content-based auto-detection.
+"""The registry of export formats and content-based auto-detection.
 
-Each format lives in its own module with three functions:
+Each format has a reader module in :mod:`coordscope.datasets` and a writer module in
+:mod:`coordscope.datasets.writers`, both named after it; :data:`FORMATS` holds their
+functions:
 
 - ``sniff(head: str) -> bool``: does this text (the first 64 KiB of the file, decompressed,
   BOM dropped) look like this format? Content only, never the file name.
@@ -12,74 +14,106 @@ Each format lives in its own module with three functions:
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Final, Protocol, cast
+from typing import Final, Protocol
 
 import polars as pl
 
+from coordscope.datasets import (
+    cnt,
+    coortweet,
+    crowdtangle,
+    generic,
+    telegram,
+    twitter_io,
+    twitter_v1,
+    twitter_v2,
+    writers,
+)
 from coordscope.datasets._io import head_bytes, head_text
 from coordscope.datasets._stage import Staged
 from coordscope.errors import FormatError
 
-__all__ = ["FORMATS", "FORMAT_NAMES", "FormatSpec", "detect_format", "get_format"]
+__all__ = ["FORMATS", "FORMAT_NAMES", "FormatSpec", "Reader", "detect_format", "get_format"]
 
 
-class _ReaderModule(Protocol):
-    def sniff(self, head: str) -> bool: ...
-    def read(self, path: str, *, mapping: Mapping[str, str] | None = None) -> Staged: ...
-    def write(self, events: pl.DataFrame, path: str) -> None: ...
+class Reader(Protocol):
+    """The signature of a format's ``read``."""
+
+    def __call__(self, path: str, *, mapping: Mapping[str, str] | None = None) -> Staged:
+        """Stage the rows of the file at ``path``."""
+        ...
 
 
 @dataclass(frozen=True)
 class FormatSpec:
-    """One input format: its ``--format`` name, a one-line summary and its module."""
+    """One export format: its name, a one-line summary, its reader and its writer.
+
+    Attributes
+    ----------
+    name : str
+        The ``--format`` name.
+    summary : str
+        One line for ``--help``.
+    sniff : callable
+        ``sniff(head) -> bool``: does the start of a file look like this format?
+    read : Reader
+        ``read(path, *, mapping=None) -> Staged``: the staged rows of one file.
+    write : callable
+        ``write(events, path) -> None``: write canonical events in this format.
+    """
 
     name: str
     summary: str
-    module: str
-
-    def _mod(self) -> _ReaderModule:
-        return cast(_ReaderModule, importlib.import_module(self.module))
-
-    @property
-    def sniff(self) -> Callable[[str], bool]:
-        return self._mod().sniff
-
-    @property
-    def read(self) -> Callable[..., Staged]:
-        return self._mod().read
-
-    @property
-    def write(self) -> Callable[[pl.DataFrame, str], None]:
-        return self._mod().write
+    sniff: Callable[[str], bool]
+    read: Reader
+    write: Callable[[pl.DataFrame, str], None]
 
 
 #: Every format, in the order auto-detection tries them (``generic`` last).
 FORMATS: Final = (
-    FormatSpec("telegram", "Telegram Desktop export (result.json)", "coordscope.datasets.telegram"),
+    FormatSpec("telegram", "Telegram Desktop export (result.json)",
+               telegram.sniff, telegram.read, writers.telegram.write),
     FormatSpec("twitter-v2", "X/Twitter API v2 JSON lines (pages or one tweet a line)",
-               "coordscope.datasets.twitter_v2"),
+               twitter_v2.sniff, twitter_v2.read, writers.twitter_v2.write),
     FormatSpec("twitter-v1", "X/Twitter API v1.1 statuses as JSON lines",
-               "coordscope.datasets.twitter_v1"),
+               twitter_v1.sniff, twitter_v1.read, writers.twitter_v1.write),
     FormatSpec("twitter-io", "X/Twitter Information Operations archive CSV",
-               "coordscope.datasets.twitter_io"),
+               twitter_io.sniff, twitter_io.read, writers.twitter_io.write),
     FormatSpec("crowdtangle", "CrowdTangle CSV export (Facebook, Instagram)",
-               "coordscope.datasets.crowdtangle"),
+               crowdtangle.sniff, crowdtangle.read, writers.crowdtangle.write),
     FormatSpec("coortweet", "CooRTweet input (object_id, account_id, content_id, "
-               "timestamp_share) or its multimodal wide form", "coordscope.datasets.coortweet"),
+               "timestamp_share) or its multimodal wide form",
+               coortweet.sniff, coortweet.read, writers.coortweet.write),
     FormatSpec("cnt", "coordination-network-toolkit CSV (8 columns by position)",
-               "coordscope.datasets.cnt"),
+               cnt.sniff, cnt.read, writers.cnt.write),
     FormatSpec("generic", "CSV, TSV, Parquet, JSON lines or JSON array with canonical or "
-               "mapped column names", "coordscope.datasets.generic"),
+               "mapped column names", generic.sniff, generic.read, writers.generic.write),
 )  # fmt: skip
 
+#: The ``--format`` names, in :data:`FORMATS` order.
 FORMAT_NAMES: Final = tuple(f.name for f in FORMATS)
 
 
 def get_format(name: str) -> FormatSpec:
-    """The format called ``name``; :class:`FormatError` listing the names otherwise."""
+    """Return the format called ``name``.
+
+    Parameters
+    ----------
+    name : str
+        A ``--format`` name (one of :data:`FORMAT_NAMES`).
+
+    Returns
+    -------
+    FormatSpec
+        Its reader and writer.
+
+    Raises
+    ------
+    FormatError
+        When no format has that name (the message lists the names).
+    """
     for spec in FORMATS:
         if spec.name == name:
             return spec
@@ -91,6 +125,16 @@ def detect_format(path: str) -> str:
 
     Parquet files are ``coortweet`` when their columns say so, else ``generic``. Every
     other file is offered to each format's ``sniff`` in :data:`FORMATS` order.
+
+    Parameters
+    ----------
+    path : str
+        The file (plain, gzip or zstd).
+
+    Returns
+    -------
+    str
+        The ``--format`` name.
 
     Raises
     ------

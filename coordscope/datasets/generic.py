@@ -12,13 +12,14 @@ numbered ``<file name>:<record>``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
 import polars as pl
 
-from coordscope.datasets._io import compression_of, head_bytes, strip_bom, write_bytes
+from coordscope.datasets._io import compression_of, head_bytes, strip_bom
 from coordscope.datasets._lists import to_string_list
 from coordscope.datasets._stage import RECORD, REJECT, SOURCE, Staged
 from coordscope.datasets._tables import (
@@ -38,7 +39,7 @@ from coordscope.schema import (
     TS,
 )
 
-__all__ = ["ALIASES", "read", "resolve_columns", "sniff", "write"]
+__all__ = ["ALIASES", "read", "resolve_columns", "sniff"]
 
 #: Common source names recognised without a mapping, per canonical column, in priority order.
 ALIASES: Final[dict[str, tuple[str, ...]]] = {
@@ -54,7 +55,7 @@ ALIASES: Final[dict[str, tuple[str, ...]]] = {
 
 
 def sniff(head: str) -> bool:
-    """True when the content names (or aliases) at least ``actor_id`` and ``ts``."""
+    """Tell whether the content names (or aliases) at least ``actor_id`` and ``ts``."""
     text = head.lstrip()
     if not text:
         return False
@@ -68,9 +69,7 @@ def sniff(head: str) -> bool:
 
 
 def _json_keys(text: str) -> list[str]:
-    """Top-level keys of the first JSON object in ``text`` (a cheap scan, no full parse)."""
-    import json
-
+    """Return the top-level keys of the first JSON object in ``text`` (no full parse)."""
     body = text[1:].lstrip() if text.startswith("[") else text
     line = body.split("\n", 1)[0].rstrip().rstrip(",")
     try:
@@ -133,7 +132,7 @@ def resolve_columns(
 
 
 def _load(path: str) -> tuple[pl.LazyFrame, pl.Series | None, list[tuple[int, str]]]:
-    """The raw table (lazy where the file allows), its record numbers, bad JSON lines.
+    """Load the raw table (lazy where the file allows), its record numbers, bad JSON lines.
 
     Plain CSV/TSV and Parquet are scanned lazily, so only the columns used are read;
     compressed text, JSON arrays and JSON lines are read eagerly. Record numbers are
@@ -168,8 +167,10 @@ def _load(path: str) -> tuple[pl.LazyFrame, pl.Series | None, list[tuple[int, st
 
 
 def read(path: str, *, mapping: Mapping[str, str] | None = None) -> Staged:
-    """Stage a generic table (see the module docstring). Cost ``O(n)``; only the columns
-    used are read from plain CSV and Parquet files."""
+    """Stage a generic table (see the module docstring).
+
+    Cost ``O(n)``; only the columns used are read from plain CSV and Parquet files.
+    """
     lazy, records, bad = _load(path)
     try:
         names = lazy.collect_schema().names()
@@ -224,32 +225,3 @@ def _first_line(exc: BaseException) -> str:
 def _alias_count(resolved: Mapping[str, str], mapping: Mapping[str, str] | None) -> int:
     mapping = mapping or {}
     return sum(1 for c, s in resolved.items() if c not in mapping and c != s)
-
-
-def write(events: pl.DataFrame, path: str) -> None:
-    """Write canonical events as a generic table; the format follows the extension.
-
-    ``.parquet`` keeps every type; ``.jsonl``/``.ndjson`` (JSON lines) and ``.json`` (one
-    array) keep lists as arrays and times as ISO 8601 UTC; ``.csv``/``.tsv`` join list
-    items with a space. A trailing ``.gz`` compresses the text formats.
-    """
-    p = Path(path)
-    suffixes = [s.lower() for s in p.suffixes]
-    gz = bool(suffixes) and suffixes[-1] == ".gz"
-    ext = suffixes[-2] if gz and len(suffixes) > 1 else (suffixes[-1] if suffixes else ".csv")
-    if ext == ".parquet":
-        events.write_parquet(p)
-        return
-    text_frame = events.with_columns(
-        [pl.col(c).dt.to_string("%Y-%m-%dT%H:%M:%S%.6fZ") for c in (TS, "actor_created")]
-        + [pl.col(PLATFORM).cast(pl.String), pl.col("kind").cast(pl.String)]
-    )
-    if ext in (".jsonl", ".ndjson"):
-        data = text_frame.write_ndjson(None).encode()
-    elif ext == ".json":
-        data = text_frame.write_json(None).encode()
-    else:
-        sep = "\t" if ext in (".tsv", ".tab") else ","
-        flat = text_frame.with_columns([pl.col(c).list.join(" ") for c in LIST_COLUMNS])
-        data = flat.write_csv(None, separator=sep).encode()
-    write_bytes(p, data)

@@ -26,7 +26,7 @@ class IngestResult:
     Attributes
     ----------
     events : polars.DataFrame
-        Canonical events (design.md §3), in input order.
+        Canonical events (:data:`coordscope.schema.EVENT_SCHEMA`), in input order.
     rejects : polars.DataFrame
         ``source, record, reason`` for every rejected record.
     rows : dict
@@ -47,7 +47,7 @@ class IngestResult:
     notes: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
-        """A JSON-ready summary: row accounting at the top level, inputs, counters, span."""
+        """Summarise for JSON: row accounting at the top level, inputs, counters, span."""
         span: dict[str, str | None] = {"first": None, "last": None}
         if self.events.height:
             lo, hi = self.events.select(
@@ -171,7 +171,7 @@ def read_events(
     format: str = "auto",
     mapping: Mapping[str, str] | None = None,
 ) -> pl.DataFrame:
-    """Read export files into the canonical event table (design.md §3).
+    """Read export files into the canonical event table.
 
     The same as ``ingest(paths, format=format, mapping=mapping).events``; use
     :func:`ingest` for the rejects and the row accounting.

@@ -1,7 +1,7 @@
 """Vectorized normalisation of timestamps, URLs, hashtags, mentions and media keys.
 
 Every function here works on whole :class:`polars.Series` or expressions; none loops over
-rows. Empty strings never survive as list items (design.md §3).
+rows. Empty strings never survive as list items.
 """
 
 from __future__ import annotations
@@ -144,9 +144,11 @@ def parse_timestamps(values: pl.Series) -> tuple[pl.Series, pl.Series]:
 
 
 def _clean_items(column: pl.Expr, transform: pl.Expr) -> pl.Expr:
-    """Apply ``transform`` (on ``pl.element()``) to every item, drop items that are null or
-    have no visible character (empty, spaces, control characters); a null list becomes an
-    empty list. One pass over the items."""
+    """Apply ``transform`` (on ``pl.element()``) to every item and drop empty items.
+
+    Items that are null or have no visible character (empty, spaces, control characters)
+    are dropped; a null list becomes an empty list. One pass over the items.
+    """
     visible = transform.str.contains(r"[^\p{C}\p{Z}\s]")
     return column.list.eval(transform.filter(visible.fill_null(False))).fill_null(
         pl.lit([], dtype=pl.List(pl.String))
@@ -154,7 +156,7 @@ def _clean_items(column: pl.Expr, transform: pl.Expr) -> pl.Expr:
 
 
 def _parse_iso_utc_fast(text: pl.Series) -> pl.Series:
-    """The common exact shape ``YYYY-MM-DD[T ]HH:MM:SS[.f…]Z`` by fixed-width slicing.
+    """Parse the common exact shape ``YYYY-MM-DD[T ]HH:MM:SS[.f…]Z`` by fixed-width slicing.
 
     Twice as fast as ``strptime`` on millions of values; anything else (and any value
     whose fields do not form a valid date) is left null for the general path.
@@ -251,7 +253,7 @@ def _normalize_url_strings(urls: pl.Expr) -> pl.Expr:
 
 
 def normalize_urls(column: pl.Expr) -> pl.Expr:
-    """Normalise a ``List(String)`` column of URLs (design.md §4).
+    """Normalise a ``List(String)`` column of URLs.
 
     Scheme and host lower-cased, ``www.`` and default ports (``:80`` for http, ``:443``
     for https) dropped, fragment dropped, tracking parameters (``utm_*`` and
@@ -299,7 +301,7 @@ def normalize_url_lists(urls: pl.Series) -> tuple[pl.Series, int]:
 
 
 def url_host(urls: pl.Expr) -> pl.Expr:
-    """The host (lower-case, ``www.`` dropped) of a String expression of URLs."""
+    """Return the host (lower-case, ``www.`` dropped) of a String expression of URLs."""
     return (
         urls.str.extract(r"^[A-Za-z][A-Za-z0-9+.\-]*://([^/?#:@]*@)?([^/?#:]*)", 2)
         .str.to_lowercase()
@@ -308,5 +310,5 @@ def url_host(urls: pl.Expr) -> pl.Expr:
 
 
 def is_shortener(urls: pl.Expr) -> pl.Expr:
-    """True where a String expression of URLs points at a known shortener domain."""
+    """Tell where a String expression of URLs points at a known shortener domain."""
     return url_host(urls).is_in(list(SHORTENER_DOMAINS))

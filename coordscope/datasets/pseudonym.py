@@ -34,14 +34,17 @@ _HANDLE: Final = r"@(\w+)"
 
 
 def pseudonym(value: str, key: str) -> str:
-    """The pseudonym of one identifier: ``u_`` + 24 hex digits of HMAC-SHA256."""
+    """Return the pseudonym of one identifier: ``u_`` + 24 hex digits of HMAC-SHA256."""
     digest = hmac.new(key.encode("utf-8"), value.encode("utf-8"), hashlib.sha256).hexdigest()
     return _PREFIX + digest[:_HEX]
 
 
 def _mapping(values: pl.Series, key: str) -> pl.DataFrame:
-    """Distinct values → pseudonyms. One HMAC per *distinct* value (C code, ~1 µs each):
-    the only per-item Python work, ``O(U)`` for ``U`` distinct identifiers."""
+    """Map the distinct values to their pseudonyms.
+
+    One HMAC per *distinct* value (C code, ~1 µs each): the only per-item Python work,
+    ``O(U)`` for ``U`` distinct identifiers.
+    """
     distinct = values.drop_nulls().unique().sort()
     names = distinct.to_list()
     return pl.DataFrame(
@@ -66,7 +69,7 @@ def pseudonymize_events(events: pl.DataFrame, key: str) -> pl.DataFrame:
         Same rows and canonical columns, ``x_*`` columns dropped.
     """
     if not key:
-        raise ParameterError("--pseudonymize needs a non-empty KEY")
+        raise ParameterError("pseudonymize: the key must not be empty")
     frame = events.drop([c for c in events.columns if c.startswith("x_")])
     handles_in_text = (
         frame.select(pl.col(TEXT).str.extract_all(_HANDLE).list.explode(keep_nulls=False))

@@ -7,7 +7,8 @@ coordinated campaigns (:data:`SCENARIOS`); sizes are in :data:`SIZES`.
 
 The window is 3 days from 2024-03-01T00:00:00Z. Event ids are Twitter-style snowflakes
 (they grow with time); account ids are snowflakes of the creation time. URLs in
-``events.urls`` are in normalised form (design.md §4) unless ``raw_urls=True``.
+``events.urls`` are in normalised form (as :func:`~coordscope.datasets.normalize.normalize_urls`
+gives them) unless ``raw_urls=True``.
 
 **Background** (:mod:`.scenarios.background`): log-normal account activity, diurnal
 rhythm per time zone, Zipf-like popularity of posts, words, hashtags and domains,
@@ -157,7 +158,7 @@ _LOW_BITS: Final = (1 << 22) - 1
 
 
 def resolve_size(size: str | int) -> int:
-    """Number of events for a named (:data:`SIZES`) or integer size.
+    """Return the number of events for a named (:data:`SIZES`) or integer size.
 
     Raises
     ------
@@ -171,7 +172,7 @@ def resolve_size(size: str | int) -> int:
             return SIZES[size]
         if size.isdigit():
             return resolve_size(int(size))
-        raise ParameterError(f"unknown size {size!r}: expected one of {list(SIZES)} or an integer")
+        raise ParameterError(f"size: unknown size {size!r}: expected one of {list(SIZES)} or an integer")
     if not MIN_SIZE <= size <= MAX_SIZE:
         raise ParameterError(f"size must be between {MIN_SIZE} and {MAX_SIZE} events, got {size}")
     return size
@@ -218,7 +219,7 @@ def simulate(
     Cost ``O(n log n)`` (sorts); 1M events take about 3–5 s of CPU, 20k (``demo``) 0.2 s.
     """
     if scenario not in SCENARIOS:
-        raise ParameterError(f"unknown scenario {scenario!r}: expected one of {list(SCENARIOS)}")
+        raise ParameterError(f"scenario: unknown scenario {scenario!r}: expected one of {list(SCENARIOS)}")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise ParameterError(f"seed must be a non-negative integer, got {seed!r}")
     n = resolve_size(size)
@@ -240,7 +241,7 @@ def simulate(
 
 
 def _generators(seed: int) -> dict[str, np.random.Generator]:
-    """The one place a seed becomes random generators: one independent stream per part."""
+    """Turn a seed into random generators, one independent stream per part (the one place)."""
     children = np.random.SeedSequence(seed).spawn(len(_STREAMS))
     return {
         name: np.random.default_rng(child) for name, child in zip(_STREAMS, children, strict=True)
@@ -265,7 +266,7 @@ def _campaigns_per_style(n: int) -> int:
 def _assemble(
     b: Builder, rng: np.random.Generator, *, raw_urls: bool
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Internal frames → canonical events and the truth table.
+    """Turn the internal frames into canonical events and the truth table.
 
     Steps: copy originals into reposts/replies, drop repeated reposts, thin background
     leaves to the requested size, sort by time, give snowflake ids.
@@ -320,8 +321,10 @@ _KIND_SERIES: Final = pl.Series("kind", list(KINDS)).cast(KIND_DTYPE)
 
 
 def _first_reposts(ev: pl.DataFrame) -> np.ndarray:
-    """Keep mask: an account reposts a post at most once (campaign action first, then the
-    earliest uid); other events are kept."""
+    """Return the keep mask: an account reposts a post at most once.
+
+    The campaign action is kept first, then the earliest uid; other events are kept.
+    """
     kind = ev["kind"].to_numpy()
     obj = ev["obj"].fill_null(-2).to_numpy()
     idx = np.flatnonzero((kind == 1) & (obj >= 0))
@@ -348,7 +351,9 @@ def _thin_mask(
 
 
 def _inherit(ev: pl.DataFrame, b: Builder) -> pl.DataFrame:
-    """Reposts copy their original's text (``RT @author: …``), URLs, hashtags and media and
+    """Give reposts and replies what they inherit from the post they answer.
+
+    Reposts copy their original's text (``RT @author: …``), URLs, hashtags and media and
     mention its author; replies mention and address the author they reply to.
 
     Originals are never reposts and are always kept. Only the rows that change are
@@ -420,7 +425,7 @@ def _inherit(ev: pl.DataFrame, b: Builder) -> pl.DataFrame:
 
 
 def _merge_rows(n: int, parts: list[tuple[np.ndarray, pl.Series]]) -> pl.Series:
-    """A length-``n`` Series whose rows ``idx`` come from each ``(idx, values)`` part.
+    """Build a length-``n`` Series whose rows ``idx`` come from each ``(idx, values)`` part.
 
     The parts' indices partition ``range(n)``. A gather, so it works for list columns.
     """

@@ -54,9 +54,7 @@ from coordscope.datasets._twitter_common import (
     PLATFORM_NAME,
     decode_json_lines,
     first_line_is_object,
-    id_or_none,
     reject_rows,
-    write_json_lines,
 )
 from coordscope.schema import (
     ACTOR_CREATED,
@@ -74,7 +72,7 @@ from coordscope.schema import (
     URLS,
 )
 
-__all__ = ["FORMAT", "LINE_DTYPE", "NOTICES", "read", "sniff", "write"]
+__all__ = ["FORMAT", "LINE_DTYPE", "NOTICES", "read", "sniff"]
 
 #: The ``--format`` name.
 FORMAT: Final = "twitter-v1"
@@ -142,7 +140,6 @@ LINE_DTYPE: Final = pl.Struct(
 )
 
 _WHAT: Final = "an X/Twitter v1.1 status"
-_V1_TIME: Final = "%a %b %d %H:%M:%S +0000 %Y"
 _SELF_LINK_RE: Final = r"(?i)^https?://(www\.|mobile\.)?twitter\.com/i/web/status/"
 
 # Sniffing: content markers only, searched in the first 64 KiB (which may end mid-line).
@@ -156,7 +153,7 @@ _V2_ONLY_RE: Final = re.compile(r'"(author_id|edit_history_tweet_ids|__twarc)"\s
 
 
 def sniff(head: str) -> bool:
-    """True for JSON lines of v1.1 statuses or stream notices.
+    """Tell whether ``head`` is JSON lines of v1.1 statuses or stream notices.
 
     The first non-blank character opens an object, and the text holds a v1.1 marker: a
     string ``id_str`` with a v1-style ``created_at`` or a ``screen_name``, or a line that
@@ -197,72 +194,6 @@ def read(path: str, *, mapping: Mapping[str, str] | None = None) -> Staged:
     return Staged(frame, format=FORMAT, notes=decoded.notes)
 
 
-def write(events: pl.DataFrame, path: str) -> None:
-    """Write canonical events as v1.1 statuses, one JSON object a line.
-
-    Each line has ``created_at`` (v1 format, UTC, whole seconds), ``id_str``, ``text``,
-    ``truncated: false``, ``in_reply_to_status_id_str`` (replies), ``user`` (``id_str``,
-    ``screen_name``, ``created_at``), ``retweeted_status`` (reposts: a stub with ``id_str``),
-    ``is_quote_status`` and ``quoted_status_id_str`` (quotes), ``entities`` (``hashtags``
-    ``{text}``, ``user_mentions`` — ``id_str`` for an all-digit mention, else
-    ``screen_name`` —, ``urls`` ``{url, expanded_url}``, ``media``: the first item),
-    ``extended_entities.media`` (every media id), ``lang`` (``x_lang`` when present) and
-    ``timestamp_ms`` (so times keep their milliseconds). Kinds without a v1.1 form are
-    written as the nearest one: ``forward`` as a retweet, ``comment`` as a reply,
-    ``reaction`` as a plain status. A ``.gz`` path is gzip-compressed. Vectorized.
-    """
-    kind = pl.col(KIND).cast(pl.String)
-    is_repost = kind.is_in(["repost", "forward"])
-    is_quote = kind == "quote"
-    is_reply = kind.is_in(["reply", "comment"])
-    element = pl.element()
-    media_items = pl.col(MEDIA).list.eval(
-        pl.struct(element.alias("id_str"), pl.lit("photo").alias("type"))
-    )
-    entities = pl.struct(
-        pl.col(HASHTAGS).list.eval(pl.struct(element.alias("text"))).alias("hashtags"),
-        pl.col(MENTIONS)
-        .list.eval(
-            pl.struct(
-                id_or_none(element, numeric=True).alias("id_str"),
-                id_or_none(element, numeric=False).alias("screen_name"),
-            )
-        )
-        .alias("user_mentions"),
-        pl.col(URLS)
-        .list.eval(pl.struct(element.alias("url"), element.alias("expanded_url")))
-        .alias("urls"),
-        media_items.list.head(1).alias("media"),
-    )
-    lang = (
-        pl.col("x_lang").cast(pl.String) if "x_lang" in events.columns else pl.lit(None, pl.String)
-    )
-    out = events.select(
-        pl.col(TS).dt.strftime(_V1_TIME).alias("created_at"),
-        pl.col(EVENT_ID).alias("id_str"),
-        pl.col(TEXT).alias("text"),
-        pl.lit(False).alias("truncated"),
-        pl.when(is_reply).then(pl.col(OBJECT_ID)).alias("in_reply_to_status_id_str"),
-        pl.struct(
-            pl.col(ACTOR_ID).alias("id_str"),
-            pl.col(ACTOR_NAME).alias("screen_name"),
-            pl.col(ACTOR_CREATED).dt.strftime(_V1_TIME).alias("created_at"),
-        ).alias("user"),
-        pl.when(is_repost)
-        .then(pl.struct(pl.col(OBJECT_ID).alias("id_str")))
-        .alias("retweeted_status"),
-        is_quote.alias("is_quote_status"),
-        pl.when(is_quote).then(pl.col(OBJECT_ID)).alias("quoted_status_id_str"),
-        entities.alias("entities"),
-        pl.when(pl.col(MEDIA).list.len() > 0)
-        .then(pl.struct(media_items.alias("media")))
-        .alias("extended_entities"),
-        lang.alias("lang"),
-        pl.col(TS).dt.epoch("ms").cast(pl.String).alias("timestamp_ms"),
-    )
-    write_json_lines(out, path)
-
-
 def _stage_chunk(decoded: pl.DataFrame, *, path: str) -> tuple[pl.DataFrame, dict[str, int]]:
     """Staged rows of one decoded chunk, and its notice counts."""
     frame = decoded.select(_staged_columns(path))
@@ -277,7 +208,7 @@ def _notice_reason(name: str) -> str:
 
 
 def _content_lists(status: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-    """The entities and the media list of a status struct (extended forms first)."""
+    """Return the entities and the media list of a status struct (extended forms first)."""
     extended = status.struct.field("extended_tweet")
     entities = pl.coalesce(extended.struct.field("entities"), status.struct.field("entities"))
     media = pl.coalesce(

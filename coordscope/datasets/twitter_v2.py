@@ -64,9 +64,7 @@ from coordscope.datasets._twitter_common import (
     PLATFORM_NAME,
     decode_json_lines,
     first_line_is_object,
-    id_or_none,
     reject_rows,
-    write_json_lines,
 )
 from coordscope.datasets.normalize import parse_timestamps
 from coordscope.schema import (
@@ -85,7 +83,7 @@ from coordscope.schema import (
     URLS,
 )
 
-__all__ = ["FORMAT", "LINE_DTYPE", "REFERENCE_KINDS", "read", "sniff", "write"]
+__all__ = ["FORMAT", "LINE_DTYPE", "REFERENCE_KINDS", "read", "sniff"]
 
 #: The ``--format`` name.
 FORMAT: Final = "twitter-v2"
@@ -137,7 +135,6 @@ LINE_DTYPE: Final = pl.Struct(
 )
 
 _WHAT: Final = "an X/Twitter v2 tweet or API page"
-_V2_TIME: Final = "%Y-%m-%dT%H:%M:%S%.3fZ"
 _PAGE_KEYS: Final = ("data", "includes", "errors", "meta")
 
 # Internal columns of the tweet-level frame both shapes are brought to.
@@ -165,7 +162,7 @@ _V1_ONLY_RE: Final = re.compile(r'"(id_str|screen_name|user_mentions)"\s*:')
 
 
 def sniff(head: str) -> bool:
-    """True for JSON lines of v2 API pages or v2 tweets (plain or twarc2-flattened).
+    """Tell whether ``head`` is JSON lines of v2 API pages or tweets (plain or flattened).
 
     The first non-blank character opens an object, no v1.1-only field (``id_str``,
     ``screen_name``, ``user_mentions``) appears, and either the first line starts as an
@@ -209,83 +206,11 @@ def read(path: str, *, mapping: Mapping[str, str] | None = None) -> Staged:
     return Staged(frame, format=FORMAT, notes=decoded.notes)
 
 
-def write(events: pl.DataFrame, path: str) -> None:
-    """Write canonical events as flattened v2 tweets (twarc2 ``flatten``), one a line.
-
-    Each line has ``id``, ``text``, ``created_at`` (UTC, milliseconds, ``Z``),
-    ``author_id``, ``author`` (``id``, ``username``, ``created_at``), ``conversation_id``
-    (``x_conversation_id`` when present, else the replied-to id for replies and the
-    tweet's own id otherwise), ``lang`` (``x_lang`` when present), ``edit_history_tweet_ids``,
-    ``referenced_tweets`` (``[{type, id}]`` for reposts, quotes and replies), ``entities``
-    (``urls`` ``{url, expanded_url}``, ``hashtags`` ``{tag}``, ``mentions`` — ``id`` for an
-    all-digit mention, else ``username``), ``attachments.media_keys`` when there are media,
-    and ``__twarc`` (``version: "coordscope"``). Kinds without a v2 form are written as the
-    nearest one: ``forward`` as a retweet, ``comment`` as a reply, ``reaction`` as a plain
-    tweet. Sub-millisecond time is dropped. A ``.gz`` path is gzip-compressed. Vectorized.
-    """
-    kind = pl.col(KIND).cast(pl.String)
-    ref_type = (
-        pl.when(kind.is_in(["repost", "forward"]))
-        .then(pl.lit("retweeted"))
-        .when(kind == "quote")
-        .then(pl.lit("quoted"))
-        .when(kind.is_in(["reply", "comment"]))
-        .then(pl.lit("replied_to"))
-    )
-    element = pl.element()
-    entities = pl.struct(
-        pl.col(URLS)
-        .list.eval(pl.struct(element.alias("url"), element.alias("expanded_url")))
-        .alias("urls"),
-        pl.col(HASHTAGS).list.eval(pl.struct(element.alias("tag"))).alias("hashtags"),
-        pl.col(MENTIONS)
-        .list.eval(
-            pl.struct(
-                id_or_none(element, numeric=False).alias("username"),
-                id_or_none(element, numeric=True).alias("id"),
-            )
-        )
-        .alias("mentions"),
-    )
-    columns = events.columns
-    lang = pl.col("x_lang").cast(pl.String) if "x_lang" in columns else pl.lit(None, pl.String)
-    conversation = (
-        pl.when(ref_type == "replied_to").then(pl.col(OBJECT_ID)).otherwise(pl.col(EVENT_ID))
-    )
-    if "x_conversation_id" in columns:
-        conversation = pl.col("x_conversation_id").cast(pl.String)
-    out = events.select(
-        pl.concat_list(pl.col(EVENT_ID)).alias("edit_history_tweet_ids"),
-        pl.col(EVENT_ID).alias("id"),
-        pl.col(TEXT).alias("text"),
-        pl.col(TS).dt.strftime(_V2_TIME).alias("created_at"),
-        pl.col(ACTOR_ID).alias("author_id"),
-        conversation.alias("conversation_id"),
-        lang.alias("lang"),
-        pl.when(ref_type.is_not_null())
-        .then(pl.concat_list(pl.struct(ref_type.alias("type"), pl.col(OBJECT_ID).alias("id"))))
-        .alias("referenced_tweets"),
-        entities.alias("entities"),
-        pl.when(pl.col(MEDIA).list.len() > 0)
-        .then(pl.struct(pl.col(MEDIA).alias("media_keys")))
-        .alias("attachments"),
-        pl.struct(
-            pl.col(ACTOR_ID).alias("id"),
-            pl.col(ACTOR_NAME).alias("username"),
-            pl.col(ACTOR_CREATED).dt.strftime(_V2_TIME).alias("created_at"),
-        ).alias("author"),
-        pl.struct(
-            pl.lit(None, pl.String).alias("url"),
-            pl.lit("coordscope").alias("version"),
-            pl.lit(None, pl.String).alias("retrieved_at"),
-        ).alias("__twarc"),
-    )
-    write_json_lines(out, path)
-
-
 def _stage_chunk(frame: pl.DataFrame, *, path: str) -> tuple[pl.DataFrame, dict[str, int]]:
-    """Staged rows of one decoded chunk (flattened tweets first, then page tweets), and
-    its page counts."""
+    """Stage one decoded chunk: flattened tweets first, then page tweets.
+
+    Returns the staged rows and the chunk's page counts.
+    """
     is_page = pl.col("id").is_null() & pl.any_horizontal(
         [pl.col(k).is_not_null() for k in _PAGE_KEYS]
     )
@@ -309,7 +234,7 @@ def _stage_chunk(frame: pl.DataFrame, *, path: str) -> tuple[pl.DataFrame, dict[
 
 
 def _deciding_reference() -> pl.Expr:
-    """The reference that decides kind and object: retweeted > quoted > replied_to."""
+    """Pick the reference that decides kind and object: retweeted > quoted > replied_to."""
     element = pl.element()
     rank = element.struct.field("type").replace_strict(
         {name: i for i, name in enumerate(REFERENCE_KINDS)},
@@ -353,8 +278,11 @@ def _from_flattened(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _from_pages(pages: pl.DataFrame) -> pl.DataFrame:
-    """Tweet-level frame of API pages: ``data`` exploded, authors and referenced tweets
-    joined from the same page's ``includes``."""
+    """Bring API pages to the tweet-level frame.
+
+    ``data`` is exploded; authors and referenced tweets are joined from the same page's
+    ``includes``.
+    """
     tweets = (
         pages.filter(pl.col("data").list.len() > 0)
         .select(RECORD, "data", pl.int_ranges(0, pl.col("data").list.len()).alias(_INDEX))

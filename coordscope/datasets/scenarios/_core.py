@@ -166,7 +166,7 @@ class Background:
     popular_cdf: np.ndarray
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        """Indices of ``n`` posts drawn with probability proportional to popularity."""
+        """Draw the indices of ``n`` posts with probability proportional to popularity."""
         return _text.pick(rng, self.cdf, n)
 
 
@@ -243,7 +243,7 @@ class Builder:
         return self.url_pool
 
     def handles(self) -> pl.Series:
-        """Handles (``actor_name``) of every account, by index."""
+        """Return the handles (``actor_name``) of every account, by index."""
         if self._handles is None:
             self._handles = pl.concat(self.handle_parts)
         return self._handles

@@ -158,7 +158,7 @@ _TAG_TABLE: Final = _table(zipf_cdf(HASHTAGS.len(), 1.0, offset=1.5))
 
 
 def word_indices(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
-    """An ``(n, k)`` matrix of Zipf-distributed vocabulary indices."""
+    """Draw an ``(n, k)`` matrix of Zipf-distributed vocabulary indices."""
     return _draw(rng, _WORD_TABLE, (n, k))
 
 
@@ -202,7 +202,7 @@ def compound_words(rng: np.random.Generator, n: int) -> pl.Series:
 
 
 def handles(rng: np.random.Generator, index: np.ndarray, prefix: str | None) -> pl.Series:
-    """Handles for accounts with indices ``index``: two words and a scrambled number.
+    """Make handles for accounts with indices ``index``: two words and a scrambled number.
 
     The number is a bijective scramble of the index (modulo the prime 99,999,989), so
     handles are unique below that many accounts. ``prefix`` replaces the first word.

@@ -94,8 +94,11 @@ def _n_actions(b: Builder, rng: np.random.Generator, lo: int, hi: int, minimum: 
 def _participation(
     rng: np.random.Generator, n_actions: int, n_members: int, p: float, minimum: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(action, member) index pairs: each member joins each action with probability ``p``,
-    at least ``minimum`` random members per action."""
+    """Draw (action, member) index pairs.
+
+    Each member joins each action with probability ``p``, at least ``minimum`` random
+    members per action.
+    """
     mask = rng.random((n_actions, n_members)) < p
     forced = np.argsort(rng.random((n_actions, n_members)), axis=1)[:, :minimum]
     mask[np.arange(n_actions)[:, None], forced] = True
@@ -121,12 +124,12 @@ def _targets(
 
 
 def _after(bg_rel: np.ndarray, delay: np.ndarray, margin: float) -> np.ndarray:
-    """Action times ``bg_rel + delay`` kept at least ``margin`` seconds before the end."""
+    """Return action times ``bg_rel + delay`` kept at least ``margin`` seconds before the end."""
     return np.asarray(np.minimum(bg_rel + delay, DURATION_S - margin))
 
 
 def squad_in_cascade(b: Builder, rng: np.random.Generator, cid: int) -> None:
-    """A tight squad reposting organically popular posts within seconds of each other."""
+    """Plant a tight squad reposting organically popular posts within seconds of each other."""
     members = _members(b, rng, cid, 8, 20, 6)
     posts = _targets(b, rng, _n_actions(b, rng, 15, 30, 5), 0.0, 0.03, 30)
     bg = b.bg
@@ -159,7 +162,7 @@ _PUNCT = np.array(["!", "!!", ".", "?!", "!!!"])
 
 
 def copy_paste(b: Builder, rng: np.random.Generator, cid: int) -> None:
-    """The same message with small edits, posted by members within 3 minutes.
+    """Plant the same message with small edits, posted by members within 3 minutes.
 
     Edits: none (35 %), one word swapped (25 %), punctuation appended (20 %), an emoji
     appended (20 %). Keys: the unedited messages.
@@ -250,7 +253,7 @@ def hashtag_campaign(b: Builder, rng: np.random.Generator, cid: int) -> None:
 
 
 def rotating_subsets(b: Builder, rng: np.random.Generator, cid: int) -> None:
-    """A large group; each action only 20–40 % of it joins, with tens of seconds jitter."""
+    """Plant a large group; each action only 20–40 % of it joins, with tens of seconds jitter."""
     members = _members(b, rng, cid, 30, 60, 20)
     posts = _targets(b, rng, _n_actions(b, rng, 30, 60, 10), 0.02, 0.3, 60)
     bg = b.bg
@@ -263,8 +266,10 @@ def rotating_subsets(b: Builder, rng: np.random.Generator, cid: int) -> None:
 
 
 def fresh_accounts(b: Builder, rng: np.random.Generator, cid: int) -> None:
-    """Accounts created within 3 days of each other shortly before the window (between 10
-    and 1 days before it), acting loosely together."""
+    """Plant accounts created within 3 days of each other, acting loosely together.
+
+    They are created shortly before the window (between 10 and 1 days before it).
+    """
     first = -rng.uniform(4.0, 10.0) * DAY_S
     created = first + rng.uniform(0.0, 3.0 * DAY_S, 64)
     members = _members(b, rng, cid, 15, 30, 6, created_s=created)

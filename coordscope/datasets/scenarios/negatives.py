@@ -40,7 +40,7 @@ def _scale(b: Builder) -> float:
 
 
 def flash_viral(b: Builder, rng: np.random.Generator) -> None:
-    """Breaking posts reposted by many accounts within minutes.
+    """Add breaking posts reposted by many accounts within minutes.
 
     ``max(300, 0.15·target)`` reposts over ``round(sqrt(target / 5000))`` breaking posts
     (sizes ∝ 1, 1/2, 1/3 …). Each post is by a new high-profile account; 55 % of its
