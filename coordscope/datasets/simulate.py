@@ -172,7 +172,9 @@ def resolve_size(size: str | int) -> int:
             return SIZES[size]
         if size.isdigit():
             return resolve_size(int(size))
-        raise ParameterError(f"size: unknown size {size!r}: expected one of {list(SIZES)} or an integer")
+        raise ParameterError(
+            f"size: unknown size {size!r}: expected one of {list(SIZES)} or an integer"
+        )
     if not MIN_SIZE <= size <= MAX_SIZE:
         raise ParameterError(f"size must be between {MIN_SIZE} and {MAX_SIZE} events, got {size}")
     return size
@@ -219,7 +221,9 @@ def simulate(
     Cost ``O(n log n)`` (sorts); 1M events take about 3–5 s of CPU, 20k (``demo``) 0.2 s.
     """
     if scenario not in SCENARIOS:
-        raise ParameterError(f"scenario: unknown scenario {scenario!r}: expected one of {list(SCENARIOS)}")
+        raise ParameterError(
+            f"scenario: unknown scenario {scenario!r}: expected one of {list(SCENARIOS)}"
+        )
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise ParameterError(f"seed must be a non-negative integer, got {seed!r}")
     n = resolve_size(size)

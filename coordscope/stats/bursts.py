@@ -100,7 +100,7 @@ _BURST_COLUMNS: Final = ("cluster_share", "synchrony", "recurrence", "actors")
 
 
 def burst_terms() -> dict[str, pl.Expr]:
-    """The burst score's terms as polars expressions, each in ``[0, 1]`` (nulls give 0)."""
+    """Return the burst score's terms as polars expressions, each in ``[0, 1]`` (nulls give 0)."""
     rec = pl.col("recurrence").cast(pl.Float64).fill_null(0.0).clip(0.0)
     actors = pl.col("actors").cast(pl.Float64).fill_null(1.0).clip(1.0)
     return {
@@ -212,7 +212,7 @@ def bursts(
 
 
 def burst_members(actions: pl.DataFrame, bursts: pl.DataFrame) -> pl.DataFrame:
-    """The accounts behind each burst: one row per (burst, account).
+    """Return the accounts behind each burst: one row per (burst, account).
 
     A burst's actions are exactly the actions of its ``(signal, key)`` with
     ``start <= ts <= end`` (runs are maximal, so no other run of the key overlaps that
@@ -422,7 +422,9 @@ def _recurrence(
     start: npt.NDArray[np.int64],
     end: npt.NDArray[np.int64],
 ) -> npt.NDArray[np.int64]:
-    """Other runs sharing ``>= max(2, ceil(max(n_i, n_j) / 2))`` accounts with each run,
+    """Count, per run, the other runs that largely share its accounts at another time.
+
+    Other runs sharing ``>= max(2, ceil(max(n_i, n_j) / 2))`` accounts with each run,
     and disjoint from it in time.
 
     ``A`` is the (run × account) incidence; ``A·Aᵀ`` counts shared accounts. It is

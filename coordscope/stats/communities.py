@@ -35,7 +35,7 @@ COMMUNITY_SCHEMA: Final[dict[str, pl.DataType]] = {
 
 
 def components(edges: pl.DataFrame, *, a: str = "actor_a", b: str = "actor_b") -> pl.DataFrame:
-    """Connected components of an undirected account graph.
+    """Find the connected components of an undirected account graph.
 
     Parameters
     ----------
@@ -180,8 +180,10 @@ def _component_labels(
 
 
 def _renumber(labels: npt.NDArray[np.int64]) -> pl.Series:
-    """Labels renumbered 0, 1, … in order of first appearance (ids are sorted, so that is
-    the order of each group's smallest member id)."""
+    """Renumber labels 0, 1, … in order of first appearance.
+
+    Ids are sorted, so that is the order of each group's smallest member id.
+    """
     if labels.shape[0] == 0:
         return pl.Series(values=[], dtype=pl.Int64)
     _, first = np.unique(labels, return_index=True)

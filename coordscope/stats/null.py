@@ -151,7 +151,7 @@ def fit_model(
     *,
     total: float | None = None,
 ) -> Model:
-    """The model of :class:`Model` for one signal.
+    """Fit the model of :class:`Model` for one signal.
 
     Parameters
     ----------
@@ -215,7 +215,7 @@ def group_unit_bound(model: Model, big_x: FloatArray, size: FloatArray, table: i
 
 
 def unit_bound(x: FloatArray, size: FloatArray, y: FloatArray, pi: FloatArray) -> FloatArray:
-    """The per-unit term of :func:`group_unit_bound`, elementwise."""
+    """Compute the per-unit term of :func:`group_unit_bound`, elementwise."""
     return np.asarray(np.minimum(size, x * y) * np.minimum(1.0, x * y * pi), dtype=np.float64)
 
 
@@ -251,7 +251,7 @@ def capped_sum(model: Model, c: FloatArray, table: int) -> FloatArray:
 
 
 def common_keys(pairs: pl.DataFrame, incidence: pl.DataFrame) -> pl.DataFrame:
-    """Common keys of the given pairs, intersected from the side with fewer keys.
+    """Find the common keys of the given pairs, intersected from the side with fewer keys.
 
     Parameters
     ----------
