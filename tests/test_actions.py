@@ -506,7 +506,7 @@ def test_co_text_length_and_kinds_are_parameters() -> None:
 
 
 def test_co_text_unknown_rule_is_an_error() -> None:
-    with pytest.raises(ParameterError, match="text rule"):
+    with pytest.raises(ParameterError, match=r"^text_rule must be one of"):
         run(TEXTS, "co_text", text_rule="fuzzy")
 
 
