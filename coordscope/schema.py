@@ -36,6 +36,7 @@ __all__ = [
     "CHANNEL",
     "CLUSTER_SCHEMA",
     "DEFAULT_SIGNALS",
+    "DETECT_NODE_SCHEMA",
     "EDGE_SCHEMA",
     "EVENT_ID",
     "EVENT_SCHEMA",
@@ -55,11 +56,13 @@ __all__ = [
     "OBJECT_ID",
     "PLATFORM",
     "PLATFORMS",
+    "REJECT_SCHEMA",
     "REQUIRED_COLUMNS",
     "SIGNALS",
     "SIGNIFICANCE_COLUMNS",
     "TEXT",
     "TEXT_RULES",
+    "TRUTH_SCHEMA",
     "TS",
     "TS_DTYPE",
     "URLS",
@@ -296,6 +299,39 @@ BURST_MEMBER_SCHEMA: Final[dict[str, pl.DataType]] = {
     ACTOR_ID: pl.String(),
     "actions": pl.UInt32(),
     "first_ts": TS_DTYPE,
+}
+
+
+#: ``nodes.csv`` of ``coordscope detect`` (native and reference modes): each account's
+#: activity and its degree (distinct partners) in the run's edge table.
+DETECT_NODE_SCHEMA: Final[dict[str, pl.DataType]] = {
+    ACTOR_ID: pl.String(),
+    ACTOR_NAME: pl.String(),
+    "n_events": pl.UInt32(),
+    "first_ts": TS_DTYPE,
+    "last_ts": TS_DTYPE,
+    "degree": pl.UInt32(),
+}
+
+#: ``rejects.csv``: one row per input record that could not be read (file, 1-based
+#: record number, reason).
+REJECT_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "source": pl.String(),
+    "record": pl.Int64(),
+    "reason": pl.String(),
+}
+
+#: ``truth.parquet`` of a simulation: one row per account, with its planted campaign
+#: (null when organic), the campaign's style, keys, signal and active span.
+TRUTH_SCHEMA: Final[dict[str, pl.DataType]] = {
+    ACTOR_ID: pl.String(),
+    "campaign": pl.String(),
+    "style": pl.String(),
+    "coordinated": pl.Boolean(),
+    "keys": pl.List(pl.String()),
+    "signal": pl.String(),
+    "start": TS_DTYPE,
+    "end": TS_DTYPE,
 }
 
 

@@ -36,6 +36,7 @@ from polars.testing import assert_frame_equal, assert_series_equal
 
 import coordscope as cs
 from coordscope.compat import detect_cnt, detect_coortweet
+from coordscope.compat.coortweet import NETWORK_SCHEMA
 from coordscope.errors import ParameterError, SchemaError
 from coordscope.schema import (
     ACTION_SCHEMA,
@@ -43,6 +44,7 @@ from coordscope.schema import (
     BURST_SCHEMA,
     CLUSTER_SCHEMA,
     DEFAULT_SIGNALS,
+    DETECT_NODE_SCHEMA,
     EDGE_SCHEMA,
     EVENT_SCHEMA,
     EVIDENCE_SCHEMA,
@@ -51,6 +53,7 @@ from coordscope.schema import (
     MEMBERSHIP_SCHEMA,
     NODE_SCHEMA,
     SIGNIFICANCE_COLUMNS,
+    TRUTH_SCHEMA,
     TS_DTYPE,
     empty_events,
 )
@@ -397,16 +400,6 @@ def test_actions(tables: Tables, name: str) -> None:
 
 # ----------------------------------------------------------------------------- detect
 
-#: The node table of a detection run (native and reference modes alike).
-DETECT_NODE_SCHEMA: dict[str, pl.DataType] = {
-    "actor_id": pl.String(),
-    "actor_name": pl.String(),
-    "n_events": pl.UInt32(),
-    "first_ts": TS_DTYPE,
-    "last_ts": TS_DTYPE,
-    "degree": pl.UInt32(),
-}
-
 
 @pytest.mark.parametrize("name", NAMES)
 def test_detect_native(tables: Tables, name: str) -> None:
@@ -456,16 +449,6 @@ COORTWEET_RESULT = [
     "account_id",
     "account_id_y",
 ]
-COORTWEET_NETWORK: dict[str, pl.DataType] = {
-    "from": pl.String(),
-    "to": pl.String(),
-    "weight": pl.Int64(),
-    "avg_time_delta": pl.Float64(),
-    "n_content_id": pl.Int64(),
-    "n_content_id_y": pl.Int64(),
-    "edge_symmetry_score": pl.Float64(),
-    "weight_threshold": pl.Int64(),
-}
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -482,7 +465,7 @@ def test_detect_coortweet(tables: Tables, name: str) -> None:
         **dict.fromkeys(COORTWEET_RESULT, pl.String()),
         "time_delta": delta,
     }
-    assert_schema(result.edges, COORTWEET_NETWORK)
+    assert_schema(result.edges, NETWORK_SCHEMA)
     assert_schema(result.nodes, DETECT_NODE_SCHEMA)
     if name in LONELY:
         assert result.coactions.height == result.edges.height == 0
@@ -791,19 +774,7 @@ def test_simulate_returns_events_and_truth(tables: Tables) -> None:
     assert_frame_equal(events, tables.events["simulated"])  # same seed, same data
     assert_frame_equal(truth, tables.truth)
     assert cs.validate_events(events) is events
-    assert_schema(
-        truth,
-        {
-            "actor_id": pl.String(),
-            "campaign": pl.String(),
-            "style": pl.String(),
-            "coordinated": pl.Boolean(),
-            "keys": pl.List(pl.String()),
-            "signal": pl.String(),
-            "start": TS_DTYPE,
-            "end": TS_DTYPE,
-        },
-    )
+    assert_schema(truth, TRUTH_SCHEMA)
     assert truth["actor_id"].to_list() == events["actor_id"].unique().sort().to_list()
     assert truth["coordinated"].to_list() == truth["campaign"].is_not_null().to_list()
     other, _ = cs.simulate("mixed", seed=2, size="tiny")

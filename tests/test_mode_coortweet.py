@@ -28,7 +28,7 @@ from coordscope import ingest, read_events
 from coordscope.compat import coortweet as coortweet_mode
 from coordscope.compat.coortweet import (
     ACCOUNT_STATS_SCHEMA,
-    EDGE_SCHEMA,
+    NETWORK_SCHEMA,
     RESULT_COLUMNS,
     coortweet_account_stats,
     coortweet_detect,
@@ -383,7 +383,7 @@ def test_empty_one_account_one_key() -> None:
     assert coortweet_detect(_events(one_key)).height == 0
     assert coortweet_detect(_events(one_key), min_participation=1).height == 6
     edges = coortweet_network(empty)
-    assert edges.schema == pl.Schema(EDGE_SCHEMA)
+    assert edges.schema == pl.Schema(NETWORK_SCHEMA)
     assert edges.height == 0
     stats = coortweet_account_stats(empty, edges)
     assert stats.schema == pl.Schema(ACCOUNT_STATS_SCHEMA)
@@ -645,7 +645,7 @@ def test_russian_result_edges_and_stats_match_coortweet(russian: pl.DataFrame) -
     # identical, row order included
     assert result.equals(expected)
     edges = coortweet_network(result, edge_weight=0.5)
-    want_edges = _read_expected("russian_tw10_mp2_edges.csv", EDGE_SCHEMA)
+    want_edges = _read_expected("russian_tw10_mp2_edges.csv", NETWORK_SCHEMA)
     assert want_edges.height == 442
     assert int(want_edges["weight_threshold"].sum()) == 4
     _assert_frames_close(edges, want_edges, ["avg_time_delta", "edge_symmetry_score"])

@@ -74,7 +74,7 @@ from coordscope.signals.actions import actions as signal_actions
 
 __all__ = [
     "ACCOUNT_STATS_SCHEMA",
-    "EDGE_SCHEMA",
+    "NETWORK_SCHEMA",
     "RESULT_COLUMNS",
     "coortweet_account_stats",
     "coortweet_detect",
@@ -93,7 +93,7 @@ RESULT_COLUMNS: Final = (
 )
 
 #: The edge table of ``generate_coordinated_network`` (``igraph::as_data_frame``).
-EDGE_SCHEMA: Final[dict[str, pl.DataType]] = {
+NETWORK_SCHEMA: Final[dict[str, pl.DataType]] = {
     "from": pl.String(),
     "to": pl.String(),
     "weight": pl.Int64(),
@@ -260,7 +260,7 @@ def coortweet_network(result: pl.DataFrame, *, edge_weight: float = 0.5) -> pl.D
     Returns
     -------
     polars.DataFrame
-        :data:`EDGE_SCHEMA`, one row per unordered account pair, in order of the pair's
+        :data:`NETWORK_SCHEMA`, one row per unordered account pair, in order of the pair's
         first result row:
 
         - ``weight``: result rows of the pair;

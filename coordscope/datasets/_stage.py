@@ -49,6 +49,7 @@ from coordscope.schema import (
     MENTIONS,
     OBJECT_ID,
     PLATFORM,
+    REJECT_SCHEMA,
     TEXT,
     TS,
     TS_DTYPE,
@@ -62,12 +63,6 @@ SOURCE: Final = "_source"
 RECORD: Final = "_record"
 REJECT: Final = "_reject"
 
-#: Columns of the rejects table.
-REJECT_SCHEMA: Final[dict[str, pl.DataType]] = {
-    "source": pl.String(),
-    "record": pl.Int64(),
-    "reason": pl.String(),
-}
 
 _SCALAR_STRINGS: Final = (EVENT_ID, ACTOR_ID, ACTOR_NAME, OBJECT_ID, CHANNEL)
 _LIST_DTYPE: Final = pl.List(pl.String())

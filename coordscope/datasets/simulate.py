@@ -18,7 +18,7 @@ links (some shortened, some video links), mentions, media, account creation date
 scheduler bots, homophilous communities — organic, never coordinated. **Campaigns**
 (:mod:`.scenarios.campaigns`): one style each, see that module's table.
 
-Truth schema (:data:`TRUTH_SCHEMA`), one row per account in ``events``, sorted by
+Truth schema (:data:`~coordscope.schema.TRUTH_SCHEMA`), one row per account in ``events``, sorted by
 ``actor_id``:
 
 =============  ======================  =====================================================
@@ -77,6 +77,7 @@ from coordscope.schema import (
     OBJECT_ID,
     PLATFORM,
     TEXT,
+    TRUTH_SCHEMA,
     TS,
     TS_DTYPE,
     URLS,
@@ -131,17 +132,6 @@ SCENARIOS: Final[dict[str, str]] = {
 #: Signals a campaign's truth may name.
 SIGNALS: Final = ("co_share", "co_link", "co_hashtag", "co_text", "co_similar", "co_created")
 
-#: The truth table's schema, in column order.
-TRUTH_SCHEMA: Final[dict[str, pl.DataType]] = {
-    "actor_id": pl.String(),
-    "campaign": pl.String(),
-    "style": pl.String(),
-    "coordinated": pl.Boolean(),
-    "keys": pl.List(pl.String()),
-    "signal": pl.String(),
-    "start": TS_DTYPE,
-    "end": TS_DTYPE,
-}
 
 # Independent random streams, in a fixed order (adding one at the end keeps the others).
 _STREAMS: Final = (
@@ -208,8 +198,8 @@ def simulate(
     events : polars.DataFrame
         Canonical events, sorted by ``ts`` then ``event_id``.
     truth : polars.DataFrame
-        One row per account of ``events``; schema :data:`TRUTH_SCHEMA` (see the module
-        docstring).
+        One row per account of ``events``; schema
+        :data:`~coordscope.schema.TRUTH_SCHEMA` (see the module docstring).
 
     Raises
     ------

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import polars as pl
 
-from coordscope.schema import ACTOR_ID, ACTOR_NAME, AUDIT_EDGE_SCHEMA, NODE_SCHEMA, TS
+from coordscope.schema import (
+    ACTOR_ID,
+    ACTOR_NAME,
+    AUDIT_EDGE_SCHEMA,
+    DETECT_NODE_SCHEMA,
+    NODE_SCHEMA,
+    TS,
+)
 
 __all__ = ["account_degrees", "edges_with_clusters", "node_table"]
 
@@ -124,7 +131,7 @@ def account_degrees(events: pl.DataFrame, edge_table: pl.DataFrame, a: str, b: s
     Returns
     -------
     polars.DataFrame
-        ``actor_id, actor_name, n_events, first_ts, last_ts, degree``, sorted by id.
+        :data:`~coordscope.schema.DETECT_NODE_SCHEMA`, sorted by id.
     """
     if edge_table.height:
         ends = pl.concat(
@@ -143,4 +150,5 @@ def account_degrees(events: pl.DataFrame, edge_table: pl.DataFrame, a: str, b: s
         .join(degree, on=ACTOR_ID, how="left")
         .with_columns(pl.col("degree").fill_null(0))
         .sort(ACTOR_ID)
+        .select([pl.col(c).cast(t) for c, t in DETECT_NODE_SCHEMA.items()])
     )

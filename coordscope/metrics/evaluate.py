@@ -2,7 +2,7 @@
 
 :func:`evaluate` scores an audit (an :class:`~coordscope.results.AuditTables` or the
 directory it was written to) against a truth table
-(:data:`coordscope.datasets.simulate.TRUTH_SCHEMA`, as written by ``coordscope
+(:data:`coordscope.schema.TRUTH_SCHEMA`, as written by ``coordscope
 simulate``). :func:`evaluate_parts` does the same for any method that gives flagged
 accounts, scored pairs, account clusters and ranked bursts, which is how
 ``benchmarks/quality.py`` scores the CooRTweet-style and toolkit-style rules.
