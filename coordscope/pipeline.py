@@ -18,6 +18,7 @@ from typing import Any
 import polars as pl
 
 from coordscope._version import __version__
+from coordscope.datasets.ingest import describe_events
 from coordscope.datasets.pseudonym import pseudonymize_events
 from coordscope.engine.kernel import DEFAULT_MAX_PAIRS
 from coordscope.engine.native import native_pairs
@@ -27,7 +28,7 @@ from coordscope.graphs.scores import ClusterScorer, score_clusters
 from coordscope.graphs.tables import account_degrees, edges_with_clusters, node_table
 from coordscope.outputs import AuditResult
 from coordscope.results import DetectResult
-from coordscope.schema import ACTOR_ID, BURST_SCHEMA, TS, TextRule
+from coordscope.schema import BURST_SCHEMA, TextRule
 from coordscope.signals.actions import actions, resolve_signals
 from coordscope.stats.bursts import bursts as find_bursts
 from coordscope.stats.significance import significance
@@ -199,7 +200,8 @@ def audit(
         "parameters": parameters,
         "counts": counts,
         "timings_s": {k: round(v, 4) for k, v in stage.timings.items()},
-        **_describe_events(events),
+        "inputs": [],
+        **describe_events(events),
         "version": __version__,
     }
     return AuditResult(
@@ -213,24 +215,6 @@ def audit(
         rejects=None,
         actions=acts,
     )
-
-
-def _describe_events(events: pl.DataFrame) -> dict[str, Any]:
-    """Events, accounts, time span and platforms of a table given directly."""
-    span: dict[str, str | None] = {"first": None, "last": None}
-    platforms: dict[str, int] = {}
-    if events.height:
-        lo, hi = events.select(pl.col(TS).min().alias("lo"), pl.col(TS).max().alias("hi")).row(0)
-        span = {"first": lo.isoformat(), "last": hi.isoformat()}
-        table = events.group_by("platform").len().sort("platform")
-        platforms = {str(k): int(v) for k, v in table.iter_rows()}
-    return {
-        "inputs": [],
-        "events": events.height,
-        "actors": events[ACTOR_ID].n_unique() if events.height else 0,
-        "time_span": span,
-        "platforms": platforms,
-    }
 
 
 def detect(
@@ -289,12 +273,7 @@ def detect(
     }  # fmt: skip
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    acts = pl.concat(
-        [
-            actions(events, signals=s, text_rule=text_rule, min_text_length=min_text_length)
-            for s in chosen
-        ]
-    )
+    acts = actions(events, signals=chosen, text_rule=text_rule, min_text_length=min_text_length)
     counts: dict[str, Any] = {
         "actions": dict(acts.group_by("signal").len().sort("signal").iter_rows())
     }

@@ -62,16 +62,8 @@ def run_audit(
     with stage("ingest", "reading input"):
         read = ingest(list(inputs), format=format, mapping=mapping) if inputs else demo_ingest()
     result = audit(read.events, progress=progress, **options)
-    info = read.summary()
-    result.summary.update(
-        rows=dict(read.rows),
-        inputs=info["inputs"],
-        events=info["events"],
-        actors=info["actors"],
-        time_span=info["time_span"],
-        platforms=info["platforms"],
-        ingest_counters=info["counters"],
-    )
+    # the audit described the events already; the ingest adds what only it knows
+    result.summary.update(rows=dict(read.rows), inputs=read.inputs, ingest_counters=read.counters())
     result.rejects = read.rejects
     result.summary["timings_s"] = {
         "ingest": round(stage.timings["ingest"], 4),

@@ -16,7 +16,7 @@ from coordscope.datasets.formats import FORMAT_NAMES, detect_format, get_format
 from coordscope.errors import FormatError, InputError, ParameterError
 from coordscope.schema import EVENT_SCHEMA, TS
 
-__all__ = ["IngestResult", "ingest", "parse_mapping", "read_events"]
+__all__ = ["IngestResult", "describe_events", "ingest", "parse_mapping", "read_events"]
 
 
 @dataclass
@@ -48,28 +48,48 @@ class IngestResult:
 
     def summary(self) -> dict[str, Any]:
         """Summarise for JSON: row accounting at the top level, inputs, counters, span."""
-        span: dict[str, str | None] = {"first": None, "last": None}
-        if self.events.height:
-            lo, hi = self.events.select(
-                pl.col(TS).min().alias("lo"), pl.col(TS).max().alias("hi")
-            ).row(0)
-            span = {"first": lo.isoformat(), "last": hi.isoformat()}
-        platforms = (
-            self.events.group_by("platform").len().sort("platform")
-            if self.events.height
-            else pl.DataFrame({"platform": [], "len": []})
-        )
         kinds = self.events.group_by("kind").len().sort("kind") if self.events.height else None
         return {
             "rows": dict(self.rows),
-            "events": self.events.height,
-            "actors": self.events["actor_id"].n_unique() if self.events.height else 0,
+            **describe_events(self.events),
             "inputs": self.inputs,
-            "time_span": span,
-            "platforms": {str(k): int(v) for k, v in platforms.iter_rows()},
             "kinds": {str(k): int(v) for k, v in kinds.iter_rows()} if kinds is not None else {},
-            "counters": dict(sorted(self.notes.items())),
+            "counters": self.counters(),
         }
+
+    def counters(self) -> dict[str, int]:
+        """Return what the readers counted on the way (replacements, notes), by name."""
+        return dict(sorted(self.notes.items()))
+
+
+def describe_events(events: pl.DataFrame) -> dict[str, Any]:
+    """Describe an event table for a summary: events, accounts, time span, platforms.
+
+    Parameters
+    ----------
+    events : polars.DataFrame
+        Canonical events.
+
+    Returns
+    -------
+    dict
+        ``events`` (rows), ``actors`` (distinct ``actor_id``), ``time_span`` (``first``
+        and ``last`` as ISO 8601, None when empty) and ``platforms`` (events per
+        platform, by name). Cost ``O(n)``.
+    """
+    span: dict[str, str | None] = {"first": None, "last": None}
+    platforms: dict[str, int] = {}
+    if events.height:
+        lo, hi = events.select(pl.col(TS).min().alias("lo"), pl.col(TS).max().alias("hi")).row(0)
+        span = {"first": lo.isoformat(), "last": hi.isoformat()}
+        table = events.group_by("platform").len().sort("platform")
+        platforms = {str(k): int(v) for k, v in table.iter_rows()}
+    return {
+        "events": events.height,
+        "actors": events["actor_id"].n_unique() if events.height else 0,
+        "time_span": span,
+        "platforms": platforms,
+    }
 
 
 def parse_mapping(pairs: Sequence[str]) -> dict[str, str]:
