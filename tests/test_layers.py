@@ -24,6 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     (
         "coordscope._version",
         "coordscope.errors",
+        "coordscope.budget",
         "coordscope.schema",
         "coordscope._output",
         "coordscope.results",

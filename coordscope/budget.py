@@ -1,0 +1,135 @@
+"""The resources a run may use: a memory budget, worker threads and a work directory.
+
+Every stage that could grow with the data sizes its pieces from one :class:`Budget`:
+the kernel's pair chunks, the number of key partitions and pair partitions, and how many
+rows an ingest reads at once. The budget is for the whole process; a fixed overhead (the
+interpreter, polars and numpy, the run's small tables) comes on top and is measured in the
+benchmarks.
+
+Sizes on the command line are written ``4GB``, ``512MB``, ``1.5GiB`` or a plain number of
+bytes; ``GB`` and ``GiB`` both mean 2**30 bytes here (what a user means by "4 GB" on a
+machine with 16 GiB of memory).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Final
+
+from coordscope.errors import ParameterError
+
+__all__ = ["DEFAULT_MEMORY", "MIN_MEMORY", "Budget", "parse_memory", "usable_cores"]
+
+#: Default memory budget of a run, bytes (4 GiB).
+DEFAULT_MEMORY: Final = 4 * 2**30
+
+#: The smallest budget accepted, bytes (64 MiB): below it the fixed overhead dominates.
+MIN_MEMORY: Final = 64 * 2**20
+
+_UNITS: Final[dict[str, int]] = {
+    "": 1, "b": 1,
+    "k": 2**10, "kb": 2**10, "kib": 2**10,
+    "m": 2**20, "mb": 2**20, "mib": 2**20,
+    "g": 2**30, "gb": 2**30, "gib": 2**30,
+    "t": 2**40, "tb": 2**40, "tib": 2**40,
+}  # fmt: skip
+
+_SIZE: Final = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*$")
+
+
+def parse_memory(text: str | int) -> int:
+    """Parse a memory size such as ``"4GB"``, ``"512MB"`` or ``1073741824`` into bytes.
+
+    Parameters
+    ----------
+    text : str or int
+        A number of bytes, or a number followed by ``K``, ``M``, ``G`` or ``T`` (with an
+        optional ``B`` or ``iB``; all binary multiples).
+
+    Returns
+    -------
+    int
+        Bytes, at least :data:`MIN_MEMORY`.
+
+    Raises
+    ------
+    ParameterError
+        The text is not a size, or the size is below :data:`MIN_MEMORY`.
+
+    Examples
+    --------
+    >>> parse_memory("4GB")
+    4294967296
+    >>> parse_memory("1.5g")
+    1610612736
+    """
+    if isinstance(text, bool):
+        raise ParameterError(f"memory must be a size such as 4GB, got {text!r}")
+    if isinstance(text, int):
+        value = text
+    else:
+        match = _SIZE.match(str(text))
+        unit = match.group(2).lower() if match else ""
+        if match is None or unit not in _UNITS:
+            raise ParameterError(f"memory must be a size such as 4GB or 512MB, got {text!r}")
+        value = int(float(match.group(1)) * _UNITS[unit])
+    if value < MIN_MEMORY:
+        raise ParameterError(f"memory must be at least 64MB, got {text!r}")
+    return value
+
+
+def usable_cores() -> int:
+    """Return the number of cores this process may run on (its CPU affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - platforms without affinity
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The memory and threads a run may use.
+
+    Attributes
+    ----------
+    memory : int
+        Bytes the whole run may hold at once (:data:`DEFAULT_MEMORY` by default).
+    workers : int
+        Partition tasks run at once (threads); default :func:`usable_cores`.
+    """
+
+    memory: int = DEFAULT_MEMORY
+    workers: int = 0
+
+    def __post_init__(self) -> None:
+        """Check the values; ``workers = 0`` means every usable core."""
+        if isinstance(self.memory, bool) or not isinstance(self.memory, int):
+            raise ParameterError(f"memory must be a number of bytes, got {self.memory!r}")
+        if self.memory < MIN_MEMORY:
+            raise ParameterError(f"memory must be at least 64MB, got {self.memory} bytes")
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int):
+            raise ParameterError(f"workers must be an integer, got {self.workers!r}")
+        if self.workers < 0:
+            raise ParameterError(f"workers must be >= 1, got {self.workers}")
+        if self.workers == 0:
+            object.__setattr__(self, "workers", usable_cores())
+
+    @classmethod
+    def of(cls, memory: str | int | None = None, workers: int | None = None) -> Budget:
+        """Build a budget from user values (``None``: the default)."""
+        if workers is not None and not isinstance(workers, bool) and workers < 1:
+            raise ParameterError(f"workers must be >= 1, got {workers}")
+        return cls(
+            memory=DEFAULT_MEMORY if memory is None else parse_memory(memory),
+            workers=0 if workers is None else workers,
+        )
+
+    def task_bytes(self) -> int:
+        """Bytes one of ``workers`` concurrent tasks may use: a third of its share.
+
+        The rest of the budget is for what the run holds across tasks (the coded actions,
+        the candidate pairs, the small result tables) and for polars' temporaries.
+        """
+        return max(MIN_MEMORY // 4, self.memory // (3 * self.workers))
