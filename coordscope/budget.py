@@ -98,10 +98,15 @@ class Budget:
         Bytes the whole run may hold at once (:data:`DEFAULT_MEMORY` by default).
     workers : int
         Partition tasks run at once (threads); default :func:`usable_cores`.
+    task : int or None
+        Bytes one task may use; default (None) a third of ``memory / workers``. A small
+        value forces many partitions and chunks: the tests use it to show that results do
+        not depend on the partitioning.
     """
 
     memory: int = DEFAULT_MEMORY
     workers: int = 0
+    task: int | None = None
 
     def __post_init__(self) -> None:
         """Check the values; ``workers = 0`` means every usable core."""
@@ -115,10 +120,14 @@ class Budget:
             raise ParameterError(f"workers must be >= 1, got {self.workers}")
         if self.workers == 0:
             object.__setattr__(self, "workers", usable_cores())
+        if self.task is not None and (isinstance(self.task, bool) or self.task < 1):
+            raise ParameterError(f"task must be a positive number of bytes, got {self.task!r}")
 
     @classmethod
-    def of(cls, memory: str | int | None = None, workers: int | None = None) -> Budget:
-        """Build a budget from user values (``None``: the default)."""
+    def of(cls, memory: str | int | Budget | None = None, workers: int | None = None) -> Budget:
+        """Build a budget from user values (``None``: the default; a Budget is kept)."""
+        if isinstance(memory, Budget):
+            return memory if workers is None else cls(memory.memory, workers, memory.task)
         if workers is not None and not isinstance(workers, bool) and workers < 1:
             raise ParameterError(f"workers must be >= 1, got {workers}")
         return cls(
@@ -132,4 +141,6 @@ class Budget:
         The rest of the budget is for what the run holds across tasks (the coded actions,
         the candidate pairs, the small result tables) and for polars' temporaries.
         """
+        if self.task is not None:
+            return self.task
         return max(MIN_MEMORY // 4, self.memory // (3 * self.workers))

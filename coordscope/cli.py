@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import re
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -298,6 +299,22 @@ def detect(
         typer.Option("--map", help="Map a canonical column to a source field, COL=FIELD."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    memory: Annotated[
+        str,
+        typer.Option(
+            "--memory",
+            help="Memory budget of the run (4GB, 512MB, ...): partitions and spill files "
+            "are sized from it; results do not depend on it.",
+        ),
+    ] = "4GB",
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            help="Partition tasks run at once. Default: every core this process may use.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Find accounts acting on the same thing within W seconds, and their pair table.
 
@@ -325,6 +342,8 @@ def detect(
             edge_weight=edge_weight,
             min_edge_weight=min_edge_weight,
             text_rule=text_rule,  # type: ignore[arg-type]
+            memory=memory,
+            workers=workers,
         )
     if as_json:
         sys.stdout.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
@@ -439,6 +458,31 @@ def audit(
         typer.Option("--map", help="Map a canonical column to a source field, COL=FIELD."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    memory: Annotated[
+        str,
+        typer.Option(
+            "--memory",
+            help="Memory budget of the run (4GB, 512MB, ...): partitions and spill files "
+            "are sized from it; results do not depend on it.",
+        ),
+    ] = "4GB",
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            help="Partition tasks run at once. Default: every core this process may use.",
+            show_default=False,
+        ),
+    ] = None,
+    work_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--work-dir",
+            help="Folder for spill files (a hidden subfolder, removed at the end, also after "
+            "an error or Ctrl-C). Default: inside OUTPUT.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Find coordinated accounts, clusters and bursts, and write the report.
 
@@ -465,6 +509,9 @@ def audit(
         min_actors=min_actors,
         pseudonymize=pseudonymize,
         scorer=loaded,
+        memory=memory,
+        workers=workers,
+        work_dir=work_dir,
     )
     summary = result.summary
     if as_json:
@@ -643,14 +690,19 @@ def main() -> None:
     Set ``COORDSCOPE_DEBUG=1`` to see the traceback of an unexpected error.
     """
     debug = bool(os.environ.get("COORDSCOPE_DEBUG"))
+    # SIGTERM unwinds like Ctrl-C: work directories and temporary files are removed
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         code = app(standalone_mode=False)
     except typer.TyperException as exc:  # usage errors: unknown option, missing argument
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         raise SystemExit(_exit_with(f"{message.splitlines()[0]} (see --help)")) from None
-    except typer.Abort:
+    except (typer.Abort, KeyboardInterrupt):
         _err.print("aborted")
         raise SystemExit(130) from None
+    except _Terminated:
+        _err.print("terminated")
+        raise SystemExit(143) from None
     except CoordscopeError as exc:
         if debug:
             raise
@@ -663,6 +715,14 @@ def main() -> None:
             _exit_with(f"unexpected {type(exc).__name__}: {text[0] if text else ''}")
         ) from None
     raise SystemExit(code if isinstance(code, int) else 0)
+
+
+class _Terminated(BaseException):
+    """Raised in the main thread on SIGTERM, so that ``finally`` blocks clean up."""
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise _Terminated
 
 
 #: A Python parameter named at the start of an error message, and what follows it.

@@ -14,13 +14,18 @@ from typing import Any, Final
 import networkx as nx
 import polars as pl
 
-from coordscope._output import write_json, write_table
+from coordscope._output import write_json, write_parts, write_table
 from coordscope.graphs.clusters import cluster_evidence
 from coordscope.graphs.export import graph_tables, to_networkx, write_gexf, write_graphml
 from coordscope.report import write_report
 from coordscope.results import AuditTables, DetectResult
 
-__all__ = ["OUTPUT_FILES", "AuditResult", "write_audit", "write_detect"]
+__all__ = ["EDGES_CSV_ROWS", "OUTPUT_FILES", "AuditResult", "write_audit", "write_detect"]
+
+#: ``edges.csv`` holds the first rows of ``edges.parquet`` (tested edges by p-value, then
+#: the others by ids), at most this many: a spreadsheet opens it, and the full table of
+#: hundreds of millions of pairs stays in ``edges.parquet``.
+EDGES_CSV_ROWS: Final = 1_000_000
 
 #: Files of an audit folder, in the order they are written (``summary.json`` last, so a
 #: folder with a summary is complete; ``rejects.csv`` only when records were rejected).
@@ -105,12 +110,15 @@ def write_audit(result: AuditTables, directory: Path, *, report: bool = True) ->
     start = time.perf_counter()
     written.append(write_table(result.events, directory / "events.parquet"))
     written.append(write_table(result.coactions, directory / "coactions.parquet"))
-    written.append(write_table(result.edges, directory / "edges.parquet"))
-    written.append(write_table(result.edges, directory / "edges.csv"))
+    written.append(write_parts(result.edge_parts, directory / "edges.parquet"))
+    csv_edges = result.edge_parts.head(EDGES_CSV_ROWS)
+    result.summary.setdefault("counts", {})["edges_csv_rows"] = csv_edges.height
+    written.append(write_table(csv_edges, directory / "edges.csv"))
+    del csv_edges
     written.append(write_table(result.nodes, directory / "nodes.csv"))
     written.append(write_table(result.clusters, directory / "clusters.parquet"))
     written.append(write_table(result.bursts, directory / "bursts.parquet"))
-    graph_nodes, graph_edges = graph_tables(result.nodes, result.edges)
+    graph_nodes, graph_edges = graph_tables(result.nodes, result.significant_edges)
     written.append(write_graphml(graph_nodes, graph_edges, directory / "graph.graphml"))
     written.append(write_gexf(graph_nodes, graph_edges, directory / "graph.gexf"))
     if result.rejects is not None and result.rejects.height:

@@ -13,20 +13,23 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from coordscope._version import __version__
+from coordscope.budget import Budget
 from coordscope.datasets.ingest import describe_events
 from coordscope.datasets.pseudonym import pseudonymize_events
-from coordscope.engine.kernel import DEFAULT_MAX_PAIRS
 from coordscope.engine.native import native_pairs
+from coordscope.engine.partitioned import PAIR_BYTES
 from coordscope.errors import ParameterError
 from coordscope.graphs.clusters import describe_clusters, membership
 from coordscope.graphs.scores import ClusterScorer, score_clusters
 from coordscope.graphs.tables import account_degrees, edges_with_clusters, node_table
 from coordscope.outputs import AuditResult
+from coordscope.parts import WorkDir
 from coordscope.results import DetectResult
 from coordscope.schema import BURST_SCHEMA, TextRule
 from coordscope.signals.actions import actions, resolve_signals
@@ -68,8 +71,9 @@ def audit(
     min_actors: int = 3,
     scorer: ClusterScorer | None = None,
     pseudonymize: str | None = None,
-    max_pairs: int = DEFAULT_MAX_PAIRS,
-    partitions: int = 2,
+    memory: str | int | Budget | None = None,
+    workers: int | None = None,
+    work_dir: str | Path | WorkDir | None = None,
     progress: StageHook | None = None,
 ) -> AuditResult:
     """Find coordinated accounts, clusters and bursts in canonical events.
@@ -97,10 +101,18 @@ def audit(
     pseudonymize : str, optional
         Key: replace every account identifier by its HMAC-SHA256 pseudonym before any
         stage runs (:func:`coordscope.datasets.pseudonym.pseudonymize_events`).
-    max_pairs : int
-        Co-action pairs materialised at once by the kernel (its memory budget).
-    partitions : int, default 2
-        Key-hash partitions of the kernel, run in parallel threads.
+    memory : str, int or Budget, optional
+        Memory budget of the run (``"4GB"``, ``"512MB"``, bytes, or a
+        :class:`~coordscope.budget.Budget`; default 4 GiB). Key
+        and pair partitions, chunks of pairs and the spill files are sized from it; the
+        results do not depend on it.
+    workers : int, optional
+        Partition tasks run at once (threads); default: every core this process may use.
+        The results do not depend on it.
+    work_dir : str, Path or WorkDir, optional
+        Where spill files go: a new subdirectory of this folder, removed when the result
+        is released (default: in the system's temporary directory), or a
+        :class:`~coordscope.parts.WorkDir` the caller owns and removes.
     progress : callable, optional
         A :data:`StageHook` entered around each stage; None is quiet.
 
@@ -129,7 +141,9 @@ def audit(
     if min_actors < 2:
         raise ParameterError(f"min_actors must be >= 2, got {min_actors}")
     chosen = resolve_signals(signals)
+    budget = Budget.of(memory, workers)
     stage = StageTimer(progress)
+    work = work_dir if isinstance(work_dir, WorkDir) else WorkDir(work_dir)
     if pseudonymize is not None:
         with stage("pseudonymize", "pseudonymising accounts"):
             events = pseudonymize_events(events, pseudonymize)
@@ -146,15 +160,16 @@ def audit(
             windows=windows,
             alpha=alpha,
             seed=seed,
-            max_pairs=max_pairs,
-            partitions=partitions,
+            budget=budget,
+            work=work,
         )
     for name, took in sig.timings.items():
         stage.timings[f"significance.{name}"] = took
 
     with stage("clusters", "clusters and scores"):
+        sig_edges = sig.significant_edges
         clusters = describe_clusters(
-            sig.groups, edges=sig.edges, evidence=sig.evidence, actions=acts, events=events
+            sig.groups, edges=sig_edges, evidence=sig.evidence, actions=acts, events=events
         )
         clusters = score_clusters(clusters, scorer)
         members = membership(clusters)
@@ -164,7 +179,7 @@ def audit(
         burst_table = burst_table.select([pl.col(c).cast(t) for c, t in BURST_SCHEMA.items()])
 
     with stage("tables", "nodes and edges"):
-        edge_table = edges_with_clusters(sig.edges, members)
+        edge_table = edges_with_clusters(sig.edge_parts, members)
         nodes = node_table(events, acts, edge_table, members)
 
     parameters: dict[str, Any] = {
@@ -176,13 +191,11 @@ def audit(
         "min_actors": min_actors,
         "scorer": scorer.describe() if scorer is not None else None,
         "pseudonymized": pseudonymize is not None,
-        "max_pairs": max_pairs,
-        "partitions": partitions,
     }
     counts: dict[str, Any] = {
         "actions": action_counts,
-        "edges": edge_table.height,
-        "significant_edges": int(edge_table["significant"].sum()) if edge_table.height else 0,
+        "edges": sig.counts["edges"],
+        "significant_edges": sig_edges.height,
         "clusters": clusters.height,
         "flagged_clusters": int(clusters["significant"].sum()) if clusters.height else 0,
         "flagged_accounts": int(nodes["flagged"].sum()) if nodes.height else 0,
@@ -200,6 +213,7 @@ def audit(
         "parameters": parameters,
         "counts": counts,
         "timings_s": {k: round(v, 4) for k, v in stage.timings.items()},
+        "resources": {"memory_bytes": budget.memory, "workers": budget.workers},
         "inputs": [],
         **describe_events(events),
         "version": __version__,
@@ -207,7 +221,7 @@ def audit(
     return AuditResult(
         events=events,
         coactions=sig.evidence,
-        edges=edge_table,
+        edge_parts=edge_table,
         nodes=nodes,
         clusters=clusters,
         bursts=burst_table,
@@ -225,8 +239,8 @@ def detect(
     min_edge_weight: int = 1,
     text_rule: TextRule = "default",
     min_text_length: int = 10,
-    max_pairs: int = DEFAULT_MAX_PAIRS,
-    partitions: int = 2,
+    memory: str | int | None = None,
+    workers: int | None = None,
 ) -> DetectResult:
     """Native co-action detection: every account pair that acted on the same key within W.
 
@@ -244,10 +258,11 @@ def detect(
         ``co_text`` normalisation.
     min_text_length : int, default 10
         ``co_text``: shortest normalised text that counts (characters).
-    max_pairs : int
-        Co-action pairs materialised at once (the memory budget).
-    partitions : int, default 2
-        Key-hash partitions run in parallel.
+    memory : str or int, optional
+        Memory budget (``"4GB"``, ``"512MB"`` or bytes; default 4 GiB): sizes the chunks of
+        pairs materialised at once. The results do not depend on it.
+    workers : int, optional
+        Key partitions run at once (threads); default: every usable core.
 
     Returns
     -------
@@ -263,13 +278,14 @@ def detect(
     (:func:`coordscope.engine.native.native_pairs`).
     """
     chosen = resolve_signals(signals)
+    budget = Budget.of(memory, workers)
     if window < 0:
         raise ParameterError(f"window must be >= 0 seconds, got {window}")
     if min_edge_weight < 1:
         raise ParameterError(f"min_edge_weight must be >= 1, got {min_edge_weight}")
     params: dict[str, Any] = {
         "signals": chosen, "window": window, "mode": "native", "text_rule": text_rule,
-        "min_text_length": min_text_length, "max_pairs": max_pairs,
+        "min_text_length": min_text_length,
     }  # fmt: skip
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -279,7 +295,8 @@ def detect(
     }
     timings["actions"] = time.perf_counter() - start
     start = time.perf_counter()
-    res = native_pairs(acts, window=window, max_pairs=max_pairs, partitions=partitions)
+    max_pairs = max(16, budget.task_bytes() // PAIR_BYTES)
+    res = native_pairs(acts, window=window, max_pairs=max_pairs, partitions=budget.workers)
     edge_table = res.edges.filter(pl.col("n_keys") >= min_edge_weight)
     evidence = res.evidence
     if min_edge_weight > 1:

@@ -14,6 +14,8 @@ from typing import Any
 
 import polars as pl
 
+from coordscope.parts import PartedTable
+
 __all__ = ["AuditTables", "DetectResult"]
 
 
@@ -28,9 +30,11 @@ class AuditTables:
     coactions : polars.DataFrame
         Evidence rows (:data:`~coordscope.schema.EVIDENCE_SCHEMA`): one per (pair, signal,
         key), with the two events of the pair's closest co-action on that key.
-    edges : polars.DataFrame
-        :data:`~coordscope.schema.AUDIT_EDGE_SCHEMA`, significant edges first, then by
-        ``pvalue``.
+    edge_parts : coordscope.parts.PartedTable
+        :data:`~coordscope.schema.AUDIT_EDGE_SCHEMA`, tested edges first by ``pvalue``,
+        then the others by ids; one row per pair that co-acted, held in pieces (most on
+        disk: hundreds of millions of rows do not fit in memory). :attr:`edges` reads it
+        whole, :attr:`significant_edges` only the significant rows.
     nodes : polars.DataFrame
         :data:`~coordscope.schema.NODE_SCHEMA`, sorted by ``actor_id``.
     clusters : polars.DataFrame
@@ -49,13 +53,23 @@ class AuditTables:
 
     events: pl.DataFrame
     coactions: pl.DataFrame
-    edges: pl.DataFrame
+    edge_parts: PartedTable
     nodes: pl.DataFrame
     clusters: pl.DataFrame
     bursts: pl.DataFrame
     summary: dict[str, Any] = field(default_factory=dict)
     rejects: pl.DataFrame | None = None
     actions: pl.DataFrame | None = None
+
+    @property
+    def edges(self) -> pl.DataFrame:
+        """The whole edge table in memory (read once from its pieces, then cached)."""
+        return self.edge_parts.collect()
+
+    @property
+    def significant_edges(self) -> pl.DataFrame:
+        """The significant edges, read with a streaming scan of the pieces."""
+        return self.edge_parts.filter(pl.col("significant").fill_null(False))
 
 
 @dataclass

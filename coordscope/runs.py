@@ -11,12 +11,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+import polars as pl
+
 from coordscope._version import __version__
+from coordscope.budget import Budget
 from coordscope.compat import detect_cnt, detect_coortweet
 from coordscope.datasets.demo import demo_ingest
 from coordscope.datasets.ingest import ingest
 from coordscope.errors import ParameterError
 from coordscope.outputs import AuditResult, write_audit, write_detect
+from coordscope.parts import PartedTable, WorkDir
 from coordscope.pipeline import StageHook, StageTimer, audit, detect
 from coordscope.results import DetectResult
 from coordscope.schema import TextRule
@@ -34,6 +38,7 @@ def run_audit(
     format: str = "auto",
     mapping: Mapping[str, str] | None = None,
     progress: StageHook | None = None,
+    work_dir: str | Path | None = None,
     **options: Any,
 ) -> AuditResult:
     """Read ``inputs`` (or the bundled demo data when empty), audit, write ``output``.
@@ -50,27 +55,39 @@ def run_audit(
         Canonical column → source field overrides.
     progress : callable, optional
         A :data:`~coordscope.pipeline.StageHook` around each stage.
+    work_dir : str or Path, optional
+        Where spill files go (a hidden subdirectory of it); default: inside ``output``.
+        Removed when the run ends, also after an error or an interruption.
     **options
         Keyword arguments of :func:`coordscope.audit`.
 
     Returns
     -------
     AuditResult
-        With the ingest's row accounting, inputs and rejects in its summary.
+        With the ingest's row accounting, inputs and rejects in its summary; its edge
+        table reads the written ``edges.parquet`` (the spill files are gone).
     """
     stage = StageTimer(progress)
-    with stage("ingest", "reading input"):
-        read = ingest(list(inputs), format=format, mapping=mapping) if inputs else demo_ingest()
-    result = audit(read.events, progress=progress, **options)
-    # the audit described the events already; the ingest adds what only it knows
-    result.summary.update(rows=dict(read.rows), inputs=read.inputs, ingest_counters=read.counters())
-    result.rejects = read.rejects
-    result.summary["timings_s"] = {
-        "ingest": round(stage.timings["ingest"], 4),
-        **result.summary["timings_s"],
-    }
-    with stage("write", "writing outputs and report"):
-        write_audit(result, output)
+    work = WorkDir(output if work_dir is None else work_dir, prefix=".coordscope-work-")
+    try:
+        with stage("ingest", "reading input"):
+            read = ingest(list(inputs), format=format, mapping=mapping) if inputs else demo_ingest()
+        result = audit(read.events, progress=progress, work_dir=work, **options)
+        # the audit described the events already; the ingest adds what only it knows
+        result.summary.update(
+            rows=dict(read.rows), inputs=read.inputs, ingest_counters=read.counters()
+        )
+        result.rejects = read.rejects
+        result.summary["timings_s"] = {
+            "ingest": round(stage.timings["ingest"], 4),
+            **result.summary["timings_s"],
+        }
+        with stage("write", "writing outputs and report"):
+            write_audit(result, output)
+        written = output / "edges.parquet"
+        result.edge_parts = PartedTable([written], pl.read_parquet_schema(written))
+    finally:
+        work.close()
     return result
 
 
@@ -88,6 +105,8 @@ def run_detect(
     edge_weight: float = 0.5,
     min_edge_weight: int = 1,
     text_rule: TextRule | None = None,
+    memory: str | int | None = None,
+    workers: int | None = None,
 ) -> dict[str, Any]:
     """Ingest ``inputs``, detect co-actions in ``mode``, write the folder, return the summary.
 
@@ -112,6 +131,8 @@ def run_detect(
         ``native``: least ``n_keys``; ``cnt``: the toolkit's least weight.
     text_rule : {"default", "toolkit", "exact"}, optional
         ``co_text`` normalisation (``native``); default ``default``.
+    memory, workers
+        The memory budget and worker threads (:class:`coordscope.budget.Budget`).
 
     Returns
     -------
@@ -120,6 +141,7 @@ def run_detect(
     """
     if mode not in MODES:
         raise ParameterError(f"mode must be one of {', '.join(MODES)}, got '{mode}'")
+    budget = Budget.of(memory, workers)
     timings: dict[str, float] = {}
     start = time.perf_counter()
     read = ingest(list(inputs), format=format, mapping=mapping)
@@ -132,6 +154,8 @@ def run_detect(
             window=window,
             min_edge_weight=min_edge_weight,
             text_rule=text_rule or "default",
+            memory=memory,
+            workers=workers,
         )
     elif mode == "coortweet":
         result = detect_coortweet(
@@ -141,10 +165,16 @@ def run_detect(
             min_participation=min_participation,
             remove_loops=remove_loops,
             edge_weight=edge_weight,
+            memory=memory,
         )
     else:
         result = detect_cnt(
-            read.events, signals=signals, window=window, min_edge_weight=min_edge_weight
+            read.events,
+            signals=signals,
+            window=window,
+            min_edge_weight=min_edge_weight,
+            memory=memory,
+            workers=workers,
         )
     if text_rule is not None:
         result.parameters["text_rule"] = text_rule
@@ -162,5 +192,6 @@ def run_detect(
         "counts": result.counts,
     }
     summary["timings_s"] = {k: round(v, 4) for k, v in timings.items()}
+    summary["resources"] = {"memory_bytes": budget.memory, "workers": budget.workers}
     write_detect(result, output, events=read.events, rejects=read.rejects, summary=summary)
     return summary

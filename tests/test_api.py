@@ -244,8 +244,12 @@ BAD_CALLS = [
     _bad("audit", "windows", lambda t: cs.audit(_six(t), windows={"co_share": -1})),
     _bad("audit", "min_actors", lambda t: cs.audit(_six(t), min_actors=1)),
     _bad("audit", "signals", lambda t: cs.audit(_six(t), signals="co_nope")),
-    _bad("audit", "partitions", lambda t: cs.audit(_six(t), partitions=0)),
-    _bad("audit", "max_pairs", lambda t: cs.audit(_six(t), max_pairs=0)),
+    _bad("audit", "workers", lambda t: cs.audit(_six(t), workers=0)),
+    _bad("audit", "memory", lambda t: cs.audit(_six(t), memory="lots")),
+    _bad("audit", "memory", lambda t: cs.audit(_six(t), memory="1KB"), case="tiny"),
+    _bad(
+        "detect", "memory", lambda t: cs.detect(_six(t), signals="co_share", window=1, memory="x")
+    ),
     _bad(
         "audit",
         "pseudonymize",

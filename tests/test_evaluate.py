@@ -26,6 +26,7 @@ from coordscope.metrics.evaluate import (
     pair_average_precision,
 )
 from coordscope.outputs import AuditResult
+from coordscope.parts import PartedTable
 from coordscope.schema import (
     ACTION_SCHEMA,
     AUDIT_EDGE_SCHEMA,
@@ -229,7 +230,7 @@ def audit_result() -> AuditResult:
     return AuditResult(
         events=pl.DataFrame(schema=EVENT_SCHEMA),
         coactions=pl.DataFrame(),
-        edges=edges,
+        edge_parts=PartedTable.of(edges),
         nodes=nodes,
         clusters=pl.DataFrame(schema=CLUSTER_SCHEMA),
         bursts=bursts,

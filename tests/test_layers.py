@@ -25,6 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "coordscope._version",
         "coordscope.errors",
         "coordscope.budget",
+        "coordscope.parts",
         "coordscope.schema",
         "coordscope._output",
         "coordscope.results",

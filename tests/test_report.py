@@ -19,6 +19,7 @@ from markupsafe import escape
 
 from coordscope.errors import ParameterError
 from coordscope.outputs import AuditResult
+from coordscope.parts import PartedTable
 from coordscope.report import _data as data
 from coordscope.report import _plots as plots
 from coordscope.report import render_report, write_report
@@ -223,7 +224,9 @@ def make_result(**values: str) -> AuditResult:
         "counts": {v["count_name"]: 3, "clusters": 1},
         "timings": {"read": 0.5},
     }
-    return AuditResult(events, coactions, edges, nodes, clusters, bursts, summary, rejects)
+    return AuditResult(
+        events, coactions, PartedTable.of(edges), nodes, clusters, bursts, summary, rejects
+    )
 
 
 def empty_result(summary: dict[str, Any] | None = None) -> AuditResult:
@@ -231,7 +234,7 @@ def empty_result(summary: dict[str, Any] | None = None) -> AuditResult:
     return AuditResult(
         events=pl.DataFrame(schema=EVENT_SCHEMA),
         coactions=pl.DataFrame(schema=EVIDENCE_SCHEMA),
-        edges=pl.DataFrame(schema=AUDIT_EDGE_SCHEMA),
+        edge_parts=PartedTable.of(pl.DataFrame(schema=AUDIT_EDGE_SCHEMA)),
         nodes=pl.DataFrame(schema=NODE_SCHEMA),
         clusters=pl.DataFrame(schema=CLUSTER_SCHEMA),
         bursts=pl.DataFrame(schema=BURST_SCHEMA),
@@ -428,7 +431,7 @@ def test_events_but_no_clusters() -> None:
     result = AuditResult(
         events=full.events,
         coactions=full.coactions.clear(),
-        edges=full.edges.clear(),
+        edge_parts=PartedTable.of(full.edges.clear()),
         nodes=full.nodes.with_columns(flagged=pl.lit(False), cluster=pl.lit(None, pl.Int64)),
         clusters=full.clusters.clear(),
         bursts=full.bursts.clear(),
@@ -446,7 +449,7 @@ def test_clusters_without_significance_are_called_candidates() -> None:
     result = AuditResult(
         events=full.events,
         coactions=full.coactions,
-        edges=full.edges.with_columns(significant=pl.lit(False)),
+        edge_parts=PartedTable.of(full.edges.with_columns(significant=pl.lit(False))),
         nodes=full.nodes.with_columns(flagged=pl.lit(False)),
         clusters=full.clusters.with_columns(significant=pl.lit(False)),
         bursts=full.bursts,
@@ -472,7 +475,7 @@ def test_top_limits_the_detailed_clusters() -> None:
     two = AuditResult(
         events=full.events,
         coactions=full.coactions,
-        edges=full.edges,
+        edge_parts=full.edge_parts,
         nodes=full.nodes,
         clusters=pl.concat(
             [full.clusters, full.clusters.with_columns(cluster=pl.lit(2, pl.Int64))]

@@ -15,6 +15,7 @@ from coordscope.datasets.simulate import simulate
 from coordscope.errors import InputError, ParameterError
 from coordscope.metrics.scorer import FEATURES, SCORER_VERSION, Scorer, fit_scorer, load_scorer
 from coordscope.outputs import AuditResult
+from coordscope.parts import PartedTable
 from coordscope.schema import CLUSTER_SCHEMA
 from tests.conftest import utc
 
@@ -80,7 +81,12 @@ def synthetic_clusters(seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
 def result_of(clusters: pl.DataFrame) -> AuditResult:
     empty = pl.DataFrame()
     return AuditResult(
-        events=empty, coactions=empty, edges=empty, nodes=empty, clusters=clusters, bursts=empty
+        events=empty,
+        coactions=empty,
+        edge_parts=PartedTable.of(empty),
+        nodes=empty,
+        clusters=clusters,
+        bursts=empty,
     )
 
 

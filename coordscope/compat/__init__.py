@@ -19,9 +19,9 @@ from typing import Any
 
 import polars as pl
 
+from coordscope.budget import Budget
 from coordscope.compat.cnt import CNT_ALL_NETWORKS, cnt_edges
 from coordscope.compat.coortweet import coortweet_detect, coortweet_network
-from coordscope.engine.kernel import DEFAULT_MAX_PAIRS
 from coordscope.errors import ParameterError
 from coordscope.graphs.tables import account_degrees
 from coordscope.results import DetectResult
@@ -38,7 +38,7 @@ def detect_coortweet(
     min_participation: int = 2,
     remove_loops: bool = True,
     edge_weight: float = 0.5,
-    max_pairs: int = DEFAULT_MAX_PAIRS,
+    memory: str | int | None = None,
 ) -> DetectResult:
     """CooRTweet's result rows and coordinated network, identical to CooRTweet 2.x.
 
@@ -56,8 +56,10 @@ def detect_coortweet(
         CooRTweet's ``remove_loops``.
     edge_weight : float, default 0.5
         Quantile of edge weights above which ``weight_threshold`` is 1.
-    max_pairs : int
-        Co-action pairs materialised at once (the memory budget).
+    memory : str or int, optional
+        Memory budget (``"4GB"`` or bytes; default 4 GiB): sizes the chunks of pairs
+        materialised at once. CooRTweet's result table is one row per coordinated pair of
+        shares and is held whole, as CooRTweet holds it. The result does not depend on it.
 
     Returns
     -------
@@ -65,6 +67,7 @@ def detect_coortweet(
         ``coactions`` = CooRTweet's result table, ``edges`` = its network table.
     """
     chosen = resolve_signals(signals)
+    max_pairs = max(10_000, Budget.of(memory, 1).memory // 200)
     if window < 0:
         raise ParameterError(f"window must be >= 0 seconds, got {window}")
     if min_participation < 1:
@@ -73,7 +76,7 @@ def detect_coortweet(
         raise ParameterError(f"edge_weight must be a quantile in [0, 1], got {edge_weight}")
     params: dict[str, Any] = {
         "signals": chosen, "window": window, "mode": "coortweet", "text_rule": "default",
-        "min_text_length": 10, "max_pairs": max_pairs,
+        "min_text_length": 10,
     }  # fmt: skip
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -101,7 +104,8 @@ def detect_cnt(
     signals: Sequence[str] | str,
     window: float,
     min_edge_weight: int = 1,
-    max_pairs: int = DEFAULT_MAX_PAIRS,
+    memory: str | int | None = None,
+    workers: int | None = None,
 ) -> DetectResult:
     """coordination-network-toolkit's directed edges, identical, one network per signal.
 
@@ -116,8 +120,11 @@ def detect_cnt(
         The toolkit's time window in seconds (inclusive).
     min_edge_weight : int, default 1
         The toolkit's least weight per direction.
-    max_pairs : int
-        Co-action pairs materialised at once (the memory budget).
+    memory : str or int, optional
+        Memory budget (``"4GB"`` or bytes; default 4 GiB): the pair counts held before a
+        sort take at most half of it. The result does not depend on it.
+    workers : int, optional
+        Threads that assemble the edge lists; default every usable core.
 
     Returns
     -------
@@ -126,6 +133,8 @@ def detect_cnt(
         rows) = ``user_1, user_2, weight`` [, ``network``].
     """
     chosen = resolve_signals(signals)
+    budget = Budget.of(memory, workers)
+    max_pairs = max(10_000, budget.memory // 256)  # 16 counts of 8 bytes, twice in a sort
     if window < 0:
         raise ParameterError(f"window must be >= 0 seconds, got {window}")
     if min_edge_weight < 1:
@@ -139,7 +148,7 @@ def detect_cnt(
         )
     params: dict[str, Any] = {
         "signals": chosen, "window": window, "mode": "cnt", "text_rule": "toolkit",
-        "min_text_length": 1, "max_pairs": max_pairs,
+        "min_text_length": 1,
     }  # fmt: skip
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -151,6 +160,7 @@ def detect_cnt(
             window=window,
             min_edge_weight=min_edge_weight,
             max_pairs=max_pairs,
+            workers=budget.workers,
         ).with_columns(pl.col("user_1", "user_2").cast(pl.String))
         tables.append(
             table.with_columns(pl.lit(by_signal[s]).alias("network")) if len(chosen) > 1 else table

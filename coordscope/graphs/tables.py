@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from coordscope.parts import PartedTable
 from coordscope.schema import (
     ACTOR_ID,
     ACTOR_NAME,
@@ -31,12 +32,12 @@ def _activity(events: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def edges_with_clusters(edges: pl.DataFrame, members: pl.DataFrame) -> pl.DataFrame:
+def edges_with_clusters(edges: PartedTable, members: pl.DataFrame) -> PartedTable:
     """Edges with the cluster both accounts are in (null when none or different ones).
 
     Parameters
     ----------
-    edges : polars.DataFrame
+    edges : PartedTable
         Native edge columns and the significance columns, in the order to keep (the
         significance stage puts tested pairs by p-value first).
     members : polars.DataFrame
@@ -44,9 +45,10 @@ def edges_with_clusters(edges: pl.DataFrame, members: pl.DataFrame) -> pl.DataFr
 
     Returns
     -------
-    polars.DataFrame
-        :data:`~coordscope.schema.AUDIT_EDGE_SCHEMA`, rows in the input order. Cost
-        ``O(E)`` lookups in the membership table.
+    PartedTable
+        :data:`~coordscope.schema.AUDIT_EDGE_SCHEMA`, rows in the input order; the
+        column is added piece by piece as the table is read. Cost ``O(E)`` lookups in
+        the membership table.
     """
     ids = members[ACTOR_ID]
     cluster = members["cluster"]
@@ -54,14 +56,17 @@ def edges_with_clusters(edges: pl.DataFrame, members: pl.DataFrame) -> pl.DataFr
     def of(column: str) -> pl.Expr:
         return pl.col(column).replace_strict(ids, cluster, default=None, return_dtype=pl.Int64)
 
-    out = edges.with_columns(
-        pl.when(of("actor_a") == of("actor_b")).then(of("actor_a")).alias("cluster")
-    )
-    return out.select([pl.col(c).cast(t) for c, t in AUDIT_EDGE_SCHEMA.items()])
+    def add(lf: pl.LazyFrame) -> pl.LazyFrame:
+        out = lf.with_columns(
+            pl.when(of("actor_a") == of("actor_b")).then(of("actor_a")).alias("cluster")
+        )
+        return out.select([pl.col(c).cast(t) for c, t in AUDIT_EDGE_SCHEMA.items()])
+
+    return edges.map(add)
 
 
 def node_table(
-    events: pl.DataFrame, actions: pl.DataFrame, edges: pl.DataFrame, members: pl.DataFrame
+    events: pl.DataFrame, actions: pl.DataFrame, edges: PartedTable, members: pl.DataFrame
 ) -> pl.DataFrame:
     """One row per account of an audit: activity, degree over all and significant edges.
 
@@ -73,8 +78,8 @@ def node_table(
         Canonical events.
     actions : polars.DataFrame
         The audited actions (``n_actions`` counts them per account).
-    edges : polars.DataFrame
-        Edges with ``n_keys`` and ``significant``.
+    edges : PartedTable
+        Edges with ``n_keys`` and ``significant``; read one piece at a time.
     members : polars.DataFrame
         :data:`~coordscope.schema.MEMBERSHIP_SCHEMA`.
 
@@ -85,19 +90,27 @@ def node_table(
     """
     n_actions = actions.group_by(ACTOR_ID).agg(pl.len().alias("n_actions"))
     sig = pl.col("significant").fill_null(False)
-    per_side = [
-        edges.group_by(pl.col(side).alias(ACTOR_ID)).agg(
-            pl.len().alias("degree"),
-            sig.sum().alias("sig_degree"),
-            pl.col("n_keys").filter(sig).cast(pl.UInt64).sum().alias("strength"),
+    degree = pl.DataFrame(
+        schema={ACTOR_ID: pl.String, "degree": pl.UInt64, "sig_degree": pl.UInt64,
+                "strength": pl.UInt64}
+    )  # fmt: skip
+    for piece in edges.pieces:  # a running sum: memory follows accounts, not edges
+        sides = [
+            edges.scan(piece)
+            .group_by(pl.col(side).alias(ACTOR_ID))
+            .agg(
+                pl.len().cast(pl.UInt64).alias("degree"),
+                sig.sum().cast(pl.UInt64).alias("sig_degree"),
+                pl.col("n_keys").filter(sig).cast(pl.UInt64).sum().alias("strength"),
+            )
+            .collect()
+            for side in ("actor_a", "actor_b")
+        ]
+        degree = (
+            pl.concat([degree, *sides])
+            .group_by(ACTOR_ID)
+            .agg(pl.col("degree").sum(), pl.col("sig_degree").sum(), pl.col("strength").sum())
         )
-        for side in ("actor_a", "actor_b")
-    ]
-    degree = (
-        pl.concat(per_side)
-        .group_by(ACTOR_ID)
-        .agg(pl.col("degree").sum(), pl.col("sig_degree").sum(), pl.col("strength").sum())
-    )
     out = (
         _activity(events)
         .join(n_actions, on=ACTOR_ID, how="left")

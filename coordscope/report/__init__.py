@@ -160,7 +160,7 @@ def _context(result: AuditTables, top: int) -> dict[str, Any]:
     ctx["n_bursts"] = result.bursts.height
     ctx["bursts"] = _burst_rows(result.bursts.sort("burst").head(BURST_ROWS))
     ctx.update(_activity_section(result.events, flagged))
-    ctx.update(_network_section(shown, result.edges, seed))
+    ctx.update(_network_section(shown, result.significant_edges, seed))
     return ctx
 
 

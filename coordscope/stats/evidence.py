@@ -15,15 +15,162 @@ whether it is a clock co-action (:func:`coded_evidence`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from coordscope.budget import Budget
+from coordscope.engine.kernel import count_band_pairs
 from coordscope.engine.native import native_pairs
-from coordscope.schema import EDGE_SCHEMA, EVIDENCE_SCHEMA
+from coordscope.engine.partitioned import PAIR_BYTES, LocalPairEngine
+from coordscope.parts import WorkDir
+from coordscope.schema import EDGE_SCHEMA, EVIDENCE_SCHEMA, US
 from coordscope.stats.units import MINUTE_US, Units, block_half
 
-__all__ = ["co_actions", "coded_evidence", "incidence", "key_evidence"]
+__all__ = ["PairCount", "co_actions", "coded_evidence", "count_pairs", "incidence", "key_evidence"]
+
+
+@dataclass
+class PairCount:
+    """What the first, counting pass over every pair gives.
+
+    Attributes
+    ----------
+    single : list of Path
+        Pieces (Parquet files, in pair-code order) of the edges that are not candidates:
+        :data:`~coordscope.schema.EDGE_SCHEMA`, then the significance columns of an
+        untested pair (``pvalue = qvalue = 1``), then ``_pid`` (the pair code
+        ``a·(A + 1) + b``, sorted within and across pieces).
+    piece_of : callable
+        The piece index of a pair from its first account code (an expression).
+    candidates : polars.DataFrame
+        ``actor_a, actor_b`` of the candidate pairs (two co-acted units of one signal).
+    n_edges : int
+        Every pair that co-acted.
+    n_testable : int
+        Non-candidate pairs whose two accounts each acted in two or more units (they
+        count as hypotheses for Benjamini–Hochberg; Tarone 1990).
+    """
+
+    single: list[Path]
+    piece_of: Callable[[pl.Expr], pl.Expr]
+    candidates: pl.DataFrame
+    n_edges: int
+    n_testable: int
+
+
+def count_pairs(
+    units: Units,
+    win: dict[str, float],
+    *,
+    testable: npt.NDArray[np.bool_],
+    budget: Budget,
+    work: WorkDir,
+) -> PairCount:
+    """Pass 1: count every co-acting pair by unit, spill the non-candidates, keep the rest.
+
+    Runs the partitioned engine (:class:`coordscope.engine.partitioned.LocalPairEngine`)
+    over the coded actions of unsaturated units, with the unit code as key: partition
+    tasks give partial aggregates per (pair, unit), pair partitions reduce them to one
+    row per pair. A pair is a *candidate* when it co-acted in more units than it has
+    signals (two co-acted units of one signal; a retweet co-acted on gives one share,
+    one link and one hashtag unit: one piece of evidence, not three); candidates are kept
+    in memory, every other pair is written to the pieces of :attr:`PairCount.single`.
+
+    Parameters
+    ----------
+    units : Units
+        The coded actions (sorted by unit and time).
+    win : dict of str to float
+        The window ``W`` of every signal, in seconds (inclusive). Signals sharing a
+        window run in one pass of the engine.
+    testable : ndarray of bool
+        Per account code: whether it acted in two or more unsaturated units.
+    budget : Budget
+        Memory and workers of the engine.
+    work : WorkDir
+        Where partials and pieces are spilled.
+
+    Returns
+    -------
+    PairCount
+
+    Notes
+    -----
+    Cost ``O(n log n + P)`` for ``n`` actions and ``P`` in-window pairs; memory: the
+    coded actions plus the engine's budgeted tasks, never all pairs.
+    """
+    coded = units.coded
+    k = coded["k"].to_numpy()
+    a = coded["a"].to_numpy()
+    t = coded["t"].to_numpy()
+    s = units.key_sig[k]
+    w_act = units.w_unit[k]
+    groups = [int(w) for w in np.unique(w_act)]
+    masks = [w_act == w for w in groups] if len(groups) > 1 else [None]
+    n_pairs = sum(
+        count_band_pairs(k if m is None else k[m], t if m is None else t[m], w)
+        for m, w in zip(masks, groups, strict=True)
+    )
+    n_acc = units.n_accounts
+    engine = LocalPairEngine(n_accounts=n_acc, n_pairs=n_pairs, budget=budget, work=work)
+    for m, w in zip(masks, groups, strict=True):
+        if m is None:
+            engine.add(k, a, t, s, window=w)
+        else:
+            engine.add(k[m], a[m], t[m], s[m], window=w)
+    del k, a, t, s, w_act, masks
+    ids = units.actor_codes["actor_id"]  # row i holds code i
+    names = units.signals
+    to_ts = pl.Datetime("us", "UTC")
+    signals = pl.concat_list(
+        [
+            pl.when((pl.col("sig") & (1 << i)) != 0).then(pl.lit(name))
+            for i, name in enumerate(names)
+        ]
+    ).list.drop_nulls()
+    pieces: list[Path] = []
+    cands: list[pl.DataFrame] = []
+    n_edges = n_testable = 0
+    for q, pairs in engine.reduce():
+        n_edges += pairs.height
+        several = pl.col("n_keys") > pl.col("sig").bitwise_count_ones().cast(pl.Int64)
+        cands.append(pairs.filter(several).select("lo", "hi"))
+        rest = pairs.filter(~several)
+        lo = rest["lo"].to_numpy()
+        hi = rest["hi"].to_numpy()
+        n_testable += int((testable[lo] & testable[hi]).sum())
+        piece = rest.select(
+            ids.gather(lo).alias("actor_a"),
+            ids.gather(hi).alias("actor_b"),
+            pl.col("n_keys").cast(pl.UInt32),
+            pl.col("n_co").cast(pl.UInt64).alias("n_coactions"),
+            pl.col("min_dt").cast(pl.Float64) / US,
+            pl.col("median_dt") / US,
+            pl.col("first_ts").cast(pl.Datetime("us")).dt.replace_time_zone("UTC").cast(to_ts),
+            pl.col("last_ts").cast(pl.Datetime("us")).dt.replace_time_zone("UTC").cast(to_ts),
+            signals.alias("signals"),
+            pl.lit(None, dtype=pl.Float64).alias("expected"),
+            pl.lit(1.0).alias("pvalue"),
+            pl.lit(1.0).alias("qvalue"),
+            pl.lit(False).alias("significant"),
+            pl.lit("", dtype=pl.String).alias("evidence"),
+            (pl.col("lo") * (n_acc + 1) + pl.col("hi")).alias("_pid"),
+        )
+        path = work.file(f"single-q{q:05d}")
+        piece.write_parquet(path, compression="lz4", statistics=False)
+        pieces.append(path)
+        del pairs, rest, piece
+    cand = pl.concat(cands)
+    candidates = pl.DataFrame(
+        {"actor_a": ids.gather(cand["lo"]), "actor_b": ids.gather(cand["hi"])},
+        schema={"actor_a": pl.String, "actor_b": pl.String},
+    )
+    return PairCount(pieces, engine.bucket_of, candidates, n_edges, n_testable)
 
 
 def co_actions(
@@ -31,19 +178,19 @@ def co_actions(
     units: Units,
     win: dict[str, float],
     *,
-    max_pairs: int,
-    partitions: int,
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    testable: npt.NDArray[np.bool_],
+    budget: Budget,
+    work: WorkDir,
+) -> tuple[PairCount, pl.DataFrame, pl.DataFrame]:
     """Count every co-acting pair, and build unit-level evidence for the candidate pairs.
 
-    Pass 1 counts every pair's co-acted units without evidence (the kernel's fast path;
-    the key is the Int64 unit code). Only pairs with two co-acted units of one signal can
-    be evidence (one co-action never is), so pass 2 builds evidence for the candidate
-    pairs only: over the actions of candidate accounts on units where at least two
-    candidate accounts acted (a candidate pair's co-actions all lie there), keeping the
-    rows of those pairs. Candidate pairs get key-level edge columns from the evidence
-    (``n_keys`` distinct keys, ``median_dt`` over keys of the closest Δt); the others
-    co-acted in exactly one unit, where units and keys agree.
+    Pass 1 (:func:`count_pairs`) counts every pair's co-acted units without evidence and
+    spills the pairs that cannot be tested. Only pairs with two co-acted units of one
+    signal can be evidence (one co-action never is), so pass 2 builds evidence for the
+    candidate pairs only: over the actions of candidate accounts on units where at least
+    two candidate accounts acted (a candidate pair's co-actions all lie there), keeping
+    the rows of those pairs. Candidate pairs get key-level edge columns from the evidence
+    (``n_keys`` distinct keys, ``median_dt`` over keys of the closest Δt).
 
     Parameters
     ----------
@@ -53,21 +200,20 @@ def co_actions(
     units : Units
         The coded actions; actions of saturated units take part in neither pass.
     win : dict of str to float
-        The window ``W`` of every signal, in seconds (inclusive). Signals sharing a
-        window are counted in one kernel run.
-    max_pairs : int
-        Memory budget of the kernel (co-action pairs at once).
-    partitions : int
-        Key-hash partitions of the kernel (threads).
+        The window ``W`` of every signal, in seconds (inclusive).
+    testable : ndarray of bool
+        Per account code: whether it acted in two or more unsaturated units.
+    budget : Budget
+        Memory and workers.
+    work : WorkDir
+        Where pass 1 spills.
 
     Returns
     -------
-    single : polars.DataFrame
-        :data:`~coordscope.schema.EDGE_SCHEMA` rows of the pairs that are not candidates
-        (kernel order).
+    count : PairCount
+        Pass 1: the non-candidate edges (spilled) and the candidate pairs.
     cand_edges : polars.DataFrame
-        :data:`~coordscope.schema.EDGE_SCHEMA` rows of the candidate pairs (two co-acted
-        units of one signal).
+        :data:`~coordscope.schema.EDGE_SCHEMA` rows of the candidate pairs.
     evidence : polars.DataFrame
         :data:`~coordscope.schema.EVIDENCE_SCHEMA` with the original keys, plus ``unit``:
         one row per candidate pair, signal and unit, sorted by pair, signal and unit.
@@ -77,6 +223,11 @@ def co_actions(
     Cost: two kernel passes, ``O(n log n + P)`` for ``n`` actions and ``P`` in-window
     pairs, the second only over the candidate accounts' actions on shared units.
     """
+    count = count_pairs(units, win, testable=testable, budget=budget, work=work)
+    cand = count.candidates
+    empty_ev = pl.DataFrame(schema={**EVIDENCE_SCHEMA, "unit": pl.Int64()})
+    if cand.height == 0:
+        return count, pl.DataFrame(schema=EDGE_SCHEMA), empty_ev
     base = actions.select("signal", "actor_id", "ts", "event_id", "event")
     coded = units.coded
     unit_key = np.full(actions.height, -1, dtype=np.int64)
@@ -84,29 +235,6 @@ def co_actions(
     by_window: dict[float, list[str]] = {}
     for s, w in win.items():
         by_window.setdefault(w, []).append(s)
-    kept = base.with_columns(pl.Series("key", unit_key)).filter(pl.col("key") >= 0)
-    first: list[pl.DataFrame] = []
-    for w, sigs in sorted(by_window.items()):  # a handful of windows
-        part = kept if len(by_window) == 1 else kept.filter(pl.col("signal").is_in(sigs))
-        first.append(
-            native_pairs(
-                part, window=w, max_pairs=max_pairs, partitions=partitions, evidence=False
-            ).edges
-        )
-        del part
-    del kept
-    edges1 = first[0] if len(first) == 1 else _merge_edges(pl.concat(first))
-    del first
-    # tests are per signal and need two co-acted units of one signal: with one unit per
-    # signal, n_keys equals the number of signals (a retweet co-acted on gives one share,
-    # one link and one hashtag unit: one piece of evidence, not three)
-    several = pl.col("n_keys") > pl.col("signals").list.len()
-    cand = edges1.filter(several).select("actor_a", "actor_b")
-    single = edges1.filter(~several)
-    del edges1
-    empty_ev = pl.DataFrame(schema={**EVIDENCE_SCHEMA, "unit": pl.Int64()})
-    if cand.height == 0:
-        return single, pl.DataFrame(schema=EDGE_SCHEMA), empty_ev
     # actions of candidate accounts on units with at least two candidate accounts
     cand_codes = units.actor_codes.join(
         pl.concat([cand["actor_a"], cand["actor_b"]]).unique().to_frame("actor_id"),
@@ -120,10 +248,11 @@ def co_actions(
     rows = np.sort(mine.join(shared, on="k", how="semi")["row"].to_numpy())
     del mine, shared
     sub = base[rows].with_columns(pl.Series("key", unit_key[rows]))
+    max_pairs = max(16, budget.task_bytes() // PAIR_BYTES)
     second: list[pl.DataFrame] = []
     for w, sigs in sorted(by_window.items()):
         part = sub if len(by_window) == 1 else sub.filter(pl.col("signal").is_in(sigs))
-        res = native_pairs(part, window=w, max_pairs=max_pairs, partitions=partitions)
+        res = native_pairs(part, window=w, max_pairs=max_pairs, partitions=budget.workers)
         second.append(res.evidence.join(cand, on=["actor_a", "actor_b"], how="semi"))
     unit_ev = pl.concat(second).with_columns(pl.col("key").cast(pl.Int64).alias("unit"))
     unit_keys = actions["key"].gather(units.table["row0"])  # the original key of each unit
@@ -132,7 +261,7 @@ def co_actions(
         ["actor_a", "actor_b", "signal", "unit"]
     )
     cand_edges = _edges_from_evidence(key_evidence(unit_ev))
-    return single, cand_edges, unit_ev
+    return count, cand_edges, unit_ev
 
 
 def key_evidence(unit_ev: pl.DataFrame) -> pl.DataFrame:
@@ -266,24 +395,6 @@ def _edges_from_evidence(ev: pl.DataFrame) -> pl.DataFrame:
             pl.min_horizontal(pl.col("ts_a").min(), pl.col("ts_b").min()).alias("first_ts"),
             pl.max_horizontal(pl.col("ts_a").max(), pl.col("ts_b").max()).alias("last_ts"),
             pl.col("signal").unique().sort().alias("signals"),
-        )
-        .select(list(EDGE_SCHEMA))
-        .cast(EDGE_SCHEMA)  # type: ignore[arg-type]
-    )
-
-
-def _merge_edges(edges: pl.DataFrame) -> pl.DataFrame:
-    """Merge the edge rows of one pair from kernel passes with different windows."""
-    return (
-        edges.group_by(["actor_a", "actor_b"])
-        .agg(
-            pl.col("n_keys").sum(),
-            pl.col("n_coactions").sum(),
-            pl.col("min_dt").min(),
-            pl.col("median_dt").min(),
-            pl.col("first_ts").min(),
-            pl.col("last_ts").max(),
-            pl.col("signals").list.explode().unique().sort(),
         )
         .select(list(EDGE_SCHEMA))
         .cast(EDGE_SCHEMA)  # type: ignore[arg-type]

@@ -17,13 +17,16 @@ the pairs whose smallest achievable p-value is below 1 (:func:`edge_table`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from coordscope.parts import PartedTable, WorkDir
 from coordscope.schema import EDGE_SCHEMA, SIGNIFICANCE_COLUMNS
 from coordscope.stats import null
+from coordscope.stats.evidence import PairCount
 from coordscope.stats.multiple import benjamini_hochberg, simes
 from coordscope.stats.units import Units, code_of
 
@@ -171,61 +174,63 @@ def pair_tests(ev: pl.DataFrame, nulls: NullContext) -> tuple[pl.DataFrame, pl.D
 
 
 def edge_table(
-    single: pl.DataFrame,
+    count: PairCount,
     cand_edges: pl.DataFrame,
     pair_p: pl.DataFrame,
     pair_expected: pl.DataFrame,
     nulls: NullContext,
     *,
     alpha: float,
-) -> tuple[pl.DataFrame, int]:
+    work: WorkDir,
+) -> tuple[PartedTable, int]:
     """Join the pair tests to the edges: p, BH q, significance and the evidence label.
 
     Only candidate pairs (``cand_edges``, a few) can have ``p < 1``: they are joined with
-    the tests; every other edge gets ``p = q = 1`` as literal columns. BH runs over the
-    hypotheses that could be rejected: the edges whose two accounts each acted in at
-    least two unsaturated units (Tarone 1990; Gilbert 2005) — a pair where one account
-    has a single unit can only reach ``p = 1``.
+    the tests; every other edge was written by the counting pass with ``p = q = 1``. BH
+    runs over the hypotheses that could be rejected: the edges whose two accounts each
+    acted in at least two unsaturated units (Tarone 1990; Gilbert 2005) — a pair where one
+    account has a single unit can only reach ``p = 1``.
 
     Parameters
     ----------
-    single, cand_edges : polars.DataFrame
-        The edges of :func:`coordscope.stats.evidence.co_actions`.
+    count : coordscope.stats.evidence.PairCount
+        The counting pass: spilled non-candidate edges, candidate pairs.
+    cand_edges : polars.DataFrame
+        The candidate edges (:func:`coordscope.stats.evidence.co_actions`).
     pair_p, pair_expected : polars.DataFrame
         The tests of :func:`pair_tests`.
     nulls : NullContext
         Gives the account codes and the incidence.
     alpha : float
         The false-discovery rate (``significant = qvalue <= alpha``).
+    work : WorkDir
+        Where the pieces of the table live.
 
     Returns
     -------
-    edges : polars.DataFrame
+    edges : PartedTable
         :data:`~coordscope.schema.EDGE_SCHEMA` then
         :data:`~coordscope.schema.SIGNIFICANCE_COLUMNS`: the edges with ``p < 1`` sorted
-        by ``pvalue`` then ids, then the others by ids (``a < b`` codes follow id order,
-        so integer sorts give the id order). ``evidence`` says which null a significant
-        edge passed at the BH cut: ``sync``, ``cooc`` or ``sync+cooc``.
+        by ``pvalue`` then ids (one piece in memory), then the others by ids (``a < b``
+        codes follow id order, so integer sorts give the id order; pieces on disk).
+        ``evidence`` says which null a significant edge passed at the BH cut: ``sync``,
+        ``cooc`` or ``sync+cooc``.
     n_hypotheses : int
         The number of hypotheses BH counted.
 
     Notes
     -----
-    Cost ``O(E log E)`` integer work for ``E`` edges, ``O(C)`` joins for ``C``
-    candidates.
+    Cost ``O(C log C)`` for ``C`` candidates, plus one rewrite of the pieces that
+    untested candidates join; the non-candidate edges are never all in memory.
     """
     actor_codes = nulls.units.actor_codes
     n = actor_codes.height
     degree = np.bincount(nulls.incidence["a"].to_numpy(), minlength=n)
-    a_s = code_of("actor_a", actor_codes, single).to_numpy()
-    b_s = code_of("actor_b", actor_codes, single).to_numpy()
     a_c = code_of("actor_a", actor_codes, cand_edges)
     b_c = code_of("actor_b", actor_codes, cand_edges)
     # Tarone: a pair where one account has a single key can only reach p = 1
     multi = degree >= 2
-    n_hyp = int((multi[a_s] & multi[b_s]).sum()) + int(
-        (multi[a_c.to_numpy()] & multi[b_c.to_numpy()]).sum()
-    )
+    n_hyp = count.n_testable + int((multi[a_c.to_numpy()] & multi[b_c.to_numpy()]).sum())
     p = pair_p["p"].to_numpy()
     q = benjamini_hochberg(p, m=max(n_hyp, p.shape[0]))
     sig = q <= alpha
@@ -258,26 +263,36 @@ def edge_table(
             pid,
         )
     )
-    columns = [*EDGE_SCHEMA, *SIGNIFICANCE_COLUMNS]
+    schema = pl.Schema({**EDGE_SCHEMA, **SIGNIFICANCE_COLUMNS})
+    columns = list(schema)
     low = cand.filter(pl.col("pvalue") < 1.0).sort(["pvalue", "a", "b"]).select(columns)
-    rest = single.with_columns(
-        pl.Series("a", a_s),
-        pl.Series("b", b_s),
-        pl.lit(None, dtype=pl.Float64).alias("expected"),
-        pl.lit(1.0).alias("pvalue"),
-        pl.lit(1.0).alias("qvalue"),
-        pl.lit(False).alias("significant"),
-        pl.lit("", dtype=pl.String).alias("evidence"),
-    ).with_columns(pid)
-    del a_s, b_s
+    # untested candidates go back among the other edges, in pair-code order
     high = (
-        pl.concat([cand.filter(pl.col("pvalue") >= 1.0).select(rest.columns), rest])
-        .sort("_pid")
-        .select(columns)
+        cand.filter(pl.col("pvalue") >= 1.0)
+        .with_columns(count.piece_of(pl.col("a")).alias("_q"))
+        .select([*columns, "_pid", "_q"])
+        .cast({**schema, "_pid": pl.Int64})  # type: ignore[dict-item]
     )
-    del rest
-    out = pl.concat([low, high]).cast(pl.Schema({**EDGE_SCHEMA, **SIGNIFICANCE_COLUMNS}))
-    return out, n_hyp
+    pieces: list[pl.DataFrame | Path] = [low.cast(schema)]
+    by_piece = high.partition_by("_q", as_dict=True, include_key=False)
+    for index, single in enumerate(count.single):
+        extra = by_piece.get((index,))
+        if extra is None or extra.height == 0:
+            pieces.append(single)
+            continue
+        merged = pl.concat([pl.read_parquet(single), extra]).sort("_pid")
+        path = work.file(f"edges-q{index:05d}")
+        merged.write_parquet(path, compression="lz4", statistics=False)
+        single.unlink(missing_ok=True)
+        pieces.append(path)
+        del merged
+    table = PartedTable(
+        pieces,
+        {**schema, "_pid": pl.Int64()},
+        transform=lambda lf: lf.select(columns),
+        owner=work,
+    )
+    return table, n_hyp
 
 
 def _test_pairs(

@@ -96,10 +96,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+import numpy as np
 import polars as pl
 
-from coordscope.engine.kernel import DEFAULT_MAX_PAIRS
+from coordscope.budget import Budget
 from coordscope.errors import ParameterError
+from coordscope.parts import PartedTable, WorkDir
 from coordscope.schema import (
     EDGE_SCHEMA,
     EVIDENCE_SCHEMA,
@@ -132,10 +134,12 @@ class Significance:
 
     Attributes
     ----------
-    edges : polars.DataFrame
+    edge_parts : coordscope.parts.PartedTable
         Native :data:`~coordscope.schema.EDGE_SCHEMA` columns followed by
         :data:`~coordscope.schema.SIGNIFICANCE_COLUMNS`; one row per pair that co-acted on
-        any signal (``actor_a < actor_b``), sorted by ``pvalue`` then ids.
+        any signal (``actor_a < actor_b``): the tested pairs by ``pvalue`` then ids, then
+        the others by ids. Held in pieces (most of them on disk); :attr:`edges` reads it
+        whole.
     evidence : polars.DataFrame
         :data:`~coordscope.schema.EVIDENCE_SCHEMA`, one row per (pair, signal, key).
     groups : polars.DataFrame
@@ -147,11 +151,21 @@ class Significance:
         Seconds per stage.
     """
 
-    edges: pl.DataFrame
+    edge_parts: PartedTable
     evidence: pl.DataFrame
     groups: pl.DataFrame
     counts: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def edges(self) -> pl.DataFrame:
+        """The whole edge table in memory (read from its pieces; costs its full size)."""
+        return self.edge_parts.collect()
+
+    @property
+    def significant_edges(self) -> pl.DataFrame:
+        """The significant edges (a streaming scan of the pieces)."""
+        return self.edge_parts.filter(pl.col("significant"))
 
 
 def significance(
@@ -161,8 +175,8 @@ def significance(
     windows: Mapping[str, float] | None = None,
     alpha: float = 0.05,
     seed: int = 0,
-    max_pairs: int = DEFAULT_MAX_PAIRS,
-    partitions: int = 2,
+    budget: Budget | None = None,
+    work: WorkDir | None = None,
 ) -> Significance:
     """Score pairs and candidate groups of accounts against explicit null models.
 
@@ -180,10 +194,12 @@ def significance(
     seed : int, default 0
         Seeds the split of time blocks into halves and Louvain; same input and seed give
         the same output.
-    max_pairs : int
-        Memory budget of the kernel (co-action pairs at once).
-    partitions : int, default 2
-        Key-hash partitions of the kernel (threads).
+    budget : Budget, optional
+        Memory and worker threads (default: 4 GiB, every usable core). The counting pass
+        sizes its key and pair partitions from it; results do not depend on it.
+    work : WorkDir, optional
+        Where pieces are spilled (default: a new temporary directory, removed when the
+        result is no longer referenced).
 
     Returns
     -------
@@ -193,7 +209,7 @@ def significance(
     ------
     ParameterError
         Window negative, alpha outside (0, 1), unknown signal in ``windows``, negative
-        seed, non-positive ``max_pairs`` or ``partitions``, missing columns.
+        seed, missing columns.
 
     Notes
     -----
@@ -201,7 +217,9 @@ def significance(
     Cost ``O(n log n + P)`` for ``n`` actions and ``P`` in-window pairs, plus per-key work
     only for candidate pairs and groups.
     """
-    _check(actions, window, windows, alpha, seed, max_pairs, partitions)
+    _check(actions, window, windows, alpha, seed)
+    budget = Budget() if budget is None else budget
+    work = WorkDir() if work is None else work
     timings: dict[str, float] = {}
     clock = time.perf_counter()
     signals = sorted(actions["signal"].unique().to_list())
@@ -210,7 +228,7 @@ def significance(
 
     if actions.height == 0:
         return Significance(
-            pl.DataFrame(schema={**EDGE_SCHEMA, **SIGNIFICANCE_COLUMNS}),
+            PartedTable.of(pl.DataFrame(schema={**EDGE_SCHEMA, **SIGNIFICANCE_COLUMNS})),
             pl.DataFrame(schema=EVIDENCE_SCHEMA),
             pl.DataFrame(schema=GROUP_SCHEMA),
             {"edges": 0, "significant_edges": 0, "groups_tested": 0, "significant_groups": 0},
@@ -222,17 +240,19 @@ def significance(
     timings["units"] = _lap(clock)
     clock = time.perf_counter()
 
-    # 2. co-actions: every pair (no evidence), then evidence for candidate pairs only
-    single, cand_edges, evidence = co_actions(
-        actions, units, win, max_pairs=max_pairs, partitions=partitions
-    )
-    timings["native"] = _lap(clock)
-    clock = time.perf_counter()
-
+    # 2. the null model's global aggregates (per account, per unit)
     nulls = NullContext(
         units, incidence(units), scheduled_accounts(units.coded, n_accounts=units.n_accounts)
     )
+    testable = np.bincount(nulls.incidence["a"].to_numpy(), minlength=units.n_accounts) >= 2
     timings["null_model"] = _lap(clock)
+    clock = time.perf_counter()
+
+    # 3. co-actions: every pair counted (partitioned, spilled), evidence for candidates only
+    count, cand_edges, evidence = co_actions(
+        actions, units, win, testable=testable, budget=budget, work=work
+    )
+    timings["native"] = _lap(clock)
     clock = time.perf_counter()
 
     # 3. evidence rows with codes; pair-level counts
@@ -242,8 +262,10 @@ def significance(
     clock = time.perf_counter()
 
     # 4. edges: Simes across signals, BH over testable pairs
-    edges_out, n_hyp = edge_table(single, cand_edges, pair_p, pair_expected, nulls, alpha=alpha)
-    del single, cand_edges
+    edges_out, n_hyp = edge_table(
+        count, cand_edges, pair_p, pair_expected, nulls, alpha=alpha, work=work
+    )
+    del cand_edges
     timings["edges"] = _lap(clock)
     clock = time.perf_counter()
 
@@ -252,12 +274,12 @@ def significance(
     timings["groups"] = _lap(clock)
 
     counts: dict[str, Any] = {
-        "edges": edges_out.height,
+        "edges": count.n_edges,
         "edge_hypotheses": n_hyp,
         "edge_candidates": int(pair_p.select(pl.col("pid").n_unique()).item())
         if pair_p.height
         else 0,
-        "significant_edges": int(edges_out["significant"].sum()),
+        "significant_edges": edges_out.filter(pl.col("significant")).height,
         "groups_tested": groups.height,
         "significant_groups": int(groups["significant"].sum()),
         "flagged_accounts": int(
@@ -285,8 +307,6 @@ def _check(
     windows: Mapping[str, float] | None,
     alpha: float,
     seed: int,
-    max_pairs: int,
-    partitions: int,
 ) -> None:
     """Raise :class:`~coordscope.errors.ParameterError` naming the first bad parameter."""
     for col in ("signal", "key", "actor_id", "ts", "event_id", "event"):
@@ -303,10 +323,6 @@ def _check(
         raise ParameterError(f"alpha must be in (0, 1), got {alpha}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ParameterError(f"seed must be a non-negative integer, got {seed!r}")
-    if max_pairs < 1:
-        raise ParameterError(f"max_pairs must be >= 1, got {max_pairs}")
-    if partitions < 1:
-        raise ParameterError(f"partitions must be >= 1, got {partitions}")
 
 
 def _lap(start: float) -> float:

@@ -1,0 +1,391 @@
+"""The partitioned pair engine: key partitions in, pair partitions out, under a budget.
+
+Counting co-actions costs memory in proportion to the in-window pairs, which grow with
+the density of keys, not with the number of actions. The work is therefore cut twice:
+
+1. **Key partitions** (the map). Actions are split by key — every action of a key in one
+   partition, so every co-action of the key is found there. :func:`partition_partials`,
+   the partition task, runs the band sweep of :mod:`coordscope.engine.kernel` over one
+   partition in chunks of at most ``max_pairs`` pairs and emits *partial aggregates*, one
+   row per (pair of accounts, key): co-actions ``n``, the smallest Δt ``dt``, the
+   earliest and latest action ``t0``, ``t1``. A pair of two single actions is such a row
+   already; only pairs touching an account that acted on the key more than once are
+   grouped. A row flagged ``part`` may have siblings (same pair and key) from other
+   chunks of a crowded key: the reduce merges them.
+2. **Pair partitions** (the reduce). Partials are routed by the pair's first account
+   into pair partitions (ranges of account codes, so pair partitions in order give the
+   pairs in code order) and spilled to Parquet. :func:`reduce_pairs` turns the partials
+   of one pair partition into one row per pair: ``n_keys`` (distinct keys), ``n_co``
+   (co-actions), ``min_dt``, ``median_dt`` (median over the pair's keys of each key's
+   smallest Δt), ``first_ts``, ``last_ts`` and ``sig`` (bit mask of the signals).
+
+Both functions are pure functions of a table: the local runner
+(:class:`LocalPairEngine`) runs them on threads over spilled partitions; another runner
+(Spark) can run the same two functions as grouped tasks. Times are integers in any unit
+(microseconds in coordscope), windows inclusive in that unit.
+
+Memory of the local runner: the coded actions (four int64 columns), plus per running
+task one chunk of ``max_pairs`` pairs and its buffered partials, plus one pair partition
+at a time per worker during the reduce; every part is sized from the
+:class:`~coordscope.budget.Budget`. A key shared by 100,000 accounts in a minute is cut
+into chunks and costs time, not memory.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from coordscope.budget import Budget
+from coordscope.engine.kernel import band_pairs, window_ends
+from coordscope.parts import WorkDir
+
+__all__ = [
+    "PAIR_SCHEMA",
+    "PARTIAL_SCHEMA",
+    "LocalPairEngine",
+    "partition_partials",
+    "reduce_pairs",
+]
+
+IntArray = npt.NDArray[np.int64]
+
+#: Partial aggregates per (pair, key), emitted by the partition task.
+PARTIAL_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "lo": pl.Int64(), "hi": pl.Int64(), "k": pl.Int64(), "s": pl.Int64(), "n": pl.Int64(),
+    "dt": pl.Int64(), "t0": pl.Int64(), "t1": pl.Int64(), "part": pl.Boolean(),
+}  # fmt: skip
+
+#: One row per pair of accounts, from the pair-partition reduce; ``lo < hi`` codes.
+PAIR_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "lo": pl.Int64(), "hi": pl.Int64(), "n_keys": pl.Int64(), "n_co": pl.Int64(),
+    "min_dt": pl.Int64(), "median_dt": pl.Float64(), "first_ts": pl.Int64(),
+    "last_ts": pl.Int64(), "sig": pl.Int64(),
+}  # fmt: skip
+
+#: Bytes a materialised pair costs in a task (index arrays, gathers, the partial frame).
+PAIR_BYTES: Final = 120
+#: Bytes a partial row costs in the reduce (the frame, its group-by and the pair rows).
+PARTIAL_BYTES: Final = 200
+
+
+def partition_partials(
+    k: IntArray,
+    a: IntArray,
+    t: IntArray,
+    s: IntArray,
+    *,
+    window: int,
+    max_pairs: int,
+) -> Iterator[pl.DataFrame]:
+    """Run the partition task: partial aggregates per (pair, key) of one key partition.
+
+    Parameters
+    ----------
+    k, a, t, s : ndarray of int64
+        Key code, account code, time and signal index of every action of the partition,
+        sorted by ``(k, t)``. Every action of a key must be in the partition.
+    window : int
+        The co-action window, inclusive, in the unit of ``t``.
+    max_pairs : int
+        Pairs materialised at once (the task's memory: about
+        :data:`PAIR_BYTES` bytes each).
+
+    Yields
+    ------
+    polars.DataFrame
+        :data:`PARTIAL_SCHEMA` rows, at most about ``max_pairs`` per frame: ``lo < hi``
+        account codes, key ``k`` and its signal ``s``, co-actions ``n``, smallest Δt
+        ``dt``, earliest ``t0`` and latest ``t1`` action of those co-actions. Rows with
+        ``part = False`` are complete (no other row of the task has their pair and key);
+        rows with ``part = True`` must be merged by pair and key.
+
+    Notes
+    -----
+    A co-action is a pair of actions of one key by different accounts with
+    ``|Δt| <= window``. Cost ``O(n log n + P)`` for ``n`` actions and ``P`` in-window
+    pairs; memory ``O(n + max_pairs)``.
+    """
+    n = k.shape[0]
+    if n < 2:
+        return
+    # a (key, account) seen twice marks its pairs for grouping (exact: keys are whole)
+    rep = pl.DataFrame({"k": k, "a": a}).is_duplicated().to_numpy()
+    held: list[pl.DataFrame] = []
+    held_rows = 0
+    spilled = False
+    for i_all, j_all in band_pairs(k, t, window, max_pairs=max_pairs):
+        ai = a[i_all]
+        aj = a[j_all]
+        keep = ai != aj
+        ii, jj = i_all, j_all
+        if not keep.all():
+            ii, jj, ai, aj = ii[keep], jj[keep], ai[keep], aj[keep]
+        del i_all, j_all
+        if ii.shape[0] == 0:
+            continue
+        r = rep[ii] | rep[jj]
+        chunk = pl.DataFrame(
+            {
+                "lo": np.minimum(ai, aj),
+                "hi": np.maximum(ai, aj),
+                "k": k[ii],
+                "s": s[ii],
+                "n": np.ones(ii.shape[0], dtype=np.int64),
+                "dt": t[jj] - t[ii],
+                "t0": t[ii],
+                "t1": t[jj],
+                "r": r,
+            }
+        )
+        del ai, aj, ii, jj
+        if not r.any():
+            yield chunk.drop("r").with_columns(pl.lit(False).alias("part"))
+            continue
+        if not r.all():
+            yield chunk.filter(~pl.col("r")).drop("r").with_columns(pl.lit(False).alias("part"))
+        grouped = _merge(chunk.filter(pl.col("r")).drop("r"))
+        held.append(grouped)
+        held_rows += grouped.height
+        if held_rows > max_pairs:
+            merged = _merge(pl.concat(held))
+            held, held_rows = [merged], merged.height
+            if held_rows > max_pairs // 2:  # a crowded key: spill, merge in the reduce
+                spilled = True
+                yield merged.with_columns(pl.lit(True).alias("part"))
+                held, held_rows = [], 0
+    if held:
+        rest = held[0] if len(held) == 1 else _merge(pl.concat(held))
+        yield rest.with_columns(pl.lit(spilled).alias("part"))
+
+
+def _merge(frame: pl.DataFrame) -> pl.DataFrame:
+    """Group co-actions or partial rows by (pair, key)."""
+    return (
+        frame.group_by(["lo", "hi", "k"])
+        .agg(
+            pl.col("s").first(),
+            pl.col("n").sum(),
+            pl.col("dt").min(),
+            pl.col("t0").min(),
+            pl.col("t1").max(),
+        )
+        .select("lo", "hi", "k", "s", "n", "dt", "t0", "t1")
+    )
+
+
+def reduce_pairs(partials: pl.DataFrame, *, n_accounts: int) -> pl.DataFrame:
+    """Run the pair-partition reduce: one row per pair from its partial aggregates.
+
+    Parameters
+    ----------
+    partials : polars.DataFrame
+        :data:`PARTIAL_SCHEMA` rows; every partial of a pair must be present.
+    n_accounts : int
+        The number of account codes (pairs are ordered by ``lo * (n_accounts + 1) + hi``).
+
+    Returns
+    -------
+    polars.DataFrame
+        :data:`PAIR_SCHEMA`, sorted by ``(lo, hi)``. ``median_dt`` is the median over the
+        pair's keys of each key's smallest Δt (the mean of the two middle values for an
+        even count).
+
+    Notes
+    -----
+    Pairs with a single partial row (most of them) are copied; only the others are
+    grouped. Cost ``O(R log R)`` for ``R`` rows.
+    """
+    if partials.height == 0:
+        return pl.DataFrame(schema=PAIR_SCHEMA)
+    cols = list(PARTIAL_SCHEMA)[:-1]
+    if partials["part"].any():
+        done = partials.filter(~pl.col("part")).select(cols)
+        merged = _merge(partials.filter(pl.col("part")).select(cols))
+        partials = pl.concat([done, merged]) if done.height else merged
+    else:
+        partials = partials.select(cols)
+    pid = (pl.col("lo") * (n_accounts + 1) + pl.col("hi")).alias("pid")
+    partials = partials.with_columns(pid)
+    several = partials["pid"].is_duplicated()
+    one = partials.filter(~several).select(
+        "pid",
+        "lo",
+        "hi",
+        pl.lit(1, dtype=pl.Int64).alias("n_keys"),
+        pl.col("n").alias("n_co"),
+        pl.col("dt").alias("min_dt"),
+        pl.col("dt").cast(pl.Float64).alias("median_dt"),
+        pl.col("t0").alias("first_ts"),
+        pl.col("t1").alias("last_ts"),
+        pl.lit(2, dtype=pl.Int64).pow(pl.col("s")).alias("sig"),
+    )
+    many = (
+        partials.filter(several)
+        .group_by("pid")
+        .agg(
+            pl.col("lo").first(),
+            pl.col("hi").first(),
+            pl.len().cast(pl.Int64).alias("n_keys"),
+            pl.col("n").sum().alias("n_co"),
+            pl.col("dt").min().alias("min_dt"),
+            pl.col("dt").median().cast(pl.Float64).alias("median_dt"),
+            pl.col("t0").min().alias("first_ts"),
+            pl.col("t1").max().alias("last_ts"),
+            pl.lit(2, dtype=pl.Int64).pow(pl.col("s")).bitwise_or().alias("sig"),
+        )
+    )
+    return pl.concat([one, many]).sort("pid").select(list(PAIR_SCHEMA))
+
+
+class LocalPairEngine:
+    """Runs the partition tasks and the pair-partition reduce on threads, spilling to disk.
+
+    Parameters
+    ----------
+    n_accounts : int
+        Account codes run over ``0 .. n_accounts - 1``.
+    n_pairs : int
+        The in-window pairs the run will produce (an upper bound of the partials), to
+        size the pair partitions
+        (:func:`coordscope.engine.kernel.count_band_pairs` gives it).
+    budget : Budget
+        Memory and workers.
+    work : WorkDir
+        Where partials are spilled.
+
+    Notes
+    -----
+    Use :meth:`add` once per group of actions sharing a window, then :meth:`reduce`.
+    Pair partitions are ranges of the first account code (:meth:`bucket_of`): reading
+    them in order gives the pairs in code order.
+    """
+
+    def __init__(self, *, n_accounts: int, n_pairs: int, budget: Budget, work: WorkDir):
+        self.n_accounts = max(1, n_accounts)
+        self.budget = budget
+        self.task_bytes = budget.task_bytes()
+        self.max_pairs = max(16, self.task_bytes // PAIR_BYTES)
+        self.n_buckets = max(1, min(4096, math.ceil(n_pairs * PARTIAL_BYTES / self.task_bytes)))
+        self.dir = work.subdir(f"partials-{id(self)}")
+        self._lock = threading.Lock()
+        self._files: dict[int, list[Path]] = {}
+        self._serial = 0
+        self.n_partials = 0
+        self.n_tasks = 0
+
+    def bucket_of(self, lo: pl.Expr) -> pl.Expr:
+        """Return the pair partition of pairs whose first account code is ``lo``.
+
+        The first account of a pair is the smaller of two codes, which falls in the
+        lower codes more often (density ``2(1 − x)`` for a uniform pair), so partition
+        ``q`` covers ``1 − (1 − lo/n)² ∈ [q/Q, (q+1)/Q)``: balanced for uniform pairs, and
+        increasing in ``lo``, so partitions in order give the pairs in code order.
+        """
+        x = lo.cast(pl.Float64) / self.n_accounts
+        share = 1.0 - (1.0 - x) * (1.0 - x)
+        q = (share * self.n_buckets).floor().cast(pl.Int64)
+        return q.clip(0, self.n_buckets - 1)
+
+    def add(self, k: IntArray, a: IntArray, t: IntArray, s: IntArray, *, window: int) -> None:
+        """Count the co-actions of actions sorted by ``(k, t)``; spill their partials.
+
+        Key partitions are cut at key boundaries so that each holds about ``max_pairs``
+        in-window pairs (a crowded key alone is one partition, processed in chunks).
+        """
+        n = k.shape[0]
+        if n < 2:
+            return
+        ends = window_ends(k, t, window)
+        cum = np.cumsum(ends - np.arange(n, dtype=np.int64) - 1)
+        total = int(cum[-1])
+        if total == 0:
+            return
+        key_start = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+        # cut where the running pair count crosses multiples of the task size, at keys
+        marks = np.arange(self.max_pairs, total, self.max_pairs, dtype=np.int64)
+        at = np.searchsorted(cum, marks, side="left")
+        cuts = np.unique(key_start[np.searchsorted(key_start, at, side="right") - 1])
+        bounds = np.unique(np.concatenate(([0], cuts, [n]))).tolist()
+        spans = list(itertools.pairwise(bounds))
+        self.n_tasks += len(spans)
+
+        def task(span: tuple[int, int]) -> None:
+            lo, hi = span
+            self._spill(
+                partition_partials(
+                    k[lo:hi], a[lo:hi], t[lo:hi], s[lo:hi], window=window,
+                    max_pairs=self.max_pairs,
+                )
+            )  # fmt: skip
+
+        with ThreadPoolExecutor(max_workers=self.budget.workers) as pool:
+            list(pool.map(task, spans))
+
+    def _spill(self, frames: Iterator[pl.DataFrame]) -> None:
+        """Buffer a task's partials; write them by pair partition when the buffer is full."""
+        buffer: list[pl.DataFrame] = []
+        rows = 0
+        limit = max(1, self.task_bytes // (2 * 64))  # partial rows: ~64 bytes each
+        for frame in frames:
+            buffer.append(frame)
+            rows += frame.height
+            if rows >= limit:
+                self._flush(buffer)
+                buffer, rows = [], 0
+        if buffer:
+            self._flush(buffer)
+
+    def _flush(self, buffer: list[pl.DataFrame]) -> None:
+        frame = pl.concat(buffer) if len(buffer) > 1 else buffer[0]
+        buffer.clear()
+        with self._lock:
+            serial = self._serial
+            self._serial += 1
+            self.n_partials += frame.height
+        if self.n_buckets == 1:
+            parts = {0: frame}
+        else:
+            route = self.bucket_of(pl.col("lo")).alias("_q")
+            split = frame.with_columns(route).partition_by("_q", as_dict=True, include_key=False)
+            parts = {int(str(key[0])): part for key, part in split.items()}
+        for q, part in parts.items():
+            path = self.dir / f"q{q:05d}-{serial:06d}.parquet"
+            part.write_parquet(path, compression="lz4", statistics=False)
+            with self._lock:
+                self._files.setdefault(q, []).append(path)
+
+    def reduce(self) -> Iterator[tuple[int, pl.DataFrame]]:
+        """Yield ``(q, pairs)`` for every pair partition in order (:func:`reduce_pairs`).
+
+        Partitions are reduced ``workers`` at a time, ahead of the consumer by at most
+        that many; their spill files are deleted once read.
+        """
+
+        def one(q: int) -> pl.DataFrame:
+            files = sorted(self._files.get(q, []))
+            if not files:
+                return pl.DataFrame(schema=PAIR_SCHEMA)
+            partials = pl.read_parquet(files)
+            for f in files:
+                f.unlink(missing_ok=True)
+            return reduce_pairs(partials, n_accounts=self.n_accounts)
+
+        workers = self.budget.workers
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            pending = [pool.submit(one, q) for q in range(min(workers, self.n_buckets))]
+            for q in range(self.n_buckets):
+                result = pending.pop(0).result()
+                nxt = q + len(pending) + 1
+                if nxt < self.n_buckets:
+                    pending.append(pool.submit(one, nxt))
+                yield q, result

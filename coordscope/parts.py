@@ -1,0 +1,194 @@
+"""Tables held in pieces: frames in memory and Parquet files on disk, in a fixed order.
+
+A table that can outgrow memory (the edge table of an audit: one row per pair of
+accounts that ever co-acted) is produced partition by partition and kept as an ordered
+list of pieces. :class:`PartedTable` reads it one piece at a time, counts it without
+reading it, filters it with a streaming scan and writes it as one Parquet file with
+:meth:`PartedTable.sink_parquet` (a streaming copy: the bytes do not depend on how the
+rows were cut into pieces). Collecting it whole is possible, and is the caller's choice.
+
+The files belong to a :class:`WorkDir`: a scratch directory removed when the run ends,
+when the object that owns it is garbage-collected, or at the latest at interpreter exit.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import tempfile
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Final
+
+import polars as pl
+
+__all__ = ["PARQUET_ROW_GROUP", "PartedTable", "WorkDir"]
+
+#: Rows per row group of every Parquet output (a fixed number, so the file's bytes do not
+#: depend on how the table was produced).
+PARQUET_ROW_GROUP: Final = 262_144
+
+Piece = pl.DataFrame | Path
+
+
+class WorkDir:
+    """A scratch directory for spill files, removed by :meth:`close` (or when collected).
+
+    Parameters
+    ----------
+    parent : path, optional
+        Where to create it (default: the system's temporary directory).
+    prefix : str
+        Name prefix of the directory.
+    """
+
+    def __init__(self, parent: str | Path | None = None, *, prefix: str = "coordscope-work-"):
+        if parent is not None:
+            Path(parent).mkdir(parents=True, exist_ok=True)
+        self.path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+        self._counter = itertools.count()
+        self._finalizer = weakref.finalize(self, shutil.rmtree, self.path, ignore_errors=True)
+
+    def file(self, stem: str, suffix: str = ".parquet") -> Path:
+        """Return a fresh path inside the directory (``stem-N`` plus ``suffix``)."""
+        return self.path / f"{stem}-{next(self._counter)}{suffix}"
+
+    def subdir(self, name: str) -> Path:
+        """Return (and create) a subdirectory."""
+        path = self.path / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def close(self) -> None:
+        """Remove the directory and everything in it (idempotent)."""
+        self._finalizer()
+
+    @property
+    def closed(self) -> bool:
+        """Whether the directory was removed."""
+        return not self._finalizer.alive
+
+
+def _scan(piece: Piece) -> pl.LazyFrame:
+    return piece.lazy() if isinstance(piece, pl.DataFrame) else pl.scan_parquet(piece)
+
+
+class PartedTable:
+    """An ordered sequence of pieces (frames or Parquet files) with one schema.
+
+    Parameters
+    ----------
+    pieces : sequence of polars.DataFrame or Path
+        The rows, in order. Files must have ``schema``.
+    schema : polars.Schema or mapping
+        The columns of every piece.
+    transform : callable, optional
+        Applied lazily to every piece when it is read (a per-row, order-keeping
+        ``LazyFrame -> LazyFrame`` such as adding a looked-up column).
+    owner : WorkDir, optional
+        Kept alive as long as the table: the directory holding the files.
+    """
+
+    def __init__(
+        self,
+        pieces: Sequence[Piece],
+        schema: pl.Schema | dict[str, pl.DataType],
+        *,
+        transform: Callable[[pl.LazyFrame], pl.LazyFrame] | None = None,
+        owner: WorkDir | None = None,
+    ) -> None:
+        self.pieces = list(pieces)
+        self._schema = pl.Schema(schema)
+        self._transform = transform
+        self.owner = owner
+        self._height: int | None = None
+        self._collected: pl.DataFrame | None = None
+
+    @classmethod
+    def of(cls, frame: pl.DataFrame) -> PartedTable:
+        """Wrap one in-memory frame."""
+        return cls([frame], frame.schema)
+
+    @property
+    def schema(self) -> pl.Schema:
+        """The schema of the rows as read (after the transform)."""
+        if self._transform is None:
+            return self._schema
+        return self._transform(pl.LazyFrame(schema=self._schema)).collect_schema()
+
+    def map(self, transform: Callable[[pl.LazyFrame], pl.LazyFrame]) -> PartedTable:
+        """Return the same pieces with ``transform`` applied (lazily) to each."""
+        inner = self._transform
+        both = transform if inner is None else (lambda lf: transform(inner(lf)))
+        return PartedTable(self.pieces, self._schema, transform=both, owner=self.owner)
+
+    def scan(self, piece: Piece) -> pl.LazyFrame:
+        """Return one piece as a lazy frame, transformed."""
+        lf = _scan(piece)
+        return lf if self._transform is None else self._transform(lf)
+
+    def lazy(self) -> pl.LazyFrame:
+        """Return all the rows, in order, as one lazy frame (for streaming queries)."""
+        if not self.pieces:
+            return self.scan(pl.DataFrame(schema=self._schema))
+        return pl.concat([self.scan(p) for p in self.pieces], how="vertical")
+
+    def frames(self) -> Iterator[pl.DataFrame]:
+        """Yield the pieces one at a time, in order, as frames."""
+        for piece in self.pieces:
+            yield self.scan(piece).collect()
+
+    @property
+    def height(self) -> int:
+        """The number of rows (read from the files' metadata, not their rows)."""
+        if self._height is None:
+            total = 0
+            for piece in self.pieces:
+                if isinstance(piece, pl.DataFrame):
+                    total += piece.height
+                else:
+                    total += pl.scan_parquet(piece).select(pl.len()).collect().item()
+            self._height = total
+        return self._height
+
+    def filter(self, predicate: pl.Expr) -> pl.DataFrame:
+        """Return the rows matching ``predicate``, read piece by piece (streaming)."""
+        parts = [self.scan(p).filter(predicate).collect() for p in self.pieces]
+        if not parts:
+            return self.scan(pl.DataFrame(schema=self._schema)).collect()
+        return pl.concat(parts, how="vertical")
+
+    def collect(self) -> pl.DataFrame:
+        """Return the whole table in memory (cached); costs its full size."""
+        if self._collected is None:
+            self._collected = (
+                pl.concat(list(self.frames()), how="vertical")
+                if self.pieces
+                else (self.scan(pl.DataFrame(schema=self._schema)).collect())
+            )
+        return self._collected
+
+    def head(self, n: int) -> pl.DataFrame:
+        """Return the first ``n`` rows, reading only the pieces they are in."""
+        out: list[pl.DataFrame] = []
+        left = n
+        for piece in self.pieces:
+            if left <= 0:
+                break
+            part = self.scan(piece).head(left).collect()
+            out.append(part)
+            left -= part.height
+        if not out:
+            return self.scan(pl.DataFrame(schema=self._schema)).collect().head(0)
+        return pl.concat(out, how="vertical")
+
+    def sink_parquet(self, path: str | Path) -> None:
+        """Write all the rows, in order, to one Parquet file, streaming piece by piece.
+
+        Row groups of :data:`PARQUET_ROW_GROUP` rows, column statistics on, zstd: the
+        bytes depend only on the rows, not on the pieces.
+        """
+        self.lazy().sink_parquet(
+            path, row_group_size=PARQUET_ROW_GROUP, statistics=True, maintain_order=True
+        )
