@@ -20,7 +20,14 @@ from typing import Final
 
 from coordscope.errors import ParameterError
 
-__all__ = ["DEFAULT_MEMORY", "MIN_MEMORY", "Budget", "parse_memory", "usable_cores"]
+__all__ = [
+    "DEFAULT_MEMORY",
+    "MIN_MEMORY",
+    "Budget",
+    "parse_memory",
+    "peak_rss_mib",
+    "usable_cores",
+]
 
 #: Default memory budget of a run, bytes (4 GiB).
 DEFAULT_MEMORY: Final = 4 * 2**30
@@ -86,6 +93,15 @@ def usable_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):  # pragma: no cover - platforms without affinity
         return max(1, os.cpu_count() or 1)
+
+
+def peak_rss_mib() -> float:
+    """Return the peak resident memory of this process so far, in MiB (0 where unknown)."""
+    try:
+        import resource  # noqa: PLC0415 - POSIX only
+    except ImportError:  # pragma: no cover - Windows
+        return 0.0
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import networkx as nx
 import polars as pl
 
 from coordscope._output import write_json, write_parts, write_table
+from coordscope.budget import peak_rss_mib
 from coordscope.graphs.clusters import cluster_evidence
 from coordscope.graphs.export import graph_tables, to_networkx, write_gexf, write_graphml
 from coordscope.report import write_report
@@ -129,6 +130,8 @@ def write_audit(result: AuditTables, directory: Path, *, report: bool = True) ->
         written.append(write_report(result, directory / "report.html"))
         result.summary["timings_s"]["report"] = round(time.perf_counter() - start, 4)
     result.summary["files"] = sorted([p.name for p in written] + ["summary.json"])
+    peaks = result.summary.setdefault("resources", {}).setdefault("peak_rss_mib", {})
+    peaks["write"] = peak_rss_mib()
     written.append(write_json(result.summary, directory / "summary.json"))
     return written
 

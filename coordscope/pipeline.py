@@ -19,7 +19,7 @@ from typing import Any
 import polars as pl
 
 from coordscope._version import __version__
-from coordscope.budget import Budget
+from coordscope.budget import Budget, peak_rss_mib
 from coordscope.datasets.ingest import describe_events
 from coordscope.datasets.pseudonym import pseudonymize_events
 from coordscope.engine.native import native_pairs
@@ -45,11 +45,16 @@ StageHook = Callable[[str, str], AbstractContextManager[None]]
 
 
 class StageTimer:
-    """Times each stage (seconds, summed by name) and calls the progress hook around it."""
+    """Times each stage (seconds, summed by name) and calls the progress hook around it.
+
+    Also records, after each stage, the peak resident memory of the process so far
+    (MiB): the stage where it rises is the one that needed it.
+    """
 
     def __init__(self, hook: StageHook | None) -> None:
         self.hook = hook
         self.timings: dict[str, float] = {}
+        self.peak_mib: dict[str, float] = {}
 
     @contextlib.contextmanager
     def __call__(self, name: str, label: str) -> Iterator[None]:
@@ -58,6 +63,7 @@ class StageTimer:
         with self.hook(name, label) if self.hook is not None else contextlib.nullcontext():
             yield
         self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
+        self.peak_mib[name] = peak_rss_mib()
 
 
 def audit(
@@ -150,8 +156,9 @@ def audit(
 
     with stage("actions", f"actions ({', '.join(chosen)})"):
         parts = [actions(events, signals=s) for s in chosen]
-        acts = pl.concat(parts) if parts else pl.DataFrame()
-    action_counts = {s: p.height for s, p in zip(chosen, parts, strict=True)}
+        action_counts = {s: p.height for s, p in zip(chosen, parts, strict=True)}
+        acts = pl.concat(parts, rechunk=True) if parts else pl.DataFrame()
+        del parts  # the concatenation is a copy: do not hold the actions twice
 
     with stage("significance", "co-actions and significance"):
         sig = significance(
@@ -213,7 +220,11 @@ def audit(
         "parameters": parameters,
         "counts": counts,
         "timings_s": {k: round(v, 4) for k, v in stage.timings.items()},
-        "resources": {"memory_bytes": budget.memory, "workers": budget.workers},
+        "resources": {
+            "memory_bytes": budget.memory,
+            "workers": budget.workers,
+            "peak_rss_mib": dict(stage.peak_mib),
+        },
         "inputs": [],
         **describe_events(events),
         "version": __version__,
@@ -268,8 +279,9 @@ def detect(
     -------
     DetectResult
         ``mode = "native"``; ``edges`` follow :data:`~coordscope.schema.EDGE_SCHEMA` (one
-        row per pair, ``actor_a < actor_b``), ``coactions`` follow
-        :data:`~coordscope.schema.EVIDENCE_SCHEMA` (one row per pair, signal and key).
+        row per pair, ``actor_a < actor_b``, sorted by the two ids), ``coactions`` follow
+        :data:`~coordscope.schema.EVIDENCE_SCHEMA` (one row per pair, signal and key, sorted
+        by pair, signal and key). The order does not depend on ``memory`` or ``workers``.
         CooRTweet's and the toolkit's tables: :mod:`coordscope.compat`.
 
     Notes
@@ -297,8 +309,9 @@ def detect(
     start = time.perf_counter()
     max_pairs = max(16, budget.task_bytes() // PAIR_BYTES)
     res = native_pairs(acts, window=window, max_pairs=max_pairs, partitions=budget.workers)
-    edge_table = res.edges.filter(pl.col("n_keys") >= min_edge_weight)
-    evidence = res.evidence
+    # the kernel's order follows its partitions: sort, so the tables do not depend on them
+    edge_table = res.edges.filter(pl.col("n_keys") >= min_edge_weight).sort("actor_a", "actor_b")
+    evidence = res.evidence.sort("actor_a", "actor_b", "signal", "key")
     if min_edge_weight > 1:
         evidence = evidence.join(
             edge_table.select("actor_a", "actor_b"), on=["actor_a", "actor_b"], how="semi"

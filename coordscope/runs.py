@@ -82,6 +82,11 @@ def run_audit(
             "ingest": round(stage.timings["ingest"], 4),
             **result.summary["timings_s"],
         }
+        resources = result.summary.setdefault("resources", {})
+        resources["peak_rss_mib"] = {
+            "ingest": stage.peak_mib["ingest"],
+            **resources.get("peak_rss_mib", {}),
+        }
         with stage("write", "writing outputs and report"):
             write_audit(result, output)
         written = output / "edges.parquet"

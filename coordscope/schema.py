@@ -127,6 +127,12 @@ LIST_COLUMNS: Final = (URLS, HASHTAGS, MENTIONS, MEDIA)
 #: Microseconds per second: timestamps are ``Datetime("us", "UTC")``, windows are seconds.
 US: Final = 1_000_000
 
+#: Seconds per microsecond. Durations in µs become seconds by multiplying by it, never by
+#: dividing by :data:`US`: polars divides a column by a number as a multiplication by its
+#: reciprocal but folds a one-row division exactly, so a division would give values that
+#: depend on how the rows were cut into pieces (a last-digit difference).
+SECONDS_PER_US: Final = 1.0 / US
+
 # ----------------------------------------------------------------------------- actions
 
 #: Every signal name: what counts as "the same thing" for a co-action.

@@ -29,7 +29,7 @@ import polars as pl
 
 from coordscope.engine.kernel import DEFAULT_MAX_PAIRS, band_pairs
 from coordscope.errors import ParameterError
-from coordscope.schema import EDGE_SCHEMA, EVIDENCE_SCHEMA, US
+from coordscope.schema import EDGE_SCHEMA, EVIDENCE_SCHEMA, SECONDS_PER_US, US
 
 __all__ = ["NativeResult", "native_pairs"]
 
@@ -317,8 +317,8 @@ def _finish(
     ).with_columns(
         edge_codes["n_keys"],
         edge_codes["n_coactions"],
-        edge_codes["min_dt"] / US,
-        edge_codes["median_dt"] / US,
+        edge_codes["min_dt"] * SECONDS_PER_US,
+        edge_codes["median_dt"] * SECONDS_PER_US,
         edge_codes["first_ts"].cast(pl.Datetime("us")).dt.replace_time_zone("UTC").cast(to_ts),
         edge_codes["last_ts"].cast(pl.Datetime("us")).dt.replace_time_zone("UTC").cast(to_ts),
         edge_codes["sig"].list.eval(pl.element().cast(pl.UInt32)).alias("signals"),
@@ -351,7 +351,7 @@ def _finish(
             "signal": actions["signal"].gather(r_lo),
             "key": actions["key"].gather(r_lo),
             "n_coactions": ev["n"],
-            "dt": ev["dt"] / US,
+            "dt": ev["dt"] * SECONDS_PER_US,
             "event_a": pick("event_id", True),
             "event_b": pick("event_id", False),
             "ts_a": pick("ts", True),

@@ -612,7 +612,19 @@ def _read_outdir(outdir: Path) -> _Tables:
         pl.col("flagged").str.to_lowercase().is_in(["true", "1"]),
         pl.col("cluster").cast(pl.Int64, strict=False),
     )
-    edges = read("edges.parquet")
+    # the pair ranking needs five columns of what may be hundreds of millions of rows
+    edges_path = outdir / "edges.parquet"
+    if edges_path.is_file():
+        try:
+            present = pl.read_parquet_schema(edges_path)
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise InputError(str(edges_path), f"cannot read: {exc}") from None
+        wanted = [
+            c for c in ("actor_a", "actor_b", "pvalue", "n_keys", "n_coactions") if c in present
+        ]
+        edges = pl.scan_parquet(edges_path).select(wanted).collect()
+    else:
+        edges = read("edges.parquet")
     bursts = read("bursts.parquet")
     read("clusters.parquet")  # must exist and be readable (an audit output)
     events = read("events.parquet") if (outdir / "events.parquet").is_file() else None

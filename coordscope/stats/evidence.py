@@ -28,7 +28,7 @@ from coordscope.engine.kernel import count_band_pairs
 from coordscope.engine.native import native_pairs
 from coordscope.engine.partitioned import PAIR_BYTES, LocalPairEngine
 from coordscope.parts import WorkDir
-from coordscope.schema import EDGE_SCHEMA, EVIDENCE_SCHEMA, US
+from coordscope.schema import EDGE_SCHEMA, EVIDENCE_SCHEMA, SECONDS_PER_US
 from coordscope.stats.units import MINUTE_US, Units, block_half
 
 __all__ = ["PairCount", "co_actions", "coded_evidence", "count_pairs", "incidence", "key_evidence"]
@@ -149,8 +149,8 @@ def count_pairs(
             ids.gather(hi).alias("actor_b"),
             pl.col("n_keys").cast(pl.UInt32),
             pl.col("n_co").cast(pl.UInt64).alias("n_coactions"),
-            pl.col("min_dt").cast(pl.Float64) / US,
-            pl.col("median_dt") / US,
+            pl.col("min_dt").cast(pl.Float64) * SECONDS_PER_US,
+            pl.col("median_dt") * SECONDS_PER_US,
             pl.col("first_ts").cast(pl.Datetime("us")).dt.replace_time_zone("UTC").cast(to_ts),
             pl.col("last_ts").cast(pl.Datetime("us")).dt.replace_time_zone("UTC").cast(to_ts),
             signals.alias("signals"),

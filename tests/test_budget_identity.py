@@ -1,0 +1,117 @@
+"""Results do not depend on the memory budget or the number of workers.
+
+A tiny per-task budget forces the partitioned engine to cut the actions into many key
+partitions, the pairs into many chunks and pair partitions, and to spill everything; the
+output folder must be the same, byte for byte (``summary.json`` aside from the timings and
+the resources it records), as with the default budget on every core.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import coordscope as cs
+from coordscope.budget import MIN_MEMORY, Budget
+from coordscope.compat import detect_cnt, detect_coortweet
+from coordscope.datasets.simulate import simulate
+from coordscope.runs import run_audit
+
+
+def _strip(summary: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in summary.items() if k not in ("timings_s", "resources")}
+
+
+def _folder(path: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in sorted(path.iterdir()):
+        out[f.name] = (
+            _strip(json.loads(f.read_text())) if f.name == "summary.json" else f.read_bytes()
+        )
+    return out
+
+
+@pytest.fixture(scope="module")
+def mixed_events(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    events, _ = simulate("mixed", seed=5, size="tiny")
+    path = tmp_path_factory.mktemp("mixed") / "events.parquet"
+    events.write_parquet(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def reference(mixed_events: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("ref") / "audit"
+    run_audit([str(mixed_events)], out)
+    folder = _folder(out)
+    assert not any(name.startswith(".") for name in folder)  # the work dir is gone
+    return folder
+
+
+@pytest.mark.parametrize(("task", "workers"), [(2_000, 1), (2_000, 2), (50_000, 3), (10**6, 2)])
+def test_audit_folder_is_identical_under_any_budget(
+    mixed_events: Path, reference: dict[str, Any], tmp_path: Path, task: int, workers: int
+) -> None:
+    out = tmp_path / "audit"
+    budget = Budget(memory=MIN_MEMORY, workers=workers, task=task)
+    result = run_audit([str(mixed_events)], out, memory=budget)
+    assert result.summary["resources"]["workers"] == workers
+    assert _folder(out) == reference
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["audit"]  # no spill left behind
+
+
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(task=st.integers(200, 200_000), workers=st.integers(1, 3))
+def test_edge_table_does_not_depend_on_the_partitioning(task: int, workers: int) -> None:
+    events, _ = simulate("rotating_subsets", seed=2, size="tiny")
+    base = cs.audit(events)
+    cut = cs.audit(events, memory=Budget(memory=MIN_MEMORY, workers=workers, task=task))
+    assert cut.edges.equals(base.edges)
+    assert cut.coactions.equals(base.coactions)
+    assert cut.clusters.equals(base.clusters)
+    assert cut.nodes.equals(base.nodes)
+
+
+def test_detect_modes_are_identical_under_a_tiny_budget(tmp_path: Path) -> None:
+    events, _ = simulate("mixed", seed=1, size="tiny")
+    for mode in ("native", "cnt", "coortweet"):
+        kwargs: dict[str, Any] = {"signals": ["co_share"], "window": 60}
+        if mode == "native":
+            big = cs.detect(events, **kwargs)
+            small = cs.detect(
+                events, memory=Budget(memory=MIN_MEMORY, workers=1, task=500), **kwargs
+            )
+        elif mode == "cnt":
+            big = detect_cnt(events, **kwargs)
+            small = detect_cnt(events, memory="64MB", workers=1, **kwargs)
+        else:
+            big = detect_coortweet(events, **kwargs)
+            small = detect_coortweet(events, memory="64MB", **kwargs)
+        assert small.edges.equals(big.edges), mode
+        assert small.coactions.equals(big.coactions), mode
+
+
+def test_work_dir_is_removed_after_an_error(tmp_path: Path, mixed_events: Path) -> None:
+    work = tmp_path / "work"
+    with pytest.raises(cs.ParameterError):
+        run_audit([str(mixed_events)], tmp_path / "out", work_dir=work, alpha=5.0)
+    assert list(work.iterdir()) == []
+
+
+def test_edges_csv_is_the_head_of_edges_parquet(tmp_path: Path, mixed_events: Path) -> None:
+    out = tmp_path / "audit"
+    result = run_audit([str(mixed_events)], out)
+    parquet = pl.read_parquet(out / "edges.parquet")
+    csv = pl.read_csv(out / "edges.csv")
+    assert csv.height == parquet.height == result.summary["counts"]["edges_csv_rows"]
+    assert csv["actor_a"].cast(pl.String).to_list() == parquet["actor_a"].to_list()
+    # the result reads the written table once the spill files are gone
+    assert result.edges.equals(parquet)
