@@ -43,7 +43,6 @@ __all__ = [
     "head_text",
     "is_compressed",
     "iter_blocks",
-    "read_bytes",
     "read_document",
     "record_ends",
     "strip_bom",
@@ -261,17 +260,6 @@ def _bomb_message(total: int, stored: int, ratio: float | None) -> str:
         f"{stored / 2**20:,.2f} MiB): stopped as a likely decompression bomb; if the file is "
         "genuine, raise the limit with --max-inflate (max_inflate= in Python)"
     )
-
-
-def read_bytes(path: str) -> bytes:
-    """Read a whole file, decompressed and guarded; cost ``O(size)`` memory and time.
-
-    Raises
-    ------
-    InputError
-        Missing file, a truncated/corrupt archive, or a decompression bomb.
-    """
-    return b"".join(_chunks(path, ReadLimits()))
 
 
 def read_document(path: str, *, limits: ReadLimits | None = None) -> bytes:
