@@ -19,6 +19,7 @@ import polars as pl
 
 from coordscope.datasets._io import DEFAULT_MAX_INFLATE, ReadLimits, file_sha256
 from coordscope.datasets._stage import Finalizer
+from coordscope.datasets._tables import first_line
 from coordscope.datasets.formats import FORMAT_NAMES, detect_format, get_format
 from coordscope.errors import FormatError, InputError, ParameterError
 from coordscope.schema import EVENT_SCHEMA, TS
@@ -173,7 +174,8 @@ def ingest(
     Raises
     ------
     InputError
-        A file is missing, corrupt, not of the expected shape, or a decompression bomb.
+        A file is missing, corrupt, not of the expected shape, or a decompression bomb;
+        anything polars fails on while reading a file is reported this way too, naming it.
     FormatError
         Unknown format name, or a file whose format cannot be recognised.
     ParameterError
@@ -215,10 +217,20 @@ def _read_one(
     limits: ReadLimits,
     finalizer: Finalizer,
 ) -> tuple[str, int]:
-    """Recognise, read and finalise one file; return its format and its records."""
-    name = detect_format(path) if format == "auto" else format
-    staged = get_format(name).read(path, mapping=mapping, limits=limits)
-    return staged.format, finalizer.add(staged)
+    """Recognise, read and finalise one file; return its format and its records.
+
+    Whatever polars fails on inside (an error, or a panic of its Rust code, which Python
+    sees as a ``BaseException``) becomes an :class:`InputError` naming the file, so that
+    no traceback reaches the user.
+    """
+    try:
+        name = detect_format(path) if format == "auto" else format
+        staged = get_format(name).read(path, mapping=mapping, limits=limits)
+        return staged.format, finalizer.add(staged)
+    except pl.exceptions.PanicException as exc:
+        raise InputError(path, f"could not be read (polars failed: {first_line(exc)})") from None
+    except pl.exceptions.PolarsError as exc:
+        raise InputError(path, f"could not be read ({first_line(exc)})") from None
 
 
 def read_events(
