@@ -25,8 +25,8 @@ from rich.table import Table
 from coordscope._output import atomic_write, write_events, write_table
 from coordscope._version import __version__
 from coordscope.datasets.formats import FORMAT_NAMES, FORMATS, get_format
+from coordscope.datasets.ingest import DEFAULT_MAX_INFLATE, parse_mapping
 from coordscope.datasets.ingest import ingest as ingest_files
-from coordscope.datasets.ingest import parse_mapping
 from coordscope.datasets.simulate import SCENARIOS
 from coordscope.datasets.simulate import simulate as run_simulation
 from coordscope.errors import CoordscopeError, ParameterError
@@ -141,6 +141,25 @@ def ingest(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    memory: Annotated[
+        str,
+        typer.Option(
+            "--memory",
+            help="Memory budget, e.g. 4GB or 512MB (at least 64MB). Files are read in pieces "
+            "of 1/128 of it; the event table being built comes on top. Telegram exports and "
+            "JSON arrays are single documents and are read whole.",
+        ),
+    ] = "4GB",
+    max_inflate: Annotated[
+        float,
+        typer.Option(
+            "--max-inflate",
+            metavar="RATIO",
+            help="Stop on a compressed file that decompresses to more than RATIO times its "
+            "size (and to more than 256 MiB): a decompression bomb. Real exports compress "
+            "5-15x. 0 turns the check off.",
+        ),
+    ] = DEFAULT_MAX_INFLATE,
 ) -> None:
     """Read export files into one canonical event table, accounting for every row.
 
@@ -154,7 +173,13 @@ def ingest(
             f"--output: unsupported extension '{suffix}' (use .parquet, .csv, .tsv or .jsonl)"
         )
     with _status("reading input"):
-        result = ingest_files([str(p) for p in inputs], format=format, mapping=mapping)
+        result = ingest_files(
+            [str(p) for p in inputs],
+            format=format,
+            mapping=mapping,
+            memory=memory,
+            max_inflate=max_inflate,
+        )
     write_events(result.events, output)
     rejects_path: Path | None = None
     if rejects is not None or result.rejects.height:

@@ -102,6 +102,8 @@ def test_ingest_several_formats_at_once(tmp_path: Path) -> None:
         ),
         (["ingest", "WRONGCOLS", "-o", "x.parquet"], "could not recognise the format"),
         (["ingest", "WRONGCOLS", "-o", "x.parquet", "--format", "cnt"], "expected 8 columns"),
+        (["ingest", "GEN", "-o", "x.parquet", "--memory", "1KB"], "--memory must be at least"),
+        (["ingest", "GEN", "-o", "x.parquet", "--max-inflate", "0.5"], "--max-inflate must be"),
         (["ingest", "--bogus"], "No such option: --bogus"),
         (["simulate", "--scenario", "nope", "-o", "out"], "unknown scenario 'nope'"),
         # the API names its parameters; the CLI names the flags the user typed

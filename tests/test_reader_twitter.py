@@ -12,7 +12,7 @@ import pytest
 
 from coordscope import ingest
 from coordscope.datasets import _twitter_common, twitter_v1, twitter_v2, writers
-from coordscope.datasets._twitter_common import decode_json_lines
+from coordscope.datasets._twitter_common import iter_decoded
 from coordscope.datasets.formats import detect_format, get_format
 from coordscope.datasets.simulate import simulate
 from coordscope.errors import InputError
@@ -209,7 +209,7 @@ def test_v1_file_without_any_json_object_is_an_input_error(tmp_path: Path) -> No
     path = tmp_path / "bad.jsonl"
     path.write_text('{"created_at": "Wed Oct\n[1]\n')
     with pytest.raises(InputError, match=r"bad\.jsonl, record 1: not JSON lines"):
-        twitter_v1.read(str(path))
+        list(twitter_v1.read(str(path)).pieces)  # errors come as the file is read
 
 
 # ---------------------------------------------------------------------------------------
@@ -375,7 +375,7 @@ def test_decode_ignores_extra_fields_and_nulls_missing_ones(tmp_path: Path) -> N
         "\n"
         '{"id":2}\n'
     )
-    decoded = decode_json_lines(str(path), twitter_v2.LINE_DTYPE, what="a tweet")
+    (decoded,) = iter_decoded(str(path), twitter_v2.LINE_DTYPE, what="a tweet")  # one block
     frame = decoded.frame
     assert decoded.bad.height == 0
     assert frame["_record"].to_list() == [1, 3]
@@ -415,10 +415,10 @@ def test_type_mismatches_are_rejects_up_to_a_limit(
     assert reason.startswith("fields do not have the types of an X/Twitter v2 tweet or API page (")
     monkeypatch.setattr(_twitter_common, "MAX_TYPE_MISMATCHES", 2)
     with pytest.raises(InputError, match=r"record 1: more than 2 lines do not have the fields"):
-        twitter_v2.read(str(path))
+        list(twitter_v2.read(str(path)).pieces)
     path.write_text(wrong + "\n")
     with pytest.raises(InputError, match=r"record 1: no line has the fields of an X/Twitter v2"):
-        twitter_v2.read(str(path))
+        list(twitter_v2.read(str(path)).pieces)
 
 
 @pytest.mark.parametrize("module", [twitter_v1, twitter_v2])

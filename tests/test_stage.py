@@ -16,7 +16,7 @@ def _staged(rows: list[dict[str, object]], **kwargs: bool) -> Staged:
         [{SOURCE: "f.csv", RECORD: i + 1, **r} for i, r in enumerate(rows)],
         schema_overrides={"urls": pl.List(pl.String), "hashtags": pl.List(pl.String)},
     )
-    return Staged(frame, format="generic", **kwargs)
+    return Staged([frame], format="generic", **kwargs)
 
 
 def test_reader_reason_wins_and_required_fields() -> None:

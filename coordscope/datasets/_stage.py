@@ -1,6 +1,7 @@
 """The contract between readers and the canonical table, and the shared last step.
 
-A reader turns one input file into a *staged* frame: one row per input record, with
+A reader turns one input file into *staged* pieces: frames that, one after the other,
+hold one row per input record, with
 
 - ``_source`` (String): the file path as given;
 - ``_record`` (Int64): the 1-based record number in that file (CSV data row, JSON line,
@@ -13,14 +14,19 @@ A reader turns one input file into a *staged* frame: one row per input record, w
   list columns as ``List(String)``, not yet normalised; ``platform`` as a string;
 - optional ``x_*`` platform columns.
 
-:func:`finalize` then does everything readers share, vectorized: timestamp parsing (naive
-values taken as UTC and counted), required-field checks, kind checks, URL/hashtag/mention
-normalisation, exact-duplicate removal, optional merging of long-form rows, and the row
-accounting ``input == accepted + rejected + duplicates``.
+A reader returns its pieces as a generator that reads the file as it is consumed, so a
+file is never held whole in its raw form. :class:`Finalizer` then does everything readers
+share, vectorized: per piece, as it arrives, timestamp parsing (naive values taken as UTC
+and counted), required-field checks, kind checks, URL/hashtag/mention normalisation and
+the split into accepted and rejected rows (all of it row by row, so pieces give the same
+rows as one frame would); at the end, over the accepted rows of every file,
+exact-duplicate removal, optional merging of long-form rows, and the row accounting
+``input == accepted + rejected + duplicates``. :func:`finalize` does both steps at once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -57,7 +63,17 @@ from coordscope.schema import (
     validate_events,
 )
 
-__all__ = ["RECORD", "REJECT", "REJECT_SCHEMA", "SOURCE", "Staged", "finalize", "reject_frame"]
+__all__ = [
+    "RECORD",
+    "REJECT",
+    "REJECT_SCHEMA",
+    "SOURCE",
+    "Finalized",
+    "Finalizer",
+    "Staged",
+    "finalize",
+    "reject_frame",
+]
 
 SOURCE: Final = "_source"
 RECORD: Final = "_record"
@@ -74,8 +90,10 @@ class Staged:
 
     Attributes
     ----------
-    frame : polars.DataFrame
-        The staged rows (see the module docstring for the columns).
+    pieces : iterable of polars.DataFrame
+        The staged rows, piece after piece in record order (see the module docstring for
+        the columns); usually a generator that reads the file as it is consumed, and
+        raises the reader's errors then.
     format : str
         The format name that read the file.
     normalize_urls : bool
@@ -84,10 +102,10 @@ class Staged:
         Long-form input: rows of one event (same platform, event, actor, time, kind and
         object) are merged into one event whose lists are the union of the rows'.
     notes : dict
-        Reader-specific counters for the summary.
+        Reader-specific counters for the summary; complete once ``pieces`` is consumed.
     """
 
-    frame: pl.DataFrame
+    pieces: Iterable[pl.DataFrame]
     format: str
     normalize_urls: bool = True
     merge_rows: bool = False
@@ -139,80 +157,155 @@ def _complete(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(casts)
 
 
-def finalize(parts: list[Staged]) -> Finalized:
-    """Turn staged frames (one per file) into the canonical event table.
+class Finalizer:
+    """Turn staged files into the canonical event table, one piece at a time.
+
+    :meth:`add` prepares each piece of a file as the reader yields it and keeps only its
+    accepted rows (canonical columns) and its rejects, so the raw rows of a file are
+    never all held at once; :meth:`finish` then works on the accepted rows of every file.
 
     Rejects, in this order of precedence: the reader's own reason; missing ``actor_id``;
     missing ``event_id``; missing timestamp; a timestamp that is not understood; an
     unknown ``kind``. Exact duplicates (every canonical and ``x_`` field equal, across all
     files) are dropped after the first and counted. Cost ``O(n log n)`` for the duplicate
     search, everything else ``O(n)`` vectorized.
+    """
+
+    def __init__(self) -> None:
+        self._accepted: list[pl.DataFrame] = []
+        self._rejects: list[pl.DataFrame] = []
+        self._notes: dict[str, int] = {}
+        self._input = 0
+        self._merge = False
+
+    def add(self, part: Staged) -> int:
+        """Prepare every piece of one file (consuming ``part.pieces``).
+
+        Parameters
+        ----------
+        part : Staged
+            One input file, added in input order.
+
+        Returns
+        -------
+        int
+            The file's records (staged rows).
+        """
+        records = 0
+        pieces = 0
+        for piece in part.pieces:
+            records += self._add_piece(piece, normalize_urls=part.normalize_urls)
+            pieces += 1
+        if not pieces:  # the counters of an empty file, as for any other
+            self._add_piece(pl.DataFrame(), normalize_urls=part.normalize_urls)
+        for key, value in part.notes.items():
+            self._notes[key] = self._notes.get(key, 0) + value
+        self._merge = self._merge or part.merge_rows
+        return records
+
+    def _add_piece(self, piece: pl.DataFrame, *, normalize_urls: bool) -> int:
+        frame = _prepare(piece, normalize_urls=normalize_urls, notes=self._notes)
+        rejected = frame[REJECT].is_not_null()
+        if rejected.any():
+            self._rejects.append(
+                frame.filter(rejected).select(
+                    pl.col(SOURCE).alias("source"),
+                    pl.col(RECORD).alias("record"),
+                    pl.col(REJECT).alias("reason"),
+                )
+            )
+            accepted = frame.filter(~rejected)
+        else:
+            accepted = frame
+        keep = [*EVENT_SCHEMA, *(c for c in frame.columns if c.startswith(EXTRA_PREFIX))]
+        self._accepted.append(accepted.select(keep))
+        self._input += frame.height
+        return frame.height
+
+    def finish(self) -> Finalized:
+        """Drop exact duplicates, merge long-form rows, and account for every row.
+
+        Returns
+        -------
+        Finalized
+            Events in input order (file, then record), in one chunk per column (so that
+            files written from them do not depend on the piece sizes), the rejects table
+            (``source, record, reason``) and ``rows = {input, accepted, rejected,
+            duplicates}`` with ``input == accepted + rejected + duplicates``.
+        """
+        if not self._accepted:
+            self._add_piece(pl.DataFrame(), normalize_urls=True)
+        notes = self._notes
+        accepted = pl.concat(self._accepted, how="diagonal_relaxed")
+        self._accepted = []
+        rejects = (
+            pl.concat(self._rejects, how="vertical_relaxed").rechunk()
+            if self._rejects
+            else pl.DataFrame(schema=REJECT_SCHEMA)
+        )
+        self._rejects = []
+
+        extras = sorted(c for c in accepted.columns if c.startswith(EXTRA_PREFIX))
+        columns = [*EVENT_SCHEMA, *extras]
+        before = accepted.height
+        accepted, recurring_ids = _drop_exact_duplicates(accepted, columns)
+        n_duplicates = before - accepted.height
+        n_accepted = accepted.height
+        if self._merge:
+            accepted = _merge_rows(accepted, extras)
+            notes["merged_rows"] = notes.get("merged_rows", 0) + n_accepted - accepted.height
+
+        if recurring_ids:  # otherwise every event id is unique: no conflict to look for
+            recurring = accepted.filter(pl.col(EVENT_ID).is_duplicated())
+            conflicts = recurring.select(pl.struct(PLATFORM, EVENT_ID).is_duplicated().sum()).item()
+            if conflicts:
+                notes["event_id_conflicts"] = int(conflicts)
+        notes["events"] = accepted.height
+        # one chunk per column, a column at a time: the pieces' chunks are freed as it goes
+        series = accepted.select(columns).cast(pl.Schema(EVENT_SCHEMA)).get_columns()
+        del accepted
+        for i, column in enumerate(series):
+            series[i] = column.rechunk()
+        events = pl.DataFrame(series)
+        del series
+        validate_events(events)
+        rows = {
+            "input": self._input,
+            "accepted": n_accepted,
+            "rejected": rejects.height,
+            "duplicates": n_duplicates,
+        }
+        return Finalized(
+            events=events, rejects=rejects.cast(pl.Schema(REJECT_SCHEMA)), rows=rows, notes=notes
+        )
+
+
+def finalize(parts: Iterable[Staged]) -> Finalized:
+    """Turn staged files into the canonical event table (see :class:`Finalizer`).
 
     Parameters
     ----------
-    parts : list of Staged
+    parts : iterable of Staged
         One per input file, in input order.
 
     Returns
     -------
     Finalized
-        Events in input order (file, then record), the rejects table
-        (``source, record, reason``) and ``rows = {input, accepted, rejected,
-        duplicates}`` with ``input == accepted + rejected + duplicates``.
+        See :meth:`Finalizer.finish`.
     """
-    notes: dict[str, int] = {}
-    frames: list[pl.DataFrame] = []
+    finalizer = Finalizer()
     for part in parts:
-        for key, value in part.notes.items():
-            notes[key] = notes.get(key, 0) + value
-        frames.append(_prepare(part, notes))
-    if not frames:
-        staged = _prepare(Staged(pl.DataFrame(), "generic"), notes)
-    else:
-        staged = pl.concat(frames, how="diagonal_relaxed")
-    n_input = staged.height
-
-    rejected_mask = staged[REJECT].is_not_null()
-    rejects = staged.filter(rejected_mask).select(
-        pl.col(SOURCE).alias("source"),
-        pl.col(RECORD).alias("record"),
-        pl.col(REJECT).alias("reason"),
-    )
-    accepted = staged.filter(~rejected_mask)
-
-    extras = sorted(c for c in accepted.columns if c.startswith(EXTRA_PREFIX))
-    columns = [*EVENT_SCHEMA, *extras]
-    before = accepted.height
-    accepted, recurring_ids = _drop_exact_duplicates(accepted, columns)
-    n_duplicates = before - accepted.height
-    n_accepted = accepted.height
-    merge = any(p.merge_rows for p in parts)
-    if merge:
-        accepted = _merge_rows(accepted, extras)
-        notes["merged_rows"] = notes.get("merged_rows", 0) + n_accepted - accepted.height
-
-    if recurring_ids:  # otherwise every event id is unique: no conflict to look for
-        recurring = accepted.filter(pl.col(EVENT_ID).is_duplicated())
-        conflicts = recurring.select(pl.struct(PLATFORM, EVENT_ID).is_duplicated().sum()).item()
-        if conflicts:
-            notes["event_id_conflicts"] = int(conflicts)
-    notes["events"] = accepted.height
-    events = accepted.select(columns).cast(pl.Schema(EVENT_SCHEMA))
-    validate_events(events)
-    rows = {
-        "input": n_input,
-        "accepted": n_accepted,
-        "rejected": rejects.height,
-        "duplicates": n_duplicates,
-    }
-    return Finalized(
-        events=events, rejects=rejects.cast(pl.Schema(REJECT_SCHEMA)), rows=rows, notes=notes
-    )
+        finalizer.add(part)
+    return finalizer.finish()
 
 
-def _prepare(part: Staged, notes: dict[str, int]) -> pl.DataFrame:
-    """Parse, check and normalise one staged frame (still one row per input record)."""
-    frame = _complete(part.frame)
+def _prepare(frame: pl.DataFrame, *, normalize_urls: bool, notes: dict[str, int]) -> pl.DataFrame:
+    """Parse, check and normalise staged rows (still one row per input record).
+
+    Row by row: the rows of a piece come out as they would from the whole file. The
+    counters in ``notes`` are added to.
+    """
+    frame = _complete(frame)
     # Scalars: strip ids, empty strings become null.
     frame = frame.with_columns(
         [
@@ -245,7 +338,7 @@ def _prepare(part: Staged, notes: dict[str, int]) -> pl.DataFrame:
     platform = (
         pl.col(PLATFORM).str.strip_chars().str.to_lowercase().replace("", None).fill_null("generic")
     )
-    if part.normalize_urls:
+    if normalize_urls:
         urls, shortened = normalize_url_lists(frame[URLS])
         notes["urls_shortened"] = notes.get("urls_shortened", 0) + shortened
     else:
@@ -304,11 +397,7 @@ def _merge_rows(accepted: pl.DataFrame, extras: list[str]) -> pl.DataFrame:
     """Merge long-form rows of one event into one row (lists unioned, order kept)."""
     keys = [EVENT_ID, PLATFORM, ACTOR_ID, TS, KIND, OBJECT_ID]
     lists = [*LIST_COLUMNS, *(c for c in extras if isinstance(accepted.schema[c], pl.List))]
-    first = [
-        c
-        for c in (ACTOR_NAME, TEXT, CHANNEL, ACTOR_CREATED, SOURCE, RECORD, *extras)
-        if c not in lists
-    ]
+    first = [c for c in (ACTOR_NAME, TEXT, CHANNEL, ACTOR_CREATED, *extras) if c not in lists]
     aggs = [pl.col(c).first() for c in first] + [
         pl.col(c)
         .list.explode(keep_nulls=False, empty_as_null=False)

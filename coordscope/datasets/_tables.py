@@ -1,33 +1,54 @@
-"""Reading tabular and JSON-lines files into polars, with errors that name the file.
+"""Reading tabular and JSON-lines files into polars in pieces, with errors that name the file.
 
 Shared by the readers: delimited text (CSV/TSV, delimiter sniffed), Parquet, JSON arrays
 and JSON lines (one bad line is a counted reject, not a crash), all optionally gzip/zstd
-compressed.
+compressed. Delimited text, Parquet and JSON lines are read in pieces sized by
+:class:`~coordscope.datasets._io.ReadLimits` and give the same rows as reading the whole
+file at once; a JSON array is one document and is read whole.
 """
 
 from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
 import numpy as np
 import polars as pl
 
-from coordscope.datasets._io import compression_of, read_bytes, strip_bom
+from coordscope.datasets._io import ReadLimits, iter_blocks, read_document, record_ends
 from coordscope.errors import InputError
 
 __all__ = [
+    "MAX_EMPTY_RECORDS",
+    "DelimitedText",
     "JsonLines",
-    "read_delimited",
+    "first_line",
+    "iter_json_lines",
+    "iter_parquet",
     "read_json_array",
-    "read_json_lines",
-    "read_table",
+    "read_parquet",
     "sniff_delimiter",
 ]
 
 _DELIMITERS: Final = (",", "\t", ";", "|")
+_QUOTE: Final = b'"'
+_CR: Final = ord("\r")
+
+#: Records without any value (blank lines, lines of separators) a delimited file may hold:
+#: beyond this it is not a table (a gigabyte of newlines would be a billion rejects).
+MAX_EMPTY_RECORDS: Final = 1_000_000
+
+#: Rows of the first piece of a Parquet file; later pieces are sized from its bytes per row.
+_PARQUET_FIRST_ROWS: Final = 1024
+
+
+def first_line(exc: BaseException) -> str:
+    """Return the first line of an exception's message (its type name when empty)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def sniff_delimiter(header_line: str) -> str:
@@ -37,78 +58,214 @@ def sniff_delimiter(header_line: str) -> str:
     return best if counts[best] > 0 else ","
 
 
-def read_delimited(
-    path: str,
-    *,
-    separator: str | None = None,
-    has_header: bool = True,
-    new_columns: list[str] | None = None,
-) -> pl.DataFrame:
-    """Read CSV/TSV text with every column as String (no type guessing), BOM dropped.
+class DelimitedText:
+    """CSV/TSV text read in pieces of whole rows, every column as String, BOM dropped.
+
+    The header is read when the object is made; :meth:`pieces` then reads the rest. Each
+    piece is parsed with the header line in front of it, so that polars sees what it would
+    see in the whole file (column count and names, short rows padded with nulls), and
+    pieces end only at newlines outside quoted fields: the rows are the same as one
+    :func:`polars.read_csv` of the whole file. Blank lines before the header are skipped
+    (as polars does); blank lines after it are rows without values.
 
     Parameters
     ----------
     path : str
         The file (plain, gzip or zstd).
+    limits : ReadLimits, optional
+        Piece size and decompression guard.
     separator : str, optional
-        Field separator; sniffed from the first line when not given.
-    has_header : bool
-        The first line names the columns (when False, columns are ``column_1`` …).
-    new_columns : list of str, optional
-        Rename the columns by position.
+        Field separator; sniffed from the header line when not given.
+
+    Attributes
+    ----------
+    path : str
+        The file.
+    names : list of str
+        Column names, as polars makes them (duplicates suffixed ``_duplicated_0``);
+        empty for an empty file.
+    separator : str
+        The field separator.
 
     Raises
     ------
     InputError
-        Unreadable, corrupt, or not parseable as delimited text.
+        Unreadable, corrupt, or a header that is not parseable as delimited text.
     """
-    data = strip_bom(read_bytes(path))
-    if separator is None:
-        first = data[: data.find(b"\n") if b"\n" in data else len(data)]
-        separator = sniff_delimiter(first.decode("utf-8", errors="replace"))
-    try:
-        frame = pl.read_csv(
-            io.BytesIO(data),
-            separator=separator,
-            has_header=has_header,
-            infer_schema=False,
-            new_columns=new_columns,
-            encoding="utf8-lossy",
-            raise_if_empty=False,
+
+    def __init__(
+        self, path: str, *, limits: ReadLimits | None = None, separator: str | None = None
+    ) -> None:
+        self.path = path
+        self._blocks = iter_blocks(path, limits=limits, quote=_QUOTE)
+        first = b""
+        for block in self._blocks:
+            first = block.lstrip(b"\r\n")  # blank lines before the header are skipped
+            if first:
+                break
+        ends = record_ends(first[: 1 << 16], _QUOTE)
+        if ends.size == 0:
+            ends = record_ends(first, _QUOTE)
+        cut = int(ends[0]) + 1 if ends.size else len(first)
+        self._header = first[:cut]
+        self._first = first[cut:]
+        if separator is None:
+            line = first[: first.find(b"\n")] if b"\n" in first else first
+            separator = sniff_delimiter(line.decode("utf-8", errors="replace"))
+        self.separator = separator
+        self.names: list[str] = self._parse(self._header, None).columns if first else []
+
+    def pieces(self, columns: Sequence[str] | None = None) -> Iterator[tuple[int, pl.DataFrame]]:
+        """Yield ``(first record, rows)`` pieces; at least one, possibly empty.
+
+        Parameters
+        ----------
+        columns : sequence of str, optional
+            Read only these columns, in this order (default: all).
+
+        Yields
+        ------
+        (int, polars.DataFrame)
+            The 1-based number of the piece's first data row (the header is not a
+            record), and the rows, all String.
+
+        Raises
+        ------
+        InputError
+            A piece that polars cannot parse, or more than :data:`MAX_EMPTY_RECORDS`
+            records without any value.
+        """
+        if not self.names:
+            yield 1, pl.DataFrame()
+            return
+        wanted = list(self.names if columns is None else columns)
+        record = 1
+        empty = 0
+        bodies = self._bodies()
+        for body in bodies:
+            if empty + _blank_lines(body) > MAX_EMPTY_RECORDS:
+                raise self._too_many_empty()
+            frame = self._parse(self._header + body, wanted)
+            if frame.width:
+                empty += frame.select(pl.all_horizontal(pl.all().is_null()).sum()).item()
+            if empty > MAX_EMPTY_RECORDS:
+                raise self._too_many_empty()
+            yield record, frame
+            record += frame.height
+
+    def _bodies(self) -> Iterator[bytes]:
+        """Yield the data after the header: the rest of the first block, then the others."""
+        yield self._first
+        self._first = b""
+        yield from self._blocks
+
+    def _parse(self, data: bytes, columns: list[str] | None) -> pl.DataFrame:
+        try:
+            frame = pl.read_csv(
+                data,
+                separator=self.separator,
+                has_header=True,
+                infer_schema=False,
+                columns=columns,
+                encoding="utf8-lossy",
+                raise_if_empty=False,
+            )
+        except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+            raise InputError(
+                self.path, f"not readable as delimited text ({first_line(exc)})"
+            ) from None
+        return frame if columns is None else frame.select(columns)
+
+    def _too_many_empty(self) -> InputError:
+        return InputError(
+            self.path,
+            f"more than {MAX_EMPTY_RECORDS:,} records hold no value (blank lines or only "
+            "separators): not a table",
         )
-    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(path, f"not readable as delimited text ({message})") from None
-    return frame
+
+
+def _blank_lines(body: bytes) -> int:
+    """Count the blank records (empty, or a lone CR) of a block of whole records.
+
+    A newline inside a quoted field does not end a record, so a blank line inside a
+    field is not counted. Cost ``O(len(body))``, vectorized.
+    """
+    if b"\n\n" not in body and b"\n\r\n" not in body and not body.startswith((b"\n", b"\r\n")):
+        return 0
+    arr = np.frombuffer(body, dtype=np.uint8)
+    ends = record_ends(body, _QUOTE)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    length = ends - starts
+    lone_cr = (length == 1) & (arr[np.minimum(starts, arr.size - 1)] == _CR)
+    return int(((length == 0) | lone_cr).sum())
 
 
 def read_parquet(path: str) -> pl.DataFrame:
-    """Read a Parquet file (errors name the file)."""
+    """Read a whole Parquet file (errors name the file)."""
     try:
         return pl.read_parquet(path)
     except (pl.exceptions.PolarsError, OSError) as exc:
-        raise InputError(
-            path, f"not a readable Parquet file ({str(exc).splitlines()[0]})"
-        ) from None
+        raise InputError(path, f"not a readable Parquet file ({first_line(exc)})") from None
 
 
-def read_json_array(path: str) -> pl.DataFrame:
-    """Read a JSON array of objects (errors name the file)."""
-    data = strip_bom(read_bytes(path))
+def parquet_names(path: str) -> list[str]:
+    """Return the column names of a Parquet file (errors name the file)."""
+    try:
+        return list(pl.read_parquet_schema(path))
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise InputError(path, f"not a readable Parquet file ({first_line(exc)})") from None
+
+
+def iter_parquet(
+    path: str, *, columns: Sequence[str], limits: ReadLimits | None = None
+) -> Iterator[tuple[int, pl.DataFrame]]:
+    """Yield ``(first record, rows)`` pieces of a Parquet file; at least one.
+
+    Pieces hold about ``limits.piece_bytes`` bytes in memory: the first
+    :data:`_PARQUET_FIRST_ROWS` rows say how many rows that is. Only ``columns`` are read.
+
+    Raises
+    ------
+    InputError
+        Not a readable Parquet file.
+    """
+    limits = limits or ReadLimits()
+    scan = pl.scan_parquet(path).select(columns)
+    offset = 0
+    rows = _PARQUET_FIRST_ROWS
+    while True:
+        try:
+            frame = scan.slice(offset, rows).collect()
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise InputError(path, f"not a readable Parquet file ({first_line(exc)})") from None
+        if frame.height or offset == 0:
+            yield offset + 1, frame
+        if frame.height < rows:
+            return
+        offset += frame.height
+        per_row = max(1, int(frame.estimated_size()) // frame.height)
+        rows = max(1, limits.piece_bytes // per_row)
+
+
+def read_json_array(path: str, *, limits: ReadLimits | None = None) -> pl.DataFrame:
+    """Read a JSON array of objects, whole (errors name the file).
+
+    A JSON array is one document: it is decompressed and parsed at once (guarded
+    against decompression bombs like every read).
+    """
+    data = read_document(path, limits=limits)
     try:
         return pl.read_json(io.BytesIO(data), infer_schema_length=None)
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
-        raise InputError(
-            path, f"not a JSON array of objects ({str(exc).splitlines()[0]})"
-        ) from None
+        raise InputError(path, f"not a JSON array of objects ({first_line(exc)})") from None
 
 
 @dataclass
 class JsonLines:
-    """Parsed JSON lines.
+    """Parsed JSON lines (one block of a file).
 
-    ``frame`` has one row per good line; ``lines`` its 1-based line numbers; ``bad`` the
-    (line, reason) of lines that are not JSON objects.
+    ``frame`` has one row per good line; ``lines`` its 1-based line numbers in the file;
+    ``bad`` the (line, reason) of lines that are not JSON objects.
     """
 
     frame: pl.DataFrame
@@ -116,50 +273,87 @@ class JsonLines:
     bad: list[tuple[int, str]] = field(default_factory=list)
 
 
+_WHITESPACE: Final = np.frombuffer(b" \t\n\r\x0b\x0c", dtype=np.uint8)
+
+
 def _nonblank_lines(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Start, end (exclusive) and 1-based number of every non-blank line; vectorized."""
+    """Start, end (exclusive) and 1-based number of every non-blank line; vectorized.
+
+    A line of one or two whitespace bytes (a carriage return, spaces) is blank too.
+    """
     arr = np.frombuffer(data, dtype=np.uint8)
     newlines = np.flatnonzero(arr == ord("\n"))
     starts = np.concatenate(([0], newlines + 1))
     ends = np.concatenate((newlines, [arr.size]))
     lengths = ends - starts
-    # a line of only '\r' or spaces is blank too
     keep = lengths > 0
-    short = keep & (lengths <= 2)
-    if short.any():
-        idx = np.flatnonzero(short)
-        for_blank = np.array(
-            [data[s:e].strip() == b"" for s, e in zip(starts[idx], ends[idx], strict=True)],
-            dtype=bool,
-        )
-        keep[idx[for_blank]] = False
+    short = np.flatnonzero((lengths == 1) | (lengths == 2))
+    if short.size:
+        first = np.isin(arr[starts[short]], _WHITESPACE)
+        second = np.isin(arr[np.minimum(starts[short] + 1, arr.size - 1)], _WHITESPACE)
+        keep[short[first & (second | (lengths[short] == 1))]] = False
     number = np.arange(1, starts.size + 1)
     return starts[keep], ends[keep], number[keep]
 
 
-def read_json_lines(path: str, *, schema: dict[str, pl.DataType] | None = None) -> JsonLines:
-    """Read JSON lines; lines that are not JSON objects become ``bad`` (counted rejects).
+def iter_json_lines(
+    path: str,
+    *,
+    limits: ReadLimits | None = None,
+    schema: dict[str, pl.DataType] | None = None,
+) -> Iterator[JsonLines]:
+    """Read JSON lines block by block; lines that are not JSON objects are ``bad``.
 
-    The fast path is one :func:`polars.read_ndjson` call. Only when that fails are the
-    lines checked one by one (to find and report the bad ones), and the good ones read
-    again in one call.
+    Per block, the fast path is one :func:`polars.read_ndjson` call (the schema inferred
+    from the block unless given). Only when that fails are the block's lines checked one
+    by one (to find and report the bad ones), and the good ones read again in one call.
 
     Parameters
     ----------
     path : str
         The file (plain, gzip or zstd).
+    limits : ReadLimits, optional
+        Block size and decompression guard.
     schema : dict, optional
         Polars schema to read with (fields not in it are ignored); inferred otherwise.
+
+    Yields
+    ------
+    JsonLines
+        One per block of the file (blocks of only blank lines give none).
 
     Raises
     ------
     InputError
-        When no line of the file is a JSON object.
+        When no line of the file is a JSON object (after the last block).
     """
-    data = strip_bom(read_bytes(path))
-    starts, ends, numbers = _nonblank_lines(data)
-    if starts.size == 0:
-        return JsonLines(pl.DataFrame(schema=schema or {}), numbers)
+    offset = 0  # lines before the block
+    decoded = False
+    first_bad: int | None = None
+    for block in iter_blocks(path, limits=limits):
+        starts, ends, numbers = _nonblank_lines(block)
+        numbers = numbers + offset
+        offset += block.count(b"\n")
+        if starts.size == 0:
+            continue
+        lines = _read_lines(path, block, starts, ends, numbers, schema)
+        decoded = decoded or lines.frame.height > 0
+        if lines.bad and first_bad is None:
+            first_bad = lines.bad[0][0]
+        yield lines
+    if first_bad is not None and not decoded:
+        raise InputError(path, "not JSON lines: no line is a JSON object", record=first_bad)
+
+
+def _read_lines(
+    path: str,
+    data: bytes,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    numbers: np.ndarray,
+    schema: dict[str, pl.DataType] | None,
+) -> JsonLines:
+    """Read the non-blank lines of one block (see :func:`iter_json_lines`)."""
     try:
         frame = _ndjson(data, schema)
         if frame.height == starts.size:
@@ -171,7 +365,7 @@ def read_json_lines(path: str, *, schema: dict[str, pl.DataType] | None = None) 
     for i, (s, e) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):  # error path only
         try:
             obj = json.loads(data[s:e])
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             bad.append((int(numbers[i]), f"not valid JSON ({exc.args[0] if exc.args else exc})"))
             continue
         if not isinstance(obj, dict):
@@ -179,16 +373,14 @@ def read_json_lines(path: str, *, schema: dict[str, pl.DataType] | None = None) 
             continue
         good[i] = True
     if not good.any():
-        raise InputError(path, "not JSON lines: no line is a JSON object", record=bad[0][0])
+        return JsonLines(pl.DataFrame(schema=schema or {}), numbers[good], bad)
     joined = b"\n".join(
         data[s:e] for s, e in zip(starts[good].tolist(), ends[good].tolist(), strict=True)
     )
     try:
         frame = _ndjson(joined, schema)
     except (pl.exceptions.PolarsError, OSError, ValueError, RuntimeError) as exc:
-        raise InputError(
-            path, f"JSON lines could not be read ({str(exc).splitlines()[0]})"
-        ) from None
+        raise InputError(path, f"JSON lines could not be read ({first_line(exc)})") from None
     return JsonLines(frame, numbers[good], bad)
 
 
@@ -196,25 +388,3 @@ def _ndjson(data: bytes, schema: dict[str, pl.DataType] | None) -> pl.DataFrame:
     if schema is not None:
         return pl.read_ndjson(io.BytesIO(data), schema=schema, ignore_errors=False)
     return pl.read_ndjson(io.BytesIO(data), infer_schema_length=None)
-
-
-def read_table(path: str) -> tuple[pl.DataFrame, str]:
-    """Read any generic tabular file; returns the frame and its kind.
-
-    Kinds: ``parquet`` (by magic bytes), ``json`` (an array, first character ``[``),
-    ``jsonl`` (first character ``{``), otherwise ``csv``/``tsv`` (delimiter sniffed).
-    Delimited text is read as all-String columns; JSON lines with bad lines raise (use
-    :func:`read_json_lines` for counted rejects).
-    """
-    if compression_of(path) is None:
-        with open(path, "rb") as fh:
-            if fh.read(4) == b"PAR1":
-                return read_parquet(path), "parquet"
-    data = strip_bom(read_bytes(path))
-    first = data.lstrip()[:1]
-    if first == b"[":
-        return read_json_array(path), "json"
-    if first == b"{":
-        return read_json_lines(path).frame, "jsonl"
-    frame = read_delimited(path)
-    return frame, "csv"

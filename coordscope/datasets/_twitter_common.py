@@ -7,16 +7,17 @@ Reading each line as one string and decoding the column with
 :meth:`polars.Expr.str.json_decode` against the same explicit schema is 10–20× faster and
 gives the same values (fields not in the schema are ignored, missing ones become null,
 numbers and booleans read into String fields as their JSON text). So
-:func:`decode_json_lines` does that, in chunks on all of polars' threads, and keeps the
-counted-reject contract of :func:`coordscope.datasets._tables.read_json_lines`: a line
-that is not JSON, not an object, or whose fields do not have the schema's types is a
-reject naming its line; blank lines are skipped; only a chunk that fails to decode does
-more than one vectorized pass.
+:func:`iter_decoded` does that, block by block of the file (sized from the memory
+budget), in chunks on all of polars' threads, and keeps the counted-reject contract of
+:func:`coordscope.datasets._tables.iter_json_lines`: a line that is not JSON, not an
+object, or whose fields do not have the schema's types is a reject naming its line;
+blank lines are skipped; only a chunk that fails to decode does more than one vectorized
+pass.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -24,7 +25,7 @@ from typing import Final
 
 import polars as pl
 
-from coordscope.datasets._io import read_bytes, strip_bom
+from coordscope.datasets._io import ReadLimits, iter_blocks
 from coordscope.datasets._stage import RECORD, REJECT, SOURCE
 from coordscope.errors import InputError
 
@@ -34,9 +35,10 @@ __all__ = [
     "PLATFORM_NAME",
     "DecodedLines",
     "Transform",
-    "decode_json_lines",
     "first_line_is_object",
+    "iter_decoded",
     "reject_rows",
+    "staged_pieces",
 ]
 
 #: The ``platform`` value of every event read from X/Twitter data.
@@ -47,12 +49,13 @@ PLATFORM_NAME: Final = "twitter"
 MAX_TYPE_MISMATCHES: Final = 1000
 
 _LINE: Final = "_line"
-# One byte that valid JSON never holds raw (control characters must be escaped), so
-# reading with it as the CSV separator gives one whole line per row.
-_NO_SEPARATOR: Final = "\x1f"
+# Bytes that valid JSON never holds raw (control characters must be escaped): reading
+# with one the block does not hold as the CSV separator gives one whole line per row.
+_SEPARATORS: Final = tuple(chr(c) for c in (*range(0x1F, 0x0D, -1), 0x0C, 0x0B, *range(8, 0, -1)))
 
 
-#: Lines decoded per task; tasks run on :func:`polars.thread_pool_size` threads.
+#: Most lines decoded per task; tasks run on :func:`polars.thread_pool_size` threads, and
+#: a block of the file is cut into at least as many tasks as there are threads.
 CHUNK_LINES: Final = 50_000
 
 #: Per-chunk work after decoding: staged rows and counters from a decoded chunk.
@@ -61,7 +64,7 @@ Transform = Callable[[pl.DataFrame], tuple[pl.DataFrame, dict[str, int]]]
 
 @dataclass
 class DecodedLines:
-    """JSON lines decoded against a schema (and transformed, when asked).
+    """One block of JSON lines decoded against a schema (and transformed, when asked).
 
     Attributes
     ----------
@@ -70,10 +73,10 @@ class DecodedLines:
         line number) and one column per field of the schema, in schema order. With one,
         the transform's rows, chunk after chunk.
     bad : polars.DataFrame
-        ``_record`` (Int64) and ``_reject`` (String) of every non-blank line that did not
-        decode, in line order.
+        ``_record`` (Int64) and ``_reject`` (String) of every non-blank line of the block
+        that did not decode, in line order.
     notes : dict
-        The transform's counters, summed over chunks.
+        The transform's counters, summed over the block's chunks.
     """
 
     frame: pl.DataFrame
@@ -90,19 +93,26 @@ class _Chunk:
     mismatched: int
 
 
-def decode_json_lines(
-    path: str, dtype: pl.Struct, *, what: str, transform: Transform | None = None
-) -> DecodedLines:
-    """Read a JSON-lines file (plain, gzip or zstd) and decode every line as ``dtype``.
+def iter_decoded(
+    path: str,
+    dtype: pl.Struct,
+    *,
+    what: str,
+    transform: Transform | None = None,
+    limits: ReadLimits | None = None,
+) -> Iterator[DecodedLines]:
+    """Read a JSON-lines file (plain, gzip or zstd) block by block, decoding every line.
 
-    Lines are split in one pass (polars CSV reader, no quoting, a separator that JSON
+    The file is read in blocks of whole lines of about ``limits.piece_bytes``. A block's
+    lines are split in one pass (polars CSV reader, no quoting, a separator that JSON
     never holds raw), then decoded with :meth:`polars.Expr.str.json_decode` in chunks of
-    :data:`CHUNK_LINES` on all of polars' threads; ``transform`` runs on each decoded
-    chunk in the same task. Cost ``O(size)``. Only a chunk whose decoding fails looks for
-    its bad lines: lines that are not JSON, or not objects, in one more vectorized pass;
-    lines whose fields have other JSON types than ``dtype`` (an object where a string is
-    expected, …) by bisection over the rest, ``O(b log n)`` decodes for ``b`` such lines.
-    Blank lines are skipped (they are not records).
+    at most :data:`CHUNK_LINES` on all of polars' threads; ``transform`` runs on each
+    decoded chunk in the same task. Cost ``O(size)`` time, ``O(piece)`` memory besides
+    what the caller keeps. Only a chunk whose decoding fails looks for its bad lines:
+    lines that are not JSON, or not objects, in one more vectorized pass; lines whose
+    fields have other JSON types than ``dtype`` (an object where a string is expected,
+    …) by bisection over the rest, ``O(b log n)`` decodes for ``b`` such lines. Blank
+    lines are skipped (they are not records).
 
     Parameters
     ----------
@@ -117,41 +127,77 @@ def decode_json_lines(
     transform : callable, optional
         ``frame -> (rows, counters)`` applied to each decoded chunk; it must not depend on
         rows of other chunks (records never span chunks).
+    limits : ReadLimits, optional
+        Block size and decompression guard.
 
-    Returns
-    -------
+    Yields
+    ------
     DecodedLines
+        One per block, in file order.
 
     Raises
     ------
     InputError
-        When the file has non-blank lines but none decodes, or more than
-        :data:`MAX_TYPE_MISMATCHES` lines have fields of the wrong type.
+        When the file has non-blank lines but none decodes (after the last block), or
+        more than :data:`MAX_TYPE_MISMATCHES` lines have fields of the wrong type.
     """
-    lines = _split_lines(strip_bom(read_bytes(path)))
-    starts = range(0, max(lines.height, 1), CHUNK_LINES)
-    chunks = [lines.slice(start, CHUNK_LINES) for start in starts]
     work = partial(_decode_chunk, dtype=dtype, path=path, what=what, transform=transform)
-    workers = min(len(chunks), pl.thread_pool_size())
-    if workers > 1:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
+    threads = pl.thread_pool_size()
+    offset = 0  # lines before the block
+    decoded = mismatched = 0
+    first_bad: int | None = None
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for block in iter_blocks(path, limits=limits):
+            lines = _split_lines(block, offset)
+            offset += block.count(b"\n")
+            size = max(1, min(CHUNK_LINES, -(-lines.height // threads)))
+            chunks = [lines.slice(start, size) for start in range(0, max(lines.height, 1), size)]
+            del lines
             results = list(pool.map(work, chunks))
-    else:
-        results = [work(chunk) for chunk in chunks]
-    bad = pl.concat([r.bad for r in results])
-    if bad.height and not any(r.decoded for r in results):
-        first = int(bad[RECORD][0])
-        if any(r.mismatched for r in results):
-            raise InputError(path, f"no line has the fields of {what}", record=first)
-        raise InputError(path, f"not JSON lines: no line is a JSON object ({what})", record=first)
-    if sum(r.mismatched for r in results) > MAX_TYPE_MISMATCHES:
-        raise _too_many_mismatches(path, what, int(bad[RECORD][0]))
-    notes: dict[str, int] = {}
-    for result in results:
-        for key, value in result.notes.items():
+            bad = pl.concat([r.bad for r in results])
+            if bad.height and first_bad is None:
+                first_bad = int(bad[RECORD][0])
+            decoded += sum(r.decoded for r in results)
+            mismatched += sum(r.mismatched for r in results)
+            if decoded and mismatched > MAX_TYPE_MISMATCHES and first_bad is not None:
+                raise _too_many_mismatches(path, what, first_bad)
+            notes: dict[str, int] = {}
+            for result in results:
+                for key, value in result.notes.items():
+                    notes[key] = notes.get(key, 0) + value
+            frame = pl.concat([r.frame for r in results], how="diagonal_relaxed")
+            yield DecodedLines(frame, bad, notes)
+    if first_bad is not None and not decoded:
+        if mismatched:
+            raise InputError(path, f"no line has the fields of {what}", record=first_bad)
+        raise InputError(
+            path, f"not JSON lines: no line is a JSON object ({what})", record=first_bad
+        )
+
+
+def staged_pieces(
+    path: str,
+    dtype: pl.Struct,
+    *,
+    what: str,
+    transform: Transform,
+    notes: dict[str, int],
+    limits: ReadLimits | None = None,
+) -> Iterator[pl.DataFrame]:
+    """Staged rows of a JSON-lines file, block by block (see :func:`iter_decoded`).
+
+    Each piece holds a block's transformed rows and its rejected lines, in record order;
+    the transform's counters are added to ``notes`` as the blocks are read.
+    """
+    for decoded in iter_decoded(path, dtype, what=what, transform=transform, limits=limits):
+        for key, value in decoded.notes.items():
             notes[key] = notes.get(key, 0) + value
-    frame = pl.concat([r.frame for r in results], how="diagonal_relaxed")
-    return DecodedLines(frame, bad, notes)
+        frame = decoded.frame
+        if decoded.bad.height:
+            frame = pl.concat([frame, reject_rows(path, decoded.bad)], how="diagonal")
+        if not frame[RECORD].is_sorted():  # pages and flattened lines mixed, or rejects
+            frame = frame.sort(RECORD, maintain_order=True)
+        yield frame
 
 
 def _decode_chunk(
@@ -206,30 +252,36 @@ def first_line_is_object(head: str) -> bool:
     return head.lstrip().startswith("{")
 
 
-def _split_lines(data: bytes) -> pl.DataFrame:
+def _split_lines(data: bytes, offset: int) -> pl.DataFrame:
     """``_record`` (1-based line number) and ``_line`` (String) of every line of ``data``.
 
-    Invalid UTF-8 is replaced. Blank lines are kept (as null or whitespace) so that row
-    ``i`` is line ``i + 1``; this is checked against the number of newlines.
+    ``offset`` lines come before ``data`` in the file. Invalid UTF-8 is replaced. Blank
+    lines are kept (as null or whitespace) so that row ``i`` is line ``offset + i + 1``;
+    this is checked against the number of newlines.
     """
     expected = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
-    frame = pl.read_csv(
-        data,
-        has_header=False,
-        separator=_NO_SEPARATOR,
-        quote_char=None,
-        comment_prefix=None,
-        schema={_LINE: pl.String},
-        truncate_ragged_lines=True,
-        encoding="utf8-lossy",
-        raise_if_empty=False,
-    )
-    if frame.height != expected:  # never seen; keep the line numbers right regardless
+    separator = next((c for c in _SEPARATORS if c.encode() not in data), None)
+    frame = None
+    if separator is not None:
+        frame = pl.read_csv(
+            data,
+            has_header=False,
+            separator=separator,
+            quote_char=None,
+            comment_prefix=None,
+            schema={_LINE: pl.String},
+            truncate_ragged_lines=True,
+            encoding="utf8-lossy",
+            raise_if_empty=False,
+        )
+    if frame is None or frame.height != expected:  # never seen; keep the numbers right
         text = data.decode("utf-8", errors="replace").split("\n")
         if data.endswith(b"\n"):
             text.pop()
         frame = pl.DataFrame({_LINE: text}, schema={_LINE: pl.String})
-    return frame.with_row_index(RECORD, offset=1).with_columns(pl.col(RECORD).cast(pl.Int64))
+    return frame.with_row_index(RECORD, offset=offset + 1).with_columns(
+        pl.col(RECORD).cast(pl.Int64)
+    )
 
 
 def _decode(lines: pl.DataFrame, dtype: pl.Struct) -> pl.DataFrame:

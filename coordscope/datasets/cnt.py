@@ -15,13 +15,14 @@ toolkit compares URLs without normalising them; ``urls`` holds the normalised on
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Final
 
 import polars as pl
 
+from coordscope.datasets._io import ReadLimits
 from coordscope.datasets._stage import RECORD, SOURCE, Staged
-from coordscope.datasets._tables import read_delimited
+from coordscope.datasets._tables import DelimitedText
 from coordscope.errors import InputError
 
 __all__ = ["COLUMNS", "read", "sniff"]
@@ -39,22 +40,38 @@ def sniff(head: str) -> bool:
     return names == COLUMNS
 
 
-def read(path: str, *, mapping: Mapping[str, str] | None = None) -> Staged:
-    """Stage a toolkit CSV (see the module docstring). Cost ``O(n)``.
+def read(
+    path: str, *, mapping: Mapping[str, str] | None = None, limits: ReadLimits | None = None
+) -> Staged:
+    """Stage a toolkit CSV (see the module docstring).
+
+    Cost ``O(n)``, vectorized, a piece of ``limits.piece_bytes`` at a time. ``mapping`` is
+    not used: the columns are taken by position.
 
     Raises
     ------
     InputError
-        The file does not have exactly eight columns.
+        The file does not have exactly eight columns (at once), or a piece cannot be
+        parsed (while the pieces are read).
     """
-    raw = read_delimited(path, separator=",", has_header=True)
-    if raw.width != len(COLUMNS):
+    del mapping
+    table = DelimitedText(path, limits=limits, separator=",")
+    if len(table.names) != len(COLUMNS):
         raise InputError(
             path,
-            f"expected {len(COLUMNS)} columns ({', '.join(COLUMNS)}), found {raw.width}",
+            f"expected {len(COLUMNS)} columns ({', '.join(COLUMNS)}), found {len(table.names)}",
         )
-    raw.columns = list(COLUMNS)
-    n = raw.height
+    return Staged(_pieces(table), format="cnt")
+
+
+def _pieces(table: DelimitedText) -> Iterator[pl.DataFrame]:
+    for first, raw in table.pieces():
+        raw.columns = list(COLUMNS)
+        yield _stage(raw, table.path, first)
+
+
+def _stage(raw: pl.DataFrame, path: str, first: int) -> pl.DataFrame:
+    """Staged rows of a piece whose first row is record ``first``; vectorized."""
     stamp = pl.col("timestamp").str.strip_chars()
     is_number = stamp.str.contains(_NUMBER_RE).fill_null(False)
     micros = (stamp.cast(pl.Float64, strict=False) * 1_000_000.0).round(0).cast(pl.Int64)
@@ -66,9 +83,9 @@ def read(path: str, *, mapping: Mapping[str, str] | None = None) -> Staged:
     )
     repost = pl.col("repost_id").str.strip_chars().replace("", None)
     reply = pl.col("reply_id").str.strip_chars().replace("", None)
-    frame = raw.select(
+    return raw.select(
         pl.lit(path).alias(SOURCE),
-        pl.int_range(1, n + 1, dtype=pl.Int64).alias(RECORD),
+        pl.int_range(first, pl.len() + first, dtype=pl.Int64).alias(RECORD),
         pl.col("message_id").alias("event_id"),
         pl.lit("generic").alias("platform"),
         pl.col("user_id").alias("actor_id"),
@@ -98,4 +115,3 @@ def read(path: str, *, mapping: Mapping[str, str] | None = None) -> Staged:
         )
         .alias("_reject"),
     )
-    return Staged(frame, format="cnt")

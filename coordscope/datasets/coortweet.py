@@ -16,14 +16,19 @@ URLs and are kept as they are, never "normalised".
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Final
 
 import polars as pl
 
-from coordscope.datasets._io import compression_of
+from coordscope.datasets._io import ReadLimits, compression_of
 from coordscope.datasets._stage import RECORD, SOURCE, Staged
-from coordscope.datasets._tables import read_delimited, read_parquet, sniff_delimiter
+from coordscope.datasets._tables import (
+    DelimitedText,
+    iter_parquet,
+    parquet_names,
+    sniff_delimiter,
+)
 from coordscope.errors import InputError
 
 __all__ = ["NARROW_COLUMNS", "WIDE_COLUMNS", "read", "sniff"]
@@ -56,56 +61,81 @@ def sniff(head: str) -> bool:
     return set(WIDE_REQUIRED) <= names and bool(names & set(_WIDE_OPTIONAL))
 
 
-def _table(path: str) -> pl.DataFrame:
+def _table(
+    path: str, limits: ReadLimits | None
+) -> tuple[list[str], Iterator[tuple[int, pl.DataFrame]]]:
+    """Column names and ``(first record, rows)`` pieces (all String) of a CSV or Parquet."""
     if compression_of(path) is None:
         with open(path, "rb") as fh:
             if fh.read(4) == b"PAR1":
-                return read_parquet(path).cast(pl.String)
-    return read_delimited(path)
+                names = parquet_names(path)
+                pieces = iter_parquet(path, columns=names, limits=limits)
+                return names, ((first, rows.cast(pl.String)) for first, rows in pieces)
+    table = DelimitedText(path, limits=limits)
+    return table.names, table.pieces()
 
 
-def read(path: str, *, mapping: Mapping[str, str] | None = None) -> Staged:
-    """Stage a CooRTweet table (narrow or wide; see the module docstring). Cost ``O(n)``.
+def read(
+    path: str, *, mapping: Mapping[str, str] | None = None, limits: ReadLimits | None = None
+) -> Staged:
+    """Stage a CooRTweet table (narrow or wide; see the module docstring).
 
-    ``mapping`` is not used: the column names are CooRTweet's.
+    Cost ``O(n)``, vectorized, a piece of ``limits.piece_bytes`` at a time. ``mapping`` is
+    not used: the column names are CooRTweet's.
+
+    Raises
+    ------
+    InputError
+        The columns are neither the narrow nor the wide form (at once), or a piece cannot
+        be parsed (while the pieces are read).
     """
-    raw = _table(path)
-    names = set(raw.columns)
-    records = pl.int_range(1, raw.height + 1, eager=True, dtype=pl.Int64)
-    if set(NARROW_COLUMNS) <= names:
-        frame = pl.DataFrame(
-            {
-                SOURCE: pl.repeat(path, raw.height, eager=True, dtype=pl.String),
-                RECORD: records,
-                "event_id": raw["content_id"],
-                "actor_id": raw["account_id"],
-                "object_id": raw["object_id"],
-                "ts": raw["timestamp_share"],
-            }
-        ).with_columns(
-            pl.lit("repost").alias("kind"),
-            pl.when(pl.col("object_id").is_null() | (pl.col("object_id").str.strip_chars() == ""))
-            .then(pl.lit("missing object_id"))
-            .alias("_reject"),
-            _platform(pl.col("actor_id")).alias("platform"),
-        )
-        return Staged(frame, format="coortweet", normalize_urls=False)
-    if not set(WIDE_REQUIRED) <= names:
+    del mapping
+    names, pieces = _table(path, limits)
+    if set(NARROW_COLUMNS) <= set(names):
+        staged = (_stage_narrow(raw, path, first) for first, raw in pieces)
+        return Staged(staged, format="coortweet", normalize_urls=False)
+    if not set(WIDE_REQUIRED) <= set(names):
         missing = [c for c in NARROW_COLUMNS if c not in names]
         raise InputError(
             path,
             f"not a CooRTweet table: missing column(s) {', '.join(missing)} "
             f"(or {', '.join(WIDE_REQUIRED)} for the wide form)",
         )
+    staged = (_stage_wide(raw, path, first, set(names)) for first, raw in pieces)
+    return Staged(staged, format="coortweet", normalize_urls=False, merge_rows=True)
+
+
+def _stage_narrow(raw: pl.DataFrame, path: str, first: int) -> pl.DataFrame:
+    """Staged rows of a piece of the narrow form whose first row is record ``first``."""
+    return pl.DataFrame(
+        {
+            SOURCE: pl.repeat(path, raw.height, eager=True, dtype=pl.String),
+            RECORD: pl.int_range(first, raw.height + first, eager=True, dtype=pl.Int64),
+            "event_id": raw["content_id"],
+            "actor_id": raw["account_id"],
+            "object_id": raw["object_id"],
+            "ts": raw["timestamp_share"],
+        }
+    ).with_columns(
+        pl.lit("repost").alias("kind"),
+        pl.when(pl.col("object_id").is_null() | (pl.col("object_id").str.strip_chars() == ""))
+        .then(pl.lit("missing object_id"))
+        .alias("_reject"),
+        _platform(pl.col("actor_id")).alias("platform"),
+    )
+
+
+def _stage_wide(raw: pl.DataFrame, path: str, first: int, names: set[str]) -> pl.DataFrame:
+    """Staged rows of a piece of the wide form whose first row is record ``first``."""
 
     def one(col: str) -> pl.Expr:
         if col not in names:
             return pl.lit([], dtype=pl.List(pl.String))
         return pl.concat_list(pl.col(col)).list.drop_nulls()
 
-    frame = raw.select(
+    return raw.select(
         pl.lit(path).alias(SOURCE),
-        records.alias(RECORD),
+        pl.int_range(first, pl.len() + first, dtype=pl.Int64).alias(RECORD),
         pl.col("post_id").alias("event_id"),
         pl.col("account_id").alias("actor_id"),
         pl.col("timestamp").alias("ts"),
@@ -118,7 +148,6 @@ def read(path: str, *, mapping: Mapping[str, str] | None = None) -> Staged:
     ).with_columns(
         pl.when(pl.col("event_id").is_null()).then(pl.lit("missing post_id")).alias("_reject")
     )
-    return Staged(frame, format="coortweet", normalize_urls=False, merge_rows=True)
 
 
 def _platform(account: pl.Expr) -> pl.Expr:

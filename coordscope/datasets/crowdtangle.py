@@ -47,13 +47,14 @@ any zone is taken as UTC and counted as naive. When ``Post Created`` is empty,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Final
 
 import polars as pl
 
+from coordscope.datasets._io import ReadLimits
 from coordscope.datasets._stage import RECORD, REJECT, SOURCE, Staged
-from coordscope.datasets._tables import read_delimited
+from coordscope.datasets._tables import DelimitedText
 from coordscope.errors import InputError
 from coordscope.schema import (
     ACTOR_CREATED,
@@ -147,7 +148,9 @@ def sniff(head: str) -> bool:
     return "Account" in header and "Followers at Posting" in header
 
 
-def read(path: str, *, mapping: Mapping[str, str] | None = None) -> Staged:
+def read(
+    path: str, *, mapping: Mapping[str, str] | None = None, limits: ReadLimits | None = None
+) -> Staged:
     """Read a CrowdTangle CSV export into staged rows, one per post.
 
     Parameters
@@ -156,6 +159,8 @@ def read(path: str, *, mapping: Mapping[str, str] | None = None) -> Staged:
         The CSV (plain, gzip or zstd). Quoted fields may hold commas and newlines.
     mapping : mapping, optional
         Ignored: the columns of a CrowdTangle export are fixed.
+    limits : ReadLimits, optional
+        Piece size and decompression guard.
 
     Returns
     -------
@@ -165,15 +170,16 @@ def read(path: str, *, mapping: Mapping[str, str] | None = None) -> Staged:
     Raises
     ------
     InputError
-        When the file is not CSV, or lacks the columns named in the message.
+        When the file is not CSV, or lacks the columns named in the message (at once),
+        or a piece cannot be parsed (while the pieces are read).
 
     Notes
     -----
-    Cost ``O(n)``, vectorized.
+    Cost ``O(n)``, vectorized, a piece of ``limits.piece_bytes`` at a time.
     """
     del mapping
-    frame = read_delimited(path)
-    columns = set(frame.columns)
+    table = DelimitedText(path, limits=limits)
+    columns = set(table.names)
     instagram = "Account" in columns and "Facebook Id" not in columns
     needed = ["URL", "Post Created"] + (["User Name"] if instagram else ["Facebook Id"])
     missing = [c for c in needed if c not in columns]
@@ -181,6 +187,24 @@ def read(path: str, *, mapping: Mapping[str, str] | None = None) -> Staged:
         raise InputError(
             path, "not a CrowdTangle export: missing column(s) " + ", ".join(map(repr, missing))
         )
+    counter = f"crowdtangle_{'instagram' if instagram else 'facebook'}_rows"
+    notes = {counter: 0}
+    return Staged(_pieces(table, instagram, counter, notes), format=FORMAT, notes=notes)
+
+
+def _pieces(
+    table: DelimitedText, instagram: bool, counter: str, notes: dict[str, int]
+) -> Iterator[pl.DataFrame]:
+    used = [c for c in _USED if c in table.names]
+    for first, frame in table.pieces(used):
+        staged = _stage(frame, table.path, first, instagram=instagram)
+        notes[counter] += staged.height
+        yield staged
+
+
+def _stage(frame: pl.DataFrame, path: str, first: int, *, instagram: bool) -> pl.DataFrame:
+    """Staged rows of a piece whose first row is record ``first``; vectorized."""
+    columns = set(frame.columns)
     # cells stripped, empty ones null (absent columns too); zones split off once (eager
     # selects do not share repeated sub-expressions, so intermediates are materialised)
     frame = frame.select(
@@ -217,9 +241,9 @@ def read(path: str, *, mapping: Mapping[str, str] | None = None) -> Staged:
     interactions = (
         col("Total Interactions").str.replace_all(r"[,\s]", "").cast(pl.Int64, strict=False)
     )
-    staged = frame.select(
+    return frame.select(
         pl.lit(path, dtype=pl.String).alias(SOURCE),
-        pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(RECORD),
+        pl.int_range(first, pl.len() + first, dtype=pl.Int64).alias(RECORD),
         reject.alias(REJECT),
         col("URL").alias(EVENT_ID),
         pl.lit(platform).alias(PLATFORM),
@@ -238,7 +262,6 @@ def read(path: str, *, mapping: Mapping[str, str] | None = None) -> Staged:
         kind_type.alias("x_type"),
         interactions.alias("x_total_interactions"),
     )
-    return Staged(staged, format=FORMAT, notes={f"crowdtangle_{platform}_rows": staged.height})
 
 
 def _cell(name: str) -> pl.Expr:

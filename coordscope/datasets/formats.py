@@ -6,8 +6,10 @@ functions:
 
 - ``sniff(head: str) -> bool``: does this text (the first 64 KiB of the file, decompressed,
   BOM dropped) look like this format? Content only, never the file name.
-- ``read(path: str, *, mapping: Mapping[str, str] | None) -> Staged``: the staged rows of
-  one file (see :mod:`coordscope.datasets._stage`).
+- ``read(path: str, *, mapping: Mapping[str, str] | None, limits: ReadLimits | None)
+  -> Staged``: the staged rows of one file, in pieces read as they are consumed (see
+  :mod:`coordscope.datasets._stage`; ``limits`` sizes the pieces and guards
+  decompression, see :mod:`coordscope.datasets._io`).
 - ``write(events: pl.DataFrame, path: str) -> None``: write canonical events as this
   export format looks (used by ``coordscope simulate --format``).
 """
@@ -31,7 +33,7 @@ from coordscope.datasets import (
     twitter_v2,
     writers,
 )
-from coordscope.datasets._io import head_bytes, head_text
+from coordscope.datasets._io import ReadLimits, head_bytes, head_text
 from coordscope.datasets._stage import Staged
 from coordscope.errors import FormatError
 
@@ -41,8 +43,14 @@ __all__ = ["FORMATS", "FORMAT_NAMES", "FormatSpec", "Reader", "detect_format", "
 class Reader(Protocol):
     """The signature of a format's ``read``."""
 
-    def __call__(self, path: str, *, mapping: Mapping[str, str] | None = None) -> Staged:
-        """Stage the rows of the file at ``path``."""
+    def __call__(
+        self,
+        path: str,
+        *,
+        mapping: Mapping[str, str] | None = None,
+        limits: ReadLimits | None = None,
+    ) -> Staged:
+        """Stage the rows of the file at ``path``, a piece at a time."""
         ...
 
 
@@ -59,7 +67,8 @@ class FormatSpec:
     sniff : callable
         ``sniff(head) -> bool``: does the start of a file look like this format?
     read : Reader
-        ``read(path, *, mapping=None) -> Staged``: the staged rows of one file.
+        ``read(path, *, mapping=None, limits=None) -> Staged``: the staged rows of one
+        file.
     write : callable
         ``write(events, path) -> None``: write canonical events in this format.
     """

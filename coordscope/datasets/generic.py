@@ -8,24 +8,31 @@ taken as UTC and counted) or epoch seconds/milliseconds. List columns may be JSO
 bracketed lists, or space/comma separated strings. ``kind`` defaults to ``post``, or
 ``repost`` where only ``object_id`` says so. Without an ``event_id`` column, events are
 numbered ``<file name>:<record>``.
+
+CSV/TSV, Parquet and JSON lines are read in pieces (only the columns used, for CSV and
+Parquet); JSON lines keep, until the whole file is read, only the fields that could be
+used (canonical names, aliases, mapped fields, ``x_`` fields), because a field may first
+appear on any line. A JSON array is one document and is read whole.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Final
 
 import polars as pl
 
-from coordscope.datasets._io import compression_of, head_bytes, strip_bom
+from coordscope.datasets._io import ReadLimits, compression_of, head_bytes, strip_bom
 from coordscope.datasets._lists import to_string_list
 from coordscope.datasets._stage import RECORD, REJECT, SOURCE, Staged
 from coordscope.datasets._tables import (
-    read_delimited,
+    DelimitedText,
+    iter_json_lines,
+    iter_parquet,
+    parquet_names,
     read_json_array,
-    read_json_lines,
     sniff_delimiter,
 )
 from coordscope.errors import InputError
@@ -131,62 +138,119 @@ def resolve_columns(
     return resolved
 
 
-def _load(path: str) -> tuple[pl.LazyFrame, pl.Series | None, list[tuple[int, str]]]:
-    """Load the raw table (lazy where the file allows), its record numbers, bad JSON lines.
+#: A raw piece: the rows (wanted columns), their record numbers, and bad JSON lines
+#: (line, reason) among them.
+_Raw = tuple[pl.DataFrame, pl.Series, list[tuple[int, str]]]
+#: The pieces of a file, given the columns wanted.
+_Pieces = Callable[[list[str]], Iterator[_Raw]]
 
-    Plain CSV/TSV and Parquet are scanned lazily, so only the columns used are read;
-    compressed text, JSON arrays and JSON lines are read eagerly. Record numbers are
-    ``None`` when they are simply 1..n.
+
+def _records(first: int, n: int) -> pl.Series:
+    return pl.int_range(first, first + n, eager=True, dtype=pl.Int64)
+
+
+def _open(
+    path: str, mapping: Mapping[str, str] | None, limits: ReadLimits | None
+) -> tuple[list[str], _Pieces]:
+    """Open the raw table: its column names, and how to read its pieces.
+
+    Plain Parquet, CSV and TSV (compressed or not) are read in pieces of the wanted
+    columns; JSON lines block by block (see the module docstring); a JSON array whole.
     """
     raw_head = head_bytes(path, 1 << 12)
-    plain = compression_of(path) is None
-    if plain and raw_head.startswith(b"PAR1"):
-        try:
-            pl.read_parquet_schema(path)
-        except (pl.exceptions.PolarsError, OSError) as exc:
-            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise InputError(path, f"not a readable Parquet file ({message})") from None
-        return pl.scan_parquet(path), None, []
+    if compression_of(path) is None and raw_head.startswith(b"PAR1"):
+        names = parquet_names(path)
+
+        def parquet(wanted: list[str]) -> Iterator[_Raw]:
+            for first, raw in iter_parquet(path, columns=wanted, limits=limits):
+                yield raw, _records(first, raw.height), []
+
+        return names, parquet
     head = strip_bom(raw_head).lstrip()
     if head[:1] == b"[":
-        return read_json_array(path).lazy(), None, []
+        frame = read_json_array(path, limits=limits)
+
+        def array(wanted: list[str]) -> Iterator[_Raw]:
+            yield frame.select(wanted), _records(1, frame.height), []
+
+        return frame.columns, array
     if head[:1] == b"{":
-        lines = read_json_lines(path)
-        return lines.frame.lazy(), pl.Series(lines.lines, dtype=pl.Int64), lines.bad
-    if plain and not raw_head.startswith(b"\xef\xbb\xbf"):
-        first = raw_head.split(b"\n", 1)[0].decode("utf-8", errors="replace")
-        scan = pl.scan_csv(
-            path,
-            separator=sniff_delimiter(first),
-            infer_schema=False,
-            encoding="utf8-lossy",
-            raise_if_empty=False,
-        )
-        return scan, None, []
-    return read_delimited(path).lazy(), None, []
+        return _open_json_lines(path, mapping, limits)
+    table = DelimitedText(path, limits=limits)
+
+    def delimited(wanted: list[str]) -> Iterator[_Raw]:
+        for first, raw in table.pieces(wanted):
+            yield raw, _records(first, raw.height), []
+
+    return table.names, delimited
 
 
-def read(path: str, *, mapping: Mapping[str, str] | None = None) -> Staged:
+def _open_json_lines(
+    path: str, mapping: Mapping[str, str] | None, limits: ReadLimits | None
+) -> tuple[list[str], _Pieces]:
+    """Read JSON lines whole, keeping only the fields that could be used, per block."""
+    usable = {*EVENT_SCHEMA, *(a for names in ALIASES.values() for a in names)}
+    usable |= set((mapping or {}).values())
+    names: dict[str, None] = {}  # every field, in order of first appearance
+    blocks: list[_Raw] = []
+    for lines in iter_json_lines(path, limits=limits):
+        names.update(dict.fromkeys(lines.frame.columns))
+        kept = [c for c in lines.frame.columns if c in usable or c.startswith(EXTRA_PREFIX)]
+        records = pl.Series(RECORD, lines.lines, dtype=pl.Int64)
+        blocks.append((lines.frame.select(kept), records, lines.bad))
+
+    def json_lines(wanted: list[str]) -> Iterator[_Raw]:
+        for frame, records, bad in blocks:
+            missing = [
+                pl.repeat(None, frame.height, eager=True).alias(c)
+                for c in wanted
+                if c not in frame.columns
+            ]
+            yield frame.with_columns(missing).select(wanted), records, bad
+
+    return list(names), json_lines
+
+
+def read(
+    path: str, *, mapping: Mapping[str, str] | None = None, limits: ReadLimits | None = None
+) -> Staged:
     """Stage a generic table (see the module docstring).
 
-    Cost ``O(n)``; only the columns used are read from plain CSV and Parquet files.
+    Cost ``O(n)``, a piece of ``limits.piece_bytes`` at a time; only the columns used are
+    read from CSV and Parquet files.
+
+    Raises
+    ------
+    InputError
+        Unreadable, or no column for ``actor_id`` or ``ts`` (at once); a piece that cannot
+        be parsed (while the pieces are read).
     """
-    lazy, records, bad = _load(path)
-    try:
-        names = lazy.collect_schema().names()
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        raise InputError(path, f"not readable as a table ({_first_line(exc)})") from None
+    names, pieces = _open(path, mapping, limits)
     resolved = resolve_columns(names, mapping, path=path)
     extras = [c for c in names if c.startswith(EXTRA_PREFIX) and c not in resolved.values()]
     wanted = list(dict.fromkeys([*resolved.values(), *extras]))
-    try:
-        raw = lazy.select(wanted).collect()
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        raise InputError(path, f"not readable as a table ({_first_line(exc)})") from None
+    staged = (
+        _stage(raw, records, bad, resolved, extras, path=path)
+        for raw, records, bad in pieces(wanted)
+    )
+    notes = {"mapped_by_alias": _alias_count(resolved, mapping)}
+    return Staged(staged, format="generic", notes=notes)
+
+
+def _stage(
+    raw: pl.DataFrame,
+    records: pl.Series,
+    bad: list[tuple[int, str]],
+    resolved: Mapping[str, str],
+    extras: list[str],
+    *,
+    path: str,
+) -> pl.DataFrame:
+    """Staged rows of one raw piece (and rejects for its bad JSON lines); vectorized."""
     n = raw.height
     cols: dict[str, pl.Series] = {
         SOURCE: pl.repeat(path, n, eager=True, dtype=pl.String),
-        RECORD: records if records is not None else pl.int_range(1, n + 1, eager=True),
+        RECORD: records,
     }
     for col, src in resolved.items():
         values = raw[src]
@@ -213,13 +277,7 @@ def read(path: str, *, mapping: Mapping[str, str] | None = None) -> Staged:
             schema={SOURCE: pl.String, RECORD: pl.Int64, REJECT: pl.String},
         )
         frame = pl.concat([frame, bad_frame], how="diagonal_relaxed").sort(RECORD)
-    notes = {"mapped_by_alias": _alias_count(resolved, mapping)}
-    return Staged(frame, format="generic", notes=notes)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return frame
 
 
 def _alias_count(resolved: Mapping[str, str], mapping: Mapping[str, str] | None) -> int:

@@ -1,4 +1,11 @@
-"""Reading export files into the canonical event table, with full row accounting."""
+"""Reading export files into the canonical event table, with full row accounting.
+
+Files are read in pieces sized from a memory budget (see
+:class:`~coordscope.datasets._io.ReadLimits`) and each piece is finalised as it arrives,
+so a run holds about the canonical table it builds plus a few pieces, whatever the size
+of the raw files; compressed files are decompressed as a stream, guarded against
+decompression bombs.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +17,21 @@ from typing import Any
 
 import polars as pl
 
-from coordscope.datasets._io import file_sha256
-from coordscope.datasets._stage import Staged, finalize
+from coordscope.datasets._io import DEFAULT_MAX_INFLATE, ReadLimits, file_sha256
+from coordscope.datasets._stage import Finalizer
+from coordscope.datasets._tables import first_line
 from coordscope.datasets.formats import FORMAT_NAMES, detect_format, get_format
 from coordscope.errors import FormatError, InputError, ParameterError
 from coordscope.schema import EVENT_SCHEMA, TS
 
-__all__ = ["IngestResult", "describe_events", "ingest", "parse_mapping", "read_events"]
+__all__ = [
+    "DEFAULT_MAX_INFLATE",
+    "IngestResult",
+    "describe_events",
+    "ingest",
+    "parse_mapping",
+    "read_events",
+]
 
 
 @dataclass
@@ -126,6 +141,8 @@ def ingest(
     *,
     format: str = "auto",
     mapping: Mapping[str, str] | None = None,
+    memory: str | int | None = None,
+    max_inflate: float | None = DEFAULT_MAX_INFLATE,
 ) -> IngestResult:
     """Read export files into canonical events, accounting for every input row.
 
@@ -139,6 +156,16 @@ def ingest(
         crowdtangle`` for every file.
     mapping : mapping of str to str, optional
         Canonical column → source field, for formats with named columns (``generic``).
+    memory : str or int, default "4GB"
+        Memory budget (``"1GB"``, ``"512MB"`` or bytes; at least 64 MB). Files are read
+        in pieces of 1/128 of it (64 KiB to 64 MiB of decompressed text), so the peak
+        memory is a small multiple of a piece plus the canonical table being built
+        (and its rejects). Telegram exports and JSON arrays are single JSON documents
+        and are read whole. The result does not depend on the budget.
+    max_inflate : float or None, default 100
+        Stop with an :class:`~coordscope.errors.InputError` when a compressed file
+        decompresses to more than this many times its size (and to more than 256 MiB):
+        a decompression bomb. None or 0: no limit.
 
     Returns
     -------
@@ -147,10 +174,15 @@ def ingest(
     Raises
     ------
     InputError
-        A file is missing, corrupt, or not of the expected shape.
+        A file is missing, corrupt, not of the expected shape, or a decompression bomb;
+        anything polars fails on while reading a file is reported this way too, naming it.
     FormatError
         Unknown format name, or a file whose format cannot be recognised.
+    ParameterError
+        ``memory`` is not a size of at least 64 MB, or ``max_inflate`` is neither 0 nor
+        a ratio of at least 1.
     """
+    limits = ReadLimits.of(memory, max_inflate=max_inflate)
     files = _as_paths(paths)
     if not files:
         raise ParameterError("no input file given")
@@ -158,31 +190,47 @@ def ingest(
         raise FormatError(
             f"unknown format '{format}'; choose auto or one of: {', '.join(FORMAT_NAMES)}"
         )
-    parts: list[Staged] = []
     inputs: list[dict[str, Any]] = []
     for path in files:
         if not Path(path).exists():
             raise InputError(path, "no such file")
+    finalizer = Finalizer()
     # the input hashes (for summary.json) are computed while the files are parsed:
     # hashlib releases the GIL, so this costs no wall time on two cores
     with ThreadPoolExecutor(max_workers=1) as hasher:
         hashes = [hasher.submit(file_sha256, path) for path in files]
         for path in files:
-            name = detect_format(path) if format == "auto" else format
-            staged = get_format(name).read(path, mapping=mapping)
-            parts.append(staged)
+            name, records = _read_one(path, format, mapping, limits, finalizer)
             inputs.append(
-                {
-                    "path": path,
-                    "format": staged.format,
-                    "detected": format == "auto",
-                    "rows": staged.frame.height,
-                }
+                {"path": path, "format": name, "detected": format == "auto", "rows": records}
             )
-        done = finalize(parts)
+        done = finalizer.finish()
         for item, digest in zip(inputs, hashes, strict=True):
             item["sha256"] = digest.result()
     return IngestResult(done.events, done.rejects, done.rows, inputs, done.notes)
+
+
+def _read_one(
+    path: str,
+    format: str,
+    mapping: Mapping[str, str] | None,
+    limits: ReadLimits,
+    finalizer: Finalizer,
+) -> tuple[str, int]:
+    """Recognise, read and finalise one file; return its format and its records.
+
+    Whatever polars fails on inside (an error, or a panic of its Rust code, which Python
+    sees as a ``BaseException``) becomes an :class:`InputError` naming the file, so that
+    no traceback reaches the user.
+    """
+    try:
+        name = detect_format(path) if format == "auto" else format
+        staged = get_format(name).read(path, mapping=mapping, limits=limits)
+        return staged.format, finalizer.add(staged)
+    except pl.exceptions.PanicException as exc:
+        raise InputError(path, f"could not be read (polars failed: {first_line(exc)})") from None
+    except pl.exceptions.PolarsError as exc:
+        raise InputError(path, f"could not be read ({first_line(exc)})") from None
 
 
 def read_events(
@@ -190,10 +238,14 @@ def read_events(
     *,
     format: str = "auto",
     mapping: Mapping[str, str] | None = None,
+    memory: str | int | None = None,
+    max_inflate: float | None = DEFAULT_MAX_INFLATE,
 ) -> pl.DataFrame:
     """Read export files into the canonical event table.
 
-    The same as ``ingest(paths, format=format, mapping=mapping).events``; use
-    :func:`ingest` for the rejects and the row accounting.
+    The same as ``ingest(paths, ...).events`` with the same keywords; use :func:`ingest`
+    for the rejects and the row accounting.
     """
-    return ingest(paths, format=format, mapping=mapping).events
+    return ingest(
+        paths, format=format, mapping=mapping, memory=memory, max_inflate=max_inflate
+    ).events

@@ -79,7 +79,7 @@ from typing import Any, Final
 
 import polars as pl
 
-from coordscope.datasets._io import read_bytes, strip_bom
+from coordscope.datasets._io import ReadLimits, read_document
 from coordscope.datasets._stage import RECORD, REJECT, SOURCE, Staged
 from coordscope.errors import InputError
 from coordscope.schema import (
@@ -194,7 +194,9 @@ def sniff(head: str) -> bool:
     return bool(_SNIFF_CHAT_TYPE.search(head) or _SNIFF_MESSAGE.search(head))
 
 
-def read(path: str, *, mapping: Mapping[str, str] | None = None) -> Staged:
+def read(
+    path: str, *, mapping: Mapping[str, str] | None = None, limits: ReadLimits | None = None
+) -> Staged:
     """Read a Telegram Desktop ``result.json`` into staged rows, one per message.
 
     Parameters
@@ -203,6 +205,8 @@ def read(path: str, *, mapping: Mapping[str, str] | None = None) -> Staged:
         The export (plain, gzip or zstd).
     mapping : mapping, optional
         Ignored: the fields of a Telegram export are fixed.
+    limits : ReadLimits, optional
+        Decompression guard (the document is read whole, see Notes).
 
     Returns
     -------
@@ -220,15 +224,17 @@ def read(path: str, *, mapping: Mapping[str, str] | None = None) -> Staged:
     -----
     Cost ``O(size)``: one polars JSON parse and an explode for current exports; old
     exports without ``text_entities`` take the :mod:`json` path (see the module
-    docstring).
+    docstring). An export is one JSON document, which neither polars nor the standard
+    library parse in pieces, so it is read whole: memory grows with the size of the
+    document, not with ``limits.piece_bytes`` (decompression stays guarded).
     """
     del mapping
-    data = strip_bom(read_bytes(path))
+    data = read_document(path, limits=limits)
     flat = _read_polars(data)
     if flat is None or _needs_legacy(flat):
         flat = _legacy_messages(path, data)
     notes = {"telegram_messages": flat.height}
-    return Staged(_stage(flat, path), format=FORMAT, notes=notes)
+    return Staged([_stage(flat, path)], format=FORMAT, notes=notes)
 
 
 def _read_polars(data: bytes) -> pl.DataFrame | None:
@@ -298,6 +304,8 @@ def _legacy_messages(path: str, data: bytes) -> pl.DataFrame:
         doc = json.loads(data)
     except ValueError as exc:
         raise InputError(path, f"not valid JSON ({exc})") from None
+    except RecursionError:
+        raise InputError(path, "not readable: JSON nested too deeply") from None
     if not isinstance(doc, dict):
         raise InputError(
             path,

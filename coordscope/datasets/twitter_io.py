@@ -38,13 +38,14 @@ cells are missing values.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Final
 
 import polars as pl
 
+from coordscope.datasets._io import ReadLimits
 from coordscope.datasets._stage import RECORD, REJECT, SOURCE, Staged
-from coordscope.datasets._tables import read_delimited
+from coordscope.datasets._tables import DelimitedText
 from coordscope.errors import InputError
 from coordscope.schema import (
     ACTOR_CREATED,
@@ -113,7 +114,9 @@ def parse_bracketed(cells: pl.Expr) -> pl.Expr:
     return cleaned.fill_null(pl.lit([], dtype=_LIST))
 
 
-def read(path: str, *, mapping: Mapping[str, str] | None = None) -> Staged:
+def read(
+    path: str, *, mapping: Mapping[str, str] | None = None, limits: ReadLimits | None = None
+) -> Staged:
     """Read the tweets CSV of an Information Operations archive into staged rows.
 
     Parameters
@@ -122,6 +125,8 @@ def read(path: str, *, mapping: Mapping[str, str] | None = None) -> Staged:
         The CSV (plain, gzip or zstd).
     mapping : mapping, optional
         Ignored: the columns of an IO archive are fixed.
+    limits : ReadLimits, optional
+        Piece size and decompression guard.
 
     Returns
     -------
@@ -131,21 +136,35 @@ def read(path: str, *, mapping: Mapping[str, str] | None = None) -> Staged:
     Raises
     ------
     InputError
-        When the file is not CSV or lacks ``tweetid``, ``userid`` or ``tweet_time``.
+        When the file is not CSV or lacks ``tweetid``, ``userid`` or ``tweet_time``
+        (at once), or a piece cannot be parsed (while the pieces are read).
 
     Notes
     -----
-    Cost ``O(n)``, vectorized.
+    Cost ``O(n)``, vectorized, a piece of ``limits.piece_bytes`` at a time.
     """
     del mapping
-    frame = read_delimited(path)
-    missing = [c for c in _REQUIRED if c not in frame.columns]
+    table = DelimitedText(path, limits=limits)
+    missing = [c for c in _REQUIRED if c not in table.names]
     if missing:
         raise InputError(
             path,
             "not an Information Operations archive: missing column(s) "
             + ", ".join(map(repr, missing)),
         )
+    notes = {"twitter_io_rows": 0}
+    return Staged(_pieces(table, notes), format=FORMAT, notes=notes)
+
+
+def _pieces(table: DelimitedText, notes: dict[str, int]) -> Iterator[pl.DataFrame]:
+    for first, frame in table.pieces():
+        staged = _stage(frame, table.path, first)
+        notes["twitter_io_rows"] += staged.height
+        yield staged
+
+
+def _stage(frame: pl.DataFrame, path: str, first: int) -> pl.DataFrame:
+    """Staged rows of a piece whose first row is record ``first``; vectorized."""
     frame = frame.with_columns(
         pl.lit(None, dtype=pl.String).alias(c) for c in IO_COLUMNS if c not in frame.columns
     )
@@ -157,9 +176,9 @@ def read(path: str, *, mapping: Mapping[str, str] | None = None) -> Staged:
     quote = ids["quoted_tweet_tweetid"].is_not_null()
     reply = ids["in_reply_to_tweetid"].is_not_null()
     time = cell["tweet_time"]
-    staged = frame.select(
+    return frame.select(
         pl.lit(path, dtype=pl.String).alias(SOURCE),
-        pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(RECORD),
+        pl.int_range(first, pl.len() + first, dtype=pl.Int64).alias(RECORD),
         pl.lit(None, dtype=pl.String).alias(REJECT),
         ids["tweetid"].alias(EVENT_ID),
         pl.lit("twitter").alias(PLATFORM),
@@ -192,4 +211,3 @@ def read(path: str, *, mapping: Mapping[str, str] | None = None) -> Staged:
         cell["tweet_client_name"].alias("x_tweet_client_name"),
         cell["tweet_language"].alias("x_tweet_language"),
     )
-    return Staged(staged, format=FORMAT, notes={"twitter_io_rows": staged.height})

@@ -49,12 +49,12 @@ from typing import Final
 
 import polars as pl
 
+from coordscope.datasets._io import ReadLimits
 from coordscope.datasets._stage import RECORD, REJECT, SOURCE, Staged
 from coordscope.datasets._twitter_common import (
     PLATFORM_NAME,
-    decode_json_lines,
     first_line_is_object,
-    reject_rows,
+    staged_pieces,
 )
 from coordscope.schema import (
     ACTOR_CREATED,
@@ -170,28 +170,34 @@ def sniff(head: str) -> bool:
     )
 
 
-def read(path: str, *, mapping: Mapping[str, str] | None = None) -> Staged:
+def read(
+    path: str, *, mapping: Mapping[str, str] | None = None, limits: ReadLimits | None = None
+) -> Staged:
     """Read v1.1 statuses (JSON lines, plain or gzip/zstd) into staged rows.
 
     One staged row per non-blank line (``_record`` = line number). See the module
     docstring for the fields; notices are counted in ``notes`` (``delete_notices``, …).
     ``mapping`` is ignored: the field names are fixed. Cost ``O(size)``, vectorized, in
-    chunks on all of polars' threads.
+    chunks on all of polars' threads; the file is read in blocks of
+    ``limits.piece_bytes`` as the pieces are consumed.
 
     Raises
     ------
     InputError
-        When no line of the file is a JSON object with the fields of a v1.1 status.
+        While the pieces are read: when no line of the file is a JSON object with the
+        fields of a v1.1 status.
     """
     del mapping
-    decoded = decode_json_lines(
-        path, LINE_DTYPE, what=_WHAT, transform=partial(_stage_chunk, path=path)
+    notes: dict[str, int] = {}
+    pieces = staged_pieces(
+        path,
+        LINE_DTYPE,
+        what=_WHAT,
+        transform=partial(_stage_chunk, path=path),
+        notes=notes,
+        limits=limits,
     )
-    frame = decoded.frame
-    if decoded.bad.height:
-        frame = pl.concat([frame, reject_rows(path, decoded.bad)], how="diagonal")
-        frame = frame.sort(RECORD, maintain_order=True)
-    return Staged(frame, format=FORMAT, notes=decoded.notes)
+    return Staged(pieces, format=FORMAT, notes=notes)
 
 
 def _stage_chunk(decoded: pl.DataFrame, *, path: str) -> tuple[pl.DataFrame, dict[str, int]]:

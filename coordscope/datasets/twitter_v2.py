@@ -59,12 +59,12 @@ from typing import Final
 
 import polars as pl
 
+from coordscope.datasets._io import ReadLimits
 from coordscope.datasets._stage import RECORD, REJECT, SOURCE, Staged
 from coordscope.datasets._twitter_common import (
     PLATFORM_NAME,
-    decode_json_lines,
     first_line_is_object,
-    reject_rows,
+    staged_pieces,
 )
 from coordscope.datasets.normalize import parse_timestamps
 from coordscope.schema import (
@@ -181,29 +181,34 @@ def sniff(head: str) -> bool:
     return bool(_AUTHOR_ID_RE.search(text)) and bool(_TWEET_MARKER_RE.search(text))
 
 
-def read(path: str, *, mapping: Mapping[str, str] | None = None) -> Staged:
+def read(
+    path: str, *, mapping: Mapping[str, str] | None = None, limits: ReadLimits | None = None
+) -> Staged:
     """Read v2 JSON lines (API pages and/or flattened tweets, plain or gzip/zstd).
 
     One staged row per flattened tweet line, per tweet of a page's ``data`` (the page's
     line number as record), and per line rejected whole; pages without tweets give no row
     (counted in the notes). See the module docstring for the fields. ``mapping`` is
-    ignored. Cost ``O(size)``, vectorized (plus a hash join per page shape).
+    ignored. Cost ``O(size)``, vectorized (plus a hash join per page shape); the file is
+    read in blocks of ``limits.piece_bytes`` as the pieces are consumed.
 
     Raises
     ------
     InputError
-        When no line of the file is a JSON object with the fields of a v2 tweet or page.
+        While the pieces are read: when no line of the file is a JSON object with the
+        fields of a v2 tweet or page.
     """
     del mapping
-    decoded = decode_json_lines(
-        path, LINE_DTYPE, what=_WHAT, transform=partial(_stage_chunk, path=path)
+    notes: dict[str, int] = {}
+    pieces = staged_pieces(
+        path,
+        LINE_DTYPE,
+        what=_WHAT,
+        transform=partial(_stage_chunk, path=path),
+        notes=notes,
+        limits=limits,
     )
-    frame = decoded.frame
-    if decoded.bad.height:
-        frame = pl.concat([frame, reject_rows(path, decoded.bad)], how="diagonal")
-    if not frame[RECORD].is_sorted():  # pages and flattened lines mixed, or rejects added
-        frame = frame.sort(RECORD, maintain_order=True)
-    return Staged(frame, format=FORMAT, notes=decoded.notes)
+    return Staged(pieces, format=FORMAT, notes=notes)
 
 
 def _stage_chunk(frame: pl.DataFrame, *, path: str) -> tuple[pl.DataFrame, dict[str, int]]:
