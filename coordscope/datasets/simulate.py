@@ -263,15 +263,19 @@ def _assemble(
     """Turn the internal frames into canonical events and the truth table.
 
     Steps: copy originals into reposts/replies, drop repeated reposts, thin background
-    leaves to the requested size, sort by time, give snowflake ids.
+    leaves to the requested size, sort by time, give snowflake ids. Consumes
+    ``b.events`` (the list is emptied so that its frames are freed once sorted) and
+    frees each intermediate as soon as it is used: peak memory stays under about twice
+    the final table.
     """
     ev = pl.concat(b.events)
+    b.events.clear()
     if not np.array_equal(ev["uid"].to_numpy(), np.arange(ev.height)):
         raise RuntimeError("internal error: event uids are not the row numbers")
     keep = _first_reposts(ev)
     keep &= _thin_mask(ev, rng, int(keep.sum()) - b.target, keep)
     ev = ev.filter(pl.Series(keep)).sort(["ts", "uid"])
-    ev = _inherit(ev, b)
+    _inherit(ev, b)
     n = ev.height
     ms = ev["ts"].to_numpy() // 1000
     snow = ((ms - _TWITTER_EPOCH_MS) << 22) | (np.arange(n, dtype=np.int64) & _LOW_BITS)
@@ -284,10 +288,14 @@ def _assemble(
     obj_id = id_by_uid[np.maximum(obj, 0)]
     obj_id[external] = ((ext_ms - _TWITTER_EPOCH_MS) << 22) | rng.integers(0, _LOW_BITS, n_ext)
     object_id = pl.Series(obj_id).cast(pl.String).scatter(np.flatnonzero(obj == -2), None)
+    del ms, obj, obj_id, external
     if raw_urls:
         ev = _rawify_urls(ev, rng)
     accounts = _accounts(b)
+    truth = _truth(b, ev, accounts, id_by_uid)
+    del id_by_uid
     actor = ev["actor"]
+    ev = ev.select("ts", "kind", "text", "urls", "hashtags", "mentions", "media")
     events = pl.DataFrame(
         {
             EVENT_ID: pl.Series(snow).cast(pl.String),
@@ -307,7 +315,6 @@ def _assemble(
         }
     )
     events = events.cast(dict(EVENT_SCHEMA))  # type: ignore[arg-type]
-    truth = _truth(b, ev, accounts, id_by_uid)
     return events, truth
 
 
@@ -344,14 +351,16 @@ def _thin_mask(
     return keep
 
 
-def _inherit(ev: pl.DataFrame, b: Builder) -> pl.DataFrame:
-    """Give reposts and replies what they inherit from the post they answer.
+def _inherit(ev: pl.DataFrame, b: Builder) -> None:
+    """Give reposts and replies what they inherit from the post they answer, in place.
 
     Reposts copy their original's text (``RT @author: …``), URLs, hashtags and media and
     mention its author; replies mention and address the author they reply to.
 
-    Originals are never reposts and are always kept. Only the rows that change are
-    computed (polars cannot scatter into list columns: :func:`_merge_rows`).
+    Originals are never reposts and are always kept. Each column is rebuilt by one
+    gather (polars cannot scatter into list columns) and swapped into ``ev`` before the
+    next one (:meth:`polars.DataFrame.replace_column`), so memory peaks at about one
+    column above the table, not a second table.
     """
     n = ev.height
     row_of_uid = np.full(b.next_uid, -1, np.int64)
@@ -361,73 +370,63 @@ def _inherit(ev: pl.DataFrame, b: Builder) -> pl.DataFrame:
     rep = (obj >= 0) & (kind == 1)
     target = (obj >= 0) & ((kind == 1) | (kind == 3))
     changed = np.flatnonzero(target)
-    unchanged = np.flatnonzero(~target)
+    # source row: the answered post for reposts and replies, the row itself otherwise
     row = np.arange(n)
     row[changed] = row_of_uid[obj[changed]]
     if (row < 0).any():
         raise RuntimeError("internal error: a referenced post was dropped")
+    del row_of_uid, obj, kind
     name = b.handles().gather(ev["actor"].to_numpy()[row[changed]])
     is_rep = rep[changed]
-    text = (
-        pl.DataFrame(
-            {
-                "rep": is_rep,
-                "name": name,
-                "o": ev["text"].gather(row[changed]),
-                "own": ev["text"].gather(changed),
-            }
-        )
-        .select(
-            pl.when(pl.col("rep"))
-            .then(pl.lit("RT @") + pl.col("name") + pl.lit(": ") + pl.col("o"))
-            .otherwise(pl.lit("@") + pl.col("name") + pl.lit(" ") + pl.col("own"))
-        )
-        .to_series()
-    )
-    full = ev.select("urls", "hashtags", "mentions", "media").with_columns(
-        pl.Series("rep", rep), pl.Series("row", row)
-    )
-    copy = full.select(
-        pl.when(pl.col("rep")).then(pl.col(c).gather(pl.col("row"))).otherwise(pl.col(c)).alias(c)
-        for c in ("urls", "hashtags", "mentions", "media")
-    )
+    parts = pl.DataFrame({"name": name, "i": changed, "r": row[changed]})
+    reposts = parts.filter(pl.Series(is_rep))
+    replies = parts.filter(pl.Series(~is_rep))
+    text = ev["text"]
+    said = pl.concat(
+        [
+            pl.DataFrame({"name": reposts["name"], "o": text.gather(reposts["r"])}).select(
+                pl.lit("RT @") + pl.col("name") + pl.lit(": ") + pl.col("o")
+            ),
+            pl.DataFrame({"name": replies["name"], "own": text.gather(replies["i"])}).select(
+                pl.lit("@") + pl.col("name") + pl.lit(" ") + pl.col("own")
+            ),
+        ],
+        how="vertical_relaxed",
+    ).to_series()
+    order = np.concatenate([reposts["i"].to_numpy(), replies["i"].to_numpy()])
+    del parts, reposts, replies
+    _replace(ev, "text", _with_rows(text, order, said))
+    del text, said, order
+    # Reposts copy their original's lists: one gather per column.
+    copy_from = np.where(rep, row, np.arange(n))
+    del row
+    for column in ("urls", "hashtags", "media"):
+        _replace(ev, column, ev[column].gather(copy_from))
     # Mentions of changed rows: the author first, then the copied/own mentions.
-    others = copy["mentions"].gather(changed)
-    more = (others.list.len() > 0).to_numpy()
-    author = name.str.to_lowercase()
-    first = author.to_frame().select(pl.concat_list(pl.first())).to_series()
+    mentions = ev["mentions"].gather(copy_from)
+    del copy_from
     both = (
-        pl.DataFrame({"a": first.filter(pl.Series(more)), "o": others.filter(pl.Series(more))})
+        pl.DataFrame({"a": name.str.to_lowercase(), "o": mentions.gather(changed)})
         .select(pl.concat_list("a", "o").list.unique(maintain_order=True))
         .to_series()
     )
-    mentions = _merge_rows(
-        n,
-        [
-            (changed[more], both),
-            (changed[~more], first.filter(pl.Series(~more))),
-            (unchanged, ev["mentions"].gather(unchanged)),
-        ],
-    )
-    return ev.with_columns(
-        ev["text"].scatter(changed, text).alias("text"),
-        copy["urls"],
-        copy["hashtags"],
-        mentions.alias("mentions"),
-        copy["media"],
-    )
+    _replace(ev, "mentions", _with_rows(mentions, changed, both))
 
 
-def _merge_rows(n: int, parts: list[tuple[np.ndarray, pl.Series]]) -> pl.Series:
-    """Build a length-``n`` Series whose rows ``idx`` come from each ``(idx, values)`` part.
+def _replace(frame: pl.DataFrame, name: str, values: pl.Series) -> None:
+    """Swap column ``name`` of ``frame`` for ``values`` in place (the old one is freed)."""
+    frame.replace_column(frame.get_column_index(name), values.alias(name))
 
-    The parts' indices partition ``range(n)``. A gather, so it works for list columns.
+
+def _with_rows(values: pl.Series, idx: np.ndarray, new: pl.Series) -> pl.Series:
+    """Return ``values`` with rows ``idx`` (distinct) replaced by ``new``, in that order.
+
+    A gather, so it works for list columns (which polars cannot scatter into); on one
+    chunk, as gathering from several is many times slower and larger for lists.
     """
-    position = np.concatenate([p[0] for p in parts])
-    values = pl.concat([p[1] for p in parts])
-    order = np.empty(n, np.int64)
-    order[position] = np.arange(n)
-    return values.gather(order)
+    order = np.arange(values.len(), dtype=np.int64)
+    order[idx] = values.len() + np.arange(idx.shape[0], dtype=np.int64)
+    return pl.concat([values, new.cast(values.dtype)], rechunk=True).gather(order)
 
 
 def _rawify_urls(ev: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
