@@ -5,7 +5,12 @@
 them. Scenarios combine an organic background with organic hard negatives and planted
 coordinated campaigns (:data:`SCENARIOS`); sizes are in :data:`SIZES`.
 
-The window is 3 days from 2024-03-01T00:00:00Z. Event ids are Twitter-style snowflakes
+The window is ``days`` whole days (3 by default) from 2024-03-01T00:00:00Z; the
+requested size is spread over all of them (``size / days`` events per day on average).
+Over a longer window the background, its cascades and its diurnal rhythm cover every
+day, what the hard negatives do per day is repeated on every day, and each campaign is
+active for a period of 3 days up to the whole window (log-uniform length, uniform
+start), so that campaign actions happen on many days. Event ids are Twitter-style snowflakes
 (they grow with time); account ids are snowflakes of the creation time. URLs in
 ``events.urls`` are in normalised form (as :func:`~coordscope.datasets.normalize.normalize_urls`
 gives them) unless ``raw_urls=True``.
@@ -56,6 +61,7 @@ from coordscope.datasets.scenarios import background, campaigns, negatives
 from coordscope.datasets.scenarios._core import (
     CAMPAIGN_STYLES,
     DAY_S,
+    DEFAULT_DAYS,
     STYLES,
     T0_S,
     Builder,
@@ -86,6 +92,10 @@ from coordscope.schema import (
 __all__ = [
     "CAMPAIGN_STYLES",
     "HARD_NEGATIVES",
+    "MAX_DAYS",
+    "MAX_SIZE",
+    "MIN_DAYS",
+    "MIN_SIZE",
     "SCENARIOS",
     "SIGNALS",
     "SIZES",
@@ -104,6 +114,9 @@ SIZES: Final[dict[str, int]] = {
 #: Smallest and largest accepted size (events).
 MIN_SIZE: Final = 1_000
 MAX_SIZE: Final = 20_000_000
+#: Shortest and longest accepted window (days).
+MIN_DAYS: Final = 1
+MAX_DAYS: Final = 366
 
 #: Organic hard negatives (scenario names) → the role written in truth ``style``.
 HARD_NEGATIVES: Final[dict[str, str]] = {
@@ -141,6 +154,7 @@ _STREAMS: Final = (
     "homophily",
     *CAMPAIGN_STYLES,
     "assemble",
+    "calendar",
 )
 _TWITTER_EPOCH_MS: Final = 1_288_834_974_657
 _ACCOUNT_EPOCH_MS: Final = 1_136_073_600_000  # 2006-01-01
@@ -171,7 +185,12 @@ def resolve_size(size: str | int) -> int:
 
 
 def simulate(
-    scenario: str, *, seed: int = 0, size: str | int = "small", raw_urls: bool = False
+    scenario: str,
+    *,
+    seed: int = 0,
+    size: str | int = "small",
+    days: int = DEFAULT_DAYS,
+    raw_urls: bool = False,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Generate a scenario's events and its ground truth.
 
@@ -180,13 +199,21 @@ def simulate(
     scenario : str
         A key of :data:`SCENARIOS`.
     seed : int, default 0
-        Non-negative seed; the same ``(scenario, seed, size, raw_urls)`` gives identical
-        frames.
+        Non-negative seed; the same ``(scenario, seed, size, days, raw_urls)`` gives
+        identical frames.
     size : str or int, default "small"
-        A key of :data:`SIZES` or an approximate number of events (1,000 – 20,000,000).
+        A key of :data:`SIZES` or an approximate number of events (1,000 – 20,000,000)
+        over the whole window, not per day; at least 1,000 per 3 days (below that the
+        minimum sizes of the hard negatives and campaigns would swamp the background).
         The result has at most that many events when the scenario's hard negatives and
-        campaigns fit in it (they are not shrunk below a minimum), and usually within
-        a few percent of it.
+        campaigns fit in it (they are not shrunk below a minimum), and usually within a
+        few percent of it.
+    days : int, default 3
+        Length of the window in whole days (1 – 366), from 2024-03-01T00:00:00Z: events
+        fall in ``[2024-03-01, 2024-03-01 + days)``, about ``size / days`` per day. Hard
+        negatives and campaigns are sized by that daily density and repeated over the
+        days; each campaign is active for 3 days up to the whole window. The default is
+        the window those sizes are calibrated on.
     raw_urls : bool, default False
         If True, about a third of the URLs appear as users post them (``www.``, upper-case
         host, ``utm_*`` parameters, trailing slash) instead of normalised; normalising
@@ -204,11 +231,13 @@ def simulate(
     Raises
     ------
     ParameterError
-        Unknown scenario or size, negative seed.
+        Unknown scenario or size, negative seed, ``days`` not an integer in
+        ``[MIN_DAYS, MAX_DAYS]``, fewer than ``MIN_SIZE`` events per 3 days.
 
     Notes
     -----
-    Cost ``O(n log n)`` (sorts); 1M events take about 3–5 s of CPU, 20k (``demo``) 0.2 s.
+    Cost ``O(n log n)`` (sorts); 1M events take about 3–5 s of CPU, 20k (``demo``) 0.2 s,
+    whatever the number of days.
     """
     if scenario not in SCENARIOS:
         raise ParameterError(
@@ -217,8 +246,22 @@ def simulate(
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise ParameterError(f"seed must be a non-negative integer, got {seed!r}")
     n = resolve_size(size)
+    if (
+        isinstance(days, bool)
+        or not isinstance(days, int | np.integer)
+        or not MIN_DAYS <= days <= MAX_DAYS
+    ):
+        raise ParameterError(
+            f"days must be a whole number of days from {MIN_DAYS} to {MAX_DAYS}, got {days!r}"
+        )
+    if n * DEFAULT_DAYS < MIN_SIZE * days:
+        least = -(-MIN_SIZE * days // DEFAULT_DAYS)
+        raise ParameterError(
+            f"size: {n} events over {days} days is less than {MIN_SIZE} events per "
+            f"{DEFAULT_DAYS} days; ask for at least {least} events or fewer days"
+        )
     rngs = _generators(int(seed))
-    b = Builder(target=n)
+    b = Builder(target=n, days=int(days))
     negatives_, styles = _components(scenario)
     # Flash-viral cascades are the only large component: leave room for them; anything
     # else over the target is thinned from background leaves at the end.
@@ -228,9 +271,18 @@ def simulate(
         if name in negatives_:
             getattr(negatives, name)(b, rngs[name])
     copies = _campaigns_per_style(n)
-    for style in styles:
+    first, length = _campaign_periods(rngs["calendar"], b.days, copies * len(styles))
+    for j, style in enumerate(styles):
         for i in range(copies):
-            campaigns.plant(b, rngs[style], style, f"{style}-{i + 1}")
+            c = j * copies + i
+            campaigns.plant(
+                b,
+                rngs[style],
+                style,
+                f"{style}-{i + 1}",
+                first_day=int(first[c]),
+                days=int(length[c]),
+            )
     return _assemble(b, rngs["assemble"], raw_urls=raw_urls)
 
 
@@ -255,6 +307,22 @@ def _components(scenario: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
 def _campaigns_per_style(n: int) -> int:
     """1 up to 20k events, then one more per half decade (200k: 3, 1M: 4)."""
     return max(1, 1 + int(np.floor(2.0 * np.log10(n / 20_000.0))))
+
+
+def _campaign_periods(rng: np.random.Generator, days: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """First day (0-based) and length (days) of ``n`` campaigns' active periods.
+
+    A window of up to :data:`DEFAULT_DAYS` days is every campaign's period (no draw).
+    Over a longer one, lengths are log-uniform between :data:`DEFAULT_DAYS` days and
+    the window, rounded to whole days (30 days: median about 9.5), and the first day is
+    uniform among those where the period fits.
+    """
+    if days <= DEFAULT_DAYS:
+        return np.zeros(n, np.int64), np.full(n, days, np.int64)
+    log_len = rng.uniform(np.log(DEFAULT_DAYS), np.log(days), n)
+    length = np.clip(np.rint(np.exp(log_len)), DEFAULT_DAYS, days).astype(np.int64)
+    first = rng.integers(0, days - length + 1)
+    return first.astype(np.int64), length
 
 
 def _assemble(
