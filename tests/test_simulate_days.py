@@ -154,6 +154,18 @@ def test_background_rhythm_and_cascades_cover_every_day() -> None:
     assert late["ts"].dt.date().n_unique() == 9
 
 
+def test_flash_viral_crowds_leave_the_background_organic() -> None:
+    """Over 30 days, breaking posts draw 45 % / sqrt(10) of their sharers from the
+    background pool (which grows as sqrt(10)), so organic-role accounts still write
+    more than 40 % of the events (58 % over 3 days at the same size)."""
+    events, truth = sim("mixed", 300_000, 30)
+    roles = events.join(truth.select("actor_id", "style"), on="actor_id")
+    organic = float((roles["style"] == "organic").sum()) / roles.height
+    assert organic > 0.4
+    flash = truth.filter(pl.col("style") == "flash_viral").height
+    assert flash < 0.75 * truth.height
+
+
 # --- campaigns over the days ------------------------------------------------------------
 
 

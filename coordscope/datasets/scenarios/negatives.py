@@ -48,9 +48,12 @@ def flash_viral(b: Builder, rng: np.random.Generator) -> None:
     ``max(300, 0.15·target)`` reposts over ``p = round(sqrt(density_target / 5000))``
     breaking posts per 3 days (``round(p · days / 3)`` in all, at uniform times; sizes
     ∝ 1, 1/2, …, 1/p, repeated every ``p`` posts, so the largest cascade does not grow
-    with the number of days). Each post is by a new high-profile account; 55 % of its
-    sharers are new low-activity accounts (a third of them with a few other actions),
-    45 % are background accounts. All of them get the role ``flash_viral``.
+    with the number of days). Each post is by a new high-profile account; 45 % of its
+    sharers over 3 days (``45 % / sqrt(days / 3)`` over longer windows, as the pool of
+    background accounts grows only as ``sqrt(days / 3)``) are background accounts, the
+    others new low-activity accounts (a third of them with a few other actions). All of
+    them get the role ``flash_viral``; each background account shares at most one
+    breaking post.
     """
     n = b.target
     per = max(1, round(np.sqrt(b.density_target / 5000.0)))
@@ -61,11 +64,12 @@ def flash_viral(b: Builder, rng: np.random.Generator) -> None:
     rel_post = rng.uniform(3 * _HOUR, b.duration_s - 4 * _HOUR, k)
     posts = make_posts(b, rng, sources, rel_post, words=(8, 20), p_url=0.8, p_tag=0.6)
     for j in range(k):
-        n_new = round(0.55 * sizes[j])
+        n_old = round((int(sizes[j]) - round(0.55 * sizes[j])) / b.activity)
+        n_new = int(sizes[j]) - n_old
         new = b.add_accounts(
             rng, n_new, style="flash_viral", weight=rng.lognormal(-1.0, 0.8, n_new)
         )
-        old = b.take_available(rng, int(sizes[j]) - n_new, style="flash_viral")
+        old = b.take_available(rng, n_old, style="flash_viral")
         sharers = np.concatenate([new, old])
         delay = 1.0 + lognormal(rng, 75.0, 0.9, sharers.shape[0])
         rel = np.minimum(rel_post[j] + delay, b.duration_s - 1.0)
