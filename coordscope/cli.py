@@ -216,8 +216,21 @@ def simulate(
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder to write into.")],
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same data).")] = 0,
     size: Annotated[
-        str, typer.Option("--size", help="tiny, small, medium, large, or a number of events.")
+        str,
+        typer.Option(
+            "--size",
+            help="tiny, small, medium, large, or a number of events (in all, not per day).",
+        ),
     ] = "small",
+    days: Annotated[
+        int,
+        typer.Option(
+            "--days",
+            help="Days the data spans, from 2024-03-01 (1-366): the size is spread over them "
+            "(size/days events a day); background, diurnal rhythm and campaigns cover "
+            "every day.",
+        ),
+    ] = 3,
     format: Annotated[
         str,
         typer.Option("--format", "-f", help="Export format to write: " + ", ".join(FORMAT_NAMES)),
@@ -241,7 +254,7 @@ def simulate(
     spec = get_format(format)
     size_arg: str | int = int(size) if size.isdigit() else size
     with _status(f"simulating {scenario}"):
-        events, truth = run_simulation(scenario, seed=seed, size=size_arg)
+        events, truth = run_simulation(scenario, seed=seed, size=size_arg, days=days)
     output.mkdir(parents=True, exist_ok=True)
     events_path = output / _EXPORT_NAMES[spec.name]
 
@@ -252,6 +265,7 @@ def simulate(
         "scenario": scenario,
         "seed": seed,
         "size": size,
+        "days": days,
         "format": spec.name,
         "events": events.height,
         "accounts": truth.height,
@@ -265,7 +279,8 @@ def simulate(
         sys.stdout.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
         return
     _out.print(
-        f"{scenario} (seed {seed}): {events.height:,} events by {truth.height:,} accounts, "
+        f"{scenario} (seed {seed}, {days} days): {events.height:,} events by "
+        f"{truth.height:,} accounts, "
         f"{coordinated:,} of them in {summary['campaigns']} planted campaign(s)"
     )
     _out.print(f"wrote {events_path} ({spec.name}) and {truth_path}")

@@ -5,7 +5,12 @@
 them. Scenarios combine an organic background with organic hard negatives and planted
 coordinated campaigns (:data:`SCENARIOS`); sizes are in :data:`SIZES`.
 
-The window is 3 days from 2024-03-01T00:00:00Z. Event ids are Twitter-style snowflakes
+The window is ``days`` whole days (3 by default) from 2024-03-01T00:00:00Z; the
+requested size is spread over all of them (``size / days`` events per day on average).
+Over a longer window the background, its cascades and its diurnal rhythm cover every
+day, what the hard negatives do per day is repeated on every day, and each campaign is
+active for a period of 3 days up to the whole window (log-uniform length, uniform
+start), so that campaign actions happen on many days. Event ids are Twitter-style snowflakes
 (they grow with time); account ids are snowflakes of the creation time. URLs in
 ``events.urls`` are in normalised form (as :func:`~coordscope.datasets.normalize.normalize_urls`
 gives them) unless ``raw_urls=True``.
@@ -56,6 +61,7 @@ from coordscope.datasets.scenarios import background, campaigns, negatives
 from coordscope.datasets.scenarios._core import (
     CAMPAIGN_STYLES,
     DAY_S,
+    DEFAULT_DAYS,
     STYLES,
     T0_S,
     Builder,
@@ -86,6 +92,10 @@ from coordscope.schema import (
 __all__ = [
     "CAMPAIGN_STYLES",
     "HARD_NEGATIVES",
+    "MAX_DAYS",
+    "MAX_SIZE",
+    "MIN_DAYS",
+    "MIN_SIZE",
     "SCENARIOS",
     "SIGNALS",
     "SIZES",
@@ -104,6 +114,9 @@ SIZES: Final[dict[str, int]] = {
 #: Smallest and largest accepted size (events).
 MIN_SIZE: Final = 1_000
 MAX_SIZE: Final = 20_000_000
+#: Shortest and longest accepted window (days).
+MIN_DAYS: Final = 1
+MAX_DAYS: Final = 366
 
 #: Organic hard negatives (scenario names) → the role written in truth ``style``.
 HARD_NEGATIVES: Final[dict[str, str]] = {
@@ -141,6 +154,7 @@ _STREAMS: Final = (
     "homophily",
     *CAMPAIGN_STYLES,
     "assemble",
+    "calendar",
 )
 _TWITTER_EPOCH_MS: Final = 1_288_834_974_657
 _ACCOUNT_EPOCH_MS: Final = 1_136_073_600_000  # 2006-01-01
@@ -171,7 +185,12 @@ def resolve_size(size: str | int) -> int:
 
 
 def simulate(
-    scenario: str, *, seed: int = 0, size: str | int = "small", raw_urls: bool = False
+    scenario: str,
+    *,
+    seed: int = 0,
+    size: str | int = "small",
+    days: int = DEFAULT_DAYS,
+    raw_urls: bool = False,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Generate a scenario's events and its ground truth.
 
@@ -180,13 +199,21 @@ def simulate(
     scenario : str
         A key of :data:`SCENARIOS`.
     seed : int, default 0
-        Non-negative seed; the same ``(scenario, seed, size, raw_urls)`` gives identical
-        frames.
+        Non-negative seed; the same ``(scenario, seed, size, days, raw_urls)`` gives
+        identical frames.
     size : str or int, default "small"
-        A key of :data:`SIZES` or an approximate number of events (1,000 – 20,000,000).
+        A key of :data:`SIZES` or an approximate number of events (1,000 – 20,000,000)
+        over the whole window, not per day; at least 1,000 per 3 days (below that the
+        minimum sizes of the hard negatives and campaigns would swamp the background).
         The result has at most that many events when the scenario's hard negatives and
-        campaigns fit in it (they are not shrunk below a minimum), and usually within
-        a few percent of it.
+        campaigns fit in it (they are not shrunk below a minimum), and usually within a
+        few percent of it.
+    days : int, default 3
+        Length of the window in whole days (1 – 366), from 2024-03-01T00:00:00Z: events
+        fall in ``[2024-03-01, 2024-03-01 + days)``, about ``size / days`` per day. Hard
+        negatives and campaigns are sized by that daily density and repeated over the
+        days; each campaign is active for 3 days up to the whole window. The default is
+        the window those sizes are calibrated on.
     raw_urls : bool, default False
         If True, about a third of the URLs appear as users post them (``www.``, upper-case
         host, ``utm_*`` parameters, trailing slash) instead of normalised; normalising
@@ -204,11 +231,13 @@ def simulate(
     Raises
     ------
     ParameterError
-        Unknown scenario or size, negative seed.
+        Unknown scenario or size, negative seed, ``days`` not an integer in
+        ``[MIN_DAYS, MAX_DAYS]``, fewer than ``MIN_SIZE`` events per 3 days.
 
     Notes
     -----
-    Cost ``O(n log n)`` (sorts); 1M events take about 3–5 s of CPU, 20k (``demo``) 0.2 s.
+    Cost ``O(n log n)`` (sorts); 1M events take about 3–5 s of CPU, 20k (``demo``) 0.2 s,
+    whatever the number of days.
     """
     if scenario not in SCENARIOS:
         raise ParameterError(
@@ -217,8 +246,22 @@ def simulate(
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise ParameterError(f"seed must be a non-negative integer, got {seed!r}")
     n = resolve_size(size)
+    if (
+        isinstance(days, bool)
+        or not isinstance(days, int | np.integer)
+        or not MIN_DAYS <= days <= MAX_DAYS
+    ):
+        raise ParameterError(
+            f"days must be a whole number of days from {MIN_DAYS} to {MAX_DAYS}, got {days!r}"
+        )
+    if n * DEFAULT_DAYS < MIN_SIZE * days:
+        least = -(-MIN_SIZE * days // DEFAULT_DAYS)
+        raise ParameterError(
+            f"size: {n} events over {days} days is less than {MIN_SIZE} events per "
+            f"{DEFAULT_DAYS} days; ask for at least {least} events or fewer days"
+        )
     rngs = _generators(int(seed))
-    b = Builder(target=n)
+    b = Builder(target=n, days=int(days))
     negatives_, styles = _components(scenario)
     # Flash-viral cascades are the only large component: leave room for them; anything
     # else over the target is thinned from background leaves at the end.
@@ -228,9 +271,18 @@ def simulate(
         if name in negatives_:
             getattr(negatives, name)(b, rngs[name])
     copies = _campaigns_per_style(n)
-    for style in styles:
+    first, length = _campaign_periods(rngs["calendar"], b.days, copies * len(styles))
+    for j, style in enumerate(styles):
         for i in range(copies):
-            campaigns.plant(b, rngs[style], style, f"{style}-{i + 1}")
+            c = j * copies + i
+            campaigns.plant(
+                b,
+                rngs[style],
+                style,
+                f"{style}-{i + 1}",
+                first_day=int(first[c]),
+                days=int(length[c]),
+            )
     return _assemble(b, rngs["assemble"], raw_urls=raw_urls)
 
 
@@ -257,21 +309,41 @@ def _campaigns_per_style(n: int) -> int:
     return max(1, 1 + int(np.floor(2.0 * np.log10(n / 20_000.0))))
 
 
+def _campaign_periods(rng: np.random.Generator, days: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """First day (0-based) and length (days) of ``n`` campaigns' active periods.
+
+    A window of up to :data:`DEFAULT_DAYS` days is every campaign's period (no draw).
+    Over a longer one, lengths are log-uniform between :data:`DEFAULT_DAYS` days and
+    the window, rounded to whole days (30 days: median about 9.5), and the first day is
+    uniform among those where the period fits.
+    """
+    if days <= DEFAULT_DAYS:
+        return np.zeros(n, np.int64), np.full(n, days, np.int64)
+    log_len = rng.uniform(np.log(DEFAULT_DAYS), np.log(days), n)
+    length = np.clip(np.rint(np.exp(log_len)), DEFAULT_DAYS, days).astype(np.int64)
+    first = rng.integers(0, days - length + 1)
+    return first.astype(np.int64), length
+
+
 def _assemble(
     b: Builder, rng: np.random.Generator, *, raw_urls: bool
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Turn the internal frames into canonical events and the truth table.
 
     Steps: copy originals into reposts/replies, drop repeated reposts, thin background
-    leaves to the requested size, sort by time, give snowflake ids.
+    leaves to the requested size, sort by time, give snowflake ids. Consumes
+    ``b.events`` (the list is emptied so that its frames are freed once sorted) and
+    frees each intermediate as soon as it is used: peak memory stays under about twice
+    the final table.
     """
     ev = pl.concat(b.events)
+    b.events.clear()
     if not np.array_equal(ev["uid"].to_numpy(), np.arange(ev.height)):
         raise RuntimeError("internal error: event uids are not the row numbers")
     keep = _first_reposts(ev)
     keep &= _thin_mask(ev, rng, int(keep.sum()) - b.target, keep)
     ev = ev.filter(pl.Series(keep)).sort(["ts", "uid"])
-    ev = _inherit(ev, b)
+    _inherit(ev, b)
     n = ev.height
     ms = ev["ts"].to_numpy() // 1000
     snow = ((ms - _TWITTER_EPOCH_MS) << 22) | (np.arange(n, dtype=np.int64) & _LOW_BITS)
@@ -284,10 +356,14 @@ def _assemble(
     obj_id = id_by_uid[np.maximum(obj, 0)]
     obj_id[external] = ((ext_ms - _TWITTER_EPOCH_MS) << 22) | rng.integers(0, _LOW_BITS, n_ext)
     object_id = pl.Series(obj_id).cast(pl.String).scatter(np.flatnonzero(obj == -2), None)
+    del ms, obj, obj_id, external
     if raw_urls:
         ev = _rawify_urls(ev, rng)
     accounts = _accounts(b)
+    truth = _truth(b, ev, accounts, id_by_uid)
+    del id_by_uid
     actor = ev["actor"]
+    ev = ev.select("ts", "kind", "text", "urls", "hashtags", "mentions", "media")
     events = pl.DataFrame(
         {
             EVENT_ID: pl.Series(snow).cast(pl.String),
@@ -307,7 +383,6 @@ def _assemble(
         }
     )
     events = events.cast(dict(EVENT_SCHEMA))  # type: ignore[arg-type]
-    truth = _truth(b, ev, accounts, id_by_uid)
     return events, truth
 
 
@@ -344,14 +419,16 @@ def _thin_mask(
     return keep
 
 
-def _inherit(ev: pl.DataFrame, b: Builder) -> pl.DataFrame:
-    """Give reposts and replies what they inherit from the post they answer.
+def _inherit(ev: pl.DataFrame, b: Builder) -> None:
+    """Give reposts and replies what they inherit from the post they answer, in place.
 
     Reposts copy their original's text (``RT @author: …``), URLs, hashtags and media and
     mention its author; replies mention and address the author they reply to.
 
-    Originals are never reposts and are always kept. Only the rows that change are
-    computed (polars cannot scatter into list columns: :func:`_merge_rows`).
+    Originals are never reposts and are always kept. Each column is rebuilt by one
+    gather (polars cannot scatter into list columns) and swapped into ``ev`` before the
+    next one (:meth:`polars.DataFrame.replace_column`), so memory peaks at about one
+    column above the table, not a second table.
     """
     n = ev.height
     row_of_uid = np.full(b.next_uid, -1, np.int64)
@@ -361,73 +438,63 @@ def _inherit(ev: pl.DataFrame, b: Builder) -> pl.DataFrame:
     rep = (obj >= 0) & (kind == 1)
     target = (obj >= 0) & ((kind == 1) | (kind == 3))
     changed = np.flatnonzero(target)
-    unchanged = np.flatnonzero(~target)
+    # source row: the answered post for reposts and replies, the row itself otherwise
     row = np.arange(n)
     row[changed] = row_of_uid[obj[changed]]
     if (row < 0).any():
         raise RuntimeError("internal error: a referenced post was dropped")
+    del row_of_uid, obj, kind
     name = b.handles().gather(ev["actor"].to_numpy()[row[changed]])
     is_rep = rep[changed]
-    text = (
-        pl.DataFrame(
-            {
-                "rep": is_rep,
-                "name": name,
-                "o": ev["text"].gather(row[changed]),
-                "own": ev["text"].gather(changed),
-            }
-        )
-        .select(
-            pl.when(pl.col("rep"))
-            .then(pl.lit("RT @") + pl.col("name") + pl.lit(": ") + pl.col("o"))
-            .otherwise(pl.lit("@") + pl.col("name") + pl.lit(" ") + pl.col("own"))
-        )
-        .to_series()
-    )
-    full = ev.select("urls", "hashtags", "mentions", "media").with_columns(
-        pl.Series("rep", rep), pl.Series("row", row)
-    )
-    copy = full.select(
-        pl.when(pl.col("rep")).then(pl.col(c).gather(pl.col("row"))).otherwise(pl.col(c)).alias(c)
-        for c in ("urls", "hashtags", "mentions", "media")
-    )
+    parts = pl.DataFrame({"name": name, "i": changed, "r": row[changed]})
+    reposts = parts.filter(pl.Series(is_rep))
+    replies = parts.filter(pl.Series(~is_rep))
+    text = ev["text"]
+    said = pl.concat(
+        [
+            pl.DataFrame({"name": reposts["name"], "o": text.gather(reposts["r"])}).select(
+                pl.lit("RT @") + pl.col("name") + pl.lit(": ") + pl.col("o")
+            ),
+            pl.DataFrame({"name": replies["name"], "own": text.gather(replies["i"])}).select(
+                pl.lit("@") + pl.col("name") + pl.lit(" ") + pl.col("own")
+            ),
+        ],
+        how="vertical_relaxed",
+    ).to_series()
+    order = np.concatenate([reposts["i"].to_numpy(), replies["i"].to_numpy()])
+    del parts, reposts, replies
+    _replace(ev, "text", _with_rows(text, order, said))
+    del text, said, order
+    # Reposts copy their original's lists: one gather per column.
+    copy_from = np.where(rep, row, np.arange(n))
+    del row
+    for column in ("urls", "hashtags", "media"):
+        _replace(ev, column, ev[column].gather(copy_from))
     # Mentions of changed rows: the author first, then the copied/own mentions.
-    others = copy["mentions"].gather(changed)
-    more = (others.list.len() > 0).to_numpy()
-    author = name.str.to_lowercase()
-    first = author.to_frame().select(pl.concat_list(pl.first())).to_series()
+    mentions = ev["mentions"].gather(copy_from)
+    del copy_from
     both = (
-        pl.DataFrame({"a": first.filter(pl.Series(more)), "o": others.filter(pl.Series(more))})
+        pl.DataFrame({"a": name.str.to_lowercase(), "o": mentions.gather(changed)})
         .select(pl.concat_list("a", "o").list.unique(maintain_order=True))
         .to_series()
     )
-    mentions = _merge_rows(
-        n,
-        [
-            (changed[more], both),
-            (changed[~more], first.filter(pl.Series(~more))),
-            (unchanged, ev["mentions"].gather(unchanged)),
-        ],
-    )
-    return ev.with_columns(
-        ev["text"].scatter(changed, text).alias("text"),
-        copy["urls"],
-        copy["hashtags"],
-        mentions.alias("mentions"),
-        copy["media"],
-    )
+    _replace(ev, "mentions", _with_rows(mentions, changed, both))
 
 
-def _merge_rows(n: int, parts: list[tuple[np.ndarray, pl.Series]]) -> pl.Series:
-    """Build a length-``n`` Series whose rows ``idx`` come from each ``(idx, values)`` part.
+def _replace(frame: pl.DataFrame, name: str, values: pl.Series) -> None:
+    """Swap column ``name`` of ``frame`` for ``values`` in place (the old one is freed)."""
+    frame.replace_column(frame.get_column_index(name), values.alias(name))
 
-    The parts' indices partition ``range(n)``. A gather, so it works for list columns.
+
+def _with_rows(values: pl.Series, idx: np.ndarray, new: pl.Series) -> pl.Series:
+    """Return ``values`` with rows ``idx`` (distinct) replaced by ``new``, in that order.
+
+    A gather, so it works for list columns (which polars cannot scatter into); on one
+    chunk, as gathering from several is many times slower and larger for lists.
     """
-    position = np.concatenate([p[0] for p in parts])
-    values = pl.concat([p[1] for p in parts])
-    order = np.empty(n, np.int64)
-    order[position] = np.arange(n)
-    return values.gather(order)
+    order = np.arange(values.len(), dtype=np.int64)
+    order[idx] = values.len() + np.arange(idx.shape[0], dtype=np.int64)
+    return pl.concat([values, new.cast(values.dtype)], rechunk=True).gather(order)
 
 
 def _rawify_urls(ev: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:

@@ -2,7 +2,9 @@
 
 Generators work in *relative seconds* (float, seconds since :data:`T0_S`), on integer
 account indices and on integer event ``uid`` s; the Builder turns them into canonical
-events at the end (:mod:`coordscope.datasets.simulate`).
+events at the end (:mod:`coordscope.datasets.simulate`). The window is
+``Builder.days`` whole days (:data:`DEFAULT_DAYS` unless asked otherwise) from
+:data:`T0_S`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from coordscope.datasets.scenarios import _text
 __all__ = [
     "CAMPAIGN_STYLES",
     "DAY_S",
-    "DURATION_S",
+    "DEFAULT_DAYS",
     "EVENT_COLUMNS",
     "KIND_CODES",
     "ORGANIC_STYLES",
@@ -37,8 +39,9 @@ __all__ = [
 #: Start of the simulated window: 2024-03-01T00:00:00Z, in epoch seconds.
 T0_S: Final = 1_709_251_200
 DAY_S: Final = 86_400
-#: Length of the window in seconds (3 days); events fall in ``[T0_S, T0_S + DURATION_S)``.
-DURATION_S: Final = 3 * DAY_S
+#: Default length of the window in days; events fall in ``[T0_S, T0_S + days·DAY_S)``.
+#: Sizes of the hard negatives and campaigns are calibrated on a window of this length.
+DEFAULT_DAYS: Final = 3
 
 #: Roles of organic accounts, as written in the truth ``style`` column.
 ORGANIC_STYLES: Final = ("organic", "flash_viral", "scheduler_bot", "homophily")
@@ -109,16 +112,17 @@ def account_ages(rng: np.random.Generator, n: int) -> np.ndarray:
     return -age
 
 
-def diurnal_seconds(rng: np.random.Generator, tz: np.ndarray) -> np.ndarray:
+def diurnal_seconds(rng: np.random.Generator, tz: np.ndarray, *, days: int) -> np.ndarray:
     """One time per entry of ``tz`` (hours), following the local diurnal profile.
 
-    Returns relative seconds in ``[0, DURATION_S)``; the day is uniform.
+    Returns relative seconds in ``[0, days·DAY_S)``; the day is uniform over the ``days``
+    days (local times that fall past the end wrap around to the start).
     """
     n = tz.shape[0]
     minute = np.searchsorted(_PROFILE_CDF, rng.random(n), side="right")
-    day = rng.integers(0, DURATION_S // DAY_S, n)
+    day = rng.integers(0, days, n)
     local = day * DAY_S + minute * 60.0 + rng.random(n) * 60.0
-    return np.asarray(np.mod(local - tz * 3600.0, DURATION_S))
+    return np.asarray(np.mod(local - tz * 3600.0, days * DAY_S))
 
 
 def diurnal_weight(rel_s: np.ndarray, tz: np.ndarray) -> np.ndarray:
@@ -145,6 +149,19 @@ class Campaign:
     signal: str
     key_uids: np.ndarray | None = None
     key_strings: list[str] | None = None
+    #: Active period: ``days`` whole days from day ``first_day`` of the window (0-based).
+    first_day: int = 0
+    days: int = DEFAULT_DAYS
+
+    @property
+    def start_s(self) -> float:
+        """Start of the active period (relative seconds, inclusive)."""
+        return float(self.first_day * DAY_S)
+
+    @property
+    def end_s(self) -> float:
+        """End of the active period (relative seconds, exclusive)."""
+        return float((self.first_day + self.days) * DAY_S)
 
 
 @dataclass
@@ -177,9 +194,14 @@ class Builder:
     Accounts are integer indices with numpy attributes; events are polars frames with
     :data:`EVENT_COLUMNS`. ``available`` marks background accounts not yet given a
     hard-negative role (so roles never overlap).
+
+    ``target`` is the requested number of events, ``days`` the length of the window in
+    days. Components sized by density (events per day) use :attr:`density_target`, the
+    number of events a :data:`DEFAULT_DAYS` window at the same daily density would hold.
     """
 
     target: int
+    days: int = DEFAULT_DAYS
     created_s: np.ndarray = field(default_factory=lambda: np.empty(0))
     tz: np.ndarray = field(default_factory=lambda: np.empty(0))
     weight: np.ndarray = field(default_factory=lambda: np.empty(0))
@@ -193,6 +215,31 @@ class Builder:
     url_pool: _text.UrlPool | None = None
     next_uid: int = 0
     _handles: pl.Series | None = None
+
+    @property
+    def duration_s(self) -> int:
+        """Length of the window in seconds (``days · DAY_S``)."""
+        return self.days * DAY_S
+
+    @property
+    def periods(self) -> float:
+        """Length of the window in units of :data:`DEFAULT_DAYS` days (1.0 by default)."""
+        return self.days / DEFAULT_DAYS
+
+    @property
+    def density_target(self) -> float:
+        """Events a :data:`DEFAULT_DAYS`-day window holds at this density: ``target / periods``."""
+        return self.target * DEFAULT_DAYS / self.days
+
+    @property
+    def activity(self) -> float:
+        """Growth of an account's number of actions with the window: ``periods ** 0.5``.
+
+        The pool of accounts grows as the square root of the window length (people come
+        back on other days), so each account acts ``sqrt(periods)`` times as often as in
+        a :data:`DEFAULT_DAYS`-day window; 1.0 by default.
+        """
+        return float(self.periods**0.5)
 
     @property
     def n_accounts(self) -> int:

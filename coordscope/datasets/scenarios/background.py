@@ -13,7 +13,10 @@ Model (all draws vectorized):
 - reposts follow the object after a log-normal delay (median 30 min, ``sigma = 1.8``:
   most within minutes to hours, a long tail), thinned by the reposter's diurnal rhythm;
   replies (median 20 min) and quotes (median 40 min) likewise; an account reposts a post
-  at most once and never its own; 3 % of reposts refer to posts from before the window.
+  at most once and never its own; 3 % of reposts refer to posts from before the window;
+- over a window of ``days`` days the pool of accounts grows as ``sqrt(days / 3)`` times
+  the 3-day pool, not in proportion (people come back on other days): an account acts
+  :attr:`._core.Builder.activity` times as often as in a 3-day window.
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ import polars as pl
 
 from coordscope.datasets.scenarios import _text
 from coordscope.datasets.scenarios._core import (
-    DURATION_S,
     Background,
     Builder,
     diurnal_seconds,
@@ -173,7 +175,7 @@ def _follow(
     post = bg.sample(rng, n)
     actor = _by_weight(b, rng, n)
     rel = bg.rel_s[post] + 1.0 + lognormal(rng, delay[0], delay[1], n)
-    keep = (rel < DURATION_S) & (actor != bg.author[post])
+    keep = (rel < b.duration_s) & (actor != bg.author[post])
     if thin:
         keep &= _text.coin(rng, n, 0.3 + 0.7 * diurnal_weight(rel, b.tz[actor]))
     actor, post, rel = actor[keep], post[keep], rel[keep]
@@ -193,9 +195,10 @@ def generate(b: Builder, rng: np.random.Generator, n_events: int) -> None:
 
     Sets ``b.background`` (the posts campaigns may target) and ``b.url_pool``. Accounts
     are created for the whole requested size ``b.target`` (so hard negatives and campaign
-    camouflage can draw from them). Cost ``O(n_events)``.
+    camouflage can draw from them): ``target / EVENTS_PER_ACCOUNT`` over 3 days, divided
+    by :attr:`._core.Builder.activity` over longer windows. Cost ``O(n_events)``.
     """
-    n_acc = max(100, round(b.target / EVENTS_PER_ACCOUNT))
+    n_acc = max(100, round(b.target / EVENTS_PER_ACCOUNT / b.activity))
     accounts = b.add_accounts(rng, n_acc, style="organic")
     b.url_pool = _text.url_pool(rng, max(50, round(0.12 * n_events)), max(10, n_acc // 150))
     n_posts = max(20, round(_SHARE["post"] * n_events))
@@ -203,7 +206,7 @@ def generate(b: Builder, rng: np.random.Generator, n_events: int) -> None:
     actor_cdf = np.cumsum(w) / w.sum()
     popular_cdf = np.cumsum(w**1.5) / (w**1.5).sum()
     authors = _text.pick(rng, actor_cdf, n_posts)
-    rel = diurnal_seconds(rng, b.tz[authors])
+    rel = diurnal_seconds(rng, b.tz[authors], days=b.days)
     popularity = (rng.pareto(1.2, n_posts) + 1.0) * b.weight[authors] ** 0.5
     order = np.argsort(rel, kind="stable")
     authors, rel, popularity = authors[order], rel[order], popularity[order]
@@ -229,7 +232,7 @@ def generate(b: Builder, rng: np.random.Generator, n_events: int) -> None:
     obj = b.background.uid[post]
     ext = _text.coin(rng, obj.shape[0], _EXTERNAL)
     obj = np.where(ext, -1, obj)
-    rel = np.where(ext, diurnal_seconds(rng, b.tz[actor]), rel)
+    rel = np.where(ext, diurnal_seconds(rng, b.tz[actor], days=b.days), rel)
     b.background.reposts = np.bincount(post[~ext], minlength=n_posts)
     make_reposts(b, rng, actor, obj, rel, leaf=True)
 
@@ -264,20 +267,21 @@ def camouflage(
     *,
     avoid: np.ndarray | None = None,
 ) -> None:
-    """Give each account ``1 + Poisson(mean)`` ordinary actions (80 % reposts, 20 % posts).
+    """Give each account ``1 + Poisson(mean · b.activity)`` ordinary actions.
 
-    Used for campaign members and for new accounts of hard negatives, so that they also
-    look like ordinary users. Reposts follow popular background posts (uniform delay to
-    the end of the window when the log-normal one would fall outside it), never the
-    background posts listed in ``avoid`` (indices; a campaign's targets), so that a
-    member's events on a campaign key are all campaign actions.
+    80 % reposts, 20 % posts, anywhere in the window. Used for campaign members and for
+    new accounts of hard negatives, so that they also look like ordinary users. Reposts
+    follow popular background posts (uniform delay to the end of the window when the
+    log-normal one would fall outside it), never the background posts listed in
+    ``avoid`` (indices; a campaign's targets), so that a member's events on a campaign key
+    are all campaign actions.
     """
     bg = b.bg
-    counts = 1 + rng.poisson(mean, accounts.shape[0])
+    counts = 1 + rng.poisson(mean * b.activity, accounts.shape[0])
     actor = np.repeat(accounts, counts)
     is_post = _text.coin(rng, actor.shape[0], 0.2)
     posters = actor[is_post]
-    make_posts(b, rng, posters, diurnal_seconds(rng, b.tz[posters]))
+    make_posts(b, rng, posters, diurnal_seconds(rng, b.tz[posters], days=b.days))
     sharers = actor[~is_post]
     post = bg.sample(rng, sharers.shape[0])
     if avoid is not None:
@@ -287,6 +291,6 @@ def camouflage(
         sharers, post = sharers[ok], post[ok]
     start = bg.rel_s[post]
     rel = start + 1.0 + lognormal(rng, _REPOST_DELAY[0], _REPOST_DELAY[1], sharers.shape[0])
-    late = rel >= DURATION_S
-    rel = np.where(late, start + rng.random(late.shape[0]) * (DURATION_S - start), rel)
+    late = rel >= b.duration_s
+    rel = np.where(late, start + rng.random(late.shape[0]) * (b.duration_s - start), rel)
     make_reposts(b, rng, sharers, bg.uid[post], rel)

@@ -3,10 +3,17 @@
 Every function creates its member accounts (role = the style, campaign = its name),
 registers a :class:`._core.Campaign` with its main signal and keys, adds the campaign's
 actions (``camp`` set) and gives every member ``1 + Poisson(3·f)`` ordinary actions
-(camouflage). ``f = clip(sqrt(target / 20,000), 0.35, 1)`` scales the number of
-actions and ``m = clip((target / 20,000)^0.25, 0.6, 1)`` the number of members, so
-small data sets are not swamped by campaigns. Every action has at least three (two for
+(camouflage; times ``sqrt(days / 3)`` over longer windows). With ``s = density_target /
+20,000`` (``target`` over 3 days, :attr:`._core.Builder.density_target`),
+``f = clip(sqrt(s), 0.35, 1)`` scales the number of actions and
+``m = clip(s^0.25, 0.6, 1)`` the number of members, so small or sparse data sets are not
+swamped by campaigns. Every action has at least three (two for
 ``rotating_subsets``) participating members.
+
+A campaign is active for ``Campaign.days`` whole days from ``Campaign.first_day`` (the
+whole window when it is 3 days or shorter): its actions fall in that period, and their
+number is multiplied by ``days / 3`` (the same intensity per active day as in a 3-day
+window). Camouflage is spread over the whole window.
 
 =====================  ==========  ======================================================
 style                  signal      behaviour
@@ -38,7 +45,7 @@ import polars as pl
 from coordscope.datasets.scenarios import _text
 from coordscope.datasets.scenarios._core import (
     DAY_S,
-    DURATION_S,
+    DEFAULT_DAYS,
     Builder,
     Campaign,
     diurnal_seconds,
@@ -57,7 +64,7 @@ _HOUR = 3600.0
 
 
 def _scales(b: Builder) -> tuple[float, float]:
-    s = b.target / 20_000.0
+    s = b.density_target / 20_000.0
     return float(np.clip(np.sqrt(s), 0.35, 1.0)), float(np.clip(s**0.25, 0.6, 1.0))
 
 
@@ -86,9 +93,13 @@ def _members(
     )
 
 
-def _n_actions(b: Builder, rng: np.random.Generator, lo: int, hi: int, minimum: int) -> int:
+def _n_actions(
+    b: Builder, rng: np.random.Generator, cid: int, lo: int, hi: int, minimum: int
+) -> int:
+    """``U(lo, hi) · f · days / 3`` actions (at least ``minimum``) over the campaign's days."""
     f, _ = _scales(b)
-    return max(minimum, round(rng.uniform(lo, hi) * f))
+    days = b.campaigns[cid].days
+    return max(minimum, round(rng.uniform(lo, hi) * f * (days / DEFAULT_DAYS)))
 
 
 def _participation(
@@ -107,15 +118,17 @@ def _participation(
 
 
 def _targets(
-    b: Builder, rng: np.random.Generator, n: int, lo: float, hi: float, floor: int
+    b: Builder, rng: np.random.Generator, cid: int, n: int, lo: float, hi: float, floor: int
 ) -> np.ndarray:
     """``n`` distinct background posts (indices) from a popularity slice.
 
-    Posts published at least 3 h before the window ends are ranked by their number of
-    organic reposts (most first); the slice ``[lo·len, max(hi·len, floor))`` is drawn from.
+    Posts published in the campaign's active period, at least 3 h before it ends, are
+    ranked by their number of organic reposts (most first); the slice
+    ``[lo·len, max(hi·len, floor))`` is drawn from.
     """
     bg = b.bg
-    ok = np.flatnonzero(bg.rel_s < DURATION_S - 3 * _HOUR)
+    camp = b.campaigns[cid]
+    ok = np.flatnonzero((bg.rel_s >= camp.start_s) & (bg.rel_s < camp.end_s - 3 * _HOUR))
     ranked = ok[np.argsort(-bg.reposts[ok], kind="stable")]
     start = int(lo * ranked.shape[0])
     stop = max(int(hi * ranked.shape[0]), start + floor)
@@ -123,17 +136,27 @@ def _targets(
     return np.sort(rng.choice(pool, min(n, pool.shape[0]), replace=False))
 
 
-def _after(bg_rel: np.ndarray, delay: np.ndarray, margin: float) -> np.ndarray:
-    """Return action times ``bg_rel + delay`` kept at least ``margin`` seconds before the end."""
-    return np.asarray(np.minimum(bg_rel + delay, DURATION_S - margin))
+def _after(bg_rel: np.ndarray, delay: np.ndarray, margin: float, end: float) -> np.ndarray:
+    """Return action times ``bg_rel + delay`` kept at least ``margin`` seconds before ``end``."""
+    return np.asarray(np.minimum(bg_rel + delay, end - margin))
+
+
+def _when(
+    b: Builder, rng: np.random.Generator, cid: int, tz: np.ndarray, margin: float
+) -> np.ndarray:
+    """Diurnal times (``tz`` in hours) in the campaign's period, ``margin`` s before its end."""
+    camp = b.campaigns[cid]
+    rel = camp.start_s + diurnal_seconds(rng, tz, days=camp.days)
+    return np.asarray(np.minimum(rel, camp.end_s - margin))
 
 
 def squad_in_cascade(b: Builder, rng: np.random.Generator, cid: int) -> None:
     """Plant a tight squad reposting organically popular posts within seconds of each other."""
     members = _members(b, rng, cid, 8, 20, 6)
-    posts = _targets(b, rng, _n_actions(b, rng, 15, 30, 5), 0.0, 0.03, 30)
+    posts = _targets(b, rng, cid, _n_actions(b, rng, cid, 15, 30, 5), 0.0, 0.03, 30)
     bg = b.bg
-    when = _after(bg.rel_s[posts], 20.0 + lognormal(rng, 1800.0, 1.2, posts.shape[0]), 60.0)
+    end = b.campaigns[cid].end_s
+    when = _after(bg.rel_s[posts], 20.0 + lognormal(rng, 1800.0, 1.2, posts.shape[0]), 60.0, end)
     a_idx, m_idx = _participation(rng, posts.shape[0], members.shape[0], rng.uniform(0.7, 0.95), 3)
     rel = when[a_idx] + np.minimum(rng.exponential(2.5, a_idx.shape[0]), 9.0)
     make_reposts(b, rng, members[m_idx], bg.uid[posts[a_idx]], rel, camp=cid)
@@ -145,9 +168,9 @@ def exclusive_content(b: Builder, rng: np.random.Generator, cid: int) -> None:
     """Seeders post content that only the campaign reposts."""
     members = _members(b, rng, cid, 10, 25, 6)
     seeders = members[: 1 + int(rng.integers(0, 3))]
-    n = _n_actions(b, rng, 15, 30, 4)
+    n = _n_actions(b, rng, cid, 15, 30, 4)
     author = seeders[rng.integers(0, seeders.shape[0], n)]
-    when = np.minimum(diurnal_seconds(rng, b.tz[author]), DURATION_S - _HOUR)
+    when = _when(b, rng, cid, b.tz[author], _HOUR)
     uid = make_posts(b, rng, author, when, p_url=0.2, p_tag=0.3, camp=cid)
     a_idx, m_idx = _participation(rng, n, members.shape[0], rng.uniform(0.6, 0.9), 4)
     keep = members[m_idx] != author[a_idx]
@@ -168,11 +191,11 @@ def copy_paste(b: Builder, rng: np.random.Generator, cid: int) -> None:
     appended (20 %). Keys: the unedited messages.
     """
     members = _members(b, rng, cid, 10, 25, 6)
-    n = _n_actions(b, rng, 10, 20, 4)
+    n = _n_actions(b, rng, cid, 10, 20, 4)
     base = _text.word_indices(rng, n, 18)
     length = rng.integers(10, 19, n)
     base_text = _text.join_words(base, length)
-    when = np.minimum(diurnal_seconds(rng, np.full(n, -5.0)), DURATION_S - 200.0)
+    when = _when(b, rng, cid, np.full(n, -5.0), 200.0)
     a_idx, m_idx = _participation(rng, n, members.shape[0], rng.uniform(0.6, 0.9), 3)
     k = a_idx.shape[0]
     words = base[a_idx].copy()
@@ -195,10 +218,10 @@ def copy_paste(b: Builder, rng: np.random.Generator, cid: int) -> None:
 def link_ring(b: Builder, rng: np.random.Generator, cid: int) -> None:
     """Members post the same campaign-domain URLs within 55 seconds."""
     members = _members(b, rng, cid, 8, 16, 6)
-    n = _n_actions(b, rng, 15, 30, 5)
+    n = _n_actions(b, rng, cid, 15, 30, 5)
     domain = _text.domains(rng, 1, suffix="-news")[0]
     urls = _text.article_urls(rng, np.full(n, domain))
-    when = np.minimum(diurnal_seconds(rng, np.full(n, -5.0)), DURATION_S - 60.0)
+    when = _when(b, rng, cid, np.full(n, -5.0), 60.0)
     a_idx, m_idx = _participation(rng, n, members.shape[0], rng.uniform(0.6, 0.9), 3)
     k = a_idx.shape[0]
     no_tags = pl.repeat([], k, dtype=pl.List(pl.String), eager=True)
@@ -218,8 +241,8 @@ def hashtag_campaign(b: Builder, rng: np.random.Generator, cid: int) -> None:
     """Two new hashtags pushed in bursts; a few organic accounts pick them up."""
     members = _members(b, rng, cid, 15, 30, 6)
     tags = _text.compound_words(rng, 2)
-    n = _n_actions(b, rng, 6, 12, 3)
-    when = np.minimum(diurnal_seconds(rng, np.full(n, -5.0)), DURATION_S - 600.0)
+    n = _n_actions(b, rng, cid, 6, 12, 3)
+    when = _when(b, rng, cid, np.full(n, -5.0), 600.0)
     a_idx, m_idx = _participation(rng, n, members.shape[0], rng.uniform(0.6, 0.9), 3)
     again = _text.coin(rng, a_idx.shape[0], 0.3)
     rel = when[a_idx] + rng.uniform(0.0, 240.0, a_idx.shape[0])
@@ -243,7 +266,8 @@ def hashtag_campaign(b: Builder, rng: np.random.Generator, cid: int) -> None:
     utags = _text.one_item_lists(pl.Series(np.full(u, tags[0])), np.ones(u, bool))
     b.add_events(
         actor=uptake,
-        rel_s=diurnal_seconds(rng, b.tz[uptake]),
+        rel_s=b.campaigns[cid].start_s
+        + diurnal_seconds(rng, b.tz[uptake], days=b.campaigns[cid].days),
         kind="post",
         text=compose_text(rng, _text.texts(rng, u, 5, 16), utags, np.zeros(u, bool)),
         hashtags=utags,
@@ -255,9 +279,10 @@ def hashtag_campaign(b: Builder, rng: np.random.Generator, cid: int) -> None:
 def rotating_subsets(b: Builder, rng: np.random.Generator, cid: int) -> None:
     """Plant a large group; each action only 20–40 % of it joins, with tens of seconds jitter."""
     members = _members(b, rng, cid, 30, 60, 20)
-    posts = _targets(b, rng, _n_actions(b, rng, 30, 60, 10), 0.02, 0.3, 60)
+    posts = _targets(b, rng, cid, _n_actions(b, rng, cid, 30, 60, 10), 0.02, 0.3, 60)
     bg = b.bg
-    when = _after(bg.rel_s[posts], 20.0 + lognormal(rng, _HOUR, 1.0, posts.shape[0]), 120.0)
+    end = b.campaigns[cid].end_s
+    when = _after(bg.rel_s[posts], 20.0 + lognormal(rng, _HOUR, 1.0, posts.shape[0]), 120.0, end)
     a_idx, m_idx = _participation(rng, posts.shape[0], members.shape[0], rng.uniform(0.2, 0.4), 2)
     rel = when[a_idx] + np.minimum(np.abs(rng.normal(0.0, 25.0, a_idx.shape[0])), 90.0)
     make_reposts(b, rng, members[m_idx], bg.uid[posts[a_idx]], rel, camp=cid)
@@ -273,11 +298,13 @@ def fresh_accounts(b: Builder, rng: np.random.Generator, cid: int) -> None:
     first = -rng.uniform(4.0, 10.0) * DAY_S
     created = first + rng.uniform(0.0, 3.0 * DAY_S, 64)
     members = _members(b, rng, cid, 15, 30, 6, created_s=created)
-    posts = _targets(b, rng, _n_actions(b, rng, 8, 15, 4), 0.05, 0.5, 40)
+    posts = _targets(b, rng, cid, _n_actions(b, rng, cid, 8, 15, 4), 0.05, 0.5, 40)
     bg = b.bg
-    when = _after(bg.rel_s[posts], 20.0 + lognormal(rng, 1800.0, 1.0, posts.shape[0]), 3600.0)
+    end = b.campaigns[cid].end_s
+    delay = 20.0 + lognormal(rng, 1800.0, 1.0, posts.shape[0])
+    when = _after(bg.rel_s[posts], delay, 3600.0, end)
     a_idx, m_idx = _participation(rng, posts.shape[0], members.shape[0], 0.5, 3)
-    rel = np.minimum(when[a_idx] + lognormal(rng, 900.0, 1.0, a_idx.shape[0]), DURATION_S - 1.0)
+    rel = np.minimum(when[a_idx] + lognormal(rng, 900.0, 1.0, a_idx.shape[0]), end - 1.0)
     make_reposts(b, rng, members[m_idx], bg.uid[posts[a_idx]], rel, camp=cid)
     b.campaigns[cid].key_uids = bg.uid[posts]
     camouflage(b, rng, members, 3.0 * _scales(b)[0], avoid=posts)
@@ -295,8 +322,15 @@ STYLE_FUNCTIONS: dict[str, tuple[Callable[[Builder, np.random.Generator, int], N
 }
 
 
-def plant(b: Builder, rng: np.random.Generator, style: str, name: str) -> None:
-    """Register campaign ``name`` of ``style`` and generate it."""
+def plant(
+    b: Builder, rng: np.random.Generator, style: str, name: str, *, first_day: int, days: int
+) -> None:
+    """Register campaign ``name`` of ``style``, active for ``days`` days from ``first_day``.
+
+    ``first_day`` is 0-based; the period ``[first_day, first_day + days)`` must lie in the
+    window (``0 <= first_day`` and ``first_day + days <= b.days``).
+    """
     fn, signal = STYLE_FUNCTIONS[style]
-    cid = b.add_campaign(Campaign(name=name, style=style, signal=signal))
+    camp = Campaign(name=name, style=style, signal=signal, first_day=first_day, days=days)
+    cid = b.add_campaign(camp)
     fn(b, rng, cid)

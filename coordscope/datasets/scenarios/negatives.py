@@ -8,7 +8,11 @@
 - :func:`homophily`: interest communities sharing their outlets' articles and their
   hashtags at their own pace (log-normal delays, median 3 h).
 
-Every function scales with the requested size ``b.target`` (``s = target / 20,000``).
+Every function scales with the requested density: ``s = density_target / 20,000``, where
+``density_target`` (:attr:`._core.Builder.density_target`) is the number of events a
+3-day window at the requested events per day would hold (``target`` for the default
+3 days). Over a longer window, what happens per unit of time (articles, breaking posts,
+posts of community members) is repeated at the same rate over all the days.
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ import polars as pl
 
 from coordscope.datasets.scenarios import _text
 from coordscope.datasets.scenarios._core import (
-    DURATION_S,
     Builder,
     diurnal_seconds,
     lognormal,
@@ -36,33 +39,40 @@ _HOUR = 3600.0
 
 
 def _scale(b: Builder) -> float:
-    return b.target / 20_000.0
+    return b.density_target / 20_000.0
 
 
 def flash_viral(b: Builder, rng: np.random.Generator) -> None:
     """Add breaking posts reposted by many accounts within minutes.
 
-    ``max(300, 0.15·target)`` reposts over ``round(sqrt(target / 5000))`` breaking posts
-    (sizes ∝ 1, 1/2, 1/3 …). Each post is by a new high-profile account; 55 % of its
-    sharers are new low-activity accounts (a third of them with a few other actions),
-    45 % are background accounts. All of them get the role ``flash_viral``.
+    ``max(300, 0.15·target)`` reposts over ``p = round(sqrt(density_target / 5000))``
+    breaking posts per 3 days (``round(p · days / 3)`` in all, at uniform times; sizes
+    ∝ 1, 1/2, …, 1/p, repeated every ``p`` posts, so the largest cascade does not grow
+    with the number of days). Each post is by a new high-profile account; 45 % of its
+    sharers over 3 days (``45 % / sqrt(days / 3)`` over longer windows, as the pool of
+    background accounts grows only as ``sqrt(days / 3)``) are background accounts, the
+    others new low-activity accounts (a third of them with a few other actions). All of
+    them get the role ``flash_viral``; each background account shares at most one
+    breaking post.
     """
     n = b.target
-    k = max(1, round(np.sqrt(n / 5000.0)))
-    w = 1.0 / np.arange(1, k + 1)
+    per = max(1, round(np.sqrt(b.density_target / 5000.0)))
+    k = max(1, round(per * b.periods))
+    w = 1.0 / (1 + np.arange(k) % per)
     sizes = np.maximum(50, np.round(max(300, 0.15 * n) * w / w.sum())).astype(np.int64)
     sources = b.add_accounts(rng, k, style="flash_viral", weight=np.full(k, 50.0))
-    rel_post = rng.uniform(3 * _HOUR, DURATION_S - 4 * _HOUR, k)
+    rel_post = rng.uniform(3 * _HOUR, b.duration_s - 4 * _HOUR, k)
     posts = make_posts(b, rng, sources, rel_post, words=(8, 20), p_url=0.8, p_tag=0.6)
     for j in range(k):
-        n_new = round(0.55 * sizes[j])
+        n_old = round((int(sizes[j]) - round(0.55 * sizes[j])) / b.activity)
+        n_new = int(sizes[j]) - n_old
         new = b.add_accounts(
             rng, n_new, style="flash_viral", weight=rng.lognormal(-1.0, 0.8, n_new)
         )
-        old = b.take_available(rng, int(sizes[j]) - n_new, style="flash_viral")
+        old = b.take_available(rng, n_old, style="flash_viral")
         sharers = np.concatenate([new, old])
         delay = 1.0 + lognormal(rng, 75.0, 0.9, sharers.shape[0])
-        rel = np.minimum(rel_post[j] + delay, DURATION_S - 1.0)
+        rel = np.minimum(rel_post[j] + delay, b.duration_s - 1.0)
         make_reposts(b, rng, sharers, np.full(sharers.shape[0], posts[j]), rel)
         camouflage(b, rng, new[_text.coin(rng, n_new, 1 / 3)], 0.5)
 
@@ -82,9 +92,9 @@ def scheduler_bots(b: Builder, rng: np.random.Generator) -> None:
     n_out = max(2, n_bots // 2)
     rate = 1.2 * float(np.clip(s**0.3, 0.35, 4.0))
     outlets = _text.domains(rng, n_out)
-    counts = rng.poisson(rate * DURATION_S / _HOUR, n_out)
+    counts = rng.poisson(rate * b.duration_s / _HOUR, n_out)
     outlet = np.repeat(np.arange(n_out), counts)
-    pub = diurnal_seconds(rng, np.full(outlet.shape[0], -5.0))
+    pub = diurnal_seconds(rng, np.full(outlet.shape[0], -5.0), days=b.days)
     urls = _text.article_urls(rng, outlets[outlet])
     titles = _text.texts(rng, outlet.shape[0], 6, 14)
     names = pl.Series(outlets).str.replace(r"\..*$", "").gather(outlet)
@@ -98,7 +108,7 @@ def scheduler_bots(b: Builder, rng: np.random.Generator) -> None:
         tick = (np.floor(pub[art] / interval[j]) + 1) * interval[j]
         order = np.lexsort((pub[art], tick))
         art, tick = art[order], tick[order]
-        last = np.append(tick[1:] != tick[:-1], True) & (tick < DURATION_S)
+        last = np.append(tick[1:] != tick[:-1], True) & (tick < b.duration_s)
         rows.append((np.full(int(last.sum()), j), art[last], tick[last]))
     bot = np.concatenate([r[0] for r in rows])
     art = np.concatenate([r[1] for r in rows])
@@ -130,10 +140,10 @@ def homophily(b: Builder, rng: np.random.Generator) -> None:
 
     ``clip(round(3·s^0.3), 2, 12)`` communities of ``U(30, 80)·clip(s^0.2, 0.5, 3)``
     background accounts (drawn by ``weight^0.5``), each with 3 niche outlets and 2
-    hashtags. Each of its ``U(30, 60)·clip(s^0.25, 0.4, 3)`` articles is shared by each
-    member with the member's propensity (log-normal, median 0.12), 3 h (median,
-    log-normal ``sigma = 1``) after publication; members also post ``Poisson(2)`` times
-    with a community hashtag.
+    hashtags. Each of its ``U(30, 60)·clip(s^0.25, 0.4, 3)·days/3`` articles is shared by
+    each member with the member's propensity (log-normal, median 0.12), 3 h (median,
+    log-normal ``sigma = 1``) after publication; members also post ``Poisson(2·days/3)``
+    times with a community hashtag.
     """
     s = _scale(b)
     n_comm = int(np.clip(round(3 * s**0.3), 2, 12))
@@ -143,13 +153,13 @@ def homophily(b: Builder, rng: np.random.Generator) -> None:
         n_mem = members.shape[0]
         outlets = _text.domains(rng, 3)
         tags = _text.HASHTAGS.gather(rng.integers(25, _text.HASHTAGS.len(), 2))
-        n_art = max(5, round(rng.uniform(30, 60) * float(np.clip(s**0.25, 0.4, 3.0))))
-        pub = diurnal_seconds(rng, np.full(n_art, -5.0))
+        n_art = max(5, round(rng.uniform(30, 60) * float(np.clip(s**0.25, 0.4, 3.0)) * b.periods))
+        pub = diurnal_seconds(rng, np.full(n_art, -5.0), days=b.days)
         urls = _text.article_urls(rng, outlets[rng.integers(0, 3, n_art)])
         propensity = np.minimum(lognormal(rng, 0.12, 0.6, n_mem), 0.6)
         a_idx, m_idx = np.nonzero(rng.random((n_art, n_mem)) < propensity[None, :])
         rel = pub[a_idx] + lognormal(rng, 3 * _HOUR, 1.0, a_idx.shape[0])
-        keep = rel < DURATION_S
+        keep = rel < b.duration_s
         a_idx, m_idx, rel = a_idx[keep], m_idx[keep], rel[keep]
         n_sh = a_idx.shape[0]
         tag = tags.gather(rng.integers(0, 2, n_sh))
@@ -163,12 +173,12 @@ def homophily(b: Builder, rng: np.random.Generator) -> None:
             urls=_text.one_item_lists(urls.gather(a_idx), np.ones(n_sh, bool)),
             hashtags=tag_lists,
         )
-        extra = np.repeat(members, rng.poisson(2.0, n_mem))
+        extra = np.repeat(members, rng.poisson(2.0 * b.periods, n_mem))
         n_x = extra.shape[0]
         xtags = _text.one_item_lists(tags.gather(rng.integers(0, 2, n_x)), np.ones(n_x, bool))
         b.add_events(
             actor=extra,
-            rel_s=diurnal_seconds(rng, b.tz[extra]),
+            rel_s=diurnal_seconds(rng, b.tz[extra], days=b.days),
             kind="post",
             text=compose_text(rng, _text.texts(rng, n_x, 5, 18), xtags, np.zeros(n_x, bool)),
             hashtags=xtags,
