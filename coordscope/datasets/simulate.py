@@ -8,10 +8,11 @@ coordinated campaigns (:data:`SCENARIOS`); sizes are in :data:`SIZES`.
 The window is ``days`` whole days (3 by default) from 2024-03-01T00:00:00Z; the
 requested size is spread over all of them (``size / days`` events per day on average).
 Over a longer window the background, its cascades and its diurnal rhythm cover every
-day, what the hard negatives do per day is repeated on every day, and each campaign is
-active for a period of 3 days up to the whole window (log-uniform length, uniform
-start), so that campaign actions happen on many days. Event ids are Twitter-style snowflakes
-(they grow with time); account ids are snowflakes of the creation time. URLs in
+day (the pool of accounts grows as ``sqrt(days / 3)``: people come back), what the hard
+negatives do per day is repeated on every day, and each campaign is active for a period
+of 3 days up to the whole window (log-uniform length, uniform start), so that campaign
+actions happen on many days. Event ids are Twitter-style snowflakes (they grow with
+time); account ids are snowflakes of the creation time. URLs in
 ``events.urls`` are in normalised form (as :func:`~coordscope.datasets.normalize.normalize_urls`
 gives them) unless ``raw_urls=True``.
 
@@ -113,7 +114,7 @@ SIZES: Final[dict[str, int]] = {
 }
 #: Smallest and largest accepted size (events).
 MIN_SIZE: Final = 1_000
-MAX_SIZE: Final = 20_000_000
+MAX_SIZE: Final = 30_000_000
 #: Shortest and longest accepted window (days).
 MIN_DAYS: Final = 1
 MAX_DAYS: Final = 366
@@ -202,7 +203,7 @@ def simulate(
         Non-negative seed; the same ``(scenario, seed, size, days, raw_urls)`` gives
         identical frames.
     size : str or int, default "small"
-        A key of :data:`SIZES` or an approximate number of events (1,000 – 20,000,000)
+        A key of :data:`SIZES` or an approximate number of events (1,000 – 30,000,000)
         over the whole window, not per day; at least 1,000 per 3 days (below that the
         minimum sizes of the hard negatives and campaigns would swamp the background).
         The result has at most that many events when the scenario's hard negatives and
