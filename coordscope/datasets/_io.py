@@ -326,13 +326,12 @@ def iter_blocks(
             first = False
         pos = 0
         while True:  # a loop over blocks: several only when lines are very short
-            cut = _block_end(data, pos, quote, limits.max_lines)
+            cut, newlines = _block_end(data, pos, quote, limits.max_lines)
             if cut == pos:
                 break
-            block = data[pos:cut]
-            lines += block.count(b"\n")
+            lines += newlines
+            yield data[pos:cut]
             pos = cut
-            yield block
         carry = data[pos:]
         if len(carry) > limits.max_record_bytes:
             raise _too_long(path, limits, lines)
@@ -349,18 +348,20 @@ def _too_long(path: str, limits: ReadLimits, lines: int) -> InputError:
     )
 
 
-def _block_end(data: bytes, start: int, quote: bytes | None, max_lines: int) -> int:
-    """End (exclusive) of the block of whole records from ``start``; ``start`` if none.
+def _block_end(data: bytes, start: int, quote: bytes | None, max_lines: int) -> tuple[int, int]:
+    """End (exclusive) of the block of whole records from ``start``, and its newlines.
 
     The block ends after the last record of ``data``, or after the last record within
-    the first ``max_lines`` lines when there are more.
+    the first ``max_lines`` lines when there are more; ``(start, 0)`` when no record
+    ends in ``data``.
     """
     end = _last_record_end(data, quote, start, len(data))
-    if end > start and data.count(b"\n", start, end) > max_lines:
+    newlines = data.count(b"\n", start, end)
+    if newlines > max_lines:
         limited = _last_record_end(data, quote, start, _nth_newline(data, start, max_lines) + 1)
         if limited > start:
-            return limited
-    return end
+            return limited, data.count(b"\n", start, limited)
+    return end, newlines
 
 
 def _nth_newline(data: bytes, start: int, n: int) -> int:
