@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import subprocess
 import sys
+import threading
 import zlib
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,13 @@ from polars.testing import assert_frame_equal
 
 from coordscope import ingest
 from coordscope.datasets import generic
-from coordscope.datasets._io import INFLATE_FLOOR, ReadLimits, iter_blocks, record_ends
+from coordscope.datasets._io import (
+    INFLATE_FLOOR,
+    ReadLimits,
+    iter_blocks,
+    read_ahead,
+    record_ends,
+)
 from coordscope.datasets._stage import finalize
 from coordscope.datasets._tables import MAX_EMPTY_RECORDS
 from coordscope.datasets.formats import FORMAT_NAMES, detect_format, get_format
@@ -157,6 +164,33 @@ def test_blocks_end_at_record_ends_and_concatenate_to_the_file(
     for block in blocks[:-1]:
         offset += len(block)
         assert offset - 1 in ends  # every block but the last ends with a record's newline
+
+
+def test_read_ahead_keeps_order_raises_in_place_and_stops_when_left() -> None:
+    def items(fail_at: int | None) -> Any:
+        for i in range(10):
+            if i == fail_at:
+                raise InputError("f.csv", "broken piece")
+            yield i
+
+    assert list(read_ahead(items(None))) == list(range(10))
+    got: list[int] = []
+    with pytest.raises(InputError, match="broken piece"):
+        for i in read_ahead(items(4)):
+            got.append(i)
+    assert got == [0, 1, 2, 3]  # every piece before the failing one
+    produced: list[int] = []
+
+    def counted() -> Any:
+        for i in range(1000):
+            produced.append(i)
+            yield i
+
+    ahead = read_ahead(counted())
+    assert next(ahead) == 0
+    ahead.close()  # the consumer stops: the producer stops too, one or two items ahead
+    assert len(produced) <= 3
+    assert not [t for t in threading.enumerate() if t.name == "coordscope-read-ahead"]
 
 
 # ---------------------------------------------------------------------------------------

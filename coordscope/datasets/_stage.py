@@ -32,6 +32,7 @@ from typing import Final
 
 import polars as pl
 
+from coordscope.datasets._io import read_ahead
 from coordscope.datasets.normalize import (
     clean_list,
     normalize_hashtags,
@@ -193,7 +194,7 @@ class Finalizer:
         """
         records = 0
         pieces = 0
-        for piece in part.pieces:
+        for piece in read_ahead(part.pieces):  # the next piece is read meanwhile
             records += self._add_piece(piece, normalize_urls=part.normalize_urls)
             pieces += 1
         if not pieces:  # the counters of an empty file, as for any other
