@@ -219,7 +219,9 @@ class Finalizer:
         else:
             accepted = frame
         keep = [*EVENT_SCHEMA, *(c for c in frame.columns if c.startswith(EXTRA_PREFIX))]
-        self._accepted.append(accepted.select(keep))
+        # platform and kind take 4 bytes and 1 byte a row as categories, 16 as strings
+        small = pl.Schema({PLATFORM: EVENT_SCHEMA[PLATFORM], KIND: EVENT_SCHEMA[KIND]})
+        self._accepted.append(accepted.select(keep).cast(small))
         self._input += frame.height
         return frame.height
 
