@@ -32,7 +32,7 @@ from coordscope.datasets._io import (
     read_ahead,
     record_ends,
 )
-from coordscope.datasets._stage import finalize
+from coordscope.datasets._stage import Finalizer
 from coordscope.datasets._tables import MAX_EMPTY_RECORDS
 from coordscope.datasets.formats import FORMAT_NAMES, detect_format, get_format
 from coordscope.datasets.simulate import simulate
@@ -44,7 +44,11 @@ MAPPED = FIXTURES / "generic" / "mapped.tsv"
 
 
 def _read(path: Path, limits: ReadLimits, fmt: str = "auto") -> tuple[Any, list[int]]:
-    """Finalise one file read with ``limits``; also return the sizes of its pieces."""
+    """Finalise one file read with ``limits``; also return the sizes of its pieces.
+
+    Each piece is prepared on its own (no batching) when the pieces are smaller than
+    the default, so that preparing in pieces is checked as well as reading in them.
+    """
     mapping = None
     if path == MAPPED:
         fmt, mapping = "generic", {"actor_id": "user", "ts": "when"}
@@ -52,7 +56,11 @@ def _read(path: Path, limits: ReadLimits, fmt: str = "auto") -> tuple[Any, list[
     staged = get_format(name).read(str(path), mapping=mapping, limits=limits)
     pieces = list(staged.pieces)
     staged.pieces = pieces
-    return finalize([staged]), [p.height for p in pieces]
+    finalizer = Finalizer(
+        batch_bytes=1 if limits.piece_bytes < ReadLimits().piece_bytes else 1 << 30
+    )
+    finalizer.add(staged)
+    return finalizer.finish(), [p.height for p in pieces]
 
 
 def _assert_same(a: Any, b: Any) -> None:
