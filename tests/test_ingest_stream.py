@@ -353,6 +353,18 @@ def test_flood_on_the_command_line_is_one_line_and_exit_1(tmp_path: Path) -> Non
     ]
 
 
+def test_blank_lines_in_tweets_are_skipped_and_numbering_kept(tmp_path: Path) -> None:
+    # JSON lines skip blank lines (they are not records); whole blocks of them are passed
+    # over without being split, and the line numbers after them stay right
+    tweet = '{{"id":"{i}","author_id":"2","created_at":"2022-03-01T12:00:00.000Z","text":"x"}}\n'
+    bad = "{not json\n"
+    path = tmp_path / "t.jsonl"
+    path.write_text(tweet.format(i=1) + "\n" * 200_000 + " \n" * 1000 + bad + tweet.format(i=2))
+    result = ingest(path, format="twitter-v2", memory="64MB")  # blocks of 16,384 lines
+    assert result.rows == {"input": 3, "accepted": 2, "rejected": 1, "duplicates": 0}
+    assert result.rejects["record"].to_list() == [201_002]
+
+
 def test_a_line_holding_the_line_splitting_byte_is_a_reject(tmp_path: Path) -> None:
     # found by fuzzing: a raw 0x1f once broke the split of JSON lines (a polars error)
     good = '{"id":"1","author_id":"2","created_at":"2022-03-01T12:00:00.000Z","text":"ok"}'

@@ -168,6 +168,9 @@ def iter_decoded(
         previous: list[Future[_Chunk]] = []
         # a block's chunks are decoded while the next block is read and split
         for block in iter_blocks(path, limits=limits):
+            if block.isspace():  # blank lines only (a flood of newlines): no records
+                offset += block.count(b"\n")
+                continue
             lines = _split_lines(block, offset)
             offset += lines.height  # one row a line; only the last block lacks a newline
             size = max(1, min(CHUNK_LINES, -(-lines.height // threads)))
