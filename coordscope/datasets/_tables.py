@@ -28,8 +28,8 @@ __all__ = [
     "first_line",
     "iter_json_lines",
     "iter_parquet",
+    "parquet_names",
     "read_json_array",
-    "read_parquet",
     "sniff_delimiter",
 ]
 
@@ -180,14 +180,6 @@ class DelimitedText:
             f"more than {MAX_EMPTY_RECORDS:,} records hold no value (blank lines or only "
             "separators): not a table",
         )
-
-
-def read_parquet(path: str) -> pl.DataFrame:
-    """Read a whole Parquet file (errors name the file)."""
-    try:
-        return pl.read_parquet(path)
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        raise InputError(path, f"not a readable Parquet file ({first_line(exc)})") from None
 
 
 def parquet_names(path: str) -> list[str]:
