@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import subprocess
 import sys
+import threading
 import zlib
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,14 @@ from polars.testing import assert_frame_equal
 
 from coordscope import ingest
 from coordscope.datasets import generic
-from coordscope.datasets._io import INFLATE_FLOOR, ReadLimits, iter_blocks, record_ends
-from coordscope.datasets._stage import finalize
+from coordscope.datasets._io import (
+    INFLATE_FLOOR,
+    ReadLimits,
+    iter_blocks,
+    read_ahead,
+    record_ends,
+)
+from coordscope.datasets._stage import Finalizer
 from coordscope.datasets._tables import MAX_EMPTY_RECORDS
 from coordscope.datasets.formats import FORMAT_NAMES, detect_format, get_format
 from coordscope.datasets.simulate import simulate
@@ -37,7 +44,11 @@ MAPPED = FIXTURES / "generic" / "mapped.tsv"
 
 
 def _read(path: Path, limits: ReadLimits, fmt: str = "auto") -> tuple[Any, list[int]]:
-    """Finalise one file read with ``limits``; also return the sizes of its pieces."""
+    """Finalise one file read with ``limits``; also return the sizes of its pieces.
+
+    Each piece is prepared on its own (no batching) when the pieces are smaller than
+    the default, so that preparing in pieces is checked as well as reading in them.
+    """
     mapping = None
     if path == MAPPED:
         fmt, mapping = "generic", {"actor_id": "user", "ts": "when"}
@@ -45,7 +56,11 @@ def _read(path: Path, limits: ReadLimits, fmt: str = "auto") -> tuple[Any, list[
     staged = get_format(name).read(str(path), mapping=mapping, limits=limits)
     pieces = list(staged.pieces)
     staged.pieces = pieces
-    return finalize([staged]), [p.height for p in pieces]
+    finalizer = Finalizer(
+        batch_bytes=1 if limits.piece_bytes < ReadLimits().piece_bytes else 1 << 30
+    )
+    finalizer.add(staged)
+    return finalizer.finish(), [p.height for p in pieces]
 
 
 def _assert_same(a: Any, b: Any) -> None:
@@ -157,6 +172,33 @@ def test_blocks_end_at_record_ends_and_concatenate_to_the_file(
     for block in blocks[:-1]:
         offset += len(block)
         assert offset - 1 in ends  # every block but the last ends with a record's newline
+
+
+def test_read_ahead_keeps_order_raises_in_place_and_stops_when_left() -> None:
+    def items(fail_at: int | None) -> Any:
+        for i in range(10):
+            if i == fail_at:
+                raise InputError("f.csv", "broken piece")
+            yield i
+
+    assert list(read_ahead(items(None))) == list(range(10))
+    got: list[int] = []
+    with pytest.raises(InputError, match="broken piece"):
+        for i in read_ahead(items(4)):
+            got.append(i)
+    assert got == [0, 1, 2, 3]  # every piece before the failing one
+    produced: list[int] = []
+
+    def counted() -> Any:
+        for i in range(1000):
+            produced.append(i)
+            yield i
+
+    ahead = read_ahead(counted())
+    assert next(ahead) == 0
+    ahead.close()  # the consumer stops: the producer stops too, one or two items ahead
+    assert len(produced) <= 3
+    assert not [t for t in threading.enumerate() if t.name == "coordscope-read-ahead"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -309,6 +351,18 @@ def test_flood_on_the_command_line_is_one_line_and_exit_1(tmp_path: Path) -> Non
         f"error: {path}: more than 1,000,000 records hold no value (blank lines or only "
         "separators): not a table"
     ]
+
+
+def test_blank_lines_in_tweets_are_skipped_and_numbering_kept(tmp_path: Path) -> None:
+    # JSON lines skip blank lines (they are not records); whole blocks of them are passed
+    # over without being split, and the line numbers after them stay right
+    tweet = '{{"id":"{i}","author_id":"2","created_at":"2022-03-01T12:00:00.000Z","text":"x"}}\n'
+    bad = "{not json\n"
+    path = tmp_path / "t.jsonl"
+    path.write_text(tweet.format(i=1) + "\n" * 200_000 + " \n" * 1000 + bad + tweet.format(i=2))
+    result = ingest(path, format="twitter-v2", memory="64MB")  # blocks of 16,384 lines
+    assert result.rows == {"input": 3, "accepted": 2, "rejected": 1, "duplicates": 0}
+    assert result.rejects["record"].to_list() == [201_002]
 
 
 def test_a_line_holding_the_line_splitting_byte_is_a_reject(tmp_path: Path) -> None:

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import queue
+import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Final, Protocol, TypeVar
 
 import numpy as np
 import zstandard
@@ -43,10 +45,13 @@ __all__ = [
     "head_text",
     "is_compressed",
     "iter_blocks",
+    "read_ahead",
     "read_document",
     "record_ends",
     "strip_bom",
 ]
+
+_T = TypeVar("_T")
 
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _ZSTD_MAGIC: Final = b"\x28\xb5\x2f\xfd"
@@ -326,13 +331,12 @@ def iter_blocks(
             first = False
         pos = 0
         while True:  # a loop over blocks: several only when lines are very short
-            cut = _block_end(data, pos, quote, limits.max_lines)
+            cut, newlines = _block_end(data, pos, quote, limits.max_lines)
             if cut == pos:
                 break
-            block = data[pos:cut]
-            lines += block.count(b"\n")
+            lines += newlines
+            yield data[pos:cut]
             pos = cut
-            yield block
         carry = data[pos:]
         if len(carry) > limits.max_record_bytes:
             raise _too_long(path, limits, lines)
@@ -349,18 +353,20 @@ def _too_long(path: str, limits: ReadLimits, lines: int) -> InputError:
     )
 
 
-def _block_end(data: bytes, start: int, quote: bytes | None, max_lines: int) -> int:
-    """End (exclusive) of the block of whole records from ``start``; ``start`` if none.
+def _block_end(data: bytes, start: int, quote: bytes | None, max_lines: int) -> tuple[int, int]:
+    """End (exclusive) of the block of whole records from ``start``, and its newlines.
 
     The block ends after the last record of ``data``, or after the last record within
-    the first ``max_lines`` lines when there are more.
+    the first ``max_lines`` lines when there are more; ``(start, 0)`` when no record
+    ends in ``data``.
     """
     end = _last_record_end(data, quote, start, len(data))
-    if end > start and data.count(b"\n", start, end) > max_lines:
+    newlines = data.count(b"\n", start, end)
+    if newlines > max_lines:
         limited = _last_record_end(data, quote, start, _nth_newline(data, start, max_lines) + 1)
         if limited > start:
-            return limited
-    return end
+            return limited, data.count(b"\n", start, limited)
+    return end, newlines
 
 
 def _nth_newline(data: bytes, start: int, n: int) -> int:
@@ -435,6 +441,48 @@ def record_ends(data: bytes, quote: bytes | None, *, quotes_before: int = 0) -> 
     parity = (np.searchsorted(quotes, newlines) + quotes_before) % 2
     ends: np.ndarray = newlines[parity == 0]
     return ends
+
+
+def read_ahead(items: Iterable[_T]) -> Iterator[_T]:
+    """Yield the items of ``items``, producing the next one in a thread meanwhile.
+
+    Reading a piece (decompressing, parsing: polars releases the GIL) then overlaps with
+    the caller's work on the previous one; at most one item waits, so memory grows by
+    one piece. The producer's exceptions are raised here, in order. When the caller
+    stops early (an error, ``close()``), the producer stops after its current item.
+    """
+    ready: queue.Queue[list[_T]] = queue.Queue(maxsize=1)  # [item], or [] at the end
+    failed: list[BaseException] = []
+    stop = threading.Event()
+
+    def put(item: list[_T]) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.05)
+            except queue.Full:
+                continue
+            return True
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put([item]):
+                    return
+        except BaseException as exc:  # handed to the consumer, which raises it
+            failed.append(exc)
+        put([])
+
+    thread = threading.Thread(target=produce, name="coordscope-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while got := ready.get():
+            yield got[0]
+        if failed:
+            raise failed[0]
+    finally:
+        stop.set()
+        thread.join()
 
 
 def head_bytes(path: str, size: int = 1 << 16) -> bytes:

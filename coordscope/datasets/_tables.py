@@ -28,14 +28,13 @@ __all__ = [
     "first_line",
     "iter_json_lines",
     "iter_parquet",
+    "parquet_names",
     "read_json_array",
-    "read_parquet",
     "sniff_delimiter",
 ]
 
 _DELIMITERS: Final = (",", "\t", ";", "|")
 _QUOTE: Final = b'"'
-_CR: Final = ord("\r")
 
 #: Records without any value (blank lines, lines of separators) a delimited file may hold:
 #: beyond this it is not a table (a gigabyte of newlines would be a billion rejects).
@@ -133,7 +132,8 @@ class DelimitedText:
         ------
         InputError
             A piece that polars cannot parse, or more than :data:`MAX_EMPTY_RECORDS`
-            records without any value.
+            records without any value. A piece has at most ``limits.max_lines`` lines, so
+            a flood of blank lines costs at most that many rows before it is stopped.
         """
         if not self.names:
             yield 1, pl.DataFrame()
@@ -143,8 +143,6 @@ class DelimitedText:
         empty = 0
         bodies = self._bodies()
         for body in bodies:
-            if empty + _blank_lines(body) > MAX_EMPTY_RECORDS:
-                raise self._too_many_empty()
             frame = self._parse(self._header + body, wanted)
             if frame.width:
                 empty += frame.select(pl.all_horizontal(pl.all().is_null()).sum()).item()
@@ -182,30 +180,6 @@ class DelimitedText:
             f"more than {MAX_EMPTY_RECORDS:,} records hold no value (blank lines or only "
             "separators): not a table",
         )
-
-
-def _blank_lines(body: bytes) -> int:
-    """Count the blank records (empty, or a lone CR) of a block of whole records.
-
-    A newline inside a quoted field does not end a record, so a blank line inside a
-    field is not counted. Cost ``O(len(body))``, vectorized.
-    """
-    if b"\n\n" not in body and b"\n\r\n" not in body and not body.startswith((b"\n", b"\r\n")):
-        return 0
-    arr = np.frombuffer(body, dtype=np.uint8)
-    ends = record_ends(body, _QUOTE)
-    starts = np.concatenate(([0], ends[:-1] + 1))
-    length = ends - starts
-    lone_cr = (length == 1) & (arr[np.minimum(starts, arr.size - 1)] == _CR)
-    return int(((length == 0) | lone_cr).sum())
-
-
-def read_parquet(path: str) -> pl.DataFrame:
-    """Read a whole Parquet file (errors name the file)."""
-    try:
-        return pl.read_parquet(path)
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        raise InputError(path, f"not a readable Parquet file ({first_line(exc)})") from None
 
 
 def parquet_names(path: str) -> list[str]:

@@ -18,7 +18,7 @@ pass.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Final
@@ -106,13 +106,13 @@ def iter_decoded(
     The file is read in blocks of whole lines of about ``limits.piece_bytes``. A block's
     lines are split in one pass (polars CSV reader, no quoting, a separator that JSON
     never holds raw), then decoded with :meth:`polars.Expr.str.json_decode` in chunks of
-    at most :data:`CHUNK_LINES` on all of polars' threads; ``transform`` runs on each
-    decoded chunk in the same task. Cost ``O(size)`` time, ``O(piece)`` memory besides
-    what the caller keeps. Only a chunk whose decoding fails looks for its bad lines:
-    lines that are not JSON, or not objects, in one more vectorized pass; lines whose
-    fields have other JSON types than ``dtype`` (an object where a string is expected,
-    …) by bisection over the rest, ``O(b log n)`` decodes for ``b`` such lines. Blank
-    lines are skipped (they are not records).
+    at most :data:`CHUNK_LINES` on all of polars' threads, while the next block is read
+    and split; ``transform`` runs on each decoded chunk in the same task. Cost ``O(size)``
+    time, ``O(piece)`` memory besides what the caller keeps. Only a chunk whose decoding
+    fails looks for its bad lines: lines that are not JSON, or not objects, in one more
+    vectorized pass; lines whose fields have other JSON types than ``dtype`` (an object
+    where a string is expected, …) by bisection over the rest, ``O(b log n)`` decodes for
+    ``b`` such lines. Blank lines are skipped (they are not records).
 
     Parameters
     ----------
@@ -146,27 +146,42 @@ def iter_decoded(
     offset = 0  # lines before the block
     decoded = mismatched = 0
     first_bad: int | None = None
+
+    def collect(tasks: list[Future[_Chunk]]) -> DecodedLines:
+        nonlocal decoded, mismatched, first_bad
+        results = [task.result() for task in tasks]
+        bad = pl.concat([r.bad for r in results])
+        if bad.height and first_bad is None:
+            first_bad = int(bad[RECORD][0])
+        decoded += sum(r.decoded for r in results)
+        mismatched += sum(r.mismatched for r in results)
+        if decoded and mismatched > MAX_TYPE_MISMATCHES and first_bad is not None:
+            raise _too_many_mismatches(path, what, first_bad)
+        notes: dict[str, int] = {}
+        for result in results:
+            for key, value in result.notes.items():
+                notes[key] = notes.get(key, 0) + value
+        frame = pl.concat([r.frame for r in results], how="diagonal_relaxed")
+        return DecodedLines(frame, bad, notes)
+
     with ThreadPoolExecutor(max_workers=threads) as pool:
+        previous: list[Future[_Chunk]] = []
+        # a block's chunks are decoded while the next block is read and split
         for block in iter_blocks(path, limits=limits):
+            if block.isspace():  # blank lines only (a flood of newlines): no records
+                offset += block.count(b"\n")
+                continue
             lines = _split_lines(block, offset)
-            offset += block.count(b"\n")
+            offset += lines.height  # one row a line; only the last block lacks a newline
             size = max(1, min(CHUNK_LINES, -(-lines.height // threads)))
             chunks = [lines.slice(start, size) for start in range(0, max(lines.height, 1), size)]
-            del lines
-            results = list(pool.map(work, chunks))
-            bad = pl.concat([r.bad for r in results])
-            if bad.height and first_bad is None:
-                first_bad = int(bad[RECORD][0])
-            decoded += sum(r.decoded for r in results)
-            mismatched += sum(r.mismatched for r in results)
-            if decoded and mismatched > MAX_TYPE_MISMATCHES and first_bad is not None:
-                raise _too_many_mismatches(path, what, first_bad)
-            notes: dict[str, int] = {}
-            for result in results:
-                for key, value in result.notes.items():
-                    notes[key] = notes.get(key, 0) + value
-            frame = pl.concat([r.frame for r in results], how="diagonal_relaxed")
-            yield DecodedLines(frame, bad, notes)
+            del lines, block
+            current = [pool.submit(work, chunk) for chunk in chunks]
+            if previous:
+                yield collect(previous)
+            previous = current
+        if previous:
+            yield collect(previous)
     if first_bad is not None and not decoded:
         if mismatched:
             raise InputError(path, f"no line has the fields of {what}", record=first_bad)

@@ -194,7 +194,7 @@ def ingest(
     for path in files:
         if not Path(path).exists():
             raise InputError(path, "no such file")
-    finalizer = Finalizer()
+    finalizer = Finalizer(batch_bytes=4 * limits.piece_bytes)
     # the input hashes (for summary.json) are computed while the files are parsed:
     # hashlib releases the GIL, so this costs no wall time on two cores
     with ThreadPoolExecutor(max_workers=1) as hasher:
