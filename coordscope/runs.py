@@ -68,10 +68,15 @@ def run_audit(
         table reads the written ``edges.parquet`` (the spill files are gone).
     """
     stage = StageTimer(progress)
+    ingest_memory = Budget.of(options.get("memory")).memory  # ingest reads in pieces of it
     work = WorkDir(output if work_dir is None else work_dir, prefix=".coordscope-work-")
     try:
         with stage("ingest", "reading input"):
-            read = ingest(list(inputs), format=format, mapping=mapping) if inputs else demo_ingest()
+            read = (
+                ingest(list(inputs), format=format, mapping=mapping, memory=ingest_memory)
+                if inputs
+                else demo_ingest()
+            )
         result = audit(read.events, progress=progress, work_dir=work, **options)
         # the audit described the events already; the ingest adds what only it knows
         result.summary.update(
@@ -149,7 +154,7 @@ def run_detect(
     budget = Budget.of(memory, workers)
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    read = ingest(list(inputs), format=format, mapping=mapping)
+    read = ingest(list(inputs), format=format, mapping=mapping, memory=budget.memory)
     timings["ingest"] = time.perf_counter() - start
     result: DetectResult
     if mode == "native":

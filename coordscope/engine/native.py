@@ -89,14 +89,17 @@ _TRIPLE_SCHEMA: Final[dict[str, pl.DataType]] = {
 }  # fmt: skip
 
 
-def _partition_pairs(part: pl.DataFrame, window_us: int, max_pairs: int) -> pl.DataFrame:
+def _partition_pairs(
+    part: pl.DataFrame, window_us: int, max_pairs: int, only: pl.LazyFrame | None = None
+) -> pl.DataFrame:
     """Triples (pair, key) of one partition.
 
     The kernel gives index pairs; the columns of both actions are gathered by polars (in
     Rust, on all cores). A (pair, key) can recur only when an account acted on the key
     more than once; pairs of two single actions are triples already and skip aggregation.
     Only pairs touching a repeated (key, account) are grouped, and merged once more at
-    the end (a key may span chunks).
+    the end (a key may span chunks). With ``only`` (``lo, hi`` account codes), every
+    # chunk keeps only those pairs before anything is aggregated.
     """
     # a (key, account) seen twice marks its pairs for aggregation; the hash mix may mark
     # a few more (harmless: they are aggregated too), never fewer. Keys are whole within
@@ -112,7 +115,7 @@ def _partition_pairs(part: pl.DataFrame, window_us: int, max_pairs: int) -> pl.D
     grouped: list[pl.DataFrame] = []
     for ii, jj in band_pairs(keys, ts, window_us, max_pairs=max_pairs):
         first = pl.col("ai") <= pl.col("aj")
-        chunk = (
+        chunk_lf = (
             pl.DataFrame({"i": ii, "j": jj})
             .lazy()
             .select(
@@ -140,8 +143,10 @@ def _partition_pairs(part: pl.DataFrame, window_us: int, max_pairs: int) -> pl.D
                 r_hi=pl.when(first).then("rj").otherwise("ri"),
                 rep="rep",
             )
-            .collect()
         )
+        if only is not None:
+            chunk_lf = chunk_lf.join(only, on=["lo", "hi"], how="semi", maintain_order="left")
+        chunk = chunk_lf.collect()
         if not chunk["rep"].any():
             direct.append(chunk.drop("rep"))
             continue
@@ -183,6 +188,7 @@ def native_pairs(
     max_pairs: int = DEFAULT_MAX_PAIRS,
     partitions: int = 2,
     evidence: bool = True,
+    only: pl.DataFrame | None = None,
 ) -> NativeResult:
     """Native co-action counting over actions of one or more signals.
 
@@ -200,6 +206,9 @@ def native_pairs(
     evidence : bool
         Also build the evidence table (one row per pair and key, with event ids); when
         False, ``evidence`` is empty and only the edges are built.
+    only : polars.DataFrame, optional
+        ``actor_a, actor_b``: count only these pairs (in either order). Other pairs are
+        dropped chunk by chunk, as they are produced, so memory follows these pairs.
 
     Returns
     -------
@@ -230,8 +239,9 @@ def native_pairs(
             "_p", include_key=False, maintain_order=True
         )
     del coded
+    keep = None if only is None else _pair_codes(only)
     with ThreadPoolExecutor(max_workers=min(partitions, len(parts))) as pool:
-        triples = list(pool.map(lambda p: _partition_pairs(p, window_us, max_pairs), parts))
+        triples = list(pool.map(lambda p: _partition_pairs(p, window_us, max_pairs, keep), parts))
     del parts
     merged = pl.concat(triples) if len(triples) > 1 else triples[0]
     del triples
@@ -257,6 +267,17 @@ def native_pairs(
 
 
 _MIX: Final = 0x9E3779B97F4A7C15
+
+
+def _pair_codes(pairs: pl.DataFrame) -> pl.LazyFrame:
+    """``lo, hi``: the account hash codes (as in :func:`_prepare_actions`) of id pairs."""
+    ha = pairs["actor_a"].hash(seed=0)
+    hb = pairs["actor_b"].hash(seed=0)
+    return (
+        pl.DataFrame({"a": ha, "b": hb})
+        .lazy()
+        .select(lo=pl.min_horizontal("a", "b"), hi=pl.max_horizontal("a", "b"))
+    )
 
 
 def _empty() -> NativeResult:

@@ -252,7 +252,9 @@ def co_actions(
     second: list[pl.DataFrame] = []
     for w, sigs in sorted(by_window.items()):
         part = sub if len(by_window) == 1 else sub.filter(pl.col("signal").is_in(sigs))
-        res = native_pairs(part, window=w, max_pairs=max_pairs, partitions=budget.workers)
+        res = native_pairs(
+            part, window=w, max_pairs=max_pairs, partitions=budget.workers, only=cand
+        )
         second.append(res.evidence.join(cand, on=["actor_a", "actor_b"], how="semi"))
     unit_ev = pl.concat(second).with_columns(pl.col("key").cast(pl.Int64).alias("unit"))
     unit_keys = actions["key"].gather(units.table["row0"])  # the original key of each unit
