@@ -281,6 +281,10 @@ class LocalPairEngine:
         self.dir = work.subdir(f"partials-{id(self)}")
         self._lock = threading.Lock()
         self._files: dict[int, list[Path]] = {}
+        # one pair partition holds at most a task's bytes of partials: keep them in memory
+        # rather than write and read them back (same frames, same order, same result)
+        self.in_memory = self.n_buckets == 1
+        self._held: list[tuple[int, pl.DataFrame]] = []
         self._serial = 0
         self.n_partials = 0
         self.n_tasks = 0
@@ -356,6 +360,10 @@ class LocalPairEngine:
             serial = self._serial
             self._serial += 1
             self.n_partials += frame.height
+        if self.in_memory:
+            with self._lock:
+                self._held.append((serial, frame))
+            return
         if self.n_buckets == 1:
             parts = {0: frame}
         else:
@@ -372,10 +380,17 @@ class LocalPairEngine:
         """Yield ``(q, pairs)`` for every pair partition in order (:func:`reduce_pairs`).
 
         Partitions are reduced ``workers`` at a time, ahead of the consumer by at most
-        that many; their spill files are deleted once read.
+        that many; their spill files are deleted once read. When all partials fit in one
+        pair partition they were kept in memory, not spilled.
         """
 
         def one(q: int) -> pl.DataFrame:
+            if self.in_memory:
+                held = [frame for _, frame in sorted(self._held, key=lambda x: x[0])]
+                self._held.clear()
+                if not held:
+                    return pl.DataFrame(schema=PAIR_SCHEMA)
+                return reduce_pairs(pl.concat(held), n_accounts=self.n_accounts)
             files = sorted(self._files.get(q, []))
             if not files:
                 return pl.DataFrame(schema=PAIR_SCHEMA)
