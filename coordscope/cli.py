@@ -292,6 +292,25 @@ _SIGNAL_HELP = (
 )
 
 
+#: ``--memory`` and ``--workers`` of the commands that count pairs (audit, detect).
+_Memory = Annotated[
+    str,
+    typer.Option(
+        "--memory",
+        help="Memory budget of the run (4GB, 512MB, ...): partitions and spill files "
+        "are sized from it; results do not depend on it.",
+    ),
+]
+_Workers = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        help="Partition tasks run at once. Default: every core this process may use.",
+        show_default=False,
+    ),
+]
+
+
 @app.command(epilog=_FORMAT_EPILOG)
 def detect(
     inputs: Annotated[
@@ -339,22 +358,8 @@ def detect(
         typer.Option("--map", help="Map a canonical column to a source field, COL=FIELD."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
-    memory: Annotated[
-        str,
-        typer.Option(
-            "--memory",
-            help="Memory budget of the run (4GB, 512MB, ...): partitions and spill files "
-            "are sized from it; results do not depend on it.",
-        ),
-    ] = "4GB",
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            "--workers",
-            help="Partition tasks run at once. Default: every core this process may use.",
-            show_default=False,
-        ),
-    ] = None,
+    memory: _Memory = "4GB",
+    workers: _Workers = None,
 ) -> None:
     """Find accounts acting on the same thing within W seconds, and their pair table.
 
@@ -498,22 +503,8 @@ def audit(
         typer.Option("--map", help="Map a canonical column to a source field, COL=FIELD."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
-    memory: Annotated[
-        str,
-        typer.Option(
-            "--memory",
-            help="Memory budget of the run (4GB, 512MB, ...): partitions and spill files "
-            "are sized from it; results do not depend on it.",
-        ),
-    ] = "4GB",
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            "--workers",
-            help="Partition tasks run at once. Default: every core this process may use.",
-            show_default=False,
-        ),
-    ] = None,
+    memory: _Memory = "4GB",
+    workers: _Workers = None,
     work_dir: Annotated[
         Path | None,
         typer.Option(

@@ -9,6 +9,7 @@ reference tool's mode from :mod:`coordscope.compat`).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,9 +67,9 @@ class AuditTables:
         """The whole edge table in memory (read once from its pieces, then cached)."""
         return self.edge_parts.collect()
 
-    @property
+    @functools.cached_property
     def significant_edges(self) -> pl.DataFrame:
-        """The significant edges, read with a streaming scan of the pieces."""
+        """The significant edges (a streaming scan of the pieces, done once)."""
         return self.edge_parts.filter(pl.col("significant").fill_null(False))
 
 

@@ -91,6 +91,7 @@ evidence tables), :mod:`~coordscope.stats.pairs` (pair tests, the edge table),
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -162,9 +163,9 @@ class Significance:
         """The whole edge table in memory (read from its pieces; costs its full size)."""
         return self.edge_parts.collect()
 
-    @property
+    @functools.cached_property
     def significant_edges(self) -> pl.DataFrame:
-        """The significant edges (a streaming scan of the pieces)."""
+        """The significant edges (a streaming scan of the pieces, done once)."""
         return self.edge_parts.filter(pl.col("significant"))
 
 
