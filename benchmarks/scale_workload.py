@@ -76,5 +76,9 @@ def run(path: Path, *, memory: str = "4GB") -> dict[str, Any]:
         "significant_edges": counts["significant_edges"],
         "clusters": counts["clusters"],
         "flagged_accounts": counts["flagged_accounts"],
-        "quality": {k: metrics.get(k) for k in ("precision", "recall", "f1", "pair_ap", "ari")},
+        "quality": {
+            **{k: metrics["accounts"].get(k) for k in ("precision", "recall", "f1")},
+            "pair_ap": metrics["pairs"].get("average_precision"),
+            "ari": metrics["clusters"].get("ari"),
+        },
     }
