@@ -110,7 +110,7 @@ def write_audit(result: AuditTables, directory: Path, *, report: bool = True) ->
     written: list[Path] = []
     start = time.perf_counter()
     written.append(write_table(result.events, directory / "events.parquet"))
-    written.append(write_table(result.coactions, directory / "coactions.parquet"))
+    written.append(write_parts(result.coaction_parts, directory / "coactions.parquet"))
     written.append(write_parts(result.edge_parts, directory / "edges.parquet"))
     csv_edges = result.edge_parts.head(EDGES_CSV_ROWS)
     result.summary.setdefault("counts", {})["edges_csv_rows"] = csv_edges.height

@@ -175,8 +175,13 @@ def audit(
 
     with stage("clusters", "clusters and scores"):
         sig_edges = sig.significant_edges
+        members_of_groups = sig.groups["members"].explode().drop_nulls()
         clusters = describe_clusters(
-            sig.groups, edges=sig_edges, evidence=sig.evidence, actions=acts, events=events
+            sig.groups,
+            edges=sig_edges,
+            evidence=sig.evidence_among(members_of_groups),
+            actions=acts,
+            events=events,
         )
         clusters = score_clusters(clusters, scorer)
         members = membership(clusters)
@@ -231,7 +236,7 @@ def audit(
     }
     return AuditResult(
         events=events,
-        coactions=sig.evidence,
+        coaction_parts=sig.evidence_parts,
         edge_parts=edge_table,
         nodes=nodes,
         clusters=clusters,

@@ -28,9 +28,12 @@ class AuditTables:
     ----------
     events : polars.DataFrame
         Canonical events that were read (:data:`~coordscope.schema.EVENT_SCHEMA`).
-    coactions : polars.DataFrame
+    coaction_parts : coordscope.parts.PartedTable
         Evidence rows (:data:`~coordscope.schema.EVIDENCE_SCHEMA`): one per (pair, signal,
-        key), with the two events of the pair's closest co-action on that key.
+        key) of every pair that could be tested, with the two events of the pair's
+        closest co-action on that key; sorted by pair, signal and key, held in pieces.
+        :attr:`coactions` reads it whole, :attr:`member_coactions` only the rows between
+        members of a cluster.
     edge_parts : coordscope.parts.PartedTable
         :data:`~coordscope.schema.AUDIT_EDGE_SCHEMA`, tested edges first by ``pvalue``,
         then the others by ids; one row per pair that co-acted, held in pieces (most on
@@ -53,7 +56,7 @@ class AuditTables:
     """
 
     events: pl.DataFrame
-    coactions: pl.DataFrame
+    coaction_parts: PartedTable
     edge_parts: PartedTable
     nodes: pl.DataFrame
     clusters: pl.DataFrame
@@ -71,6 +74,24 @@ class AuditTables:
     def significant_edges(self) -> pl.DataFrame:
         """The significant edges (a streaming scan of the pieces, done once)."""
         return self.edge_parts.filter(pl.col("significant").fill_null(False))
+
+    @property
+    def coactions(self) -> pl.DataFrame:
+        """The whole evidence table in memory (read from its pieces)."""
+        return self.coaction_parts.collect()
+
+    @functools.cached_property
+    def member_coactions(self) -> pl.DataFrame:
+        """The evidence rows whose two accounts are members of clusters (a scan, once).
+
+        A superset of what the cluster views need (both accounts in the *same* cluster).
+        """
+        if self.clusters.height == 0:
+            return self.coaction_parts.head(0)
+        ids = self.clusters["members"].explode().unique().drop_nulls()
+        return self.coaction_parts.filter(
+            pl.col("actor_a").is_in(ids) & pl.col("actor_b").is_in(ids)
+        )
 
 
 @dataclass

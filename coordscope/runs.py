@@ -94,8 +94,13 @@ def run_audit(
         }
         with stage("write", "writing outputs and report"):
             write_audit(result, output)
-        written = output / "edges.parquet"
-        result.edge_parts = PartedTable([written], pl.read_parquet_schema(written))
+        # the pieces go with the work directory: the result reads the files written
+        for name, attr in (
+            ("edges.parquet", "edge_parts"),
+            ("coactions.parquet", "coaction_parts"),
+        ):
+            written = output / name
+            setattr(result, attr, PartedTable([written], pl.read_parquet_schema(written)))
     finally:
         work.close()
     return result

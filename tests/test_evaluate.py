@@ -229,7 +229,7 @@ def audit_result() -> AuditResult:
     ).select(list(BURST_SCHEMA))
     return AuditResult(
         events=pl.DataFrame(schema=EVENT_SCHEMA),
-        coactions=pl.DataFrame(),
+        coaction_parts=PartedTable.of(pl.DataFrame()),
         edge_parts=PartedTable.of(edges),
         nodes=nodes,
         clusters=pl.DataFrame(schema=CLUSTER_SCHEMA),

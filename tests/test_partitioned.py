@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from coordscope.budget import MIN_MEMORY, Budget, parse_memory
 from coordscope.engine.kernel import count_band_pairs
 from coordscope.engine.partitioned import (
+    KEYED_SCHEMA,
     PAIR_SCHEMA,
     LocalPairEngine,
     partition_partials,
@@ -65,6 +66,44 @@ def brute_pairs(k: np.ndarray, a: np.ndarray, t: np.ndarray, s: np.ndarray, w: i
     )
 
 
+def brute_keyed(k: np.ndarray, a: np.ndarray, t: np.ndarray, s: np.ndarray, w: int) -> pl.DataFrame:
+    """One row per (pair, key) of actions sorted by (k, t): the closest co-action's positions.
+
+    Ties between co-actions with the same Δt go to the earliest first action in the sorted
+    order, then the earliest second one; ``ra`` is the position of the ``lo`` account's
+    action, ``rb`` of the ``hi`` account's.
+    """
+    df = pl.DataFrame({"k": k, "a": a, "t": t, "s": s}).with_row_index("i").cast({"i": pl.Int64})
+    j = df.join(df, on="k", suffix="2").filter(
+        (pl.col("i") < pl.col("i2"))
+        & ((pl.col("t2") - pl.col("t")).abs() <= w)
+        & (pl.col("a") != pl.col("a2"))
+    )
+    first = pl.col("a") < pl.col("a2")
+    j = j.with_columns(
+        lo=pl.min_horizontal("a", "a2"),
+        hi=pl.max_horizontal("a", "a2"),
+        dt=pl.col("t2") - pl.col("t"),
+        ra=pl.when(first).then("i").otherwise("i2"),
+        rb=pl.when(first).then("i2").otherwise("i"),
+    )
+    return (
+        j.sort("lo", "hi", "k", "dt", "i", "i2")
+        .group_by("lo", "hi", "k", maintain_order=True)
+        .agg(
+            pl.col("s").first(),
+            pl.len().cast(pl.Int64).alias("n"),
+            pl.col("dt").first(),
+            pl.col("t").min().alias("t0"),
+            pl.col("t2").max().alias("t1"),
+            pl.col("ra").first(),
+            pl.col("rb").first(),
+        )
+        .select(list(KEYED_SCHEMA))
+        .cast(KEYED_SCHEMA)  # type: ignore[arg-type]
+    )
+
+
 def run_engine(
     k: np.ndarray,
     a: np.ndarray,
@@ -75,8 +114,14 @@ def run_engine(
     n_accounts: int,
     task_bytes: int,
     workers: int,
+    keyed: bool = False,
 ) -> pl.DataFrame:
-    """Run the local engine with a forced task size; return every pair partition in order."""
+    """Run the local engine with a forced task size; return every pair partition in order.
+
+    With ``keyed``, return the (pair, key) rows instead, sorted by ``(lo, hi, k)``; the
+    actions are sorted by ``(k, t)`` first (stable), and ``ra``, ``rb`` are positions in
+    that order.
+    """
     order = np.lexsort((t, k))
     k, a, t, s = k[order], a[order], t[order], s[order]
     work = WorkDir()
@@ -86,8 +131,12 @@ def run_engine(
             n_accounts=n_accounts, n_pairs=count_band_pairs(k, t, w), budget=budget, work=work
         )
         engine.add(k, a, t, s, window=w)
-        parts = [pairs for _, pairs in engine.reduce()]
-        assert len(parts) == engine.n_buckets
+        done = list(engine.reduce())
+        assert [part.q for part in done] == list(range(engine.n_buckets))
+        if keyed:
+            rows = pl.concat([part.keyed for part in done])
+            return rows.sort("lo", "hi", "k").cast(KEYED_SCHEMA)  # type: ignore[arg-type]
+        parts = [part.pairs for part in done]
         return pl.concat(parts) if parts else pl.DataFrame(schema=PAIR_SCHEMA)
     finally:
         work.close()
@@ -117,6 +166,39 @@ def test_engine_equals_brute_force_at_any_partitioning(
     expected = brute_pairs(k, a, t, s, window)
     got = run_engine(k, a, t, s, window, n_accounts=10, task_bytes=task_bytes, workers=workers)
     assert got.equals(expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    data=actions_strategy,
+    window=st.integers(0, 12),
+    task_bytes=st.sampled_from([64, 1_000, 10**9]),
+    workers=st.sampled_from([1, 2]),
+)
+def test_closest_coaction_is_the_first_in_sweep_order_at_any_partitioning(
+    data: tuple[list[int], list[int], list[int]], window: int, task_bytes: int, workers: int
+) -> None:
+    k, a, t = (np.array(x, dtype=np.int64) for x in data)
+    s = k % 3
+    order = np.lexsort((t, k))
+    expected = brute_keyed(k[order], a[order], t[order], s[order], window)
+    got = run_engine(
+        k, a, t, s, window, n_accounts=10, task_bytes=task_bytes, workers=workers, keyed=True
+    )
+    assert got.equals(expected)
+
+
+def test_closest_coaction_hand_checked() -> None:
+    # one key; account 0 at t = 0 and t = 4, account 1 twice at t = 2 (simultaneous):
+    # Δt = 2 four ways; the first in sweep order is (t=0 of account 0, first t=2 of 1)
+    k = np.zeros(4, dtype=np.int64)
+    a = np.array([0, 1, 1, 0])
+    t = np.array([0, 2, 2, 4])
+    got = run_engine(k, a, t, k, 10, n_accounts=2, task_bytes=64, workers=1, keyed=True)
+    assert got.select("lo", "hi", "n", "dt", "ra", "rb").rows() == [(0, 1, 4, 2, 0, 1)]
+    # account 1 listed as the lower code: ra is still the lo account's action
+    got = run_engine(k, 1 - a, t, k, 10, n_accounts=2, task_bytes=64, workers=1, keyed=True)
+    assert got.select("lo", "hi", "n", "dt", "ra", "rb").rows() == [(0, 1, 4, 2, 1, 0)]
 
 
 def test_hand_checked_pairs() -> None:

@@ -225,7 +225,14 @@ def make_result(**values: str) -> AuditResult:
         "timings": {"read": 0.5},
     }
     return AuditResult(
-        events, coactions, PartedTable.of(edges), nodes, clusters, bursts, summary, rejects
+        events,
+        PartedTable.of(coactions),
+        PartedTable.of(edges),
+        nodes,
+        clusters,
+        bursts,
+        summary,
+        rejects,
     )
 
 
@@ -233,7 +240,7 @@ def empty_result(summary: dict[str, Any] | None = None) -> AuditResult:
     """No events, no edges, no clusters, no bursts."""
     return AuditResult(
         events=pl.DataFrame(schema=EVENT_SCHEMA),
-        coactions=pl.DataFrame(schema=EVIDENCE_SCHEMA),
+        coaction_parts=PartedTable.of(pl.DataFrame(schema=EVIDENCE_SCHEMA)),
         edge_parts=PartedTable.of(pl.DataFrame(schema=AUDIT_EDGE_SCHEMA)),
         nodes=pl.DataFrame(schema=NODE_SCHEMA),
         clusters=pl.DataFrame(schema=CLUSTER_SCHEMA),
@@ -430,7 +437,7 @@ def test_events_but_no_clusters() -> None:
     full = make_result()
     result = AuditResult(
         events=full.events,
-        coactions=full.coactions.clear(),
+        coaction_parts=PartedTable.of(full.coactions.clear()),
         edge_parts=PartedTable.of(full.edges.clear()),
         nodes=full.nodes.with_columns(flagged=pl.lit(False), cluster=pl.lit(None, pl.Int64)),
         clusters=full.clusters.clear(),
@@ -448,7 +455,7 @@ def test_clusters_without_significance_are_called_candidates() -> None:
     full = make_result()
     result = AuditResult(
         events=full.events,
-        coactions=full.coactions,
+        coaction_parts=PartedTable.of(full.coactions),
         edge_parts=PartedTable.of(full.edges.with_columns(significant=pl.lit(False))),
         nodes=full.nodes.with_columns(flagged=pl.lit(False)),
         clusters=full.clusters.with_columns(significant=pl.lit(False)),
@@ -474,7 +481,7 @@ def test_top_limits_the_detailed_clusters() -> None:
     full = make_result()
     two = AuditResult(
         events=full.events,
-        coactions=full.coactions,
+        coaction_parts=PartedTable.of(full.coactions),
         edge_parts=full.edge_parts,
         nodes=full.nodes,
         clusters=pl.concat(

@@ -82,7 +82,7 @@ def result_of(clusters: pl.DataFrame) -> AuditResult:
     empty = pl.DataFrame()
     return AuditResult(
         events=empty,
-        coactions=empty,
+        coaction_parts=PartedTable.of(empty),
         edge_parts=PartedTable.of(empty),
         nodes=empty,
         clusters=clusters,

@@ -1025,13 +1025,11 @@ def test_discrepancy_4_group_statistic_with_clocks() -> None:
     assert res.groups["statistic"].item() == 3.0  # code: 2.0
 
 
-@pytest.mark.xfail(raises=pl.exceptions.SchemaError, strict=True, reason="BUG: crash, see below")
-def test_bug_several_windows_crash() -> None:
-    # BUG. With per-signal windows (``windows=``), the evidence pass runs once per window;
-    # when a window's signals have no action on a unit shared by two candidate accounts,
-    # its empty evidence table (key: String) is concatenated with the others (key: Int64,
-    # the unit code): polars.exceptions.SchemaError in _two_pass. Here: a and b co-share
-    # twice (candidates), the only co_link action is alone. Without ``windows`` it runs.
+def test_several_windows() -> None:
+    # Formerly a crash: with per-signal windows (``windows=``), a second evidence pass ran
+    # once per window and concatenated an empty table of another schema. The evidence now
+    # comes from the one counting pass. Here: a and b co-share twice (candidates), the
+    # only co_link action is alone, so the link window changes nothing.
     acts = [
         Act("co_share", "p1", "a", t(0), "e0"),
         Act("co_share", "p1", "b", t(1), "e1"),
@@ -1039,5 +1037,14 @@ def test_bug_several_windows_crash() -> None:
         Act("co_share", "p2", "b", t(101), "e3"),
         Act("co_link", "l1", "a", t(0), "e0"),
     ]
-    assert significance(frame(acts), window=10.0).edges.height == 1
-    significance(frame(acts), window=10.0, windows={"co_link": 30.0})
+    plain = significance(frame(acts), window=10.0)
+    wide = significance(frame(acts), window=10.0, windows={"co_link": 30.0})
+    assert plain.edges.height == 1
+    assert wide.edges.equals(plain.edges) and wide.evidence.equals(plain.evidence)
+    # c and d share a link 20 s apart: a co-action under the 30 s link window only
+    more = [*acts, Act("co_link", "l2", "c", t(0), "e4"), Act("co_link", "l2", "d", t(20), "e5")]
+    pairs = significance(frame(more), window=10.0).edges.select("actor_a", "actor_b").rows()
+    assert pairs == [("a", "b")]
+    wide = significance(frame(more), window=10.0, windows={"co_link": 30.0}).edges
+    assert sorted(wide.select("actor_a", "actor_b").rows()) == [("a", "b"), ("c", "d")]
+    assert wide.filter(pl.col("actor_a") == "c")["min_dt"].item() == 20.0

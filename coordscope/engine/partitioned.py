@@ -8,16 +8,20 @@ the density of keys, not with the number of actions. The work is therefore cut t
    the partition task, runs the band sweep of :mod:`coordscope.engine.kernel` over one
    partition in chunks of at most ``max_pairs`` pairs and emits *partial aggregates*, one
    row per (pair of accounts, key): co-actions ``n``, the smallest Δt ``dt``, the
-   earliest and latest action ``t0``, ``t1``. A pair of two single actions is such a row
-   already; only pairs touching an account that acted on the key more than once are
-   grouped. A row flagged ``part`` may have siblings (same pair and key) from other
-   chunks of a crowded key: the reduce merges them.
+   earliest and latest action ``t0``, ``t1``, and the ids ``ra``, ``rb`` of the two
+   actions of the closest co-action (the first in sweep order among equal Δt: the
+   earliest first action, then the earliest second). A pair of two single actions is
+   such a row already; only pairs touching an account that acted on the key more than
+   once are grouped. A row flagged ``part`` may have siblings (same pair and key) from
+   other chunks of a crowded key: the reduce merges them.
 2. **Pair partitions** (the reduce). Partials are routed by the pair's first account
    into pair partitions (ranges of account codes, so pair partitions in order give the
    pairs in code order) and spilled to Parquet. :func:`reduce_pairs` turns the partials
    of one pair partition into one row per pair: ``n_keys`` (distinct keys), ``n_co``
    (co-actions), ``min_dt``, ``median_dt`` (median over the pair's keys of each key's
-   smallest Δt), ``first_ts``, ``last_ts`` and ``sig`` (bit mask of the signals).
+   smallest Δt), ``first_ts``, ``last_ts`` and ``sig`` (bit mask of the signals). The
+   complete (pair, key) rows it merged on the way (:func:`merge_partials`) come with it,
+   for the callers that need per-key evidence of some pairs.
 
 Both functions are pure functions of a table: the local runner
 (:class:`LocalPairEngine`) runs them on threads over spilled partitions; another runner
@@ -38,6 +42,7 @@ import math
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -50,9 +55,12 @@ from coordscope.engine.kernel import band_pairs, window_ends
 from coordscope.parts import WorkDir
 
 __all__ = [
+    "KEYED_SCHEMA",
     "PAIR_SCHEMA",
     "PARTIAL_SCHEMA",
     "LocalPairEngine",
+    "PairPartition",
+    "merge_partials",
     "partition_partials",
     "reduce_pairs",
 ]
@@ -62,8 +70,14 @@ IntArray = npt.NDArray[np.int64]
 #: Partial aggregates per (pair, key), emitted by the partition task.
 PARTIAL_SCHEMA: Final[dict[str, pl.DataType]] = {
     "lo": pl.Int64(), "hi": pl.Int64(), "k": pl.Int64(), "s": pl.Int64(), "n": pl.Int64(),
-    "dt": pl.Int64(), "t0": pl.Int64(), "t1": pl.Int64(), "part": pl.Boolean(),
+    "dt": pl.Int64(), "t0": pl.Int64(), "t1": pl.Int64(), "ra": pl.Int64(), "rb": pl.Int64(),
+    "part": pl.Boolean(),
 }  # fmt: skip
+
+#: Complete aggregates per (pair, key), from :func:`merge_partials`.
+KEYED_SCHEMA: Final[dict[str, pl.DataType]] = {
+    c: t for c, t in PARTIAL_SCHEMA.items() if c != "part"
+}
 
 #: One row per pair of accounts, from the pair-partition reduce; ``lo < hi`` codes.
 PAIR_SCHEMA: Final[dict[str, pl.DataType]] = {
@@ -74,10 +88,10 @@ PAIR_SCHEMA: Final[dict[str, pl.DataType]] = {
 
 #: Bytes a materialised pair costs in a task: two index arrays and their filtered copies,
 #: the gathered codes and times, the partial frame and its grouped part (measured: about
-#: three times the 120 bytes of the arrays alone).
-PAIR_BYTES: Final = 320
+#: three times the 136 bytes of the arrays alone).
+PAIR_BYTES: Final = 370
 #: Bytes a partial row costs in the reduce (the frame, its group-by and the pair rows).
-PARTIAL_BYTES: Final = 200
+PARTIAL_BYTES: Final = 240
 
 
 def partition_partials(
@@ -85,6 +99,7 @@ def partition_partials(
     a: IntArray,
     t: IntArray,
     s: IntArray,
+    r: IntArray | None = None,
     *,
     window: int,
     max_pairs: int,
@@ -96,6 +111,9 @@ def partition_partials(
     k, a, t, s : ndarray of int64
         Key code, account code, time and signal index of every action of the partition,
         sorted by ``(k, t)``. Every action of a key must be in the partition.
+    r : ndarray of int64, optional
+        An id of every action (default: its position in the partition), reported as
+        ``ra``, ``rb`` for the closest co-action of each (pair, key).
     window : int
         The co-action window, inclusive, in the unit of ``t``.
     max_pairs : int
@@ -107,7 +125,10 @@ def partition_partials(
     polars.DataFrame
         :data:`PARTIAL_SCHEMA` rows, at most about ``max_pairs`` per frame: ``lo < hi``
         account codes, key ``k`` and its signal ``s``, co-actions ``n``, smallest Δt
-        ``dt``, earliest ``t0`` and latest ``t1`` action of those co-actions. Rows with
+        ``dt``, earliest ``t0`` and latest ``t1`` action of those co-actions, ``ra`` and
+        ``rb`` the ids of the ``lo`` and the ``hi`` account's action in the closest
+        co-action (ties: the first in sweep order, i.e. the earliest first action in
+        ``(k, t)`` order, then the earliest second). Rows with
         ``part = False`` are complete (no other row of the task has their pair and key);
         rows with ``part = True`` must be merged by pair and key.
 
@@ -120,6 +141,8 @@ def partition_partials(
     n = k.shape[0]
     if n < 2:
         return
+    if r is None:
+        r = np.arange(n, dtype=np.int64)
     # a (key, account) seen twice marks its pairs for grouping (exact: keys are whole)
     rep = pl.DataFrame({"k": k, "a": a}).is_duplicated().to_numpy()
     held: list[pl.DataFrame] = []
@@ -135,7 +158,8 @@ def partition_partials(
         del i_all, j_all
         if ii.shape[0] == 0:
             continue
-        r = rep[ii] | rep[jj]
+        grouped_rows = rep[ii] | rep[jj]
+        first = ai < aj
         chunk = pl.DataFrame(
             {
                 "lo": np.minimum(ai, aj),
@@ -146,16 +170,18 @@ def partition_partials(
                 "dt": t[jj] - t[ii],
                 "t0": t[ii],
                 "t1": t[jj],
-                "r": r,
+                "ra": np.where(first, r[ii], r[jj]),
+                "rb": np.where(first, r[jj], r[ii]),
+                "g": grouped_rows,
             }
         )
-        del ai, aj, ii, jj
-        if not r.any():
-            yield chunk.drop("r").with_columns(pl.lit(False).alias("part"))
+        del ai, aj, ii, jj, first
+        if not grouped_rows.any():
+            yield chunk.drop("g").with_columns(pl.lit(False).alias("part"))
             continue
-        if not r.all():
-            yield chunk.filter(~pl.col("r")).drop("r").with_columns(pl.lit(False).alias("part"))
-        grouped = _merge(chunk.filter(pl.col("r")).drop("r"))
+        if not grouped_rows.all():
+            yield chunk.filter(~pl.col("g")).drop("g").with_columns(pl.lit(False).alias("part"))
+        grouped = _merge(chunk.filter(pl.col("g")).drop("g"))
         held.append(grouped)
         held_rows += grouped.height
         if held_rows > max_pairs:
@@ -171,7 +197,12 @@ def partition_partials(
 
 
 def _merge(frame: pl.DataFrame) -> pl.DataFrame:
-    """Group co-actions or partial rows by (pair, key)."""
+    """Group co-actions or partial rows by (pair, key).
+
+    Rows of a group keep their order inside it, so the first smallest Δt is the first in
+    sweep order (the partials of one (pair, key) come from one task, in its order).
+    """
+    best = pl.col("dt").arg_min()
     return (
         frame.group_by(["lo", "hi", "k"])
         .agg(
@@ -180,9 +211,39 @@ def _merge(frame: pl.DataFrame) -> pl.DataFrame:
             pl.col("dt").min(),
             pl.col("t0").min(),
             pl.col("t1").max(),
+            pl.col("ra").get(best),
+            pl.col("rb").get(best),
         )
-        .select("lo", "hi", "k", "s", "n", "dt", "t0", "t1")
+        .select(list(KEYED_SCHEMA))
     )
+
+
+def merge_partials(partials: pl.DataFrame) -> pl.DataFrame:
+    """Merge the partial rows of one pair partition into one row per (pair, key).
+
+    Parameters
+    ----------
+    partials : polars.DataFrame
+        :data:`PARTIAL_SCHEMA` rows, in the order the tasks emitted them; every partial
+        of a pair must be present.
+
+    Returns
+    -------
+    polars.DataFrame
+        :data:`KEYED_SCHEMA`, one row per (pair, key), in no particular order.
+
+    Notes
+    -----
+    Only rows flagged ``part`` are grouped. Cost ``O(R)`` for ``R`` rows.
+    """
+    cols = list(KEYED_SCHEMA)
+    if partials.height == 0:
+        return pl.DataFrame(schema=KEYED_SCHEMA)
+    if not partials["part"].any():
+        return partials.select(cols)
+    done = partials.filter(~pl.col("part")).select(cols)
+    merged = _merge(partials.filter(pl.col("part")).select(cols))
+    return pl.concat([done, merged]) if done.height else merged
 
 
 def reduce_pairs(partials: pl.DataFrame, *, n_accounts: int) -> pl.DataFrame:
@@ -191,7 +252,8 @@ def reduce_pairs(partials: pl.DataFrame, *, n_accounts: int) -> pl.DataFrame:
     Parameters
     ----------
     partials : polars.DataFrame
-        :data:`PARTIAL_SCHEMA` rows; every partial of a pair must be present.
+        :data:`PARTIAL_SCHEMA` rows (every partial of a pair must be present), or
+        :data:`KEYED_SCHEMA` rows already merged by :func:`merge_partials`.
     n_accounts : int
         The number of account codes (pairs are ordered by ``lo * (n_accounts + 1) + hi``).
 
@@ -209,13 +271,8 @@ def reduce_pairs(partials: pl.DataFrame, *, n_accounts: int) -> pl.DataFrame:
     """
     if partials.height == 0:
         return pl.DataFrame(schema=PAIR_SCHEMA)
-    cols = list(PARTIAL_SCHEMA)[:-1]
-    if partials["part"].any():
-        done = partials.filter(~pl.col("part")).select(cols)
-        merged = _merge(partials.filter(pl.col("part")).select(cols))
-        partials = pl.concat([done, merged]) if done.height else merged
-    else:
-        partials = partials.select(cols)
+    if "part" in partials.columns:
+        partials = merge_partials(partials)
     pid = (pl.col("lo") * (n_accounts + 1) + pl.col("hi")).alias("pid")
     partials = partials.with_columns(pid)
     several = partials["pid"].is_duplicated()
@@ -247,6 +304,26 @@ def reduce_pairs(partials: pl.DataFrame, *, n_accounts: int) -> pl.DataFrame:
         )
     )
     return pl.concat([one, many]).sort("pid").select(list(PAIR_SCHEMA))
+
+
+@dataclass(frozen=True)
+class PairPartition:
+    """One reduced pair partition.
+
+    Attributes
+    ----------
+    q : int
+        Its index; partitions in index order hold the pairs in code order.
+    pairs : polars.DataFrame
+        :data:`PAIR_SCHEMA`, one row per pair, sorted by ``(lo, hi)``.
+    keyed : polars.DataFrame
+        :data:`KEYED_SCHEMA`, one row per (pair, key) of those pairs, in no particular
+        order.
+    """
+
+    q: int
+    pairs: pl.DataFrame
+    keyed: pl.DataFrame
 
 
 class LocalPairEngine:
@@ -302,15 +379,28 @@ class LocalPairEngine:
         q = (share * self.n_buckets).floor().cast(pl.Int64)
         return q.clip(0, self.n_buckets - 1)
 
-    def add(self, k: IntArray, a: IntArray, t: IntArray, s: IntArray, *, window: int) -> None:
+    def add(
+        self,
+        k: IntArray,
+        a: IntArray,
+        t: IntArray,
+        s: IntArray,
+        r: IntArray | None = None,
+        *,
+        window: int,
+    ) -> None:
         """Count the co-actions of actions sorted by ``(k, t)``; spill their partials.
 
         Key partitions are cut at key boundaries so that each holds about ``max_pairs``
         in-window pairs (a crowded key alone is one partition, processed in chunks).
+        ``r`` gives the action ids reported as ``ra``, ``rb`` (default: the positions in
+        these arrays).
         """
         n = k.shape[0]
         if n < 2:
             return
+        if r is None:
+            r = np.arange(n, dtype=np.int64)
         ends = window_ends(k, t, window)
         cum = np.cumsum(ends - np.arange(n, dtype=np.int64) - 1)
         total = int(cum[-1])
@@ -329,7 +419,7 @@ class LocalPairEngine:
             lo, hi = span
             self._spill(
                 partition_partials(
-                    k[lo:hi], a[lo:hi], t[lo:hi], s[lo:hi], window=window,
+                    k[lo:hi], a[lo:hi], t[lo:hi], s[lo:hi], r[lo:hi], window=window,
                     max_pairs=self.max_pairs,
                 )
             )  # fmt: skip
@@ -376,28 +466,27 @@ class LocalPairEngine:
             with self._lock:
                 self._files.setdefault(q, []).append(path)
 
-    def reduce(self) -> Iterator[tuple[int, pl.DataFrame]]:
-        """Yield ``(q, pairs)`` for every pair partition in order (:func:`reduce_pairs`).
+    def reduce(self) -> Iterator[PairPartition]:
+        """Yield every pair partition in order, reduced (:func:`reduce_pairs`).
 
         Partitions are reduced ``workers`` at a time, ahead of the consumer by at most
         that many; their spill files are deleted once read. When all partials fit in one
         pair partition they were kept in memory, not spilled.
         """
 
-        def one(q: int) -> pl.DataFrame:
+        def one(q: int) -> PairPartition:
             if self.in_memory:
                 held = [frame for _, frame in sorted(self._held, key=lambda x: x[0])]
                 self._held.clear()
-                if not held:
-                    return pl.DataFrame(schema=PAIR_SCHEMA)
-                return reduce_pairs(pl.concat(held), n_accounts=self.n_accounts)
-            files = sorted(self._files.get(q, []))
-            if not files:
-                return pl.DataFrame(schema=PAIR_SCHEMA)
-            partials = pl.read_parquet(files)
-            for f in files:
-                f.unlink(missing_ok=True)
-            return reduce_pairs(partials, n_accounts=self.n_accounts)
+                partials = pl.concat(held) if held else pl.DataFrame(schema=PARTIAL_SCHEMA)
+            else:
+                files = sorted(self._files.get(q, []))
+                partials = pl.read_parquet(files) if files else pl.DataFrame(schema=PARTIAL_SCHEMA)
+                for f in files:
+                    f.unlink(missing_ok=True)
+            keyed = merge_partials(partials)
+            del partials
+            return PairPartition(q, reduce_pairs(keyed, n_accounts=self.n_accounts), keyed)
 
         workers = self.budget.workers
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -407,4 +496,4 @@ class LocalPairEngine:
                 nxt = q + len(pending) + 1
                 if nxt < self.n_buckets:
                     pending.append(pool.submit(one, nxt))
-                yield q, result
+                yield result

@@ -270,7 +270,7 @@ def cluster_evidence(result: AuditTables, cluster: int) -> pl.DataFrame:
     if row.height == 0:
         return pl.DataFrame(schema=schema)
     long = _long(row.select("cluster", "members"))
-    ev = _inside(result.coactions, long, "actor_a", "actor_b")
+    ev = _inside(result.member_coactions, long, "actor_a", "actor_b")
     if result.actions is not None:
         keys = ev.select("signal", "key").unique()
         rows = (

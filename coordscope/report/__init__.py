@@ -234,7 +234,7 @@ def _cluster_blocks(
 ) -> list[dict[str, Any]]:
     if shown.height == 0:
         return []
-    evidence = _data.evidence_events(result.coactions, result.events, shown)
+    evidence = _data.evidence_events(result.member_coactions, result.events, shown)
     members = _data.cluster_members(shown, result.nodes, evidence, cap=TIMELINE_MEMBERS)
     keys = _data.cluster_keys(shown, evidence, cap=KEY_ROWS)
     posts = _data.sample_posts(evidence, keys, per_key=POSTS_PER_KEY, cap=POSTS).with_columns(

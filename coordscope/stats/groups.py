@@ -26,6 +26,7 @@ import polars as pl
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
+from coordscope.parts import PartedTable
 from coordscope.schema import GROUP_SCHEMA
 from coordscope.stats import null
 from coordscope.stats.communities import communities
@@ -33,7 +34,7 @@ from coordscope.stats.multiple import benjamini_hochberg
 from coordscope.stats.pairs import NullContext, signal_model
 from coordscope.stats.units import MINUTE_US, Units
 
-__all__ = ["group_tests"]
+__all__ = ["group_tests", "half_counts"]
 
 _MIN_GROUP: Final = 3
 _MAX_GROUP: Final = 50
@@ -57,7 +58,37 @@ class _Totals:
     unit_p: FloatArray
 
 
-def group_tests(ev: pl.DataFrame, nulls: NullContext, *, seed: int, alpha: float) -> pl.DataFrame:
+def half_counts(ev: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Reduce coded evidence to what the group tests read, one pair partition at a time.
+
+    Parameters
+    ----------
+    ev : polars.DataFrame
+        Coded evidence (:func:`coordscope.stats.evidence.coded_evidence`) of whole pairs.
+
+    Returns
+    -------
+    graph : polars.DataFrame
+        ``a, b, h, x``: the pairs with ``x >= 2`` co-acted units (clock co-actions
+        excepted) in half ``h`` (0 or 1) of the split, sorted by ``(a, b, h)``: the edges
+        of the candidate graphs.
+    live : polars.DataFrame
+        ``a, b, key``: the evidence rows that are not clock co-actions (``key`` the unit
+        code), in the order of ``ev``.
+    """
+    live = ev.filter(~pl.col("clock"))
+    graph = (
+        live.group_by(["a", "b", "h"])
+        .agg(pl.len().alias("x"))
+        .filter((pl.col("h") >= 0) & (pl.col("x") >= 2))
+        .sort(["a", "b", "h"])
+    )
+    return graph, live.select("a", "b", "key")
+
+
+def group_tests(
+    graph: pl.DataFrame, live: PartedTable, nulls: NullContext, *, seed: int, alpha: float
+) -> pl.DataFrame:
     """Find candidate groups on one half of the time blocks and test them on the other.
 
     Statistic ``T_g``: over the units' actions in the test half, the number of (unit,
@@ -86,8 +117,12 @@ def group_tests(ev: pl.DataFrame, nulls: NullContext, *, seed: int, alpha: float
 
     Parameters
     ----------
-    ev : polars.DataFrame
-        Coded evidence (:func:`coordscope.stats.evidence.coded_evidence`).
+    graph : polars.DataFrame
+        ``a, b, h, x`` of every pair partition (:func:`half_counts`), concatenated in
+        pair order.
+    live : coordscope.parts.PartedTable
+        ``a, b, key`` of every pair partition (:func:`half_counts`); only the rows
+        between members of a candidate group are read.
     nulls : NullContext
         The null models' inputs; every signal's model is fitted into it.
     seed : int
@@ -107,9 +142,6 @@ def group_tests(ev: pl.DataFrame, nulls: NullContext, *, seed: int, alpha: float
     and joins over the members' actions and incidence rows per signal.
     """
     units = nulls.units
-    live = ev.filter(~pl.col("clock"))
-    # sorted: the community search must see the graph in a fixed order
-    xh = live.group_by(["a", "b", "h"]).agg(pl.len().alias("x")).sort(["a", "b", "h"])
     for s in range(len(units.signals)):  # a handful
         signal_model(nulls, s)
     totals = _totals(nulls)
@@ -117,10 +149,11 @@ def group_tests(ev: pl.DataFrame, nulls: NullContext, *, seed: int, alpha: float
     next_id = 0
     for found in (0, 1):  # find on one half, test on the other
         test = 1 - found
-        graph = xh.filter((pl.col("h") == found) & (pl.col("x") >= 2))
-        if graph.height == 0:
+        # sorted by pair: the community search must see the graph in a fixed order
+        half_graph = graph.filter(pl.col("h") == found).select("a", "b", "x")
+        if half_graph.height == 0:
             continue
-        comm = _candidates(graph, seed=seed + found)
+        comm = _candidates(half_graph, seed=seed + found)
         if comm.height == 0:
             continue
         comm = comm.with_columns((pl.col("g") + next_id).alias("g"))
@@ -242,7 +275,7 @@ def _near(step: int, w_of: pl.Expr, on_grid: pl.Expr) -> pl.Expr:
 
 def _expectation(
     comm: pl.DataFrame,
-    live: pl.DataFrame,
+    live: PartedTable,
     nulls: NullContext,
     totals: _Totals,
     gid: npt.NDArray[np.int64],
@@ -271,7 +304,9 @@ def _expectation(
     big_x = np.zeros(gid.shape[0])
     big_x[np.searchsorted(gid, act["g"].to_numpy())] = act["S"].to_numpy() / root
     # evidence rows between two members of the same group, per unit
-    cg = live.join(comm.rename({"g": "ga"}), on="a").join(
+    members = comm["a"].unique()
+    inner = live.filter(pl.col("a").is_in(members) & pl.col("b").is_in(members))
+    cg = inner.join(comm.rename({"g": "ga"}), on="a").join(
         comm.rename({"a": "b", "g": "gb"}), on="b"
     )
     cg = (

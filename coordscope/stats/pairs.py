@@ -11,26 +11,26 @@ co-actions left out), two Poisson tails conditional on ``X_ab >= 1``
 
 Per signal ``p_s = min(1, 2·min(p_sync, p_cooc))``; signals combine by Simes over the
 signals the pair co-acted on (:func:`pair_tests`); Benjamini–Hochberg q-values run over
-the pairs whose smallest achievable p-value is below 1 (:func:`edge_table`).
+the pairs whose smallest achievable p-value is below 1. The tests run one pair partition
+at a time (:func:`pair_tests`, :func:`partition_edges`); only the edges with ``p < 1``
+are held until Benjamini–Hochberg has seen every partition (:func:`rank_edges`).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from coordscope.parts import PartedTable, WorkDir
 from coordscope.schema import EDGE_SCHEMA, SIGNIFICANCE_COLUMNS
 from coordscope.stats import null
-from coordscope.stats.evidence import PairCount
 from coordscope.stats.multiple import benjamini_hochberg, simes
 from coordscope.stats.units import Units, code_of
 
-__all__ = ["NullContext", "edge_table", "pair_tests", "signal_model"]
+__all__ = ["NullContext", "pair_tests", "partition_edges", "rank_edges", "signal_model"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -57,6 +57,28 @@ class NullContext:
     incidence: pl.DataFrame
     scheduled: npt.NDArray[np.bool_]
     models: dict[int, null.Model] = field(default_factory=dict)
+
+    @functools.cached_property
+    def n_units_of(self) -> npt.NDArray[np.int64]:
+        """Unsaturated units each account code acted in."""
+        counts = np.bincount(self.incidence["a"].to_numpy(), minlength=self.units.n_accounts)
+        return counts.astype(np.int64, copy=False)
+
+    def signal_incidence(self, s: int) -> tuple[pl.DataFrame, npt.NDArray[np.int64]]:
+        """Return signal ``s``'s incidence rows sorted by account, and where each starts.
+
+        ``(rows, starts)``: ``rows`` holds ``a, k, m`` of the signal's units, account
+        ``a``'s rows are ``rows[starts[a]:starts[a + 1]]``; computed once per signal.
+        """
+        cache: dict[int, tuple[pl.DataFrame, npt.NDArray[np.int64]]]
+        cache = self.__dict__.setdefault("_by_signal", {})
+        if s not in cache:
+            rows = self.incidence.filter(pl.col("s") == s).select("a", "k", "m").sort(["a", "k"])
+            deg = np.bincount(rows["a"].to_numpy(), minlength=self.units.n_accounts)
+            starts = np.zeros(deg.shape[0] + 1, dtype=np.int64)
+            np.cumsum(deg, out=starts[1:])
+            cache[s] = (rows, starts)
+        return cache[s]
 
 
 def signal_model(nulls: NullContext, s: int) -> null.Model:
@@ -148,7 +170,7 @@ def pair_tests(ev: pl.DataFrame, nulls: NullContext) -> tuple[pl.DataFrame, pl.D
         if cand.height == 0:
             continue
         model = signal_model(nulls, s)
-        results.append(_test_pairs(cand, nulls, model, signal=s, half=None))
+        results.append(_test_pairs(cand, nulls, model, signal=s))
     per_signal = pl.concat(results)
     # the signals a pair co-acted on but could not be tested on count in Simes with p = 1
     ones = (
@@ -173,126 +195,137 @@ def pair_tests(ev: pl.DataFrame, nulls: NullContext) -> tuple[pl.DataFrame, pl.D
     return out.select("pid", "a", "b", "p", "ps", "pc"), out.select("a", "b", "expected")
 
 
-def edge_table(
-    count: PairCount,
+def partition_edges(
+    single: pl.DataFrame,
     cand_edges: pl.DataFrame,
     pair_p: pl.DataFrame,
     pair_expected: pl.DataFrame,
     nulls: NullContext,
-    *,
-    alpha: float,
-    work: WorkDir,
-) -> tuple[PartedTable, int]:
-    """Join the pair tests to the edges: p, BH q, significance and the evidence label.
+) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    """Join the pair tests of one pair partition to its edges.
 
-    Only candidate pairs (``cand_edges``, a few) can have ``p < 1``: they are joined with
-    the tests; every other edge was written by the counting pass with ``p = q = 1``. BH
-    runs over the hypotheses that could be rejected: the edges whose two accounts each
-    acted in at least two unsaturated units (Tarone 1990; Gilbert 2005) — a pair where one
-    account has a single unit can only reach ``p = 1``.
+    The edges that cannot be significant (``p = 1``: not tested, or tested without
+    reaching below 1) are final already (``q = 1``); the others wait for
+    Benjamini–Hochberg over every partition (:func:`rank_edges`).
 
     Parameters
     ----------
-    count : coordscope.stats.evidence.PairCount
-        The counting pass: spilled non-candidate edges, candidate pairs.
+    single : polars.DataFrame
+        The partition's non-candidate edges
+        (:func:`coordscope.stats.evidence.single_edges`), in pair-code order.
     cand_edges : polars.DataFrame
-        The candidate edges (:func:`coordscope.stats.evidence.co_actions`).
+        :data:`~coordscope.schema.EDGE_SCHEMA` rows of the partition's candidate pairs
+        (:func:`coordscope.stats.evidence.edges_from_evidence`).
     pair_p, pair_expected : polars.DataFrame
-        The tests of :func:`pair_tests`.
+        The partition's tests (:func:`pair_tests`).
     nulls : NullContext
-        Gives the account codes and the incidence.
-    alpha : float
-        The false-discovery rate (``significant = qvalue <= alpha``).
-    work : WorkDir
-        Where the pieces of the table live.
+        Gives the account codes and the accounts' units.
 
     Returns
     -------
-    edges : PartedTable
-        :data:`~coordscope.schema.EDGE_SCHEMA` then
-        :data:`~coordscope.schema.SIGNIFICANCE_COLUMNS`: the edges with ``p < 1`` sorted
-        by ``pvalue`` then ids (one piece in memory), then the others by ids (``a < b``
-        codes follow id order, so integer sorts give the id order; pieces on disk).
-        ``evidence`` says which null a significant edge passed at the BH cut: ``sync``,
-        ``cooc`` or ``sync+cooc``.
+    rest : polars.DataFrame
+        The edges with ``p = 1``: :data:`~coordscope.schema.EDGE_SCHEMA`, then
+        :data:`~coordscope.schema.SIGNIFICANCE_COLUMNS`, then ``_pid``, sorted by
+        ``_pid`` (pair-code order, which is id order).
+    low : polars.DataFrame
+        The edges with ``p < 1``: :data:`~coordscope.schema.EDGE_SCHEMA`, ``a, b``
+        (codes), ``p, ps, pc, expected``.
     n_hypotheses : int
-        The number of hypotheses BH counted.
+        Candidate pairs whose two accounts each acted in at least two unsaturated units
+        (the hypotheses they add to Benjamini–Hochberg).
 
     Notes
     -----
-    Cost ``O(C log C)`` for ``C`` candidates, plus one rewrite of the pieces that
-    untested candidates join; the non-candidate edges are never all in memory.
+    Cost ``O(C log C)`` for the ``C`` candidate pairs of the partition.
     """
     actor_codes = nulls.units.actor_codes
     n = actor_codes.height
-    degree = np.bincount(nulls.incidence["a"].to_numpy(), minlength=n)
     a_c = code_of("actor_a", actor_codes, cand_edges)
     b_c = code_of("actor_b", actor_codes, cand_edges)
-    # Tarone: a pair where one account has a single key can only reach p = 1
-    multi = degree >= 2
-    n_hyp = count.n_testable + int((multi[a_c.to_numpy()] & multi[b_c.to_numpy()]).sum())
-    p = pair_p["p"].to_numpy()
-    q = benjamini_hochberg(p, m=max(n_hyp, p.shape[0]))
+    # Tarone: a pair where one account has a single unit can only reach p = 1
+    multi = nulls.n_units_of >= 2
+    n_hyp = int((multi[a_c.to_numpy()] & multi[b_c.to_numpy()]).sum())
+    tested = pair_p.select("a", "b", "p", "ps", "pc").join(pair_expected, on=["a", "b"], how="left")
+    cand = cand_edges.with_columns(a_c.alias("a"), b_c.alias("b")).join(
+        tested, on=["a", "b"], how="left"
+    )
+    below = pl.col("p").fill_null(1.0) < 1.0
+    low = cand.filter(below).select([*EDGE_SCHEMA, "a", "b", "p", "ps", "pc", "expected"])
+    schema = pl.Schema({**EDGE_SCHEMA, **SIGNIFICANCE_COLUMNS, "_pid": pl.Int64()})
+    high = (
+        cand.filter(~below)
+        .with_columns(
+            pl.col("p").fill_null(1.0).alias("pvalue"),
+            pl.lit(1.0).alias("qvalue"),
+            pl.lit(False).alias("significant"),
+            pl.lit("", dtype=pl.String).alias("evidence"),
+            (pl.col("a") * (n + 1) + pl.col("b")).alias("_pid"),
+        )
+        .select(list(schema))
+        .cast(dict(schema))  # type: ignore[arg-type]
+    )
+    rest = single.cast(dict(schema))  # type: ignore[arg-type]
+    if high.height:
+        rest = pl.concat([rest, high]).sort("_pid")
+    return rest, low, n_hyp
+
+
+def rank_edges(
+    low: pl.DataFrame, *, n_hypotheses: int, n_tested: int, alpha: float
+) -> pl.DataFrame:
+    """Benjamini–Hochberg over the pairs tested in every partition; rank those with p < 1.
+
+    BH runs over the hypotheses that could be rejected: the edges whose two accounts each
+    acted in at least two unsaturated units (Tarone 1990; Gilbert 2005) — a pair where one
+    account has a single unit can only reach ``p = 1``. Pairs with ``p = 1`` need not be
+    present: their q-value is 1 and they leave the others' unchanged.
+
+    Parameters
+    ----------
+    low : polars.DataFrame
+        Every partition's ``low`` rows (:func:`partition_edges`).
+    n_hypotheses : int
+        The hypotheses BH counts (at least ``n_tested``).
+    n_tested : int
+        The pairs tested (any p-value).
+    alpha : float
+        The false-discovery rate (``significant = qvalue <= alpha``).
+
+    Returns
+    -------
+    polars.DataFrame
+        :data:`~coordscope.schema.EDGE_SCHEMA` then
+        :data:`~coordscope.schema.SIGNIFICANCE_COLUMNS`, sorted by ``pvalue`` then ids
+        (``a < b`` codes follow id order, so integer sorts give the id order).
+        ``evidence`` says which null a significant edge passed at the BH cut: ``sync``,
+        ``cooc`` or ``sync+cooc``.
+
+    Notes
+    -----
+    Cost ``O(L log L)`` for the ``L`` rows with ``p < 1``.
+    """
+    schema = pl.Schema({**EDGE_SCHEMA, **SIGNIFICANCE_COLUMNS})
+    p = low["p"].to_numpy()
+    q = benjamini_hochberg(p, m=max(n_hypotheses, n_tested, p.shape[0]))
     sig = q <= alpha
     cut = float(p[sig].max()) if sig.any() else 0.0
-    ps, pc = pair_p["ps"].to_numpy(), pair_p["pc"].to_numpy()
+    ps, pc = low["ps"].to_numpy(), low["pc"].to_numpy()
     label = np.where(
         ~sig,
         "",
         np.where((ps <= cut) & (pc <= cut), "sync+cooc", np.where(ps <= cut, "sync", "cooc")),
     )
-    tested = (
-        pair_p.select("a", "b")
-        .with_columns(
-            pl.Series("pvalue", p),
-            pl.Series("qvalue", q),
-            pl.Series("significant", sig),
+    return (
+        low.with_columns(
+            pl.col("p").alias("pvalue"),
+            pl.Series("qvalue", q, dtype=pl.Float64),
+            pl.Series("significant", sig, dtype=pl.Boolean),
             pl.Series("evidence", label, dtype=pl.String),
         )
-        .join(pair_expected, on=["a", "b"], how="left")
+        .sort(["pvalue", "a", "b"])
+        .select(list(schema))
+        .cast(dict(schema))  # type: ignore[arg-type]
     )
-    pid = (pl.col("a") * (n + 1) + pl.col("b")).alias("_pid")
-    cand = (
-        cand_edges.with_columns(a_c.alias("a"), b_c.alias("b"))
-        .join(tested, on=["a", "b"], how="left")
-        .with_columns(
-            pl.col("pvalue").fill_null(1.0),
-            pl.col("qvalue").fill_null(1.0),
-            pl.col("significant").fill_null(False),
-            pl.col("evidence").fill_null(""),
-            pid,
-        )
-    )
-    schema = pl.Schema({**EDGE_SCHEMA, **SIGNIFICANCE_COLUMNS})
-    columns = list(schema)
-    low = cand.filter(pl.col("pvalue") < 1.0).sort(["pvalue", "a", "b"]).select(columns)
-    # untested candidates go back among the other edges, in pair-code order
-    high = (
-        cand.filter(pl.col("pvalue") >= 1.0)
-        .with_columns(count.piece_of(pl.col("a")).alias("_q"))
-        .select([*columns, "_pid", "_q"])
-        .cast({**schema, "_pid": pl.Int64})  # type: ignore[dict-item]
-    )
-    pieces: list[pl.DataFrame | Path] = [low.cast(schema)]
-    by_piece = high.partition_by("_q", as_dict=True, include_key=False)
-    for index, single in enumerate(count.single):
-        extra = by_piece.get((index,))
-        if extra is None or extra.height == 0:
-            pieces.append(single)
-            continue
-        merged = pl.concat([pl.read_parquet(single), extra]).sort("_pid")
-        path = work.file(f"edges-q{index:05d}")
-        merged.write_parquet(path, compression="lz4", statistics=False)
-        single.unlink(missing_ok=True)
-        pieces.append(path)
-        del merged
-    table = PartedTable(
-        pieces,
-        {**schema, "_pid": pl.Int64()},
-        transform=lambda lf: lf.select(columns),
-        owner=work,
-    )
-    return table, n_hyp
 
 
 def _test_pairs(
@@ -301,31 +334,27 @@ def _test_pairs(
     model: null.Model,
     *,
     signal: int,
-    half: int | None,
 ) -> pl.DataFrame:
     """Compute the sync and co-occurrence p-values of the pairs ``cand`` on one signal.
 
-    ``cand`` holds ``a, b, x``; ``half`` restricts the units to one half of the split
-    (``None``: all units). Returns ``a, b, p, ps, pc, lam, e`` (``lam`` = ``λ_ab``,
-    ``e`` = ``E_ab``).
+    ``cand`` holds ``a, b, x``; every unit of the signal counts. Returns
+    ``a, b, p, ps, pc, lam, e`` (``lam`` = ``λ_ab``, ``e`` = ``E_ab``).
     """
-    incidence = nulls.incidence
     units = nulls.units
     n_accounts = units.n_accounts
-    ia = incidence["a"].to_numpy()
-    sel = incidence["s"].to_numpy() == signal
-    if half is not None:
-        sel &= units.key_half[incidence["k"].to_numpy()] == half
-    deg = np.bincount(ia[sel], minlength=n_accounts)
+    rows, starts = nulls.signal_incidence(signal)
+    deg = np.diff(starts)
     pairs = cand.with_columns(
         (pl.col("a") * (n_accounts + 1) + pl.col("b")).alias("pid"),
         pl.Series("da", deg[cand["a"].to_numpy()]),
         pl.Series("db", deg[cand["b"].to_numpy()]),
     )
-    member = np.zeros(n_accounts, dtype=bool)
-    member[cand["a"].to_numpy()] = True
-    member[cand["b"].to_numpy()] = True
-    common = null.common_keys(pairs, incidence.filter(pl.Series(sel & member[ia])))
+    # the incidence rows of the pairs' accounts only: contiguous runs of the sorted rows
+    member = np.unique(np.concatenate([cand["a"].to_numpy(), cand["b"].to_numpy()]))
+    first, size = starts[member], deg[member]
+    offsets = np.repeat(first - np.cumsum(size) + size, size)
+    take = offsets + np.arange(offsets.shape[0], dtype=np.int64)
+    common = null.common_keys(pairs, rows[take])
     # q per (pair, unit) computed in numpy, then summed per pair in a fixed order (a
     # literal Series inside an aggregation would be evaluated once per group)
     k_np = common["k"].to_numpy()
@@ -338,8 +367,7 @@ def _test_pairs(
         .agg(pl.col("q").sum().alias("lam"))
     )
     pairs = pairs.join(lam, on="pid", how="left").with_columns(pl.col("lam").fill_null(0.0))
-    table = 2 if half is None else half
-    e = null.expected_cooc(model, pairs["a"].to_numpy(), pairs["b"].to_numpy(), table)
+    e = null.expected_cooc(model, pairs["a"].to_numpy(), pairs["b"].to_numpy(), 2)
     xv = pairs["x"].to_numpy()
     ps = null.conditional_tail(pairs["lam"].to_numpy(), xv)
     pc = null.conditional_tail(e, xv)

@@ -41,11 +41,15 @@ the pair co-acted on; Benjamini–Hochberg (1995) q-values over the pairs whose 
 achievable p-value is below 1 (Tarone 1990 / Gilbert 2005): pairs where either account has
 a single unit are left out (``X <= 1`` always gives 1).
 
-Only pairs with two co-acted units of one signal can be tested, so every pair is first
-counted without evidence (the kernel's fast path) and the per-(pair, unit) evidence and
-the common units (intersected from the side with fewer units) are built for those
-candidate pairs only. A pair with as many co-acted units as signals had one per signal
-(a retweet carries a share, a link and a hashtag: one occasion, three units).
+Only pairs with two co-acted units of one signal can be tested. Every pair is counted by
+the partitioned engine (key partitions in, pair partitions out, under the memory
+budget); each pair partition carries the closest co-action of each of its (pair, unit)
+rows, and the per-(pair, unit) evidence and the common units (intersected from the side
+with fewer units) are built for the candidate pairs only, one pair partition at a time.
+A pair with as many co-acted units as signals had one per signal (a retweet carries a
+share, a link and a hashtag: one occasion, three units). Only the edges with ``p < 1``
+wait in memory for Benjamini–Hochberg; every other edge is written as its partition is
+done.
 
 Groups
 ------
@@ -75,16 +79,16 @@ are *scheduled* (organic accounts: 1 in 60 by chance). A co-action of two schedu
 accounts at the same whole minute is explained by their clocks (news bots following the
 same feed: hard negatives) and is not counted as evidence.
 
-Cost: two kernel passes (``O(n log n + P)``, the second only over candidate pairs'
-accounts), ``O(n log n)`` for the unit statistics, ``O(E)`` vectorized work per edge, and
-per (pair, unit) work only for candidate pairs (``Σ min(d_a, d_b)``) and candidate groups.
+Cost: one kernel pass (``O(n log n + P)``), ``O(n log n)`` for the unit statistics,
+``O(E)`` vectorized work per edge, and per (pair, unit) work only for candidate pairs
+(``Σ min(d_a, d_b)``) and candidate groups.
 
 Modules
 -------
 This module checks the parameters and runs the stages; each stage is a module of
 :mod:`coordscope.stats`: :mod:`~coordscope.stats.units` (units, saturation, the split,
-scheduled accounts), :mod:`~coordscope.stats.evidence` (the two kernel passes and the
-evidence tables), :mod:`~coordscope.stats.pairs` (pair tests, the edge table),
+scheduled accounts), :mod:`~coordscope.stats.evidence` (the kernel pass and the evidence
+tables), :mod:`~coordscope.stats.pairs` (pair tests, the edge table),
 :mod:`~coordscope.stats.groups` (group discovery and test) and
 :mod:`~coordscope.stats.multiple` (Benjamini–Hochberg, Simes).
 """
@@ -95,12 +99,15 @@ import functools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from coordscope.budget import Budget
+from coordscope.engine.partitioned import PairPartition
 from coordscope.errors import ParameterError
 from coordscope.parts import PartedTable, WorkDir
 from coordscope.schema import (
@@ -110,11 +117,20 @@ from coordscope.schema import (
     SIGNALS,
     SIGNIFICANCE_COLUMNS,
 )
-from coordscope.stats.evidence import co_actions, coded_evidence, incidence, key_evidence
-from coordscope.stats.groups import group_tests
+from coordscope.stats.evidence import (
+    coded_evidence,
+    edges_from_evidence,
+    incidence,
+    is_candidate,
+    key_evidence,
+    pair_partitions,
+    single_edges,
+    unit_evidence,
+)
+from coordscope.stats.groups import group_tests, half_counts
 from coordscope.stats.multiple import benjamini_hochberg, simes
-from coordscope.stats.pairs import NullContext, edge_table, pair_tests
-from coordscope.stats.units import code_units, scheduled_accounts
+from coordscope.stats.pairs import NullContext, pair_tests, partition_edges, rank_edges
+from coordscope.stats.units import Units, code_units, scheduled_accounts
 
 __all__ = [
     "SIGNAL_WINDOWS",
@@ -141,8 +157,11 @@ class Significance:
         any signal (``actor_a < actor_b``): the tested pairs by ``pvalue`` then ids, then
         the others by ids. Held in pieces (most of them on disk); :attr:`edges` reads it
         whole.
-    evidence : polars.DataFrame
-        :data:`~coordscope.schema.EVIDENCE_SCHEMA`, one row per (pair, signal, key).
+    evidence_parts : coordscope.parts.PartedTable
+        :data:`~coordscope.schema.EVIDENCE_SCHEMA`, one row per (pair, signal, key) of
+        the candidate pairs, sorted by pair, signal and key; in pieces on disk.
+        :attr:`evidence` reads it whole, :meth:`evidence_among` the rows of some
+        accounts.
     groups : polars.DataFrame
         :data:`~coordscope.schema.GROUP_SCHEMA`, one row per candidate group tested (groups
         found in both halves merged), most significant first.
@@ -153,7 +172,7 @@ class Significance:
     """
 
     edge_parts: PartedTable
-    evidence: pl.DataFrame
+    evidence_parts: PartedTable
     groups: pl.DataFrame
     counts: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
@@ -167,6 +186,21 @@ class Significance:
     def significant_edges(self) -> pl.DataFrame:
         """The significant edges (a streaming scan of the pieces, done once)."""
         return self.edge_parts.filter(pl.col("significant"))
+
+    @property
+    def evidence(self) -> pl.DataFrame:
+        """The whole evidence table in memory (read from its pieces; costs its full size)."""
+        return self.evidence_parts.collect()
+
+    def evidence_among(self, accounts: pl.Series) -> pl.DataFrame:
+        """Return the evidence rows whose two accounts are both in ``accounts``.
+
+        A streaming scan of the pieces; the rows come in the table's order.
+        """
+        ids = accounts.unique()
+        return self.evidence_parts.filter(
+            pl.col("actor_a").is_in(ids) & pl.col("actor_b").is_in(ids)
+        )
 
 
 def significance(
@@ -230,7 +264,7 @@ def significance(
     if actions.height == 0:
         return Significance(
             PartedTable.of(pl.DataFrame(schema={**EDGE_SCHEMA, **SIGNIFICANCE_COLUMNS})),
-            pl.DataFrame(schema=EVIDENCE_SCHEMA),
+            PartedTable.of(pl.DataFrame(schema=EVIDENCE_SCHEMA)),
             pl.DataFrame(schema=GROUP_SCHEMA),
             {"edges": 0, "significant_edges": 0, "groups_tested": 0, "significant_groups": 0},
             timings,
@@ -245,42 +279,46 @@ def significance(
     nulls = NullContext(
         units, incidence(units), scheduled_accounts(units.coded, n_accounts=units.n_accounts)
     )
-    testable = np.bincount(nulls.incidence["a"].to_numpy(), minlength=units.n_accounts) >= 2
+    testable = nulls.n_units_of >= 2
     timings["null_model"] = _lap(clock)
     clock = time.perf_counter()
 
-    # 3. co-actions: every pair counted (partitioned, spilled), evidence for candidates only
-    count, cand_edges, evidence = co_actions(
-        actions, units, win, testable=testable, budget=budget, work=work
-    )
-    timings["native"] = _lap(clock)
+    # 3. co-actions counted by the partitioned engine; per pair partition: the edges that
+    # cannot be tested are final, the candidates get their evidence and their pair tests
+    scan = _PartitionScan(actions, units, nulls, testable, work)
+    for part in pair_partitions(units, budget=budget, work=work):
+        scan.add(part)
+    timings.update({k: round(v, 4) for k, v in scan.timings.items()})
     clock = time.perf_counter()
 
-    # 3. evidence rows with codes; pair-level counts
-    ev = coded_evidence(evidence, units, nulls.scheduled)
-    pair_p, pair_expected = pair_tests(ev, nulls)
-    timings["pairs"] = _lap(clock)
-    clock = time.perf_counter()
-
-    # 4. edges: Simes across signals, BH over testable pairs
-    edges_out, n_hyp = edge_table(
-        count, cand_edges, pair_p, pair_expected, nulls, alpha=alpha, work=work
+    # 4. edges: Benjamini–Hochberg over the tested pairs of every partition
+    low = rank_edges(
+        pl.concat(scan.low) if scan.low else _EMPTY_LOW,
+        n_hypotheses=scan.n_hypotheses,
+        n_tested=scan.n_tested,
+        alpha=alpha,
     )
-    del cand_edges
+    columns = [*EDGE_SCHEMA, *SIGNIFICANCE_COLUMNS]
+    edges_out = PartedTable(
+        [low, *scan.pieces],
+        _PIECE_SCHEMA,
+        transform=lambda lf: lf.select(columns),
+        owner=work,
+    )
     timings["edges"] = _lap(clock)
     clock = time.perf_counter()
 
     # 5. groups: split-half selection and test
-    groups = group_tests(ev, nulls, seed=seed, alpha=alpha)
+    graph = pl.concat(scan.graph) if scan.graph else _EMPTY_GRAPH
+    live = PartedTable(scan.live, _LIVE_SCHEMA, transform=None, owner=work)
+    groups = group_tests(graph, live, nulls, seed=seed, alpha=alpha)
     timings["groups"] = _lap(clock)
 
     counts: dict[str, Any] = {
-        "edges": count.n_edges,
-        "edge_hypotheses": n_hyp,
-        "edge_candidates": int(pair_p.select(pl.col("pid").n_unique()).item())
-        if pair_p.height
-        else 0,
-        "significant_edges": edges_out.filter(pl.col("significant")).height,
+        "edges": scan.n_edges,
+        "edge_hypotheses": scan.n_hypotheses,
+        "edge_candidates": scan.n_tested,
+        "significant_edges": int(low["significant"].sum()),
         "groups_tested": groups.height,
         "significant_groups": int(groups["significant"].sum()),
         "flagged_accounts": int(
@@ -292,11 +330,104 @@ def significance(
         "units": units.table.height,
         "saturated_units": int(units.saturated.sum()),
         "saturated_actions": units.n_saturated_actions,
-        "clock_coactions": int(ev["clock"].sum()),
+        "clock_coactions": scan.n_clock,
         "windows": win,
         "alpha": alpha,
     }
-    return Significance(edges_out, key_evidence(evidence), groups, counts, timings)
+    evidence = PartedTable(scan.evidence, EVIDENCE_SCHEMA, transform=None, owner=work)
+    return Significance(edges_out, evidence, groups, counts, timings)
+
+
+_EMPTY_LOW: Final = pl.DataFrame(
+    schema={**EDGE_SCHEMA, "a": pl.Int64, "b": pl.Int64, "p": pl.Float64, "ps": pl.Float64,
+            "pc": pl.Float64, "expected": pl.Float64}
+)  # fmt: skip
+_EMPTY_GRAPH: Final = pl.DataFrame(
+    schema={"a": pl.Int64, "b": pl.Int64, "h": pl.Int8, "x": pl.UInt32}
+)
+_LIVE_SCHEMA: Final = pl.Schema({"a": pl.Int64(), "b": pl.Int64(), "key": pl.Int64()})
+_PIECE_SCHEMA: Final = pl.Schema({**EDGE_SCHEMA, **SIGNIFICANCE_COLUMNS, "_pid": pl.Int64()})
+
+
+class _PartitionScan:
+    """What the significance stage keeps of the pair partitions, one at a time.
+
+    For each partition (:meth:`add`): the edges with ``p = 1`` are written to a piece, the
+    key-level evidence of the candidates to another, their tests' edges with ``p < 1``
+    are kept for Benjamini–Hochberg, and the inputs of the group tests (candidate-graph
+    rows in memory, non-clock evidence rows on disk). Memory: one partition's evidence,
+    plus the rows with ``p < 1`` and the candidate-graph rows of all of them.
+    """
+
+    def __init__(
+        self,
+        actions: pl.DataFrame,
+        units: Units,
+        nulls: NullContext,
+        testable: npt.NDArray[np.bool_],
+        work: WorkDir,
+    ) -> None:
+        self.actions = actions.select("signal", "key", "actor_id", "ts", "event_id")
+        self.units = units
+        self.nulls = nulls
+        self.testable = testable
+        self.work = work
+        self.pieces: list[pl.DataFrame | Path] = []
+        self.evidence: list[pl.DataFrame | Path] = []
+        self.live: list[pl.DataFrame | Path] = []
+        self.low: list[pl.DataFrame] = []
+        self.graph: list[pl.DataFrame] = []
+        self.n_edges = self.n_hypotheses = self.n_tested = self.n_clock = 0
+        self.timings = {"native": 0.0, "pairs": 0.0}
+        self._clock = time.perf_counter()
+
+    def _spill(self, frame: pl.DataFrame, stem: str) -> Path:
+        path = self.work.file(stem)
+        frame.write_parquet(path, compression="lz4", statistics=False)
+        return path
+
+    def add(self, part: PairPartition) -> None:
+        """Take one reduced pair partition (in partition order)."""
+        start = time.perf_counter()
+        self.timings["native"] += start - self._clock
+        pairs = part.pairs
+        self.n_edges += pairs.height
+        several = pairs.select(is_candidate()).to_series()
+        rest = pairs.filter(~several)
+        lo, hi = rest["lo"].to_numpy(), rest["hi"].to_numpy()
+        self.n_hypotheses += int((self.testable[lo] & self.testable[hi]).sum())
+        single = single_edges(rest, self.units)
+        del rest, lo, hi
+        cand = pairs.filter(several).select("lo", "hi")
+        if cand.height == 0:
+            piece = single.cast(dict(_PIECE_SCHEMA))  # type: ignore[arg-type]
+        else:
+            keyed = part.keyed.join(cand, on=["lo", "hi"], how="semi")
+            unit_ev = unit_evidence(keyed, self.actions, self.units)
+            del keyed
+            key_ev = key_evidence(unit_ev)
+            ev = coded_evidence(unit_ev, self.units, self.nulls.scheduled)
+            del unit_ev
+            self.n_clock += int(ev["clock"].sum())
+            pair_p, pair_expected = pair_tests(ev, self.nulls)
+            self.n_tested += pair_p.height
+            piece, low, n_hyp = partition_edges(
+                single, edges_from_evidence(key_ev), pair_p, pair_expected, self.nulls
+            )
+            self.n_hypotheses += n_hyp
+            if low.height:
+                self.low.append(low)
+            graph, live = half_counts(ev)
+            if graph.height:
+                self.graph.append(graph)
+            if live.height:
+                self.live.append(self._spill(live, f"live-q{part.q:05d}"))
+            self.evidence.append(self._spill(key_ev, f"evidence-q{part.q:05d}"))
+            del ev, key_ev, pair_p, pair_expected, graph, live
+        if piece.height:
+            self.pieces.append(self._spill(piece, f"edges-q{part.q:05d}"))
+        self._clock = time.perf_counter()
+        self.timings["pairs"] += self._clock - start
 
 
 # ----------------------------------------------------------------------------- helpers
