@@ -24,6 +24,7 @@ __all__ = [
     "DEFAULT_MEMORY",
     "MIN_MEMORY",
     "Budget",
+    "current_rss_bytes",
     "parse_memory",
     "peak_rss_mib",
     "usable_cores",
@@ -95,6 +96,16 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def current_rss_bytes() -> int:
+    """Return the resident memory of this process now, in bytes (0 where unknown)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            pages = int(statm.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):  # pragma: no cover - no /proc
+        return 0
+
+
 def peak_rss_mib() -> float:
     """Return the peak resident memory of this process so far, in MiB (0 where unknown)."""
     try:
@@ -150,6 +161,14 @@ class Budget:
             memory=DEFAULT_MEMORY if memory is None else parse_memory(memory),
             workers=0 if workers is None else workers,
         )
+
+    def after(self, held: int) -> Budget:
+        """Return the budget left once ``held`` bytes are in use (at least the minimum).
+
+        A stage that starts while the run holds its inputs (events, actions, codes) sizes
+        its pieces from what is left, so that the whole process stays within the budget.
+        """
+        return Budget(max(MIN_MEMORY, self.memory - max(0, held)), self.workers, self.task)
 
     def task_bytes(self) -> int:
         """Bytes one of ``workers`` concurrent tasks may use: a third of its share.

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coordscope.budget import MIN_MEMORY, Budget, parse_memory
+from coordscope.budget import MIN_MEMORY, Budget, current_rss_bytes, parse_memory, peak_rss_mib
 from coordscope.engine.kernel import count_band_pairs
 from coordscope.engine.partitioned import (
     KEYED_SCHEMA,
@@ -266,6 +266,13 @@ def test_budget_parsing_and_limits() -> None:
         Budget.of("1GB", 0)
     assert Budget.of(None, None).workers >= 1
     assert Budget.of("1GB", 3).task_bytes() == 2**30 // 9
+    # what is left once the run holds its inputs; never below the minimum
+    left = Budget.of("1GB", 2).after(256 * 2**20)
+    assert (left.memory, left.workers) == (768 * 2**20, 2)
+    assert Budget.of("1GB", 2).after(2**40).memory == MIN_MEMORY
+    assert Budget.of("1GB", 2).after(-5).memory == 2**30
+    # this process holds at least the interpreter, and no more than it ever held
+    assert 10 * 2**20 < current_rss_bytes() <= peak_rss_mib() * 2**20 + 2**20
 
 
 def test_parted_table_reads_pieces_in_order(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -112,8 +112,9 @@ def partition_partials(
         Key code, account code, time and signal index of every action of the partition,
         sorted by ``(k, t)``. Every action of a key must be in the partition.
     r : ndarray of int64, optional
-        An id of every action (default: its position in the partition), reported as
-        ``ra``, ``rb`` for the closest co-action of each (pair, key).
+        An id of every action, increasing in ``(k, t)`` order (default: its position in
+        the partition), reported as ``ra``, ``rb`` for the closest co-action of each
+        (pair, key); ties between equal Δt go to the smallest ids.
     window : int
         The co-action window, inclusive, in the unit of ``t``.
     max_pairs : int
@@ -127,8 +128,8 @@ def partition_partials(
         account codes, key ``k`` and its signal ``s``, co-actions ``n``, smallest Δt
         ``dt``, earliest ``t0`` and latest ``t1`` action of those co-actions, ``ra`` and
         ``rb`` the ids of the ``lo`` and the ``hi`` account's action in the closest
-        co-action (ties: the first in sweep order, i.e. the earliest first action in
-        ``(k, t)`` order, then the earliest second). Rows with
+        co-action (ties: the smallest first id, then the smallest second id, that is
+        the first in sweep order). Rows with
         ``part = False`` are complete (no other row of the task has their pair and key);
         rows with ``part = True`` must be merged by pair and key.
 
@@ -199,21 +200,25 @@ def partition_partials(
 def _merge(frame: pl.DataFrame) -> pl.DataFrame:
     """Group co-actions or partial rows by (pair, key).
 
-    Rows of a group keep their order inside it, so the first smallest Δt is the first in
-    sweep order (the partials of one (pair, key) come from one task, in its order).
+    The closest co-action is chosen by ``(dt, first action, second action)`` with the
+    actions' ids in sweep order (``min(ra, rb)`` came first): a total order, so the choice
+    does not depend on how rows were cut or read back (polars' ``arg_min`` does not
+    promise the first of equal values).
     """
-    best = pl.col("dt").arg_min()
     return (
-        frame.group_by(["lo", "hi", "k"])
+        frame.with_columns(
+            pl.min_horizontal("ra", "rb").alias("_i"), pl.max_horizontal("ra", "rb").alias("_j")
+        )
+        .group_by(["lo", "hi", "k"])
         .agg(
             pl.col("s").first(),
             pl.col("n").sum(),
             pl.col("dt").min(),
             pl.col("t0").min(),
             pl.col("t1").max(),
-            pl.col("ra").get(best),
-            pl.col("rb").get(best),
+            pl.struct("ra", "rb").sort_by(["dt", "_i", "_j"]).first().alias("_r"),
         )
+        .unnest("_r")
         .select(list(KEYED_SCHEMA))
     )
 
@@ -354,7 +359,20 @@ class LocalPairEngine:
         self.budget = budget
         self.task_bytes = budget.task_bytes()
         self.max_pairs = max(16, self.task_bytes // PAIR_BYTES)
-        self.n_buckets = max(1, min(4096, math.ceil(n_pairs * PARTIAL_BYTES / self.task_bytes)))
+        # a pair partition is reduced while the one before it is consumed and the next
+        # ones are read: each may take a share of the budget, never less than a task's
+        share = max(self.task_bytes, budget.memory // (budget.workers + 2))
+        if budget.task is not None:
+            share = self.task_bytes
+        self.n_buckets = max(1, min(4096, math.ceil(n_pairs * PARTIAL_BYTES / share)))
+        # partials wait in one buffer shared by the tasks, in hand-off order, and are
+        # written by pair partition when it holds this many rows (~88 bytes each, three
+        # times over while split): fewer, larger files than one write per task's buffer
+        self.flush_rows = max(1, (budget.memory // 6) // (3 * 88))
+        if budget.task is not None:
+            self.flush_rows = max(1, self.task_bytes // (2 * 3 * 88))
+        self._pending: list[pl.DataFrame] = []
+        self._pending_rows = 0
         self.dir = work.subdir(f"partials-{id(self)}")
         self._lock = threading.Lock()
         self._files: dict[int, list[Path]] = {}
@@ -393,7 +411,8 @@ class LocalPairEngine:
 
         Key partitions are cut at key boundaries so that each holds about ``max_pairs``
         in-window pairs (a crowded key alone is one partition, processed in chunks).
-        ``r`` gives the action ids reported as ``ra``, ``rb`` (default: the positions in
+        ``r`` gives the action ids reported as ``ra``, ``rb``, increasing in ``(k, t)``
+        order (default: the positions in
         these arrays).
         """
         n = k.shape[0]
@@ -426,6 +445,7 @@ class LocalPairEngine:
 
         with ThreadPoolExecutor(max_workers=self.budget.workers) as pool:
             list(pool.map(task, spans))
+        self._drain()
 
     def _spill(self, frames: Iterator[pl.DataFrame]) -> None:
         """Buffer a task's partials; write them by pair partition when the buffer is full."""
@@ -443,17 +463,41 @@ class LocalPairEngine:
         if buffer:
             self._flush(buffer)
 
+    def _drain(self) -> None:
+        """Write what is left in the shared buffer (after every task has run)."""
+        with self._lock:
+            batch, self._pending, self._pending_rows = self._pending, [], 0
+            serial = self._serial
+            self._serial += 1
+        if batch:
+            self._write(pl.concat(batch) if len(batch) > 1 else batch[0], serial)
+
     def _flush(self, buffer: list[pl.DataFrame]) -> None:
+        """Hand a task's buffered partials over; write the shared buffer when it is full.
+
+        Frames enter the shared buffer in hand-off order under the lock, and a full buffer
+        is taken whole under the same lock, so every file holds rows in hand-off order
+        and files (numbered in the same order) follow one another: the partials of one
+        task, hence of one (pair, key), are read back in the order they were emitted.
+        """
         frame = pl.concat(buffer) if len(buffer) > 1 else buffer[0]
         buffer.clear()
         with self._lock:
             serial = self._serial
             self._serial += 1
             self.n_partials += frame.height
-        if self.in_memory:
-            with self._lock:
+            if self.in_memory:
                 self._held.append((serial, frame))
-            return
+                return
+            self._pending.append(frame)
+            self._pending_rows += frame.height
+            if self._pending_rows < self.flush_rows:
+                return
+            batch, self._pending, self._pending_rows = self._pending, [], 0
+        self._write(pl.concat(batch) if len(batch) > 1 else batch[0], serial)
+
+    def _write(self, frame: pl.DataFrame, serial: int) -> None:
+        """Write a batch of partials, one file per pair partition it touches."""
         if self.n_buckets == 1:
             parts = {0: frame}
         else:
@@ -461,7 +505,7 @@ class LocalPairEngine:
             split = frame.with_columns(route).partition_by("_q", as_dict=True, include_key=False)
             parts = {int(str(key[0])): part for key, part in split.items()}
         for q, part in parts.items():
-            path = self.dir / f"q{q:05d}-{serial:06d}.parquet"
+            path = self.dir / f"q{q:05d}-{serial:09d}.parquet"
             part.write_parquet(path, compression="lz4", statistics=False)
             with self._lock:
                 self._files.setdefault(q, []).append(path)

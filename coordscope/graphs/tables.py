@@ -50,15 +50,17 @@ def edges_with_clusters(edges: PartedTable, members: pl.DataFrame) -> PartedTabl
         column is added piece by piece as the table is read. Cost ``O(E)`` lookups in
         the membership table.
     """
-    ids = members[ACTOR_ID]
-    cluster = members["cluster"]
-
-    def of(column: str) -> pl.Expr:
-        return pl.col(column).replace_strict(ids, cluster, default=None, return_dtype=pl.Int64)
+    # joins, not a replace: a replace is not streamed, and would hold every edge at once
+    # when the table is written (hundreds of millions of rows)
+    of = members.select(ACTOR_ID, "cluster").unique(ACTOR_ID, keep="first", maintain_order=True)
+    side_a = of.lazy().rename({ACTOR_ID: "actor_a", "cluster": "_ca"})
+    side_b = of.lazy().rename({ACTOR_ID: "actor_b", "cluster": "_cb"})
 
     def add(lf: pl.LazyFrame) -> pl.LazyFrame:
-        out = lf.with_columns(
-            pl.when(of("actor_a") == of("actor_b")).then(of("actor_a")).alias("cluster")
+        out = (
+            lf.join(side_a, on="actor_a", how="left", maintain_order="left")
+            .join(side_b, on="actor_b", how="left", maintain_order="left")
+            .with_columns(pl.when(pl.col("_ca") == pl.col("_cb")).then("_ca").alias("cluster"))
         )
         return out.select([pl.col(c).cast(t) for c, t in AUDIT_EDGE_SCHEMA.items()])
 

@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from coordscope.budget import Budget
+from coordscope.budget import Budget, current_rss_bytes
 from coordscope.engine.kernel import count_band_pairs
 from coordscope.engine.partitioned import LocalPairEngine, PairPartition
 from coordscope.parts import WorkDir
@@ -59,7 +59,8 @@ def pair_partitions(units: Units, *, budget: Budget, work: WorkDir) -> Iterator[
     units : Units
         The coded actions (sorted by unit and time).
     budget : Budget
-        Memory and workers of the engine.
+        Memory and workers of the run; the engine sizes its pieces from the part of the
+        memory this process does not use yet.
     work : WorkDir
         Where partials are spilled.
 
@@ -86,7 +87,13 @@ def pair_partitions(units: Units, *, budget: Budget, work: WorkDir) -> Iterator[
         count_band_pairs(k if m is None else k[m], t if m is None else t[m], w)
         for m, w in zip(masks, groups, strict=True)
     )
-    engine = LocalPairEngine(n_accounts=units.n_accounts, n_pairs=n_pairs, budget=budget, work=work)
+    # the engine gets what the run does not hold already (events, actions, codes)
+    engine = LocalPairEngine(
+        n_accounts=units.n_accounts,
+        n_pairs=n_pairs,
+        budget=budget.after(current_rss_bytes()),
+        work=work,
+    )
     for m, w in zip(masks, groups, strict=True):
         if m is None:
             engine.add(k, a, t, s, window=w)
