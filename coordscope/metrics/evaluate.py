@@ -115,17 +115,19 @@ def evaluate(
     _need(nodes, ("actor_id", "flagged", "cluster"), "nodes")
     flagged = nodes.filter(pl.col("flagged").fill_null(False))["actor_id"]
     labels = nodes.filter(pl.col("flagged").fill_null(False)).select("actor_id", "cluster")
-    pairs = _edge_ranking(edges)
     members = _burst_actors(events, bursts, acts)
-    return evaluate_parts(
+    out = evaluate_parts(
         truth_frame,
         flagged=flagged,
-        pairs=pairs,
         labels=labels,
         bursts=bursts,
         burst_members=members,
         k=k,
     )
+    # the pair ranking of an audit: hundreds of millions of edges, counted by level
+    out["pairs"] = _edge_levels_ap(edges, _validated_truth(truth_frame, "truth"))
+    out["summary"]["pair_ap"] = out["pairs"]["average_precision"]
+    return out
 
 
 def evaluate_parts(
@@ -507,32 +509,79 @@ def _average_precision(score: npt.NDArray[Any], y: npt.NDArray[np.bool_], n_pos:
     return float(np.sum(gain * precision))
 
 
-def _edge_ranking(edges: pl.DataFrame) -> pl.DataFrame:
-    """Pairs scored by the audit's evidence: smaller p-value first, then more keys."""
-    _need(edges, ("actor_a", "actor_b"), "edges")
-    if edges.height == 0:
-        return pl.DataFrame(
-            schema={"actor_a": pl.String, "actor_b": pl.String, "score": pl.Float64}
-        )
+def _rank_columns(schema: pl.Schema, *, has_pvalue: bool) -> tuple[list[str], list[bool]]:
+    """Return the columns pairs are ranked by, and their sort directions.
+
+    Smaller p-value first (when the edges have any), then more keys, then more co-actions.
+    """
     sort_cols: list[str] = []
     descending: list[bool] = []
-    if "pvalue" in edges.columns and edges["pvalue"].null_count() < edges.height:
+    if "pvalue" in schema and has_pvalue:
         sort_cols.append("pvalue")
         descending.append(False)
     for name in ("n_keys", "n_coactions"):
-        if name in edges.columns:
+        if name in schema:
             sort_cols.append(name)
             descending.append(True)
     if not sort_cols:
         raise InputError("edges", "needs pvalue or n_keys to rank pairs")
+    return sort_cols, descending
+
+
+def _edge_levels_ap(edges: pl.LazyFrame, truth: pl.DataFrame) -> dict[str, Any]:
+    """:func:`pair_average_precision` of an audit's edges, ranked by their evidence.
+
+    Smaller p-value first, then more keys, then more co-actions; equal evidence ties at
+    one threshold. The edges (unique pairs) are counted per level by a streaming group-by,
+    so memory follows the number of distinct levels, not of edges.
+    """
+    schema = edges.collect_schema()
+    for col in ("actor_a", "actor_b"):
+        if col not in schema:
+            raise InputError("edges", f"column '{col}' is missing")
+    sizes = truth.filter(pl.col("campaign").is_not_null()).group_by("campaign").len()["len"]
+    n_true = int((sizes.cast(pl.Int64) * (sizes.cast(pl.Int64) - 1) // 2).sum())
+    has_p = "pvalue" in schema and bool(
+        edges.select(pl.col("pvalue").is_not_null().any()).collect(engine="streaming").item()
+    )
+    sort_cols, descending = _rank_columns(schema, has_pvalue=has_p)
+    camp = truth.select("actor_id", "campaign").lazy()
     keyed = edges.select("actor_a", "actor_b", *sort_cols)
     if "pvalue" in sort_cols:
         keyed = keyed.with_columns(pl.col("pvalue").fill_null(1.0).fill_nan(1.0))
-    keyed = keyed.sort(sort_cols, descending=descending, nulls_last=True)
-    # one score per distinct (pvalue, n_keys, …): equal evidence ties at one threshold
-    changed = pl.any_horizontal([pl.col(c).ne_missing(pl.col(c).shift(1)) for c in sort_cols])
-    level = changed.fill_null(True).cum_sum().cast(pl.Float64)
-    return keyed.select("actor_a", "actor_b", (-level).alias("score"))
+    levels = (
+        keyed.filter(pl.col("actor_a") != pl.col("actor_b"))
+        .join(camp.rename({"actor_id": "actor_a", "campaign": "ca"}), on="actor_a", how="left")
+        .join(camp.rename({"actor_id": "actor_b", "campaign": "cb"}), on="actor_b", how="left")
+        .group_by(sort_cols)
+        .agg(
+            pl.len().alias("n"),
+            (pl.col("ca") == pl.col("cb")).fill_null(False).sum().alias("hit"),
+        )
+        .collect(engine="streaming")
+        .sort(sort_cols, descending=descending, nulls_last=True)
+    )
+    n = levels["n"].to_numpy().astype(np.int64)
+    hit = levels["hit"].to_numpy().astype(np.int64)
+    n_hit = int(hit.sum())
+    return {
+        "true_pairs": n_true,
+        "ranked": int(n.sum()),
+        "ranked_true": n_hit,
+        "average_precision": _level_ap(n, hit, n_true) if n_true else None,
+        "average_precision_observed": _level_ap(n, hit, n_hit) if n_hit else None,
+    }
+
+
+def _level_ap(n: npt.NDArray[np.int64], hit: npt.NDArray[np.int64], n_pos: int) -> float:
+    """:func:`_average_precision` from the rows and hits of each level, best level first."""
+    if n.size == 0:
+        return 0.0
+    tp_t = np.cumsum(hit)
+    precision = tp_t / np.cumsum(n)
+    recall = tp_t / n_pos
+    gain = np.diff(np.r_[0.0, recall])
+    return float(np.sum(gain * precision))
 
 
 def _true_bursts(
@@ -583,12 +632,12 @@ def _true_bursts(
     return pl.Series("y", y)
 
 
-_Tables = tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame | None, pl.DataFrame | None]
+_Tables = tuple[pl.DataFrame, pl.LazyFrame, pl.DataFrame, pl.DataFrame | None, pl.DataFrame | None]
 
 
 def _tables_of(result: AuditTables) -> _Tables:
     acts = getattr(result, "actions", None)
-    return result.nodes, result.edges, result.bursts, result.events, acts
+    return result.nodes, result.edge_parts.lazy(), result.bursts, result.events, acts
 
 
 def _read_outdir(outdir: Path) -> _Tables:
@@ -612,19 +661,16 @@ def _read_outdir(outdir: Path) -> _Tables:
         pl.col("flagged").str.to_lowercase().is_in(["true", "1"]),
         pl.col("cluster").cast(pl.Int64, strict=False),
     )
-    # the pair ranking needs five columns of what may be hundreds of millions of rows
+    # the pair ranking reads five columns of what may be hundreds of millions of rows,
+    # streaming (see _edge_levels_ap)
     edges_path = outdir / "edges.parquet"
-    if edges_path.is_file():
-        try:
-            present = pl.read_parquet_schema(edges_path)
-        except (pl.exceptions.PolarsError, OSError) as exc:
-            raise InputError(str(edges_path), f"cannot read: {exc}") from None
-        wanted = [
-            c for c in ("actor_a", "actor_b", "pvalue", "n_keys", "n_coactions") if c in present
-        ]
-        edges = pl.scan_parquet(edges_path).select(wanted).collect()
-    else:
-        edges = read("edges.parquet")
+    if not edges_path.is_file():
+        raise InputError(str(edges_path), "missing from the audit output directory")
+    try:
+        pl.read_parquet_schema(edges_path)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise InputError(str(edges_path), f"cannot read: {exc}") from None
+    edges = pl.scan_parquet(edges_path)
     bursts = read("bursts.parquet")
     read("clusters.parquet")  # must exist and be readable (an audit output)
     events = read("events.parquet") if (outdir / "events.parquet").is_file() else None
