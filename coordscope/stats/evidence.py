@@ -18,6 +18,7 @@ whether it is a clock co-action (:func:`coded_evidence`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
 import numpy as np
@@ -133,12 +134,9 @@ def single_edges(pairs: pl.DataFrame, units: Units) -> pl.DataFrame:
     ids = units.actor_codes["actor_id"]  # row i holds code i
     n_acc = units.n_accounts
     to_ts = pl.Datetime("us", "UTC")
-    signals = pl.concat_list(
-        [
-            pl.when((pl.col("sig") & (1 << i)) != 0).then(pl.lit(name))
-            for i, name in enumerate(units.signals)
-        ]
-    ).list.drop_nulls()
+    # the list of signal names of every bit mask, looked up (a list built per row costs
+    # ~1 µs a row: half a minute for 20M edges)
+    signals = pl.lit(_signal_lists(units.signals)).gather(pl.col("sig"))
     return pairs.select(
         ids.gather(pairs["lo"]).alias("actor_a"),
         ids.gather(pairs["hi"]).alias("actor_b"),
@@ -155,6 +153,16 @@ def single_edges(pairs: pl.DataFrame, units: Units) -> pl.DataFrame:
         pl.lit(False).alias("significant"),
         pl.lit("", dtype=pl.String).alias("evidence"),
         (pl.col("lo") * (n_acc + 1) + pl.col("hi")).alias("_pid"),
+    )
+
+
+@functools.cache
+def _signal_lists(names: tuple[str, ...]) -> pl.Series:
+    """Return the signal names of every bit mask over ``names`` (index = mask), sorted."""
+    return pl.Series(
+        "signals",
+        [[n for i, n in enumerate(names) if mask >> i & 1] for mask in range(1 << len(names))],
+        dtype=pl.List(pl.String),
     )
 
 
