@@ -13,7 +13,14 @@ import polars as pl
 
 from coordscope.parts import PARQUET_ROW_GROUP, PartedTable
 
-__all__ = ["atomic_write", "write_events", "write_json", "write_table"]
+__all__ = [
+    "atomic_write",
+    "write_events",
+    "write_json",
+    "write_parts",
+    "write_parts_csv",
+    "write_table",
+]
 
 
 def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
@@ -50,15 +57,40 @@ def write_table(frame: pl.DataFrame, path: str | Path) -> Path:
         if suffix in (".jsonl", ".ndjson"):
             frame.write_ndjson(tmp)
             return
-        flat = frame.with_columns(
-            [pl.col(c).list.join(" ") for c, t in frame.schema.items() if isinstance(t, pl.List)]
-            + [
-                pl.col(c).cast(pl.String)
-                for c, t in frame.schema.items()
-                if isinstance(t, (pl.Categorical, pl.Enum))
-            ]
-        )
-        flat.write_csv(tmp, separator="\t" if suffix in (".tsv", ".tab") else ",")
+        _flat(frame).write_csv(tmp, separator="\t" if suffix in (".tsv", ".tab") else ",")
+
+    return atomic_write(path, _write)
+
+
+def _flat(frame: pl.DataFrame) -> pl.DataFrame:
+    """Return the frame as CSV cells hold it: lists joined by spaces, categories as text."""
+    return frame.with_columns(
+        [pl.col(c).list.join(" ") for c, t in frame.schema.items() if isinstance(t, pl.List)]
+        + [
+            pl.col(c).cast(pl.String)
+            for c, t in frame.schema.items()
+            if isinstance(t, (pl.Categorical, pl.Enum))
+        ]
+    )
+
+
+def write_parts_csv(table: PartedTable, path: str | Path) -> Path:
+    """Write a table held in pieces as one CSV file, atomically, one piece at a time.
+
+    The bytes equal those :func:`write_table` writes for the same rows: the header once,
+    then every piece's rows.
+    """
+
+    def _write(tmp: Path) -> None:
+        with open(tmp, "wb") as out:
+            first = True
+            for frame in table.frames():
+                if frame.height == 0 and not first:
+                    continue
+                _flat(frame).write_csv(out, include_header=first)
+                first = False
+            if first:  # no pieces: the header alone
+                _flat(table.head(0)).write_csv(out)
 
     return atomic_write(path, _write)
 

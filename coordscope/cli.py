@@ -411,9 +411,8 @@ def detect(
 
 def _print_top_edges(path: Path, mode: str, top: int = 10) -> None:
     """Print the strongest edges of a detect run, as a small table."""
-    edges = pl.read_parquet(path)
-    if edges.height == 0:
-        return
+    scan = pl.scan_parquet(path)
+    columns = scan.collect_schema().names()
     if mode == "native":
         cols, weight = (
             ["actor_a", "actor_b", "n_keys", "n_coactions", "min_dt", "signals"],
@@ -423,13 +422,27 @@ def _print_top_edges(path: Path, mode: str, top: int = 10) -> None:
         cols, weight = ["from", "to", "weight", "avg_time_delta", "weight_threshold"], "weight"
     else:
         cols, weight = (
-            [c for c in ("user_1", "user_2", "weight", "network") if c in edges.columns],
+            [c for c in ("user_1", "user_2", "weight", "network") if c in columns],
             "weight",
         )
-    shown = edges.sort(weight, descending=True, maintain_order=True).head(top).select(cols)
-    table = Table(
-        title=f"strongest {min(top, edges.height)} of {edges.height:,} edges", header_style="bold"
+    # the first `top` rows of a stable sort by weight, without reading every edge (there
+    # may be hundreds of millions): the rows above the top-th weight, then the first rows
+    # at that weight, in file order
+    scan = scan.select(cols).with_row_index("_row")
+    weights = scan.select(pl.col(weight).top_k(top)).collect(engine="streaming")[weight]
+    if weights.len() == 0:
+        return
+    n_edges = pl.scan_parquet(path).select(pl.len()).collect().item()
+    cut = weights.min()
+    above = scan.filter(pl.col(weight) > cut).collect(engine="streaming")
+    at = scan.filter(pl.col(weight) == cut).head(top - above.height).collect(engine="streaming")
+    shown = (
+        pl.concat([above, at])
+        .sort([weight, "_row"], descending=[True, False])
+        .head(top)
+        .drop("_row")
     )
+    table = Table(title=f"strongest {shown.height} of {n_edges:,} edges", header_style="bold")
     for c in cols:
         table.add_column(c, justify="right" if shown.schema[c].is_numeric() else "left")
     for row in shown.iter_rows():

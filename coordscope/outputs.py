@@ -14,7 +14,7 @@ from typing import Any, Final
 import networkx as nx
 import polars as pl
 
-from coordscope._output import write_json, write_parts, write_table
+from coordscope._output import write_json, write_parts, write_parts_csv, write_table
 from coordscope.budget import peak_rss_mib
 from coordscope.graphs.clusters import cluster_evidence
 from coordscope.graphs.export import graph_tables, to_networkx, write_gexf, write_graphml
@@ -154,9 +154,9 @@ def write_detect(
     start = time.perf_counter()
     files = ["events.parquet", "coactions.parquet", "edges.parquet", "edges.csv", "nodes.csv"]
     write_table(events, directory / "events.parquet")
-    write_table(result.coactions, directory / "coactions.parquet")
-    write_table(result.edges, directory / "edges.parquet")
-    write_table(result.edges, directory / "edges.csv")
+    write_parts(result.coaction_parts, directory / "coactions.parquet")
+    write_parts(result.edge_parts, directory / "edges.parquet")
+    write_parts_csv(result.edge_parts, directory / "edges.csv")
     write_table(result.nodes, directory / "nodes.csv")
     if rejects is not None and rejects.height:
         write_table(rejects, directory / "rejects.csv")

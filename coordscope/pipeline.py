@@ -22,12 +22,11 @@ from coordscope._version import __version__
 from coordscope.budget import Budget, peak_rss_mib
 from coordscope.datasets.ingest import describe_events
 from coordscope.datasets.pseudonym import pseudonymize_events
-from coordscope.engine.native import native_pairs
-from coordscope.engine.partitioned import PAIR_BYTES
+from coordscope.engine.tables import pair_tables
 from coordscope.errors import ParameterError
 from coordscope.graphs.clusters import describe_clusters, membership
 from coordscope.graphs.scores import ClusterScorer, score_clusters
-from coordscope.graphs.tables import account_degrees, edges_with_clusters, node_table
+from coordscope.graphs.tables import degree_nodes, edges_with_clusters, node_table
 from coordscope.outputs import AuditResult
 from coordscope.parts import WorkDir
 from coordscope.results import DetectResult
@@ -257,6 +256,7 @@ def detect(
     min_text_length: int = 10,
     memory: str | int | None = None,
     workers: int | None = None,
+    work_dir: str | Path | WorkDir | None = None,
 ) -> DetectResult:
     """Native co-action detection: every account pair that acted on the same key within W.
 
@@ -279,12 +279,18 @@ def detect(
         pairs materialised at once. The results do not depend on it.
     workers : int, optional
         Key partitions run at once (threads); default: every usable core.
+    work_dir : path or WorkDir, optional
+        Where the partials and the tables' pieces are written: a folder in which a
+        scratch directory is made, removed when the result is released (default: in the
+        system's temporary directory), or a :class:`~coordscope.parts.WorkDir` the
+        caller owns and removes.
 
     Returns
     -------
     DetectResult
-        ``mode = "native"``; ``edges`` follow :data:`~coordscope.schema.EDGE_SCHEMA` (one
-        row per pair, ``actor_a < actor_b``, sorted by the two ids), ``coactions`` follow
+        ``mode = "native"``; the tables are held in pieces on disk; ``edges`` follow
+        :data:`~coordscope.schema.EDGE_SCHEMA` (one row per pair, ``actor_a < actor_b``,
+        sorted by the two ids), ``coactions`` follow
         :data:`~coordscope.schema.EVIDENCE_SCHEMA` (one row per pair, signal and key, sorted
         by pair, signal and key). The order does not depend on ``memory`` or ``workers``.
         CooRTweet's and the toolkit's tables: :mod:`coordscope.compat`.
@@ -292,7 +298,9 @@ def detect(
     Notes
     -----
     Cost ``O(n log n + P)`` for ``n`` actions and ``P`` in-window pairs
-    (:func:`coordscope.engine.native.native_pairs`).
+    (:func:`coordscope.engine.tables.pair_tables`); memory follows ``memory``, not the
+    number of pairs. Among co-actions of a pair on a key with the same Δt, the evidence
+    shows the first in (key, time, input row) order.
     """
     chosen = resolve_signals(signals)
     budget = Budget.of(memory, workers)
@@ -312,26 +320,26 @@ def detect(
     }
     timings["actions"] = time.perf_counter() - start
     start = time.perf_counter()
-    max_pairs = max(16, budget.task_bytes() // PAIR_BYTES)
-    res = native_pairs(acts, window=window, max_pairs=max_pairs, partitions=budget.workers)
-    # the kernel's order follows its partitions: sort, so the tables do not depend on them
-    edge_table = res.edges.filter(pl.col("n_keys") >= min_edge_weight).sort("actor_a", "actor_b")
-    evidence = res.evidence.sort("actor_a", "actor_b", "signal", "key")
-    if min_edge_weight > 1:
-        evidence = evidence.join(
-            edge_table.select("actor_a", "actor_b"), on=["actor_a", "actor_b"], how="semi"
-        )
+    work = work_dir if isinstance(work_dir, WorkDir) else WorkDir(work_dir)
+    tables = pair_tables(
+        acts.select("signal", "key", "actor_id", "ts", "event_id"),
+        window=window,
+        budget=budget,
+        work=work,
+        min_edge_weight=min_edge_weight,
+    )
+    del acts
     params["min_edge_weight"] = min_edge_weight
     timings["pairs"] = time.perf_counter() - start
     start = time.perf_counter()
-    nodes = account_degrees(events, edge_table, "actor_a", "actor_b")
+    nodes = degree_nodes(events, tables.degree)
     timings["nodes"] = time.perf_counter() - start
     counts.update(
-        coactions=evidence.height,
-        edges=edge_table.height,
-        accounts_in_edges=int(nodes.filter(pl.col("degree") > 0).height),
+        coactions=tables.evidence.height,
+        edges=tables.edges.height,
+        accounts_in_edges=tables.degree.height,
     )
-    return DetectResult("native", evidence, edge_table, nodes, params, counts, timings)
+    return DetectResult("native", tables.evidence, tables.edges, nodes, params, counts, timings)
 
 
 def coactions(

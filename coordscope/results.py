@@ -103,14 +103,15 @@ class DetectResult:
     mode : str
         ``native`` (:func:`coordscope.detect`), ``coortweet`` or ``cnt``
         (:mod:`coordscope.compat`).
-    coactions : polars.DataFrame
+    coaction_parts : coordscope.parts.PartedTable
         Evidence rows: native — one per (pair, signal, key) with the closest co-action's
         events (:data:`~coordscope.schema.EVIDENCE_SCHEMA`); coortweet — CooRTweet's
         result rows (one per coordinated share pair); cnt — the toolkit's edge table
-        itself (the toolkit keeps no per-message rows).
-    edges : polars.DataFrame
+        itself (the toolkit keeps no per-message rows). :attr:`coactions` reads it whole.
+    edge_parts : coordscope.parts.PartedTable
         Native pair table (:data:`~coordscope.schema.EDGE_SCHEMA`), CooRTweet's network
-        table, or the toolkit's directed edges.
+        table, or the toolkit's directed edges. Native tables are held in pieces on disk;
+        :attr:`edges` reads it whole.
     nodes : polars.DataFrame
         One row per account with activity counts and its degree in ``edges``.
     parameters : dict
@@ -122,9 +123,19 @@ class DetectResult:
     """
 
     mode: str
-    coactions: pl.DataFrame
-    edges: pl.DataFrame
+    coaction_parts: PartedTable
+    edge_parts: PartedTable
     nodes: pl.DataFrame
     parameters: dict[str, Any] = field(default_factory=dict)
     counts: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def coactions(self) -> pl.DataFrame:
+        """The whole evidence table in memory (read from its pieces, then cached)."""
+        return self.coaction_parts.collect()
+
+    @property
+    def edges(self) -> pl.DataFrame:
+        """The whole edge table in memory (read from its pieces, then cached)."""
+        return self.edge_parts.collect()

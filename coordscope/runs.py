@@ -161,52 +161,58 @@ def run_detect(
     start = time.perf_counter()
     read = ingest(list(inputs), format=format, mapping=mapping, memory=budget.memory)
     timings["ingest"] = time.perf_counter() - start
-    result: DetectResult
-    if mode == "native":
-        result = detect(
-            read.events,
-            signals=signals,
-            window=window,
-            min_edge_weight=min_edge_weight,
-            text_rule=text_rule or "default",
-            memory=memory,
-            workers=workers,
-        )
-    elif mode == "coortweet":
-        result = detect_coortweet(
-            read.events,
-            signals=signals,
-            window=window,
-            min_participation=min_participation,
-            remove_loops=remove_loops,
-            edge_weight=edge_weight,
-            memory=memory,
-        )
-    else:
-        result = detect_cnt(
-            read.events,
-            signals=signals,
-            window=window,
-            min_edge_weight=min_edge_weight,
-            memory=memory,
-            workers=workers,
-        )
-    if text_rule is not None:
-        result.parameters["text_rule"] = text_rule
-    timings.update(result.timings)
-    ingest_summary = read.summary()
-    summary: dict[str, Any] = {
-        "version": __version__,
-        "command": "detect",
-        "rows": dict(read.rows),
-        "inputs": ingest_summary["inputs"],
-        "events": ingest_summary["events"],
-        "time_span": ingest_summary["time_span"],
-        "ingest_counters": ingest_summary["counters"],
-        "parameters": result.parameters,
-        "counts": result.counts,
-    }
-    summary["timings_s"] = {k: round(v, 4) for k, v in timings.items()}
-    summary["resources"] = {"memory_bytes": budget.memory, "workers": budget.workers}
-    write_detect(result, output, events=read.events, rejects=read.rejects, summary=summary)
+    # native tables are written in pieces here first; removed after, also after an error
+    work = WorkDir(output, prefix=".coordscope-work-")
+    try:
+        result: DetectResult
+        if mode == "native":
+            result = detect(
+                read.events,
+                signals=signals,
+                window=window,
+                min_edge_weight=min_edge_weight,
+                text_rule=text_rule or "default",
+                memory=memory,
+                workers=workers,
+                work_dir=work,
+            )
+        elif mode == "coortweet":
+            result = detect_coortweet(
+                read.events,
+                signals=signals,
+                window=window,
+                min_participation=min_participation,
+                remove_loops=remove_loops,
+                edge_weight=edge_weight,
+                memory=memory,
+            )
+        else:
+            result = detect_cnt(
+                read.events,
+                signals=signals,
+                window=window,
+                min_edge_weight=min_edge_weight,
+                memory=memory,
+                workers=workers,
+            )
+        if text_rule is not None:
+            result.parameters["text_rule"] = text_rule
+        timings.update(result.timings)
+        ingest_summary = read.summary()
+        summary: dict[str, Any] = {
+            "version": __version__,
+            "command": "detect",
+            "rows": dict(read.rows),
+            "inputs": ingest_summary["inputs"],
+            "events": ingest_summary["events"],
+            "time_span": ingest_summary["time_span"],
+            "ingest_counters": ingest_summary["counters"],
+            "parameters": result.parameters,
+            "counts": result.counts,
+        }
+        summary["timings_s"] = {k: round(v, 4) for k, v in timings.items()}
+        summary["resources"] = {"memory_bytes": budget.memory, "workers": budget.workers}
+        write_detect(result, output, events=read.events, rejects=read.rejects, summary=summary)
+    finally:
+        work.close()
     return summary

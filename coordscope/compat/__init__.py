@@ -24,6 +24,7 @@ from coordscope.compat.cnt import CNT_ALL_NETWORKS, cnt_edges
 from coordscope.compat.coortweet import coortweet_detect, coortweet_network
 from coordscope.errors import ParameterError
 from coordscope.graphs.tables import account_degrees
+from coordscope.parts import PartedTable
 from coordscope.results import DetectResult
 from coordscope.signals.actions import resolve_signals
 
@@ -189,4 +190,12 @@ def _finish(
         "edges": edge_table.height,
         "accounts_in_edges": int(nodes.filter(pl.col("degree") > 0).height),
     }
-    return DetectResult(mode, evidence, edge_table, nodes, params, counts, timings)
+    return DetectResult(
+        mode,
+        PartedTable.of(evidence),
+        PartedTable.of(edge_table),
+        nodes,
+        params,
+        counts,
+        timings,
+    )

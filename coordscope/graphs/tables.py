@@ -19,7 +19,7 @@ from coordscope.schema import (
     TS,
 )
 
-__all__ = ["account_degrees", "edges_with_clusters", "node_table"]
+__all__ = ["account_degrees", "degree_nodes", "edges_with_clusters", "node_table"]
 
 
 def _activity(events: pl.DataFrame) -> pl.DataFrame:
@@ -160,6 +160,24 @@ def account_degrees(events: pl.DataFrame, edge_table: pl.DataFrame, a: str, b: s
         )
     else:
         degree = pl.DataFrame(schema={ACTOR_ID: pl.String, "degree": pl.UInt32})
+    return degree_nodes(events, degree)
+
+
+def degree_nodes(events: pl.DataFrame, degree: pl.DataFrame) -> pl.DataFrame:
+    """Accounts with activity counts and a given degree.
+
+    Parameters
+    ----------
+    events : polars.DataFrame
+        Canonical events.
+    degree : polars.DataFrame
+        ``actor_id, degree`` of the accounts with edges (others get 0).
+
+    Returns
+    -------
+    polars.DataFrame
+        :data:`~coordscope.schema.DETECT_NODE_SCHEMA`, sorted by id.
+    """
     return (
         _activity(events)
         .join(degree, on=ACTOR_ID, how="left")

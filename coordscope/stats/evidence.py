@@ -18,7 +18,6 @@ whether it is a clock co-action (:func:`coded_evidence`).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator
 
 import numpy as np
@@ -28,6 +27,7 @@ import polars as pl
 from coordscope.budget import Budget, current_rss_bytes
 from coordscope.engine.kernel import count_band_pairs
 from coordscope.engine.partitioned import LocalPairEngine, PairPartition
+from coordscope.engine.tables import signal_lists
 from coordscope.parts import WorkDir
 from coordscope.schema import EDGE_SCHEMA, EVIDENCE_SCHEMA, SECONDS_PER_US
 from coordscope.stats.units import MINUTE_US, Units, block_half
@@ -136,7 +136,7 @@ def single_edges(pairs: pl.DataFrame, units: Units) -> pl.DataFrame:
     to_ts = pl.Datetime("us", "UTC")
     # the list of signal names of every bit mask, looked up (a list built per row costs
     # ~1 µs a row: half a minute for 20M edges)
-    signals = pl.lit(_signal_lists(units.signals)).gather(pl.col("sig"))
+    signals = pl.lit(signal_lists(units.signals)).gather(pl.col("sig"))
     return pairs.select(
         ids.gather(pairs["lo"]).alias("actor_a"),
         ids.gather(pairs["hi"]).alias("actor_b"),
@@ -153,16 +153,6 @@ def single_edges(pairs: pl.DataFrame, units: Units) -> pl.DataFrame:
         pl.lit(False).alias("significant"),
         pl.lit("", dtype=pl.String).alias("evidence"),
         (pl.col("lo") * (n_acc + 1) + pl.col("hi")).alias("_pid"),
-    )
-
-
-@functools.cache
-def _signal_lists(names: tuple[str, ...]) -> pl.Series:
-    """Return the signal names of every bit mask over ``names`` (index = mask), sorted."""
-    return pl.Series(
-        "signals",
-        [[n for i, n in enumerate(names) if mask >> i & 1] for mask in range(1 << len(names))],
-        dtype=pl.List(pl.String),
     )
 
 
