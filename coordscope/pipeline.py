@@ -19,7 +19,7 @@ from typing import Any
 import polars as pl
 
 from coordscope._version import __version__
-from coordscope.budget import Budget, peak_rss_mib
+from coordscope.budget import Budget, held_bytes, peak_rss_mib
 from coordscope.datasets.ingest import describe_events
 from coordscope.datasets.pseudonym import pseudonymize_events
 from coordscope.engine.tables import pair_tables
@@ -166,7 +166,7 @@ def audit(
             windows=windows,
             alpha=alpha,
             seed=seed,
-            budget=budget,
+            budget=budget.after(held_bytes(events)),
             work=work,
         )
     for name, took in sig.timings.items():
@@ -324,7 +324,7 @@ def detect(
     tables = pair_tables(
         acts.select("signal", "key", "actor_id", "ts", "event_id"),
         window=window,
-        budget=budget,
+        budget=budget.after(held_bytes(events, acts)),
         work=work,
         min_edge_weight=min_edge_weight,
     )

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from coordscope.budget import Budget, current_rss_bytes
+from coordscope.budget import Budget
 from coordscope.engine.kernel import count_band_pairs
 from coordscope.engine.partitioned import LocalPairEngine
 from coordscope.parts import PartedTable, WorkDir
@@ -79,8 +79,8 @@ def pair_tables(
     window : float
         ``W`` in seconds (inclusive); time resolution one microsecond.
     budget : Budget
-        Memory and workers; the engine sizes its pieces from the part of the memory this
-        process does not use yet.
+        Memory and workers of the engine (what the run does not hold already:
+        :meth:`coordscope.budget.Budget.after`).
     work : WorkDir
         Where partials and pieces are written.
     min_edge_weight : int, default 1
@@ -120,7 +120,7 @@ def pair_tables(
     engine = LocalPairEngine(
         n_accounts=ids.len(),
         n_pairs=count_band_pairs(k, t, w),
-        budget=budget.after(current_rss_bytes()),
+        budget=budget,
         work=work,
     )
     engine.add(k, coded["a"].to_numpy(), t, coded["s"].to_numpy(), window=w)

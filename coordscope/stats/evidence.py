@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from coordscope.budget import Budget, current_rss_bytes
+from coordscope.budget import Budget
 from coordscope.engine.kernel import count_band_pairs
 from coordscope.engine.partitioned import LocalPairEngine, PairPartition
 from coordscope.engine.tables import signal_lists
@@ -60,8 +60,7 @@ def pair_partitions(units: Units, *, budget: Budget, work: WorkDir) -> Iterator[
     units : Units
         The coded actions (sorted by unit and time).
     budget : Budget
-        Memory and workers of the run; the engine sizes its pieces from the part of the
-        memory this process does not use yet.
+        Memory and workers of the engine (what the run does not hold already).
     work : WorkDir
         Where partials are spilled.
 
@@ -88,13 +87,7 @@ def pair_partitions(units: Units, *, budget: Budget, work: WorkDir) -> Iterator[
         count_band_pairs(k if m is None else k[m], t if m is None else t[m], w)
         for m, w in zip(masks, groups, strict=True)
     )
-    # the engine gets what the run does not hold already (events, actions, codes)
-    engine = LocalPairEngine(
-        n_accounts=units.n_accounts,
-        n_pairs=n_pairs,
-        budget=budget.after(current_rss_bytes()),
-        work=work,
-    )
+    engine = LocalPairEngine(n_accounts=units.n_accounts, n_pairs=n_pairs, budget=budget, work=work)
     for m, w in zip(masks, groups, strict=True):
         if m is None:
             engine.add(k, a, t, s, window=w)

@@ -106,7 +106,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from coordscope.budget import Budget
+from coordscope.budget import Budget, held_bytes
 from coordscope.engine.partitioned import PairPartition
 from coordscope.errors import ParameterError
 from coordscope.parts import PartedTable, WorkDir
@@ -230,8 +230,10 @@ def significance(
         Seeds the split of time blocks into halves and Louvain; same input and seed give
         the same output.
     budget : Budget, optional
-        Memory and worker threads (default: 4 GiB, every usable core). The counting pass
-        sizes its key and pair partitions from it; results do not depend on it.
+        Memory and worker threads (default: 4 GiB, every usable core): what the stage may
+        use besides ``actions``. The counting pass sizes its key and pair partitions from
+        it, less what the stage holds (:func:`coordscope.budget.held_bytes`); results do
+        not depend on it.
     work : WorkDir, optional
         Where pieces are spilled (default: a new temporary directory, removed when the
         result is no longer referenced).
@@ -286,7 +288,9 @@ def significance(
     # 3. co-actions counted by the partitioned engine; per pair partition: the edges that
     # cannot be tested are final, the candidates get their evidence and their pair tests
     scan = _PartitionScan(actions, units, nulls, testable, work)
-    for part in pair_partitions(units, budget=budget, work=work):
+    # the engine gets what the stage does not hold already (actions, codes, incidence)
+    engine_budget = budget.after(held_bytes(actions, units.coded, nulls.incidence))
+    for part in pair_partitions(units, budget=engine_budget, work=work):
         scan.add(part)
     timings.update({k: round(v, 4) for k, v in scan.timings.items()})
     clock = time.perf_counter()
