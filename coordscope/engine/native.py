@@ -401,14 +401,14 @@ def _all_triples(
     allowed: U64Array | None,
     *,
     rows: bool,
-) -> tuple[list[_Triples], U64Array]:
+) -> tuple[list[_Triples], list[U64Array]]:
     """Every (pair, key) triple, produced chunk by chunk on the pool's threads.
 
     Chunks hold at most ``max_pairs`` in-window pairs (whole keys where they fit; at
     least ``workers`` chunks, so that every thread has work). Complete triples are kept
     as they come; those of a key cut by a chunk boundary (only those that needed merging)
-    are merged at the end, or as soon as they outgrow ``max_pairs``. Returns the triples,
-    chunk by chunk, and all their pair codes, sorted.
+    are merged at the end, or as soon as they outgrow ``max_pairs``. Returns the triples
+    and their pair codes, sorted, chunk by chunk.
     """
     row, t, starts = coded.row, coded.t, coded.starts
     n = row.shape[0]
@@ -477,15 +477,7 @@ def _all_triples(
         codes.sort()
         done.append(merged)
         sorted_codes.append(codes)
-    while len(sorted_codes) > 1:  # merge the sorted code arrays pairwise
-        twos = [sorted_codes[i : i + 2] for i in range(0, len(sorted_codes), 2)]
-        sorted_codes = list(pool.map(_merge_two, twos))
-    return done, sorted_codes[0] if sorted_codes else np.empty(0, dtype=np.uint64)
-
-
-def _merge_two(arrays: list[U64Array]) -> U64Array:
-    """Merge one or two sorted arrays into one."""
-    return arrays[0] if len(arrays) == 1 else _merge_sorted(arrays[0], arrays[1])
+    return done, sorted_codes
 
 
 def _merge(t: _Triples, *, rows: bool) -> _Triples:
@@ -502,7 +494,7 @@ def _merge(t: _Triples, *, rows: bool) -> _Triples:
 def _result(
     actions: pl.DataFrame,
     chunks: list[_Triples],
-    sorted_codes: U64Array,
+    sorted_codes: list[U64Array],
     actors: pl.Series,
     sig_of_key: U8Array,
     names: list[str],
@@ -513,11 +505,12 @@ def _result(
 
     A pair seen on one key is an edge as its triple stands: each chunk's triples become
     its edges in place (:func:`_chunk_edges`), on the pool's threads. The triples of pairs
-    seen on several keys (``sorted_codes`` tells which) are taken out and grouped
+    seen on several keys (the chunks' ``sorted_codes`` tell which) are taken out and grouped
     (:func:`_multi_edges`). The tables are the chunks' parts, then the grouped pairs'
     part, concatenated without copying.
     """
-    table = _recurring(sorted_codes)
+    offsets = np.cumsum([0, *(c.shape[0] for c in sorted_codes)], dtype=np.int64)
+    table = _recurring(np.concatenate(sorted_codes), offsets)
     del sorted_codes
     several = len(names) > 1
 
@@ -968,40 +961,25 @@ def _chunk_pairs(
     account within ``2 W`` on the key, or both accounts acted on the key more than once
     (``rep`` bits 1 and 0, :func:`_ends_and_repeats`). Those must be merged with their
     siblings (:func:`_merge_runs`). Both come in production order (earlier action, then later
-    one): the complete ones as the nine triple arrays (sized for the merged ones to
-    follow) and their number, the others as pair codes and the seven other arrays.
-    Cost ``O(P)`` for ``P`` in-window pairs.
+    one): the complete ones at the start of the nine triple arrays (sized by the chunk's
+    in-window pairs: the merged ones follow) with their number, the others as pair codes
+    and seven arrays. Cost ``O(P)`` for ``P`` in-window pairs.
     """
-    n_direct = 0
-    n_rep = 0
+    size = 0
     for p in range(ps, pe):
-        for q in range(p + 1, ends[p]):
-            if actor[q] != actor[p]:
-                if ((rep[p] | rep[q]) & 2) or (rep[p] & rep[q] & 1):
-                    n_rep += 1
-                else:
-                    n_direct += 1
-    size = n_direct + n_rep
+        size += ends[p] - p - 1
     lo = np.empty(size, dtype=np.uint32)
     hi = np.empty(size, dtype=np.uint32)
     key = np.empty(size, dtype=np.int32)
-    cnt = np.empty(size, dtype=np.uint64)
+    cnt = np.ones(size, dtype=np.uint64)
     dt = np.empty(size, dtype=np.int64)
     t0 = np.empty(size, dtype=np.int64)
     t1 = np.empty(size, dtype=np.int64)
     rlo = np.empty(size if rows else 0, dtype=np.uint32)
     rhi = np.empty(size if rows else 0, dtype=np.uint32)
-    mcode = np.empty(n_rep, dtype=np.uint64)
-    mkey = np.empty(n_rep, dtype=np.int32)
-    mcnt = np.ones(n_rep, dtype=np.uint64)
-    mdt = np.empty(n_rep, dtype=np.int64)
-    mt0 = np.empty(n_rep, dtype=np.int64)
-    mt1 = np.empty(n_rep, dtype=np.int64)
-    mlo = np.empty(n_rep if rows else 0, dtype=np.uint32)
-    mhi = np.empty(n_rep if rows else 0, dtype=np.uint32)
     k = np.searchsorted(starts, ps, side="right") - 1  # the key of position ps
-    front = 0
-    back = 0
+    front = 0  # complete triples from the front, the others from the back
+    back = size
     for p in range(ps, pe):
         while starts[k + 1] <= p:
             k += 1
@@ -1013,34 +991,29 @@ def _chunk_pairs(
                 continue
             a = min(ap, aq)
             b = max(ap, aq)
-            code = (np.uint64(a) << _SHIFT32) | np.uint64(b)
-            if use_allowed and not _contains(allowed, code):
+            if use_allowed and not _contains(allowed, (np.uint64(a) << _SHIFT32) | np.uint64(b)):
                 continue
             if ((rep[p] | rep[q]) & 2) or (rep[p] & rep[q] & 1):
-                mcode[back] = code
-                mkey[back] = k
-                mdt[back] = t[q] - tp
-                mt0[back] = tp
-                mt1[back] = t[q]
-                if rows:
-                    mlo[back] = row[p] if ap < aq else row[q]
-                    mhi[back] = row[q] if ap < aq else row[p]
-                back += 1
-                continue
-            lo[front] = a
-            hi[front] = b
-            key[front] = k
-            cnt[front] = 1
-            dt[front] = t[q] - tp
-            t0[front] = tp
-            t1[front] = t[q]
+                back -= 1
+                w = back
+            else:
+                w = front
+                front += 1
+            lo[w] = a
+            hi[w] = b
+            key[w] = k
+            dt[w] = t[q] - tp
+            t0[w] = tp
+            t1[w] = t[q]
             if rows:
-                rlo[front] = row[p] if ap < aq else row[q]
-                rhi[front] = row[q] if ap < aq else row[p]
-            front += 1
+                rlo[w] = row[p] if ap < aq else row[q]
+                rhi[w] = row[q] if ap < aq else row[p]
+    # the others, taken out in production order (the back filled backwards)
+    rev = np.arange(size - 1, back - 1, -1)
+    m_code = (lo[rev].astype(np.uint64) << _SHIFT32) | hi[rev].astype(np.uint64)
+    m_rows = (rlo[rev], rhi[rev]) if rows else (rlo[:0], rhi[:0])
+    merging = (m_code, key[rev], cnt[rev], dt[rev], t0[rev], t1[rev], *m_rows)
     direct = (lo, hi, key, cnt, dt, t0, t1, rlo, rhi)
-    m_rows = (mlo[:back], mhi[:back])
-    merging = (mcode[:back], mkey[:back], mcnt[:back], mdt[:back], mt0[:back], mt1[:back], *m_rows)
     return direct, front, merging
 
 
@@ -1172,51 +1145,80 @@ def _split_partial(
 
 
 @_jit
-def _merge_sorted(a: U64Array, b: U64Array) -> U64Array:
-    """Merge two sorted arrays into one (repeats kept). Cost ``O(len(a) + len(b))``."""
-    out = np.empty(a.shape[0] + b.shape[0], dtype=np.uint64)
-    i = 0
-    j = 0
-    for o in range(out.shape[0]):
-        if j >= b.shape[0] or (i < a.shape[0] and a[i] <= b[j]):
-            out[o] = a[i]
-            i += 1
-        else:
-            out[o] = b[j]
-            j += 1
-    return out
-
-
-@_jit
-def _recurring(sorted_codes: U64Array) -> U64Array:
+def _recurring(codes: U64Array, offsets: I64Array) -> U64Array:
     """Build a hash set (open addressing) of the codes that occur more than once.
 
-    ``sorted_codes`` is used as scratch space. Empty slots hold :data:`_EMPTY`. Cost
-    ``O(T)``.
+    ``codes`` holds sorted runs, run ``r`` at ``offsets[r]:offsets[r + 1]``: a heap of the
+    runs' heads walks them in merged order without writing the merge. Empty slots hold
+    :data:`_EMPTY`. Cost ``O(T log K)`` for ``T`` codes in ``K`` runs.
     """
+    n_runs = offsets.shape[0] - 1
+    pos = offsets[:-1].copy()
+    heap = np.empty(n_runs, dtype=np.int64)
+    size = 0
+    for r in range(n_runs):
+        if pos[r] < offsets[r + 1]:
+            heap[size] = r
+            size += 1
+    for i in range(size // 2 - 1, -1, -1):
+        _sift_down(heap, size, i, codes, pos)
+    dups = np.empty(1024, dtype=np.uint64)
     n_dup = 0
-    x = 0
-    n = sorted_codes.shape[0]
-    while x < n:
-        y = x + 1
-        while y < n and sorted_codes[y] == sorted_codes[x]:
-            y += 1
-        if y - x > 1:
-            sorted_codes[n_dup] = sorted_codes[x]
-            n_dup += 1
-        x = y
+    count = 0
+    prev = _EMPTY
+    while size > 0:
+        r = heap[0]
+        # the top run's codes up to the next run's head need no heap work
+        limit = _EMPTY
+        for child in (1, 2):
+            if child < size:
+                limit = min(limit, codes[pos[heap[child]]])
+        end = offsets[r + 1]
+        x = pos[r]
+        while x < end and codes[x] <= limit:
+            v = codes[x]
+            if v == prev:
+                count += 1
+                if count == 2:
+                    if n_dup == dups.shape[0]:
+                        dups = _grown(dups, 2 * n_dup)
+                    dups[n_dup] = v
+                    n_dup += 1
+            else:
+                prev = v
+                count = 1
+            x += 1
+        pos[r] = x
+        if x == end:  # run r is done
+            size -= 1
+            heap[0] = heap[size]
+        _sift_down(heap, size, 0, codes, pos)
     bits = 4
     while (1 << bits) < 2 * n_dup + 2:
         bits += 1
     mask = (1 << bits) - 1
     table = np.full(1 << bits, _EMPTY, dtype=np.uint64)
     for d in range(n_dup):
-        v = sorted_codes[d]
+        v = dups[d]
         h = np.int64((v * _MIX_U64) >> np.uint64(64 - bits))
         while table[h] != _EMPTY:
             h = (h + 1) & mask
         table[h] = v
     return table
+
+
+@_jit
+def _sift_down(heap: I64Array, size: int, i: int, codes: U64Array, pos: I64Array) -> None:
+    """Restore the heap (of runs, by their head ``codes[pos[run]]``) below ``i``."""
+    while True:
+        smallest = i
+        for child in (2 * i + 1, 2 * i + 2):
+            if child < size and codes[pos[heap[child]]] < codes[pos[heap[smallest]]]:
+                smallest = child
+        if smallest == i:
+            return
+        heap[i], heap[smallest] = heap[smallest], heap[i]
+        i = smallest
 
 
 @_jit
@@ -1256,21 +1258,22 @@ def _chunk_edges(
             seen[b >> 6] |= np.uint64(1) << np.uint64(b & 63)
     holes = np.empty(1024, dtype=np.int64)
     n_holes = 0
-    if any_dup:
-        for x in range(n):
+    for x in range(n):  # find the recurring pairs' triples; convert the others' Δt
+        if any_dup:
             v = (np.uint64(lo[x]) << _SHIFT32) | np.uint64(hi[x])
             m = v * _MIX_U64
             b = np.int64(m >> bshift)
-            if not (seen[b >> 6] >> np.uint64(b & 63)) & np.uint64(1):
-                continue
-            h = np.int64(m >> shift)
-            while table[h] != _EMPTY and table[h] != v:
-                h = (h + 1) & mask
-            if table[h] == v:
-                if n_holes == holes.shape[0]:
-                    holes = _grown(holes, 2 * n_holes)
-                holes[n_holes] = x
-                n_holes += 1
+            if (seen[b >> 6] >> np.uint64(b & 63)) & np.uint64(1):
+                h = np.int64(m >> shift)
+                while table[h] != _EMPTY and table[h] != v:
+                    h = (h + 1) & mask
+                if table[h] == v:
+                    if n_holes == holes.shape[0]:
+                        holes = _grown(holes, 2 * n_holes)
+                    holes[n_holes] = x
+                    n_holes += 1
+                    continue
+        min_dt[x] = np.float64(dt[x]) * SECONDS_PER_US
     holes = holes[:n_holes]
     taken_rows = (rlo[holes], rhi[holes]) if rows else (rlo[:0], rhi[:0])
     taken = (
@@ -1307,8 +1310,6 @@ def _chunk_edges(
             rhi[dst] = rhi[src]
         src += 1
         x += 1
-    for e in range(n_single):  # µs → s, in place
-        min_dt[e] = np.float64(dt[e]) * SECONDS_PER_US
     sig = np.empty(n_single if several else 0, dtype=np.uint64)
     if several:
         for e in range(n_single):
