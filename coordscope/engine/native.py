@@ -630,8 +630,11 @@ def _empty() -> NativeResult:
 
 
 @_jit
-def _msort(keys: Any, a: Any) -> None:
+def _msort(keys: I64Array, a: I64Array) -> None:
     """Sort ``keys`` ascending, stably, carrying ``a`` along (in place).
+
+    The one sort of the kernels (int64 keys and payload: one compiled version; numba's
+    own sorts are neither stable nor cheap to compile).
 
     Insertion sort on runs of :data:`_SMALL`, then bottom-up merges through a buffer.
     Cost ``O(m log m)``; ``O(m)`` extra memory when ``m > _SMALL``.
@@ -663,12 +666,13 @@ def _msort(keys: Any, a: Any) -> None:
         flip = not flip
         width *= 2
     if flip:
-        keys[:] = tk
-        a[:] = ta
+        for p in range(m):
+            keys[p] = tk[p]
+            a[p] = ta[p]
 
 
 @_jit
-def _merge_pass(sk: Any, sa: Any, dk: Any, da: Any, width: int) -> None:
+def _merge_pass(sk: I64Array, sa: I64Array, dk: I64Array, da: I64Array, width: int) -> None:
     """Merge neighbouring sorted runs of ``width`` from ``sk, sa`` into ``dk, da``.
 
     On ties the left run comes first (stable).
@@ -723,9 +727,9 @@ def _dense_codes(h1: U64Array, h2: U64Array) -> tuple[Any, I64Array, bool]:
             continue
         if m == size:
             size *= 2
-            u1 = _grown(u1, size)
-            u2 = _grown(u2, size)
-            first = _grown(first, size)
+            u1 = np.concatenate((u1, np.empty(size - m, dtype=np.uint64)))
+            u2 = np.concatenate((u2, np.empty(size - m, dtype=np.uint64)))
+            first = np.concatenate((first, np.empty(size - m, dtype=np.int64)))
         u1[m] = x
         u2[m] = h2[i]
         first[m] = i
@@ -742,14 +746,6 @@ def _dense_codes(h1: U64Array, h2: U64Array) -> tuple[Any, I64Array, bool]:
                     s = (s + 1) & mask
                 slots[s] = c2
     return codes, first[:m].copy(), clash
-
-
-@_jit
-def _grown(a: Any, size: int) -> Any:
-    """Copy ``a`` into a new array with room for ``size`` entries."""
-    out = np.empty(size, dtype=a.dtype)
-    out[: a.shape[0]] = a
-    return out
 
 
 @_jit
@@ -809,9 +805,11 @@ def _key_order(
         if mixed:  # two keys share the high bits: order the group by key, stably
             idx = np.arange(s, e)
             _msort(kk[s:e], idx)
-            tt[s:e] = tt[idx]
-            order[s:e] = order[idx]
-            k2[s:e] = k2[idx]
+            g_t, g_order, g_k2 = tt[idx], order[idx], k2[idx]
+            for p in range(e - s):
+                tt[s + p] = g_t[p]
+                order[s + p] = g_order[p]
+                k2[s + p] = g_k2[p]
         s = e
     n_keys = 1
     clash = False
@@ -927,6 +925,20 @@ def _chunk_bounds(starts: I64Array, ends: I64Array, per_chunk: int) -> I64Array:
 
 
 @_jit
+def _key_at(starts: I64Array, p: int) -> int:
+    """Find the key of sorted position ``p`` (binary search in the key starts)."""
+    lo = 0
+    hi = starts.shape[0] - 1
+    while hi - lo > 1:
+        mid = (lo + hi) >> 1
+        if starts[mid] <= p:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+@_jit
 def _contains(sorted_codes: U64Array, code: np.uint64) -> bool:
     """Tell whether ``code`` is in the sorted array (binary search)."""
     lo = 0
@@ -977,7 +989,7 @@ def _chunk_pairs(
     t1 = np.empty(size, dtype=np.int64)
     rlo = np.empty(size if rows else 0, dtype=np.uint32)
     rhi = np.empty(size if rows else 0, dtype=np.uint32)
-    k = np.searchsorted(starts, ps, side="right") - 1  # the key of position ps
+    k = _key_at(starts, ps)
     front = 0  # complete triples from the front, the others from the back
     back = size
     for p in range(ps, pe):
@@ -1054,9 +1066,10 @@ def _merge_runs(
                 run[q + 1] = j
         else:
             seg = perm[x:y].copy()
-            seg.sort()
-            _msort(key[seg], seg)
-            run[:r] = seg
+            _msort(seg.copy(), seg)  # by input position
+            _msort(key[seg].astype(np.int64), seg)  # then by key, stably
+            for z in range(r):
+                run[z] = seg[z]
         z = 0
         while z < r:
             i = run[z]
@@ -1131,16 +1144,17 @@ def _split_partial(
             rlo[w] = rlo[x]
             rhi[w] = rhi[x]
         w += 1
-    lo[w:e] = c_lo
-    hi[w:e] = c_hi
-    key[w:e] = c_key
-    cnt[w:e] = c_cnt
-    dt[w:e] = c_dt
-    t0[w:e] = c_t0
-    t1[w:e] = c_t1
-    if rows:
-        rlo[w:e] = c_rlo
-        rhi[w:e] = c_rhi
+    for c in range(n_cut):
+        lo[w + c] = c_lo[c]
+        hi[w + c] = c_hi[c]
+        key[w + c] = c_key[c]
+        cnt[w + c] = c_cnt[c]
+        dt[w + c] = c_dt[c]
+        t0[w + c] = c_t0[c]
+        t1[w + c] = c_t1[c]
+        if rows:
+            rlo[w + c] = c_rlo[c]
+            rhi[w + c] = c_rhi[c]
     return w
 
 
@@ -1161,7 +1175,7 @@ def _recurring(codes: U64Array, offsets: I64Array) -> U64Array:
             heap[size] = r
             size += 1
     for i in range(size // 2 - 1, -1, -1):
-        _sift_down(heap, size, i, codes, pos)
+        _sift_down(heap, np.int64(size), np.int64(i), codes, pos)
     dups = np.empty(1024, dtype=np.uint64)
     n_dup = 0
     count = 0
@@ -1181,7 +1195,7 @@ def _recurring(codes: U64Array, offsets: I64Array) -> U64Array:
                 count += 1
                 if count == 2:
                     if n_dup == dups.shape[0]:
-                        dups = _grown(dups, 2 * n_dup)
+                        dups = np.concatenate((dups, np.empty(n_dup, dtype=np.uint64)))
                     dups[n_dup] = v
                     n_dup += 1
             else:
@@ -1192,7 +1206,7 @@ def _recurring(codes: U64Array, offsets: I64Array) -> U64Array:
         if x == end:  # run r is done
             size -= 1
             heap[0] = heap[size]
-        _sift_down(heap, size, 0, codes, pos)
+        _sift_down(heap, np.int64(size), np.int64(0), codes, pos)
     bits = 4
     while (1 << bits) < 2 * n_dup + 2:
         bits += 1
@@ -1208,7 +1222,7 @@ def _recurring(codes: U64Array, offsets: I64Array) -> U64Array:
 
 
 @_jit
-def _sift_down(heap: I64Array, size: int, i: int, codes: U64Array, pos: I64Array) -> None:
+def _sift_down(heap: I64Array, size: np.int64, i: np.int64, codes: U64Array, pos: I64Array) -> None:
     """Restore the heap (of runs, by their head ``codes[pos[run]]``) below ``i``."""
     while True:
         smallest = i
@@ -1269,7 +1283,7 @@ def _chunk_edges(
                     h = (h + 1) & mask
                 if table[h] == v:
                     if n_holes == holes.shape[0]:
-                        holes = _grown(holes, 2 * n_holes)
+                        holes = np.concatenate((holes, np.empty(n_holes, dtype=np.int64)))
                     holes[n_holes] = x
                     n_holes += 1
                     continue
@@ -1328,9 +1342,9 @@ def _multi_edges(triples: TripleArrays, sig_of_key: U8Array) -> tuple[Any, ...]:
     """
     lo, hi, key, cnt, dt, t0, t1, rlo, rhi = triples
     m = lo.shape[0]
-    code = np.empty(m, dtype=np.uint64)
+    code = np.empty(m, dtype=np.int64)  # lo < 2**31: the int64 order is the pair order
     for z in range(m):
-        code[z] = (np.uint64(lo[z]) << _SHIFT32) | np.uint64(hi[z])
+        code[z] = (np.int64(lo[z]) << 32) | np.int64(hi[z])
     member = np.arange(m)
     _msort(code, member)
     n_edges = 0
@@ -1366,14 +1380,14 @@ def _multi_edges(triples: TripleArrays, sig_of_key: U8Array) -> tuple[Any, ...]:
             f = min(f, t0[j])
             la = max(la, t1[j])
             sm |= np.uint64(1) << np.uint64(sig_of_key[key[j]])
-        dts.sort()
+        _msort(dts, np.empty(r, dtype=np.int64))
         if r % 2 == 1:
             med = np.float64(dts[r // 2])
         else:
             below = np.float64(dts[r // 2 - 1])
             med = below + (np.float64(dts[r // 2]) - below) * 0.5
-        e_lo[d] = np.uint32(code[x] >> _SHIFT32)
-        e_hi[d] = np.uint32(code[x] & _LOW32)
+        e_lo[d] = lo[member[x]]
+        e_hi[d] = hi[member[x]]
         e_co[d] = nn
         e_min[d] = np.float64(dts[0]) * SECONDS_PER_US
         e_first[d] = f
@@ -1382,13 +1396,11 @@ def _multi_edges(triples: TripleArrays, sig_of_key: U8Array) -> tuple[Any, ...]:
         e_med[d] = med * SECONDS_PER_US
         e_sig[d] = sm
         if order.shape[0]:  # this pair's triples in the order of (rlo, rhi)
-            packed = np.empty(r, dtype=np.uint64)
+            mine = member[x:y].copy()
+            _msort(rhi[mine].astype(np.int64), mine)
+            _msort(rlo[mine].astype(np.int64), mine)
             for z in range(r):
-                j = member[x + z]
-                packed[z] = (np.uint64(rlo[j]) << _SHIFT32) | np.uint64(rhi[j])
-            by_rows = np.argsort(packed)
-            for z in range(r):
-                order[x + z] = member[x + by_rows[z]]
+                order[x + z] = mine[z]
         d += 1
         x = y
     return e_lo, e_hi, e_co, e_min, e_first, e_last, e_keys, e_med, e_sig, order
