@@ -361,7 +361,9 @@ def test_key_order_separates_keys_whose_hash_bits_collide() -> None:
     packed, ktk = native._pack_rows(k1, k1.copy(), t, row_bits)
     assert len({int(p) >> row_bits for p in packed[[0, 1]]}) == 1  # the bits collide
     packed.sort()
-    order, starts, times, clash = native._key_order(packed, ktk, row_bits)
+    order = np.empty(5, dtype=np.int64)
+    times = np.empty(5, dtype=np.int64)
+    starts, clash = native._key_order(packed, ktk, row_bits, order, times)
     assert not clash
     assert len(starts) == 3
     groups = [order[starts[i] : starts[i + 1]].tolist() for i in range(2)]
@@ -374,4 +376,5 @@ def test_key_order_reports_a_first_hash_collision() -> None:
     k2 = np.array([1, 2], dtype=np.uint64)  # the second hash tells them apart
     packed, ktk = native._pack_rows(k1, k2, np.array([0, 1], dtype=np.int64), 1)
     packed.sort()
-    assert native._key_order(packed, ktk, 1)[3]
+    order = np.empty(2, dtype=np.int64)
+    assert native._key_order(packed, ktk, 1, order, order.copy())[1]

@@ -239,7 +239,7 @@ def native_pairs(
         raise ParameterError(f"at most {_MAX_SIGNALS} signals at once, got {len(names)}")
     window_us = round(window * US)
     with ThreadPoolExecutor(max_workers=partitions) as pool:
-        coded = _code_actions(actions, names, pool if partitions > 1 else None)
+        coded = _code_actions(actions, names, pool, partitions)
         allowed = None if only is None else _allowed_pairs(only, coded.actors)
         chunks, codes = _all_triples(
             coded, window_us, max_pairs, pool, partitions, allowed, rows=evidence
@@ -273,13 +273,15 @@ class _Coded:
 
 
 def _code_actions(
-    actions: pl.DataFrame, names: list[str], pool: ThreadPoolExecutor | None
+    actions: pl.DataFrame, names: list[str], pool: ThreadPoolExecutor, workers: int
 ) -> _Coded:
-    """Codes and the ``(key, ts, row)`` order; the accounts coded on ``pool`` if given.
+    """Codes and the ``(key, ts, row)`` order, on ``workers`` threads.
 
     Keys are ``(signal, key)``, hashed as in :func:`_prepare_actions`; the second hashes
-    are those of :func:`_check_codes`. Cost ``O(n)`` plus the sorts: one of ``n`` 64-bit
-    words, the distinct account ids, and each key's actions by time.
+    are those of :func:`_check_codes`. The accounts are coded on one thread, the keys
+    ordered in ``workers`` parts of the key hashes (one on the calling thread). Cost
+    ``O(n)`` plus the sorts: one of ``n`` 64-bit words, the distinct account ids, and
+    each key's actions by time.
     """
     sig = pl.col("signal").replace_strict(
         {s: i for i, s in enumerate(names)}, return_dtype=pl.UInt8
@@ -293,18 +295,41 @@ def _code_actions(
         s=sig,
     )
     ids, a1, a2 = actions["actor_id"], frame["a1"].to_numpy(), frame["a2"].to_numpy()
-    accounts = pool.submit(_actor_codes, ids, a1, a2) if pool is not None else None
-    row_bits = max(1, (actions.height - 1).bit_length())
+    accounts = pool.submit(_actor_codes, ids, a1, a2) if workers > 1 else None
+    n = actions.height
+    row_bits = max(1, (n - 1).bit_length())
     k1, k2, t = frame["k1"].to_numpy(), frame["k2"].to_numpy(), frame["t"].to_numpy()
     packed, ktk = _pack_rows(k1, k2, t, row_bits)
     packed.sort()
-    row, starts, t_sorted, clash = _key_order(packed, ktk, row_bits)
+    # the groups of equal high bits in parts, one a thread
+    low = np.uint64((1 << row_bits) - 1)
+    cuts = [
+        int(np.searchsorted(packed, packed[n * i // workers] | low, "right"))
+        for i in range(1, workers)
+    ]
+    bounds = [0, *sorted({c for c in cuts if 0 < c < n}), n]
+    row = np.empty(n, dtype=np.int64)
+    t_sorted = np.empty(n, dtype=np.int64)
+    spans = list(pairwise(bounds))
+    args = (packed, ktk, row_bits, row, t_sorted)
+    later = [pool.submit(_order_part, *args, s, e) for s, e in spans[1:]]
+    done = [_order_part(*args, *spans[0]), *(f.result() for f in later)]
+    del args
+    starts = np.concatenate([*(st[:-1] for st, _ in done), [n]])
     sig_of_key = frame["s"].to_numpy()[row[starts[:-1]]]
     del packed, ktk, frame, k1, k2, t
     codes, actors = accounts.result() if accounts is not None else _actor_codes(ids, a1, a2)
-    if clash:  # pragma: no cover - probability ~ n² / 2**65
+    if any(clash for _, clash in done):  # pragma: no cover - probability ~ n² / 2**65
         raise ParameterError("internal: 64-bit hash collision between two ids; please report")
     return _Coded(row, t_sorted, starts, sig_of_key, codes, actors)
+
+
+def _order_part(
+    packed: U64Array, ktk: I64Array, row_bits: int, row: I64Array, t: I64Array, s: int, e: int
+) -> tuple[I64Array, bool]:
+    """Run :func:`_key_order` on positions ``s:e``; the key starts are made absolute."""
+    starts, clash = _key_order(packed[s:e], ktk, row_bits, row[s:e], t[s:e])
+    return starts + s, clash
 
 
 def _actor_codes(ids: pl.Series, h1: U64Array, h2: U64Array) -> tuple[I32Array, pl.Series]:
@@ -313,7 +338,9 @@ def _actor_codes(ids: pl.Series, h1: U64Array, h2: U64Array) -> tuple[I32Array, 
     if clash:  # pragma: no cover - probability ~ n² / 2**65
         raise ParameterError("internal: 64-bit hash collision between two ids; please report")
     firsts = ids.gather(first)
-    by_id = firsts.arg_sort().to_numpy()
+    # on one thread: this runs next to the key sort, which has the other core
+    sort = pl.arg_sort_by("id", multithreaded=False)
+    by_id = firsts.to_frame("id").select(sort).to_series().to_numpy()
     rank = np.empty(by_id.shape[0], dtype=np.int32)
     rank[by_id] = np.arange(by_id.shape[0], dtype=np.int32)
     return cast(I32Array, rank[codes]), firsts.gather(by_id)
@@ -770,23 +797,22 @@ def _pack_rows(k1: U64Array, k2: U64Array, t: I64Array, row_bits: int) -> tuple[
 
 @_jit
 def _key_order(
-    packed: U64Array, ktk: I64Array, row_bits: int
-) -> tuple[I64Array, I64Array, I64Array, bool]:
+    packed: U64Array, ktk: I64Array, row_bits: int, order: I64Array, tt: I64Array
+) -> tuple[I64Array, bool]:
     """Order rows by ``(key, t, row)``; keys are the distinct ``k1`` values.
 
-    ``packed`` and ``ktk`` come from :func:`_pack_rows`, ``packed`` sorted: rows grouped
-    by the high bits of the mixed key, in row order. A group that holds two keys (the
-    high bits collide) is sorted by key, stably; then each key by time, stably, so ties
-    keep the row order. Returns the input row of each sorted position, the start of each
-    key (plus the end), the sorted times, and whether a ``k1`` value came with two
-    different ``k2`` values (a hash collision). Cost ``O(n + Σ m log m)`` over keys of
-    ``m`` actions.
+    ``packed`` and ``ktk`` come from :func:`_pack_rows`, ``packed`` sorted (or a part of
+    it that begins and ends with whole groups): rows grouped by the high bits of the
+    mixed key, in row order. A group that holds two keys (the high bits collide) is
+    sorted by key, stably; then each key by time, stably, so ties keep the row order.
+    Writes the input row and the time of each sorted position into ``order`` and ``tt``;
+    returns the start of each key (plus the end) and whether a ``k1`` value came with
+    two different ``k2`` values (a hash collision). Cost ``O(n + Σ m log m)`` over keys
+    of ``m`` actions.
     """
     n = packed.shape[0]
     low = (np.uint64(1) << np.uint64(row_bits)) - np.uint64(1)
-    order = np.empty(n, dtype=np.int64)
     kk = np.empty(n, dtype=np.int64)
-    tt = np.empty(n, dtype=np.int64)
     k2 = np.empty(n, dtype=np.int64)
     for p in range(n):
         r = np.int64(packed[p] & low)
@@ -831,7 +857,7 @@ def _key_order(
         e = starts[k + 1]
         if e - s > 1:
             _msort(tt[s:e], order[s:e])
-    return order, starts, tt, clash
+    return starts, clash
 
 
 @_jit
