@@ -163,10 +163,11 @@ def native_pairs(
         ``W`` in seconds; co-actions have ``|Δt| <= W`` (inclusive). Time resolution is
         one microsecond.
     max_pairs : int
-        Memory budget: in-window pairs materialised at once per thread. A chunk of pairs
-        takes about 48 bytes a pair (56 with ``evidence``), up to twice that where
-        accounts act on a key again within ``2 W``; a chunk exceeds ``max_pairs`` only
-        when one action alone has more partners.
+        Memory budget: in-window pairs materialised at once per thread. A chunk takes
+        44 bytes a pair (52 with ``evidence``), and about as much again for the pairs
+        that need merging (an account acting on the key again within ``2 W``, or both
+        accounts more than once); it exceeds ``max_pairs`` only when one action alone
+        has more partners.
     partitions : int
         Threads that share the work.
     evidence : bool
@@ -181,18 +182,18 @@ def native_pairs(
     NativeResult
         ``edges`` (:data:`EDGE_SCHEMA`; ``actor_a < actor_b``) and ``evidence``
         (:data:`EVIDENCE_SCHEMA`). The row order is deterministic for given
-        ``max_pairs`` and ``partitions``, not sorted: chunk by chunk, the pairs that
-        co-acted on one key (in the order of their keys' hashes, then of their
-        co-action), then the pairs that co-acted on several keys, by ``actor_a`` and
-        ``actor_b``. The evidence follows the edges; a pair's rows are ordered by the
-        input rows of ``actor_a``'s, then ``actor_b``'s event. Sort as needed. The
-        tables may be made of several chunks (polars), one per chunk of pairs.
+        ``max_pairs`` and ``partitions`` but not sorted: it follows the chunks of pairs
+        (keys in the order of their hashes), and the pairs that co-acted on several
+        keys come last, by ``actor_a`` and ``actor_b``. The evidence follows the edges,
+        a pair's rows by the input rows of ``actor_a``'s, then ``actor_b``'s event. Sort
+        as needed. The tables are made of several polars chunks, about one per chunk
+        of pairs.
 
     Raises
     ------
     ParameterError
-        ``window < 0``, ``partitions < 1``, ``max_pairs < 1``, more than 64 signals, or
-        a null ``actor_id`` or ``ts``.
+        ``window < 0``, ``partitions < 1``, ``max_pairs < 1``, more than 64 signals,
+        2**32 actions or more, or a null ``actor_id`` or ``ts``.
 
     Notes
     -----
