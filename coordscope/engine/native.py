@@ -284,8 +284,12 @@ def _code_actions(
     ``O(n)`` plus the sorts: one of ``n`` 64-bit words, the distinct account ids, and
     each key's actions by time.
     """
-    sig = pl.col("signal").replace_strict(
-        {s: i for i, s in enumerate(names)}, return_dtype=pl.UInt8
+    sig = (
+        pl.lit(0, dtype=pl.UInt8)
+        if len(names) == 1
+        else pl.col("signal").replace_strict(
+            {s: i for i, s in enumerate(names)}, return_dtype=pl.UInt8
+        )
     )
     frame = actions.select(
         k1=pl.col("key").hash(seed=0) ^ (sig.cast(pl.UInt64) * _MIX),
@@ -615,7 +619,8 @@ def _edge_frame(
 def _signal_lists(sig: U64Array, size: int, names: list[str]) -> pl.Series:
     """``List(String)`` of signal names from 64-bit masks (bit ``i``: ``names[i]``)."""
     if len(names) == 1 or size == 0:
-        return pl.repeat(names[:1], size, dtype=pl.List(pl.String), eager=True)
+        one = pl.Series("signals", [names[:1]], dtype=pl.List(pl.String))
+        return one.new_from_index(0, size) if size else one.clear()
     present = np.unique(sig).tolist()
     lists = [[names[i] for i in range(len(names)) if m >> i & 1] for m in present]
     return pl.Series("signals", sig, dtype=pl.UInt64).replace_strict(
