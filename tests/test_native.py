@@ -369,6 +369,12 @@ def test_key_order_separates_keys_whose_hash_bits_collide() -> None:
     groups = [order[starts[i] : starts[i + 1]].tolist() for i in range(2)]
     assert sorted(groups) == [[2, 4, 0], [3, 1]]  # by time, equal times by row
     assert sorted(times.tolist()) == sorted(t.tolist())
+    # a second hash that disagrees within the shared group is still a collision
+    k2 = k1.copy()
+    k2[4] += np.uint64(1)
+    packed, ktk = native._pack_rows(k1, k2, t, row_bits)
+    packed.sort()
+    assert native._key_order(packed, ktk, row_bits, order, times)[1]
 
 
 def test_key_order_reports_a_first_hash_collision() -> None:

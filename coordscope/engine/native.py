@@ -819,13 +819,15 @@ def _key_order(
     n = packed.shape[0]
     low = (np.uint64(1) << np.uint64(row_bits)) - np.uint64(1)
     kk = np.empty(n, dtype=np.int64)
-    k2 = np.empty(n, dtype=np.int64)
+    clash = False
     for p in range(n):
         r = np.int64(packed[p] & low)
         order[p] = r
         kk[p] = ktk[r, 0]
         tt[p] = ktk[r, 1]
-        k2[p] = ktk[r, 2]
+        # the same key on the row before: the second hashes must agree too
+        if p > 0 and kk[p] == kk[p - 1] and ktk[r, 2] != ktk[order[p - 1], 2]:
+            clash = True
     s = 0
     while s < n:  # groups of equal high bits
         high = packed[s] & ~low
@@ -837,19 +839,18 @@ def _key_order(
         if mixed:  # two keys share the high bits: order the group by key, stably
             idx = np.arange(s, e)
             _msort(kk[s:e], idx)
-            g_t, g_order, g_k2 = tt[idx], order[idx], k2[idx]
+            g_t, g_order = tt[idx], order[idx]
             for p in range(e - s):
                 tt[s + p] = g_t[p]
                 order[s + p] = g_order[p]
-                k2[s + p] = g_k2[p]
+            for p in range(s + 1, e):
+                if kk[p] == kk[p - 1] and ktk[order[p], 2] != ktk[order[p - 1], 2]:
+                    clash = True
         s = e
     n_keys = 1
-    clash = False
     for p in range(1, n):
         if kk[p] != kk[p - 1]:
             n_keys += 1
-        else:
-            clash |= k2[p] != k2[p - 1]
     starts = np.empty(n_keys + 1, dtype=np.int64)
     starts[0] = 0
     k = 1
@@ -889,9 +890,8 @@ def _ends_and_repeats(
     actions has bit 1, or both have bit 0 (see :func:`_chunk_pairs`). Writes into the
     given arrays. Cost ``O(n)``.
     """
-    seen = np.full(n_actors, -1, dtype=np.int64)
-    twice = np.full(n_actors, -1, dtype=np.int64)
-    last = np.zeros(n_actors, dtype=np.int64)
+    # per account: the last key it was seen on, and its last position there
+    seen = np.full((n_actors, 2), -1, dtype=np.int64)
     for k in range(k0, k1):
         s = starts[k]
         e = starts[k + 1]
@@ -904,16 +904,13 @@ def _ends_and_repeats(
             while q < e and t[q] - t[p] <= window:
                 q += 1
             ends[p] = q
-            if seen[a] == k:
-                twice[a] = k
-                if t[p] - t[last[a]] <= 2 * window:
-                    rep[p] |= 2
-                    rep[last[a]] |= 2
-            seen[a] = k
-            last[a] = p
-        for p in range(s, e):
-            if twice[actor[p]] == k:
-                rep[p] |= 1
+            if seen[a, 0] == k:  # a repeats on this key: both positions say so
+                before = seen[a, 1]
+                near = np.uint8(3) if t[p] - t[before] <= 2 * window else np.uint8(1)
+                rep[p] |= near
+                rep[before] |= near
+            seen[a, 0] = k
+            seen[a, 1] = p
 
 
 @_jit
