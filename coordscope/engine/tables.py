@@ -26,7 +26,7 @@ from coordscope.engine.partitioned import LocalPairEngine
 from coordscope.parts import PartedTable, WorkDir
 from coordscope.schema import EDGE_SCHEMA, EVIDENCE_SCHEMA, SECONDS_PER_US, US
 
-__all__ = ["PairTables", "pair_tables", "signal_lists"]
+__all__ = ["PairTables", "edge_columns", "pair_tables", "signal_lists"]
 
 
 @dataclass
@@ -60,6 +60,40 @@ def signal_lists(names: tuple[str, ...]) -> pl.Series:
         [[n for i, n in enumerate(names) if mask >> i & 1] for mask in range(1 << len(names))],
         dtype=pl.List(pl.String),
     )
+
+
+def edge_columns(
+    pairs: pl.DataFrame, ids: pl.Series, names: tuple[str, ...]
+) -> list[pl.Expr | pl.Series]:
+    """Return the expressions that turn engine pairs into :data:`EDGE_SCHEMA` columns.
+
+    Parameters
+    ----------
+    pairs : polars.DataFrame
+        :data:`~coordscope.engine.partitioned.PAIR_SCHEMA` rows (times in microseconds).
+    ids : polars.Series
+        The account id of every account code (row ``i`` holds code ``i``).
+    names : tuple of str
+        The signal of every bit of ``sig``.
+
+    Returns
+    -------
+    list of polars.Expr or polars.Series
+        For ``pairs.select``: ids, counts, Δt in seconds, UTC times and the signal lists
+        (looked up by bit mask: :func:`signal_lists`).
+    """
+    to_ts = pl.Datetime("us", "UTC")
+    return [
+        ids.gather(pairs["lo"]).alias("actor_a"),
+        ids.gather(pairs["hi"]).alias("actor_b"),
+        pl.col("n_keys").cast(pl.UInt32),
+        pl.col("n_co").cast(pl.UInt64).alias("n_coactions"),
+        pl.col("min_dt").cast(pl.Float64) * SECONDS_PER_US,
+        pl.col("median_dt") * SECONDS_PER_US,
+        pl.col("first_ts").cast(pl.Datetime("us")).dt.replace_time_zone("UTC").cast(to_ts),
+        pl.col("last_ts").cast(pl.Datetime("us")).dt.replace_time_zone("UTC").cast(to_ts),
+        pl.lit(signal_lists(names)).gather(pl.col("sig")).alias("signals"),
+    ]
 
 
 def pair_tables(
@@ -127,9 +161,7 @@ def pair_tables(
     del k, t
     row = coded["row"]
     del coded
-    by_mask = signal_lists(names)
     signal_names = pl.Series("signal", names, dtype=pl.String)
-    to_ts = pl.Datetime("us", "UTC")
     degree = np.zeros(ids.len(), dtype=np.int64)
     edge_files: list[pl.DataFrame | Path] = []
     evidence_files: list[pl.DataFrame | Path] = []
@@ -139,17 +171,7 @@ def pair_tables(
             continue
         degree += np.bincount(pairs["lo"].to_numpy(), minlength=ids.len())
         degree += np.bincount(pairs["hi"].to_numpy(), minlength=ids.len())
-        edges = pairs.select(
-            ids.gather(pairs["lo"]).alias("actor_a"),
-            ids.gather(pairs["hi"]).alias("actor_b"),
-            pl.col("n_keys").cast(pl.UInt32),
-            pl.col("n_co").cast(pl.UInt64).alias("n_coactions"),
-            pl.col("min_dt").cast(pl.Float64) * SECONDS_PER_US,
-            pl.col("median_dt") * SECONDS_PER_US,
-            pl.col("first_ts").cast(pl.Datetime("us")).dt.replace_time_zone("UTC").cast(to_ts),
-            pl.col("last_ts").cast(pl.Datetime("us")).dt.replace_time_zone("UTC").cast(to_ts),
-            pl.lit(by_mask).gather(pl.col("sig")).alias("signals"),
-        )
+        edges = pairs.select(edge_columns(pairs, ids, names))
         path = work.file(f"detect-edges-q{part.q:05d}")
         edges.write_parquet(path, compression="lz4", statistics=False)
         edge_files.append(path)

@@ -27,7 +27,7 @@ import polars as pl
 from coordscope.budget import Budget
 from coordscope.engine.kernel import count_band_pairs
 from coordscope.engine.partitioned import LocalPairEngine, PairPartition
-from coordscope.engine.tables import signal_lists
+from coordscope.engine.tables import edge_columns
 from coordscope.parts import WorkDir
 from coordscope.schema import EDGE_SCHEMA, EVIDENCE_SCHEMA, SECONDS_PER_US
 from coordscope.stats.units import MINUTE_US, Units, block_half
@@ -126,20 +126,8 @@ def single_edges(pairs: pl.DataFrame, units: Units) -> pl.DataFrame:
     """
     ids = units.actor_codes["actor_id"]  # row i holds code i
     n_acc = units.n_accounts
-    to_ts = pl.Datetime("us", "UTC")
-    # the list of signal names of every bit mask, looked up (a list built per row costs
-    # ~1 µs a row: half a minute for 20M edges)
-    signals = pl.lit(signal_lists(units.signals)).gather(pl.col("sig"))
     return pairs.select(
-        ids.gather(pairs["lo"]).alias("actor_a"),
-        ids.gather(pairs["hi"]).alias("actor_b"),
-        pl.col("n_keys").cast(pl.UInt32),
-        pl.col("n_co").cast(pl.UInt64).alias("n_coactions"),
-        pl.col("min_dt").cast(pl.Float64) * SECONDS_PER_US,
-        pl.col("median_dt") * SECONDS_PER_US,
-        pl.col("first_ts").cast(pl.Datetime("us")).dt.replace_time_zone("UTC").cast(to_ts),
-        pl.col("last_ts").cast(pl.Datetime("us")).dt.replace_time_zone("UTC").cast(to_ts),
-        signals.alias("signals"),
+        *edge_columns(pairs, ids, units.signals),
         pl.lit(None, dtype=pl.Float64).alias("expected"),
         pl.lit(1.0).alias("pvalue"),
         pl.lit(1.0).alias("qvalue"),
