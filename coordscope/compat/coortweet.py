@@ -245,6 +245,16 @@ def coortweet_detect_table(
     )
 
 
+def _stable_mean(values: pl.Expr) -> pl.Expr:
+    """Mean of a float column per group, summed in ascending order of the values.
+
+    polars sums a group's floats in an order that follows how the rows are cut into chunks
+    and threads, so the last bit of a plain ``mean()`` varies from run to run; summing the
+    sorted values makes it the same on every run.
+    """
+    return values.sort().sum() / values.count()
+
+
 def coortweet_network(result: pl.DataFrame, *, edge_weight: float = 0.5) -> pl.DataFrame:
     """CooRTweet's ``generate_coordinated_network`` as an edge table.
 
@@ -300,7 +310,7 @@ def coortweet_network(result: pl.DataFrame, *, edge_weight: float = 0.5) -> pl.D
         .group_by(["_lo", "_hi"], maintain_order=True)
         .agg(
             pl.len().cast(pl.Int64).alias("weight"),
-            pl.col("time_delta").mean().alias("avg_time_delta"),
+            _stable_mean(pl.col("time_delta")).alias("avg_time_delta"),
             n_c.alias("n_content_id"),
             n_cy.alias("n_content_id_y"),
             (pl.min_horizontal(n_c, n_cy) / pl.max_horizontal(n_c, n_cy)).alias(
@@ -399,8 +409,8 @@ def coortweet_account_stats(
         ]
     ).unique(maintain_order=True)
     per_edge = ends.group_by("account_id").agg(
-        pl.col("avg_time_delta").mean(),
-        pl.col("edge_symmetry_score").mean().alias("avg_edge_symmetry_score"),
+        _stable_mean(pl.col("avg_time_delta")).alias("avg_time_delta"),
+        _stable_mean(pl.col("edge_symmetry_score")).alias("avg_edge_symmetry_score"),
     )
     shares = (
         pl.concat(

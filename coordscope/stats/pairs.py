@@ -189,9 +189,14 @@ def pair_tests(ev: pl.DataFrame, nulls: NullContext) -> tuple[pl.DataFrame, pl.D
         pl.col("b").first(),
         pl.col("ps").min(),
         pl.col("pc").min(),
-        pl.col("e").sum().alias("expected"),
     )
-    out = combined.join(best, on="pid", how="left")
+    expected = _ordered_sums(
+        per_signal["pid"].to_numpy(),
+        per_signal["e"].to_numpy(),
+        per_signal["e"].to_numpy(),
+        name="expected",
+    )
+    out = combined.join(best, on="pid", how="left").join(expected, on="pid", how="left")
     return out.select("pid", "a", "b", "p", "ps", "pc"), out.select("a", "b", "expected")
 
 
@@ -328,6 +333,31 @@ def rank_edges(
     )
 
 
+def _ordered_sums(
+    group: npt.NDArray[np.int64],
+    order: npt.NDArray[np.generic],
+    values: npt.NDArray[np.float64],
+    *,
+    name: str,
+) -> pl.DataFrame:
+    """Sum ``values`` per ``group``, adding each group's values in ascending ``order``.
+
+    A float sum depends on the order of its terms; this one is fixed by the data alone, not
+    by how rows were cut into chunks or threads. Returns ``pid`` (the groups, ascending)
+    and ``name``. Cost ``O(n log n)``.
+    """
+    if group.shape[0] == 0:
+        return pl.DataFrame(schema={"pid": pl.Int64, name: pl.Float64})
+    sort = np.lexsort((order, group))
+    g = group[sort]
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    sums = np.add.reduceat(values[sort].astype(np.float64), starts)
+    return pl.DataFrame(
+        {"pid": g[starts].astype(np.int64), name: sums},
+        schema={"pid": pl.Int64, name: pl.Float64},
+    )
+
+
 def _test_pairs(
     cand: pl.DataFrame,
     nulls: NullContext,
@@ -359,13 +389,7 @@ def _test_pairs(
     # literal Series inside an aggregation would be evaluated once per group)
     k_np = common["k"].to_numpy()
     q = 1.0 - (1.0 - units.ks.pi[k_np]) ** (common["ma"].to_numpy() * common["mb"].to_numpy())
-    lam = (
-        common.select("pid", "k")
-        .with_columns(pl.Series("q", q, dtype=pl.Float64))
-        .sort(["pid", "k"])
-        .group_by("pid", maintain_order=True)
-        .agg(pl.col("q").sum().alias("lam"))
-    )
+    lam = _ordered_sums(common["pid"].to_numpy(), common["k"].to_numpy(), q, name="lam")
     pairs = pairs.join(lam, on="pid", how="left").with_columns(pl.col("lam").fill_null(0.0))
     e = null.expected_cooc(model, pairs["a"].to_numpy(), pairs["b"].to_numpy(), 2)
     xv = pairs["x"].to_numpy()
