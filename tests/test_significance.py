@@ -262,3 +262,46 @@ def test_poisson_reference_value() -> None:
     assert null.conditional_tail(np.array([3.0]), np.array([7.0]))[0] == pytest.approx(
         stats.poisson.sf(6, 3.0) / (1 - np.exp(-3.0))
     )
+
+
+# ------------------------------------------------------------------ saturation, event-wide
+
+
+def test_a_saturated_burst_is_dropped_from_the_hashtags_its_reposts_carry() -> None:
+    """A flash-viral repost burst inside a long-lived hashtag unit is not enumerated there.
+
+    200 organic posts with #news every 30 s (one unit of 100 minutes, π ≈ 0.02); 120
+    accounts repost post P within 48 s at minute 60 of it, and every repost carries #news.
+    The co_share unit of P (120 accounts, π = 1) is saturated; the #news unit, diluted by
+    the organic posts, is not: of its 320·319/2 = 51,040 pairs, 8,019 are within 60 s
+    (397 organic–organic, 7,140 within the burst, 482 organic–burst: 1 + 76 + 120 + 120 +
+    120 + 45 for the posts at 7,140 … 7,290 s), π ≈ 0.157 < 0.25. The reposts' #news
+    actions go with their events: the coded actions are the 200 organic ones only, and
+    the 240 actions of the 120 reposts are counted as saturated.
+    """
+    from coordscope.stats.units import code_units
+
+    organic = [
+        ("co_hashtag", "news", f"o{i:03d}", T0 + timedelta(seconds=3600 + 30 * i), f"p{i}", i)
+        for i in range(200)
+    ]
+    burst = []
+    for j in range(120):
+        ts = T0 + timedelta(seconds=7200 + 0.4 * j)
+        burst.append(("co_share", "P", f"v{j:03d}", ts, f"r{j}", 200 + j))
+        burst.append(("co_hashtag", "news", f"v{j:03d}", ts, f"r{j}", 200 + j))
+    acts = pl.DataFrame(
+        organic + burst,
+        schema={"signal": pl.String, "key": pl.String, "actor_id": pl.String,
+                "ts": pl.Datetime("us", "UTC"), "event_id": pl.String, "event": pl.UInt32},
+        orient="row",
+    )  # fmt: skip
+    units = code_units(acts, ["co_hashtag", "co_share"], {"co_hashtag": 60, "co_share": 60}, seed=0)
+    assert units.table.height == 2  # one #news unit, one unit of P
+    news = int(units.table.filter(pl.col("s") == 0)["k"].item())
+    share = int(units.table.filter(pl.col("s") == 1)["k"].item())
+    assert units.saturated.tolist() == [k == share for k in range(2)]
+    assert units.ks.pi[share] == 1.0
+    assert units.ks.pi[news] == pytest.approx(8019 / 51040)
+    assert units.n_saturated_actions == 240
+    assert sorted(units.coded["event"].to_list()) == list(range(200))

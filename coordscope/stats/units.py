@@ -45,7 +45,9 @@ MINUTE_US: Final = 60 * US
 #: different-account pairs are within the window: a flash-viral burst, where any two
 #: of its thousands of sharers co-act by chance (q >= π) and ~n²/2 pairs would be
 #: enumerated for no evidence. Dropping whole units is a test on the remaining units,
-#: chosen by unit-level statistics only, so it stays valid.
+#: chosen by unit-level statistics only, so it stays valid. The events of a saturated
+#: unit are dropped from every signal (their carried hashtags and links would bring the
+#: burst back inside a long-lived hashtag unit), a choice made on the same statistics.
 SATURATED_ACTORS: Final = 100
 #: Share of in-window different-account pairs from which a unit can be saturated.
 SATURATED_PI: Final = 0.25
@@ -98,7 +100,8 @@ class Units:
     saturated : ndarray of bool
         Whether each unit is saturated (its actions are not in ``coded``).
     n_saturated_actions : int
-        The actions dropped with the saturated units.
+        The actions dropped with the saturated units, and the other actions of their
+        events.
     """
 
     coded: pl.DataFrame
@@ -162,6 +165,12 @@ def code_units(
     ks = null.key_stats(k, a, t, w_unit[k], n_units)  # coded is sorted by (k, t)
     saturated = (ks.actors >= SATURATED_ACTORS) & (ks.pi >= SATURATED_PI)
     keep = ~saturated[k]
+    if not keep.all():
+        # the events of a saturated unit are saturated on every signal: a repost carries
+        # the original's hashtags and links, and a flash-viral burst would otherwise come
+        # back whole inside a hashtag's unit, diluted there by days of organic use
+        event = coded["event"].to_numpy()
+        keep &= ~np.isin(event, np.unique(event[~keep]))
     n_saturated_actions = int((~keep).sum())
     if n_saturated_actions:
         coded = coded.filter(pl.Series(keep))
