@@ -30,6 +30,7 @@ __all__ = [
     "held_bytes",
     "parse_memory",
     "peak_rss_mib",
+    "return_freed_memory",
     "usable_cores",
 ]
 
@@ -112,6 +113,48 @@ def held_bytes(*frames: pl.DataFrame) -> int:
     output byte — depends only on the input and the parameters.
     """
     return HELD_FACTOR * sum(int(f.estimated_size()) for f in frames)
+
+
+#: glibc's ``mallopt`` parameters (``malloc.h``) and the size from which every allocation
+#: gets its own pages, returned to the system when freed.
+_M_TRIM_THRESHOLD: Final = -1
+_M_MMAP_THRESHOLD: Final = -3
+_OWN_PAGES_FROM: Final = 1 << 20
+
+
+def return_freed_memory() -> bool:
+    """Make glibc give freed memory back to the system, so that RSS follows the budget.
+
+    glibc serves an allocation of at least the *mmap threshold* with pages of its own,
+    unmapped when freed, and raises that threshold (up to 32 MiB) each time such a block
+    is freed; blocks below it come from arenas that keep their free space. numpy arrays
+    of a few MiB freed by one stage then stay resident through the next ones (measured: an
+    audit of 3 days × 1M events peaked at 4.3 GB, 3.9 GB with a fixed 1 MiB threshold).
+    Fixing the threshold and the trim threshold at 1 MiB costs a system call per large
+    allocation. polars' own allocator is not affected.
+
+    Returns
+    -------
+    bool
+        Whether the settings were applied (False where the C library is not glibc).
+
+    Notes
+    -----
+    Process-wide: the command line calls it at start-up; a program embedding coordscope
+    decides for itself.
+    """
+    try:
+        import ctypes  # noqa: PLC0415 - only where it is asked for
+
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    return bool(mallopt(_M_MMAP_THRESHOLD, _OWN_PAGES_FROM)) and bool(
+        mallopt(_M_TRIM_THRESHOLD, _OWN_PAGES_FROM)
+    )
 
 
 def peak_rss_mib() -> float:

@@ -24,6 +24,7 @@ from rich.table import Table
 
 from coordscope._output import atomic_write, write_events, write_table
 from coordscope._version import __version__
+from coordscope.budget import return_freed_memory
 from coordscope.datasets.formats import FORMAT_NAMES, FORMATS, get_format
 from coordscope.datasets.ingest import DEFAULT_MAX_INFLATE, parse_mapping
 from coordscope.datasets.ingest import ingest as ingest_files
@@ -736,6 +737,7 @@ def main() -> None:
     debug = bool(os.environ.get("COORDSCOPE_DEBUG"))
     # SIGTERM unwinds like Ctrl-C: work directories and temporary files are removed
     signal.signal(signal.SIGTERM, _terminated)
+    return_freed_memory()
     try:
         code = app(standalone_mode=False)
     except typer.TyperException as exc:  # usage errors: unknown option, missing argument

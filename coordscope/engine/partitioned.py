@@ -40,11 +40,11 @@ from __future__ import annotations
 import itertools
 import math
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -66,6 +66,7 @@ __all__ = [
 ]
 
 IntArray = npt.NDArray[np.int64]
+T = TypeVar("T")
 
 #: Partial aggregates per (pair, key), emitted by the partition task.
 PARTIAL_SCHEMA: Final[dict[str, pl.DataType]] = {
@@ -513,12 +514,21 @@ class LocalPairEngine:
     def reduce(self) -> Iterator[PairPartition]:
         """Yield every pair partition in order, reduced (:func:`reduce_pairs`).
 
-        Partitions are reduced ``workers`` at a time, ahead of the consumer by at most
-        that many; their spill files are deleted once read. When all partials fit in one
-        pair partition they were kept in memory, not spilled.
+        The same as :meth:`reduce_each` with nothing to run after the reduce.
+        """
+        return self.reduce_each(_same)
+
+    def reduce_each(self, then: Callable[[PairPartition], T]) -> Iterator[T]:
+        """Reduce every pair partition and run ``then`` on it; yield the results in order.
+
+        Partitions are reduced, and ``then`` runs on them, ``workers`` at a time on
+        threads, ahead of the consumer by at most that many; their spill files are
+        deleted once read. ``then`` must be safe to run on several threads at once (the
+        pair tests of a partition read shared inputs, and write their own pieces). When
+        all partials fit in one pair partition they were kept in memory, not spilled.
         """
 
-        def one(q: int) -> PairPartition:
+        def one(q: int) -> T:
             if self.in_memory:
                 held = [frame for _, frame in sorted(self._held, key=lambda x: x[0])]
                 self._held.clear()
@@ -530,7 +540,7 @@ class LocalPairEngine:
                     f.unlink(missing_ok=True)
             keyed = merge_partials(partials)
             del partials
-            return PairPartition(q, reduce_pairs(keyed, n_accounts=self.n_accounts), keyed)
+            return then(PairPartition(q, reduce_pairs(keyed, n_accounts=self.n_accounts), keyed))
 
         workers = self.budget.workers
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -541,3 +551,8 @@ class LocalPairEngine:
                 if nxt < self.n_buckets:
                     pending.append(pool.submit(one, nxt))
                 yield result
+
+
+def _same(part: PairPartition) -> PairPartition:
+    """Return ``part`` (the identity, for :meth:`LocalPairEngine.reduce`)."""
+    return part

@@ -86,6 +86,7 @@ import polars as pl
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
+from coordscope.budget import usable_cores
 from coordscope.engine.kernel import band_pairs
 from coordscope.errors import ParameterError
 from coordscope.schema import EVENT_ID, KIND, TEXT
@@ -809,7 +810,7 @@ def _signatures(sets: TokenSets, count: int) -> npt.NDArray[np.uint32]:
     """MinHash signatures ``(count, sets)`` (uint32), multiply-shift hashing.
 
     Each distinct shingle is hashed once per function (``V·count``), then gathered and
-    reduced per set with ``np.minimum.reduceat``; functions run on two threads.
+    reduced per set with ``np.minimum.reduceat``; functions run on every usable core.
     """
     n = sets.indptr.shape[0] - 1
     uniq = sets.vocab
@@ -823,7 +824,7 @@ def _signatures(sets: TokenSets, count: int) -> npt.NDArray[np.uint32]:
             table = ((uniq * a[k] + b[k]) >> np.uint64(32)).astype(np.uint32)
         sig[k] = np.minimum.reduceat(table[inverse], starts)
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=min(count, usable_cores())) as pool:
         list(pool.map(one, range(count)))
     return sig
 

@@ -18,7 +18,8 @@ whether it is a clock co-action (:func:`coded_evidence`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -32,6 +33,8 @@ from coordscope.parts import WorkDir
 from coordscope.schema import EDGE_SCHEMA, EVIDENCE_SCHEMA, SECONDS_PER_US
 from coordscope.stats.units import MINUTE_US, Units, block_half
 
+T = TypeVar("T")
+
 __all__ = [
     "coded_evidence",
     "edges_from_evidence",
@@ -44,8 +47,10 @@ __all__ = [
 ]
 
 
-def pair_partitions(units: Units, *, budget: Budget, work: WorkDir) -> Iterator[PairPartition]:
-    """Count every co-acting pair by unit; yield the pair partitions in code order.
+def pair_partitions(
+    units: Units, *, budget: Budget, work: WorkDir, then: Callable[[PairPartition], T]
+) -> Iterator[T]:
+    """Count every co-acting pair by unit; run ``then`` on each pair partition, in order.
 
     Runs the partitioned engine (:class:`coordscope.engine.partitioned.LocalPairEngine`)
     over the coded actions of unsaturated units, with the unit code as key: partition
@@ -63,11 +68,15 @@ def pair_partitions(units: Units, *, budget: Budget, work: WorkDir) -> Iterator[
         Memory and workers of the engine (what the run does not hold already).
     work : WorkDir
         Where partials are spilled.
+    then : callable
+        Runs on every :class:`~coordscope.engine.partitioned.PairPartition` (account
+        codes ``lo < hi`` in id order, keys = unit codes) on the engine's worker threads,
+        several partitions at once: it must be safe to run concurrently.
 
     Yields
     ------
-    coordscope.engine.partitioned.PairPartition
-        Account codes ``lo < hi`` (id order), keys = unit codes.
+    object
+        What ``then`` returned, partition by partition in code order.
 
     Notes
     -----
@@ -95,7 +104,7 @@ def pair_partitions(units: Units, *, budget: Budget, work: WorkDir) -> Iterator[
             pos = np.flatnonzero(m).astype(np.int64)
             engine.add(k[m], a[m], t[m], s[m], pos, window=w)
     del k, a, t, s, w_act, masks
-    yield from engine.reduce()
+    yield from engine.reduce_each(then)
 
 
 def is_candidate() -> pl.Expr:

@@ -290,9 +290,10 @@ def significance(
     scan = _PartitionScan(actions, units, nulls, testable, work)
     # the engine gets what the stage does not hold already (actions, codes, incidence)
     engine_budget = budget.after(held_bytes(actions, units.coded, nulls.incidence))
-    for part in pair_partitions(units, budget=engine_budget, work=work):
-        scan.add(part)
-    timings.update({k: round(v, 4) for k, v in scan.timings.items()})
+    for outcome in pair_partitions(units, budget=engine_budget, work=work, then=scan.process):
+        scan.take(outcome)
+    timings["pairs"] = _lap(clock)  # counting, reduce and pair tests (wall clock)
+    timings["pair_tests"] = round(scan.test_seconds, 4)  # summed over the threads
     clock = time.perf_counter()
 
     # 4. edges: Benjamini–Hochberg over the tested pairs of every partition
@@ -356,11 +357,12 @@ _PIECE_SCHEMA: Final = pl.Schema({**EDGE_SCHEMA, **SIGNIFICANCE_COLUMNS, "_pid":
 class _PartitionScan:
     """What the significance stage keeps of the pair partitions, one at a time.
 
-    For each partition (:meth:`add`): the edges with ``p = 1`` are written to a piece, the
-    key-level evidence of the candidates to another, their tests' edges with ``p < 1``
-    are kept for Benjamini–Hochberg, and the inputs of the group tests (candidate-graph
-    rows in memory, non-clock evidence rows on disk). Memory: one partition's evidence,
-    plus the rows with ``p < 1`` and the candidate-graph rows of all of them.
+    For each partition (:meth:`process`, on the engine's threads): the edges with
+    ``p = 1`` are written to a piece, the key-level evidence of the candidates to another,
+    their tests' edges with ``p < 1`` are kept for Benjamini–Hochberg, and the inputs of
+    the group tests (candidate-graph rows in memory, non-clock evidence rows on disk);
+    :meth:`take` keeps them in partition order. Memory: the evidence of the partitions in
+    progress, plus the rows with ``p < 1`` and the candidate-graph rows of all of them.
     """
 
     def __init__(
@@ -382,24 +384,27 @@ class _PartitionScan:
         self.low: list[pl.DataFrame] = []
         self.graph: list[pl.DataFrame] = []
         self.n_edges = self.n_hypotheses = self.n_tested = self.n_clock = 0
-        self.timings = {"native": 0.0, "pairs": 0.0}
-        self._clock = time.perf_counter()
+        self.test_seconds = 0.0
 
     def _spill(self, frame: pl.DataFrame, stem: str) -> Path:
         path = self.work.file(stem)
         frame.write_parquet(path, compression="lz4", statistics=False)
         return path
 
-    def add(self, part: PairPartition) -> None:
-        """Take one reduced pair partition (in partition order)."""
+    def process(self, part: PairPartition) -> _Outcome:
+        """Test one reduced pair partition and write its pieces (thread-safe).
+
+        Runs on the engine's worker threads, several partitions at once: it reads the
+        shared inputs only and writes files of its own; :meth:`take` keeps the results
+        in partition order.
+        """
         start = time.perf_counter()
-        self.timings["native"] += start - self._clock
         pairs = part.pairs
-        self.n_edges += pairs.height
+        out = _Outcome(q=part.q, n_edges=pairs.height)
         several = pairs.select(is_candidate()).to_series()
         rest = pairs.filter(~several)
         lo, hi = rest["lo"].to_numpy(), rest["hi"].to_numpy()
-        self.n_hypotheses += int((self.testable[lo] & self.testable[hi]).sum())
+        out.n_hypotheses = int((self.testable[lo] & self.testable[hi]).sum())
         single = single_edges(rest, self.units)
         del rest, lo, hi
         cand = pairs.filter(several).select("lo", "hi")
@@ -412,26 +417,58 @@ class _PartitionScan:
             key_ev = key_evidence(unit_ev)
             ev = coded_evidence(unit_ev, self.units, self.nulls.scheduled)
             del unit_ev
-            self.n_clock += int(ev["clock"].sum())
+            out.n_clock = int(ev["clock"].sum())
             pair_p, pair_expected = pair_tests(ev, self.nulls)
-            self.n_tested += pair_p.height
+            out.n_tested = pair_p.height
             piece, low, n_hyp = partition_edges(
                 single, edges_from_evidence(key_ev), pair_p, pair_expected, self.nulls
             )
-            self.n_hypotheses += n_hyp
-            if low.height:
-                self.low.append(low)
+            out.n_hypotheses += n_hyp
+            out.low = low if low.height else None
             graph, live = half_counts(ev)
-            if graph.height:
-                self.graph.append(graph)
+            out.graph = graph if graph.height else None
             if live.height:
-                self.live.append(self._spill(live, f"live-q{part.q:05d}"))
-            self.evidence.append(self._spill(key_ev, f"evidence-q{part.q:05d}"))
+                out.live = self._spill(live, f"live-q{part.q:05d}")
+            out.evidence = self._spill(key_ev, f"evidence-q{part.q:05d}")
             del ev, key_ev, pair_p, pair_expected, graph, live
         if piece.height:
-            self.pieces.append(self._spill(piece, f"edges-q{part.q:05d}"))
-        self._clock = time.perf_counter()
-        self.timings["pairs"] += self._clock - start
+            out.piece = self._spill(piece, f"edges-q{part.q:05d}")
+        out.seconds = time.perf_counter() - start
+        return out
+
+    def take(self, out: _Outcome) -> None:
+        """Keep the results of one partition (called in partition order)."""
+        self.n_edges += out.n_edges
+        self.n_hypotheses += out.n_hypotheses
+        self.n_tested += out.n_tested
+        self.n_clock += out.n_clock
+        if out.low is not None:
+            self.low.append(out.low)
+        if out.graph is not None:
+            self.graph.append(out.graph)
+        for kept, path in (
+            (self.live, out.live), (self.evidence, out.evidence), (self.pieces, out.piece)
+        ):  # fmt: skip
+            if path is not None:
+                kept.append(path)
+        self.test_seconds += out.seconds
+
+
+@dataclass
+class _Outcome:
+    """What :meth:`_PartitionScan.process` found in one pair partition."""
+
+    q: int
+    n_edges: int
+    n_hypotheses: int = 0
+    n_tested: int = 0
+    n_clock: int = 0
+    low: pl.DataFrame | None = None
+    graph: pl.DataFrame | None = None
+    live: Path | None = None
+    evidence: Path | None = None
+    piece: Path | None = None
+    seconds: float = 0.0
 
 
 # ----------------------------------------------------------------------------- helpers
