@@ -95,8 +95,20 @@ def test_detect_modes_are_identical_under_a_tiny_budget(tmp_path: Path) -> None:
         else:
             big = detect_coortweet(events, **kwargs)
             small = detect_coortweet(events, memory="64MB", **kwargs)
-        assert small.edges.equals(big.edges), mode
-        assert small.coactions.equals(big.coactions), mode
+        assert small.edges.equals(big.edges), (mode, "edges", _difference(small.edges, big.edges))
+        assert small.coactions.equals(big.coactions), (
+            mode, "coactions", _difference(small.coactions, big.coactions)
+        )  # fmt: skip
+
+
+def _difference(a: pl.DataFrame, b: pl.DataFrame) -> str:
+    """Describe where two frames first differ (shape, or the first differing row)."""
+    if a.shape != b.shape or a.columns != b.columns:
+        return f"shapes {a.shape} {b.shape}, columns {a.columns} {b.columns}"
+    for i in range(a.height):
+        if a.row(i) != b.row(i):
+            return f"row {i}: {a.row(i)!r} != {b.row(i)!r}"
+    return "same rows, different dtypes or chunks"
 
 
 def test_work_dir_is_removed_after_an_error(tmp_path: Path, mixed_events: Path) -> None:
