@@ -14,6 +14,7 @@ tests check correctness.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -183,6 +184,16 @@ def _coortweet(window: float, min_participation: int) -> Callable[[Path], Report
     return run
 
 
+def _scale_prepare(days: int) -> Path:
+    """Write the scale workload's input for ``days`` days (once)."""
+    return import_module("benchmarks.scale_workload").prepare(days)  # type: ignore[no-any-return]
+
+
+def _scale_run(path: Path) -> dict[str, Any]:
+    """Run the scale workload on ``path``."""
+    return import_module("benchmarks.scale_workload").run(path)  # type: ignore[no-any-return]
+
+
 def _cnt_csv(viral: bool, rows: int = 1_000_000) -> Callable[[], Path]:
     def prepare() -> Path:
         path = DATA / f"cnt_{'viral' if viral else 'plain'}_{rows}.csv"
@@ -289,15 +300,24 @@ WORKLOADS: dict[str, Workload] = {
             target_seconds=20.0,
             target_rss_mib=8192.0,
         ),
-        Workload(
-            "audit_3d_mixed",
-            "coordscope audit (CLI, child process), mixed scenario, 3 days × 1M events a "
-            "day, default signals, --memory 4GB: time and peak RSS per stage, quality",
-            lambda: import_module("benchmarks.scale_workload").prepare(3),
-            lambda path: import_module("benchmarks.scale_workload").run(path),
-            "completes, peak RSS ≤ 4 GB",
-            target_rss_mib=4096.0,
-            on_request=True,
+        *(
+            Workload(
+                f"audit_{days}d_mixed",
+                f"coordscope audit (CLI, child process), mixed scenario, {days} day(s) × 1M "
+                "events a day, default signals, --memory 4GB: time and peak RSS per stage, "
+                "quality",
+                functools.partial(_scale_prepare, days),
+                _scale_run,
+                target,
+                target_seconds=seconds,
+                target_rss_mib=rss,
+                on_request=True,
+            )
+            for days, target, seconds, rss in (
+                (1, "growth from 1 to 3 to 10 days", None, None),
+                (3, "completes, peak RSS ≤ 4 GB", None, 4096.0),
+                (10, "growth from 1 to 3 to 10 days", None, None),
+            )
         ),
         Workload(
             "co_similar_1m",

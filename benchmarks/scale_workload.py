@@ -35,7 +35,7 @@ def prepare(days: int) -> Path:
     from coordscope.datasets.simulate import simulate
 
     folder.mkdir(parents=True, exist_ok=True)
-    events, truth = simulate("mixed", seed=4, size=days * PER_DAY)
+    events, truth = simulate("mixed", seed=4, size=days * PER_DAY, days=days)
     write_table(truth, folder / "truth.parquet")
     tmp = path.with_name(".tmp-" + path.name)
     events.write_parquet(tmp)
