@@ -11,6 +11,8 @@ from __future__ import annotations
 import platform
 import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 import polars as pl
@@ -24,6 +26,7 @@ from coordscope.engine.partitioned import (
     KEYED_SCHEMA,
     PAIR_SCHEMA,
     LocalPairEngine,
+    PairPartition,
     partition_partials,
     reduce_pairs,
 )
@@ -336,3 +339,38 @@ def test_freed_arrays_leave_the_process_after_return_freed_memory() -> None:
         for flag in ("0", "1")
     )  # fmt: skip
     assert kept - given_back > 120
+
+
+def test_reduce_each_runs_on_threads_and_yields_in_partition_order() -> None:
+    # 300 actions of 40 accounts on 6 keys, a tiny task size: many pair partitions, each
+    # tested on one of three threads (and slowed unevenly), yielded in partition order
+    rng = np.random.default_rng(5)
+    n = 300
+    k = np.sort(rng.integers(0, 6, n))
+    a = rng.integers(0, 40, n)
+    t = np.zeros(n, dtype=np.int64)
+    for key in range(6):
+        at = k == key
+        t[at] = np.sort(rng.integers(0, 100, int(at.sum())))
+    s = k % 2
+    work = WorkDir()
+    try:
+        budget = Budget(memory=MIN_MEMORY, workers=3, task=2_000)
+        engine = LocalPairEngine(
+            n_accounts=40, n_pairs=count_band_pairs(k, t, 20), budget=budget, work=work
+        )
+        engine.add(k, a, t, s, window=20)
+        threads: set[str] = set()
+
+        def then(part: PairPartition) -> tuple[int, pl.DataFrame]:
+            threads.add(threading.current_thread().name)
+            time.sleep(0.01 * ((part.q * 7) % 3))
+            return part.q, part.pairs
+
+        done = list(engine.reduce_each(then))
+    finally:
+        work.close()
+    assert engine.n_buckets > 3
+    assert [q for q, _ in done] == list(range(engine.n_buckets))
+    assert threading.current_thread().name not in threads
+    assert pl.concat([pairs for _, pairs in done]).equals(brute_pairs(k, a, t, s, 20))
