@@ -400,7 +400,7 @@ class _PartitionScan:
         """
         start = time.perf_counter()
         pairs = part.pairs
-        out = _Outcome(q=part.q, n_edges=pairs.height)
+        out = _Outcome(n_edges=pairs.height)
         several = pairs.select(is_candidate()).to_series()
         rest = pairs.filter(~several)
         lo, hi = rest["lo"].to_numpy(), rest["hi"].to_numpy()
@@ -458,7 +458,6 @@ class _PartitionScan:
 class _Outcome:
     """What :meth:`_PartitionScan.process` found in one pair partition."""
 
-    q: int
     n_edges: int
     n_hypotheses: int = 0
     n_tested: int = 0
