@@ -27,6 +27,9 @@ from coordscope.signals.media import phash_groups
 from coordscope.signals.similar import (
     DEFAULT_BANDS,
     DEFAULT_ROWS,
+    _band_keys,
+    _band_runs,
+    _verify_buckets,
     jaccard_pairs,
     lsh_probability,
     near_duplicate_groups,
@@ -250,6 +253,61 @@ def test_groups_equal_brute_force_union_find(docs: list[list[str]], t: float) ->
             truth = {(a, b) for a, b in pairs if expected[a] is not None
                      and expected[a] == expected[b]}  # fmt: skip
             assert same <= truth
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    n=st.integers(0, 14),
+    values=st.integers(1, 3),
+    bands=st.integers(1, 3),
+    rows=st.integers(1, 3),
+    least=st.integers(1, 9),
+    threshold=st.sampled_from([0.5, 0.8, 1.0]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_bucket_verification_equals_brute_force(
+    n: int, values: int, bands: int, rows: int, least: int, threshold: float, seed: int
+) -> None:
+    # few distinct signature values: buckets are large and pairs agree on several bands
+    rng = np.random.default_rng(seed)
+    count = bands * rows
+    sig = rng.integers(0, values, (n, count)).astype(np.uint32)
+    size = rng.integers(1, 6, n).astype(np.int64)
+    least = min(least, count)
+    found: list[tuple[int, int]] = []
+    for band in range(bands):
+        order, starts, ends = _band_runs(_band_keys(np.ascontiguousarray(sig.T), band, rows))
+        lo, hi = _verify_buckets(order, starts, ends, sig, size, band, rows, least, threshold)
+        found += list(zip(lo.tolist(), hi.tolist(), strict=True))
+    expected = [
+        (a, b)
+        for a, b in itertools.combinations(range(n), 2)
+        if any((sig[a, g * rows : (g + 1) * rows] == sig[b, g * rows : (g + 1) * rows]).all()
+               for g in range(bands))
+        and min(size[a], size[b]) >= threshold * max(size[a], size[b]) - 1e-9
+        and int((sig[a] == sig[b]).sum()) >= least
+    ]  # fmt: skip
+    assert sorted(found) == expected  # each pair once, by the first band it agrees on
+
+
+def test_bucket_verification_by_hand() -> None:
+    # two bands of two rows. Sets 0, 1, 2 agree on band 0; 1 and 2 also on band 1 (reported
+    # once, by band 0); 3 agrees with 0 on band 1 only, and on 3 of 4 values in all
+    sig = np.array([[7, 7, 1, 2], [7, 7, 5, 5], [7, 7, 5, 5], [9, 7, 1, 2]], dtype=np.uint32)
+    size = np.array([5, 5, 4, 9], dtype=np.int64)
+    per_band = []
+    for band in range(2):
+        order, starts, ends = _band_runs(_band_keys(np.ascontiguousarray(sig.T), band, 2))
+        lo, hi = _verify_buckets(order, starts, ends, sig, size, band, 2, 2, 0.8)
+        per_band.append(list(zip(lo.tolist(), hi.tolist(), strict=True)))
+    # band 0: (0,1), (0,2), (1,2) agree on 2 of 4 values; sizes 5/5 and 4/5 >= 0.8
+    # band 1: (0,3) agrees on 3 of 4 values, but 5/9 < 0.8
+    assert per_band == [[(0, 1), (0, 2), (1, 2)], []]
+    order, starts, ends = _band_runs(_band_keys(np.ascontiguousarray(sig.T), 0, 2))
+    lo, hi = _verify_buckets(order, starts, ends, sig, size, 0, 2, 3, 0.8)
+    assert list(zip(lo.tolist(), hi.tolist(), strict=True)) == [(1, 2)]  # 4 of 4; others 2
+    lo, hi = _verify_buckets(order, starts, ends, sig, size, 0, 2, 2, 1.0)
+    assert list(zip(lo.tolist(), hi.tolist(), strict=True)) == [(0, 1)]  # equal sizes only
 
 
 def paraphrases(seed: int, families: int, copies: int, noise: int) -> tuple[list[str], list[int]]:

@@ -36,24 +36,21 @@ co-actions of one key.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from itertools import pairwise
-from typing import Any, Final, TypeVar, cast
+from typing import Any, Final, cast
 
-import numba
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from coordscope.engine.jit import jit
 from coordscope.engine.kernel import DEFAULT_MAX_PAIRS
 from coordscope.errors import ParameterError
 from coordscope.schema import EDGE_SCHEMA, EVIDENCE_SCHEMA, SECONDS_PER_US, US
 
 __all__ = ["NativeResult", "native_pairs"]
-
-_F = TypeVar("_F", bound=Callable[..., Any])
 
 U8Array = npt.NDArray[np.uint8]
 U32Array = npt.NDArray[np.uint32]
@@ -79,19 +76,6 @@ _EMPTY: Final = np.uint64(0xFFFFFFFFFFFFFFFF)
 _SMALL: Final = 32
 #: At most this many signals in one call (a pair's signals are a 64-bit mask).
 _MAX_SIGNALS: Final = 64
-
-
-def _jit(func: _F) -> _F:
-    """Compile ``func`` with numba (nopython, no GIL), cached on disk where possible.
-
-    numba keeps the cache next to this file or, when the package directory is read-only,
-    in the user's cache directory; with neither writable it raises, and the functions are
-    then compiled in each process instead (a few seconds the first time they run).
-    """
-    try:
-        return cast(_F, numba.njit(nogil=True, cache=True)(func))
-    except RuntimeError:  # pragma: no cover - no writable cache directory at all
-        return cast(_F, numba.njit(nogil=True)(func))
 
 
 @dataclass
@@ -662,7 +646,7 @@ def _empty() -> NativeResult:
 # keys and pairs in compiled code. Types are those of the arrays passed in.
 
 
-@_jit
+@jit
 def _msort(keys: I64Array, a: I64Array) -> None:
     """Sort ``keys`` ascending, stably, carrying ``a`` along (in place).
 
@@ -704,7 +688,7 @@ def _msort(keys: I64Array, a: I64Array) -> None:
             a[p] = ta[p]
 
 
-@_jit
+@jit
 def _merge_pass(sk: I64Array, sa: I64Array, dk: I64Array, da: I64Array, width: int) -> None:
     """Merge neighbouring sorted runs of ``width`` from ``sk, sa`` into ``dk, da``.
 
@@ -727,7 +711,7 @@ def _merge_pass(sk: I64Array, sa: I64Array, dk: I64Array, da: I64Array, width: i
                 j += 1
 
 
-@_jit
+@jit
 def _dense_codes(h1: U64Array, h2: U64Array) -> tuple[Any, I64Array, bool]:
     """Give the distinct values of ``h1`` codes 0, 1, … in order of first appearance.
 
@@ -781,7 +765,7 @@ def _dense_codes(h1: U64Array, h2: U64Array) -> tuple[Any, I64Array, bool]:
     return codes, first[:m].copy(), clash
 
 
-@_jit
+@jit
 def _pack_rows(k1: U64Array, k2: U64Array, t: I64Array, row_bits: int) -> tuple[U64Array, I64Array]:
     """Build the sort keys of :func:`_key_order` and each row's key, time and second hash.
 
@@ -801,7 +785,7 @@ def _pack_rows(k1: U64Array, k2: U64Array, t: I64Array, row_bits: int) -> tuple[
     return packed, ktk
 
 
-@_jit
+@jit
 def _key_order(
     packed: U64Array, ktk: I64Array, row_bits: int, order: I64Array, tt: I64Array
 ) -> tuple[I64Array, bool]:
@@ -867,7 +851,7 @@ def _key_order(
     return starts, clash
 
 
-@_jit
+@jit
 def _ends_and_repeats(
     t: I64Array,
     codes: npt.NDArray[np.int32],
@@ -913,7 +897,7 @@ def _ends_and_repeats(
             seen[a, 1] = p
 
 
-@_jit
+@jit
 def _chunk_bounds(starts: I64Array, ends: I64Array, per_chunk: int) -> I64Array:
     """Cut the sorted positions into chunks of at most ``per_chunk`` pairs.
 
@@ -953,7 +937,7 @@ def _chunk_bounds(starts: I64Array, ends: I64Array, per_chunk: int) -> I64Array:
     return bounds[: nb + 1].copy()
 
 
-@_jit
+@jit
 def _key_at(starts: I64Array, p: int) -> int:
     """Find the key of sorted position ``p`` (binary search in the key starts)."""
     lo = 0
@@ -967,7 +951,7 @@ def _key_at(starts: I64Array, p: int) -> int:
     return lo
 
 
-@_jit
+@jit
 def _contains(sorted_codes: U64Array, code: np.uint64) -> bool:
     """Tell whether ``code`` is in the sorted array (binary search)."""
     lo = 0
@@ -981,7 +965,7 @@ def _contains(sorted_codes: U64Array, code: np.uint64) -> bool:
     return bool(lo < sorted_codes.shape[0] and sorted_codes[lo] == code)
 
 
-@_jit
+@jit
 def _chunk_pairs(
     ps: int,
     pe: int,
@@ -1058,7 +1042,7 @@ def _chunk_pairs(
     return direct, front, merging
 
 
-@_jit
+@jit
 def _merge_runs(
     perm: I64Array, merging: MergeArrays, out: TripleArrays, at: int, rows: bool
 ) -> int:
@@ -1131,7 +1115,7 @@ def _merge_runs(
     return w - at
 
 
-@_jit
+@jit
 def _split_partial(
     triples: TripleArrays, s: int, e: int, cut_a: int, cut_b: int, rows: bool
 ) -> int:
@@ -1187,7 +1171,7 @@ def _split_partial(
     return w
 
 
-@_jit
+@jit
 def _recurring(codes: U64Array, offsets: I64Array) -> U64Array:
     """Build a hash set (open addressing) of the codes that occur more than once.
 
@@ -1250,7 +1234,7 @@ def _recurring(codes: U64Array, offsets: I64Array) -> U64Array:
     return table
 
 
-@_jit
+@jit
 def _sift_down(heap: I64Array, size: np.int64, i: np.int64, codes: U64Array, pos: I64Array) -> None:
     """Restore the heap (of runs, by their head ``codes[pos[run]]``) below ``i``."""
     while True:
@@ -1264,7 +1248,7 @@ def _sift_down(heap: I64Array, size: np.int64, i: np.int64, codes: U64Array, pos
         i = smallest
 
 
-@_jit
+@jit
 def _chunk_edges(
     triples: TripleArrays,
     min_dt: F64Array,
@@ -1360,7 +1344,7 @@ def _chunk_edges(
     return n_single, sig, taken
 
 
-@_jit
+@jit
 def _multi_edges(triples: TripleArrays, sig_of_key: U8Array) -> tuple[Any, ...]:
     """Group the triples of the pairs seen on several keys into their edges, by pair.
 

@@ -31,13 +31,17 @@ pairs:
    ``np.minimum.reduceat``.
 5. **LSH banding** (Indyk & Motwani 1998; Leskovec, Rajaraman & Ullman, *Mining of Massive
    Datasets*, ch. 3): messages whose signatures agree on all ``rows`` values of one of the
-   ``bands`` bands become candidate pairs (found by sorting the band keys and reading the
-   runs with :func:`coordscope.engine.kernel.band_pairs`). A pair of Jaccard ``s`` is a
-   candidate with probability ``1 − (1 − s^rows)^bands`` (:func:`lsh_probability`).
+   ``bands`` bands become candidate pairs (the band keys are sorted into buckets, and a
+   pair is a candidate of the first band it agrees on, so it is checked once). A pair of
+   Jaccard ``s`` is a candidate with probability ``1 − (1 − s^rows)^bands``
+   (:func:`lsh_probability`).
 6. Candidates whose sizes rule them out (``min/max < t``) or whose signatures agree on
    fewer than ``t − 4σ`` of all values (``σ = sqrt(t(1−t)/(bands·rows))``: a
-   false-negative rate below 10⁻⁴ at ``s = t``) are dropped; the rest get the **exact
-   Jaccard** of their shingle sets.
+   false-negative rate below 10⁻⁴ at ``s = t``) are dropped as they are found, in a
+   compiled loop over each bucket's pairs (:func:`_verify_buckets`), so memory follows
+   the pairs that pass, not the candidates (``K²/2`` for a bucket of ``K`` messages:
+   hundreds of millions when millions of short messages draw on one small vocabulary);
+   the rest get the **exact Jaccard** of their shingle sets.
 7. **Components** of the verified pairs (:func:`scipy.sparse.csgraph.connected_components`).
 
 The default ``bands = 12``, ``rows = 5`` (60 hash functions) is chosen for ``t = 0.8``:
@@ -69,13 +73,13 @@ it is the reference the MinHash path is measured against.
 Cost: ``O(E log E)`` for ``E`` shingle occurrences (one sort), ``O(V·bands·rows + R·bands·
 rows)`` for ``V`` distinct shingles and ``R`` distinct sets (the signatures), ``O(R log R)``
 per band, and ``O(C·bands·rows + C'·L)`` for ``C`` candidate pairs, ``C'`` of them
-verified, ``L`` shingles a message.
+verified, ``L`` shingles a message. Memory: the sets, the signatures (``4·bands·rows``
+bytes a distinct set) and ``C'``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -87,6 +91,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from coordscope.budget import usable_cores
+from coordscope.engine.jit import jit
 from coordscope.engine.kernel import band_pairs
 from coordscope.errors import ParameterError
 from coordscope.schema import EVENT_ID, KIND, TEXT
@@ -841,55 +846,115 @@ def _band_keys(sig: npt.NDArray[np.uint32], band: int, rows: int) -> UIntArray:
     return key
 
 
-def _candidate_chunks(
-    sig: npt.NDArray[np.uint32], bands: int, rows: int
-) -> Iterator[tuple[IntArray, IntArray]]:
-    """Pairs of sets that agree on a whole band, band by band, in chunks."""
-    for band in range(bands):
-        key = _band_keys(sig, band, rows)
-        shared = np.flatnonzero(pl.Series(key).is_duplicated().to_numpy())
-        if shared.shape[0] == 0:
-            continue
-        order = shared[np.argsort(key[shared], kind="stable")]
-        sk = key[order]
-        zero = np.zeros(sk.shape[0], dtype=np.int64)
-        for ii, jj in band_pairs(sk, zero, 0, max_pairs=_CHUNK_PAIRS):
-            yield order[ii], order[jj]
+def _band_runs(key: UIntArray) -> tuple[IntArray, IntArray, IntArray]:
+    """Group the sets that share their band key with another: ``(order, starts, ends)``.
+
+    ``order[starts[r]:ends[r]]`` are the sets of the ``r``-th bucket (two or more sets with
+    one key), in increasing set number.
+    """
+    shared = np.flatnonzero(pl.Series(key).is_duplicated().to_numpy())
+    order = shared[np.argsort(key[shared], kind="stable")]
+    sk = key[order]
+    starts = np.flatnonzero(np.r_[True, sk[1:] != sk[:-1]]) if sk.shape[0] else shared[:0]
+    ends = np.r_[starts[1:], sk.shape[0]].astype(np.int64)
+    return order.astype(np.int64), starts.astype(np.int64), ends
+
+
+@jit
+def _verify_buckets(
+    order: IntArray,
+    starts: IntArray,
+    ends: IntArray,
+    sig: npt.NDArray[np.uint32],
+    size: IntArray,
+    band: int,
+    rows: int,
+    least: int,
+    threshold: float,
+) -> tuple[IntArray, IntArray]:
+    """Return the pairs of one band's buckets that pass the size and signature checks.
+
+    A pair is reported by the first band on which its signatures agree on every row
+    (``band`` only reports the pairs for which that band is the first), so that no pair
+    is reported twice and a mere collision of band keys is never a candidate. A pair
+    passes when ``min/max`` of its set sizes is at least ``threshold`` and its signatures
+    (``sig``: one row per set) agree on at least ``least`` values; comparing stops as soon
+    as too many values differ. Cost: ``Σ K²/2`` pairs for buckets of ``K`` sets, each
+    ``O(bands·rows)`` at worst; memory: the pairs that pass.
+    """
+    count = sig.shape[1]
+    bands = count // rows
+    slack = count - least
+    cap = 1024
+    lo = np.empty(cap, np.int64)
+    hi = np.empty(cap, np.int64)
+    found = 0
+    for r in range(starts.shape[0]):
+        for p in range(starts[r], ends[r] - 1):
+            a = order[p]
+            for q in range(p + 1, ends[r]):
+                b = order[q]
+                if min(size[a], size[b]) < threshold * max(size[a], size[b]) - 1e-9:
+                    continue
+                differ = 0
+                first = -1
+                keep = True
+                for g in range(bands):
+                    whole = True
+                    for t in range(g * rows, (g + 1) * rows):
+                        if sig[a, t] != sig[b, t]:
+                            whole = False
+                            differ += 1
+                    if whole and first < 0:
+                        first = g
+                    if differ > slack or (g == band and first != band):
+                        keep = False
+                        break
+                if not keep:
+                    continue
+                if found == cap:
+                    cap *= 2
+                    grown_lo = np.empty(cap, np.int64)
+                    grown_hi = np.empty(cap, np.int64)
+                    grown_lo[:found] = lo[:found]
+                    grown_hi[:found] = hi[:found]
+                    lo = grown_lo
+                    hi = grown_hi
+                lo[found] = min(a, b)
+                hi[found] = max(a, b)
+                found += 1
+    return lo[:found], hi[:found]
 
 
 def _minhash_pairs(
     sets: TokenSets, threshold: float, bands: int, rows: int
 ) -> tuple[IntArray, IntArray]:
-    """Return the verified pairs ``J >= threshold`` among the LSH candidates."""
+    """Return the verified pairs ``J >= threshold`` among the LSH candidates.
+
+    Each band's buckets are checked by :func:`_verify_buckets` (bands on every usable
+    core); only the pairs that pass the signature check are kept, so memory follows them,
+    not the candidates (which grow with the square of a bucket's size). The survivors get
+    the exact Jaccard check. Sorted by ``(i, j)``.
+    """
     r = sets.indptr.shape[0] - 1
     count = bands * rows
     sig = _signatures(sets, count)
+    keys = [_band_keys(sig, band, rows) for band in range(bands)]
+    by_set = np.ascontiguousarray(sig.T)  # one row of ``count`` values per set
+    del sig
     size = sets.sizes
-    found: list[IntArray] = []
-    for a, b in _candidate_chunks(sig, bands, rows):
-        lo = np.minimum(a, b)
-        hi = np.maximum(a, b)
-        small = np.minimum(size[lo], size[hi])
-        keep = small >= threshold * np.maximum(size[lo], size[hi]) - 1e-9  # J <= min/max
-        found.append(lo[keep] * r + hi[keep])
-    if not found:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty
-    codes = pl.Series(np.concatenate(found)).unique().sort().to_numpy()
-    i = codes // r
-    j = codes % r
     sigma = math.sqrt(threshold * (1 - threshold) / count)
     least = max(1, math.floor((threshold - 4 * sigma) * count))
-    agree = np.empty(i.shape[0], dtype=np.int64)
-    step = _CHUNK_PAIRS
-    for lo_at in range(0, i.shape[0], step):
-        a = i[lo_at : lo_at + step]
-        b = j[lo_at : lo_at + step]
-        same = np.zeros(a.shape[0], dtype=np.int64)
-        for row in sig:  # one hash function at a time: contiguous rows
-            same += row[a] == row[b]
-        agree[lo_at : lo_at + step] = same
-    i = i[agree >= least]
-    j = j[agree >= least]
+
+    def one(band: int) -> IntArray:
+        order, starts, ends = _band_runs(keys[band])
+        lo, hi = _verify_buckets(order, starts, ends, by_set, size, band, rows, least, threshold)
+        code: IntArray = lo * r + hi
+        return code
+
+    with ThreadPoolExecutor(max_workers=min(bands, usable_cores())) as pool:
+        codes = np.sort(np.concatenate([np.zeros(0, np.int64), *pool.map(one, range(bands))]))
+    i = codes // r
+    j = codes % r
     ok = _jaccard(sets, i, j) >= threshold
     return i[ok], j[ok]
