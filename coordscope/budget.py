@@ -214,12 +214,17 @@ class Budget:
         )
 
     def after(self, held: int) -> Budget:
-        """Return the budget left once ``held`` bytes are in use (at least the minimum).
+        """Return the budget left once ``held`` bytes are in use, at least a quarter of it.
 
         A stage that starts while the run holds its inputs (events, actions, codes) sizes
         its pieces from what is left, so that the whole process stays within the budget.
+        When the inputs take more than three quarters of it, the run is over budget
+        whatever the stage does: the stage still gets a quarter (and at least
+        :data:`MIN_MEMORY`) rather than pieces so small that their number, not their
+        size, costs the time (thousands of tiny spill files and partitions).
         """
-        return Budget(max(MIN_MEMORY, self.memory - max(0, held)), self.workers, self.task)
+        left = max(MIN_MEMORY, self.memory // 4, self.memory - max(0, held))
+        return Budget(left, self.workers, self.task)
 
     def task_bytes(self) -> int:
         """Bytes one of ``workers`` concurrent tasks may use: a third of its share.

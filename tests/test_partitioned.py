@@ -273,10 +273,12 @@ def test_budget_parsing_and_limits() -> None:
         Budget.of("1GB", 0)
     assert Budget.of(None, None).workers >= 1
     assert Budget.of("1GB", 3).task_bytes() == 2**30 // 9
-    # what is left once the run holds its inputs; never below the minimum
+    # what is left once the run holds its inputs; never below a quarter or the minimum
     left = Budget.of("1GB", 2).after(256 * 2**20)
     assert (left.memory, left.workers) == (768 * 2**20, 2)
-    assert Budget.of("1GB", 2).after(2**40).memory == MIN_MEMORY
+    assert Budget.of("1GB", 2).after(900 * 2**20).memory == 256 * 2**20
+    assert Budget.of("1GB", 2).after(2**40).memory == 256 * 2**20
+    assert Budget.of("128MB", 2).after(2**40).memory == MIN_MEMORY
     assert Budget.of("1GB", 2).after(-5).memory == 2**30
     # what a held table costs: twice polars' estimate of its size (10 int64 = 80 bytes)
     assert held_bytes(pl.DataFrame({"x": list(range(10))})) == 2 * 80

@@ -16,7 +16,9 @@ the density of keys, not with the number of actions. The work is therefore cut t
    other chunks of a crowded key: the reduce merges them.
 2. **Pair partitions** (the reduce). Partials are routed by the pair's first account
    into pair partitions (ranges of account codes, so pair partitions in order give the
-   pairs in code order) and spilled to Parquet. :func:`reduce_pairs` turns the partials
+   pairs in code order). The local runner spills them in large Arrow IPC files, rows
+   grouped by slice of account codes, and plans the pair partitions once it knows how
+   many partials each slice holds. :func:`reduce_pairs` turns the partials
    of one pair partition into one row per pair: ``n_keys`` (distinct keys), ``n_co``
    (co-actions), ``min_dt``, ``median_dt`` (median over the pair's keys of each key's
    smallest Δt), ``first_ts``, ``last_ts`` and ``sig`` (bit mask of the signals). The
@@ -93,6 +95,9 @@ PAIR_SCHEMA: Final[dict[str, pl.DataType]] = {
 PAIR_BYTES: Final = 370
 #: Bytes a partial row costs in the reduce (the frame, its group-by and the pair rows).
 PARTIAL_BYTES: Final = 240
+#: Spilled partials are grouped by this many slices of the first account code; a pair
+#: partition is a run of whole slices.
+SLICES: Final = 4096
 
 
 def partition_partials(
@@ -347,7 +352,7 @@ class LocalPairEngine:
     Notes
     -----
     Use :meth:`add` once per group of actions sharing a window, then :meth:`reduce`.
-    Pair partitions are ranges of the first account code (:meth:`bucket_of`): reading
+    Pair partitions are ranges of the first account code (:meth:`slice_of`): reading
     them in order gives the pairs in code order.
     """
 
@@ -361,10 +366,13 @@ class LocalPairEngine:
         share = max(self.task_bytes, budget.memory // (budget.workers + 2))
         if budget.task is not None:
             share = self.task_bytes
-        self.n_buckets = max(1, min(4096, math.ceil(n_pairs * PARTIAL_BYTES / share)))
+        self.share = share
+        # the pair partitions are planned from the partials actually spilled
+        # (:meth:`_plan`); this is the number the in-window pairs would need at most
+        self.n_buckets = max(1, min(SLICES, math.ceil(n_pairs * PARTIAL_BYTES / share)))
         # partials wait in one buffer shared by the tasks, in hand-off order, and are
-        # written by pair partition when it holds this many rows (~88 bytes each, three
-        # times over while split): fewer, larger files than one write per task's buffer
+        # written as one file when it holds this many rows (~88 bytes each, three times
+        # over while sorted): few, large files, whatever the number of pair partitions
         self.flush_rows = max(1, (budget.memory // 6) // (3 * 88))
         if budget.task is not None:
             self.flush_rows = max(1, self.task_bytes // (2 * 3 * 88))
@@ -372,7 +380,8 @@ class LocalPairEngine:
         self._pending_rows = 0
         self.dir = work.subdir(f"partials-{id(self)}")
         self._lock = threading.Lock()
-        self._files: dict[int, list[Path]] = {}
+        # spilled files: (serial, path, row offsets of each slice of account codes)
+        self._runs: list[tuple[int, Path, IntArray]] = []
         # one pair partition holds at most a task's bytes of partials: keep them in memory
         # rather than write and read them back (same frames, same order, same result)
         self.in_memory = self.n_buckets == 1
@@ -381,18 +390,18 @@ class LocalPairEngine:
         self.n_partials = 0
         self.n_tasks = 0
 
-    def bucket_of(self, lo: pl.Expr) -> pl.Expr:
-        """Return the pair partition of pairs whose first account code is ``lo``.
+    def slice_of(self, lo: IntArray) -> IntArray:
+        """Return the slice (``0 .. SLICES - 1``) of pairs whose first account code is ``lo``.
 
         The first account of a pair is the smaller of two codes, which falls in the
-        lower codes more often (density ``2(1 − x)`` for a uniform pair), so partition
-        ``q`` covers ``1 − (1 − lo/n)² ∈ [q/Q, (q+1)/Q)``: balanced for uniform pairs, and
-        increasing in ``lo``, so partitions in order give the pairs in code order.
+        lower codes more often (density ``2(1 − x)`` for a uniform pair), so slice ``g``
+        covers ``1 − (1 − lo/n)² ∈ [g/S, (g+1)/S)``: balanced for uniform pairs, and
+        increasing in ``lo``. Pair partitions are runs of whole slices, so partitions in
+        order give the pairs in code order.
         """
-        x = lo.cast(pl.Float64) / self.n_accounts
+        x = lo.astype(np.float64) / self.n_accounts
         share = 1.0 - (1.0 - x) * (1.0 - x)
-        q = (share * self.n_buckets).floor().cast(pl.Int64)
-        return q.clip(0, self.n_buckets - 1)
+        return np.clip(np.floor(share * SLICES).astype(np.int64), 0, SLICES - 1)
 
     def add(
         self,
@@ -494,18 +503,37 @@ class LocalPairEngine:
         self._write(pl.concat(batch) if len(batch) > 1 else batch[0], serial)
 
     def _write(self, frame: pl.DataFrame, serial: int) -> None:
-        """Write a batch of partials, one file per pair partition it touches."""
-        if self.n_buckets == 1:
-            parts = {0: frame}
-        else:
-            route = self.bucket_of(pl.col("lo")).alias("_q")
-            split = frame.with_columns(route).partition_by("_q", as_dict=True, include_key=False)
-            parts = {int(str(key[0])): part for key, part in split.items()}
-        for q, part in parts.items():
-            path = self.dir / f"q{q:05d}-{serial:09d}.arrow"
-            _narrow(part).write_ipc(path, compression="uncompressed")
-            with self._lock:
-                self._files.setdefault(q, []).append(path)
+        """Write a batch of partials as one file, its rows grouped by slice of ``lo``.
+
+        The sort is stable: within a slice, rows keep their hand-off order. The offsets
+        of every slice's rows are kept, so a pair partition reads its rows of each file
+        as one contiguous range.
+        """
+        g = self.slice_of(frame["lo"].to_numpy())
+        order = np.argsort(g, kind="stable")
+        offsets = np.searchsorted(g[order], np.arange(SLICES + 1), side="left")
+        path = self.dir / f"p{serial:09d}.arrow"
+        _narrow(frame[pl.Series(order)]).write_ipc(path, compression="uncompressed")
+        with self._lock:
+            self._runs.append((serial, path, offsets.astype(np.int64)))
+
+    def _plan(self) -> list[tuple[int, int]]:
+        """Cut the slices into pair partitions of about ``share`` bytes of partials each.
+
+        Called once the partials are all spilled: their count per slice is known, so
+        partitions are as many as the partials need (at most one per slice), cut at
+        equal shares of the rows; sets :attr:`n_buckets`.
+        """
+        rows = np.zeros(SLICES, dtype=np.int64)
+        for _, _, offsets in self._runs:
+            rows += np.diff(offsets)
+        total = int(rows.sum())
+        n = max(1, min(SLICES, math.ceil(total * PARTIAL_BYTES / self.share)))
+        cum = np.cumsum(rows)
+        cuts = np.searchsorted(cum, np.arange(1, n) * (total / n), side="left") + 1
+        bounds = np.unique(np.concatenate(([0], np.minimum(cuts, SLICES), [SLICES])))
+        self.n_buckets = len(bounds) - 1
+        return [(int(lo), int(hi)) for lo, hi in itertools.pairwise(bounds)]
 
     def reduce(self) -> Iterator[PairPartition]:
         """Yield every pair partition in order, reduced (:func:`reduce_pairs`).
@@ -518,11 +546,17 @@ class LocalPairEngine:
         """Reduce every pair partition and run ``then`` on it; yield the results in order.
 
         Partitions are reduced, and ``then`` runs on them, ``workers`` at a time on
-        threads, ahead of the consumer by at most that many; their spill files are
-        deleted once read. ``then`` must be safe to run on several threads at once (the
-        pair tests of a partition read shared inputs, and write their own pieces). When
-        all partials fit in one pair partition they were kept in memory, not spilled.
+        threads, ahead of the consumer by at most that many; each reads its range of rows
+        from every spill file, and the files are deleted when the last partition is done
+        (or the consumer stops). ``then`` must be safe to run on several threads at once
+        (the pair tests of a partition read shared inputs, and write their own pieces).
+        When all partials fit in one pair partition they were kept in memory, not spilled.
         """
+        if self.in_memory:
+            spans = [(0, SLICES)]
+        else:
+            self._runs.sort(key=lambda run: run[0])
+            spans = self._plan()
 
         def one(q: int) -> T:
             if self.in_memory:
@@ -530,23 +564,29 @@ class LocalPairEngine:
                 self._held.clear()
                 partials = pl.concat(held) if held else pl.DataFrame(schema=PARTIAL_SCHEMA)
             else:
-                files = sorted(self._files.get(q, []))
-                partials = _read_partials(files)
-                for f in files:
-                    f.unlink(missing_ok=True)
+                lo, hi = spans[q]
+                partials = _read_partials(
+                    [(path, int(off[lo]), int(off[hi])) for _, path, off in self._runs]
+                )
             keyed = merge_partials(partials)
             del partials
             return then(PairPartition(q, reduce_pairs(keyed, n_accounts=self.n_accounts), keyed))
 
         workers = self.budget.workers
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            pending = [pool.submit(one, q) for q in range(min(workers, self.n_buckets))]
-            for q in range(self.n_buckets):
-                result = pending.pop(0).result()
-                nxt = q + len(pending) + 1
-                if nxt < self.n_buckets:
-                    pending.append(pool.submit(one, nxt))
-                yield result
+        n = len(spans)
+        try:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                pending = [pool.submit(one, q) for q in range(min(workers, n))]
+                for q in range(n):
+                    result = pending.pop(0).result()
+                    nxt = q + len(pending) + 1
+                    if nxt < n:
+                        pending.append(pool.submit(one, nxt))
+                    yield result
+        finally:
+            for _, path, _ in self._runs:
+                path.unlink(missing_ok=True)
+            self._runs.clear()
 
 
 def _narrow(frame: pl.DataFrame) -> pl.DataFrame:
@@ -573,11 +613,15 @@ def _narrow(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(casts) if casts else frame
 
 
-def _read_partials(files: list[Path]) -> pl.DataFrame:
-    """Read spilled partials back, in file order, as :data:`PARTIAL_SCHEMA`."""
-    if not files:
+def _read_partials(ranges: list[tuple[Path, int, int]]) -> pl.DataFrame:
+    """Read rows ``[start, stop)`` of each spilled file, in order, as :data:`PARTIAL_SCHEMA`."""
+    frames = [
+        pl.scan_ipc(path).slice(start, stop - start).collect().cast(PARTIAL_SCHEMA)  # type: ignore[arg-type]
+        for path, start, stop in ranges
+        if stop > start
+    ]
+    if not frames:
         return pl.DataFrame(schema=PARTIAL_SCHEMA)
-    frames = [pl.read_ipc(f).cast(PARTIAL_SCHEMA) for f in files]  # type: ignore[arg-type]
     return pl.concat(frames) if len(frames) > 1 else frames[0]
 
 
