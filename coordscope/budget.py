@@ -180,11 +180,15 @@ class Budget:
         Bytes one task may use; default (None) a third of ``memory / workers``. A small
         value forces many partitions and chunks: the tests use it to show that results do
         not depend on the partitioning.
+    whole : int
+        The budget of the whole run, of which this one is what is left
+        (:meth:`after`); 0 (the default) means ``memory``.
     """
 
     memory: int = DEFAULT_MEMORY
     workers: int = 0
     task: int | None = None
+    whole: int = 0
 
     def __post_init__(self) -> None:
         """Check the values; ``workers = 0`` means every usable core."""
@@ -198,6 +202,8 @@ class Budget:
             raise ParameterError(f"workers must be >= 1, got {self.workers}")
         if self.workers == 0:
             object.__setattr__(self, "workers", usable_cores())
+        if self.whole < self.memory:
+            object.__setattr__(self, "whole", self.memory)
         if self.task is not None and (isinstance(self.task, bool) or self.task < 1):
             raise ParameterError(f"task must be a positive number of bytes, got {self.task!r}")
 
@@ -205,7 +211,9 @@ class Budget:
     def of(cls, memory: str | int | Budget | None = None, workers: int | None = None) -> Budget:
         """Build a budget from user values (``None``: the default; a Budget is kept)."""
         if isinstance(memory, Budget):
-            return memory if workers is None else cls(memory.memory, workers, memory.task)
+            if workers is None:
+                return memory
+            return cls(memory.memory, workers, memory.task, memory.whole)
         if workers is not None and not isinstance(workers, bool) and workers < 1:
             raise ParameterError(f"workers must be >= 1, got {workers}")
         return cls(
@@ -221,10 +229,11 @@ class Budget:
         When the inputs take more than three quarters of it, the run is over budget
         whatever the stage does: the stage still gets a quarter (and at least
         :data:`MIN_MEMORY`) rather than pieces so small that their number, not their
-        size, costs the time (thousands of tiny spill files and partitions).
+        size, costs the time (thousands of tiny spill files and partitions). The quarter
+        is of the whole run's budget (:attr:`whole`), however many stages took theirs.
         """
-        left = max(MIN_MEMORY, self.memory // 4, self.memory - max(0, held))
-        return Budget(left, self.workers, self.task)
+        left = max(MIN_MEMORY, self.whole // 4, self.memory - max(0, held))
+        return Budget(left, self.workers, self.task, self.whole)
 
     def task_bytes(self) -> int:
         """Bytes one of ``workers`` concurrent tasks may use: a third of its share.

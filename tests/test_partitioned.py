@@ -279,6 +279,9 @@ def test_budget_parsing_and_limits() -> None:
     assert Budget.of("1GB", 2).after(900 * 2**20).memory == 256 * 2**20
     assert Budget.of("1GB", 2).after(2**40).memory == 256 * 2**20
     assert Budget.of("128MB", 2).after(2**40).memory == MIN_MEMORY
+    # a quarter of the whole run's budget, not of what an earlier stage left
+    assert Budget.of("1GB", 2).after(2**40).after(2**40).memory == 256 * 2**20
+    assert Budget.of("1GB", 2).after(512 * 2**20).after(2**40).memory == 256 * 2**20
     assert Budget.of("1GB", 2).after(-5).memory == 2**30
     # what a held table costs: twice polars' estimate of its size (10 int64 = 80 bytes)
     assert held_bytes(pl.DataFrame({"x": list(range(10))})) == 2 * 80
