@@ -54,6 +54,17 @@ class WorkDir:
         """Return a fresh path inside the directory (``stem-N`` plus ``suffix``)."""
         return self.path / f"{stem}-{next(self._counter)}{suffix}"
 
+    def spill(self, frame: pl.DataFrame, stem: str) -> Path:
+        """Write ``frame`` to a fresh file of the directory and return its path.
+
+        Arrow IPC, uncompressed: a spilled piece is read back once or twice by this run
+        and deleted, so it is written and read at memory speed rather than encoded
+        (Parquet's encoding cost more than the work that produced the piece).
+        """
+        path = self.file(stem, ".arrow")
+        frame.write_ipc(path, compression="uncompressed")
+        return path
+
     def subdir(self, name: str) -> Path:
         """Return (and create) a subdirectory."""
         path = self.path / name
@@ -71,7 +82,10 @@ class WorkDir:
 
 
 def _scan(piece: Piece) -> pl.LazyFrame:
-    return piece.lazy() if isinstance(piece, pl.DataFrame) else pl.scan_parquet(piece)
+    """Scan a piece: a frame, an Arrow IPC file (``.arrow``, spilled) or a Parquet file."""
+    if isinstance(piece, pl.DataFrame):
+        return piece.lazy()
+    return pl.scan_ipc(piece) if Path(piece).suffix == ".arrow" else pl.scan_parquet(piece)
 
 
 class PartedTable:
@@ -148,7 +162,7 @@ class PartedTable:
                 if isinstance(piece, pl.DataFrame):
                     total += piece.height
                 else:
-                    total += pl.scan_parquet(piece).select(pl.len()).collect().item()
+                    total += _scan(piece).select(pl.len()).collect().item()
             self._height = total
         return self._height
 

@@ -172,9 +172,7 @@ def pair_tables(
         degree += np.bincount(pairs["lo"].to_numpy(), minlength=ids.len())
         degree += np.bincount(pairs["hi"].to_numpy(), minlength=ids.len())
         edges = pairs.select(edge_columns(pairs, ids, names))
-        path = work.file(f"detect-edges-q{part.q:05d}")
-        edges.write_parquet(path, compression="lz4", statistics=False)
-        edge_files.append(path)
+        edge_files.append(work.spill(edges, f"detect-edges-q{part.q:05d}"))
         keyed = part.keyed
         if min_edge_weight > 1:
             keyed = keyed.join(pairs.select("lo", "hi"), on=["lo", "hi"], how="semi")
@@ -198,9 +196,7 @@ def pair_tables(
         evidence = evidence.with_columns(
             ids.gather(evidence["lo"]).alias("actor_a"), ids.gather(evidence["hi"]).alias("actor_b")
         ).select([pl.col(c).cast(d) for c, d in EVIDENCE_SCHEMA.items()])
-        path = work.file(f"detect-evidence-q{part.q:05d}")
-        evidence.write_parquet(path, compression="lz4", statistics=False)
-        evidence_files.append(path)
+        evidence_files.append(work.spill(evidence, f"detect-evidence-q{part.q:05d}"))
         del pairs, edges, keyed, evidence, row_a, row_b
     if not edge_files:
         return empty

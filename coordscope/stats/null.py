@@ -172,19 +172,22 @@ def fit_model(
     root = np.sqrt(total) if total > 0 else 1.0
     y = n_key / root
     z = y * y * pi
-    tables = [_prefix_table(z[(half & (1 << h)) != 0]) for h in (0, 1)]
-    tables.append(_prefix_table(z))
-    by_y = [_by_y(y, pi, (half & (1 << h)) != 0) for h in (0, 1)]
-    by_y.append(_by_y(y, pi, np.ones(y.shape[0], dtype=bool)))
+    # one sort per array; each half's table is the subsequence of its keys (a stable
+    # sort of a subset is the subset of the stable sort)
+    by_z = np.argsort(z, kind="stable")
+    by_yk = np.argsort(y, kind="stable")
+    keeps = [(half & (1 << h)) != 0 for h in (0, 1)] + [np.ones(y.shape[0], dtype=bool)]
+    tables = [_prefix_table(z[by_z[keep[by_z]]]) for keep in keeps]
+    by_y = [_by_y(y, pi, by_yk[keep[by_yk]]) for keep in keeps]
     return Model(np.asarray(n_actor / root, dtype=np.float64), tables, by_y)
 
 
 def _by_y(
-    y: FloatArray, pi: FloatArray, keep: npt.NDArray[np.bool_]
+    y: FloatArray, pi: FloatArray, order: IntArray
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    order = np.argsort(y[keep], kind="stable")
-    ys = y[keep][order]
-    ps = pi[keep][order]
+    """Popularity ``y`` and ``π`` of the keys ``order`` (sorted by ``y``), with prefix sums."""
+    ys = y[order]
+    ps = pi[order]
     return ys, ps, np.concatenate((np.zeros(1), np.cumsum(ys * ys * ps)))
 
 
@@ -219,8 +222,8 @@ def unit_bound(x: FloatArray, size: FloatArray, y: FloatArray, pi: FloatArray) -
     return np.asarray(np.minimum(size, x * y) * np.minimum(1.0, x * y * pi), dtype=np.float64)
 
 
-def _prefix_table(z: FloatArray) -> tuple[FloatArray, FloatArray]:
-    zs = np.sort(z)
+def _prefix_table(zs: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """``z`` sorted (given sorted) and its prefix sums."""
     return zs, np.concatenate((np.zeros(1), np.cumsum(zs)))
 
 

@@ -19,6 +19,7 @@ are held until Benjamini–Hochberg has seen every partition (:func:`rank_edges`
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -57,6 +58,7 @@ class NullContext:
     incidence: pl.DataFrame
     scheduled: npt.NDArray[np.bool_]
     models: dict[int, null.Model] = field(default_factory=dict)
+    _fitting: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @functools.cached_property
     def n_units_of(self) -> npt.NDArray[np.int64]:
@@ -105,9 +107,13 @@ def signal_model(nulls: NullContext, s: int) -> null.Model:
     -----
     Cost ``O(rows + K log K)`` for ``rows`` incidence rows and ``K`` units, on first use.
     """
-    models = nulls.models
-    if s in models:
-        return models[s]
+    with nulls._fitting:  # partitions are tested on several threads: fit each model once
+        if s not in nulls.models:
+            nulls.models[s] = _fit_signal_model(nulls, s)
+        return nulls.models[s]
+
+
+def _fit_signal_model(nulls: NullContext, s: int) -> null.Model:
     incidence = nulls.incidence
     units = nulls.units
     m_all = incidence["m"].to_numpy().astype(np.float64)
@@ -119,10 +125,9 @@ def signal_model(nulls: NullContext, s: int) -> null.Model:
         incidence["k"].to_numpy()[sel], weights=m_all[sel], minlength=units.key_sig.shape[0]
     ).astype(np.float64, copy=False)
     keys = np.flatnonzero(units.key_sig == s)
-    models[s] = null.fit_model(
+    return null.fit_model(
         n_actor, n_key[keys], units.ks.pi[keys], units.key_half[keys], total=float(m_all.sum())
     )
-    return models[s]
 
 
 def pair_tests(ev: pl.DataFrame, nulls: NullContext) -> tuple[pl.DataFrame, pl.DataFrame]:

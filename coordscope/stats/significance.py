@@ -386,11 +386,6 @@ class _PartitionScan:
         self.n_edges = self.n_hypotheses = self.n_tested = self.n_clock = 0
         self.test_seconds = 0.0
 
-    def _spill(self, frame: pl.DataFrame, stem: str) -> Path:
-        path = self.work.file(stem)
-        frame.write_parquet(path, compression="lz4", statistics=False)
-        return path
-
     def process(self, part: PairPartition) -> _Outcome:
         """Test one reduced pair partition and write its pieces (thread-safe).
 
@@ -428,11 +423,11 @@ class _PartitionScan:
             graph, live = half_counts(ev)
             out.graph = graph if graph.height else None
             if live.height:
-                out.live = self._spill(live, f"live-q{part.q:05d}")
-            out.evidence = self._spill(key_ev, f"evidence-q{part.q:05d}")
+                out.live = self.work.spill(live, f"live-q{part.q:05d}")
+            out.evidence = self.work.spill(key_ev, f"evidence-q{part.q:05d}")
             del ev, key_ev, pair_p, pair_expected, graph, live
         if piece.height:
-            out.piece = self._spill(piece, f"edges-q{part.q:05d}")
+            out.piece = self.work.spill(piece, f"edges-q{part.q:05d}")
         out.seconds = time.perf_counter() - start
         return out
 
