@@ -511,11 +511,11 @@ class LocalPairEngine:
         of every slice's rows are kept, so a pair partition reads its rows of each file
         as one contiguous range.
         """
-        g = self.slice_of(frame["lo"].to_numpy())
-        order = np.argsort(g, kind="stable")
+        g = self.slice_of(frame["lo"].to_numpy()).astype(np.int16)  # SLICES <= 2**15
+        order = np.argsort(g, kind="stable")  # a radix sort for 16-bit keys
         offsets = np.searchsorted(g[order], np.arange(SLICES + 1), side="left")
         path = self.dir / f"p{serial:09d}.arrow"
-        _narrow(frame[pl.Series(order)]).write_ipc(path, compression="uncompressed")
+        _narrow(frame)[pl.Series(order)].write_ipc(path, compression="uncompressed")
         with self._lock:
             self._runs.append((serial, path, offsets.astype(np.int64)))
 

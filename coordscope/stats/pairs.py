@@ -58,7 +58,7 @@ class NullContext:
     incidence: pl.DataFrame
     scheduled: npt.NDArray[np.bool_]
     models: dict[int, null.Model] = field(default_factory=dict)
-    _fitting: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @functools.cached_property
     def n_units_of(self) -> npt.NDArray[np.int64]:
@@ -74,13 +74,15 @@ class NullContext:
         """
         cache: dict[int, tuple[pl.DataFrame, npt.NDArray[np.int64]]]
         cache = self.__dict__.setdefault("_by_signal", {})
-        if s not in cache:
+        with self._lock:  # several threads ask at once: sort once
+            if s in cache:
+                return cache[s]
             rows = self.incidence.filter(pl.col("s") == s).select("a", "k", "m").sort(["a", "k"])
             deg = np.bincount(rows["a"].to_numpy(), minlength=self.units.n_accounts)
             starts = np.zeros(deg.shape[0] + 1, dtype=np.int64)
             np.cumsum(deg, out=starts[1:])
             cache[s] = (rows, starts)
-        return cache[s]
+            return cache[s]
 
 
 def signal_model(nulls: NullContext, s: int) -> null.Model:
@@ -107,7 +109,7 @@ def signal_model(nulls: NullContext, s: int) -> null.Model:
     -----
     Cost ``O(rows + K log K)`` for ``rows`` incidence rows and ``K`` units, on first use.
     """
-    with nulls._fitting:  # partitions are tested on several threads: fit each model once
+    with nulls._lock:  # partitions are tested on several threads: fit each model once
         if s not in nulls.models:
             nulls.models[s] = _fit_signal_model(nulls, s)
         return nulls.models[s]
