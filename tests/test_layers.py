@@ -23,6 +23,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "coordscope"
 LAYERS: tuple[tuple[str, ...], ...] = (
     (
         "coordscope._version",
+        "coordscope._allocator",
         "coordscope.errors",
         "coordscope.budget",
         "coordscope.parts",
