@@ -13,6 +13,7 @@ when the object that owns it is garbage-collected, or at the latest at interpret
 
 from __future__ import annotations
 
+import io
 import itertools
 import shutil
 import tempfile
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Final
 
 import polars as pl
+from polars.io.plugins import register_io_source
 
 __all__ = ["PARQUET_ROW_GROUP", "PartedTable", "WorkDir"]
 
@@ -200,9 +202,65 @@ class PartedTable:
     def sink_parquet(self, path: str | Path) -> None:
         """Write all the rows, in order, to one Parquet file, streaming piece by piece.
 
-        Row groups of :data:`PARQUET_ROW_GROUP` rows, column statistics on, zstd: the
-        bytes depend only on the rows, not on the pieces.
+        Row groups of :data:`PARQUET_ROW_GROUP` rows, column statistics on, zstd. The
+        bytes depend only on the rows, not on the pieces: the writer sizes its pages from
+        the memory a column takes, which for strings and lists depends on how their
+        buffers were cut and shared, so the rows are handed to it one row group at a time,
+        each with a fresh, compact layout (:func:`_row_groups`). Memory: a piece and a row
+        group.
         """
-        self.lazy().sink_parquet(
+
+        def source(
+            with_columns: list[str] | None,
+            predicate: pl.Expr | None,
+            n_rows: int | None,
+            batch_size: int | None,
+        ) -> Iterator[pl.DataFrame]:
+            left = n_rows
+            for group in _row_groups(self.frames(), PARQUET_ROW_GROUP, self.schema):
+                out = group if with_columns is None else group.select(with_columns)
+                if predicate is not None:
+                    out = out.filter(predicate)
+                if left is not None:
+                    out = out.head(left)
+                    left -= out.height
+                yield out
+                if left is not None and left <= 0:
+                    return
+
+        register_io_source(source, schema=self.schema).sink_parquet(
             path, row_group_size=PARQUET_ROW_GROUP, statistics=True, maintain_order=True
         )
+
+
+def _row_groups(
+    frames: Iterator[pl.DataFrame], size: int, schema: pl.Schema
+) -> Iterator[pl.DataFrame]:
+    """Re-cut ``frames`` into frames of exactly ``size`` rows (the last one shorter).
+
+    Each goes through an in-memory Arrow IPC round trip: one compact buffer per column,
+    whatever slices and shared string buffers the rows came in. At least one frame (empty
+    when there are no rows), so that a writer still sees the schema.
+    """
+    held: list[pl.DataFrame] = []
+    rows = 0
+    given = False
+    for frame in frames:
+        held.append(frame)
+        rows += frame.height
+        while rows >= size:
+            rows_now = pl.concat(held, how="vertical")
+            yield _compact(rows_now.head(size))
+            given = True
+            rest = rows_now.slice(size)
+            held, rows = ([rest] if rest.height else []), rest.height
+    if rows or not given:
+        yield _compact(pl.concat(held, how="vertical") if held else pl.DataFrame(schema=schema))
+
+
+def _compact(frame: pl.DataFrame) -> pl.DataFrame:
+    """Return ``frame`` with one fresh buffer per column (an Arrow IPC round trip)."""
+    buffer = io.BytesIO()
+    frame.write_ipc(buffer, compression="uncompressed")
+    buffer.seek(0)
+    return pl.read_ipc(buffer)

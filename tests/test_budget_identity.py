@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -21,6 +22,7 @@ import coordscope as cs
 from coordscope.budget import MIN_MEMORY, Budget
 from coordscope.compat import detect_cnt, detect_coortweet
 from coordscope.datasets.simulate import simulate
+from coordscope.parts import PARQUET_ROW_GROUP, PartedTable, WorkDir
 from coordscope.runs import run_audit
 
 
@@ -127,3 +129,32 @@ def test_edges_csv_is_the_head_of_edges_parquet(tmp_path: Path, mixed_events: Pa
     assert csv["actor_a"].cast(pl.String).to_list() == parquet["actor_a"].to_list()
     # the result reads the written table once the spill files are gone
     assert result.edges.equals(parquet)
+
+
+def test_parquet_bytes_do_not_depend_on_how_the_rows_were_cut(tmp_path: Path) -> None:
+    # the writer cuts pages by the memory a column takes, which for strings and lists
+    # depends on how their buffers were sliced: before the rows were re-cut into compact
+    # row groups, these four cuts of the same 827,771 rows gave four different files
+    size = PARQUET_ROW_GROUP * 3 + 41_339
+    rng = np.random.default_rng(0)
+    lists = pl.Series([["co_share"], ["co_link"], ["co_hashtag", "co_share"], ["a", "b", "c"]])
+    rows = pl.DataFrame(
+        {"actor": pl.Series(rng.integers(10**11, 10**12, size)).cast(pl.String),
+         "k": rng.integers(0, 4, size)}
+    ).with_columns(
+        pl.lit(lists).gather(pl.col("k")).alias("signals"),
+        pl.col("actor").str.slice(0, pl.col("k") + 3).alias("short"),
+    )  # fmt: skip
+    digests = set()
+    for cut in (size, 150_001, 300_000, 77_777):
+        work = WorkDir(tmp_path)
+        pieces = [work.spill(rows.slice(at, cut), "piece") for at in range(0, size, cut)]
+        out = tmp_path / f"cut-{cut}.parquet"
+        PartedTable(pieces, rows.schema).sink_parquet(out)
+        digests.add(out.read_bytes())
+        assert pl.read_parquet(out).equals(rows)
+        work.close()
+    assert len(digests) == 1
+    empty = tmp_path / "empty.parquet"
+    PartedTable([], rows.schema).sink_parquet(empty)
+    assert pl.read_parquet(empty).equals(rows.head(0))
