@@ -1,11 +1,13 @@
-"""Tables held in pieces: frames in memory and Parquet files on disk, in a fixed order.
+"""Tables held in pieces: frames in memory and files on disk, in a fixed order.
 
 A table that can outgrow memory (the edge table of an audit: one row per pair of
 accounts that ever co-acted) is produced partition by partition and kept as an ordered
 list of pieces. :class:`PartedTable` reads it one piece at a time, counts it without
 reading it, filters it with a streaming scan and writes it as one Parquet file with
 :meth:`PartedTable.sink_parquet` (a streaming copy: the bytes do not depend on how the
-rows were cut into pieces). Collecting it whole is possible, and is the caller's choice.
+rows were cut into pieces). Pieces a run spills are uncompressed Arrow IPC files
+(:meth:`WorkDir.spill`); written outputs read back are Parquet. Collecting it whole is
+possible, and is the caller's choice.
 
 The files belong to a :class:`WorkDir`: a scratch directory removed when the run ends,
 when the object that owns it is garbage-collected, or at the latest at interpreter exit.
@@ -91,7 +93,7 @@ def _scan(piece: Piece) -> pl.LazyFrame:
 
 
 class PartedTable:
-    """An ordered sequence of pieces (frames or Parquet files) with one schema.
+    """An ordered sequence of pieces (frames, Arrow IPC or Parquet files) with one schema.
 
     Parameters
     ----------
