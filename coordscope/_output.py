@@ -7,11 +7,11 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 
-from coordscope.parts import PARQUET_ROW_GROUP, PartedTable
+from coordscope.parts import PARQUET_ROW_GROUP, PartedTable, lazy_frames, sink_parquet_frames
 
 __all__ = [
     "atomic_write",
@@ -46,29 +46,56 @@ def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
     return target
 
 
-def write_table(frame: pl.DataFrame, path: str | Path) -> Path:
-    """Write a table atomically: Parquet, CSV/TSV (lists joined by spaces) or JSON lines."""
+_Frame = TypeVar("_Frame", pl.DataFrame, pl.LazyFrame)
+
+
+def write_table(frame: pl.DataFrame | pl.LazyFrame, path: str | Path) -> Path:
+    """Write a table atomically: Parquet, CSV/TSV (lists joined by spaces) or JSON lines.
+
+    Parquet is written a row group of :data:`~coordscope.parts.PARQUET_ROW_GROUP` rows at a
+    time, each compacted first, so that its bytes depend only on the rows: a lazy table
+    (read a row group at a time) gives the bytes the same rows held give. CSV and JSON
+    lines from a lazy table are streamed too.
+    """
     suffix = Path(path).suffix.lower()
+    if isinstance(frame, pl.LazyFrame):
+        lazy = frame
+
+        def _sink(tmp: Path) -> None:
+            if suffix == ".parquet":
+                schema = lazy.collect_schema()
+                sink_parquet_frames(lazy_frames(lazy, PARQUET_ROW_GROUP), schema, tmp)
+            elif suffix in (".jsonl", ".ndjson"):
+                lazy.sink_ndjson(tmp)
+            else:
+                sep = "\t" if suffix in (".tsv", ".tab") else ","
+                _flat(lazy).sink_csv(tmp, separator=sep)
+
+        return atomic_write(path, _sink)
+    held = frame
 
     def _write(tmp: Path) -> None:
         if suffix == ".parquet":
-            frame.write_parquet(tmp, statistics=True, row_group_size=PARQUET_ROW_GROUP)
+            # a row group at a time, compacted: the bytes depend only on the rows, not on
+            # how the frame's buffers were cut (what a held and a lazy table share)
+            sink_parquet_frames(iter([held]), held.schema, tmp)
             return
         if suffix in (".jsonl", ".ndjson"):
-            frame.write_ndjson(tmp)
+            held.write_ndjson(tmp)
             return
-        _flat(frame).write_csv(tmp, separator="\t" if suffix in (".tsv", ".tab") else ",")
+        _flat(held).write_csv(tmp, separator="\t" if suffix in (".tsv", ".tab") else ",")
 
     return atomic_write(path, _write)
 
 
-def _flat(frame: pl.DataFrame) -> pl.DataFrame:
+def _flat(frame: _Frame) -> _Frame:
     """Return the frame as CSV cells hold it: lists joined by spaces, categories as text."""
+    schema = frame.collect_schema()
     return frame.with_columns(
-        [pl.col(c).list.join(" ") for c, t in frame.schema.items() if isinstance(t, pl.List)]
+        [pl.col(c).list.join(" ") for c, t in schema.items() if isinstance(t, pl.List)]
         + [
             pl.col(c).cast(pl.String)
-            for c, t in frame.schema.items()
+            for c, t in schema.items()
             if isinstance(t, (pl.Categorical, pl.Enum))
         ]
     )
@@ -104,7 +131,7 @@ def write_parts(table: PartedTable, path: str | Path) -> Path:
     return atomic_write(path, table.sink_parquet)
 
 
-def write_events(events: pl.DataFrame, path: str | Path) -> Path:
+def write_events(events: pl.DataFrame | pl.LazyFrame, path: str | Path) -> Path:
     """Write the canonical event table (``.parquet``, ``.csv``, ``.tsv`` or ``.jsonl``)."""
     return write_table(events, path)
 

@@ -211,28 +211,54 @@ class PartedTable:
         each with a fresh, compact layout (:func:`_row_groups`). Memory: a piece and a row
         group.
         """
+        sink_parquet_frames(self.frames(), self.schema, path)
 
-        def source(
-            with_columns: list[str] | None,
-            predicate: pl.Expr | None,
-            n_rows: int | None,
-            batch_size: int | None,
-        ) -> Iterator[pl.DataFrame]:
-            left = n_rows
-            for group in _row_groups(self.frames(), PARQUET_ROW_GROUP, self.schema):
-                out = group if with_columns is None else group.select(with_columns)
-                if predicate is not None:
-                    out = out.filter(predicate)
-                if left is not None:
-                    out = out.head(left)
-                    left -= out.height
-                yield out
-                if left is not None and left <= 0:
-                    return
 
-        register_io_source(source, schema=self.schema).sink_parquet(
-            path, row_group_size=PARQUET_ROW_GROUP, statistics=True, maintain_order=True
-        )
+def lazy_frames(lazy: pl.LazyFrame, rows: int) -> Iterator[pl.DataFrame]:
+    """Read a lazy table ``rows`` rows at a time, in order (a slice of it per frame).
+
+    Memory: one frame. A scan of a Parquet file reads only the row groups of a slice.
+    """
+    offset = 0
+    while True:
+        frame = lazy.slice(offset, rows).collect()
+        yield frame
+        offset += frame.height
+        if frame.height < rows:
+            return
+
+
+def sink_parquet_frames(
+    frames: Iterator[pl.DataFrame], schema: pl.Schema, path: str | Path
+) -> None:
+    """Write ``frames``, in order, to one Parquet file, streaming.
+
+    Row groups of :data:`PARQUET_ROW_GROUP` rows, column statistics on, zstd; the bytes
+    depend only on the rows, not on how they were cut into ``frames``
+    (:meth:`PartedTable.sink_parquet` says why). Memory: a frame and a row group.
+    """
+
+    def source(
+        with_columns: list[str] | None,
+        predicate: pl.Expr | None,
+        n_rows: int | None,
+        batch_size: int | None,
+    ) -> Iterator[pl.DataFrame]:
+        left = n_rows
+        for group in _row_groups(frames, PARQUET_ROW_GROUP, schema):
+            out = group if with_columns is None else group.select(with_columns)
+            if predicate is not None:
+                out = out.filter(predicate)
+            if left is not None:
+                out = out.head(left)
+                left -= out.height
+            yield out
+            if left is not None and left <= 0:
+                return
+
+    register_io_source(source, schema=schema).sink_parquet(
+        path, row_group_size=PARQUET_ROW_GROUP, statistics=True, maintain_order=True
+    )
 
 
 def _row_groups(
