@@ -104,15 +104,17 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def held_bytes(*frames: pl.DataFrame) -> int:
+def held_bytes(*frames: pl.DataFrame | pl.LazyFrame) -> int:
     """Return what holding ``frames`` costs a budget: :data:`HELD_FACTOR` times their size.
+
+    A lazy frame (a scan of a file) holds nothing.
 
     A stage that starts while the run holds its inputs (events, actions, codes) sizes its
     pieces from the budget left (:meth:`Budget.after`). The estimate comes from the
     tables, not from the resident memory, so that the partitioning — and with it every
     output byte — depends only on the input and the parameters.
     """
-    return HELD_FACTOR * sum(int(f.estimated_size()) for f in frames)
+    return HELD_FACTOR * sum(int(f.estimated_size()) for f in frames if isinstance(f, pl.DataFrame))
 
 
 #: glibc's ``mallopt`` parameters (``malloc.h``) and the size from which every allocation

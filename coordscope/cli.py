@@ -33,6 +33,7 @@ from coordscope.datasets.simulate import simulate as run_simulation
 from coordscope.errors import CoordscopeError, ParameterError
 from coordscope.metrics.evaluate import evaluate as run_evaluate
 from coordscope.metrics.scorer import fit_scorer, load_scorer
+from coordscope.parts import WorkDir
 from coordscope.schema import TEXT_RULES
 from coordscope.signals.actions import actions
 from coordscope.signals.window import estimate_window
@@ -147,8 +148,9 @@ def ingest(
         typer.Option(
             "--memory",
             help="Memory budget, e.g. 4GB or 512MB (at least 64MB). Files are read in pieces "
-            "of 1/128 of it; the event table being built comes on top. Telegram exports and "
-            "JSON arrays are single documents and are read whole.",
+            "of 1/128 of it; accepted rows go to a work folder beside the output, removed at "
+            "the end. Telegram exports, JSON arrays and CooRTweet's long tables are read "
+            "whole.",
         ),
     ] = "4GB",
     max_inflate: Annotated[
@@ -173,20 +175,26 @@ def ingest(
         raise ParameterError(
             f"--output: unsupported extension '{suffix}' (use .parquet, .csv, .tsv or .jsonl)"
         )
-    with _status("reading input"):
-        result = ingest_files(
-            [str(p) for p in inputs],
-            format=format,
-            mapping=mapping,
-            memory=memory,
-            max_inflate=max_inflate,
-        )
-    write_events(result.events, output)
-    rejects_path: Path | None = None
-    if rejects is not None or result.rejects.height:
-        rejects_path = rejects or output.with_name(output.stem + ".rejects.csv")
-        write_table(result.rejects, rejects_path)
-    summary = result.summary()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    work = WorkDir(output.parent, prefix=".coordscope-work-")
+    try:
+        with _status("reading input"):
+            result = ingest_files(
+                [str(p) for p in inputs],
+                format=format,
+                mapping=mapping,
+                memory=memory,
+                max_inflate=max_inflate,
+                spill=work,
+            )
+        write_events(result.events, output)
+        rejects_path: Path | None = None
+        if rejects is not None or result.rejects.height:
+            rejects_path = rejects or output.with_name(output.stem + ".rejects.csv")
+            write_table(result.rejects, rejects_path)
+        summary = result.summary()
+    finally:
+        work.close()
     summary["output"] = str(output)
     summary["rejects_file"] = str(rejects_path) if rejects_path else None
     if as_json:

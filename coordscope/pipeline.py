@@ -30,7 +30,7 @@ from coordscope.graphs.tables import degree_nodes, edges_with_clusters, node_tab
 from coordscope.outputs import AuditResult
 from coordscope.parts import WorkDir
 from coordscope.results import DetectResult
-from coordscope.schema import BURST_SCHEMA, TextRule
+from coordscope.schema import BURST_SCHEMA, EventFrame, TextRule
 from coordscope.signals.actions import actions, resolve_signals
 from coordscope.stats.bursts import bursts as find_bursts
 from coordscope.stats.significance import significance
@@ -66,7 +66,7 @@ class StageTimer:
 
 
 def audit(
-    events: pl.DataFrame,
+    events: EventFrame,
     *,
     signals: Sequence[str] | str | None = None,
     window: float = 60.0,
@@ -85,9 +85,12 @@ def audit(
 
     Parameters
     ----------
-    events : polars.DataFrame
+    events : polars.DataFrame or polars.LazyFrame
         Canonical events (:data:`~coordscope.schema.EVENT_SCHEMA`), e.g. from
-        :func:`coordscope.read_events`.
+        :func:`coordscope.read_events`, or a lazy scan of them (``pl.scan_parquet`` of
+        what ``coordscope ingest`` wrote): then no stage holds every event, each reads the
+        columns it needs when it needs them (the file must stay until the result is
+        written).
     signals : str or sequence of str, optional
         Signals to audit; default :data:`~coordscope.schema.DEFAULT_SIGNALS`.
     window : float, default 60
@@ -152,6 +155,10 @@ def audit(
     if pseudonymize is not None:
         with stage("pseudonymize", "pseudonymising accounts"):
             events = pseudonymize_events(events, pseudonymize)
+            if isinstance(events, pl.LazyFrame):  # rewritten once, not at every read
+                path = work.file("pseudonymized")
+                events.sink_parquet(path, compression="lz4", statistics=False)
+                events = pl.scan_parquet(path)
 
     with stage("actions", f"actions ({', '.join(chosen)})"):
         parts = [actions(events, signals=s) for s in chosen]
@@ -213,11 +220,12 @@ def audit(
         "bursts": burst_table.height,
         "significance": sig.counts,
     }
+    described = describe_events(events)
     summary: dict[str, Any] = {
         "command": "audit",
         "rows": {
-            "input": events.height,
-            "accepted": events.height,
+            "input": described["events"],
+            "accepted": described["events"],
             "rejected": 0,
             "duplicates": 0,
         },
@@ -230,7 +238,7 @@ def audit(
             "peak_rss_mib": dict(stage.peak_mib),
         },
         "inputs": [],
-        **describe_events(events),
+        **described,
         "version": __version__,
     }
     return AuditResult(

@@ -16,6 +16,7 @@ from typing import Any
 import polars as pl
 
 from coordscope.parts import PartedTable
+from coordscope.schema import EventFrame
 
 __all__ = ["AuditTables", "DetectResult"]
 
@@ -26,8 +27,10 @@ class AuditTables:
 
     Attributes
     ----------
-    events : polars.DataFrame
-        Canonical events that were read (:data:`~coordscope.schema.EVENT_SCHEMA`).
+    events : polars.DataFrame or polars.LazyFrame
+        Canonical events that were read (:data:`~coordscope.schema.EVENT_SCHEMA`); a lazy
+        scan of a file when the run did not hold them (``coordscope audit`` reads the
+        ``events.parquet`` it wrote).
     coaction_parts : coordscope.parts.PartedTable
         Evidence rows (:data:`~coordscope.schema.EVIDENCE_SCHEMA`): one per (pair, signal,
         key) of every pair that could be tested, with the two events of the pair's
@@ -55,7 +58,7 @@ class AuditTables:
         memory for the evidence views, not written.
     """
 
-    events: pl.DataFrame
+    events: EventFrame
     coaction_parts: PartedTable
     edge_parts: PartedTable
     nodes: pl.DataFrame

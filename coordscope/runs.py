@@ -65,15 +65,20 @@ def run_audit(
     -------
     AuditResult
         With the ingest's row accounting, inputs and rejects in its summary; its edge
-        table reads the written ``edges.parquet`` (the spill files are gone).
+        and co-action tables read the written Parquet files (the spill files are gone),
+        and so do its events when they were not held (a lazy scan of ``events.parquet``).
     """
     stage = StageTimer(progress)
     ingest_memory = Budget.of(options.get("memory")).memory  # ingest reads in pieces of it
     work = WorkDir(output if work_dir is None else work_dir, prefix=".coordscope-work-")
     try:
         with stage("ingest", "reading input"):
+            # the accepted events go to the work directory, and every stage reads from
+            # there the columns it needs: no stage holds them all
             read = (
-                ingest(list(inputs), format=format, mapping=mapping, memory=ingest_memory)
+                ingest(
+                    list(inputs), format=format, mapping=mapping, memory=ingest_memory, spill=work
+                )
                 if inputs
                 else demo_ingest()
             )
@@ -101,6 +106,8 @@ def run_audit(
         ):
             written = output / name
             setattr(result, attr, PartedTable([written], pl.read_parquet_schema(written)))
+        if isinstance(result.events, pl.LazyFrame):
+            result.events = pl.scan_parquet(output / "events.parquet")
     finally:
         work.close()
     return result
@@ -160,6 +167,8 @@ def run_detect(
     timings: dict[str, float] = {}
     start = time.perf_counter()
     read = ingest(list(inputs), format=format, mapping=mapping, memory=budget.memory)
+    # held: the reference modes count over the whole table (no spill was asked for)
+    events = read.events if isinstance(read.events, pl.DataFrame) else read.events.collect()
     timings["ingest"] = time.perf_counter() - start
     # native tables are written in pieces here first; removed after, also after an error
     work = WorkDir(output, prefix=".coordscope-work-")
@@ -167,7 +176,7 @@ def run_detect(
         result: DetectResult
         if mode == "native":
             result = detect(
-                read.events,
+                events,
                 signals=signals,
                 window=window,
                 min_edge_weight=min_edge_weight,
@@ -178,7 +187,7 @@ def run_detect(
             )
         elif mode == "coortweet":
             result = detect_coortweet(
-                read.events,
+                events,
                 signals=signals,
                 window=window,
                 min_participation=min_participation,
@@ -188,7 +197,7 @@ def run_detect(
             )
         else:
             result = detect_cnt(
-                read.events,
+                events,
                 signals=signals,
                 window=window,
                 min_edge_weight=min_edge_weight,
@@ -212,7 +221,7 @@ def run_detect(
         }
         summary["timings_s"] = {k: round(v, 4) for k, v in timings.items()}
         summary["resources"] = {"memory_bytes": budget.memory, "workers": budget.workers}
-        write_detect(result, output, events=read.events, rejects=read.rejects, summary=summary)
+        write_detect(result, output, events=events, rejects=read.rejects, summary=summary)
     finally:
         work.close()
     return summary

@@ -19,7 +19,7 @@ This module is a leaf: it imports nothing of coordscope but :mod:`coordscope.err
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Final, Literal, TypeAlias
 
 import polars as pl
 
@@ -67,8 +67,11 @@ __all__ = [
     "TS_DTYPE",
     "URLS",
     "US",
+    "EventFrame",
     "TextRule",
+    "count_events",
     "empty_events",
+    "event_columns",
     "validate_events",
 ]
 
@@ -341,27 +344,45 @@ TRUTH_SCHEMA: Final[dict[str, pl.DataType]] = {
 }
 
 
+#: Canonical events held in memory, or a lazy scan of them (a run that must not hold
+#: every event reads the columns each stage needs from a file, when it needs them).
+EventFrame: TypeAlias = pl.DataFrame | pl.LazyFrame
+
+
+def event_columns(events: EventFrame) -> list[str]:
+    """Return the column names of an event table, held or lazy (no row is read)."""
+    return events.collect_schema().names()
+
+
+def count_events(events: EventFrame) -> int:
+    """Return the number of rows of an event table, held or lazy (a scan of no column)."""
+    if isinstance(events, pl.DataFrame):
+        return events.height
+    return int(events.select(pl.len()).collect().item())
+
+
 def empty_events() -> pl.DataFrame:
     """Return an empty event table with the canonical schema."""
     return pl.DataFrame(schema=EVENT_SCHEMA)
 
 
-def validate_events(events: pl.DataFrame) -> pl.DataFrame:
+def validate_events(events: EventFrame) -> EventFrame:
     """Check that a table follows the canonical event schema and return it.
 
     Checks, in order: every canonical column is present, in canonical order, with its
     canonical type (timestamps in microseconds and UTC); extra columns start with ``x_``;
     required columns hold no null; list columns hold no empty string; ``actor_id`` and
-    ``event_id`` are not empty. Cost ``O(n)``.
+    ``event_id`` are not empty. Cost ``O(n)``: one pass computing every count at once (a
+    lazy table is streamed, not loaded).
 
     Parameters
     ----------
-    events : polars.DataFrame
+    events : polars.DataFrame or polars.LazyFrame
         The table to check. It is not modified.
 
     Returns
     -------
-    polars.DataFrame
+    polars.DataFrame or polars.LazyFrame
         ``events`` itself, so the call can be chained.
 
     Raises
@@ -369,11 +390,12 @@ def validate_events(events: pl.DataFrame) -> pl.DataFrame:
     SchemaError
         On the first violation, naming the column.
     """
-    names = events.columns
+    schema = events.collect_schema()
+    names = schema.names()
     for name, dtype in EVENT_SCHEMA.items():
-        if name not in events.schema:
+        if name not in schema:
             raise SchemaError(f"column '{name}' is missing from the event table")
-        got = events.schema[name]
+        got = schema[name]
         if got != dtype:
             raise SchemaError(f"column '{name}' has type {got}, expected {dtype}")
     canonical = list(EVENT_SCHEMA)
@@ -382,20 +404,28 @@ def validate_events(events: pl.DataFrame) -> pl.DataFrame:
     for extra in names[len(canonical) :]:
         if not extra.startswith(EXTRA_PREFIX):
             raise SchemaError(f"column '{extra}' is not canonical and does not start with 'x_'")
-    if events.height == 0:
-        return events
-    nulls = events.select(pl.col(list(REQUIRED_COLUMNS)).null_count()).row(0)
-    for name, count in zip(REQUIRED_COLUMNS, nulls, strict=True):
-        if count:
-            raise SchemaError(f"column '{name}' has {count} null value(s)")
+    checks = [
+        *(pl.col(name).null_count().alias(f"null:{name}") for name in REQUIRED_COLUMNS),
+        *((pl.col(name) == "").sum().alias(f"empty:{name}") for name in (EVENT_ID, ACTOR_ID)),
+        *(
+            pl.col(name)
+            .list.eval(pl.element().is_null() | (pl.element() == ""))
+            .list.any()
+            .sum()
+            .alias(f"item:{name}")
+            for name in LIST_COLUMNS
+        ),
+    ]
+    found = events.lazy().select(checks).collect(engine="streaming").row(0, named=True)
+    for name in REQUIRED_COLUMNS:
+        if found[f"null:{name}"]:
+            raise SchemaError(f"column '{name}' has {found[f'null:{name}']} null value(s)")
     for name in (EVENT_ID, ACTOR_ID):
-        empty = events.select((pl.col(name) == "").sum()).item()
-        if empty:
-            raise SchemaError(f"column '{name}' has {empty} empty string(s)")
+        if found[f"empty:{name}"]:
+            raise SchemaError(f"column '{name}' has {found[f'empty:{name}']} empty string(s)")
     for name in LIST_COLUMNS:
-        bad = events.select(
-            pl.col(name).list.eval(pl.element().is_null() | (pl.element() == "")).list.any().sum()
-        ).item()
-        if bad:
-            raise SchemaError(f"column '{name}' has {bad} row(s) with an empty or null item")
+        if found[f"item:{name}"]:
+            raise SchemaError(
+                f"column '{name}' has {found[f'item:{name}']} row(s) with an empty or null item"
+            )
     return events

@@ -19,9 +19,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import coordscope as cs
+from coordscope._output import write_table
 from coordscope.budget import MIN_MEMORY, Budget
 from coordscope.compat import detect_cnt, detect_coortweet
 from coordscope.datasets.simulate import simulate
+from coordscope.outputs import write_audit
 from coordscope.parts import PARQUET_ROW_GROUP, PartedTable, WorkDir
 from coordscope.runs import run_audit
 
@@ -158,3 +160,36 @@ def test_parquet_bytes_do_not_depend_on_how_the_rows_were_cut(tmp_path: Path) ->
     empty = tmp_path / "empty.parquet"
     PartedTable([], rows.schema).sink_parquet(empty)
     assert pl.read_parquet(empty).equals(rows.head(0))
+
+
+def test_events_read_lazily_give_the_held_events_folder(tmp_path: Path, mixed_events: Path) -> None:
+    # a scan of the events (what `coordscope audit` gives the pipeline) and the table held
+    # in memory: every stage reads what it needs from the scan, and every file is the same
+    held = cs.audit(pl.read_parquet(mixed_events), seed=3, pseudonymize="k")
+    lazy = cs.audit(pl.scan_parquet(mixed_events), seed=3, pseudonymize="k")
+    assert isinstance(lazy.events, pl.LazyFrame)
+    write_audit(held, tmp_path / "held")
+    write_audit(lazy, tmp_path / "lazy")
+    assert _folder(tmp_path / "lazy") == _folder(tmp_path / "held")
+    assert lazy.cluster_evidence(0).equals(held.cluster_evidence(0))
+
+
+def test_the_audit_command_does_not_hold_the_events(tmp_path: Path, mixed_events: Path) -> None:
+    out = tmp_path / "audit"
+    result = run_audit([str(mixed_events)], out)
+    # after the run its events are a scan of the events.parquet it wrote
+    assert isinstance(result.events, pl.LazyFrame)
+    assert result.events.collect().equals(pl.read_parquet(out / "events.parquet"))
+    assert result.events.collect().equals(pl.read_parquet(mixed_events))
+
+
+@pytest.mark.parametrize("name", ["t.parquet", "t.csv", "t.tsv", "t.jsonl"])
+def test_a_lazy_table_is_written_as_the_held_one(tmp_path: Path, name: str) -> None:
+    events, _ = simulate("mixed", seed=2, size=50_000)
+    rows = pl.concat([events] * 6)  # more than one row group
+    assert rows.height > PARQUET_ROW_GROUP
+    source = tmp_path / "source.parquet"
+    rows.write_parquet(source, row_group_size=7_919)  # cut unlike the output
+    write_table(rows, tmp_path / "held" / name)
+    write_table(pl.scan_parquet(source), tmp_path / "lazy" / name)
+    assert (tmp_path / "lazy" / name).read_bytes() == (tmp_path / "held" / name).read_bytes()

@@ -6,7 +6,16 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coordscope.datasets._stage import RECORD, REJECT, SOURCE, Staged, finalize
+from coordscope.datasets._stage import (
+    RECORD,
+    REJECT,
+    SOURCE,
+    Finalized,
+    Finalizer,
+    Staged,
+    finalize,
+)
+from coordscope.parts import WorkDir
 from coordscope.schema import validate_events
 from tests.conftest import assert_accounting
 
@@ -121,3 +130,79 @@ def test_every_row_accounted_for_and_output_valid(
     # determinism: the same input gives the same output
     again = finalize([_staged(rows, merge_rows=merge)])
     assert again.events.equals(done.events)
+
+
+def _spilled(parts: list[Staged], *, batch_bytes: int = 1) -> tuple[Finalized, WorkDir]:
+    """Finalise with the accepted rows spilled, every staged piece its own batch."""
+    work = WorkDir()
+    finalizer = Finalizer(batch_bytes=batch_bytes, spill=work)
+    for part in parts:
+        finalizer.add(part)
+    return finalizer.finish(), work
+
+
+def test_spilled_rows_are_the_held_rows_by_hand() -> None:
+    # two files, each piece a batch of its own: e1 recurs across the files with the same
+    # content (a duplicate) and with other content (a conflict), e2 is a reject
+    first = [
+        {"event_id": "e1", "actor_id": "a", "ts": "1700000000", "object_id": "o1"},
+        {"event_id": "e2", "actor_id": "", "ts": "1700000000"},
+    ]
+    second = [
+        {"event_id": "e1", "actor_id": "a", "ts": "1700000000", "object_id": "o1"},
+        {"event_id": "e3", "actor_id": "b", "ts": "1700000001"},
+        {"event_id": "e1", "actor_id": "a", "ts": "1700000000", "object_id": "o2"},
+    ]
+    done, work = _spilled([_staged(first), _staged(second)])
+    assert isinstance(done.events, pl.LazyFrame)
+    assert done.rows == {"input": 5, "accepted": 3, "rejected": 1, "duplicates": 1}
+    events = done.events.collect()
+    assert events.select("event_id", "object_id").rows() == [
+        ("e1", "o1"),
+        ("e3", None),
+        ("e1", "o2"),
+    ]
+    assert done.notes["event_id_conflicts"] == 2
+    assert done.notes["events"] == 3
+    assert [p.suffix for p in work.path.iterdir()] == [".parquet"]  # the batches are gone
+    held = finalize([_staged(first), _staged(second)])
+    assert events.equals(held.events)
+    assert held.rows == done.rows and held.notes == done.notes
+    assert held.rejects.equals(done.rejects)
+    work.close()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.fixed_dictionaries(
+                {
+                    "event_id": _ids,
+                    "actor_id": _actors,
+                    "ts": _times,
+                    "kind": _kinds,
+                    "urls": _lists,
+                    "hashtags": _lists,
+                }
+            ),
+            max_size=8,
+        ),
+        max_size=3,
+    ),
+    st.booleans(),
+    st.sampled_from([1, 10**9]),
+)
+def test_spilling_gives_the_held_table(
+    files: list[list[dict[str, object]]], merge: bool, batch_bytes: int
+) -> None:
+    held = finalize([_staged(rows, merge_rows=merge) for rows in files])
+    done, work = _spilled(
+        [_staged(rows, merge_rows=merge) for rows in files], batch_bytes=batch_bytes
+    )
+    events = done.events if isinstance(done.events, pl.DataFrame) else done.events.collect()
+    assert events.equals(held.events)
+    assert done.rows == held.rows
+    assert done.notes == held.notes
+    assert done.rejects.equals(held.rejects)
+    work.close()

@@ -28,8 +28,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Final
 
+import numpy as np
 import polars as pl
 
 from coordscope.datasets._io import ReadLimits, read_ahead
@@ -40,6 +42,7 @@ from coordscope.datasets.normalize import (
     normalize_url_lists,
     parse_timestamps,
 )
+from coordscope.parts import WorkDir
 from coordscope.schema import (
     ACTOR_CREATED,
     ACTOR_ID,
@@ -121,7 +124,7 @@ class Staged:
 class Finalized:
     """Canonical events of staged input, with its rejects and accounting."""
 
-    events: pl.DataFrame
+    events: pl.DataFrame | pl.LazyFrame
     rejects: pl.DataFrame
     rows: dict[str, int]
     notes: dict[str, int]
@@ -176,6 +179,13 @@ class Finalizer:
     ----------
     batch_bytes : int, optional
         Most bytes of staged rows prepared at once (four pieces of the default budget).
+    spill : WorkDir, optional
+        Keep the accepted rows in files of this directory instead of memory: each batch
+        is written as it is prepared (Arrow IPC), and :meth:`finish` writes the canonical
+        table to one Parquet file there and returns a lazy scan of it. What is held is
+        then one batch, a 64-bit hash of every event id, and the rows whose event id
+        recurs (the candidates of duplicates). Long-form inputs (rows to merge, CooRTweet's
+        tables) are merged in memory all the same.
 
     Rejects, in this order of precedence: the reader's own reason; missing ``actor_id``;
     missing ``event_id``; missing timestamp; a timestamp that is not understood; an
@@ -184,9 +194,14 @@ class Finalizer:
     search, everything else ``O(n)`` vectorized.
     """
 
-    def __init__(self, *, batch_bytes: int = ReadLimits().piece_bytes * 4) -> None:
+    def __init__(
+        self, *, batch_bytes: int = ReadLimits().piece_bytes * 4, spill: WorkDir | None = None
+    ) -> None:
         self._batch_bytes = batch_bytes
+        self._spill = spill
         self._accepted: list[pl.DataFrame] = []
+        self._files: list[Path] = []  # spilled batches, in input order
+        self._ids: list[pl.Series] = []  # their event ids' hashes
         self._rejects: list[pl.DataFrame] = []
         self._notes: dict[str, int] = {}
         self._input = 0
@@ -241,7 +256,12 @@ class Finalizer:
         keep = [*EVENT_SCHEMA, *(c for c in frame.columns if c.startswith(EXTRA_PREFIX))]
         # platform and kind take 4 bytes and 1 byte a row as categories, 16 as strings
         small = pl.Schema({PLATFORM: EVENT_SCHEMA[PLATFORM], KIND: EVENT_SCHEMA[KIND]})
-        self._accepted.append(accepted.select(keep).cast(small))
+        accepted = accepted.select(keep).cast(small)
+        if self._spill is not None and accepted.height:
+            self._files.append(self._spill.spill(accepted, "accepted"))
+            self._ids.append(accepted[EVENT_ID].hash(seed=0))
+        else:
+            self._accepted.append(accepted)
         self._input += frame.height
         return frame.height
 
@@ -256,17 +276,16 @@ class Finalizer:
             (``source, record, reason``) and ``rows = {input, accepted, rejected,
             duplicates}`` with ``input == accepted + rejected + duplicates``.
         """
-        if not self._accepted:
+        if not self._accepted and not self._files:
             self._add_batch([], normalize_urls=True)
+        if self._files and self._spill is not None:
+            if not self._merge:
+                return self._finish_spilled(self._spill)
+            # long-form rows are merged by event across every file: in memory
+            self._accepted = [pl.read_ipc(f) for f in self._files]
         notes = self._notes
         accepted = pl.concat(self._accepted, how="diagonal_relaxed")
         self._accepted = []
-        rejects = (
-            pl.concat(self._rejects, how="vertical_relaxed").rechunk()
-            if self._rejects
-            else pl.DataFrame(schema=REJECT_SCHEMA)
-        )
-        self._rejects = []
 
         extras = sorted(c for c in accepted.columns if c.startswith(EXTRA_PREFIX))
         columns = [*EVENT_SCHEMA, *extras]
@@ -292,15 +311,73 @@ class Finalizer:
         events = pl.DataFrame(series)
         del series
         validate_events(events)
+        rejects, rows = self._rejects_and_rows(n_accepted, n_duplicates)
+        return Finalized(events=events, rejects=rejects, rows=rows, notes=notes)
+
+    def _rejects_and_rows(
+        self, accepted: int, duplicates: int
+    ) -> tuple[pl.DataFrame, dict[str, int]]:
+        """Return the rejects table and the row accounting (the rejects are let go)."""
+        rejects = (
+            pl.concat(self._rejects, how="vertical_relaxed").rechunk()
+            if self._rejects
+            else pl.DataFrame(schema=REJECT_SCHEMA)
+        )
+        self._rejects = []
         rows = {
             "input": self._input,
-            "accepted": n_accepted,
+            "accepted": accepted,
             "rejected": rejects.height,
-            "duplicates": n_duplicates,
+            "duplicates": duplicates,
         }
-        return Finalized(
-            events=events, rejects=rejects.cast(pl.Schema(REJECT_SCHEMA)), rows=rows, notes=notes
+        return rejects.cast(pl.Schema(REJECT_SCHEMA)), rows
+
+    def _finish_spilled(self, spill: WorkDir) -> Finalized:
+        """:meth:`finish` for accepted rows held in files: the same rows, in a file."""
+        notes = self._notes
+        scans = [pl.scan_ipc(f) for f in self._files]
+        whole = pl.concat(scans, how="diagonal_relaxed")
+        extras = sorted(c for c in whole.collect_schema().names() if c.startswith(EXTRA_PREFIX))
+        columns = [*EVENT_SCHEMA, *extras]
+        order = "_order"
+        hashes = pl.concat(self._ids)
+        self._ids = []
+        n_accepted = hashes.len()
+        candidate = hashes.is_duplicated()
+        del hashes
+        drop = pl.Series(order, [], dtype=pl.UInt32)
+        if candidate.any():
+            # only rows whose event id recurs can be duplicates: compare those in full
+            at = pl.Series(order, np.flatnonzero(candidate.to_numpy()), dtype=pl.UInt32)
+            suspects = (
+                whole.with_row_index(order)
+                .filter(pl.col(order).is_in(at.implode()))
+                .select(order, *columns)
+                .collect()
+            )
+            kept = suspects.unique(subset=columns, keep="first", maintain_order=True)
+            drop = suspects.join(kept.select(order), on=order, how="anti")[order]
+            recurring = kept.filter(pl.col(EVENT_ID).is_duplicated())
+            conflicts = recurring.select(pl.struct(PLATFORM, EVENT_ID).is_duplicated().sum()).item()
+            if conflicts:
+                notes["event_id_conflicts"] = int(conflicts)
+            del suspects, kept, recurring
+        del candidate
+        notes["events"] = n_accepted - drop.len()
+        events = whole.with_row_index(order)
+        if drop.len():
+            events = events.filter(~pl.col(order).is_in(drop.implode()))
+        path = spill.file("events", ".parquet")
+        # lz4: a scratch copy read back column by column, several times
+        events.select(columns).cast(pl.Schema(EVENT_SCHEMA)).sink_parquet(
+            path, compression="lz4", statistics=False
         )
+        for f in self._files:
+            f.unlink()
+        self._files = []
+        lazy = validate_events(pl.scan_parquet(path))
+        rejects, rows = self._rejects_and_rows(n_accepted - drop.len(), drop.len())
+        return Finalized(events=lazy, rejects=rejects, rows=rows, notes=notes)
 
 
 def finalize(parts: Iterable[Staged]) -> Finalized:

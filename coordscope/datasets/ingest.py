@@ -22,7 +22,8 @@ from coordscope.datasets._stage import Finalizer
 from coordscope.datasets._tables import first_line
 from coordscope.datasets.formats import FORMAT_NAMES, detect_format, get_format
 from coordscope.errors import FormatError, InputError, ParameterError
-from coordscope.schema import EVENT_SCHEMA, TS
+from coordscope.parts import WorkDir
+from coordscope.schema import ACTOR_ID, EVENT_SCHEMA, TS, EventFrame
 
 __all__ = [
     "DEFAULT_MAX_INFLATE",
@@ -40,8 +41,9 @@ class IngestResult:
 
     Attributes
     ----------
-    events : polars.DataFrame
-        Canonical events (:data:`coordscope.schema.EVENT_SCHEMA`), in input order.
+    events : polars.DataFrame or polars.LazyFrame
+        Canonical events (:data:`coordscope.schema.EVENT_SCHEMA`), in input order; a
+        lazy scan of a file when the ingest spilled them (``ingest(..., spill=...)``).
     rejects : polars.DataFrame
         ``source, record, reason`` for every rejected record.
     rows : dict
@@ -55,7 +57,7 @@ class IngestResult:
         ``event_id_conflicts``, ``urls_shortened``, reader-specific ones.
     """
 
-    events: pl.DataFrame
+    events: EventFrame
     rejects: pl.DataFrame
     rows: dict[str, int]
     inputs: list[dict[str, Any]] = field(default_factory=list)
@@ -63,12 +65,12 @@ class IngestResult:
 
     def summary(self) -> dict[str, Any]:
         """Summarise for JSON: row accounting at the top level, inputs, counters, span."""
-        kinds = self.events.group_by("kind").len().sort("kind") if self.events.height else None
+        kinds = self.events.lazy().group_by("kind").len().sort("kind").collect()
         return {
             "rows": dict(self.rows),
             **describe_events(self.events),
             "inputs": self.inputs,
-            "kinds": {str(k): int(v) for k, v in kinds.iter_rows()} if kinds is not None else {},
+            "kinds": {str(k): int(v) for k, v in kinds.iter_rows()},
             "counters": self.counters(),
         }
 
@@ -77,13 +79,13 @@ class IngestResult:
         return dict(sorted(self.notes.items()))
 
 
-def describe_events(events: pl.DataFrame) -> dict[str, Any]:
+def describe_events(events: EventFrame) -> dict[str, Any]:
     """Describe an event table for a summary: events, accounts, time span, platforms.
 
     Parameters
     ----------
-    events : polars.DataFrame
-        Canonical events.
+    events : polars.DataFrame or polars.LazyFrame
+        Canonical events (a lazy table is read three columns at a time).
 
     Returns
     -------
@@ -92,16 +94,26 @@ def describe_events(events: pl.DataFrame) -> dict[str, Any]:
         and ``last`` as ISO 8601, None when empty) and ``platforms`` (events per
         platform, by name). Cost ``O(n)``.
     """
+    lazy = events.lazy()
+    n, actors, lo, hi = (
+        lazy.select(
+            pl.len().alias("n"),
+            pl.col(ACTOR_ID).n_unique().alias("actors"),
+            pl.col(TS).min().alias("lo"),
+            pl.col(TS).max().alias("hi"),
+        )
+        .collect()
+        .row(0)
+    )
     span: dict[str, str | None] = {"first": None, "last": None}
     platforms: dict[str, int] = {}
-    if events.height:
-        lo, hi = events.select(pl.col(TS).min().alias("lo"), pl.col(TS).max().alias("hi")).row(0)
+    if n:
         span = {"first": lo.isoformat(), "last": hi.isoformat()}
-        table = events.group_by("platform").len().sort("platform")
+        table = lazy.group_by("platform").len().sort("platform").collect()
         platforms = {str(k): int(v) for k, v in table.iter_rows()}
     return {
-        "events": events.height,
-        "actors": events["actor_id"].n_unique() if events.height else 0,
+        "events": int(n),
+        "actors": int(actors) if n else 0,
         "time_span": span,
         "platforms": platforms,
     }
@@ -143,6 +155,7 @@ def ingest(
     mapping: Mapping[str, str] | None = None,
     memory: str | int | None = None,
     max_inflate: float | None = DEFAULT_MAX_INFLATE,
+    spill: WorkDir | None = None,
 ) -> IngestResult:
     """Read export files into canonical events, accounting for every input row.
 
@@ -194,7 +207,7 @@ def ingest(
     for path in files:
         if not Path(path).exists():
             raise InputError(path, "no such file")
-    finalizer = Finalizer(batch_bytes=4 * limits.piece_bytes)
+    finalizer = Finalizer(batch_bytes=4 * limits.piece_bytes, spill=spill)
     # the input hashes (for summary.json) are computed while the files are parsed:
     # hashlib releases the GIL, so this costs no wall time on two cores
     with ThreadPoolExecutor(max_workers=1) as hasher:
@@ -246,6 +259,7 @@ def read_events(
     The same as ``ingest(paths, ...).events`` with the same keywords; use :func:`ingest`
     for the rejects and the row accounting.
     """
-    return ingest(
+    events = ingest(
         paths, format=format, mapping=mapping, memory=memory, max_inflate=max_inflate
     ).events
+    return events if isinstance(events, pl.DataFrame) else events.collect()

@@ -24,7 +24,15 @@ from typing import Final
 import polars as pl
 
 from coordscope.errors import ParameterError
-from coordscope.schema import ACTOR_ID, ACTOR_NAME, CHANNEL, MENTIONS, TEXT
+from coordscope.schema import (
+    ACTOR_ID,
+    ACTOR_NAME,
+    CHANNEL,
+    MENTIONS,
+    TEXT,
+    EventFrame,
+    event_columns,
+)
 
 __all__ = ["pseudonym", "pseudonymize_events"]
 
@@ -53,38 +61,48 @@ def _mapping(values: pl.Series, key: str) -> pl.DataFrame:
     )
 
 
-def pseudonymize_events(events: pl.DataFrame, key: str) -> pl.DataFrame:
+def pseudonymize_events(events: EventFrame, key: str) -> EventFrame:
     """Canonical events with every account identifier replaced (see module docstring).
 
     Parameters
     ----------
-    events : polars.DataFrame
+    events : polars.DataFrame or polars.LazyFrame
         Canonical events.
     key : str
         The secret key (non-empty). Keep it to link pseudonyms back later.
 
     Returns
     -------
-    polars.DataFrame
-        Same rows and canonical columns, ``x_*`` columns dropped.
+    polars.DataFrame or polars.LazyFrame
+        Same rows and canonical columns, ``x_*`` columns dropped; lazy when ``events``
+        is (the identifiers are gathered with one scan, the rows are rewritten as they
+        are read).
     """
     if not key:
         raise ParameterError("pseudonymize: the key must not be empty")
-    frame = events.drop([c for c in events.columns if c.startswith("x_")])
+    names = event_columns(events)
+    frame = events.lazy().drop([c for c in names if c.startswith("x_")])
     handles_in_text = (
         frame.select(pl.col(TEXT).str.extract_all(_HANDLE).list.explode(keep_nulls=False))
+        .collect()
         .to_series()
         .str.slice(1)
         .str.to_lowercase()
-        if TEXT in frame.columns
+        if TEXT in names
         else pl.Series([], dtype=pl.String)
     )
     values = pl.concat(
         [
-            frame[ACTOR_ID].cast(pl.String),
-            frame[ACTOR_NAME].cast(pl.String).str.to_lowercase(),
-            frame[MENTIONS].list.explode(keep_nulls=False).cast(pl.String),
-            frame[CHANNEL].cast(pl.String),
+            *frame.select(
+                pl.col(ACTOR_ID).cast(pl.String),
+                pl.col(ACTOR_NAME).cast(pl.String).str.to_lowercase(),
+            )
+            .collect()
+            .get_columns(),
+            frame.select(pl.col(MENTIONS).list.explode(keep_nulls=False).cast(pl.String))
+            .collect()
+            .to_series(),
+            frame.select(pl.col(CHANNEL).cast(pl.String)).collect().to_series(),
             handles_in_text,
         ]
     )
@@ -101,7 +119,7 @@ def pseudonymize_events(events: pl.DataFrame, key: str) -> pl.DataFrame:
         pl.col(MENTIONS).list.eval(swap(pl.element())).alias(MENTIONS),
         swap(pl.col(CHANNEL)).alias(CHANNEL),
     )
-    if TEXT in frame.columns and handles_in_text.len():
+    if TEXT in names and handles_in_text.len():
         found = handles_in_text.unique()
         table = mapping.join(pl.DataFrame({"_raw": found}), on="_raw", how="semi")
         # longest first with leftmost matching: "@abc" is never rewritten as "@ab" + "c"
@@ -115,4 +133,6 @@ def pseudonymize_events(events: pl.DataFrame, key: str) -> pl.DataFrame:
                 patterns, replacements, ascii_case_insensitive=True, leftmost=True
             ).alias(TEXT)
         )
-    return out.select([pl.col(c).cast(t) for c, t in frame.schema.items() if c in out.columns])
+    schema = frame.collect_schema()
+    out = out.select([pl.col(c).cast(t) for c, t in schema.items()])
+    return out if isinstance(events, pl.LazyFrame) else out.collect()

@@ -14,7 +14,16 @@ from __future__ import annotations
 import polars as pl
 
 from coordscope.results import AuditTables
-from coordscope.schema import ACTOR_ID, ACTOR_NAME, CLUSTER_SCHEMA, EVENT_ID, TEXT, TS, URLS
+from coordscope.schema import (
+    ACTOR_ID,
+    ACTOR_NAME,
+    CLUSTER_SCHEMA,
+    EVENT_ID,
+    TEXT,
+    TS,
+    URLS,
+    EventFrame,
+)
 from coordscope.signals.exact import registrable_domain
 
 __all__ = ["cluster_evidence", "describe_clusters", "gini", "membership"]
@@ -107,7 +116,7 @@ def describe_clusters(
     edges: pl.DataFrame,
     evidence: pl.DataFrame,
     actions: pl.DataFrame,
-    events: pl.DataFrame,
+    events: EventFrame,
 ) -> pl.DataFrame:
     """Descriptive columns of candidate groups (:data:`CLUSTER_SCHEMA`, ``score`` null).
 
@@ -122,7 +131,7 @@ def describe_clusters(
         Evidence rows (``actor_a, actor_b, signal, key, dt, ts_a, ts_b``).
     actions : polars.DataFrame
         The audited actions (``signal, key, actor_id``).
-    events : polars.DataFrame
+    events : polars.DataFrame or polars.LazyFrame
         Canonical events (for the members' link domains).
 
     Returns
@@ -196,15 +205,17 @@ def describe_clusters(
         .agg((pl.col("_co").fill_null(False).sum() / pl.len()).alias("coordinated_share"))
     )
 
-    domains = (
-        events.select(ACTOR_ID, URLS)
-        .join(long, on=ACTOR_ID)
+    domains = (  # a lazy table of events is read two columns at a time, members only
+        events.lazy()
+        .select(ACTOR_ID, URLS)
+        .join(long.lazy(), on=ACTOR_ID)
         .explode(URLS)
         .drop_nulls(URLS)
         .select("cluster", registrable_domain(pl.col(URLS)).alias("_domain"))
         .drop_nulls("_domain")
         .group_by("cluster", "_domain")
         .agg(pl.len().alias("_n"))
+        .collect()
     )
     domain_stats = (
         domains.sort(["cluster", "_n", "_domain"], descending=[False, True, False])
@@ -262,7 +273,7 @@ def cluster_evidence(result: AuditTables, cluster: int) -> pl.DataFrame:
         "key": pl.String(),
         ACTOR_ID: pl.String(),
         ACTOR_NAME: pl.String(),
-        TS: result.events.schema.get(TS, pl.Datetime("us", "UTC")),
+        TS: result.events.collect_schema().get(TS, pl.Datetime("us", "UTC")),
         EVENT_ID: pl.String(),
         TEXT: pl.String(),
     }
@@ -298,8 +309,12 @@ def cluster_evidence(result: AuditTables, cluster: int) -> pl.DataFrame:
             ]
         )
     rows = rows.unique(subset=["signal", "key", ACTOR_ID, EVENT_ID, TS])
-    info = result.events.select(EVENT_ID, ACTOR_ID, ACTOR_NAME, TEXT).unique(
-        subset=[EVENT_ID, ACTOR_ID], keep="first"
+    info = (
+        result.events.lazy()
+        .select(EVENT_ID, ACTOR_ID, ACTOR_NAME, TEXT)
+        .filter(pl.col(EVENT_ID).is_in(rows[EVENT_ID].unique().implode()))
+        .unique(subset=[EVENT_ID, ACTOR_ID], keep="first", maintain_order=True)
+        .collect()
     )
     return (
         rows.join(info, on=[EVENT_ID, ACTOR_ID], how="left")

@@ -17,18 +17,25 @@ from coordscope.schema import (
     DETECT_NODE_SCHEMA,
     NODE_SCHEMA,
     TS,
+    EventFrame,
 )
 
 __all__ = ["account_degrees", "degree_nodes", "edges_with_clusters", "node_table"]
 
 
-def _activity(events: pl.DataFrame) -> pl.DataFrame:
-    """Per account: its first name, events, first and last event time."""
-    return events.group_by(ACTOR_ID).agg(
-        pl.col(ACTOR_NAME).drop_nulls().first().alias("actor_name"),
-        pl.len().alias("n_events"),
-        pl.col(TS).min().alias("first_ts"),
-        pl.col(TS).max().alias("last_ts"),
+def _activity(events: EventFrame) -> pl.DataFrame:
+    """Per account: its first name, events, first and last event time (three columns read)."""
+    return (
+        events.lazy()
+        .select(ACTOR_ID, ACTOR_NAME, TS)
+        .group_by(ACTOR_ID)
+        .agg(
+            pl.col(ACTOR_NAME).drop_nulls().first().alias("actor_name"),
+            pl.len().alias("n_events"),
+            pl.col(TS).min().alias("first_ts"),
+            pl.col(TS).max().alias("last_ts"),
+        )
+        .collect()
     )
 
 
@@ -68,7 +75,7 @@ def edges_with_clusters(edges: PartedTable, members: pl.DataFrame) -> PartedTabl
 
 
 def node_table(
-    events: pl.DataFrame, actions: pl.DataFrame, edges: PartedTable, members: pl.DataFrame
+    events: EventFrame, actions: pl.DataFrame, edges: PartedTable, members: pl.DataFrame
 ) -> pl.DataFrame:
     """One row per account of an audit: activity, degree over all and significant edges.
 
@@ -76,7 +83,7 @@ def node_table(
 
     Parameters
     ----------
-    events : polars.DataFrame
+    events : polars.DataFrame or polars.LazyFrame
         Canonical events.
     actions : polars.DataFrame
         The audited actions (``n_actions`` counts them per account).
@@ -163,7 +170,7 @@ def account_degrees(events: pl.DataFrame, edge_table: pl.DataFrame, a: str, b: s
     return degree_nodes(events, degree)
 
 
-def degree_nodes(events: pl.DataFrame, degree: pl.DataFrame) -> pl.DataFrame:
+def degree_nodes(events: EventFrame, degree: pl.DataFrame) -> pl.DataFrame:
     """Accounts with activity counts and a given degree.
 
     Parameters

@@ -51,7 +51,7 @@ import polars as pl
 
 from coordscope.errors import InputError, ParameterError
 from coordscope.results import AuditTables
-from coordscope.schema import ACTOR_ID, EXACT_SIGNALS, TS_DTYPE
+from coordscope.schema import ACTOR_ID, EXACT_SIGNALS, TS_DTYPE, EventFrame
 from coordscope.signals.actions import actions
 from coordscope.signals.exact import normalize_text
 from coordscope.stats.bursts import burst_members
@@ -632,7 +632,7 @@ def _true_bursts(
     return pl.Series("y", y)
 
 
-_Tables = tuple[pl.DataFrame, pl.LazyFrame, pl.DataFrame, pl.DataFrame | None, pl.DataFrame | None]
+_Tables = tuple[pl.DataFrame, pl.LazyFrame, pl.DataFrame, EventFrame | None, pl.DataFrame | None]
 
 
 def _tables_of(result: AuditTables) -> _Tables:
@@ -673,12 +673,19 @@ def _read_outdir(outdir: Path) -> _Tables:
     edges = pl.scan_parquet(edges_path)
     bursts = read("bursts.parquet")
     read("clusters.parquet")  # must exist and be readable (an audit output)
-    events = read("events.parquet") if (outdir / "events.parquet").is_file() else None
+    events: pl.LazyFrame | None = None
+    events_path = outdir / "events.parquet"
+    if events_path.is_file():  # only the columns of the bursts' signals are read
+        try:
+            pl.read_parquet_schema(events_path)
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise InputError(str(events_path), f"cannot read: {exc}") from None
+        events = pl.scan_parquet(events_path)
     return nodes, edges, bursts, events, None
 
 
 def _burst_actors(
-    events: pl.DataFrame | None, bursts: pl.DataFrame, acts: pl.DataFrame | None
+    events: EventFrame | None, bursts: pl.DataFrame, acts: pl.DataFrame | None
 ) -> pl.DataFrame | None:
     """``burst, actor_id`` of every burst whose signal can be recomputed from events."""
     # runs are maximal: a burst's (signal, key) and span alone find its actions

@@ -31,7 +31,7 @@ from coordscope._output import atomic_write
 from coordscope.errors import ParameterError
 from coordscope.report import _data, _plots
 from coordscope.results import AuditTables
-from coordscope.schema import ACTOR_ID, ACTOR_NAME, KIND, TS
+from coordscope.schema import ACTOR_ID, ACTOR_NAME, KIND, TS, EventFrame
 
 __all__ = ["render_report", "write_report"]
 
@@ -165,9 +165,19 @@ def _context(result: AuditTables, top: int) -> dict[str, Any]:
 
 
 def _read_section(result: AuditTables, summary: Mapping[str, Any]) -> dict[str, Any]:
-    events = result.events
+    events = result.events.lazy()  # a lazy table is read a column or two at a time
+    height, n_accounts, lo, hi = (
+        events.select(
+            pl.len(),
+            pl.col(ACTOR_ID).n_unique(),
+            pl.col(TS).min().alias("lo"),
+            pl.col(TS).max().alias("hi"),
+        )
+        .collect()
+        .row(0)
+    )
     rows = summary.get("rows")
-    rows = rows if isinstance(rows, Mapping) else {"accepted": events.height}
+    rows = rows if isinstance(rows, Mapping) else {"accepted": height}
     inputs = [
         {
             "path": _text(_get(i, "path")),
@@ -177,8 +187,8 @@ def _read_section(result: AuditTables, summary: Mapping[str, Any]) -> dict[str, 
         }
         for i in _list(summary.get("inputs"))
     ]
-    span = events.select(pl.col(TS).min().alias("lo"), pl.col(TS).max().alias("hi")).row(0)
-    n = max(events.height, 1)
+    span = (lo, hi)
+    n = max(height, 1)
     platforms = [
         (_text(p), f"{c:,}", f"{100 * c / n:.1f} %")
         for p, c in _data.platform_counts(events).iter_rows()
@@ -187,6 +197,7 @@ def _read_section(result: AuditTables, summary: Mapping[str, Any]) -> dict[str, 
         events.group_by(pl.col(KIND).cast(pl.String))
         .agg(pl.len().alias("n"))
         .sort(["n", KIND], descending=[True, False])
+        .collect()
     )
     rejects: list[tuple[str, str]] = []
     if result.rejects is not None and result.rejects.height and "reason" in result.rejects.columns:
@@ -200,8 +211,8 @@ def _read_section(result: AuditTables, summary: Mapping[str, Any]) -> dict[str, 
     return {
         "rows": [(_text(k), _value(v)) for k, v in rows.items()],
         "inputs": inputs,
-        "n_events": f"{events.height:,}",
-        "n_accounts": f"{events[ACTOR_ID].n_unique():,}" if events.height else "0",
+        "n_events": f"{height:,}",
+        "n_accounts": f"{n_accounts:,}" if height else "0",
         "first_ts": _ts(span[0]),
         "last_ts": _ts(span[1]),
         "duration": _duration((span[1] - span[0]).total_seconds()) if span[0] else "",
@@ -362,7 +373,7 @@ def _burst_rows(bursts: pl.DataFrame) -> list[dict[str, str]]:
     ]
 
 
-def _activity_section(events: pl.DataFrame, flagged: pl.Series) -> dict[str, Any]:
+def _activity_section(events: EventFrame, flagged: pl.Series) -> dict[str, Any]:
     act = _data.activity(events, flagged)
     if act.total.size == 0:
         return {"activity": "", "activity_note": "No events."}

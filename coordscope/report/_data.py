@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from coordscope.schema import ACTOR_ID, ACTOR_NAME, EVENT_ID, PLATFORM, TEXT, TS, US
+from coordscope.schema import ACTOR_ID, ACTOR_NAME, EVENT_ID, PLATFORM, TEXT, TS, US, EventFrame
 
 __all__ = [
     "BUCKET_WIDTHS",
@@ -61,7 +61,7 @@ def _memberships(clusters: pl.DataFrame) -> pl.DataFrame:
 
 
 def evidence_events(
-    coactions: pl.DataFrame, events: pl.DataFrame, clusters: pl.DataFrame
+    coactions: pl.DataFrame, events: EventFrame, clusters: pl.DataFrame
 ) -> pl.DataFrame:
     """Return the timestamped events behind the co-actions inside each cluster.
 
@@ -112,9 +112,11 @@ def evidence_events(
         .collect()
     )
     info = (
-        events.select(EVENT_ID, ACTOR_ID, ACTOR_NAME, TEXT)
+        events.lazy()
+        .select(EVENT_ID, ACTOR_ID, ACTOR_NAME, TEXT)
         .filter(pl.col(EVENT_ID).is_in(long[EVENT_ID].unique().implode()))
         .unique(subset=[EVENT_ID, ACTOR_ID], keep="first", maintain_order=True)
+        .collect()
     )
     out = long.join(info, on=[EVENT_ID, ACTOR_ID], how="left")
     return out.select([pl.col(c).cast(t) for c, t in EVIDENCE_EVENT_SCHEMA.items()]).sort(
@@ -174,16 +176,22 @@ class Activity:
     width: int
 
 
-def activity(events: pl.DataFrame, flagged: pl.Series, *, max_buckets: int = 200) -> Activity:
+def activity(events: EventFrame, flagged: pl.Series, *, max_buckets: int = 200) -> Activity:
     """Count events per time bucket, all accounts and flagged accounts.
 
     Buckets are half-open ``[start, start + width)``, aligned to multiples of the width
     since the Unix epoch; empty buckets between the first and last event are kept (zero).
     Cost ``O(n)`` for ``n`` events (one integer division and two ``bincount``).
     """
-    ts = events.select(
-        pl.col(TS).cast(pl.Int64).alias("t"), pl.col(ACTOR_ID).is_in(flagged.implode()).alias("f")
-    ).drop_nulls("t")
+    ts = (
+        events.lazy()
+        .select(
+            pl.col(TS).cast(pl.Int64).alias("t"),
+            pl.col(ACTOR_ID).is_in(flagged.implode()).alias("f"),
+        )
+        .drop_nulls("t")
+        .collect()
+    )
     if ts.height == 0:
         empty = np.zeros(0, dtype=np.int64)
         return Activity(np.zeros(0, dtype="datetime64[us]"), empty, empty, BUCKET_WIDTHS[0])
@@ -348,10 +356,12 @@ def network_subgraph(
     return nodes, out_edges
 
 
-def platform_counts(events: pl.DataFrame) -> pl.DataFrame:
+def platform_counts(events: EventFrame) -> pl.DataFrame:
     """``platform, n`` sorted by count (desc) then name."""
     return (
-        events.group_by(pl.col(PLATFORM).cast(pl.String))
+        events.lazy()
+        .group_by(pl.col(PLATFORM).cast(pl.String))
         .agg(pl.len().alias("n"))
         .sort(["n", PLATFORM], descending=[True, False])
+        .collect()
     )

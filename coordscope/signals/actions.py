@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from coordscope.errors import ParameterError
-from coordscope.schema import ACTION_SCHEMA, DEFAULT_SIGNALS, SIGNALS, TextRule
+from coordscope.schema import ACTION_SCHEMA, DEFAULT_SIGNALS, SIGNALS, EventFrame, TextRule
 from coordscope.signals.exact import exact_actions
 from coordscope.signals.media import DEFAULT_DISTANCE, media_actions
 from coordscope.signals.similar import similar_actions
@@ -67,7 +67,7 @@ def resolve_signals(
 
 
 def actions(
-    events: pl.DataFrame,
+    events: EventFrame,
     *,
     signals: Sequence[str] | str,
     text_rule: TextRule = "default",
@@ -81,7 +81,7 @@ def actions(
 
     Parameters
     ----------
-    events : polars.DataFrame
+    events : polars.DataFrame or polars.LazyFrame
         Canonical events (:data:`~coordscope.schema.EVENT_SCHEMA`).
     signals : str or sequence of str
         Names from :data:`~coordscope.schema.SIGNALS` (see :func:`resolve_signals`).

@@ -32,7 +32,9 @@ from coordscope.schema import (
     TEXT_RULES,
     TS,
     URLS,
+    EventFrame,
     TextRule,
+    event_columns,
 )
 
 __all__ = [
@@ -148,12 +150,12 @@ def registrable_domain(urls: pl.Expr) -> pl.Expr:
     )
 
 
-def _base(events: pl.DataFrame) -> pl.LazyFrame:
+def _base(events: EventFrame) -> pl.LazyFrame:
     return events.lazy().with_row_index("event").select(
         "event", pl.col(ACTOR_ID), pl.col(TS), pl.col(EVENT_ID), pl.col(KIND).cast(pl.String),
         pl.col(OBJECT_ID), pl.col(TEXT), pl.col(URLS), pl.col(HASHTAGS), pl.col(MENTIONS),
         pl.col(MEDIA), pl.col(ACTOR_CREATED),
-        *[pl.col(c) for c in events.columns if c == "x_domain_ids"],
+        *[pl.col(c) for c in event_columns(events) if c == "x_domain_ids"],
     )  # fmt: skip
 
 
@@ -167,7 +169,7 @@ def _explode(frame: pl.LazyFrame, column: str | pl.Expr) -> pl.LazyFrame:
 
 
 def exact_actions(
-    events: pl.DataFrame,
+    events: EventFrame,
     *,
     signal: str,
     text_rule: TextRule = "default",
@@ -178,7 +180,7 @@ def exact_actions(
 
     Parameters
     ----------
-    events : polars.DataFrame
+    events : polars.DataFrame or polars.LazyFrame
         Canonical events (:data:`~coordscope.schema.EVENT_SCHEMA`).
     signal : str
         One of :data:`EXACT_KEYED`.
@@ -224,7 +226,7 @@ def exact_actions(
     elif signal == "co_link":
         lf = _explode(base, URLS)
     elif signal == "co_domain":
-        if "x_domain_ids" in events.columns:
+        if "x_domain_ids" in event_columns(events):
             lf = _explode(base, "x_domain_ids")
         else:
             lf = _explode(
@@ -267,12 +269,12 @@ def exact_actions(
     return out.collect()
 
 
-def actions_from_keys(events: pl.DataFrame, keys: pl.DataFrame, *, signal: str) -> pl.DataFrame:
+def actions_from_keys(events: EventFrame, keys: pl.DataFrame, *, signal: str) -> pl.DataFrame:
     """Actions from keys computed by another stage (near-duplicate groups, media groups).
 
     Parameters
     ----------
-    events : polars.DataFrame
+    events : polars.DataFrame or polars.LazyFrame
         Canonical events.
     keys : polars.DataFrame
         Columns ``event`` (row number in ``events``) and ``key`` (String); one row per

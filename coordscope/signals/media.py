@@ -44,7 +44,7 @@ from scipy.sparse.csgraph import connected_components
 
 from coordscope.engine.kernel import band_pairs
 from coordscope.errors import ParameterError
-from coordscope.schema import MEDIA
+from coordscope.schema import MEDIA, EventFrame
 from coordscope.signals.exact import actions_from_keys
 
 __all__ = [
@@ -113,7 +113,7 @@ def phash_groups(hashes: npt.ArrayLike, *, distance: int = DEFAULT_DISTANCE) -> 
     return out
 
 
-def media_groups(events: pl.DataFrame, *, distance: int = DEFAULT_DISTANCE) -> pl.DataFrame:
+def media_groups(events: EventFrame, *, distance: int = DEFAULT_DISTANCE) -> pl.DataFrame:
     """One row per (event, media item): ``event`` (row number) and ``key``.
 
     Exact media ids are their own key; perceptual hashes (:data:`PHASH_PATTERN`) get the
@@ -140,7 +140,7 @@ def media_groups(events: pl.DataFrame, *, distance: int = DEFAULT_DISTANCE) -> p
     )
 
 
-def media_actions(events: pl.DataFrame, *, distance: int = DEFAULT_DISTANCE) -> pl.DataFrame:
+def media_actions(events: EventFrame, *, distance: int = DEFAULT_DISTANCE) -> pl.DataFrame:
     """``co_media`` actions: one per (event, media group) (:func:`media_groups`)."""
     return actions_from_keys(events, media_groups(events, distance=distance), signal=_SIGNAL)
 

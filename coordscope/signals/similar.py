@@ -94,7 +94,7 @@ from coordscope.budget import usable_cores
 from coordscope.engine.jit import jit
 from coordscope.engine.kernel import band_pairs
 from coordscope.errors import ParameterError
-from coordscope.schema import EVENT_ID, KIND, TEXT
+from coordscope.schema import EVENT_ID, KIND, TEXT, EventFrame
 from coordscope.signals.exact import actions_from_keys
 
 __all__ = [
@@ -614,7 +614,7 @@ def near_duplicate_groups(
 
 
 def similar_actions(
-    events: pl.DataFrame,
+    events: EventFrame,
     *,
     threshold: float = 0.8,
     min_shingles: int = 5,
@@ -628,7 +628,7 @@ def similar_actions(
 
     Parameters
     ----------
-    events : polars.DataFrame
+    events : polars.DataFrame or polars.LazyFrame
         Canonical events.
     threshold, min_shingles, shingle, ngram, method, seed
         See :func:`near_duplicate_groups` (Jaccard ``>= threshold`` of word token sets by
