@@ -27,7 +27,7 @@ from typing import Final
 import polars as pl
 from polars.io.plugins import register_io_source
 
-__all__ = ["PARQUET_ROW_GROUP", "PartedTable", "WorkDir"]
+__all__ = ["PARQUET_ROW_GROUP", "PartedTable", "WorkDir", "compact", "concat_compact"]
 
 #: Rows per row group of every Parquet output (a fixed number, so the file's bytes do not
 #: depend on how the table was produced).
@@ -284,6 +284,36 @@ def _row_groups(
             held, rows = ([rest] if rest.height else []), rest.height
     if rows or not given:
         yield _compact(pl.concat(held, how="vertical") if held else pl.DataFrame(schema=schema))
+
+
+def compact(frame: pl.DataFrame) -> pl.DataFrame:
+    """Return ``frame`` with one fresh, tight buffer per column (an Arrow IPC round trip).
+
+    A filtered or exploded string column keeps the whole buffers it was cut from (views
+    into them): the actions of one signal, for instance, keep every event's ids alive.
+    The copy holds only what the rows use. Cost: one copy of the frame.
+    """
+    return _compact(frame)
+
+
+def concat_compact(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """Concatenate frames of one schema into one compact chunk per column, emptying ``frames``.
+
+    A column at a time: the frames' copy of a column is let go as soon as it is copied,
+    so the peak is the frames plus one column (not twice the frames, as a rechunking
+    concatenation costs). The caller must hold no other reference to the frames.
+    """
+    if not frames:
+        raise ValueError("concat_compact needs at least one frame")
+    columns: list[pl.Series] = []
+    for name in frames[0].columns:
+        joined = pl.concat([f.get_column(name) for f in frames], rechunk=False)
+        for i, frame in enumerate(frames):
+            frames[i] = frame.drop(name)
+        columns.append(_compact(joined.to_frame()).to_series())
+        del joined
+    frames.clear()
+    return pl.DataFrame(columns)
 
 
 def _compact(frame: pl.DataFrame) -> pl.DataFrame:

@@ -28,7 +28,7 @@ from coordscope.graphs.clusters import describe_clusters, membership
 from coordscope.graphs.scores import ClusterScorer, score_clusters
 from coordscope.graphs.tables import degree_nodes, edges_with_clusters, node_table
 from coordscope.outputs import AuditResult
-from coordscope.parts import WorkDir
+from coordscope.parts import WorkDir, compact, concat_compact
 from coordscope.results import DetectResult
 from coordscope.schema import BURST_SCHEMA, EventFrame, TextRule
 from coordscope.signals.actions import actions, resolve_signals
@@ -161,10 +161,11 @@ def audit(
                 events = pl.scan_parquet(path)
 
     with stage("actions", f"actions ({', '.join(chosen)})"):
-        parts = [actions(events, signals=s) for s in chosen]
+        # each signal's actions are compacted as they come: their string columns are
+        # views into whole columns of the events, which they would otherwise keep alive
+        parts = [compact(actions(events, signals=s)) for s in chosen]
         action_counts = {s: p.height for s, p in zip(chosen, parts, strict=True)}
-        acts = pl.concat(parts, rechunk=True) if parts else pl.DataFrame()
-        del parts  # the concatenation is a copy: do not hold the actions twice
+        acts = concat_compact(parts) if parts else pl.DataFrame()
 
     with stage("significance", "co-actions and significance"):
         sig = significance(

@@ -22,6 +22,7 @@ from coordscope.compat import detect_cnt
 from coordscope.errors import ParameterError
 from coordscope.pipeline import detect
 from coordscope.schema import EVENT_SCHEMA
+from coordscope.signals import similar as similar_module
 from coordscope.signals.actions import actions
 from coordscope.signals.media import phash_groups
 from coordscope.signals.similar import (
@@ -511,3 +512,26 @@ def test_media_workload_small() -> None:
         for b in close.tolist():
             parent[root(b)] = root(a)
     assert joins == x.shape[0] - len({root(k) for k in range(x.shape[0])})
+
+
+_words_st = st.sampled_from(
+    ["a", "B", "ça", "x-y", "@who", "http://t.co/x", "1,5", "", "猫犬", " "]
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), st.lists(_words_st, max_size=8).map(" ".join)), max_size=12),
+    st.integers(1, 5),
+    st.sampled_from(["default", "toolkit"]),
+)
+def test_token_sets_do_not_depend_on_the_block_of_messages(
+    texts: list[str | None], block: int, tokenizer: str
+) -> None:
+    # word unigrams are tokenised a block of messages at a time: any block gives the sets
+    # the messages have one by one
+    expected = [sets_as_python([t], tokenizer=tokenizer)[0] for t in texts]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(similar_module, "_TEXT_BLOCK", block)
+        got = sets_as_python(texts, tokenizer=tokenizer)
+    assert got == expected

@@ -323,15 +323,34 @@ def token_sets(
     """
     n = text.len()
     if tokenizer == "toolkit":
-        pre = text.cast(pl.String).str.to_lowercase().str.replace_all(r"@\S*", "")
+
+        def prepare(t: pl.Series) -> pl.Series:
+            return t.cast(pl.String).str.to_lowercase().str.replace_all(r"@\S*", "")
+
         pre_word = pl.col("raw")
         pattern = TOKEN_PATTERN
     else:
-        pre = pl.select(
-            _strip_urls_mentions(pl.lit(text.cast(pl.String)), remove_urls, remove_mentions)
-        ).to_series()
+
+        def prepare(t: pl.Series) -> pl.Series:
+            strip = _strip_urls_mentions(pl.lit(t.cast(pl.String)), remove_urls, remove_mentions)
+            return pl.select(strip).to_series()
+
         pre_word = pl.col("raw").str.normalize("NFKC").str.to_lowercase()
         pattern = TOKEN_PATTERN if keep_punctuation else WORD_PATTERN
+    if kind == "word" and ngram == 1:
+        # a block of messages at a time: every word occurrence as a string (and its
+        # tables) is what costs memory, tens of bytes each; what is kept of a block is a
+        # (message, token hash) pair per distinct token of a message, 16 bytes
+        ms: list[IntArray] = []
+        hs: list[UIntArray] = []
+        for start in range(0, max(n, 1), _TEXT_BLOCK):
+            pre = prepare(text.slice(start, _TEXT_BLOCK))
+            block = _block_tokens(pre, start, pre_word, pattern, seed)
+            ms.append(block["m"].to_numpy().astype(np.int64))
+            hs.append(block["h"].to_numpy().astype(np.uint64))
+            del block, pre
+        return _csr(np.concatenate(ms), np.concatenate(hs), n)
+    pre = prepare(text)
     if kind == "char":
         units = pl.DataFrame({"t": pre}).select(
             pl.col("t")
@@ -351,37 +370,55 @@ def token_sets(
         m = frame["m"].to_numpy().astype(np.int64)
         h = frame["h"].to_numpy()
     else:
-        words = (
-            pl.DataFrame({"raw": pre})
-            .with_row_index("m")
-            .select("m", pl.col("raw").str.split(" "))
-            .explode("raw", keep_nulls=False, empty_as_null=False)
-            .filter(pl.col("raw").is_not_null() & (pl.col("raw") != ""))
-            .with_columns(pl.col("raw").hash(seed + 1).alias("rh"))
-        )
-        table = (
-            words.unique(subset="rh", keep="first", maintain_order=True)
-            .select("rh", pre_word.str.extract_all(pattern).alias("tok"))
-            .explode("tok", keep_nulls=False, empty_as_null=False)
-            .filter(pl.col("tok").is_not_null())
-            .select("rh", pl.col("tok").hash(seed).alias("h"))
-        )
-        if ngram == 1:  # ids straight from the (small) table of distinct words
-            vocab = np.unique(table["h"].to_numpy()).astype(np.uint64)
-            table = table.with_columns(
-                pl.Series("id", np.searchsorted(vocab, table["h"].to_numpy()).astype(np.int64))
-            )
-            frame = words.select("m", "rh").join(
-                table.select("rh", "id"), on="rh", how="inner", maintain_order="left"
-            )
-            m = frame["m"].to_numpy().astype(np.int64)
-            return _csr_ids(m, frame["id"].to_numpy(), vocab, n)
+        words = _words(pre, 0, seed)
+        table = _word_tokens(words, pre_word, pattern, seed)
         frame = words.select("m", "rh").join(table, on="rh", how="inner", maintain_order="left")
         m = frame["m"].to_numpy().astype(np.int64)
         h = frame["h"].to_numpy()
     if ngram > 1:
         m, h = _ngrams(m, h, ngram)
     return _csr(m, h, n)
+
+
+#: Messages tokenised at once (:func:`token_sets`, word unigrams).
+_TEXT_BLOCK: Final = 1 << 19
+
+
+def _words(pre: pl.Series, start: int, seed: int) -> pl.DataFrame:
+    """``m, raw, rh``: every space-separated word of the messages (``m`` from ``start``)."""
+    return (
+        pl.DataFrame({"raw": pre})
+        .with_row_index("m", offset=start)
+        .select("m", pl.col("raw").str.split(" "))
+        .explode("raw", keep_nulls=False, empty_as_null=False)
+        .filter(pl.col("raw").is_not_null() & (pl.col("raw") != ""))
+        .with_columns(pl.col("raw").hash(seed + 1).alias("rh"))
+    )
+
+
+def _word_tokens(words: pl.DataFrame, pre_word: pl.Expr, pattern: str, seed: int) -> pl.DataFrame:
+    """``rh, h``: the token hashes of each distinct word (normalised and split once)."""
+    return (
+        words.unique(subset="rh", keep="first", maintain_order=True)
+        .select("rh", pre_word.str.extract_all(pattern).alias("tok"))
+        .explode("tok", keep_nulls=False, empty_as_null=False)
+        .filter(pl.col("tok").is_not_null())
+        .select("rh", pl.col("tok").hash(seed).alias("h"))
+    )
+
+
+def _block_tokens(
+    pre: pl.Series, start: int, pre_word: pl.Expr, pattern: str, seed: int
+) -> pl.DataFrame:
+    """``m, h``: the distinct token hashes of each message of a block, by message."""
+    words = _words(pre, start, seed)
+    table = _word_tokens(words, pre_word, pattern, seed)
+    return (
+        words.select("m", "rh")
+        .join(table, on="rh", how="inner", maintain_order="left")
+        .select("m", "h")
+        .unique(maintain_order=True)
+    )
 
 
 def _strip_urls_mentions(text: pl.Expr, urls: bool, mentions: bool) -> pl.Expr:
