@@ -318,6 +318,7 @@ WORKLOADS: dict[str, Workload] = {
                 (1, "growth from 1 to 3 to 10 days", None, None),
                 (3, "completes, peak RSS ≤ 4 GB", None, 4096.0),
                 (10, "growth from 1 to 3 to 10 days", None, None),
+                (30, "≤ 15 min, peak RSS ≤ 6 GB", 900.0, 6144.0),
             )
         ),
         Workload(
