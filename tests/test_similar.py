@@ -277,7 +277,7 @@ def test_bucket_verification_equals_brute_force(
     least = min(least, count)
     found: list[tuple[int, int]] = []
     for band in range(bands):
-        order, starts, ends = _band_runs(_band_keys(np.ascontiguousarray(sig.T), band, rows))
+        order, starts, ends = _band_runs(_band_keys(sig, band, rows))
         lo, hi = _verify_buckets(order, starts, ends, sig, size, band, rows, least, threshold)
         found += list(zip(lo.tolist(), hi.tolist(), strict=True))
     expected = [
@@ -298,13 +298,13 @@ def test_bucket_verification_by_hand() -> None:
     size = np.array([5, 5, 4, 9], dtype=np.int64)
     per_band = []
     for band in range(2):
-        order, starts, ends = _band_runs(_band_keys(np.ascontiguousarray(sig.T), band, 2))
+        order, starts, ends = _band_runs(_band_keys(sig, band, 2))
         lo, hi = _verify_buckets(order, starts, ends, sig, size, band, 2, 2, 0.8)
         per_band.append(list(zip(lo.tolist(), hi.tolist(), strict=True)))
     # band 0: (0,1), (0,2), (1,2) agree on 2 of 4 values; sizes 5/5 and 4/5 >= 0.8
     # band 1: (0,3) agrees on 3 of 4 values, but 5/9 < 0.8
     assert per_band == [[(0, 1), (0, 2), (1, 2)], []]
-    order, starts, ends = _band_runs(_band_keys(np.ascontiguousarray(sig.T), 0, 2))
+    order, starts, ends = _band_runs(_band_keys(sig, 0, 2))
     lo, hi = _verify_buckets(order, starts, ends, sig, size, 0, 2, 3, 0.8)
     assert list(zip(lo.tolist(), hi.tolist(), strict=True)) == [(1, 2)]  # 4 of 4; others 2
     lo, hi = _verify_buckets(order, starts, ends, sig, size, 0, 2, 2, 1.0)
@@ -535,3 +535,36 @@ def test_token_sets_do_not_depend_on_the_block_of_messages(
         patch.setattr(similar_module, "_TEXT_BLOCK", block)
         got = sets_as_python(texts, tokenizer=tokenizer)
     assert got == expected
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.lists(st.integers(0, 30), min_size=1, max_size=6), max_size=10),
+    st.integers(1, 4),
+)
+def test_signatures_are_the_minimum_hash_of_each_set(sets: list[list[int]], block: int) -> None:
+    # MinHash by hand: for each function k, the smallest (a_k·x + b_k mod 2⁶⁴) >> 32 over
+    # the set's shingles x; any block of sets gives the same matrix, one row per set
+    vocab = np.array(sorted({x for s in sets for x in s}), dtype=np.uint64) * np.uint64(
+        0x9E3779B97F4A7C15
+    )
+    ids = [sorted({sorted({x for s in sets for x in s}).index(x) for x in s}) for s in sets]
+    indptr = np.zeros(len(sets) + 1, dtype=np.int64)
+    np.cumsum([len(i) for i in ids], out=indptr[1:])
+    flat = np.array([x for i in ids for x in i], dtype=np.int64)
+    token = similar_module.TokenSets(indptr, flat, vocab)
+    count = 6
+    a, b = similar_module._multipliers(count)
+    expected = np.array(
+        [
+            [min(((int(vocab[x]) * int(a[k]) + int(b[k])) % 2**64) >> 32 for x in i)
+             for k in range(count)]
+            for i in ids
+        ],
+        dtype=np.uint32,
+    ).reshape(len(sets), count)  # fmt: skip
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(similar_module, "_SIGNATURE_BLOCK", block)
+        got = similar_module._signatures(token, count)
+    assert got.shape == (len(sets), count)
+    assert np.array_equal(got, expected)

@@ -849,35 +849,46 @@ def _multipliers(count: int) -> tuple[UIntArray, UIntArray]:
 
 
 def _signatures(sets: TokenSets, count: int) -> npt.NDArray[np.uint32]:
-    """MinHash signatures ``(count, sets)`` (uint32), multiply-shift hashing.
+    """MinHash signatures ``(sets, count)`` (uint32), multiply-shift hashing.
 
     Each distinct shingle is hashed once per function (``V·count``), then gathered and
-    reduced per set with ``np.minimum.reduceat``; functions run on every usable core.
+    reduced per set with ``np.minimum.reduceat``, a block of sets at a time; functions run
+    on every usable core. One row per set (what the bucket check reads), written in place:
+    the matrix is the only copy (``4·count`` bytes a set). Every set must be non-empty.
     """
     n = sets.indptr.shape[0] - 1
     uniq = sets.vocab
     inverse = sets.ids
-    starts = sets.indptr[:-1]
     a, b = _multipliers(count)
-    sig = np.empty((count, n), dtype=np.uint32)
+    sig = np.empty((n, count), dtype=np.uint32)
 
     def one(k: int) -> None:
         with np.errstate(over="ignore"):
             table = ((uniq * a[k] + b[k]) >> np.uint64(32)).astype(np.uint32)
-        sig[k] = np.minimum.reduceat(table[inverse], starts)
+        for lo in range(0, n, _SIGNATURE_BLOCK):  # the gathered shingles of a block only
+            hi = min(n, lo + _SIGNATURE_BLOCK)
+            first, last = sets.indptr[lo], sets.indptr[hi]
+            sig[lo:hi, k] = np.minimum.reduceat(
+                table[inverse[first:last]], sets.indptr[lo:hi] - first
+            )
 
     with ThreadPoolExecutor(max_workers=min(count, usable_cores())) as pool:
         list(pool.map(one, range(count)))
     return sig
 
 
+#: Sets whose shingles are gathered at once per hash function (:func:`_signatures`).
+_SIGNATURE_BLOCK: Final = 1 << 20
+
+
 def _band_keys(sig: npt.NDArray[np.uint32], band: int, rows: int) -> UIntArray:
+    """Hash each set's ``rows`` signature values of one band into a 64-bit bucket key."""
     rng = np.random.default_rng(_HASH_SEED + 1 + band)
     mult = rng.integers(0, 2**63, size=rows, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
     with np.errstate(over="ignore"):
-        key = np.full(sig.shape[1], np.uint64(band + 1) * np.uint64(0x9E3779B97F4A7C15))
+        key = np.full(sig.shape[0], np.uint64(band + 1) * np.uint64(0x9E3779B97F4A7C15))
         for k in range(rows):
-            v = sig[band * rows + k]
+            v = sig[:, band * rows + k]
             key = (key ^ v) * mult[k]
             key ^= key >> np.uint64(29)
     return key
@@ -975,16 +986,13 @@ def _minhash_pairs(
     """
     r = sets.indptr.shape[0] - 1
     count = bands * rows
-    sig = _signatures(sets, count)
-    keys = [_band_keys(sig, band, rows) for band in range(bands)]
-    by_set = np.ascontiguousarray(sig.T)  # one row of ``count`` values per set
-    del sig
+    by_set = _signatures(sets, count)  # one row of ``count`` values per set
     size = sets.sizes
     sigma = math.sqrt(threshold * (1 - threshold) / count)
     least = max(1, math.floor((threshold - 4 * sigma) * count))
 
-    def one(band: int) -> IntArray:
-        order, starts, ends = _band_runs(keys[band])
+    def one(band: int) -> IntArray:  # a band's keys only while its buckets are checked
+        order, starts, ends = _band_runs(_band_keys(by_set, band, rows))
         lo, hi = _verify_buckets(order, starts, ends, by_set, size, band, rows, least, threshold)
         code: IntArray = lo * r + hi
         return code
