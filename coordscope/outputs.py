@@ -20,6 +20,7 @@ from coordscope.graphs.clusters import cluster_evidence
 from coordscope.graphs.export import graph_tables, to_networkx, write_gexf, write_graphml
 from coordscope.report import write_report
 from coordscope.results import AuditTables, DetectResult
+from coordscope.schema import EventFrame
 
 __all__ = ["EDGES_CSV_ROWS", "OUTPUT_FILES", "AuditResult", "write_audit", "write_detect"]
 
@@ -140,7 +141,7 @@ def write_detect(
     result: DetectResult,
     directory: Path,
     *,
-    events: pl.DataFrame,
+    events: EventFrame,
     rejects: pl.DataFrame | None,
     summary: dict[str, Any],
 ) -> list[str]:

@@ -256,7 +256,7 @@ def audit(
 
 
 def detect(
-    events: pl.DataFrame,
+    events: EventFrame,
     *,
     signals: Sequence[str] | str,
     window: float,
@@ -271,8 +271,8 @@ def detect(
 
     Parameters
     ----------
-    events : polars.DataFrame
-        Canonical events (:data:`~coordscope.schema.EVENT_SCHEMA`).
+    events : polars.DataFrame or polars.LazyFrame
+        Canonical events (:data:`~coordscope.schema.EVENT_SCHEMA`), held or a scan.
     signals : str or sequence of str
         Signals (``co_share``, ``co_link``, …); several are counted together.
     window : float

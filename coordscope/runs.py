@@ -23,7 +23,7 @@ from coordscope.outputs import AuditResult, write_audit, write_detect
 from coordscope.parts import PartedTable, WorkDir
 from coordscope.pipeline import StageHook, StageTimer, audit, detect
 from coordscope.results import DetectResult
-from coordscope.schema import TextRule
+from coordscope.schema import EventFrame, TextRule
 
 __all__ = ["MODES", "run_audit", "run_detect"]
 
@@ -166,13 +166,21 @@ def run_detect(
     budget = Budget.of(memory, workers)
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    read = ingest(list(inputs), format=format, mapping=mapping, memory=budget.memory)
-    # held: the reference modes count over the whole table (no spill was asked for)
-    events = read.events if isinstance(read.events, pl.DataFrame) else read.events.collect()
-    timings["ingest"] = time.perf_counter() - start
-    # native tables are written in pieces here first; removed after, also after an error
+    # events (native mode) and native tables are written in pieces here first; removed
+    # after, also after an error
     work = WorkDir(output, prefix=".coordscope-work-")
     try:
+        # native mode reads the events it needs from the work directory; the reference
+        # modes count over the whole table, held
+        read = ingest(
+            list(inputs),
+            format=format,
+            mapping=mapping,
+            memory=budget.memory,
+            spill=work if mode == "native" else None,
+        )
+        events: EventFrame = read.events
+        timings["ingest"] = time.perf_counter() - start
         result: DetectResult
         if mode == "native":
             result = detect(
@@ -187,7 +195,7 @@ def run_detect(
             )
         elif mode == "coortweet":
             result = detect_coortweet(
-                events,
+                _held(events),
                 signals=signals,
                 window=window,
                 min_participation=min_participation,
@@ -197,7 +205,7 @@ def run_detect(
             )
         else:
             result = detect_cnt(
-                events,
+                _held(events),
                 signals=signals,
                 window=window,
                 min_edge_weight=min_edge_weight,
@@ -225,3 +233,8 @@ def run_detect(
     finally:
         work.close()
     return summary
+
+
+def _held(events: EventFrame) -> pl.DataFrame:
+    """Return the events as a held table (read whole when they are a scan)."""
+    return events if isinstance(events, pl.DataFrame) else events.collect()

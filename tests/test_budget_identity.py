@@ -25,7 +25,7 @@ from coordscope.compat import detect_cnt, detect_coortweet
 from coordscope.datasets.simulate import simulate
 from coordscope.outputs import write_audit
 from coordscope.parts import PARQUET_ROW_GROUP, PartedTable, WorkDir
-from coordscope.runs import run_audit
+from coordscope.runs import run_audit, run_detect
 
 
 def _strip(summary: dict[str, Any]) -> dict[str, Any]:
@@ -193,3 +193,21 @@ def test_a_lazy_table_is_written_as_the_held_one(tmp_path: Path, name: str) -> N
     write_table(rows, tmp_path / "held" / name)
     write_table(pl.scan_parquet(source), tmp_path / "lazy" / name)
     assert (tmp_path / "lazy" / name).read_bytes() == (tmp_path / "held" / name).read_bytes()
+
+
+def test_native_detect_of_a_scan_is_the_held_one(tmp_path: Path, mixed_events: Path) -> None:
+    # run_detect in native mode spills the events and reads them back lazily
+    summary = run_detect(
+        [str(mixed_events)], tmp_path / "run", signals=["co_share", "co_link"], window=60
+    )
+    assert summary["rows"]["accepted"] == pl.read_parquet(mixed_events).height
+    held = cs.detect(pl.read_parquet(mixed_events), signals=["co_share", "co_link"], window=60)
+    lazy = cs.detect(pl.scan_parquet(mixed_events), signals=["co_share", "co_link"], window=60)
+    assert lazy.edges.equals(held.edges)
+    assert lazy.coactions.equals(held.coactions)
+    assert lazy.nodes.equals(held.nodes)
+    assert pl.read_parquet(tmp_path / "run" / "edges.parquet").equals(held.edges)
+    assert pl.read_parquet(tmp_path / "run" / "events.parquet").equals(
+        pl.read_parquet(mixed_events)
+    )
+    assert not any(p.name.startswith(".") for p in (tmp_path / "run").iterdir())
