@@ -27,7 +27,18 @@ from typing import Final
 import polars as pl
 from polars.io.plugins import register_io_source
 
-__all__ = ["PARQUET_ROW_GROUP", "PartedTable", "WorkDir", "compact", "concat_compact"]
+__all__ = [
+    "PARQUET_ROW_GROUP",
+    "SPILL_COMPRESSION",
+    "PartedTable",
+    "WorkDir",
+    "compact",
+    "concat_compact",
+]
+
+#: Compression of spilled Arrow IPC files: LZ4 frames cost little time and about halve
+#: the disk a run needs (30 days × 1M events ran out of 50 GB uncompressed).
+SPILL_COMPRESSION: Final = "lz4"
 
 #: Rows per row group of every Parquet output (a fixed number, so the file's bytes do not
 #: depend on how the table was produced).
@@ -61,12 +72,13 @@ class WorkDir:
     def spill(self, frame: pl.DataFrame, stem: str) -> Path:
         """Write ``frame`` to a fresh file of the directory and return its path.
 
-        Arrow IPC, uncompressed: a spilled piece is read back once or twice by this run
-        and deleted, so it is written and read at memory speed rather than encoded
-        (Parquet's encoding cost more than the work that produced the piece).
+        Arrow IPC, LZ4-compressed (:data:`SPILL_COMPRESSION`): a spilled piece is read
+        back once or twice by this run and deleted, so it is written and read at close
+        to memory speed rather than encoded (Parquet's encoding cost more than the work
+        that produced the piece).
         """
         path = self.file(stem, ".arrow")
-        frame.write_ipc(path, compression="uncompressed")
+        frame.write_ipc(path, compression=SPILL_COMPRESSION)
         return path
 
     def subdir(self, name: str) -> Path:

@@ -54,7 +54,7 @@ import polars as pl
 
 from coordscope.budget import Budget
 from coordscope.engine.kernel import band_pairs, window_ends
-from coordscope.parts import WorkDir
+from coordscope.parts import SPILL_COMPRESSION, WorkDir
 
 __all__ = [
     "KEYED_SCHEMA",
@@ -515,7 +515,7 @@ class LocalPairEngine:
         order = np.argsort(g, kind="stable")  # a radix sort for 16-bit keys
         offsets = np.searchsorted(g[order], np.arange(SLICES + 1), side="left")
         path = self.dir / f"p{serial:09d}.arrow"
-        _narrow(frame)[pl.Series(order)].write_ipc(path, compression="uncompressed")
+        _narrow(frame)[pl.Series(order)].write_ipc(path, compression=SPILL_COMPRESSION)
         with self._lock:
             self._runs.append((serial, path, offsets.astype(np.int64)))
 
