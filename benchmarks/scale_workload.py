@@ -53,8 +53,15 @@ def run(path: Path, *, memory: str = "4GB") -> dict[str, Any]:
         out = Path(tmp) / "audit"
         command = [sys.executable, "-m", "coordscope", "audit", str(path), "-o", str(out)]
         start = time.perf_counter()
-        subprocess.run([*command, "--memory", memory, "--json"], check=True, capture_output=True)
+        done = subprocess.run(
+            [*command, "--memory", memory, "--json"], check=False, capture_output=True, text=True
+        )
         seconds = time.perf_counter() - start
+        if done.returncode:  # say why, not only that it failed
+            raise RuntimeError(
+                f"audit exited with {done.returncode} after {seconds:.0f} s, peak RSS "
+                f"{_child_peak_mib():.0f} MiB: {done.stderr.strip().splitlines()[-1:]}"
+            )
         peak = _child_peak_mib()
         summary = json.loads((out / "summary.json").read_text())
         quality = subprocess.run(
