@@ -13,8 +13,11 @@ machine with 16 GiB of memory).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Final
 
@@ -31,6 +34,7 @@ __all__ = [
     "parse_memory",
     "peak_rss_mib",
     "return_freed_memory",
+    "thread_pool",
     "usable_cores",
 ]
 
@@ -94,6 +98,25 @@ def parse_memory(text: str | int) -> int:
     if value < MIN_MEMORY:
         raise ParameterError(f"memory must be at least 64MB, got {text!r}")
     return value
+
+
+@contextlib.contextmanager
+def thread_pool(workers: int) -> Iterator[ThreadPoolExecutor]:
+    """Run tasks on ``workers`` threads; stop promptly when the block raises.
+
+    A ``with ThreadPoolExecutor()`` block waits, on the way out, for every task already
+    queued: Ctrl-C or SIGTERM during a stage that queued thousands of partition tasks went
+    on running all of them (minutes, with spill files growing). Here an exception leaving
+    the block (``KeyboardInterrupt`` included) cancels the queued tasks, and only the
+    running ones, each bounded by the budget, are waited for.
+    """
+    pool = ThreadPoolExecutor(max_workers=max(1, workers))
+    try:
+        yield pool
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def usable_cores() -> int:

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coordscope.budget import MIN_MEMORY, Budget, held_bytes, parse_memory
+from coordscope.budget import MIN_MEMORY, Budget, held_bytes, parse_memory, thread_pool
 from coordscope.engine.kernel import count_band_pairs
 from coordscope.engine.partitioned import (
     KEYED_SCHEMA,
@@ -379,3 +379,22 @@ def test_reduce_each_runs_on_threads_and_yields_in_partition_order() -> None:
     assert [q for q, _ in done] == list(range(engine.n_buckets))
     assert threading.current_thread().name not in threads
     assert pl.concat([pairs for _, pairs in done]).equals(brute_pairs(k, a, t, s, 20))
+
+
+def test_an_interrupted_thread_pool_cancels_its_queued_tasks() -> None:
+    # Ctrl-C in the main thread while thousands of partition tasks are queued: the tasks
+    # not started are cancelled, the running one is waited for, the interrupt goes on
+    ran: list[int] = []
+
+    def task(i: int) -> None:
+        time.sleep(0.01)
+        ran.append(i)
+
+    with pytest.raises(KeyboardInterrupt), thread_pool(1) as pool:
+        futures = [pool.submit(task, i) for i in range(1_000)]
+        futures[2].result()
+        raise KeyboardInterrupt
+    assert 3 <= len(ran) <= 5  # not the 1,000 a plain executor would have run
+    assert sum(f.cancelled() for f in futures) >= 995
+    with thread_pool(2) as pool:  # without an exception every task runs
+        assert list(pool.map(lambda i: i * i, range(5))) == [0, 1, 4, 9, 16]

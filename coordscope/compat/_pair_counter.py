@@ -33,6 +33,7 @@ import numpy.typing as npt
 import polars as pl
 import scipy.sparse as sp
 
+from coordscope.budget import thread_pool
 from coordscope.compat._key_stream import KeyStream
 from coordscope.compat._prefault import populate_pages
 
@@ -159,7 +160,7 @@ class EdgeCounter:
         # tags both and up); the left side (hi → lo: tags both and down) as rows lo of
         # columns hi for the transpose, with a flag on entries counted more than once
         parts = _split_blocks(blocks, workers)
-        with ThreadPoolExecutor(max_workers=workers) as pool:
+        with thread_pool(workers) as pool:
             kinds = [
                 k for ks in pool.map(functools.partial(_kinds, keys, blocks), parts) for k in ks
             ]

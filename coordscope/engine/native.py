@@ -45,6 +45,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from coordscope.budget import thread_pool
 from coordscope.engine.jit import jit
 from coordscope.engine.kernel import DEFAULT_MAX_PAIRS
 from coordscope.errors import ParameterError
@@ -223,7 +224,7 @@ def native_pairs(
     if len(names) > _MAX_SIGNALS:
         raise ParameterError(f"at most {_MAX_SIGNALS} signals at once, got {len(names)}")
     window_us = round(window * US)
-    with ThreadPoolExecutor(max_workers=partitions) as pool:
+    with thread_pool(partitions) as pool:
         coded = _code_actions(actions, names, pool, partitions)
         allowed = None if only is None else _allowed_pairs(only, coded.actors)
         chunks, codes = _all_triples(

@@ -43,7 +43,6 @@ import itertools
 import math
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, TypeVar
@@ -52,7 +51,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from coordscope.budget import Budget
+from coordscope.budget import Budget, thread_pool
 from coordscope.engine.kernel import band_pairs, window_ends
 from coordscope.parts import SPILL_COMPRESSION, WorkDir
 
@@ -451,7 +450,7 @@ class LocalPairEngine:
                 )
             )  # fmt: skip
 
-        with ThreadPoolExecutor(max_workers=self.budget.workers) as pool:
+        with thread_pool(self.budget.workers) as pool:
             list(pool.map(task, spans))
         self._drain()
 
@@ -577,7 +576,7 @@ class LocalPairEngine:
         workers = self.budget.workers
         n = len(spans)
         try:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
+            with thread_pool(workers) as pool:
                 pending = [pool.submit(one, q) for q in range(min(workers, n))]
                 for q in range(n):
                     result = pending.pop(0).result()

@@ -80,7 +80,6 @@ bytes a distinct set) and ``C'``.
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -90,7 +89,7 @@ import polars as pl
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from coordscope.budget import usable_cores
+from coordscope.budget import thread_pool, usable_cores
 from coordscope.engine.jit import jit
 from coordscope.engine.kernel import band_pairs
 from coordscope.errors import ParameterError
@@ -872,7 +871,7 @@ def _signatures(sets: TokenSets, count: int) -> npt.NDArray[np.uint32]:
                 table[inverse[first:last]], sets.indptr[lo:hi] - first
             )
 
-    with ThreadPoolExecutor(max_workers=min(count, usable_cores())) as pool:
+    with thread_pool(min(count, usable_cores())) as pool:
         list(pool.map(one, range(count)))
     return sig
 
@@ -997,7 +996,7 @@ def _minhash_pairs(
         code: IntArray = lo * r + hi
         return code
 
-    with ThreadPoolExecutor(max_workers=min(bands, usable_cores())) as pool:
+    with thread_pool(min(bands, usable_cores())) as pool:
         codes = np.sort(np.concatenate([np.zeros(0, np.int64), *pool.map(one, range(bands))]))
     i = codes // r
     j = codes % r
