@@ -337,18 +337,35 @@ def token_sets(
         pre_word = pl.col("raw").str.normalize("NFKC").str.to_lowercase()
         pattern = TOKEN_PATTERN if keep_punctuation else WORD_PATTERN
     if kind == "word" and ngram == 1:
-        # a block of messages at a time: every word occurrence as a string (and its
-        # tables) is what costs memory, tens of bytes each; what is kept of a block is a
-        # (message, token hash) pair per distinct token of a message, 16 bytes
-        ms: list[IntArray] = []
-        hs: list[UIntArray] = []
+        # a block of messages at a time: every word occurrence as a string is what costs
+        # memory (tens of bytes each); what is kept of a block is its words' 64-bit hashes
+        # (16 bytes an occurrence with the message number), and each distinct word is
+        # normalised and split once, when first seen
+        ms: list[npt.NDArray[np.uint32]] = []
+        rhs: list[UIntArray] = []
+        tables: list[pl.DataFrame] = []
+        seen = pl.Series("rh", [], dtype=pl.UInt64)
         for start in range(0, max(n, 1), _TEXT_BLOCK):
-            pre = prepare(text.slice(start, _TEXT_BLOCK))
-            block = _block_tokens(pre, start, pre_word, pattern, seed)
-            ms.append(block["m"].to_numpy().astype(np.int64))
-            hs.append(block["h"].to_numpy().astype(np.uint64))
-            del block, pre
-        return _csr(np.concatenate(ms), np.concatenate(hs), n)
+            words = _words(prepare(text.slice(start, _TEXT_BLOCK)), start, seed)
+            ms.append(words["m"].to_numpy())  # uint32
+            rhs.append(words["rh"].to_numpy().astype(np.uint64))
+            new = words.unique(subset="rh", keep="first", maintain_order=True).filter(
+                ~pl.col("rh").is_in(seen.implode())
+            )
+            tables.append(_word_tokens(new, pre_word, pattern, seed))
+            seen = pl.concat([seen, new["rh"]])
+            del words, new
+        table = pl.concat(tables)
+        # ids straight from the (small) table of distinct words
+        vocab = np.unique(table["h"].to_numpy()).astype(np.uint64)
+        table = table.select(
+            "rh", pl.Series("id", np.searchsorted(vocab, table["h"].to_numpy()).astype(np.int64))
+        )
+        frame = pl.DataFrame({"m": np.concatenate(ms), "rh": np.concatenate(rhs)}).join(
+            table, on="rh", how="inner", maintain_order="left"
+        )
+        del ms, rhs
+        return _csr_ids(frame["m"].to_numpy(), frame["id"].to_numpy(), vocab, n)
     pre = prepare(text)
     if kind == "char":
         units = pl.DataFrame({"t": pre}).select(
@@ -396,27 +413,13 @@ def _words(pre: pl.Series, start: int, seed: int) -> pl.DataFrame:
 
 
 def _word_tokens(words: pl.DataFrame, pre_word: pl.Expr, pattern: str, seed: int) -> pl.DataFrame:
-    """``rh, h``: the token hashes of each distinct word (normalised and split once)."""
+    """``rh, h``: the token hashes of each distinct word of ``words`` (split once each)."""
     return (
         words.unique(subset="rh", keep="first", maintain_order=True)
         .select("rh", pre_word.str.extract_all(pattern).alias("tok"))
         .explode("tok", keep_nulls=False, empty_as_null=False)
         .filter(pl.col("tok").is_not_null())
         .select("rh", pl.col("tok").hash(seed).alias("h"))
-    )
-
-
-def _block_tokens(
-    pre: pl.Series, start: int, pre_word: pl.Expr, pattern: str, seed: int
-) -> pl.DataFrame:
-    """``m, h``: the distinct token hashes of each message of a block, by message."""
-    words = _words(pre, start, seed)
-    table = _word_tokens(words, pre_word, pattern, seed)
-    return (
-        words.select("m", "rh")
-        .join(table, on="rh", how="inner", maintain_order="left")
-        .select("m", "h")
-        .unique(maintain_order=True)
     )
 
 
