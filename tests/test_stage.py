@@ -98,23 +98,21 @@ _times = st.sampled_from(
 )
 _kinds = st.sampled_from(["post", "REPOST", "", None, "shout"])
 _lists = st.lists(st.sampled_from(["", " ", "#A", "https://Www.X.com/", "b"]), max_size=3)
+_row = st.fixed_dictionaries(
+    {
+        "event_id": _ids,
+        "actor_id": _actors,
+        "ts": _times,
+        "kind": _kinds,
+        "urls": _lists,
+        "hashtags": _lists,
+    }
+)
 
 
 @settings(max_examples=150, deadline=None)
 @given(
-    st.lists(
-        st.fixed_dictionaries(
-            {
-                "event_id": _ids,
-                "actor_id": _actors,
-                "ts": _times,
-                "kind": _kinds,
-                "urls": _lists,
-                "hashtags": _lists,
-            }
-        ),
-        max_size=12,
-    ),
+    st.lists(_row, max_size=12),
     st.booleans(),
 )
 def test_every_row_accounted_for_and_output_valid(
@@ -175,19 +173,7 @@ def test_spilled_rows_are_the_held_rows_by_hand() -> None:
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(
-        st.lists(
-            st.fixed_dictionaries(
-                {
-                    "event_id": _ids,
-                    "actor_id": _actors,
-                    "ts": _times,
-                    "kind": _kinds,
-                    "urls": _lists,
-                    "hashtags": _lists,
-                }
-            ),
-            max_size=8,
-        ),
+        st.lists(_row, max_size=8),
         max_size=3,
     ),
     st.booleans(),
