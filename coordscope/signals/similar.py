@@ -339,7 +339,7 @@ def token_sets(
     if kind == "word" and ngram == 1:
         # a block of messages at a time: every word occurrence as a string is what costs
         # memory (tens of bytes each); what is kept of a block is its words' 64-bit hashes
-        # (16 bytes an occurrence with the message number), and each distinct word is
+        # (12 bytes an occurrence with the message number), and each distinct word is
         # normalised and split once, when first seen
         ms: list[npt.NDArray[np.uint32]] = []
         rhs: list[UIntArray] = []
@@ -361,11 +361,27 @@ def token_sets(
         table = table.select(
             "rh", pl.Series("id", np.searchsorted(vocab, table["h"].to_numpy()).astype(np.int64))
         )
-        frame = pl.DataFrame({"m": np.concatenate(ms), "rh": np.concatenate(rhs)}).join(
-            table, on="rh", how="inner", maintain_order="left"
-        )
-        del ms, rhs
-        return _csr_ids(frame["m"].to_numpy(), frame["id"].to_numpy(), vocab, n)
+        # the sets a block at a time, letting each block's words go as it is done: memory
+        # is the words not yet done (12 bytes each) and the sets made (8 bytes a shingle)
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        ids: list[IntArray] = []
+        for b, start in enumerate(range(0, max(n, 1), _TEXT_BLOCK)):
+            size = min(_TEXT_BLOCK, n - start)
+            block = pl.DataFrame({"m": ms[b], "rh": rhs[b]}).join(
+                table, on="rh", how="inner", maintain_order="left"
+            )
+            ms[b], rhs[b] = ms[b][:0], rhs[b][:0]
+            sets = _csr_ids(
+                block["m"].to_numpy().astype(np.int64) - start,
+                block["id"].to_numpy(),
+                vocab,
+                max(size, 0),
+            )
+            del block
+            indptr[start + 1 : start + size + 1] = np.diff(sets.indptr)
+            ids.append(sets.ids)
+        np.cumsum(indptr, out=indptr)
+        return TokenSets(indptr, np.concatenate(ids), vocab)
     pre = prepare(text)
     if kind == "char":
         units = pl.DataFrame({"t": pre}).select(
