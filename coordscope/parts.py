@@ -81,6 +81,16 @@ class WorkDir:
         frame.write_ipc(path, compression=SPILL_COMPRESSION)
         return path
 
+    def spill_lazy(self, lazy: pl.LazyFrame, stem: str) -> pl.LazyFrame:
+        """Write a lazy table, streaming, to a fresh Parquet file; return a scan of it.
+
+        LZ4, no statistics: a scratch copy that later stages read back a few columns at
+        a time, several times (Parquet, so that they read only those columns).
+        """
+        path = self.file(stem, ".parquet")
+        lazy.sink_parquet(path, compression=SPILL_COMPRESSION, statistics=False)
+        return pl.scan_parquet(path)
+
     def subdir(self, name: str) -> Path:
         """Return (and create) a subdirectory."""
         path = self.path / name
@@ -290,12 +300,32 @@ def _row_groups(
         rows += frame.height
         while rows >= size:
             rows_now = pl.concat(held, how="vertical")
-            yield _compact(rows_now.head(size))
+            yield compact(rows_now.head(size))
             given = True
             rest = rows_now.slice(size)
             held, rows = ([rest] if rest.height else []), rest.height
     if rows or not given:
-        yield _compact(pl.concat(held, how="vertical") if held else pl.DataFrame(schema=schema))
+        yield compact(pl.concat(held, how="vertical") if held else pl.DataFrame(schema=schema))
+
+
+def concat_compact(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """Concatenate compact frames of one schema into one chunk per column, emptying ``frames``.
+
+    A column at a time: the frames' copy of a column is let go as soon as it is joined,
+    so the peak is the frames plus one column (not twice the frames, as a rechunking
+    concatenation costs). Frames made by :func:`compact` give compact columns. The
+    caller must hold no other reference to the frames.
+    """
+    if not frames:
+        raise ValueError("concat_compact needs at least one frame")
+    columns: list[pl.Series] = []
+    for name in frames[0].columns:
+        joined = pl.concat([f.get_column(name) for f in frames], rechunk=True)
+        for i, frame in enumerate(frames):
+            frames[i] = frame.drop(name)
+        columns.append(joined)
+    frames.clear()
+    return pl.DataFrame(columns)
 
 
 def compact(frame: pl.DataFrame) -> pl.DataFrame:
@@ -305,31 +335,6 @@ def compact(frame: pl.DataFrame) -> pl.DataFrame:
     into them): the actions of one signal, for instance, keep every event's ids alive.
     The copy holds only what the rows use. Cost: one copy of the frame.
     """
-    return _compact(frame)
-
-
-def concat_compact(frames: list[pl.DataFrame]) -> pl.DataFrame:
-    """Concatenate frames of one schema into one compact chunk per column, emptying ``frames``.
-
-    A column at a time: the frames' copy of a column is let go as soon as it is copied,
-    so the peak is the frames plus one column (not twice the frames, as a rechunking
-    concatenation costs). The caller must hold no other reference to the frames.
-    """
-    if not frames:
-        raise ValueError("concat_compact needs at least one frame")
-    columns: list[pl.Series] = []
-    for name in frames[0].columns:
-        joined = pl.concat([f.get_column(name) for f in frames], rechunk=False)
-        for i, frame in enumerate(frames):
-            frames[i] = frame.drop(name)
-        columns.append(_compact(joined.to_frame()).to_series())
-        del joined
-    frames.clear()
-    return pl.DataFrame(columns)
-
-
-def _compact(frame: pl.DataFrame) -> pl.DataFrame:
-    """Return ``frame`` with one fresh buffer per column (an Arrow IPC round trip)."""
     buffer = io.BytesIO()
     frame.write_ipc(buffer, compression="uncompressed")
     buffer.seek(0)

@@ -156,9 +156,7 @@ def audit(
         with stage("pseudonymize", "pseudonymising accounts"):
             events = pseudonymize_events(events, pseudonymize)
             if isinstance(events, pl.LazyFrame):  # rewritten once, not at every read
-                path = work.file("pseudonymized")
-                events.sink_parquet(path, compression="lz4", statistics=False)
-                events = pl.scan_parquet(path)
+                events = work.spill_lazy(events, "pseudonymized")
 
     with stage("actions", f"actions ({', '.join(chosen)})"):
         # each signal's actions are compacted as they come: their string columns are

@@ -367,15 +367,11 @@ class Finalizer:
         events = whole.with_row_index(order)
         if drop.len():
             events = events.filter(~pl.col(order).is_in(drop.implode()))
-        path = spill.file("events", ".parquet")
-        # lz4: a scratch copy read back column by column, several times
-        events.select(columns).cast(pl.Schema(EVENT_SCHEMA)).sink_parquet(
-            path, compression="lz4", statistics=False
-        )
+        lazy = spill.spill_lazy(events.select(columns).cast(pl.Schema(EVENT_SCHEMA)), "events")
         for f in self._files:
             f.unlink()
         self._files = []
-        lazy = validate_events(pl.scan_parquet(path))
+        validate_events(lazy)
         rejects, rows = self._rejects_and_rows(n_accepted - drop.len(), drop.len())
         return Finalized(events=lazy, rejects=rejects, rows=rows, notes=notes)
 
