@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
@@ -305,3 +305,74 @@ def test_a_saturated_burst_is_dropped_from_the_hashtags_its_reposts_carry() -> N
     assert units.ks.pi[news] == pytest.approx(8019 / 51040)
     assert units.n_saturated_actions == 240
     assert sorted(units.coded["event"].to_list()) == list(range(200))
+
+
+# ------------------------------------------------------------------ crowded units
+
+
+def _hashtag_stream(n: int, spacing_us: int) -> list[tuple[str, str, str, datetime, str, int]]:
+    """``n`` accounts each using #all once, one every ``spacing_us`` microseconds."""
+    return [
+        ("co_hashtag", "all", f"o{i:05d}", T0 + timedelta(microseconds=spacing_us * i), f"p{i}", i)
+        for i in range(n)
+    ]
+
+
+_ACT_SCHEMA = {
+    "signal": pl.String, "key": pl.String, "actor_id": pl.String,
+    "ts": pl.Datetime("us", "UTC"), "event_id": pl.String, "event": pl.UInt32,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("n", "crowded"), [(1326, True), (1325, False)])
+def test_a_unit_is_crowded_from_a_hundred_neighbours_per_action_inclusive(
+    n: int, crowded: bool
+) -> None:
+    """One action every 1.17 s: each has its 51 successors within 60 s (52 · 1.17 > 60).
+
+    ``near = 51·n − 51·52/2 = 51·n − 1326``; the rule ``2·near >= 100·n`` holds exactly
+    at n = 1326 (near = 66,300 = 50·1326) and fails at n = 1325 (66,249 < 66,250). π stays
+    below 0.25 (66,300 / 878,475 ≈ 0.075): the unit is not saturated, and its actions stay
+    coded either way.
+    """
+    from coordscope.stats.units import code_units
+
+    acts = pl.DataFrame(_hashtag_stream(n, 1_170_000), schema=_ACT_SCHEMA, orient="row")
+    units = code_units(acts, ["co_hashtag"], {"co_hashtag": 60}, seed=0)
+    near = 51 * n - 1326
+    assert units.ks.near.tolist() == [near]
+    assert units.ks.pi[0] == pytest.approx(near / (n * (n - 1) / 2))
+    assert units.ks.pi[0] < 0.08
+    assert units.crowded.tolist() == [crowded]
+    assert units.saturated.tolist() == [False]
+    assert units.coded.height == n
+    assert units.n_saturated_actions == 0
+
+
+def test_a_crowded_unit_is_not_enumerated_but_stays_in_the_null_model() -> None:
+    """The co-actions of a crowded hashtag make no edge; its events keep their links.
+
+    1,326 accounts use #all one every 1.17 s (crowded, above): 66,300 in-window pairs,
+    none of them enumerated. Two of them, o00000 and o00001, also post link L in those
+    posts, 1.17 s apart: their pair is the only edge, co-acted on the link alone. The
+    hashtag unit is still in the null model (the incidence holds its 1,326 actions).
+    """
+    from coordscope.stats.evidence import incidence
+
+    rows = _hashtag_stream(1326, 1_170_000)
+    rows += [("co_link", "L", a, ts, e, ev) for (_, _, a, ts, e, ev) in rows[:2]]
+    acts = pl.DataFrame(rows, schema=_ACT_SCHEMA, orient="row")
+    sig = significance(acts, window=60)
+    edges = sig.edges
+    assert edges.select("actor_a", "actor_b", "n_keys", "signals").to_dicts() == [
+        {"actor_a": "o00000", "actor_b": "o00001", "n_keys": 1, "signals": ["co_link"]}
+    ]
+    assert sig.counts["crowded_units"] == 1
+    assert sig.counts["saturated_units"] == 0
+    from coordscope.stats.units import code_units
+
+    units = code_units(acts, ["co_hashtag", "co_link"], {"co_hashtag": 60, "co_link": 60}, seed=0)
+    tab = incidence(units)
+    assert tab.filter(pl.col("s") == 0)["m"].sum() == 1326
+    only_crowded = significance(acts.filter(pl.col("signal") == "co_hashtag"), window=60)
+    assert only_crowded.edges.height == 0

@@ -53,7 +53,8 @@ def pair_partitions(
     """Count every co-acting pair by unit; run ``then`` on each pair partition, in order.
 
     Runs the partitioned engine (:class:`coordscope.engine.partitioned.LocalPairEngine`)
-    over the coded actions of unsaturated units, with the unit code as key: partition
+    over the coded actions of unsaturated units that are not crowded, with the unit code
+    as key: partition
     tasks give partial aggregates per (pair, unit), pair partitions reduce them to one
     row per pair. Each partition also carries its (pair, unit) rows with the positions
     (in ``units.coded``) of the two actions of every unit's closest co-action, from which
@@ -90,8 +91,13 @@ def pair_partitions(
     t = coded["t"].to_numpy()
     s = units.key_sig[k]
     w_act = units.w_unit[k]
-    groups = [int(w) for w in np.unique(w_act)]
-    masks = [w_act == w for w in groups] if len(groups) > 1 else [None]
+    enumerated = ~units.crowded[k]  # a crowded unit's pairs are not enumerated
+    groups = [int(w) for w in np.unique(w_act[enumerated])]
+    masks: list[npt.NDArray[np.bool_] | None] = (
+        [None]
+        if len(groups) == 1 and enumerated.all()
+        else [(w_act == w) & enumerated for w in groups]
+    )
     n_pairs = sum(
         count_band_pairs(k if m is None else k[m], t if m is None else t[m], w)
         for m, w in zip(masks, groups, strict=True)

@@ -37,7 +37,8 @@ class KeyStats:
     ``pi`` is the share of the key's different-account action pairs within the window
     (0 when it has no such pair); ``actors`` its distinct accounts. ``inc_k``, ``inc_a``,
     ``inc_m``: the (key, account) incidence — one row per key and account that acted on
-    it, with its ``m`` actions — sorted by (key, account).
+    it, with its ``m`` actions — sorted by (key, account). ``near``: the key's
+    different-account action pairs within the window (``π_k`` times all of them).
     """
 
     pi: FloatArray
@@ -45,6 +46,7 @@ class KeyStats:
     inc_k: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     inc_a: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     inc_m: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    near: FloatArray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
 
 
 def key_stats(k: IntArray, a: IntArray, t: IntArray, window_us: IntArray, n_keys: int) -> KeyStats:
@@ -92,9 +94,12 @@ def key_stats(k: IntArray, a: IntArray, t: IntArray, window_us: IntArray, n_keys
         o2 = idx[np.lexsort((t[idx], ka[idx]))]
         n_same = _band_counts(ka[o2], t[o2], window_us[o2], n_keys, group_key=k[o2])
     n_diff = (n_k**2 - sum_m2) / 2.0
+    near = np.asarray(n_in - n_same, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        pi = np.where(n_diff > 0, (n_in - n_same) / np.where(n_diff > 0, n_diff, 1.0), 0.0)
-    return KeyStats(np.clip(pi, 0.0, 1.0), actors, key_of, uniq - key_of * base, m.astype(np.int64))
+        pi = np.where(n_diff > 0, near / np.where(n_diff > 0, n_diff, 1.0), 0.0)
+    return KeyStats(
+        np.clip(pi, 0.0, 1.0), actors, key_of, uniq - key_of * base, m.astype(np.int64), near
+    )
 
 
 def _is_sorted(k: IntArray, t: IntArray) -> bool:

@@ -8,7 +8,12 @@ pushed once is one unit; a hashtag pushed in ten separate bursts is ten. A unit 
 *saturated* when at least :data:`~coordscope.stats.units.SATURATED_ACTORS` accounts acted
 in it and ``π >= SATURATED_PI`` (a flash-viral burst): any two of its sharers co-act by
 chance, its ~n²/2 pairs carry no evidence, and they are not enumerated (counted in
-``counts["saturated_units"]``).
+``counts["saturated_units"]``). Nor are those of a *crowded* unit of that many accounts,
+whose actions have on average :data:`~coordscope.stats.units.CROWDED_NEIGHBOURS` other
+accounts' actions within ``W`` (a hashtag in use all day; ``counts["crowded_units"]``): a
+pair co-acts in it at most once, and its pairs would outnumber all others over a month of
+data. A crowded unit stays in the null model, so pairs' expectations still count it while
+their observed co-actions do not: conservative.
 
 What is tested
 --------------
@@ -334,6 +339,7 @@ def significance(
         "scheduled_accounts": int(nulls.scheduled.sum()),
         "units": units.table.height,
         "saturated_units": int(units.saturated.sum()),
+        "crowded_units": int(units.crowded.sum()),
         "saturated_actions": units.n_saturated_actions,
         "clock_coactions": scan.n_clock,
         "windows": win,

@@ -8,7 +8,8 @@ a hashtag pushed in ten separate bursts ten times.
 This module codes the actions (:func:`code_units`: account codes, unit codes, the
 split-half block of each action), computes each unit's statistics
 (:func:`coordscope.stats.null.key_stats`), drops the actions of *saturated* units
-(flash-viral bursts, :data:`SATURATED_ACTORS`, :data:`SATURATED_PI`), and finds the
+(flash-viral bursts, :data:`SATURATED_ACTORS`, :data:`SATURATED_PI`), marks the
+*crowded* units whose pairs are not enumerated (:data:`CROWDED_NEIGHBOURS`), and finds the
 clock-driven accounts (:func:`scheduled_accounts`). Everything works on integer codes; no
 loop over rows, units or accounts.
 """
@@ -27,6 +28,7 @@ from coordscope.schema import US
 from coordscope.stats import null
 
 __all__ = [
+    "CROWDED_NEIGHBOURS",
     "MINUTE_US",
     "SATURATED_ACTORS",
     "SATURATED_PI",
@@ -51,6 +53,17 @@ MINUTE_US: Final = 60 * US
 SATURATED_ACTORS: Final = 100
 #: Share of in-window different-account pairs from which a unit can be saturated.
 SATURATED_PI: Final = 0.25
+#: A unit that is not saturated but has at least ``SATURATED_ACTORS`` accounts is
+#: *crowded* when its actions have on average at least ``CROWDED_NEIGHBOURS`` other
+#: accounts' actions within the window (``2·near_k / n_k``, ``near_k`` its in-window
+#: different-account pairs): a hashtag in use all day, a post reshared by thousands over
+#: hours. Its ``π`` is small, but every action sits beside a hundred others by chance;
+#: a pair co-acts in it at most once, while its pairs grow with ``n_k`` times the rate
+#: and, over a month of data, outnumber all the other pairs. Its co-actions are not
+#: enumerated (no pair counts it as co-acted), but it stays in the null model: a pair's
+#: expectation still includes it, so leaving out its co-actions can only raise p-values
+#: (conservative), and the group statistic, which reads the coded actions, still sees it.
+CROWDED_NEIGHBOURS: Final = 100
 #: Length of the time blocks of the split-half group test (seconds): 6 hours.
 SPLIT_BLOCK_S: Final = 6 * 3600
 
@@ -102,6 +115,9 @@ class Units:
     n_saturated_actions : int
         The actions dropped with the saturated units, and the other actions of their
         events.
+    crowded : ndarray of bool
+        Whether each unit is crowded: its actions are in ``coded`` and in the null
+        model, but its co-actions are not enumerated.
     """
 
     coded: pl.DataFrame
@@ -115,6 +131,7 @@ class Units:
     w_unit: IntArray
     saturated: npt.NDArray[np.bool_]
     n_saturated_actions: int
+    crowded: npt.NDArray[np.bool_]
 
     @property
     def n_accounts(self) -> int:
@@ -147,8 +164,9 @@ def code_units(
     -------
     Units
         The coded actions without those of saturated units (at least
-        :data:`SATURATED_ACTORS` accounts and ``π >= SATURATED_PI``), and the unit
-        statistics computed over all actions.
+        :data:`SATURATED_ACTORS` accounts and ``π >= SATURATED_PI``), the crowded units
+        (that many accounts and on average :data:`CROWDED_NEIGHBOURS` in-window
+        neighbours per action), and the unit statistics computed over all actions.
 
     Notes
     -----
@@ -163,7 +181,10 @@ def code_units(
     key_sig = table["s"].to_numpy().astype(np.int64)
     w_unit = np.array([round(win[s] * US) for s in signals], dtype=np.int64)[key_sig]
     ks = null.key_stats(k, a, t, w_unit[k], n_units)  # coded is sorted by (k, t)
-    saturated = (ks.actors >= SATURATED_ACTORS) & (ks.pi >= SATURATED_PI)
+    many = ks.actors >= SATURATED_ACTORS
+    saturated = many & (ks.pi >= SATURATED_PI)
+    n_k = np.bincount(k, minlength=n_units)
+    crowded = many & ~saturated & (2.0 * ks.near >= CROWDED_NEIGHBOURS * n_k)
     keep = ~saturated[k]
     if not keep.all():
         # the events of a saturated unit are saturated on every signal: a repost carries
@@ -186,6 +207,7 @@ def code_units(
         w_unit=w_unit,
         saturated=saturated,
         n_saturated_actions=n_saturated_actions,
+        crowded=crowded,
     )
 
 
