@@ -698,5 +698,9 @@ def _burst_actors(
     signals = [s for s in bursts["signal"].unique().sort().to_list() if s in EXACT_SIGNALS]
     if not signals:
         return None
-    acts = pl.concat([actions(events, signals=s) for s in signals])
-    return burst_members(acts, bursts).select("burst", ACTOR_ID)
+    # one signal's actions at a time: a month of events has tens of millions of them
+    parts = [
+        burst_members(actions(events, signals=s), bursts.filter(pl.col("signal") == s))
+        for s in signals
+    ]
+    return pl.concat(parts).sort("burst", "first_ts", ACTOR_ID).select("burst", ACTOR_ID)
