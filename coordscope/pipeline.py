@@ -160,8 +160,14 @@ def audit(
 
     with stage("actions", f"actions ({', '.join(chosen)})"):
         # each signal's actions are compacted as they come: their string columns are
-        # views into whole columns of the events, which they would otherwise keep alive
-        parts = [compact(actions(events, signals=s)) for s in chosen]
+        # views into whole columns of the events, which they would otherwise keep alive.
+        # The near-duplicate step, whose working memory is the largest, runs first, when
+        # no other signal's actions are held yet; the parts keep the order asked for.
+        done = {
+            s: compact(actions(events, signals=s))
+            for s in sorted(chosen, key=lambda s: s != "co_similar")
+        }
+        parts = [done.pop(s) for s in chosen]
         action_counts = {s: p.height for s, p in zip(chosen, parts, strict=True)}
         acts = concat_compact(parts) if parts else pl.DataFrame()
 

@@ -447,6 +447,27 @@ def test_similar_actions_keys_and_kinds() -> None:
     assert stricter["event"].to_list() == [0, 2]
 
 
+def test_similar_actions_key_is_the_first_messages_event_id_not_its_row() -> None:
+    """The key is read back from the events by event row: reposts before it shift rows.
+
+    e0 and e1 are reposts (left out), so the group of e2, e3 and e5 starts at the first
+    text row but at event 2; e4 is alone. Read lazily, the same actions.
+    """
+    texts = [
+        "vote for the new party on sunday it is our last chance",  # e0 repost
+        "unrelated words that make no group with anything else",  # e1 repost
+        "vote for the new party on sunday it is our last chance",  # e2
+        "vote for the new party on sunday it is our last chance!!",  # e3
+        "completely unrelated message about football scores tonight",  # e4
+        "Vote for the new party on Sunday: it is our last chance",  # e5
+    ]
+    ev = events_of(texts, kinds=["repost", "repost", "post", "post", "post", "post"])
+    acts = similar_actions(ev)
+    assert acts["event"].to_list() == [2, 3, 5]
+    assert acts["key"].to_list() == ["e2", "e2", "e2"]
+    assert similar_actions(ev.lazy()).equals(acts)
+
+
 def test_detect_native_and_cnt_modes() -> None:
     texts = [
         "vote for the new party on sunday it is our last chance",

@@ -664,7 +664,10 @@ def near_duplicate_groups(
         remove_mentions=remove_mentions,
         seed=seed,
     )
-    labels = _groups(sets, threshold, min_shingles, method, bands, rows)
+    del texts, text  # the texts go as soon as they are tokenised, when the caller let go
+    owned = _Owned(sets)
+    del sets
+    labels = _groups(owned, threshold, min_shingles, method, bands, rows)
     return _first_member(labels, n)
 
 
@@ -703,11 +706,13 @@ def similar_actions(
         events.lazy()
         .with_row_index("event")
         .filter(pl.col(KIND).cast(pl.String).is_in(list(text_kinds)) & pl.col(TEXT).is_not_null())
-        .select("event", TEXT, EVENT_ID)
+        .select("event", TEXT)
         .collect()
     )
+    event = rows["event"]
+    # the texts are handed over and let go once tokenised (a month of posts: gigabytes)
     group = near_duplicate_groups(
-        rows[TEXT],
+        rows.drop_in_place(TEXT),
         threshold=threshold,
         min_shingles=min_shingles,
         shingle=shingle,
@@ -715,8 +720,23 @@ def similar_actions(
         method=method,
         seed=seed,
     )
-    first_id = rows[EVENT_ID].gather(group.fill_null(0).cast(pl.UInt32))
-    keys = pl.DataFrame({"event": rows["event"], "key": first_id}).filter(group.is_not_null())
+    del rows
+    in_group = group.is_not_null()
+    first_event = event.gather(group.filter(in_group).cast(pl.UInt32))
+    # the ids of the groups' first messages only, read back from the events
+    firsts = first_event.unique().implode()
+    first_ids = (
+        events.lazy()
+        .with_row_index("event")
+        .filter(pl.col("event").is_in(firsts))
+        .select(pl.col("event").alias("first"), pl.col(EVENT_ID).alias("key"))
+        .collect()
+    )
+    keys = (
+        pl.DataFrame({"event": event.filter(in_group), "first": first_event})
+        .join(first_ids, on="first", how="left", maintain_order="left")
+        .select("event", "key")
+    )
     return actions_from_keys(events, keys, signal=_SIGNAL)
 
 
@@ -797,15 +817,34 @@ def _fingerprints(sets: TokenSets) -> tuple[UIntArray, UIntArray]:
     return f1, f2
 
 
+@dataclass
+class _Owned:
+    """Hands a :class:`TokenSets` to :func:`_groups`, which lets it go once it is done."""
+
+    sets: TokenSets | None
+
+    def take(self) -> TokenSets:
+        """Return the sets and forget them."""
+        if self.sets is None:  # pragma: no cover - a programming error
+            raise RuntimeError("internal: token sets taken twice")
+        sets, self.sets = self.sets, None
+        return sets
+
+
 def _groups(
-    sets: TokenSets,
+    owned: _Owned,
     threshold: float,
     min_shingles: int,
     method: str,
     bands: int,
     rows: int,
 ) -> IntArray:
-    """Component label of each set (-1: no group of two or more)."""
+    """Component label of each set (-1: no group of two or more).
+
+    The sets are released (``owned.sets = None``) once the distinct ones are copied out:
+    what the MinHash stage holds is the distinct sets, not every message's.
+    """
+    sets = owned.take()
     n = sets.indptr.shape[0] - 1
     size = sets.sizes
     eligible = size >= min_shingles
@@ -824,6 +863,7 @@ def _groups(
     rep = rep_of["rep"].to_numpy().astype(np.int64)
     reps = np.unique(rep)
     sub = subset_sets(sets, reps)
+    del sets, f1, f2, keys, rep_of
     if method == "exact":
         i, j, _ = jaccard_pairs(sub, threshold=threshold)
     else:
