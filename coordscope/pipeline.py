@@ -198,7 +198,14 @@ def audit(
         members = membership(clusters)
 
     with stage("bursts", "bursts"):
-        burst_table = find_bursts(acts, window=window, min_actors=min_actors, membership=members)
+        # key partitions of about an eighth of the budget's worth of working copies
+        burst_table = find_bursts(
+            acts,
+            window=window,
+            min_actors=min_actors,
+            membership=members,
+            part_rows=max(1 << 16, budget.memory // 512),
+        )
         burst_table = burst_table.select([pl.col(c).cast(t) for c, t in BURST_SCHEMA.items()])
 
     with stage("tables", "nodes and edges"):

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coordscope.errors import ParameterError
-from coordscope.schema import ACTION_SCHEMA, BURST_MEMBER_SCHEMA, BURST_SCHEMA
+from coordscope.schema import ACTION_SCHEMA, BURST_MEMBER_SCHEMA, BURST_SCHEMA, MEMBERSHIP_SCHEMA
 from coordscope.stats.bursts import burst_members, bursts
 from tests.conftest import utc
 
@@ -299,3 +299,45 @@ def test_matches_brute_force(
         joined = got.join(counts, on="burst", suffix="_m")
         assert (joined["actions"] == joined["actions_m"]).all()
         assert (joined["actors"] == joined["actors_m"]).all()
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    rows=action_rows,
+    window=st.sampled_from([0.0, 10.0, 60.0]),
+    min_actors=st.integers(1, 3),
+    part_rows=st.sampled_from([1, 2, 3, 7, 20]),
+    with_members=st.booleans(),
+)
+def test_key_partitions_change_nothing(
+    rows: list[tuple[str, str, int]],
+    window: float,
+    min_actors: int,
+    part_rows: int,
+    with_members: bool,
+) -> None:
+    """Runs found in key partitions of any size give the same table, to the byte."""
+    half = len(rows) // 2
+    frame = pl.concat([acts(rows[:half]), acts(rows[half:], signal="co_link")])
+    membership = (
+        pl.DataFrame(
+            {
+                "actor_id": ["a", "b", "c", "d"],
+                "cluster": [1, 1, 2, 2],
+                "flagged": [True, True, False, True],
+            },
+            schema=MEMBERSHIP_SCHEMA,
+        )
+        if with_members
+        else None
+    )
+    whole = bursts(frame, window=window, min_actors=min_actors, membership=membership)
+    parted = bursts(
+        frame, window=window, min_actors=min_actors, membership=membership, part_rows=part_rows
+    )
+    assert parted.equals(whole)
+
+
+def test_part_rows_must_be_a_positive_integer() -> None:
+    with pytest.raises(ParameterError, match="part_rows"):
+        bursts(acts([("k1", "a", 0)]), window=60.0, part_rows=0)

@@ -81,12 +81,16 @@ from coordscope.schema import (
     US,
 )
 
-__all__ = ["BURST_WEIGHTS", "burst_members", "burst_score", "burst_terms", "bursts"]
+__all__ = ["BURST_WEIGHTS", "PART_ROWS", "burst_members", "burst_score", "burst_terms", "bursts"]
 
 
 #: Nonzeros of one block of A·Aᵀ computed at once (memory bound of recurrence).
 _BLOCK_NNZ: Final = 20_000_000
 _COORD_LIMIT: Final = 1 << 62
+#: Actions of one key partition of :func:`bursts` (its codes and sort, about 40 bytes an
+#: action, are what it holds besides the input).
+PART_ROWS: Final = 1 << 23
+_PART_SEED: Final = 29
 
 
 #: Weights of the burst score's terms (they sum to 1).
@@ -144,6 +148,7 @@ def bursts(
     window: float,
     min_actors: int = 3,
     membership: pl.DataFrame | None = None,
+    part_rows: int = PART_ROWS,
 ) -> pl.DataFrame:
     """Find the bursts of every key at once, score and rank them.
 
@@ -161,6 +166,10 @@ def bursts(
         :data:`MEMBERSHIP_SCHEMA`: ``actor_id, cluster, flagged`` of the accounts in
         clusters (one row per account). Without it ``cluster_share`` is 0 and
         ``cluster`` null.
+    part_rows : int, default :data:`PART_ROWS`
+        Runs are found in key partitions of about this many actions (by key hash), so
+        the working copies (codes, sort) follow it rather than the input; the result does
+        not depend on it.
 
     Returns
     -------
@@ -179,7 +188,9 @@ def bursts(
     module docstring). Deterministic: no randomness, a total order on ties.
     """
     _check(actions, window, min_actors, membership)
-    runs, rows = _runs(actions, window, min_actors)
+    if isinstance(part_rows, bool) or not isinstance(part_rows, int) or part_rows < 1:
+        raise ParameterError(f"part_rows must be an integer >= 1, got {part_rows!r}")
+    runs, rows = _runs(actions, window, min_actors, part_rows)
     if runs.height == 0:
         return pl.DataFrame(schema=BURST_SCHEMA)
     sync = _synchrony(rows, runs.height, round(window * US))
@@ -278,23 +289,74 @@ def _check(
 
 
 def _runs(
-    actions: pl.DataFrame, window: float, min_actors: int
+    actions: pl.DataFrame, window: float, min_actors: int, part_rows: int
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Maximal runs with enough actors, and their (run, actor) rows.
 
-    Keys and accounts are coded by the 64-bit hashes of the native kernel (proved
-    collision-free by a second hash), so the one sort is numeric: ``(key, t, actor)``.
+    The actions are cut into key partitions (by key hash, about ``part_rows`` actions
+    each; a key lies in one partition, so every run does) and the runs of each are found
+    on its own (:func:`_part_runs`); runs are numbered partition after partition. The
+    account ``code`` is then given over all the rows, so it is one code per account.
 
-    Returns ``runs`` (``signal, key, start, end, actions, actors``; row ``i`` is run
+    Returns ``runs`` (``signal, key, start, end, actions, actors, run``; row ``i`` is run
     ``i``) and ``rows`` (``run`` UInt32, ``actor_id``, ``t`` first time in µs, ``code``
     UInt32 dense account code), one row per (run, account), sorted by run then ``t``.
+    The order of the runs depends on the partitions; nothing that :func:`bursts` returns
+    does (its ranking is a total order).
+    """
+    n_parts = max(1, -(-actions.height // part_rows))
+    if n_parts == 1:
+        pieces = [_part_runs(actions, window, min_actors)]
+    else:
+        part = (actions["key"].hash(seed=_PART_SEED) % n_parts).cast(pl.UInt32)
+        pieces = [_part_runs(actions.filter(part == p), window, min_actors) for p in range(n_parts)]
+        del part
+    pieces = [(r, w) for r, w in pieces if r.height]
+    if not pieces:
+        return _no_runs()
+    offsets = np.cumsum([0] + [r.height for r, _ in pieces])
+    runs = pl.concat([r for r, _ in pieces]).with_columns(
+        pl.int_range(pl.len(), dtype=pl.UInt32).alias("run")
+    )
+    rows = pl.concat(
+        [
+            w.with_columns(pl.col("run") + int(off))
+            for (_, w), off in zip(pieces, offsets, strict=False)
+        ]
+    )
+    del pieces
+    # one code per account over every partition (64-bit hash, checked here on the rows)
+    if (
+        rows.select(pl.col("a").n_unique()).item()
+        != rows.select(pl.struct("a", ACTOR_ID).n_unique()).item()
+    ):  # pragma: no cover - probability ~ n² / 2**65
+        raise ParameterError("internal: 64-bit hash collision between two ids; please report")
+    rows = rows.select(
+        pl.col("run").cast(pl.UInt32),
+        ACTOR_ID,
+        "t",
+        (pl.col("a").rank("dense") - 1).cast(pl.UInt32).alias("code"),
+    )
+    return runs, rows
+
+
+def _part_runs(
+    actions: pl.DataFrame, window: float, min_actors: int
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Find the runs of one key partition: :func:`_runs` without the account codes.
+
+    Keys and accounts are coded by the 64-bit hashes of the native kernel (proved
+    collision-free by a second hash), so the one sort is numeric: ``(key, t, actor)``.
+    Returns ``runs`` (``signal, key, start, end, actions, actors``, in (key hash, start)
+    order) and ``rows`` (``run`` within the partition, ``actor_id``, ``t``, ``a`` the
+    account's 64-bit hash), sorted by run, ``t``, ``a``.
     """
     w_us = round(window * US)
     clean = actions.select("signal", "key", ACTOR_ID, TS).filter(
         pl.col("key").is_not_null() & pl.col(TS).is_not_null() & pl.col(ACTOR_ID).is_not_null()
     )
     if clean.height == 0:
-        return _no_runs()
+        return _no_part_runs()
     coded = _prepare_actions(clean)
     _check_codes(clean, coded)
     ordered = coded.select("k", "t", "a", "row").sort(["k", "t", "a"])
@@ -315,7 +377,7 @@ def _runs(
     actors0 = np.bincount(per_actor["run0"].to_numpy(), minlength=n_runs0)
     keep = actors0 >= min_actors
     if not keep.any():
-        return _no_runs()
+        return _no_part_runs()
     starts = np.flatnonzero(new)
     ends = np.r_[starts[1:], k.size] - 1
     new_id = np.cumsum(keep) - 1
@@ -333,15 +395,14 @@ def _runs(
         pl.Series("end", ts_sorted[ends[keep]]).cast(pl.Datetime("us")).dt.replace_time_zone("UTC"),
         pl.Series("actions", (ends - starts + 1)[keep], dtype=pl.UInt32),
         pl.Series("actors", actors0[keep], dtype=pl.UInt32),
-        pl.int_range(int(keep.sum()), dtype=pl.UInt32, eager=True).alias("run"),
     )
-    rows = rows_.select(
-        "run",
-        clean[ACTOR_ID].gather(rows_["row"]).alias(ACTOR_ID),
-        "t",
-        (pl.col("a").rank("dense") - 1).cast(pl.UInt32).alias("code"),
-    )
+    rows = rows_.select("run", clean[ACTOR_ID].gather(rows_["row"]).alias(ACTOR_ID), "t", "a")
     return runs, rows
+
+
+def _no_part_runs() -> tuple[pl.DataFrame, pl.DataFrame]:
+    runs, rows = _no_runs()
+    return runs.drop("run"), rows.drop("code").with_columns(pl.lit(0, pl.UInt64).alias("a"))
 
 
 def _no_runs() -> tuple[pl.DataFrame, pl.DataFrame]:
