@@ -198,7 +198,8 @@ def audit(
         members = membership(clusters)
 
     with stage("bursts", "bursts"):
-        # key partitions of about an eighth of the budget's worth of working copies
+        # key partitions whose working copies (~100 bytes an action) take a fifth of the
+        # budget: 8M actions at 4 GB
         burst_table = find_bursts(
             acts,
             window=window,

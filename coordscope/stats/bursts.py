@@ -87,8 +87,10 @@ __all__ = ["BURST_WEIGHTS", "PART_ROWS", "burst_members", "burst_score", "burst_
 #: Nonzeros of one block of A·Aᵀ computed at once (memory bound of recurrence).
 _BLOCK_NNZ: Final = 20_000_000
 _COORD_LIMIT: Final = 1 << 62
-#: Actions of one key partition of :func:`bursts` (its codes and sort, about 40 bytes an
-#: action, are what it holds besides the input).
+#: Actions of one key partition of :func:`bursts`: what it holds besides the input is
+#: the partition's copy of four columns, its integer codes and their sort (about 100 bytes
+#: an action with short ids). Each partition reads the whole input once (``O(n·parts)``
+#: filtering).
 PART_ROWS: Final = 1 << 23
 _PART_SEED: Final = 29
 
@@ -308,9 +310,10 @@ def _runs(
     if n_parts == 1:
         pieces = [_part_runs(actions, window, min_actors)]
     else:
-        part = (actions["key"].hash(seed=_PART_SEED) % n_parts).cast(pl.UInt32)
-        pieces = [_part_runs(actions.filter(part == p), window, min_actors) for p in range(n_parts)]
-        del part
+        used = actions.select("signal", "key", ACTOR_ID, TS)  # no copy: the columns read
+        part = (used["key"].hash(seed=_PART_SEED) % n_parts).cast(pl.UInt32)
+        pieces = [_part_runs(used.filter(part == p), window, min_actors) for p in range(n_parts)]
+        del part, used
     pieces = [(r, w) for r, w in pieces if r.height]
     if not pieces:
         return _no_runs()

@@ -1,14 +1,15 @@
 """Co-action evidence of account pairs, counted by unit in one partitioned kernel pass.
 
 Every pair is counted by the partitioned engine with the unit code as key
-(:func:`pair_partitions`); each pair partition comes with its (pair, unit) rows and the
-positions of the two actions of every unit's closest co-action. Only pairs with two
-co-acted units of one signal can be tested (one co-action is never evidence,
-:func:`is_candidate`): the others become edge rows as they are (:func:`single_edges`),
-and the evidence — with account, event and key strings — is built for the candidates
-only, one pair partition at a time (:func:`unit_evidence`). A pair with as many
-co-acted units as signals had one per signal (a retweet carries a share, a link and a
-hashtag: one occasion, three units) and is not a candidate.
+(:func:`pair_partitions`), except in crowded units, whose pairs are not enumerated; each
+pair partition comes with its (pair, unit) rows and the positions of the two actions of
+every unit's closest co-action. Only pairs with two co-acted units of one signal can be
+tested (one co-action is never evidence, :func:`is_candidate`): the others become edge
+rows as they are (:func:`single_edges`), and the evidence — with account, event and key
+strings — is built for the candidates only, one pair partition at a time
+(:func:`unit_evidence`). A pair with as many co-acted units as signals had one per signal
+(a retweet carries a share, a link and a hashtag: one occasion, three units) and is not
+a candidate.
 
 The module also turns the evidence into the tables the tests read: key-level evidence
 (:func:`key_evidence`, the published one), the (unit, account) incidence
@@ -50,7 +51,7 @@ __all__ = [
 def pair_partitions(
     units: Units, *, budget: Budget, work: WorkDir, then: Callable[[PairPartition], T]
 ) -> Iterator[T]:
-    """Count every co-acting pair by unit; run ``then`` on each pair partition, in order.
+    """Count co-acting pairs by unit (crowded units aside); run ``then`` on each partition.
 
     Runs the partitioned engine (:class:`coordscope.engine.partitioned.LocalPairEngine`)
     over the coded actions of unsaturated units that are not crowded, with the unit code

@@ -289,7 +289,8 @@ def _expectation(
     units the group acted in, the difference between the bound with the group left out
     and the bound with it. Summed over signals in index order. ``live`` is the coded
     evidence without clock co-actions; its rows between two members of a group are what
-    the leave-out subtracts from a unit's in-window pairs.
+    the leave-out subtracts from a unit's in-window pairs. A crowded unit has no evidence
+    rows, so its group pairs stay in: ``μ_g`` is larger there (conservative).
     """
     units = nulls.units
     half_s = pl.Series("half", units.key_half)
