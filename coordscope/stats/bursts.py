@@ -324,7 +324,7 @@ def _runs(
     rows = pl.concat(
         [
             w.with_columns(pl.col("run") + int(off))
-            for (_, w), off in zip(pieces, offsets, strict=False)
+            for (_, w), off in zip(pieces, offsets[:-1], strict=True)
         ]
     )
     del pieces

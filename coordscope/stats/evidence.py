@@ -55,12 +55,11 @@ def pair_partitions(
 
     Runs the partitioned engine (:class:`coordscope.engine.partitioned.LocalPairEngine`)
     over the coded actions of unsaturated units that are not crowded, with the unit code
-    as key: partition
-    tasks give partial aggregates per (pair, unit), pair partitions reduce them to one
-    row per pair. Each partition also carries its (pair, unit) rows with the positions
-    (in ``units.coded``) of the two actions of every unit's closest co-action, from which
-    :func:`unit_evidence` builds the evidence of the candidate pairs — one kernel pass
-    for counting and evidence.
+    as key: partition tasks give partial aggregates per (pair, unit), pair partitions
+    reduce them to one row per pair. Each partition also carries its (pair, unit) rows
+    with the positions (in ``units.coded``) of the two actions of every unit's closest
+    co-action, from which :func:`unit_evidence` builds the evidence of the candidate
+    pairs — one kernel pass for counting and evidence.
 
     Parameters
     ----------
