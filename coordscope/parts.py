@@ -31,9 +31,11 @@ __all__ = [
     "PARQUET_ROW_GROUP",
     "SPILL_COMPRESSION",
     "PartedTable",
+    "Piece",
     "WorkDir",
     "compact",
     "concat_compact",
+    "scan_piece",
 ]
 
 #: Compression of spilled Arrow IPC files: LZ4 frames cost little time and about halve
@@ -107,7 +109,7 @@ class WorkDir:
         return not self._finalizer.alive
 
 
-def _scan(piece: Piece) -> pl.LazyFrame:
+def scan_piece(piece: Piece) -> pl.LazyFrame:
     """Scan a piece: a frame, an Arrow IPC file (``.arrow``, spilled) or a Parquet file."""
     if isinstance(piece, pl.DataFrame):
         return piece.lazy()
@@ -165,7 +167,7 @@ class PartedTable:
 
     def scan(self, piece: Piece) -> pl.LazyFrame:
         """Return one piece as a lazy frame, transformed."""
-        lf = _scan(piece)
+        lf = scan_piece(piece)
         return lf if self._transform is None else self._transform(lf)
 
     def lazy(self) -> pl.LazyFrame:
@@ -188,7 +190,7 @@ class PartedTable:
                 if isinstance(piece, pl.DataFrame):
                     total += piece.height
                 else:
-                    total += _scan(piece).select(pl.len()).collect().item()
+                    total += scan_piece(piece).select(pl.len()).collect().item()
             self._height = total
         return self._height
 

@@ -28,7 +28,7 @@ from coordscope.graphs.clusters import describe_clusters, membership
 from coordscope.graphs.scores import ClusterScorer, score_clusters
 from coordscope.graphs.tables import degree_nodes, edges_with_clusters, node_table
 from coordscope.outputs import AuditResult
-from coordscope.parts import WorkDir, compact, concat_compact
+from coordscope.parts import WorkDir
 from coordscope.results import DetectResult
 from coordscope.schema import BURST_SCHEMA, EventFrame, TextRule
 from coordscope.signals.actions import actions, resolve_signals
@@ -159,17 +159,19 @@ def audit(
                 events = work.spill_lazy(events, "pseudonymized")
 
     with stage("actions", f"actions ({', '.join(chosen)})"):
-        # each signal's actions are compacted as they come: their string columns are
-        # views into whole columns of the events, which they would otherwise keep alive.
-        # The near-duplicate step, whose working memory is the largest, runs first, when
-        # no other signal's actions are held yet; the parts keep the order asked for.
-        done = {
-            s: compact(actions(events, signals=s))
-            for s in sorted(chosen, key=lambda s: s != "co_similar")
-        }
-        parts = [done.pop(s) for s in chosen]
-        action_counts = {s: p.height for s, p in zip(chosen, parts, strict=True)}
-        acts = concat_compact(parts) if parts else pl.DataFrame()
+        # each signal's actions go to the work directory as they come, and every later
+        # stage reads from there the columns it needs: no stage holds them all (at 30
+        # days × 1M events, 54M actions: 8 GB in memory). The near-duplicate step, whose
+        # working memory is the largest, runs first; the files keep the order asked for.
+        files: dict[str, Path] = {}
+        action_counts: dict[str, int] = {}
+        for s in sorted(chosen, key=lambda s: s != "co_similar"):
+            part = actions(events, signals=s)
+            action_counts[s] = part.height
+            files[s] = work.spill(part, f"actions-{s}")
+            del part
+        action_counts = {s: action_counts[s] for s in chosen}
+        acts = pl.scan_ipc([files[s] for s in chosen])
 
     with stage("significance", "co-actions and significance"):
         sig = significance(
@@ -264,6 +266,7 @@ def audit(
         summary=summary,
         rejects=None,
         actions=acts,
+        work=work,
     )
 
 

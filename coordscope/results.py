@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 
-from coordscope.parts import PartedTable
+from coordscope.parts import PartedTable, WorkDir
 from coordscope.schema import EventFrame
 
 __all__ = ["AuditTables", "DetectResult"]
@@ -53,9 +53,15 @@ class AuditTables:
         timings.
     rejects : polars.DataFrame or None
         Rejected input records (source, record, reason) when read from files.
-    actions : polars.DataFrame or None
-        The audited actions (``signal, key, actor_id, ts, event_id, event``); kept in
-        memory for the evidence views, not written.
+    actions : polars.LazyFrame, polars.DataFrame or None
+        The audited actions (``signal, key, actor_id, ts, event_id, event``) for the
+        evidence views, not written: :func:`coordscope.audit` gives a scan of the files
+        it spilled to its work directory (they last as long as the result), and
+        :func:`coordscope.runs.run_audit`, whose work directory is gone when it returns,
+        None.
+    work : coordscope.parts.WorkDir or None
+        The scratch directory holding the spilled pieces and actions, kept as long as
+        the result (removed when the result is released).
     """
 
     events: EventFrame
@@ -66,7 +72,8 @@ class AuditTables:
     bursts: pl.DataFrame
     summary: dict[str, Any] = field(default_factory=dict)
     rejects: pl.DataFrame | None = None
-    actions: pl.DataFrame | None = None
+    actions: pl.DataFrame | pl.LazyFrame | None = None
+    work: WorkDir | None = field(default=None, repr=False, compare=False)
 
     @property
     def edges(self) -> pl.DataFrame:

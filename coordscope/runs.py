@@ -67,6 +67,9 @@ def run_audit(
         With the ingest's row accounting, inputs and rejects in its summary; its edge
         and co-action tables read the written Parquet files (the spill files are gone),
         and so do its events when they were not held (a lazy scan of ``events.parquet``).
+        Its ``actions`` are None (they were spilled, and are not an output):
+        :meth:`~coordscope.outputs.AuditResult.cluster_evidence` shows the two events
+        of each evidence row.
     """
     stage = StageTimer(progress)
     ingest_memory = Budget.of(options.get("memory")).memory  # ingest reads in pieces of it
@@ -108,6 +111,7 @@ def run_audit(
             setattr(result, attr, PartedTable([written], pl.read_parquet_schema(written)))
         if isinstance(result.events, pl.LazyFrame):
             result.events = pl.scan_parquet(output / "events.parquet")
+        result.actions = result.work = None  # the spilled actions go with the directory
     finally:
         work.close()
     return result

@@ -376,3 +376,70 @@ def test_a_crowded_unit_is_not_enumerated_but_stays_in_the_null_model() -> None:
     assert tab.filter(pl.col("s") == 0)["m"].sum() == 1326
     only_crowded = significance(acts.filter(pl.col("signal") == "co_hashtag"), window=60)
     assert only_crowded.edges.height == 0
+
+
+# ------------------------------------------------------ evidence strings looked up at the end
+
+
+def test_evidence_keys_and_events_are_looked_up_by_row_and_sorted_by_key(tmp_path) -> None:
+    from coordscope.parts import WorkDir
+    from coordscope.stats.evidence import CODED_EVIDENCE_SCHEMA, resolve_evidence
+
+    # action rows 0..5; the coded evidence refers to them by row
+    acts = pl.DataFrame(
+        {
+            "key": ["zeta", "alpha", "mid", "alpha", "zeta", "beta"],
+            "event_id": ["e0", "e1", "e2", "e3", "e4", "e5"],
+        }
+    ).lazy()
+
+    def coded(rows: list[tuple[str, str, int, int, int]]) -> pl.DataFrame:
+        # (actor_a, actor_b, key_row, row_a, row_b); in key-code order, not key order
+        return pl.DataFrame(
+            {
+                "actor_a": [r[0] for r in rows],
+                "actor_b": [r[1] for r in rows],
+                "signal": ["co_link"] * len(rows),
+                "key_row": [r[2] for r in rows],
+                "n_coactions": [1] * len(rows),
+                "dt": [float(i) for i in range(len(rows))],
+                "row_a": [r[3] for r in rows],
+                "row_b": [r[4] for r in rows],
+                "ts_a": [T0] * len(rows),
+                "ts_b": [T0] * len(rows),
+            },
+            schema=CODED_EVIDENCE_SCHEMA,
+        )
+
+    first = coded([("a", "b", 0, 0, 4), ("a", "b", 1, 1, 3)])  # zeta then alpha
+    second = coded([("a", "c", 5, 5, 2), ("b", "c", 2, 2, 5)])
+    expected = [
+        [("a", "b", "alpha", "e1", "e3"), ("a", "b", "zeta", "e0", "e4")],
+        [("a", "c", "beta", "e5", "e2"), ("b", "c", "mid", "e2", "e5")],
+    ]
+    for rows in (1, 2, 100):  # one scan per piece, per two rows, for all
+        work = WorkDir(tmp_path)
+        pieces = [work.spill(first, "ev"), second]
+        out = resolve_evidence(pieces, acts, rows=rows, work=work)
+        assert len(out) == 2
+        assert not pieces[0].exists()  # the coded file is replaced by the resolved one
+        for piece, want in zip(out, expected, strict=True):
+            frame = pl.read_ipc(piece) if not isinstance(piece, pl.DataFrame) else piece
+            assert frame.schema == pl.Schema(EVIDENCE_SCHEMA)
+            got = frame.select("actor_a", "actor_b", "key", "event_a", "event_b").rows()
+            assert got == want
+        work.close()
+
+
+def test_significance_of_a_scan_equals_that_of_the_held_actions() -> None:
+    from coordscope.datasets.simulate import simulate
+    from coordscope.signals.actions import actions
+
+    events, _ = simulate("mixed", seed=3, size="tiny")
+    acts = actions(events, signals=["co_share", "co_hashtag", "co_link", "co_created"])
+    held = significance(acts)
+    lazy = significance(acts.lazy())
+    assert held.evidence.equals(lazy.evidence)
+    assert held.edges.equals(lazy.edges)
+    assert held.groups.equals(lazy.groups)
+    assert held.evidence.height > 0

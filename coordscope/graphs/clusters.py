@@ -115,7 +115,7 @@ def describe_clusters(
     *,
     edges: pl.DataFrame,
     evidence: pl.DataFrame,
-    actions: pl.DataFrame,
+    actions: pl.DataFrame | pl.LazyFrame,
     events: EventFrame,
 ) -> pl.DataFrame:
     """Descriptive columns of candidate groups (:data:`CLUSTER_SCHEMA`, ``score`` null).
@@ -129,8 +129,8 @@ def describe_clusters(
         Pair table with ``actor_a, actor_b, n_keys, significant``.
     evidence : polars.DataFrame
         Evidence rows (``actor_a, actor_b, signal, key, dt, ts_a, ts_b``).
-    actions : polars.DataFrame
-        The audited actions (``signal, key, actor_id``).
+    actions : polars.DataFrame or polars.LazyFrame
+        The audited actions (``signal, key, actor_id``), held or a scan.
     events : polars.DataFrame or polars.LazyFrame
         Canonical events (for the members' link domains).
 
@@ -194,7 +194,12 @@ def describe_clusters(
     )
 
     cluster_keys = ev.select("cluster", "signal", "key").unique()
-    member_actions = actions.select(ACTOR_ID, "signal", "key").join(long, on=ACTOR_ID)
+    member_actions = (  # a scan of the actions is read three columns at a time, members only
+        actions.lazy()
+        .select(ACTOR_ID, "signal", "key")
+        .join(long.lazy(), on=ACTOR_ID)
+        .collect(engine="streaming")
+    )
     share = (
         member_actions.join(
             cluster_keys.with_columns(pl.lit(True).alias("_co")),
@@ -285,9 +290,11 @@ def cluster_evidence(result: AuditTables, cluster: int) -> pl.DataFrame:
     if result.actions is not None:
         keys = ev.select("signal", "key").unique()
         rows = (
-            result.actions.join(long.select(ACTOR_ID), on=ACTOR_ID)
-            .join(keys, on=["signal", "key"], how="semi")
+            result.actions.lazy()
+            .join(long.select(ACTOR_ID).lazy(), on=ACTOR_ID)
+            .join(keys.lazy(), on=["signal", "key"], how="semi")
             .select("signal", "key", ACTOR_ID, TS, EVENT_ID)
+            .collect(engine="streaming")
         )
     else:
         rows = pl.concat(

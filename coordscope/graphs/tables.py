@@ -75,7 +75,10 @@ def edges_with_clusters(edges: PartedTable, members: pl.DataFrame) -> PartedTabl
 
 
 def node_table(
-    events: EventFrame, actions: pl.DataFrame, edges: PartedTable, members: pl.DataFrame
+    events: EventFrame,
+    actions: pl.DataFrame | pl.LazyFrame,
+    edges: PartedTable,
+    members: pl.DataFrame,
 ) -> pl.DataFrame:
     """One row per account of an audit: activity, degree over all and significant edges.
 
@@ -85,8 +88,8 @@ def node_table(
     ----------
     events : polars.DataFrame or polars.LazyFrame
         Canonical events.
-    actions : polars.DataFrame
-        The audited actions (``n_actions`` counts them per account).
+    actions : polars.DataFrame or polars.LazyFrame
+        The audited actions (``n_actions`` counts them per account), held or a scan.
     edges : PartedTable
         Edges with ``n_keys`` and ``significant``; read one piece at a time.
     members : polars.DataFrame
@@ -97,7 +100,12 @@ def node_table(
     polars.DataFrame
         :data:`~coordscope.schema.NODE_SCHEMA`, sorted by ``actor_id``.
     """
-    n_actions = actions.group_by(ACTOR_ID).agg(pl.len().alias("n_actions"))
+    n_actions = (
+        actions.lazy()
+        .group_by(ACTOR_ID)
+        .agg(pl.len().alias("n_actions"))
+        .collect(engine="streaming")
+    )
     sig = pl.col("significant").fill_null(False)
     degree = pl.DataFrame(
         schema={ACTOR_ID: pl.String, "degree": pl.UInt64, "sig_degree": pl.UInt64,

@@ -632,7 +632,7 @@ def _true_bursts(
     return pl.Series("y", y)
 
 
-_Tables = tuple[pl.DataFrame, pl.LazyFrame, pl.DataFrame, EventFrame | None, pl.DataFrame | None]
+_Tables = tuple[pl.DataFrame, pl.LazyFrame, pl.DataFrame, EventFrame | None, EventFrame | None]
 
 
 def _tables_of(result: AuditTables) -> _Tables:
@@ -685,14 +685,17 @@ def _read_outdir(outdir: Path) -> _Tables:
 
 
 def _burst_actors(
-    events: EventFrame | None, bursts: pl.DataFrame, acts: pl.DataFrame | None
+    events: EventFrame | None, bursts: pl.DataFrame, acts: EventFrame | None
 ) -> pl.DataFrame | None:
     """``burst, actor_id`` of every burst whose signal can be recomputed from events."""
     # runs are maximal: a burst's (signal, key) and span alone find its actions
     if bursts.height == 0 or "signal" not in bursts.columns:
         return None
-    if acts is not None and acts.height:
-        return burst_members(acts, bursts).select("burst", ACTOR_ID)
+    if acts is not None:  # held or a scan: only the bursts' keys are read
+        keys = bursts.select("signal", "key").unique().lazy()
+        held = acts.lazy().join(keys, on=["signal", "key"], how="semi").collect(engine="streaming")
+        if held.height:
+            return burst_members(held, bursts).select("burst", ACTOR_ID)
     if events is None:
         return None
     signals = [s for s in bursts["signal"].unique().sort().to_list() if s in EXACT_SIGNALS]

@@ -145,7 +145,7 @@ def burst_score(bursts: pl.DataFrame) -> pl.Series:
 
 
 def bursts(
-    actions: pl.DataFrame,
+    actions: pl.DataFrame | pl.LazyFrame,
     *,
     window: float,
     min_actors: int = 3,
@@ -156,9 +156,10 @@ def bursts(
 
     Parameters
     ----------
-    actions : polars.DataFrame
+    actions : polars.DataFrame or polars.LazyFrame
         Actions (:data:`coordscope.signals.actions.ACTION_SCHEMA`; ``signal, key,
-        actor_id, ts`` are used), any signals, any order. Not modified.
+        actor_id, ts`` are used), any signals, any order. Not modified. A lazy frame (a
+        scan of spilled actions) is read one key partition at a time.
     window : float
         ``W`` in seconds (>= 0): consecutive actions at most ``W`` apart (inclusive)
         belong to the same run; also the width of the synchrony window.
@@ -273,7 +274,10 @@ def burst_members(actions: pl.DataFrame, bursts: pl.DataFrame) -> pl.DataFrame:
 
 
 def _check(
-    actions: pl.DataFrame, window: float, min_actors: int, membership: pl.DataFrame | None
+    actions: pl.DataFrame | pl.LazyFrame,
+    window: float,
+    min_actors: int,
+    membership: pl.DataFrame | None,
 ) -> None:
     if isinstance(window, bool) or not isinstance(window, int | float):
         raise ParameterError(f"window must be a number of seconds, got {window!r}")
@@ -281,7 +285,8 @@ def _check(
         raise ParameterError(f"window must be a finite number of seconds >= 0, got {window}")
     if isinstance(min_actors, bool) or not isinstance(min_actors, int) or min_actors < 1:
         raise ParameterError(f"min_actors must be an integer >= 1, got {min_actors!r}")
-    missing = [c for c in ("signal", "key", ACTOR_ID, TS) if c not in actions.columns]
+    columns = actions.collect_schema().names()
+    missing = [c for c in ("signal", "key", ACTOR_ID, TS) if c not in columns]
     if missing:
         raise ParameterError(f"actions lack column(s) {', '.join(missing)}")
     if membership is not None:
@@ -291,7 +296,7 @@ def _check(
 
 
 def _runs(
-    actions: pl.DataFrame, window: float, min_actors: int, part_rows: int
+    actions: pl.DataFrame | pl.LazyFrame, window: float, min_actors: int, part_rows: int
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Maximal runs with enough actors, and their (run, actor) rows.
 
@@ -306,14 +311,19 @@ def _runs(
     The order of the runs depends on the partitions; nothing that :func:`bursts` returns
     does (its ranking is a total order).
     """
-    n_parts = max(1, -(-actions.height // part_rows))
-    if n_parts == 1:
-        pieces = [_part_runs(actions, window, min_actors)]
-    else:
-        used = actions.select("signal", "key", ACTOR_ID, TS)  # no copy: the columns read
-        part = (used["key"].hash(seed=_PART_SEED) % n_parts).cast(pl.UInt32)
-        pieces = [_part_runs(used.filter(part == p), window, min_actors) for p in range(n_parts)]
-        del part, used
+    used = actions.lazy().select("signal", "key", ACTOR_ID, TS)  # the columns read
+    n_rows = used.select(pl.len()).collect().item()
+    n_parts = max(1, -(-n_rows // part_rows))
+    part = (pl.col("key").hash(seed=_PART_SEED) % n_parts).cast(pl.UInt32)
+    pieces = [
+        _part_runs(
+            used.collect() if n_parts == 1 else used.filter(part == p).collect(engine="streaming"),
+            window,
+            min_actors,
+        )
+        for p in range(n_parts)
+    ]
+    del used
     pieces = [(r, w) for r, w in pieces if r.height]
     if not pieces:
         return _no_runs()

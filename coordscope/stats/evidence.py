@@ -19,8 +19,9 @@ whether it is a clock co-action (:func:`coded_evidence`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Final, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -30,19 +31,21 @@ from coordscope.budget import Budget
 from coordscope.engine.kernel import count_band_pairs
 from coordscope.engine.partitioned import LocalPairEngine, PairPartition
 from coordscope.engine.tables import edge_columns
-from coordscope.parts import WorkDir
+from coordscope.parts import Piece, WorkDir, scan_piece
 from coordscope.schema import EDGE_SCHEMA, EVIDENCE_SCHEMA, SECONDS_PER_US
 from coordscope.stats.units import MINUTE_US, Units, block_half
 
 T = TypeVar("T")
 
 __all__ = [
+    "CODED_EVIDENCE_SCHEMA",
     "coded_evidence",
     "edges_from_evidence",
     "incidence",
     "is_candidate",
     "key_evidence",
     "pair_partitions",
+    "resolve_evidence",
     "single_edges",
     "unit_evidence",
 ]
@@ -152,8 +155,8 @@ def single_edges(pairs: pl.DataFrame, units: Units) -> pl.DataFrame:
     )
 
 
-def unit_evidence(keyed: pl.DataFrame, actions: pl.DataFrame, units: Units) -> pl.DataFrame:
-    """Turn (pair, unit) rows with their closest co-action into unit-level evidence.
+def unit_evidence(keyed: pl.DataFrame, units: Units) -> pl.DataFrame:
+    """Turn (pair, unit) rows with their closest co-action into coded unit-level evidence.
 
     Parameters
     ----------
@@ -161,73 +164,183 @@ def unit_evidence(keyed: pl.DataFrame, actions: pl.DataFrame, units: Units) -> p
         :data:`~coordscope.engine.partitioned.KEYED_SCHEMA` rows of :func:`pair_partitions`
         (``ra``, ``rb``: positions in ``units.coded`` of the ``lo`` and ``hi`` account's
         action).
-    actions : polars.DataFrame
-        ``signal, key, actor_id, ts, event_id`` of every action (``units.coded["row"]``
-        indexes it).
     units : Units
         The coded actions and their units.
 
     Returns
     -------
     polars.DataFrame
-        :data:`~coordscope.schema.EVIDENCE_SCHEMA` with the original keys, plus ``unit``:
-        one row per pair, signal and unit, sorted by pair, signal and unit.
+        ``lo, hi, s, unit, kid, n_coactions, dt, ta, tb, ea, eb, row_a, row_b``: one row
+        per pair, signal and unit, sorted by pair, signal and unit; ``dt`` in seconds,
+        ``ta, tb`` the two actions' times (µs), ``ea, eb`` their events' rows, ``row_a,
+        row_b`` their rows in the actions. No string: the keys and event ids are looked
+        up once every partition is done (:func:`resolve_evidence`).
 
     Notes
     -----
     Cost ``O(R log R)`` for ``R`` rows: gathers and one sort.
     """
-    if keyed.height == 0:
-        return pl.DataFrame(schema={**EVIDENCE_SCHEMA, "unit": pl.Int64()})
     keyed = keyed.sort(["lo", "hi", "s", "k"])
-    row = units.coded["row"]
-    row_a = row.gather(keyed["ra"])
-    row_b = row.gather(keyed["rb"])
-    ids = units.actor_codes["actor_id"]
-    names = pl.Series("signal", units.signals, dtype=pl.String)
-    unit_keys = actions["key"].gather(units.table["row0"].gather(keyed["k"]))
+    coded = units.coded
+    ra, rb = keyed["ra"], keyed["rb"]
     return pl.DataFrame(
         {
-            "actor_a": ids.gather(keyed["lo"]),
-            "actor_b": ids.gather(keyed["hi"]),
-            "signal": names.gather(keyed["s"]),
-            "key": unit_keys,
+            "lo": keyed["lo"],
+            "hi": keyed["hi"],
+            "s": keyed["s"],
+            "unit": keyed["k"],
+            "kid": units.table["kid"].gather(keyed["k"]),
             "n_coactions": keyed["n"].cast(pl.UInt32),
             "dt": keyed["dt"] * SECONDS_PER_US,
-            "event_a": actions["event_id"].gather(row_a),
-            "event_b": actions["event_id"].gather(row_b),
-            "ts_a": actions["ts"].gather(row_a),
-            "ts_b": actions["ts"].gather(row_b),
-            "unit": keyed["k"],
-        }
+            "ta": coded["t"].gather(ra),
+            "tb": coded["t"].gather(rb),
+            "ea": coded["event"].gather(ra),
+            "eb": coded["event"].gather(rb),
+            "row_a": coded["row"].gather(ra),
+            "row_b": coded["row"].gather(rb),
+        },
+        schema=_UNIT_EVIDENCE_SCHEMA,
     )
 
 
-def key_evidence(unit_ev: pl.DataFrame) -> pl.DataFrame:
+_UNIT_EVIDENCE_SCHEMA: Final = pl.Schema(
+    {"lo": pl.Int64(), "hi": pl.Int64(), "s": pl.Int64(), "unit": pl.Int64(),
+     "kid": pl.Int64(), "n_coactions": pl.UInt32(), "dt": pl.Float64(), "ta": pl.Int64(),
+     "tb": pl.Int64(), "ea": pl.UInt32(), "eb": pl.UInt32(), "row_a": pl.Int64(),
+     "row_b": pl.Int64()}
+)  # fmt: skip
+
+#: Key-level evidence before its strings are looked up (:func:`key_evidence`): the
+#: published columns but ``key``, ``event_a`` and ``event_b``, which are rows of the
+#: actions (``key_row`` any action of the key; ``row_a``, ``row_b`` the two actions).
+CODED_EVIDENCE_SCHEMA: Final = pl.Schema(
+    {"actor_a": pl.String(), "actor_b": pl.String(), "signal": pl.String(),
+     "key_row": pl.Int64(), "n_coactions": pl.UInt32(), "dt": pl.Float64(),
+     "row_a": pl.Int64(), "row_b": pl.Int64(), "ts_a": EVIDENCE_SCHEMA["ts_a"],
+     "ts_b": EVIDENCE_SCHEMA["ts_b"]}
+)  # fmt: skip
+
+
+def key_evidence(unit_ev: pl.DataFrame, units: Units) -> pl.DataFrame:
     """Reduce unit-level evidence to one row per (pair, signal, key).
 
     Parameters
     ----------
     unit_ev : polars.DataFrame
-        :data:`~coordscope.schema.EVIDENCE_SCHEMA` plus ``unit`` (:func:`unit_evidence`).
+        Coded unit-level evidence (:func:`unit_evidence`).
+    units : Units
+        Gives the account ids, the signal names and each unit's first action.
 
     Returns
     -------
     polars.DataFrame
-        :data:`~coordscope.schema.EVIDENCE_SCHEMA`: per key, the co-actions summed over
-        its units and the events of the unit with the closest co-action (ties: the
-        lowest unit code), sorted by pair, signal and key.
+        :data:`CODED_EVIDENCE_SCHEMA`: per key, the co-actions summed over its units and
+        the actions of the unit with the closest co-action (ties: the lowest unit code),
+        sorted by pair and signal (within them by key code, not yet by key: see
+        :func:`resolve_evidence`).
     """
-    return (
-        unit_ev.sort(["actor_a", "actor_b", "signal", "key", "dt", "unit"])
-        .group_by(["actor_a", "actor_b", "signal", "key"], maintain_order=True)
+    ids = units.actor_codes["actor_id"]  # row i holds code i
+    names = pl.Series("signal", units.signals, dtype=pl.String)
+    key_ev = (
+        unit_ev.sort(["lo", "hi", "s", "kid", "dt", "unit"])
+        .group_by(["lo", "hi", "s", "kid"], maintain_order=True)
         .agg(
             pl.col("n_coactions").sum(),
-            *(pl.col(c).first() for c in ("dt", "event_a", "event_b", "ts_a", "ts_b")),
+            *(pl.col(c).first() for c in ("dt", "unit", "ta", "tb", "row_a", "row_b")),
         )
-        .select(list(EVIDENCE_SCHEMA))
-        .cast(EVIDENCE_SCHEMA)  # type: ignore[arg-type]
     )
+    utc = EVIDENCE_SCHEMA["ts_a"]
+    return pl.DataFrame(
+        {
+            "actor_a": ids.gather(key_ev["lo"]),
+            "actor_b": ids.gather(key_ev["hi"]),
+            "signal": names.gather(key_ev["s"]),
+            "key_row": units.table["row0"].gather(key_ev["unit"]),
+            "n_coactions": key_ev["n_coactions"].cast(pl.UInt32),
+            "dt": key_ev["dt"],
+            "row_a": key_ev["row_a"],
+            "row_b": key_ev["row_b"],
+            "ts_a": key_ev["ta"].cast(utc),
+            "ts_b": key_ev["tb"].cast(utc),
+        },
+        schema=CODED_EVIDENCE_SCHEMA,
+    )
+
+
+def resolve_evidence(
+    pieces: Sequence[Piece], actions: pl.LazyFrame, *, rows: int, work: WorkDir
+) -> list[Piece]:
+    """Look up the keys and event ids of coded key-level evidence, piece by piece.
+
+    Parameters
+    ----------
+    pieces : sequence of polars.DataFrame or Path
+        :data:`CODED_EVIDENCE_SCHEMA` pieces (:func:`key_evidence`), in pair order.
+    actions : polars.LazyFrame
+        ``key, event_id`` of every action (the rows the pieces refer to).
+    rows : int
+        Evidence rows resolved together: each group of pieces of about that many rows
+        reads the actions once (one streaming scan keeping the rows it refers to).
+    work : WorkDir
+        Where the resolved pieces are written; the coded piece files are deleted.
+
+    Returns
+    -------
+    list of polars.DataFrame or Path
+        :data:`~coordscope.schema.EVIDENCE_SCHEMA` pieces in the same order, each sorted
+        by pair, signal and key.
+
+    Notes
+    -----
+    Cost: one scan of the actions per group of pieces, and ``O(R log R)`` for the ``R``
+    rows of a piece. Memory: a group's pieces and the strings they refer to.
+    """
+    out: list[Piece] = []
+    group: list[Piece] = []
+    n_group = 0
+    for i, piece in enumerate(pieces):
+        group.append(piece)
+        n_group += scan_piece(piece).select(pl.len()).collect().item()
+        if n_group >= rows or i == len(pieces) - 1:
+            out.extend(_resolve_group(group, actions, work))
+            group, n_group = [], 0
+    return out
+
+
+def _resolve_group(group: list[Piece], actions: pl.LazyFrame, work: WorkDir) -> list[Piece]:
+    """Resolve the pieces of one group against one scan of the actions."""
+    frames = [scan_piece(p).collect() for p in group]
+    need = np.unique(
+        np.concatenate(
+            [f[c].to_numpy() for f in frames for c in ("key_row", "row_a", "row_b")]
+            or [np.zeros(0, dtype=np.int64)]
+        )
+    )
+    lookup = (
+        actions.with_row_index("_row")
+        .filter(pl.col("_row").is_in(pl.Series(need).cast(pl.get_index_type()).implode()))
+        .select("key", "event_id")
+        .collect(engine="streaming")
+    )  # in row order: row need[i] is lookup row i
+    out: list[Piece] = []
+    for piece, frame in zip(group, frames, strict=True):
+        at = {c: np.searchsorted(need, frame[c].to_numpy()) for c in ("key_row", "row_a", "row_b")}
+        resolved = (
+            frame.with_columns(
+                lookup["key"].gather(at["key_row"]).alias("key"),
+                lookup["event_id"].gather(at["row_a"]).alias("event_a"),
+                lookup["event_id"].gather(at["row_b"]).alias("event_b"),
+            )
+            .sort(["actor_a", "actor_b", "signal", "key"])
+            .select(list(EVIDENCE_SCHEMA))
+            .cast(EVIDENCE_SCHEMA)  # type: ignore[arg-type]
+        )
+        if isinstance(piece, Path):
+            out.append(work.spill(resolved, piece.stem.rsplit("-", 1)[0] + "-resolved"))
+            piece.unlink()
+        else:
+            out.append(resolved)
+    return out
 
 
 def incidence(units: Units) -> pl.DataFrame:
@@ -265,14 +378,15 @@ def coded_evidence(
     """Code the unit-level evidence for the tests.
 
     A pair of events is counted once across signals (a retweet carries the original's
-    links and hashtags): only the first row of each (pair, event pair) is kept.
+    links and hashtags): only the first row of each (pair, event pair) is kept. An
+    account's creation (``co_created``) is no event: its row is kept.
 
     Parameters
     ----------
     evidence : polars.DataFrame
-        Unit-level evidence (:func:`unit_evidence`).
+        Coded unit-level evidence (:func:`unit_evidence`).
     units : Units
-        Gives the account codes, the signal order and the seed of the split.
+        Gives the signal order and the seed of the split.
     scheduled : ndarray of bool
         The clock-driven accounts (:func:`coordscope.stats.units.scheduled_accounts`).
 
@@ -285,40 +399,27 @@ def coded_evidence(
         accounts are scheduled and both events lie on a whole minute (explained by
         their clocks, not evidence).
     """
-    sig_index = {s: i for i, s in enumerate(units.signals)}
     seed = units.seed
-    ev = (
-        evidence.unique(
-            subset=["actor_a", "actor_b", "event_a", "event_b"], keep="first", maintain_order=True
-        )
-        .with_columns(
-            pl.col("ts_a").dt.epoch("us").alias("_ta"), pl.col("ts_b").dt.epoch("us").alias("_tb")
-        )
-        .select(
-            "actor_a",
-            "actor_b",
-            "signal",
-            pl.col("unit").alias("key"),
-            pl.when(block_half("_ta", seed=seed) == block_half("_tb", seed=seed))
-            .then(block_half("_ta", seed=seed))
-            .otherwise(pl.lit(-1, dtype=pl.Int8))
-            .alias("h"),
-            (
-                (pl.col("ts_a").dt.epoch("us") % MINUTE_US == 0)
-                & (pl.col("ts_b").dt.epoch("us") % MINUTE_US == 0)
-            ).alias("grid"),
-        )
-        .join(units.ids.rename({"actor_id": "actor_a"}), on="actor_a", how="left")
-        .join(units.ids.rename({"actor_id": "actor_b", "a": "b"}), on="actor_b", how="left")
-    )
+    created = units.signals.index("co_created") if "co_created" in units.signals else -1
+    no_event = pl.col("s") == created
+    ev = evidence.with_columns(
+        pl.when(no_event).then(None).otherwise(pl.col("ea")).alias("ea"),
+        pl.when(no_event).then(None).otherwise(pl.col("eb")).alias("eb"),
+    ).unique(subset=["lo", "hi", "ea", "eb"], keep="first", maintain_order=True)
+    half_a, half_b = block_half("ta", seed=seed), block_half("tb", seed=seed)
     sched = pl.lit(pl.Series("sched", scheduled))
     return ev.select(
-        "a",
-        "b",
-        pl.col("signal").replace_strict(sig_index, return_dtype=pl.Int64).alias("s"),
-        "key",
-        "h",
-        (pl.col("grid") & sched.gather(pl.col("a")) & sched.gather(pl.col("b"))).alias("clock"),
+        pl.col("lo").alias("a"),
+        pl.col("hi").alias("b"),
+        "s",
+        pl.col("unit").alias("key"),
+        pl.when(half_a == half_b).then(half_a).otherwise(pl.lit(-1, dtype=pl.Int8)).alias("h"),
+        (
+            (pl.col("ta") % MINUTE_US == 0)
+            & (pl.col("tb") % MINUTE_US == 0)
+            & sched.gather(pl.col("lo"))
+            & sched.gather(pl.col("hi"))
+        ).alias("clock"),
     )
 
 

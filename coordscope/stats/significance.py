@@ -129,6 +129,7 @@ from coordscope.stats.evidence import (
     is_candidate,
     key_evidence,
     pair_partitions,
+    resolve_evidence,
     single_edges,
     unit_evidence,
 )
@@ -209,7 +210,7 @@ class Significance:
 
 
 def significance(
-    actions: pl.DataFrame,
+    actions: pl.DataFrame | pl.LazyFrame,
     *,
     window: float = 60.0,
     windows: Mapping[str, float] | None = None,
@@ -222,9 +223,11 @@ def significance(
 
     Parameters
     ----------
-    actions : polars.DataFrame
+    actions : polars.DataFrame or polars.LazyFrame
         :data:`~coordscope.signals.actions.ACTION_SCHEMA` rows of every audited signal,
-        concatenated (column ``signal`` says which).
+        concatenated (column ``signal`` says which); a lazy frame (a scan of the spilled
+        actions) is read a few columns at a time: the stage holds integer codes only,
+        and reads the keys and event ids of the evidence at the end.
     window : float, default 60.0
         ``W`` in seconds (inclusive), for signals without their own window.
     windows : mapping of str to float, optional
@@ -264,11 +267,14 @@ def significance(
     work = WorkDir() if work is None else work
     timings: dict[str, float] = {}
     clock = time.perf_counter()
-    signals = sorted(actions["signal"].unique().to_list())
+    lazy = actions.lazy()
+    signals = sorted(
+        lazy.select(pl.col("signal").unique()).collect(engine="streaming").to_series().to_list()
+    )
     overrides = dict(SIGNAL_WINDOWS if windows is None else windows)
     win = {s: float(overrides.get(s, window)) for s in signals}
 
-    if actions.height == 0:
+    if not signals:
         return Significance(
             PartedTable.of(pl.DataFrame(schema={**EDGE_SCHEMA, **SIGNIFICANCE_COLUMNS})),
             PartedTable.of(pl.DataFrame(schema=EVIDENCE_SCHEMA)),
@@ -278,7 +284,7 @@ def significance(
         )
 
     # 1. units: maximal runs of a key's actions with gaps <= W; key statistics per unit
-    units = code_units(actions, signals, win, seed=seed)
+    units = code_units(lazy, signals, win, seed=seed)
     timings["units"] = _lap(clock)
     clock = time.perf_counter()
 
@@ -292,7 +298,7 @@ def significance(
 
     # 3. co-actions counted by the partitioned engine; per pair partition: the edges that
     # cannot be tested are final, the candidates get their evidence and their pair tests
-    scan = _PartitionScan(actions, units, nulls, testable, work)
+    scan = _PartitionScan(units, nulls, testable, work)
     # the engine gets what the stage does not hold already (actions, codes, incidence)
     engine_budget = budget.after(held_bytes(actions, units.coded, nulls.incidence))
     for outcome in pair_partitions(units, budget=engine_budget, work=work, then=scan.process):
@@ -323,6 +329,13 @@ def significance(
     live = PartedTable(scan.live, _LIVE_SCHEMA, transform=None, owner=work)
     groups = group_tests(graph, live, nulls, seed=seed, alpha=alpha)
     timings["groups"] = _lap(clock)
+    clock = time.perf_counter()
+
+    # 6. the evidence's keys and event ids, read from the actions by row
+    resolved = resolve_evidence(
+        scan.evidence, lazy, rows=max(1 << 16, budget.memory // _RESOLVE_ROW_BYTES), work=work
+    )
+    timings["evidence"] = _lap(clock)
 
     counts: dict[str, Any] = {
         "edges": scan.n_edges,
@@ -345,9 +358,13 @@ def significance(
         "windows": win,
         "alpha": alpha,
     }
-    evidence = PartedTable(scan.evidence, EVIDENCE_SCHEMA, transform=None, owner=work)
+    evidence = PartedTable(resolved, EVIDENCE_SCHEMA, transform=None, owner=work)
     return Significance(edges_out, evidence, groups, counts, timings)
 
+
+#: Bytes an evidence row costs while its strings are looked up: the coded row, its
+#: resolved copy and sort, and the key and event id it refers to (three action rows).
+_RESOLVE_ROW_BYTES: Final = 1024
 
 _EMPTY_LOW: Final = pl.DataFrame(
     schema={**EDGE_SCHEMA, "a": pl.Int64, "b": pl.Int64, "p": pl.Float64, "ps": pl.Float64,
@@ -373,13 +390,11 @@ class _PartitionScan:
 
     def __init__(
         self,
-        actions: pl.DataFrame,
         units: Units,
         nulls: NullContext,
         testable: npt.NDArray[np.bool_],
         work: WorkDir,
     ) -> None:
-        self.actions = actions.select("signal", "key", "actor_id", "ts", "event_id")
         self.units = units
         self.nulls = nulls
         self.testable = testable
@@ -413,9 +428,9 @@ class _PartitionScan:
             piece = single.cast(dict(_PIECE_SCHEMA))  # type: ignore[arg-type]
         else:
             keyed = part.keyed.join(cand, on=["lo", "hi"], how="semi")
-            unit_ev = unit_evidence(keyed, self.actions, self.units)
+            unit_ev = unit_evidence(keyed, self.units)
             del keyed
-            key_ev = key_evidence(unit_ev)
+            key_ev = key_evidence(unit_ev, self.units)
             ev = coded_evidence(unit_ev, self.units, self.nulls.scheduled)
             del unit_ev
             out.n_clock = int(ev["clock"].sum())
@@ -475,15 +490,16 @@ class _Outcome:
 
 
 def _check(
-    actions: pl.DataFrame,
+    actions: pl.DataFrame | pl.LazyFrame,
     window: float,
     windows: Mapping[str, float] | None,
     alpha: float,
     seed: int,
 ) -> None:
     """Raise :class:`~coordscope.errors.ParameterError` naming the first bad parameter."""
+    columns = actions.collect_schema().names()
     for col in ("signal", "key", "actor_id", "ts", "event_id", "event"):
-        if col not in actions.columns:
+        if col not in columns:
             raise ParameterError(f"actions: column '{col}' is missing")
     if not window >= 0:
         raise ParameterError(f"window must be >= 0 seconds, got {window}")

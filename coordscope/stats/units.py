@@ -91,9 +91,11 @@ class Units:
         ``(k, t, row)``; ``t`` in microseconds, ``row`` the action's row in the input,
         ``hb`` the half of the split its time falls in (:func:`block_half`).
     table : polars.DataFrame
-        ``k, s, row0, h``: one row per unit (saturated ones included); ``s`` the signal's
-        index in ``signals``, ``row0`` the input row of its first action, ``h`` the bit
-        mask of the halves its actions fall in (1, 2 or 3).
+        ``k, s, row0, h, kid``: one row per unit (saturated ones included); ``s`` the
+        signal's index in ``signals``, ``row0`` the input row of its first action, ``h``
+        the bit mask of the halves its actions fall in (1, 2 or 3), ``kid`` the code of
+        its (signal, key): the units of one key have the same ``kid`` and consecutive
+        codes ``k``.
     actor_codes : polars.DataFrame
         ``actor_id, a, h``: ``h`` a 64-bit hash of the id (collision-checked), for
         integer joins (:func:`code_of`).
@@ -145,14 +147,20 @@ class Units:
 
 
 def code_units(
-    actions: pl.DataFrame, signals: list[str], win: dict[str, float], *, seed: int
+    actions: pl.DataFrame | pl.LazyFrame,
+    signals: list[str],
+    win: dict[str, float],
+    *,
+    seed: int,
 ) -> Units:
     """Code the actions by account and unit, and compute every unit's statistics.
 
     Parameters
     ----------
-    actions : polars.DataFrame
-        ``signal, key, actor_id, ts, event`` of every action (at least one row).
+    actions : polars.DataFrame or polars.LazyFrame
+        ``signal, key, actor_id, ts, event`` of every action (at least one row); a lazy
+        frame (a scan of spilled actions) is read a few columns at a time, and no string
+        column is held: the keys and accounts are coded from their 64-bit hashes.
     signals : list of str
         The signals of ``actions``, sorted.
     win : dict of str to float
@@ -171,7 +179,8 @@ def code_units(
     Notes
     -----
     Cost ``O(n log n)`` for ``n`` actions (the sort by key hash and time; the unit
-    statistics reuse that order).
+    statistics reuse that order). Memory: about 40 bytes an action for the coded
+    actions, twice that while they are sorted.
     """
     coded, table, actor_codes = _unit_codes(actions, signals, win, seed)
     n_units = table.height
@@ -310,13 +319,13 @@ def scheduled_accounts(coded: pl.DataFrame, *, n_accounts: int) -> npt.NDArray[n
     return out
 
 
-def _actor_codes(actions: pl.DataFrame) -> pl.DataFrame:
+def _actor_codes(actions: pl.LazyFrame) -> pl.DataFrame:
     """Code the account ids densely, in sorted id order.
 
     Returns ``actor_id, a, h``: ``a < b`` exactly when the ids are in order; ``h`` a
     64-bit hash of the id (collision-checked) for cheap integer joins.
     """
-    ids = actions["actor_id"].unique().sort()
+    ids = actions.select(pl.col("actor_id").unique()).collect(engine="streaming").to_series().sort()
     codes = pl.DataFrame(
         {"actor_id": ids, "a": pl.int_range(ids.len(), eager=True, dtype=pl.Int64)}
     ).with_columns(pl.col("actor_id").hash(seed=_ACTOR_SEED).alias("h"))
@@ -326,48 +335,69 @@ def _actor_codes(actions: pl.DataFrame) -> pl.DataFrame:
 
 
 def _unit_codes(
-    actions: pl.DataFrame, signals: list[str], win: dict[str, float], seed: int
+    actions: pl.DataFrame | pl.LazyFrame, signals: list[str], win: dict[str, float], seed: int
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Code the actions as ``k`` (unit), ``a`` (account), ``t`` (µs), ``event``, ``row``.
 
     Units are numbered in (key hash, time) order. Returns the coded actions sorted by
     ``(k, t, row)`` (``hb`` = the half of the split its time falls in,
-    :func:`block_half`), the unit table ``k, s, row0, h`` (``row0`` = the action row of
-    its first action, ``h`` = bit mask of the halves its actions fall in: 1, 2 or 3) and
-    the actor codes (:func:`_actor_codes`).
+    :func:`block_half`), the unit table ``k, s, row0, h, kid`` (``row0`` = the action
+    row of its first action, ``h`` = bit mask of the halves its actions fall in: 1, 2 or
+    3, ``kid`` = the code of its key) and the actor codes (:func:`_actor_codes`).
 
     The sort and the run boundaries use the 64-bit hash of (signal, key) only (numeric
-    comparisons); the hash is proven collision-free with a second, independent hash.
-    Cost ``O(n log n)``.
+    comparisons); the hash is proven collision-free with a second, independent hash (a
+    second pass over the keys, so that the coded frame never holds both). The strings
+    are hashed as they are read: only integer columns are collected. Cost
+    ``O(n log n)``.
     """
+    lazy = actions.lazy()
     sig_index = {s: i for i, s in enumerate(signals)}
-    codes = _actor_codes(actions)
+    codes = _actor_codes(lazy)
     sig = pl.col("signal").replace_strict(sig_index, return_dtype=pl.Int64)
-    frame = actions.select(
-        pl.int_range(pl.len(), dtype=pl.Int64).alias("row"),
-        sig.alias("s"),
-        pl.col("ts").dt.epoch("us").alias("t"),
-        pl.col("event"),
-        (pl.col("key").hash(seed=3) ^ (sig.cast(pl.UInt64) * _MIX)).alias("kh"),
-        (pl.col("key").hash(seed=17) ^ (sig.cast(pl.UInt64) * _MIX2)).alias("kh2"),
-    ).with_columns(code_of("actor_id", codes, actions).alias("a"))
-    n_kh, n_both = frame.select(
-        pl.col("kh").n_unique().alias("n"),
-        (pl.col("kh") ^ (pl.col("kh2") * _MIX)).n_unique().alias("n2"),
-    ).row(0)
+    kh = pl.col("key").hash(seed=3) ^ (sig.cast(pl.UInt64) * _MIX)
+    kh2 = pl.col("key").hash(seed=17) ^ (sig.cast(pl.UInt64) * _MIX2)
+    n_kh, n_both = (
+        lazy.select(kh.alias("kh"), kh2.alias("kh2"))
+        .select(
+            pl.col("kh").n_unique().alias("n"),
+            (pl.col("kh") ^ (pl.col("kh2") * _MIX)).n_unique().alias("n2"),
+        )
+        .collect(engine="streaming")
+        .row(0)
+    )
     if n_kh != n_both:  # pragma: no cover - probability ~ n² / 2**65
         raise ParameterError("internal: 64-bit hash collision between two keys; please report")
-    frame = frame.drop("kh2").sort(["kh", "t", "row"])
-    kh = frame["kh"].to_numpy()
+    frame = (
+        lazy.with_row_index("row")
+        .select(
+            pl.col("row").cast(pl.Int64),
+            sig.alias("s"),
+            pl.col("ts").dt.epoch("us").alias("t"),
+            pl.col("event"),
+            kh.alias("kh"),
+            pl.col("actor_id").hash(seed=_ACTOR_SEED).alias("h"),
+        )
+        .collect(engine="streaming")
+    )
+    a = frame.select("h").join(codes.select("h", "a"), on="h", how="left", maintain_order="left")
+    frame = frame.drop("h").with_columns(a.get_column("a"))
+    del a
+    frame = frame.sort(["kh", "t", "row"])
+    kh_np = frame["kh"].to_numpy()
     t = frame["t"].to_numpy()
     s_np = frame["s"].to_numpy()
     w_of = np.array([round(win[s] * US) for s in signals], dtype=np.int64)
-    new = np.ones(kh.shape[0], dtype=bool)
-    if kh.shape[0] > 1:
-        new[1:] = (kh[1:] != kh[:-1]) | ((t[1:] - t[:-1]) > w_of[s_np[1:]])
+    new = np.ones(kh_np.shape[0], dtype=bool)
+    if kh_np.shape[0] > 1:
+        new[1:] = (kh_np[1:] != kh_np[:-1]) | ((t[1:] - t[:-1]) > w_of[s_np[1:]])
     k = np.cumsum(new, dtype=np.int64) - 1
     starts = np.flatnonzero(new)
-    frame = frame.with_columns(pl.Series("k", k), block_half("t", seed=seed).alias("hb"))
+    new_key = np.ones(starts.shape[0], dtype=bool)
+    if starts.shape[0] > 1:
+        new_key[1:] = kh_np[starts[1:]] != kh_np[starts[:-1]]
+    del kh_np, new
+    frame = frame.drop("kh").with_columns(pl.Series("k", k), block_half("t", seed=seed).alias("hb"))
     hb_bit = (frame["hb"].to_numpy().astype(np.int8) + 1).astype(np.int8)  # 1 or 2
     h = np.bitwise_or.reduceat(hb_bit, starts) if starts.shape[0] else hb_bit[:0]
     units = pl.DataFrame(
@@ -376,6 +406,7 @@ def _unit_codes(
             "s": s_np[starts],
             "row0": frame["row"].to_numpy()[starts],
             "h": h.astype(np.int8),
+            "kid": np.cumsum(new_key, dtype=np.int64) - 1,
         }
     )
     coded = frame.select("k", "a", "t", "event", "row", "hb")
