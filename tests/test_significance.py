@@ -381,9 +381,15 @@ def test_a_crowded_unit_is_not_enumerated_but_stays_in_the_null_model() -> None:
 # ------------------------------------------------------ evidence strings looked up at the end
 
 
-def test_evidence_keys_and_events_are_looked_up_by_row_and_sorted_by_key(tmp_path) -> None:
+@pytest.mark.parametrize("slice_rows", [1, 2, 1 << 22])
+def test_evidence_keys_and_events_are_looked_up_by_row_and_sorted_by_key(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, slice_rows: int
+) -> None:
     from coordscope.parts import WorkDir
+    from coordscope.stats import evidence
     from coordscope.stats.evidence import CODED_EVIDENCE_SCHEMA, resolve_evidence
+
+    monkeypatch.setattr(evidence, "_SLICE_ROWS", slice_rows)  # actions read that many at a time
 
     # action rows 0..5; the coded evidence refers to them by row
     acts = pl.DataFrame(
@@ -443,3 +449,74 @@ def test_significance_of_a_scan_equals_that_of_the_held_actions() -> None:
     assert held.edges.equals(lazy.edges)
     assert held.groups.equals(lazy.groups)
     assert held.evidence.height > 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(["co_link", "co_share"]),
+            st.sampled_from(["k1", "k2", "k3", "k4", "k5"]),
+            st.sampled_from(["a", "b", "c", "d"]),
+            st.sampled_from([0, 1, 59, 60, 61, 120, 121, 500]),  # 60 s: ties at the window
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    part_rows=st.integers(1, 12),
+)
+def test_units_do_not_depend_on_the_key_partitions(
+    rows: list[tuple[str, str, str, int]], part_rows: int
+) -> None:
+    from coordscope.stats.units import code_units
+
+    acts = _acts([(s, k, a, float(t)) for s, k, a, t in rows])
+    signals = sorted(set(acts["signal"]))
+    win = dict.fromkeys(signals, 60.0)
+    whole = code_units(acts, signals, win, seed=1)
+    parted = code_units(acts.lazy(), signals, win, seed=1, part_rows=part_rows)
+    assert parted.coded.equals(whole.coded)
+    assert parted.table.equals(whole.table)
+    assert parted.actor_codes.equals(whole.actor_codes)
+    for name in ("pi", "actors", "inc_k", "inc_a", "inc_m", "near"):
+        assert np.array_equal(getattr(parted.ks, name), getattr(whole.ks, name)), name
+    assert np.array_equal(parted.saturated, whole.saturated)
+    # a unit is a maximal run of one key's actions with gaps <= 60 s, in (key, time) order
+    coded = whole.coded.join(whole.table.select("k", "kid"), on="k")
+    by_unit = coded.group_by("k").agg(pl.col("t").sort().diff().max(), pl.col("kid").n_unique())
+    assert (by_unit["t"].fill_null(0) <= 60_000_000).all()
+    assert (by_unit["kid"] == 1).all()
+    assert whole.table["kid"].n_unique() == acts.select("signal", "key").n_unique()
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 100])
+def test_significance_does_not_depend_on_the_chunks_handed_to_the_engine(
+    monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    from coordscope.budget import MIN_MEMORY, Budget
+    from coordscope.datasets.simulate import simulate
+    from coordscope.signals.actions import actions
+    from coordscope.stats import evidence
+
+    events, _ = simulate("mixed", seed=5, size="tiny")
+    acts = actions(events, signals=["co_share", "co_hashtag", "co_link", "co_text"])
+    whole = significance(acts)
+    # chunks of `chunk` actions (cut at unit starts), each handed to the engine on its own
+    monkeypatch.setattr(evidence, "_MIN_CHUNK", chunk)
+    parted = significance(acts, budget=Budget(memory=MIN_MEMORY, workers=2, task=1))
+    assert parted.edges.equals(whole.edges)
+    assert parted.evidence.equals(whole.evidence)
+    assert parted.groups.equals(whole.groups)
+    assert whole.counts["significant_edges"] > 0
+
+
+def test_unit_chunks_cut_at_unit_starts() -> None:
+    from coordscope.stats.evidence import _unit_chunks
+
+    k = np.array([0, 0, 0, 1, 2, 2, 3, 3, 3, 3])
+    # marks at 3, 6, 9 fall on unit starts 3 and 6, and inside unit 3 (moved back to 6)
+    assert _unit_chunks(k, 3) == [(0, 3), (3, 6), (6, 10)]
+    # marks at 2, 4, 6, 8: inside unit 0 (back to 0), at 4 and 6, inside unit 3 (back to 6)
+    assert _unit_chunks(k, 2) == [(0, 4), (4, 6), (6, 10)]
+    assert _unit_chunks(k, 100) == [(0, 10)]
+    assert _unit_chunks(k[:0], 4) == []

@@ -19,6 +19,7 @@ whether it is a clock co-action (:func:`coded_evidence`).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Final, TypeVar
@@ -36,6 +37,7 @@ from coordscope.schema import EDGE_SCHEMA, EVIDENCE_SCHEMA, SECONDS_PER_US
 from coordscope.stats.units import MINUTE_US, Units, block_half
 
 T = TypeVar("T")
+IntArray = npt.NDArray[np.int64]
 
 __all__ = [
     "CODED_EVIDENCE_SCHEMA",
@@ -85,35 +87,55 @@ def pair_partitions(
     Notes
     -----
     Cost ``O(n log n + P)`` for ``n`` actions and ``P`` in-window pairs; memory: the
-    coded actions plus the engine's budgeted tasks, never all pairs. Signals sharing a
-    window run in one pass of the engine.
+    coded actions, a chunk of them at a time handed to the engine (a task's bytes, cut
+    at unit starts), and the engine's budgeted tasks, never all pairs. Signals sharing a
+    window are counted together.
     """
     coded = units.coded
-    k = coded["k"].to_numpy()
+    k = coded["k"].to_numpy()  # views of the held columns: no copy
     a = coded["a"].to_numpy()
     t = coded["t"].to_numpy()
-    s = units.key_sig[k]
-    w_act = units.w_unit[k]
-    enumerated = ~units.crowded[k]  # a crowded unit's pairs are not enumerated
-    groups = [int(w) for w in np.unique(w_act[enumerated])]
-    masks: list[npt.NDArray[np.bool_] | None] = (
-        [None]
-        if len(groups) == 1 and enumerated.all()
-        else [(w_act == w) & enumerated for w in groups]
-    )
-    n_pairs = sum(
-        count_band_pairs(k if m is None else k[m], t if m is None else t[m], w)
-        for m, w in zip(masks, groups, strict=True)
-    )
+    chunks = _unit_chunks(k, max(_MIN_CHUNK, budget.task_bytes() // _CHUNK_ACTION_BYTES))
+    open_units = ~units.crowded  # a crowded unit's pairs are not enumerated
+    windows = [int(w) for w in np.unique(units.w_unit[open_units])]
+
+    def selections() -> Iterator[tuple[int, npt.NDArray[np.int64] | slice]]:
+        """Per chunk and window: the positions of the actions counted together."""
+        for lo, hi in chunks:
+            kk = k[lo:hi]
+            w_act = units.w_unit[kk]
+            counted = open_units[kk]
+            for w in windows:
+                m = (w_act == w) & counted
+                if m.all():
+                    yield w, slice(lo, hi)
+                elif m.any():
+                    yield w, np.flatnonzero(m) + lo
+
+    n_pairs = sum(count_band_pairs(k[sel], t[sel], w) for w, sel in selections())
     engine = LocalPairEngine(n_accounts=units.n_accounts, n_pairs=n_pairs, budget=budget, work=work)
-    for m, w in zip(masks, groups, strict=True):
-        if m is None:
-            engine.add(k, a, t, s, window=w)
-        else:
-            pos = np.flatnonzero(m).astype(np.int64)
-            engine.add(k[m], a[m], t[m], s[m], pos, window=w)
-    del k, a, t, s, w_act, masks
+    for w, sel in selections():
+        pos = np.arange(sel.start, sel.stop) if isinstance(sel, slice) else sel
+        kk = k[sel]
+        engine.add(kk, a[sel], t[sel], units.key_sig[kk], pos, window=w)
+        del kk, pos
     yield from engine.reduce_each(then)
+
+
+#: Bytes an action costs while the engine is handed a chunk of them (its codes, times,
+#: signal, position and the engine's scratch arrays): a chunk is one task's bytes.
+_CHUNK_ACTION_BYTES: Final = 80
+#: The fewest actions in a chunk (each chunk is a round of tasks on the threads).
+_MIN_CHUNK: Final = 1 << 12
+
+
+def _unit_chunks(k: IntArray, rows: int) -> list[tuple[int, int]]:
+    """Cut actions sorted by unit code ``k`` into spans of about ``rows``, at unit starts."""
+    n = k.shape[0]
+    marks = np.arange(rows, n, rows, dtype=np.int64)
+    cuts = np.searchsorted(k, k[marks], side="left") if marks.shape[0] else marks
+    bounds = np.unique(np.concatenate(([0], cuts, [n]))).tolist()
+    return [(lo, hi) for lo, hi in itertools.pairwise(bounds) if hi > lo]
 
 
 def is_candidate() -> pl.Expr:
@@ -292,8 +314,9 @@ def resolve_evidence(
 
     Notes
     -----
-    Cost: one scan of the actions per group of pieces, and ``O(R log R)`` for the ``R``
-    rows of a piece. Memory: a group's pieces and the strings they refer to.
+    Cost: one scan of the actions per group of pieces (a slice at a time), and
+    ``O(R log R)`` for the ``R`` rows of a piece. Memory: a group's pieces, the strings
+    they refer to and one slice of the actions.
     """
     out: list[Piece] = []
     group: list[Piece] = []
@@ -307,6 +330,10 @@ def resolve_evidence(
     return out
 
 
+#: Rows of the actions read at a time by :func:`resolve_evidence` (two string columns).
+_SLICE_ROWS: Final = 1 << 22
+
+
 def _resolve_group(group: list[Piece], actions: pl.LazyFrame, work: WorkDir) -> list[Piece]:
     """Resolve the pieces of one group against one scan of the actions."""
     frames = [scan_piece(p).collect() for p in group]
@@ -316,12 +343,19 @@ def _resolve_group(group: list[Piece], actions: pl.LazyFrame, work: WorkDir) -> 
             or [np.zeros(0, dtype=np.int64)]
         )
     )
-    lookup = (
-        actions.with_row_index("_row")
-        .filter(pl.col("_row").is_in(pl.Series(need).cast(pl.get_index_type()).implode()))
-        .select("key", "event_id")
-        .collect(engine="streaming")
-    )  # in row order: row need[i] is lookup row i
+    # row need[i] is lookup row i; the actions are read a slice at a time, each slice
+    # only when some row is needed there, and only the rows needed are kept
+    strings = actions.select("key", "event_id")
+    n_rows = int(strings.select(pl.len()).collect().item())
+    found: list[pl.DataFrame] = []
+    for start in range(0, n_rows, _SLICE_ROWS):
+        lo, hi = np.searchsorted(need, [start, start + _SLICE_ROWS])
+        if hi > lo:
+            rows = strings.slice(start, _SLICE_ROWS).collect()
+            found.append(rows[need[lo:hi] - start])
+            del rows
+    lookup = pl.concat(found) if found else pl.DataFrame(schema=strings.collect_schema())
+    del found
     out: list[Piece] = []
     for piece, frame in zip(group, frames, strict=True):
         at = {c: np.searchsorted(need, frame[c].to_numpy()) for c in ("key_row", "row_a", "row_b")}

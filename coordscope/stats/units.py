@@ -24,12 +24,14 @@ import numpy.typing as npt
 import polars as pl
 
 from coordscope.errors import ParameterError
+from coordscope.parts import concat_compact
 from coordscope.schema import US
 from coordscope.stats import null
 
 __all__ = [
     "CROWDED_NEIGHBOURS",
     "MINUTE_US",
+    "PART_ROWS",
     "SATURATED_ACTORS",
     "SATURATED_PI",
     "SPLIT_BLOCK_S",
@@ -64,6 +66,9 @@ SATURATED_PI: Final = 0.25
 #: expectation still includes it, so leaving out its co-actions can only raise p-values
 #: (conservative), and the group statistic, which reads the coded actions, still sees it.
 CROWDED_NEIGHBOURS: Final = 100
+#: Actions read at a time, and per key partition, by :func:`code_units` (working copies of
+#: about 250 bytes an action: 2 GB).
+PART_ROWS: Final = 1 << 23
 #: Length of the time blocks of the split-half group test (seconds): 6 hours.
 SPLIT_BLOCK_S: Final = 6 * 3600
 
@@ -152,6 +157,7 @@ def code_units(
     win: dict[str, float],
     *,
     seed: int,
+    part_rows: int = PART_ROWS,
 ) -> Units:
     """Code the actions by account and unit, and compute every unit's statistics.
 
@@ -167,6 +173,10 @@ def code_units(
         The window ``W`` of every signal, in seconds (inclusive).
     seed : int
         Seeds the split into halves (:func:`block_half`).
+    part_rows : int, default :data:`PART_ROWS`
+        The actions are read ``part_rows`` at a time and coded in key partitions of
+        about that many actions (ranges of the key hash, so that the partitions, one
+        after the other, are in key-hash order); the result does not depend on it.
 
     Returns
     -------
@@ -178,23 +188,24 @@ def code_units(
 
     Notes
     -----
-    Cost ``O(n log n)`` for ``n`` actions (the sort by key hash and time; the unit
-    statistics reuse that order). Memory: about 40 bytes an action for the coded
-    actions, twice that while they are sorted.
+    Cost ``O(n log n)`` for ``n`` actions (the sort by key hash and time, partition by
+    partition; the unit statistics reuse that order). Memory: the coded actions (about
+    45 bytes an action) plus the working copies of one partition (about 250 bytes an
+    action).
     """
-    coded, table, actor_codes = _unit_codes(actions, signals, win, seed)
+    if isinstance(part_rows, bool) or not isinstance(part_rows, int) or part_rows < 1:
+        raise ParameterError(f"part_rows must be an integer >= 1, got {part_rows!r}")
+    coded, table, actor_codes, ks = _unit_codes(actions, signals, win, seed, part_rows)
     n_units = table.height
     k = coded["k"].to_numpy()
-    a = coded["a"].to_numpy()
-    t = coded["t"].to_numpy()
     key_sig = table["s"].to_numpy().astype(np.int64)
     w_unit = np.array([round(win[s] * US) for s in signals], dtype=np.int64)[key_sig]
-    ks = null.key_stats(k, a, t, w_unit[k], n_units)  # coded is sorted by (k, t)
     many = ks.actors >= SATURATED_ACTORS
     saturated = many & (ks.pi >= SATURATED_PI)
     n_k = np.bincount(k, minlength=n_units)
     crowded = many & ~saturated & (2.0 * ks.near >= CROWDED_NEIGHBOURS * n_k)
     keep = ~saturated[k]
+    del k, n_k
     if not keep.all():
         # the events of a saturated unit are saturated on every signal: a repost carries
         # the original's hashtags and links, and a flash-viral burst would otherwise come
@@ -335,21 +346,29 @@ def _actor_codes(actions: pl.LazyFrame) -> pl.DataFrame:
 
 
 def _unit_codes(
-    actions: pl.DataFrame | pl.LazyFrame, signals: list[str], win: dict[str, float], seed: int
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    actions: pl.DataFrame | pl.LazyFrame,
+    signals: list[str],
+    win: dict[str, float],
+    seed: int,
+    part_rows: int,
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, null.KeyStats]:
     """Code the actions as ``k`` (unit), ``a`` (account), ``t`` (µs), ``event``, ``row``.
 
     Units are numbered in (key hash, time) order. Returns the coded actions sorted by
     ``(k, t, row)`` (``hb`` = the half of the split its time falls in,
     :func:`block_half`), the unit table ``k, s, row0, h, kid`` (``row0`` = the action
     row of its first action, ``h`` = bit mask of the halves its actions fall in: 1, 2 or
-    3, ``kid`` = the code of its key) and the actor codes (:func:`_actor_codes`).
+    3, ``kid`` = the code of its key), the actor codes (:func:`_actor_codes`) and the
+    unit statistics (:func:`coordscope.stats.null.key_stats`).
 
     The sort and the run boundaries use the 64-bit hash of (signal, key) only (numeric
     comparisons); the hash is proven collision-free with a second, independent hash (a
     second pass over the keys, so that the coded frame never holds both). The strings
-    are hashed as they are read: only integer columns are collected. Cost
-    ``O(n log n)``.
+    are hashed as they are read: only integer columns are collected, ``part_rows`` rows
+    at a time, each batch cut into key partitions by ranges of the hash. A unit lies in
+    one key partition, so each partition is sorted, coded and has its statistics
+    computed on its own, its codes following the previous partition's: the same codes
+    and statistics as one sort of everything. Cost ``O(n log n)``.
     """
     lazy = actions.lazy()
     sig_index = {s: i for i, s in enumerate(signals)}
@@ -368,18 +387,75 @@ def _unit_codes(
     )
     if n_kh != n_both:  # pragma: no cover - probability ~ n² / 2**65
         raise ParameterError("internal: 64-bit hash collision between two keys; please report")
-    frame = (
-        lazy.with_row_index("row")
-        .select(
-            pl.col("row").cast(pl.Int64),
-            sig.alias("s"),
-            pl.col("ts").dt.epoch("us").alias("t"),
-            pl.col("event"),
-            kh.alias("kh"),
-            pl.col("actor_id").hash(seed=_ACTOR_SEED).alias("h"),
-        )
-        .collect(engine="streaming")
+    n_rows = int(lazy.select(pl.len()).collect().item())
+    n_parts = max(1, -(-n_rows // part_rows))
+    numeric = lazy.select(
+        sig.alias("s"),
+        pl.col("ts").dt.epoch("us").alias("t"),
+        pl.col("event"),
+        kh.alias("kh"),
+        pl.col("actor_id").hash(seed=_ACTOR_SEED).alias("h"),
     )
+    # every key partition's rows, batch by batch (input order)
+    pending: list[list[pl.DataFrame]] = [[] for _ in range(n_parts)]
+    for start in range(0, n_rows, part_rows):
+        batch = numeric.slice(start, part_rows).collect(engine="streaming")
+        batch = batch.with_columns(
+            pl.int_range(start, start + batch.height, dtype=pl.Int64).alias("row")
+        )
+        if n_parts == 1:
+            pending[0].append(batch)
+            continue
+        # ranges of the hash: (kh >> 32) * P >> 32 is monotone in kh
+        part = ((batch["kh"].to_numpy() >> np.uint64(32)) * np.uint64(n_parts)) >> np.uint64(32)
+        batch = batch.with_columns(pl.Series("_p", part.astype(np.int64)))
+        for (p,), piece in batch.partition_by("_p", as_dict=True, include_key=False).items():
+            pending[int(p)].append(piece)
+        del batch, part
+    w_of = np.array([round(win[s] * US) for s in signals], dtype=np.int64)
+    coded_parts: list[pl.DataFrame] = []
+    unit_parts: list[pl.DataFrame] = []
+    stats_parts: list[null.KeyStats] = []
+    n_units = n_keys = 0
+    for p in range(n_parts):
+        frame = pl.concat(pending[p]) if pending[p] else None
+        pending[p] = []
+        if frame is None or frame.height == 0:
+            continue
+        coded, units, ks = _code_part(frame, codes, w_of, seed, n_units, n_keys)
+        del frame
+        n_units += units.height
+        n_keys = int(units["kid"][-1]) + 1
+        coded_parts.append(coded)
+        unit_parts.append(units)
+        stats_parts.append(ks)
+    coded = concat_compact(coded_parts)
+    units = pl.concat(unit_parts)
+    offsets = np.cumsum([0] + [u.height for u in unit_parts])
+    ks = null.KeyStats(
+        pi=np.concatenate([x.pi for x in stats_parts]),
+        actors=np.concatenate([x.actors for x in stats_parts]),
+        inc_k=np.concatenate([x.inc_k + o for x, o in zip(stats_parts, offsets, strict=False)]),
+        inc_a=np.concatenate([x.inc_a for x in stats_parts]),
+        inc_m=np.concatenate([x.inc_m for x in stats_parts]),
+        near=np.concatenate([x.near for x in stats_parts]),
+    )
+    return coded, units, codes, ks
+
+
+def _code_part(
+    frame: pl.DataFrame,
+    codes: pl.DataFrame,
+    w_of: IntArray,
+    seed: int,
+    k_offset: int,
+    kid_offset: int,
+) -> tuple[pl.DataFrame, pl.DataFrame, null.KeyStats]:
+    """Code one key partition (``s, t, event, kh, h, row``) as :func:`_unit_codes` says.
+
+    Unit codes start at ``k_offset``, key codes at ``kid_offset``; the statistics are
+    indexed by the partition's own units (code minus ``k_offset``).
+    """
     a = frame.select("h").join(codes.select("h", "a"), on="h", how="left", maintain_order="left")
     frame = frame.drop("h").with_columns(a.get_column("a"))
     del a
@@ -387,27 +463,26 @@ def _unit_codes(
     kh_np = frame["kh"].to_numpy()
     t = frame["t"].to_numpy()
     s_np = frame["s"].to_numpy()
-    w_of = np.array([round(win[s] * US) for s in signals], dtype=np.int64)
     new = np.ones(kh_np.shape[0], dtype=bool)
-    if kh_np.shape[0] > 1:
-        new[1:] = (kh_np[1:] != kh_np[:-1]) | ((t[1:] - t[:-1]) > w_of[s_np[1:]])
-    k = np.cumsum(new, dtype=np.int64) - 1
+    new[1:] = (kh_np[1:] != kh_np[:-1]) | ((t[1:] - t[:-1]) > w_of[s_np[1:]])
+    k = np.cumsum(new, dtype=np.int64) - 1  # the partition's own codes
     starts = np.flatnonzero(new)
     new_key = np.ones(starts.shape[0], dtype=bool)
-    if starts.shape[0] > 1:
-        new_key[1:] = kh_np[starts[1:]] != kh_np[starts[:-1]]
+    new_key[1:] = kh_np[starts[1:]] != kh_np[starts[:-1]]
     del kh_np, new
-    frame = frame.drop("kh").with_columns(pl.Series("k", k), block_half("t", seed=seed).alias("hb"))
+    ks = null.key_stats(k, frame["a"].to_numpy(), t, w_of[s_np], starts.shape[0])
+    frame = frame.drop("kh").with_columns(
+        pl.Series("k", k + k_offset), block_half("t", seed=seed).alias("hb")
+    )
+    del k
     hb_bit = (frame["hb"].to_numpy().astype(np.int8) + 1).astype(np.int8)  # 1 or 2
-    h = np.bitwise_or.reduceat(hb_bit, starts) if starts.shape[0] else hb_bit[:0]
     units = pl.DataFrame(
         {
-            "k": np.arange(starts.shape[0], dtype=np.int64),
+            "k": np.arange(k_offset, k_offset + starts.shape[0], dtype=np.int64),
             "s": s_np[starts],
             "row0": frame["row"].to_numpy()[starts],
-            "h": h.astype(np.int8),
-            "kid": np.cumsum(new_key, dtype=np.int64) - 1,
+            "h": np.bitwise_or.reduceat(hb_bit, starts).astype(np.int8),
+            "kid": np.cumsum(new_key, dtype=np.int64) - 1 + kid_offset,
         }
     )
-    coded = frame.select("k", "a", "t", "event", "row", "hb")
-    return coded, units, codes
+    return frame.select("k", "a", "t", "event", "row", "hb"), units, ks
