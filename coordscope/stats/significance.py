@@ -289,9 +289,10 @@ def significance(
     clock = time.perf_counter()
 
     # 2. the null model's global aggregates (per account, per unit)
-    nulls = NullContext(
-        units, incidence(units), scheduled_accounts(units.coded, n_accounts=units.n_accounts)
-    )
+    rows = incidence(units)
+    units = units.without_incidence()  # the incidence table holds those rows now
+    nulls = NullContext(units, rows, scheduled_accounts(units.coded, n_accounts=units.n_accounts))
+    del rows
     testable = nulls.n_units_of >= 2
     timings["null_model"] = _lap(clock)
     clock = time.perf_counter()
