@@ -69,15 +69,23 @@ class NullContext:
     def signal_incidence(self, s: int) -> tuple[pl.DataFrame, npt.NDArray[np.int64]]:
         """Return signal ``s``'s incidence rows sorted by account, and where each starts.
 
-        ``(rows, starts)``: ``rows`` holds ``a, k, m`` of the signal's units, account
-        ``a``'s rows are ``rows[starts[a]:starts[a + 1]]``; computed once per signal.
+        ``(rows, starts)``: ``rows`` holds ``a, k, m`` of the signal's units that at least
+        two accounts acted in (the only ones two accounts can have in common: at 30 days
+        most units are one account's), account ``a``'s rows are
+        ``rows[starts[a]:starts[a + 1]]``; computed once per signal.
         """
         cache: dict[int, tuple[pl.DataFrame, npt.NDArray[np.int64]]]
         cache = self.__dict__.setdefault("_by_signal", {})
         with self._lock:  # several threads ask at once: sort once
             if s in cache:
                 return cache[s]
-            rows = self.incidence.filter(pl.col("s") == s).select("a", "k", "m").sort(["a", "k"])
+            shared = self.units.ks.actors[self.incidence["k"].to_numpy()] >= 2
+            rows = (
+                self.incidence.filter(pl.Series(shared) & (pl.col("s") == s))
+                .select("a", "k", "m")
+                .sort(["a", "k"])
+            )
+            del shared
             deg = np.bincount(rows["a"].to_numpy(), minlength=self.units.n_accounts)
             starts = np.zeros(deg.shape[0] + 1, dtype=np.int64)
             np.cumsum(deg, out=starts[1:])
