@@ -5,14 +5,15 @@ Every pair is counted by the partitioned engine with the unit code as key
 pair partition comes with its (pair, unit) rows and the positions of the two actions of
 every unit's closest co-action. Only pairs with two co-acted units of one signal can be
 tested (one co-action is never evidence, :func:`is_candidate`): the others become edge
-rows as they are (:func:`single_edges`), and the evidence — with account, event and key
-strings — is built for the candidates only, one pair partition at a time
-(:func:`unit_evidence`). A pair with as many co-acted units as signals had one per signal
-(a retweet carries a share, a link and a hashtag: one occasion, three units) and is not
-a candidate.
+rows as they are (:func:`single_edges`), and the evidence is built for the candidates
+only, one pair partition at a time (:func:`unit_evidence`, :func:`key_evidence`), with
+action rows in place of keys and event ids; those strings are read from the actions once
+every partition is done (:func:`resolve_evidence`), so the actions need not be held. A
+pair with as many co-acted units as signals had one per signal (a retweet carries a
+share, a link and a hashtag: one occasion, three units) and is not a candidate.
 
 The module also turns the evidence into the tables the tests read: key-level evidence
-(:func:`key_evidence`, the published one), the (unit, account) incidence
+(:func:`key_evidence`, published once its strings are read), the (unit, account) incidence
 (:func:`incidence`) and the evidence as integer codes with its half of the split and
 whether it is a clock co-action (:func:`coded_evidence`).
 """
