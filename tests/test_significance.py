@@ -520,3 +520,30 @@ def test_unit_chunks_cut_at_unit_starts() -> None:
     assert _unit_chunks(k, 2) == [(0, 4), (4, 6), (6, 10)]
     assert _unit_chunks(k, 100) == [(0, 10)]
     assert _unit_chunks(k[:0], 4) == []
+
+
+def test_keys_without_synchrony_add_nothing_to_the_model() -> None:
+    # 6 keys, three with π = 0 (one account's): the model answers exactly as without them
+    n_key = np.array([5.0, 40.0, 3.0, 900.0, 12.0, 2.0])
+    pi = np.array([0.0, 0.3, 0.0, 0.0, 0.05, 0.9])
+    half = np.array([1, 3, 2, 3, 1, 2], dtype=np.int8)
+    n_actor = np.array([10.0, 300.0, 50.0])
+    total = float(n_key.sum())
+    full = null.fit_model(n_actor, n_key, pi, half, total=total)
+    live = pi > 0
+    sub = null.fit_model(n_actor, n_key[live], pi[live], half[live], total=total)
+    c = np.array([0.0, 1e-6, 0.01, 1.0, 50.0])
+    big_x = np.array([0.0, 0.01, 0.5, 3.0])
+    size = np.array([3.0, 4.0, 5.0, 40.0])
+    for table in (0, 1, 2):
+        assert full.tables[table][0].shape == sub.tables[table][0].shape  # zeros left out
+        assert np.array_equal(null.capped_sum(full, c, table), null.capped_sum(sub, c, table))
+        assert np.array_equal(
+            null.group_unit_bound(full, big_x, size, table),
+            null.group_unit_bound(sub, big_x, size, table),
+        )
+    # by hand, table 2 (all keys), c = 1: Σ min(1, y²π), y = n/√N, N = 962
+    y = n_key / np.sqrt(total)
+    assert null.capped_sum(full, np.array([1.0]), 2)[0] == pytest.approx(
+        float(np.minimum(1.0, y * y * pi).sum())
+    )
