@@ -303,7 +303,7 @@ def resolve_evidence(
         ``key, event_id`` of every action (the rows the pieces refer to).
     rows : int
         Evidence rows resolved together: each group of pieces of about that many rows
-        reads the actions once (one streaming scan keeping the rows it refers to).
+        reads the actions once (a slice at a time, keeping the rows it refers to).
     work : WorkDir
         Where the resolved pieces are written; the coded piece files are deleted.
 

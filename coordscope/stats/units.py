@@ -25,7 +25,7 @@ import numpy.typing as npt
 import polars as pl
 
 from coordscope.errors import ParameterError
-from coordscope.parts import concat_compact
+from coordscope.parts import concat_compact, lazy_frames
 from coordscope.schema import US
 from coordscope.stats import null
 
@@ -410,11 +410,13 @@ def _unit_codes(
     )
     # every key partition's rows, batch by batch (input order)
     pending: list[list[pl.DataFrame]] = [[] for _ in range(n_parts)]
-    for start in range(0, n_rows, part_rows):
-        batch = numeric.slice(start, part_rows).collect(engine="streaming")
-        batch = batch.with_columns(
-            pl.int_range(start, start + batch.height, dtype=pl.Int64).alias("row")
+    start = 0
+    for read in lazy_frames(numeric, part_rows):
+        batch = read.with_columns(
+            pl.int_range(start, start + read.height, dtype=pl.Int64).alias("row")
         )
+        start += batch.height
+        del read
         if n_parts == 1:
             pending[0].append(batch)
             continue
