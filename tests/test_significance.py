@@ -301,8 +301,8 @@ def test_a_saturated_burst_is_dropped_from_the_hashtags_its_reposts_carry() -> N
     news = int(units.table.filter(pl.col("s") == 0)["k"].item())
     share = int(units.table.filter(pl.col("s") == 1)["k"].item())
     assert units.saturated.tolist() == [k == share for k in range(2)]
-    assert units.ks.pi[share] == 1.0
-    assert units.ks.pi[news] == pytest.approx(8019 / 51040)
+    assert units.pi[share] == 1.0
+    assert units.pi[news] == pytest.approx(8019 / 51040)
     assert units.n_saturated_actions == 240
     assert sorted(units.coded["event"].to_list()) == list(range(200))
 
@@ -340,9 +340,8 @@ def test_a_unit_is_crowded_from_a_hundred_neighbours_per_action_inclusive(
     acts = pl.DataFrame(_hashtag_stream(n, 1_170_000), schema=_ACT_SCHEMA, orient="row")
     units = code_units(acts, ["co_hashtag"], {"co_hashtag": 60}, seed=0)
     near = 51 * n - 1326
-    assert units.ks.near.tolist() == [near]
-    assert units.ks.pi[0] == pytest.approx(near / (n * (n - 1) / 2))
-    assert units.ks.pi[0] < 0.08
+    assert units.pi[0] == pytest.approx(near / (n * (n - 1) / 2))
+    assert units.pi[0] < 0.08
     assert units.crowded.tolist() == [crowded]
     assert units.saturated.tolist() == [False]
     assert units.coded.height == n
@@ -357,8 +356,6 @@ def test_a_crowded_unit_is_not_enumerated_but_stays_in_the_null_model() -> None:
     posts, 1.17 s apart: their pair is the only edge, co-acted on the link alone. The
     hashtag unit is still in the null model (the incidence holds its 1,326 actions).
     """
-    from coordscope.stats.evidence import incidence
-
     rows = _hashtag_stream(1326, 1_170_000)
     rows += [("co_link", "L", a, ts, e, ev) for (_, _, a, ts, e, ev) in rows[:2]]
     acts = pl.DataFrame(rows, schema=_ACT_SCHEMA, orient="row")
@@ -372,8 +369,12 @@ def test_a_crowded_unit_is_not_enumerated_but_stays_in_the_null_model() -> None:
     from coordscope.stats.units import code_units
 
     units = code_units(acts, ["co_hashtag", "co_link"], {"co_hashtag": 60, "co_link": 60}, seed=0)
-    tab = incidence(units)
-    assert tab.filter(pl.col("s") == 0)["m"].sum() == 1326
+    assert units.incidence.per_signal.tolist() == [1326, 2]
+    assert units.incidence.shared.group_by("s").agg(pl.col("m").sum()).sort("s").rows() == [
+        (0, 1326),
+        (1, 2),
+    ]
+    assert units.incidence.activity.sum() == 1328
     only_crowded = significance(acts.filter(pl.col("signal") == "co_hashtag"), window=60)
     assert only_crowded.edges.height == 0
 
@@ -478,15 +479,41 @@ def test_units_do_not_depend_on_the_key_partitions(
     assert parted.coded.equals(whole.coded)
     assert parted.table.equals(whole.table)
     assert parted.actor_codes.equals(whole.actor_codes)
-    for name in ("pi", "actors", "inc_k", "inc_a", "inc_m", "near"):
-        assert np.array_equal(getattr(parted.ks, name), getattr(whole.ks, name)), name
-    assert np.array_equal(parted.saturated, whole.saturated)
+    for name in ("pi", "saturated", "crowded"):
+        assert np.array_equal(getattr(parted, name), getattr(whole, name)), name
+    assert parted.incidence.shared.equals(whole.incidence.shared)
+    for name in ("activity", "n_units_of", "per_signal"):
+        assert np.array_equal(getattr(parted.incidence, name), getattr(whole.incidence, name)), name
     # a unit is a maximal run of one key's actions with gaps <= 60 s, in (key, time) order
     coded = whole.coded.join(whole.table.select("k", "kid"), on="k")
     by_unit = coded.group_by("k").agg(pl.col("t").sort().diff().max(), pl.col("kid").n_unique())
     assert (by_unit["t"].fill_null(0) <= 60_000_000).all()
     assert (by_unit["kid"] == 1).all()
     assert whole.table["kid"].n_unique() == acts.select("signal", "key").n_unique()
+    # the incidence, brute force: units as runs of (signal, key) with gaps <= 60 s (none
+    # is saturated: four accounts), named by the row of their first action in time
+    brute = acts.with_row_index("row").sort(["signal", "key", "ts", "row"])
+    gap = pl.col("ts").diff().dt.total_microseconds().fill_null(0) > 60_000_000
+    new = (pl.col("signal") != pl.col("signal").shift()) | (pl.col("key") != pl.col("key").shift())
+    brute = brute.with_columns(run=(new.fill_null(True) | gap).cum_sum())
+    brute = brute.with_columns(pl.col("row").first().over("run").cast(pl.Int64).alias("row0"))
+    per = brute.group_by("row0", "actor_id", "signal").agg(pl.len().alias("m"))
+    n_acc = per.group_by("row0").agg(pl.len().alias("n_acc"))
+    shared = per.join(n_acc.filter(pl.col("n_acc") >= 2), on="row0", how="semi")
+    inc = whole.incidence
+    got = (
+        inc.shared.join(whole.table.select("k", "row0"), on="k")
+        .join(whole.actor_codes.select("a", "actor_id"), on="a")
+        .select("row0", "actor_id", pl.col("m").cast(pl.UInt32))
+    )
+    assert sorted(got.rows()) == sorted(shared.select("row0", "actor_id", "m").rows())
+    ids = whole.actor_codes["actor_id"].to_list()
+    by_actor = dict(acts.group_by("actor_id").agg(pl.len()).rows())
+    assert inc.activity.tolist() == [float(by_actor[i]) for i in ids]
+    units_of = dict(per.group_by("actor_id").agg(pl.len()).rows())
+    assert inc.n_units_of.tolist() == [units_of[i] for i in ids]
+    by_signal = dict(acts.group_by("signal").agg(pl.len()).rows())
+    assert inc.per_signal.tolist() == [by_signal[s] for s in signals]
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 100])

@@ -13,9 +13,9 @@ pair with as many co-acted units as signals had one per signal (a retweet carrie
 share, a link and a hashtag: one occasion, three units) and is not a candidate.
 
 The module also turns the evidence into the tables the tests read: key-level evidence
-(:func:`key_evidence`, published once its strings are read), the (unit, account) incidence
-(:func:`incidence`) and the evidence as integer codes with its half of the split and
-whether it is a clock co-action (:func:`coded_evidence`).
+(:func:`key_evidence`, published once its strings are read) and the evidence as integer
+codes with its half of the split and whether it is a clock co-action
+(:func:`coded_evidence`).
 """
 
 from __future__ import annotations
@@ -44,7 +44,6 @@ __all__ = [
     "CODED_EVIDENCE_SCHEMA",
     "coded_evidence",
     "edges_from_evidence",
-    "incidence",
     "is_candidate",
     "key_evidence",
     "pair_partitions",
@@ -98,13 +97,13 @@ def pair_partitions(
     t = coded["t"].to_numpy()
     chunks = _unit_chunks(k, max(_MIN_CHUNK, budget.task_bytes() // _CHUNK_ACTION_BYTES))
     open_units = ~units.crowded  # a crowded unit's pairs are not enumerated
-    windows = [int(w) for w in np.unique(units.w_unit[open_units])]
+    windows = [int(w) for w in np.unique(units.w_signal[np.unique(units.key_sig[open_units])])]
 
     def selections() -> Iterator[tuple[int, npt.NDArray[np.int64] | slice]]:
         """Per chunk and window: the positions of the actions counted together."""
         for lo, hi in chunks:
             kk = k[lo:hi]
-            w_act = units.w_unit[kk]
+            w_act = units.windows_of(kk)
             counted = open_units[kk]
             for w in windows:
                 m = (w_act == w) & counted
@@ -376,35 +375,6 @@ def _resolve_group(group: list[Piece], actions: pl.LazyFrame, work: WorkDir) -> 
         else:
             out.append(resolved)
     return out
-
-
-def incidence(units: Units) -> pl.DataFrame:
-    """Tabulate the actions of every account on every unsaturated unit.
-
-    Parameters
-    ----------
-    units : Units
-        The units and their statistics.
-
-    Returns
-    -------
-    polars.DataFrame
-        ``a, k, m, s`` (Int64): ``m`` actions of account ``a`` on unit ``k`` of signal
-        ``s``, for the unsaturated units; from the (unit, account) counts of
-        :func:`coordscope.stats.null.key_stats`, sorted by ``(k, a)``.
-
-    Notes
-    -----
-    Cost ``O(rows)``.
-    """
-    ks = units.ks
-    keep_units = ~units.saturated
-    sel = keep_units[ks.inc_k]
-    k = ks.inc_k[sel]
-    return pl.DataFrame(
-        {"a": ks.inc_a[sel], "k": k, "m": ks.inc_m[sel], "s": units.key_sig[k]},
-        schema={"a": pl.Int64, "k": pl.Int64, "m": pl.Int64, "s": pl.Int64},
-    )
 
 
 def coded_evidence(

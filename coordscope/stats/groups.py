@@ -31,7 +31,7 @@ from coordscope.schema import GROUP_SCHEMA
 from coordscope.stats import null
 from coordscope.stats.communities import communities
 from coordscope.stats.multiple import benjamini_hochberg
-from coordscope.stats.pairs import NullContext, signal_model
+from coordscope.stats.pairs import NullContext, signal_model, unit_sizes
 from coordscope.stats.units import MINUTE_US, Units
 
 __all__ = ["group_tests", "half_counts"]
@@ -46,16 +46,22 @@ FloatArray = npt.NDArray[np.float64]
 class _Totals:
     """Action totals the group expectation is computed from (unsaturated units only).
 
-    ``n_total`` the actions of each signal index, ``n_all`` their sum; per unit, ``unit_n``
-    its actions, ``unit_d`` its different-account action pairs and ``unit_p`` those
-    within the window (``π·D``).
+    ``n_total`` the actions of each signal index, ``n_all`` their sum; for the units with
+    at least two accounts (``units``, ascending codes), ``unit_n`` their actions,
+    ``unit_d`` their different-account action pairs and ``unit_p`` those within the
+    window (``π·D``).
     """
 
     n_total: dict[int, float]
     n_all: float
+    units: npt.NDArray[np.int64]
     unit_n: FloatArray
     unit_d: FloatArray
     unit_p: FloatArray
+
+    def index(self, k: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """Return the positions of the unit codes ``k`` (all among :attr:`units`)."""
+        return np.searchsorted(self.units, k)
 
 
 def half_counts(ev: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -195,23 +201,19 @@ def group_tests(
 
 
 def _totals(nulls: NullContext) -> _Totals:
-    """Sum the actions per signal and per unit, and count each unit's action pairs."""
-    incidence = nulls.incidence
-    n_units = nulls.units.key_sig.shape[0]
-    inc_s = incidence["s"].to_numpy()
-    inc_m = incidence["m"].to_numpy()
-    n_total = {s: float(inc_m[inc_s == s].sum()) for s in nulls.models}
+    """Sum the actions per signal and per unit, and count each unit's action pairs.
+
+    Only the units with at least two accounts are tabulated: the corrections of
+    :func:`_expectation` are 0 on a unit of one account (``π = 0`` and no pairs).
+    """
+    inc = nulls.units.incidence
+    n_total = {s: float(inc.per_signal[s]) for s in nulls.models}
     n_all = float(sum(n_total.values()))
-    unit_n = np.zeros(n_units)
-    unit_s2 = np.zeros(n_units)
-    if incidence.height:
-        k_np = incidence["k"].to_numpy()
-        m_np = incidence["m"].to_numpy().astype(np.float64)
-        unit_n = np.bincount(k_np, weights=m_np, minlength=n_units).astype(np.float64)
-        unit_s2 = np.bincount(k_np, weights=m_np**2, minlength=n_units).astype(np.float64)
+    units, unit_n = unit_sizes(inc.shared)
+    _, unit_s2 = unit_sizes(inc.shared.select("k", pl.col("m") * pl.col("m")))
     unit_d = (unit_n**2 - unit_s2) / 2.0
-    unit_p = nulls.units.ks.pi * unit_d  # in-window different-account pairs of each unit
-    return _Totals(n_total, n_all, unit_n, unit_d, unit_p)
+    unit_p = nulls.units.pi[units] * unit_d  # in-window different-account pairs of each unit
+    return _Totals(n_total, n_all, units, unit_n, unit_d, unit_p)
 
 
 def _candidates(graph: pl.DataFrame, *, seed: int) -> pl.DataFrame:
@@ -247,7 +249,8 @@ def _statistic(
         .filter(pl.col("hb") == test)
         .sort(["g", "k", "t", "a"])
     )
-    w_of = pl.lit(pl.Series("w", units.w_unit)).gather(pl.col("k"))
+    acts = acts.with_columns(pl.Series("w", units.windows_of(acts["k"].to_numpy())))
+    w_of = pl.col("w")
     on_grid = pl.lit(pl.Series("sched", scheduled)).gather(pl.col("a")) & (
         pl.col("t") % MINUTE_US == 0
     )
@@ -294,13 +297,16 @@ def _expectation(
     """
     units = nulls.units
     half_s = pl.Series("half", units.key_half)
-    g_members = comm.join(nulls.incidence, on="a", how="inner")
+    activity = pl.Series("n_a", units.incidence.activity)
     act = (
-        g_members.group_by(["g", "a"])
-        .agg(pl.col("m").sum().cast(pl.Float64).alias("n_a"))
+        comm.with_columns(pl.lit(activity).gather(pl.col("a")))
+        .filter(pl.col("n_a") > 0)
         .group_by("g")
         .agg(pl.col("n_a").sum().alias("S"))
     )
+    # the members' units of several accounts: on a unit of one account the bound is 0
+    # with the group or without it (π = 0), so its correction is 0
+    g_members = comm.join(units.incidence.shared, on="a", how="inner")
     root = float(np.sqrt(totals.n_all))
     big_x = np.zeros(gid.shape[0])
     big_x[np.searchsorted(gid, act["g"].to_numpy())] = act["S"].to_numpy() / root
@@ -342,22 +348,23 @@ def _expectation(
             .sort(["g", "k"])
         )
         kk = gk["k"].to_numpy()
+        j = totals.index(kk)
         ng = gk["ng"].to_numpy()
         dg = (ng**2 - gk["s2g"].to_numpy()) / 2.0
-        rest_d = totals.unit_d[kk] - dg
+        rest_d = totals.unit_d[j] - dg
         with np.errstate(invalid="ignore", divide="ignore"):
             pi_rest = np.where(
                 rest_d > 0,
-                (totals.unit_p[kk] - gk["cg"].to_numpy()) / np.maximum(rest_d, 1e-300),
+                (totals.unit_p[j] - gk["cg"].to_numpy()) / np.maximum(rest_d, 1e-300),
                 0,
             )
         pi_rest = np.clip(pi_rest, 0.0, 1.0)
         gi = np.searchsorted(gid, gk["g"].to_numpy())
-        y_old = totals.unit_n[kk] / root
-        y_new = np.maximum(totals.unit_n[kk] - ng, 0.0) / root
+        y_old = totals.unit_n[j] / root
+        y_new = np.maximum(totals.unit_n[j] - ng, 0.0) / root
         m_g = size[gi]
         corr = null.unit_bound(big_x[gi], m_g, y_new, pi_rest) - null.unit_bound(
-            big_x[gi], m_g, y_old, units.ks.pi[kk]
+            big_x[gi], m_g, y_old, units.pi[kk]
         )
         exp += np.bincount(gi, weights=corr, minlength=gid.shape[0])
     return exp

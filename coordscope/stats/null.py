@@ -155,6 +155,7 @@ def fit_model(
     half: npt.NDArray[np.int8],
     *,
     total: float | None = None,
+    x: FloatArray | None = None,
 ) -> Model:
     """Fit the model of :class:`Model` for one signal.
 
@@ -168,6 +169,9 @@ def fit_model(
     total : float, optional
         The number of actions ``N`` the activities and popularities are shares of
         (default: the sum of ``n_key``).
+    x : ndarray, optional
+        ``n_actor / √N`` computed already (the models of several signals share it);
+        default: computed here.
 
     Notes
     -----
@@ -192,7 +196,9 @@ def fit_model(
     keeps = [(half & (1 << h)) != 0 for h in (0, 1)] + [np.ones(y.shape[0], dtype=bool)]
     tables = [_prefix_table(z[by_z[keep[by_z]]]) for keep in keeps]
     by_y = [_by_y(y, pi, by_yk[keep[by_yk]]) for keep in keeps]
-    return Model(np.asarray(n_actor / root, dtype=np.float64), tables, by_y)
+    if x is None:
+        x = np.asarray(n_actor / root, dtype=np.float64)
+    return Model(x, tables, by_y)
 
 
 def _by_y(

@@ -18,7 +18,6 @@ are held until Benjamini–Hochberg has seen every partition (:func:`rank_edges`
 
 from __future__ import annotations
 
-import functools
 import threading
 from dataclasses import dataclass, field
 
@@ -43,10 +42,7 @@ class NullContext:
     Attributes
     ----------
     units : coordscope.stats.units.Units
-        The coded actions and the unit statistics.
-    incidence : polars.DataFrame
-        ``a, k, m, s``: actions of every account on every unsaturated unit
-        (:func:`coordscope.stats.evidence.incidence`).
+        The coded actions, the unit statistics and the (unit, account) incidence.
     scheduled : ndarray of bool
         The clock-driven accounts (:func:`coordscope.stats.units.scheduled_accounts`).
     models : dict of int to coordscope.stats.null.Model
@@ -55,42 +51,57 @@ class NullContext:
     """
 
     units: Units
-    incidence: pl.DataFrame
     scheduled: npt.NDArray[np.bool_]
     models: dict[int, null.Model] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    @functools.cached_property
+    @property
     def n_units_of(self) -> npt.NDArray[np.int64]:
         """Unsaturated units each account code acted in."""
-        counts = np.bincount(self.incidence["a"].to_numpy(), minlength=self.units.n_accounts)
-        return counts.astype(np.int64, copy=False)
+        return self.units.incidence.n_units_of
 
-    def signal_incidence(self, s: int) -> tuple[pl.DataFrame, npt.NDArray[np.int64]]:
-        """Return signal ``s``'s incidence rows sorted by account, and where each starts.
+    def signal_incidence(self, s: int) -> pl.DataFrame:
+        """Return signal ``s``'s incidence rows sorted by account (computed once).
 
-        ``(rows, starts)``: ``rows`` holds ``a, k, m`` of the signal's units that at least
-        two accounts acted in (the only ones two accounts can have in common: at 30 days
-        most units are one account's), account ``a``'s rows are
-        ``rows[starts[a]:starts[a + 1]]``; computed once per signal.
+        ``a, k, m`` of the signal's units that at least two accounts acted in (the only
+        ones two accounts can have in common: at 30 days most units are one account's),
+        sorted by ``(a, k)``: an account's rows are a run, found by binary search
+        (:func:`account_runs`).
         """
-        cache: dict[int, tuple[pl.DataFrame, npt.NDArray[np.int64]]]
-        cache = self.__dict__.setdefault("_by_signal", {})
+        cache: dict[int, pl.DataFrame] = self.__dict__.setdefault("_by_signal", {})
         with self._lock:  # several threads ask at once: sort once
-            if s in cache:
-                return cache[s]
-            shared = self.units.ks.actors[self.incidence["k"].to_numpy()] >= 2
-            rows = (
-                self.incidence.filter(pl.Series(shared) & (pl.col("s") == s))
-                .select("a", "k", "m")
-                .sort(["a", "k"])
-            )
-            del shared
-            deg = np.bincount(rows["a"].to_numpy(), minlength=self.units.n_accounts)
-            starts = np.zeros(deg.shape[0] + 1, dtype=np.int64)
-            np.cumsum(deg, out=starts[1:])
-            cache[s] = (rows, starts)
+            if s not in cache:
+                cache[s] = (
+                    self.units.incidence.shared.filter(pl.col("s") == s)
+                    .select("a", "k", "m")
+                    .sort(["a", "k"])
+                )
             return cache[s]
+
+    def activity_x(self, total: float) -> FloatArray:
+        """Return every account's activity as a share, ``x_a = n_a / √total`` (computed once).
+
+        The same for every signal's model (activity counts all signals), so the models
+        share one array. Called by :func:`signal_model`, which holds the lock.
+        """
+        if "_x" not in self.__dict__:
+            root = np.sqrt(total) if total > 0 else 1.0
+            self.__dict__["_x"] = np.asarray(self.units.incidence.activity / root, dtype=np.float64)
+        x: FloatArray = self.__dict__["_x"]
+        return x
+
+
+def account_runs(
+    a_sorted: npt.NDArray[np.int64], accounts: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Return where each account's run starts in ``a_sorted`` and its length.
+
+    ``a_sorted`` is the (sorted) account column of :meth:`NullContext.signal_incidence`;
+    cost ``O(log n)`` an account.
+    """
+    first = np.searchsorted(a_sorted, accounts, side="left")
+    size = np.searchsorted(a_sorted, accounts, side="right") - first
+    return first.astype(np.int64, copy=False), size.astype(np.int64, copy=False)
 
 
 def signal_model(nulls: NullContext, s: int) -> null.Model:
@@ -124,20 +135,34 @@ def signal_model(nulls: NullContext, s: int) -> null.Model:
 
 
 def _fit_signal_model(nulls: NullContext, s: int) -> null.Model:
-    incidence = nulls.incidence
+    # units with pi = 0 add nothing to the model (fit_model leaves them out), and a
+    # unit of one account has pi = 0: the units with several accounts are all it needs
     units = nulls.units
-    m_all = incidence["m"].to_numpy().astype(np.float64)
-    n_actor: FloatArray = np.bincount(
-        incidence["a"].to_numpy(), weights=m_all, minlength=units.n_accounts
-    ).astype(np.float64, copy=False)
-    sel = incidence["s"].to_numpy() == s
-    n_key: FloatArray = np.bincount(
-        incidence["k"].to_numpy()[sel], weights=m_all[sel], minlength=units.key_sig.shape[0]
-    ).astype(np.float64, copy=False)
-    keys = np.flatnonzero(units.key_sig == s)
+    keys, n_key = unit_sizes(units.incidence.shared.filter(pl.col("s") == s))
+    total = float(units.incidence.total)
     return null.fit_model(
-        n_actor, n_key[keys], units.ks.pi[keys], units.key_half[keys], total=float(m_all.sum())
+        units.incidence.activity,
+        n_key,
+        units.pi[keys],
+        units.key_half[keys],
+        total=total,
+        x=nulls.activity_x(total),
     )
+
+
+def unit_sizes(rows: pl.DataFrame) -> tuple[npt.NDArray[np.int64], FloatArray]:
+    """Return the units of (unit, account) rows sorted by unit, and their actions.
+
+    ``rows`` holds ``k, m`` sorted by ``k`` (:attr:`coordscope.stats.units.Incidence.shared`
+    or a part of it); returns ``(k, n)``: the distinct units in ascending order and the
+    sum of ``m`` over each (whole numbers, as floats).
+    """
+    k = rows["k"].to_numpy()
+    if k.shape[0] == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    starts = np.flatnonzero(np.concatenate(([True], k[1:] != k[:-1])))
+    n = np.add.reduceat(rows["m"].to_numpy(), starts).astype(np.float64)
+    return k[starts], n
 
 
 def pair_tests(ev: pl.DataFrame, nulls: NullContext) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -387,23 +412,23 @@ def _test_pairs(
     """
     units = nulls.units
     n_accounts = units.n_accounts
-    rows, starts = nulls.signal_incidence(signal)
-    deg = np.diff(starts)
+    rows = nulls.signal_incidence(signal)
+    a_sorted = rows["a"].to_numpy()
     pairs = cand.with_columns(
         (pl.col("a") * (n_accounts + 1) + pl.col("b")).alias("pid"),
-        pl.Series("da", deg[cand["a"].to_numpy()]),
-        pl.Series("db", deg[cand["b"].to_numpy()]),
+        pl.Series("da", account_runs(a_sorted, cand["a"].to_numpy())[1]),
+        pl.Series("db", account_runs(a_sorted, cand["b"].to_numpy())[1]),
     )
     # the incidence rows of the pairs' accounts only: contiguous runs of the sorted rows
     member = np.unique(np.concatenate([cand["a"].to_numpy(), cand["b"].to_numpy()]))
-    first, size = starts[member], deg[member]
+    first, size = account_runs(a_sorted, member)
     offsets = np.repeat(first - np.cumsum(size) + size, size)
     take = offsets + np.arange(offsets.shape[0], dtype=np.int64)
     common = null.common_keys(pairs, rows[take])
     # q per (pair, unit) computed in numpy, then summed per pair in a fixed order (a
     # literal Series inside an aggregation would be evaluated once per group)
     k_np = common["k"].to_numpy()
-    q = 1.0 - (1.0 - units.ks.pi[k_np]) ** (common["ma"].to_numpy() * common["mb"].to_numpy())
+    q = 1.0 - (1.0 - units.pi[k_np]) ** (common["ma"].to_numpy() * common["mb"].to_numpy())
     lam = _ordered_sums(common["pid"].to_numpy(), common["k"].to_numpy(), q, name="lam")
     pairs = pairs.join(lam, on="pid", how="left").with_columns(pl.col("lam").fill_null(0.0))
     e = null.expected_cooc(model, pairs["a"].to_numpy(), pairs["b"].to_numpy(), 2)

@@ -125,7 +125,6 @@ from coordscope.schema import (
 from coordscope.stats.evidence import (
     coded_evidence,
     edges_from_evidence,
-    incidence,
     is_candidate,
     key_evidence,
     pair_partitions,
@@ -284,15 +283,14 @@ def significance(
         )
 
     # 1. units: maximal runs of a key's actions with gaps <= W; key statistics per unit
-    units = code_units(lazy, signals, win, seed=seed)
+    units = code_units(
+        lazy, signals, win, seed=seed, part_rows=budget.memory // _CODE_ACTION_BYTES, work=work
+    )
     timings["units"] = _lap(clock)
     clock = time.perf_counter()
 
     # 2. the null model's global aggregates (per account, per unit)
-    rows = incidence(units)
-    units = units.without_incidence()  # the incidence table holds those rows now
-    nulls = NullContext(units, rows, scheduled_accounts(units.coded, n_accounts=units.n_accounts))
-    del rows
+    nulls = NullContext(units, scheduled_accounts(units.coded, n_accounts=units.n_accounts))
     testable = nulls.n_units_of >= 2
     timings["null_model"] = _lap(clock)
     clock = time.perf_counter()
@@ -301,7 +299,7 @@ def significance(
     # cannot be tested are final, the candidates get their evidence and their pair tests
     scan = _PartitionScan(units, nulls, testable, work)
     # the engine gets what the stage does not hold already (actions, codes, incidence)
-    engine_budget = budget.after(held_bytes(actions, units.coded, nulls.incidence))
+    engine_budget = budget.after(held_bytes(actions, units.coded, units.incidence.shared))
     for outcome in pair_partitions(units, budget=engine_budget, work=work, then=scan.process):
         scan.take(outcome)
     timings["pairs"] = _lap(clock)  # counting, reduce and pair tests (wall clock)
@@ -332,12 +330,6 @@ def significance(
     timings["groups"] = _lap(clock)
     clock = time.perf_counter()
 
-    # 6. the evidence's keys and event ids, read from the actions by row
-    resolved = resolve_evidence(
-        scan.evidence, lazy, rows=max(1 << 16, budget.memory // _RESOLVE_ROW_BYTES), work=work
-    )
-    timings["evidence"] = _lap(clock)
-
     counts: dict[str, Any] = {
         "edges": scan.n_edges,
         "edge_hypotheses": scan.n_hypotheses,
@@ -359,10 +351,24 @@ def significance(
         "windows": win,
         "alpha": alpha,
     }
+    # the codes, statistics and null models are done with: the evidence's strings are
+    # looked up without them (30 days × 1M events a day: 3.5 GB)
+    pieces = scan.evidence
+    del units, nulls, scan, testable, graph, live
+
+    # 6. the evidence's keys and event ids, read from the actions by row
+    resolved = resolve_evidence(
+        pieces, lazy, rows=max(1 << 16, budget.memory // _RESOLVE_ROW_BYTES), work=work
+    )
+    timings["evidence"] = _lap(clock)
+
     evidence = PartedTable(resolved, EVIDENCE_SCHEMA, transform=None, owner=work)
     return Significance(edges_out, evidence, groups, counts, timings)
 
 
+#: Bytes an action's key partition costs while it is coded, relative to the budget: the
+#: working copies (about 250 bytes an action) take a quarter of it (4M actions at 4 GB).
+_CODE_ACTION_BYTES: Final = 1024
 #: Bytes an evidence row costs while its strings are looked up: the coded row, its
 #: resolved copy and sort, and the key and event id it refers to (three action rows).
 _RESOLVE_ROW_BYTES: Final = 1024

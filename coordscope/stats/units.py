@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
 import numpy as np
@@ -25,7 +26,7 @@ import numpy.typing as npt
 import polars as pl
 
 from coordscope.errors import ParameterError
-from coordscope.parts import concat_compact, lazy_frames
+from coordscope.parts import WorkDir, concat_compact, lazy_frames
 from coordscope.schema import US
 from coordscope.stats import null
 
@@ -36,6 +37,7 @@ __all__ = [
     "SATURATED_ACTORS",
     "SATURATED_PI",
     "SPLIT_BLOCK_S",
+    "Incidence",
     "Units",
     "block_half",
     "code_of",
@@ -83,6 +85,39 @@ IntArray = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True)
+class Incidence:
+    """The (unit, account) action counts of the unsaturated units, as the tests read them.
+
+    A unit that one account alone acted in (at 30 days of 1M events a day, 93 % of them)
+    is never co-acted in and has ``π = 0``: the null models need its actions only in the
+    totals. So the rows of the units with at least two accounts are kept, and the rest
+    only as sums.
+
+    Attributes
+    ----------
+    shared : polars.DataFrame
+        ``a, k, m, s`` (Int64): ``m`` actions of account ``a`` on unit ``k`` of signal
+        ``s``, for the unsaturated units with at least two accounts, sorted by ``(k, a)``.
+    activity : ndarray of float64
+        Every account's actions on the unsaturated units (whole numbers).
+    n_units_of : ndarray of int64
+        The unsaturated units every account acted in.
+    per_signal : ndarray of int64
+        The actions on the unsaturated units of every signal index.
+    """
+
+    shared: pl.DataFrame
+    activity: npt.NDArray[np.float64]
+    n_units_of: IntArray
+    per_signal: IntArray
+
+    @property
+    def total(self) -> int:
+        """Return the number of actions on the unsaturated units."""
+        return int(self.per_signal.sum())
+
+
+@dataclass(frozen=True)
 class Units:
     """The actions coded by unit, and the statistics of every unit.
 
@@ -109,15 +144,17 @@ class Units:
         The audited signals, sorted; ``s`` indexes them.
     seed : int
         The seed of the split into halves.
-    ks : coordscope.stats.null.KeyStats
-        Per-unit ``π``, accounts and (unit, account) incidence, over all of a unit's
-        actions (saturated units included).
+    pi : ndarray of float64
+        Every unit's ``π`` (:func:`coordscope.stats.null.key_stats`), over all of its
+        actions.
+    incidence : Incidence
+        The (unit, account) action counts of the unsaturated units.
     key_sig : ndarray of int64
         The signal index of every unit.
     key_half : ndarray of int8
         The bit mask of the halves of every unit (``table["h"]``).
-    w_unit : ndarray of int64
-        The window of every unit's signal, in microseconds (inclusive).
+    w_signal : ndarray of int64
+        The window of every signal index, in microseconds (inclusive).
     saturated : ndarray of bool
         Whether each unit is saturated (its actions are not in ``coded``).
     n_saturated_actions : int
@@ -133,10 +170,11 @@ class Units:
     actor_codes: pl.DataFrame
     signals: tuple[str, ...]
     seed: int
-    ks: null.KeyStats
+    pi: npt.NDArray[np.float64]
+    incidence: Incidence
     key_sig: IntArray
     key_half: npt.NDArray[np.int8]
-    w_unit: IntArray
+    w_signal: IntArray
     saturated: npt.NDArray[np.bool_]
     n_saturated_actions: int
     crowded: npt.NDArray[np.bool_]
@@ -146,16 +184,9 @@ class Units:
         """Return the number of account codes."""
         return self.actor_codes.height
 
-    def without_incidence(self) -> Units:
-        """Return these units without the (unit, account) rows of their statistics.
-
-        Once :func:`coordscope.stats.evidence.incidence` has tabulated them (30 days of
-        1M events a day: 1.2 GB of arrays), the statistics need not keep their copy.
-        """
-        empty = np.zeros(0, dtype=np.int64)
-        return dataclasses.replace(
-            self, ks=dataclasses.replace(self.ks, inc_k=empty, inc_a=empty, inc_m=empty)
-        )
+    def windows_of(self, k: IntArray) -> IntArray:
+        """Return the window (µs, inclusive) of the signal of every unit code of ``k``."""
+        return self.w_signal[self.key_sig[k]]
 
     @property
     def ids(self) -> pl.DataFrame:
@@ -170,6 +201,7 @@ def code_units(
     *,
     seed: int,
     part_rows: int = PART_ROWS,
+    work: WorkDir | None = None,
 ) -> Units:
     """Code the actions by account and unit, and compute every unit's statistics.
 
@@ -189,6 +221,9 @@ def code_units(
         The actions are read ``part_rows`` at a time and coded in key partitions of
         about that many actions (ranges of the key hash, so that the partitions, one
         after the other, are in key-hash order); the result does not depend on it.
+    work : WorkDir, optional
+        Where the batches wait, cut into key partitions, until their partition is coded
+        (default: in memory).
 
     Returns
     -------
@@ -202,44 +237,28 @@ def code_units(
     -----
     Cost ``O(n log n)`` for ``n`` actions (the sort by key hash and time, partition by
     partition; the unit statistics reuse that order). Memory: the coded actions (about
-    45 bytes an action) plus the working copies of one partition (about 250 bytes an
-    action).
+    37 bytes an action), about 60 bytes a unit and the (unit, account) rows of the units
+    with several accounts, plus the working copies of one partition (about 250 bytes an
+    action); without ``work``, also every batch until its partition is coded (about 44
+    bytes an action).
     """
     if isinstance(part_rows, bool) or not isinstance(part_rows, int) or part_rows < 1:
         raise ParameterError(f"part_rows must be an integer >= 1, got {part_rows!r}")
-    coded, table, actor_codes, ks = _unit_codes(actions, signals, win, seed, part_rows)
-    n_units = table.height
-    k = coded["k"].to_numpy()
-    key_sig = table["s"].to_numpy().astype(np.int64, copy=False)
-    w_unit = np.array([round(win[s] * US) for s in signals], dtype=np.int64)[key_sig]
-    many = ks.actors >= SATURATED_ACTORS
-    saturated = many & (ks.pi >= SATURATED_PI)
-    n_k = np.bincount(k, minlength=n_units)
-    crowded = many & ~saturated & (2.0 * ks.near >= CROWDED_NEIGHBOURS * n_k)
-    keep = ~saturated[k]
-    del k, n_k
-    if not keep.all():
-        # the events of a saturated unit are saturated on every signal: a repost carries
-        # the original's hashtags and links, and a flash-viral burst would otherwise come
-        # back whole inside a hashtag's unit, diluted there by days of organic use
-        event = coded["event"].to_numpy()
-        keep &= ~np.isin(event, np.unique(event[~keep]))
-    n_saturated_actions = int((~keep).sum())
-    if n_saturated_actions:
-        coded = coded.filter(pl.Series(keep))
+    coded, table, actor_codes, parts = _unit_codes(actions, signals, win, seed, part_rows, work)
     return Units(
         coded=coded,
         table=table,
         actor_codes=actor_codes,
         signals=tuple(signals),
         seed=seed,
-        ks=ks,
-        key_sig=key_sig,
+        pi=parts.pi,
+        incidence=parts.incidence,
+        key_sig=table["s"].to_numpy().astype(np.int64, copy=False),
         key_half=table["h"].to_numpy(),
-        w_unit=w_unit,
-        saturated=saturated,
-        n_saturated_actions=n_saturated_actions,
-        crowded=crowded,
+        w_signal=_windows_us(signals, win),
+        saturated=parts.saturated,
+        n_saturated_actions=parts.n_dropped,
+        crowded=parts.crowded,
     )
 
 
@@ -342,13 +361,13 @@ def scheduled_accounts(coded: pl.DataFrame, *, n_accounts: int) -> npt.NDArray[n
     return out
 
 
-def _actor_codes(actions: pl.LazyFrame) -> pl.DataFrame:
-    """Code the account ids densely, in sorted id order.
+def _actor_codes(ids: pl.Series) -> pl.DataFrame:
+    """Code the distinct account ids ``ids`` densely, in sorted id order.
 
     Returns ``actor_id, a, h``: ``a < b`` exactly when the ids are in order; ``h`` a
     64-bit hash of the id (collision-checked) for cheap integer joins.
     """
-    ids = actions.select(pl.col("actor_id").unique()).collect(engine="streaming").to_series().sort()
+    ids = ids.sort()
     codes = pl.DataFrame(
         {"actor_id": ids, "a": pl.int_range(ids.len(), eager=True, dtype=pl.Int64)}
     ).with_columns(pl.col("actor_id").hash(seed=_ACTOR_SEED).alias("h"))
@@ -357,64 +376,76 @@ def _actor_codes(actions: pl.LazyFrame) -> pl.DataFrame:
     return codes
 
 
+@dataclass
+class _Stats:
+    """What :func:`_unit_codes` keeps of every key partition's unit statistics."""
+
+    pi: npt.NDArray[np.float64]
+    saturated: npt.NDArray[np.bool_]
+    crowded: npt.NDArray[np.bool_]
+    incidence: Incidence
+    n_dropped: int = 0
+
+
+def _windows_us(signals: list[str], win: dict[str, float]) -> IntArray:
+    """Return the window of every signal index in microseconds."""
+    return np.array([round(win[s] * US) for s in signals], dtype=np.int64)
+
+
 def _unit_codes(
     actions: pl.DataFrame | pl.LazyFrame,
     signals: list[str],
     win: dict[str, float],
     seed: int,
     part_rows: int,
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, null.KeyStats]:
+    work: WorkDir | None,
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, _Stats]:
     """Code the actions as ``k`` (unit), ``a`` (account), ``t`` (µs), ``event``, ``row``.
 
     Units are numbered in (key hash, time) order. Returns the coded actions sorted by
     ``(k, t, row)`` (``hb`` = the half of the split its time falls in,
     :func:`block_half`), the unit table ``k, s, row0, h, kid`` (``row0`` = the action
     row of its first action, ``h`` = bit mask of the halves its actions fall in: 1, 2 or
-    3, ``kid`` = the code of its key), the actor codes (:func:`_actor_codes`) and the
-    unit statistics (:func:`coordscope.stats.null.key_stats`).
+    3, ``kid`` = the code of its key), the actor codes (:func:`_actor_codes`) and what
+    is kept of the unit statistics (:func:`coordscope.stats.null.key_stats`): ``π``,
+    which units are saturated or crowded, and the (unit, account) incidence
+    (:class:`Incidence`).
 
     The sort and the run boundaries use the 64-bit hash of (signal, key) only (numeric
-    comparisons); the hash is proven collision-free with a second, independent hash (a
-    second pass over the keys, so that the coded frame never holds both). The strings
-    are hashed as they are read: only integer columns are collected, ``part_rows`` rows
-    at a time, each batch cut into key partitions by ranges of the hash. A unit lies in
-    one key partition, so each partition is sorted, coded and has its statistics
-    computed on its own, its codes following the previous partition's: the same codes
-    and statistics as one sort of everything. Cost ``O(n log n)``.
+    comparisons); the hash is checked for collisions with a second, independent hash,
+    which must be the same along every run of equal first hashes (two keys sharing both
+    hashes: probability ``2⁻¹²⁸`` a pair). The strings are hashed as they are read: only
+    integer columns (and the distinct account ids) are collected, ``part_rows`` rows at
+    a time, each batch cut into key partitions by ranges of the hash (and spilled to
+    ``work``, when given, until its partition's turn). A unit lies in one key partition,
+    so each partition is sorted, coded and has its statistics computed on its own, its
+    codes following the previous partition's: the same codes and statistics as one sort
+    of everything. Cost ``O(n log n)``.
     """
     lazy = actions.lazy()
     sig_index = {s: i for i, s in enumerate(signals)}
-    codes = _actor_codes(lazy)
     sig = pl.col("signal").replace_strict(sig_index, return_dtype=pl.Int64)
-    kh = pl.col("key").hash(seed=3) ^ (sig.cast(pl.UInt64) * _MIX)
-    kh2 = pl.col("key").hash(seed=17) ^ (sig.cast(pl.UInt64) * _MIX2)
-    n_kh, n_both = (
-        lazy.select(kh.alias("kh"), kh2.alias("kh2"))
-        .select(
-            pl.col("kh").n_unique().alias("n"),
-            (pl.col("kh") ^ (pl.col("kh2") * _MIX)).n_unique().alias("n2"),
-        )
-        .collect(engine="streaming")
-        .row(0)
-    )
-    if n_kh != n_both:  # pragma: no cover - probability ~ n² / 2**65
-        raise ParameterError("internal: 64-bit hash collision between two keys; please report")
     n_rows = int(lazy.select(pl.len()).collect().item())
     n_parts = max(1, -(-n_rows // part_rows))
     numeric = lazy.select(
         sig.alias("s"),
         pl.col("ts").dt.epoch("us").alias("t"),
         pl.col("event"),
-        kh.alias("kh"),
-        pl.col("actor_id").hash(seed=_ACTOR_SEED).alias("h"),
+        (pl.col("key").hash(seed=3) ^ (sig.cast(pl.UInt64) * _MIX)).alias("kh"),
+        (pl.col("key").hash(seed=17) ^ (sig.cast(pl.UInt64) * _MIX2)).alias("kh2"),
+        pl.col("actor_id"),
     )
-    # every key partition's rows, batch by batch (input order)
-    pending: list[list[pl.DataFrame]] = [[] for _ in range(n_parts)]
+    # every key partition's rows, batch by batch (input order), in memory or spilled;
+    # the distinct account ids as they come
+    pending: list[list[pl.DataFrame | Path]] = [[] for _ in range(n_parts)]
+    ids = pl.Series("actor_id", [], dtype=pl.String)
     start = 0
     for read in lazy_frames(numeric, part_rows):
+        ids = pl.concat([ids, read["actor_id"].unique()]).unique()
         batch = read.with_columns(
-            pl.int_range(start, start + read.height, dtype=pl.Int64).alias("row")
-        )
+            pl.col("actor_id").hash(seed=_ACTOR_SEED).alias("h"),
+            pl.int_range(start, start + read.height, dtype=pl.Int64).alias("row"),
+        ).drop("actor_id")
         start += batch.height
         del read
         if n_parts == 1:
@@ -424,37 +455,134 @@ def _unit_codes(
         part = ((batch["kh"].to_numpy() >> np.uint64(32)) * np.uint64(n_parts)) >> np.uint64(32)
         batch = batch.with_columns(pl.Series("_p", part.astype(np.int64)))
         for (p,), piece in batch.partition_by("_p", as_dict=True, include_key=False).items():
-            pending[int(p)].append(piece)
+            kept = piece if work is None else work.spill(piece, f"units-p{int(p):05d}")
+            pending[int(p)].append(kept)
         del batch, part
-    w_of = np.array([round(win[s] * US) for s in signals], dtype=np.int64)
+    codes = _actor_codes(ids)
+    del ids
+    w_of = _windows_us(signals, win)
     coded_parts: list[pl.DataFrame] = []
     unit_parts: list[pl.DataFrame] = []
-    stats_parts: list[null.KeyStats] = []
+    stats_parts: list[_Stats] = []
+    totals = Incidence(
+        shared=pl.DataFrame(),
+        activity=np.zeros(codes.height),
+        n_units_of=np.zeros(codes.height, dtype=np.int64),
+        per_signal=np.zeros(len(signals), dtype=np.int64),
+    )
     n_units = n_keys = 0
     for p in range(n_parts):
-        frame = pl.concat(pending[p]) if pending[p] else None
+        frame = _take_pending(pending[p])
         pending[p] = []
         if frame is None or frame.height == 0:
             continue
         coded, units, ks = _code_part(frame, codes, w_of, seed, n_units, n_keys)
         del frame
+        stats_parts.append(_part_stats(ks, coded["k"].to_numpy() - n_units, units, totals))
+        del ks
         n_units += units.height
         n_keys = int(units["kid"][-1]) + 1
         coded_parts.append(coded)
         unit_parts.append(units)
-        stats_parts.append(ks)
+        del coded
+    n_dropped = _drop_saturated(coded_parts, [x.saturated for x in stats_parts], unit_parts)
     coded = concat_compact(coded_parts)
     units = pl.concat(unit_parts)
-    offsets = np.cumsum([0] + [u.height for u in unit_parts])
-    ks = null.KeyStats(
+    stats = _Stats(
         pi=np.concatenate([x.pi for x in stats_parts]),
-        actors=np.concatenate([x.actors for x in stats_parts]),
-        inc_k=np.concatenate([x.inc_k + o for x, o in zip(stats_parts, offsets, strict=False)]),
-        inc_a=np.concatenate([x.inc_a for x in stats_parts]),
-        inc_m=np.concatenate([x.inc_m for x in stats_parts]),
-        near=np.concatenate([x.near for x in stats_parts]),
+        saturated=np.concatenate([x.saturated for x in stats_parts]),
+        crowded=np.concatenate([x.crowded for x in stats_parts]),
+        incidence=dataclasses.replace(
+            totals, shared=pl.concat([x.incidence.shared for x in stats_parts])
+        ),
+        n_dropped=n_dropped,
     )
-    return coded, units, codes, ks
+    return coded, units, codes, stats
+
+
+def _drop_saturated(
+    coded: list[pl.DataFrame],
+    saturated: list[npt.NDArray[np.bool_]],
+    units: list[pl.DataFrame],
+) -> int:
+    """Drop the actions of saturated units' events from the coded partitions, in place.
+
+    The events of a saturated unit are saturated on every signal: a repost carries the
+    original's hashtags and links, and a flash-viral burst would otherwise come back
+    whole inside a hashtag's unit, diluted there by days of organic use. ``saturated``
+    and ``units`` are each partition's flags and unit table. Returns the actions dropped.
+    A partition at a time: the copy made is one partition's.
+    """
+    events = [
+        part["event"].to_numpy()[sat[part["k"].to_numpy() - int(table["k"][0])]]
+        for part, sat, table in zip(coded, saturated, units, strict=True)
+        if sat.any()
+    ]
+    if not events:
+        return 0
+    gone = pl.Series("event", np.unique(np.concatenate(events)))
+    dropped = 0
+    for i, part in enumerate(coded):
+        keep = ~part["event"].is_in(gone.implode())
+        n_keep = int(keep.sum())
+        if n_keep < part.height:
+            dropped += part.height - n_keep
+            coded[i] = part.filter(keep)
+        del part, keep
+    return dropped
+
+
+def _take_pending(pieces: list[pl.DataFrame | Path]) -> pl.DataFrame | None:
+    """Concatenate a key partition's pieces, reading (and deleting) the spilled ones."""
+    if not pieces:
+        return None
+    frames = []
+    for piece in pieces:
+        if isinstance(piece, Path):
+            frames.append(pl.read_ipc(piece))
+            piece.unlink()
+        else:
+            frames.append(piece)
+    return pl.concat(frames)
+
+
+def _part_stats(ks: null.KeyStats, k: IntArray, units: pl.DataFrame, totals: Incidence) -> _Stats:
+    """Keep what the tests need of one key partition's unit statistics.
+
+    ``k`` holds the partition's own unit codes (from 0) of its coded actions; ``units``
+    its unit table (global codes). The (unit, account) rows of the unsaturated units are
+    added to the sums per account and per signal of ``totals`` (in place); those of
+    units with at least two accounts are kept (:class:`Incidence`).
+    """
+    n_units = units.height
+    many = ks.actors >= SATURATED_ACTORS
+    saturated = many & (ks.pi >= SATURATED_PI)
+    n_k = np.bincount(k, minlength=n_units)
+    crowded = many & ~saturated & (2.0 * ks.near >= CROWDED_NEIGHBOURS * n_k)
+    del n_k
+    s_unit = units["s"].to_numpy()
+    sel = ~saturated[ks.inc_k]
+    inc_k, inc_a, inc_m = ks.inc_k[sel], ks.inc_a[sel], ks.inc_m[sel]
+    del sel
+    n_accounts, n_signals = totals.activity.shape[0], totals.per_signal.shape[0]
+    m_float = inc_m.astype(np.float64)  # whole numbers: the float sums are exact
+    totals.activity[:] += np.bincount(inc_a, weights=m_float, minlength=n_accounts)
+    totals.n_units_of[:] += np.bincount(inc_a, minlength=n_accounts)
+    by_signal = np.bincount(s_unit[inc_k], weights=m_float, minlength=n_signals)
+    totals.per_signal[:] += by_signal.round().astype(np.int64)
+    del m_float, by_signal
+    shared = ks.actors[inc_k] >= 2
+    k0 = int(units["k"][0]) if n_units else 0
+    rows = pl.DataFrame(
+        {
+            "a": inc_a[shared],
+            "k": inc_k[shared] + k0,
+            "m": inc_m[shared],
+            "s": s_unit[inc_k[shared]],
+        },
+        schema={"a": pl.Int64, "k": pl.Int64, "m": pl.Int64, "s": pl.Int64},
+    )
+    return _Stats(ks.pi, saturated, crowded, dataclasses.replace(totals, shared=rows))
 
 
 def _code_part(
@@ -465,7 +593,7 @@ def _code_part(
     k_offset: int,
     kid_offset: int,
 ) -> tuple[pl.DataFrame, pl.DataFrame, null.KeyStats]:
-    """Code one key partition (``s, t, event, kh, h, row``) as :func:`_unit_codes` says.
+    """Code one key partition (``s, t, event, kh, kh2, h, row``) as :func:`_unit_codes` says.
 
     Unit codes start at ``k_offset``, key codes at ``kid_offset``; the statistics are
     indexed by the partition's own units (code minus ``k_offset``).
@@ -475,6 +603,11 @@ def _code_part(
     del a
     frame = frame.sort(["kh", "t", "row"])
     kh_np = frame["kh"].to_numpy()
+    kh2 = frame["kh2"].to_numpy()
+    if np.any((kh_np[1:] == kh_np[:-1]) & (kh2[1:] != kh2[:-1])):  # pragma: no cover
+        raise ParameterError("internal: 64-bit hash collision between two keys; please report")
+    del kh2
+    frame = frame.drop("kh2")
     t = frame["t"].to_numpy()
     s_np = frame["s"].to_numpy()
     new = np.ones(kh_np.shape[0], dtype=bool)
