@@ -62,6 +62,7 @@ Every term is non-decreasing in its evidence, so the score is monotone
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Final
 
 import numpy as np
@@ -71,6 +72,7 @@ import scipy.sparse as sp
 
 from coordscope.engine.native import _check_codes, _prepare_actions
 from coordscope.errors import ParameterError
+from coordscope.parts import WorkDir, lazy_frames
 from coordscope.schema import (
     ACTOR_ID,
     BURST_MEMBER_SCHEMA,
@@ -151,6 +153,7 @@ def bursts(
     min_actors: int = 3,
     membership: pl.DataFrame | None = None,
     part_rows: int = PART_ROWS,
+    work: WorkDir | None = None,
 ) -> pl.DataFrame:
     """Find the bursts of every key at once, score and rank them.
 
@@ -173,6 +176,9 @@ def bursts(
         Runs are found in key partitions of about this many actions (by key hash), so
         the working copies (codes, sort) follow it rather than the input; the result does
         not depend on it.
+    work : WorkDir, optional
+        Where the actions wait, cut into key partitions, for their partition's turn
+        (default: a temporary directory, removed before returning).
 
     Returns
     -------
@@ -193,7 +199,13 @@ def bursts(
     _check(actions, window, min_actors, membership)
     if isinstance(part_rows, bool) or not isinstance(part_rows, int) or part_rows < 1:
         raise ParameterError(f"part_rows must be an integer >= 1, got {part_rows!r}")
-    runs, rows = _runs(actions, window, min_actors, part_rows)
+    own = work is None
+    work = WorkDir() if work is None else work
+    try:
+        runs, rows = _runs(actions, window, min_actors, part_rows, work)
+    finally:
+        if own:
+            work.close()
     if runs.height == 0:
         return pl.DataFrame(schema=BURST_SCHEMA)
     sync = _synchrony(rows, runs.height, round(window * US))
@@ -296,13 +308,18 @@ def _check(
 
 
 def _runs(
-    actions: pl.DataFrame | pl.LazyFrame, window: float, min_actors: int, part_rows: int
+    actions: pl.DataFrame | pl.LazyFrame,
+    window: float,
+    min_actors: int,
+    part_rows: int,
+    work: WorkDir,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Maximal runs with enough actors, and their (run, actor) rows.
 
     The actions are cut into key partitions (by key hash, about ``part_rows`` actions
-    each; a key lies in one partition, so every run does) and the runs of each are found
-    on its own (:func:`_part_runs`); runs are numbered partition after partition. The
+    each; a key lies in one partition, so every run does), read once ``part_rows`` at a
+    time and spilled to ``work`` by partition, and the runs of each are found on its own
+    (:func:`_part_runs`); runs are numbered partition after partition. The
     account ``code`` is then given over all the rows, so it is one code per account.
 
     Returns ``runs`` (``signal, key, start, end, actions, actors, run``; row ``i`` is run
@@ -314,15 +331,29 @@ def _runs(
     used = actions.lazy().select("signal", "key", ACTOR_ID, TS)  # the columns read
     n_rows = used.select(pl.len()).collect().item()
     n_parts = max(1, -(-n_rows // part_rows))
-    part = (pl.col("key").hash(seed=_PART_SEED) % n_parts).cast(pl.UInt32)
-    pieces = [
-        _part_runs(
-            used.collect() if n_parts == 1 else used.filter(part == p).collect(engine="streaming"),
-            window,
-            min_actors,
-        )
-        for p in range(n_parts)
-    ]
+    if n_parts == 1:
+        pieces = [_part_runs(used.collect(), window, min_actors)]
+    else:
+        # one pass over the actions, each batch cut into the key partitions and spilled;
+        # then the partitions one at a time, their rows in input order
+        part = (pl.col("key").hash(seed=_PART_SEED) % n_parts).cast(pl.UInt32).alias("_p")
+        waiting: list[list[Path]] = [[] for _ in range(n_parts)]
+        for batch in lazy_frames(used, part_rows):
+            cut = batch.with_columns(part).partition_by("_p", as_dict=True, include_key=False)
+            del batch
+            for (p,), piece in cut.items():
+                waiting[int(p)].append(work.spill(piece, f"bursts-p{int(p):05d}"))
+            del cut
+        pieces = []
+        for p in range(n_parts):
+            files, waiting[p] = waiting[p], []
+            if not files:
+                continue
+            frame = pl.concat([pl.read_ipc(f) for f in files])
+            for f in files:
+                f.unlink()
+            pieces.append(_part_runs(frame, window, min_actors))
+            del frame
     del used
     pieces = [(r, w) for r, w in pieces if r.height]
     if not pieces:
