@@ -278,3 +278,21 @@ def test_to_networkx_matches_tables() -> None:
     assert graph.edges["1", HOSTILE]["signals"] == "co_share;co_link"
     assert graph.nodes["1"]["first_ts"] == "2024-03-01T00:00:00.000000Z"
     assert "actor_name" not in graph.nodes["3"]
+
+
+@pytest.mark.parametrize("part_rows", [97, 500])
+def test_node_table_does_not_depend_on_the_account_partitions(part_rows: int) -> None:
+    # the audit's nodes come from one partition (a tiny input); cut into partitions of
+    # ~97 or 500 events' accounts, every row is the same
+    import coordscope as cs
+    from coordscope.datasets.simulate import simulate
+    from coordscope.graphs.tables import node_table
+
+    events, _ = simulate("mixed", seed=1, size="tiny")
+    result = cs.audit(events)
+    assert result.edge_parts is not None and result.actions is not None
+    members = membership(result.clusters)
+    got = node_table(events, result.actions, result.edge_parts, members, part_rows=part_rows)
+    assert events.height > 3 * part_rows  # several partitions
+    assert got.equals(result.nodes)
+    assert got["flagged"].sum() > 0
