@@ -587,5 +587,40 @@ def test_signatures_are_the_minimum_hash_of_each_set(sets: list[list[int]], bloc
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(similar_module, "_SIGNATURE_BLOCK", block)
         got = similar_module._signatures(token, count)
+        band = similar_module._signatures(token, count, range(2, 5))  # one band's functions
     assert got.shape == (len(sets), count)
     assert np.array_equal(got, expected)
+    assert np.array_equal(band, expected[:, 2:5])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.lists(st.integers(0, 12), min_size=1, max_size=7), max_size=14),
+    st.sampled_from([(3, 2), (4, 1), (2, 3)]),
+    st.sampled_from([0.3, 0.5, 0.8]),
+)
+def test_minhash_pairs_from_the_bucketed_sets_alone_are_those_of_all_sets(
+    sets: list[list[int]], shape: tuple[int, int], threshold: float
+) -> None:
+    # the full signatures are computed only for the sets sharing a bucket in some band:
+    # the pairs found are exactly those found with every set's signature held
+    universe = sorted({x for s in sets for x in s})
+    vocab = np.array(universe, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    ids = [sorted({universe.index(x) for x in s}) for s in sets]
+    indptr = np.zeros(len(sets) + 1, dtype=np.int64)
+    np.cumsum([len(i) for i in ids], out=indptr[1:])
+    token = similar_module.TokenSets(
+        indptr, np.array([x for i in ids for x in i], dtype=np.int64), vocab
+    )
+    bands, rows = shape
+    got = similar_module._minhash_pairs(token, threshold, bands, rows)
+    if len(sets) == 0:
+        assert got[0].shape == (0,)
+        return
+    held = similar_module._bucket_pairs(token, threshold, bands, rows)
+    assert np.array_equal(got[0], held[0])
+    assert np.array_equal(got[1], held[1])
+    # sets that are equal always share every bucket: their pair is found
+    for i, j in itertools.combinations(range(len(sets)), 2):
+        if set(sets[i]) == set(sets[j]):
+            assert (i, j) in set(zip(got[0].tolist(), got[1].tolist(), strict=True))

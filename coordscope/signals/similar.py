@@ -81,7 +81,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -127,6 +127,8 @@ Method = Literal["minhash", "exact"]
 ShingleKind = Literal["word", "char"]
 IntArray = npt.NDArray[np.int64]
 UIntArray = npt.NDArray[np.uint64]
+#: Shingle numbers: int32 while the vocabulary allows (half the memory of the sets).
+IdArray = npt.NDArray[np.int32] | npt.NDArray[np.int64]
 
 # --- word segmentation: Unicode's default word boundaries (UAX #29), as one regex -------
 # Extend / Format characters (and emoji modifiers) stick to the character before them;
@@ -282,7 +284,7 @@ class TokenSets:
     """
 
     indptr: IntArray
-    ids: IntArray
+    ids: IdArray
     vocab: UIntArray
 
     @property
@@ -364,7 +366,7 @@ def token_sets(
         # the sets a block at a time, letting each block's words go as it is done: memory
         # is the words not yet done (12 bytes each) and the sets made (8 bytes a shingle)
         indptr = np.zeros(n + 1, dtype=np.int64)
-        ids: list[IntArray] = []
+        ids: list[IdArray] = []
         for b, start in enumerate(range(0, max(n, 1), _TEXT_BLOCK)):
             size = min(_TEXT_BLOCK, n - start)
             block = pl.DataFrame({"m": ms[b], "rh": rhs[b]}).join(
@@ -381,7 +383,7 @@ def token_sets(
             indptr[start + 1 : start + size + 1] = np.diff(sets.indptr)
             ids.append(sets.ids)
         np.cumsum(indptr, out=indptr)
-        return TokenSets(indptr, np.concatenate(ids), vocab)
+        return TokenSets(indptr, cast("IdArray", np.concatenate(ids)), vocab)
     pre = prepare(text)
     if kind == "char":
         units = pl.DataFrame({"t": pre}).select(
@@ -493,7 +495,7 @@ def _csr_ids(m: IntArray, ids: npt.NDArray[np.integer], vocab: UIntArray, n: int
         key = key[np.r_[True, key[1:] != key[:-1]]]
     owner = key // width
     np.cumsum(np.bincount(owner, minlength=n), out=indptr[1:])
-    return TokenSets(indptr, key % width, vocab)
+    return TokenSets(indptr, _narrow(key % width, vocab.shape[0]), vocab)
 
 
 def _by_frequency(sets: TokenSets) -> TokenSets:
@@ -506,7 +508,14 @@ def _by_frequency(sets: TokenSets) -> TokenSets:
     rank[order] = np.arange(sets.n_ids, dtype=np.int64)
     owner = np.repeat(np.arange(sets.indptr.shape[0] - 1, dtype=np.int64), sets.sizes)
     key = np.sort(owner * np.int64(sets.n_ids) + rank[sets.ids])
-    return TokenSets(sets.indptr, key % np.int64(sets.n_ids), sets.vocab[order])
+    return TokenSets(
+        sets.indptr, _narrow(key % np.int64(sets.n_ids), sets.n_ids), sets.vocab[order]
+    )
+
+
+def _narrow(ids: IntArray, n_ids: int) -> IdArray:
+    """Return shingle numbers as int32 when ``n_ids`` allows it (int64 otherwise)."""
+    return ids.astype(np.int32) if n_ids < 2**31 else ids
 
 
 def lsh_probability(
@@ -567,7 +576,7 @@ def jaccard_pairs(
     prefix = np.where(size > 0, np.minimum(size - np.maximum(need, 1) + 1, size), 0)
     owner = np.repeat(np.arange(n, dtype=np.int64), prefix)
     pos = _ranges(sets.indptr[:-1], prefix)
-    key = sets.ids[pos]
+    key = sets.ids[pos].astype(np.int64)
     time = (
         np.zeros(owner.shape[0], dtype=np.int64)
         if ts is None
@@ -906,32 +915,38 @@ def _multipliers(count: int) -> tuple[UIntArray, UIntArray]:
     return a, b
 
 
-def _signatures(sets: TokenSets, count: int) -> npt.NDArray[np.uint32]:
-    """MinHash signatures ``(sets, count)`` (uint32), multiply-shift hashing.
+def _signatures(
+    sets: TokenSets, count: int, functions: range | None = None
+) -> npt.NDArray[np.uint32]:
+    """MinHash signatures ``(sets, len(functions))`` (uint32), multiply-shift hashing.
 
-    Each distinct shingle is hashed once per function (``V·count``), then gathered and
-    reduced per set with ``np.minimum.reduceat``, a block of sets at a time; functions run
-    on every usable core. One row per set (what the bucket check reads), written in place:
-    the matrix is the only copy (``4·count`` bytes a set). Every set must be non-empty.
+    ``functions`` picks which of the ``count`` hash functions (default: all of them), so
+    that one band's values can be computed alone. Each distinct shingle is hashed once
+    per function (``V`` per function), then gathered and reduced per set with
+    ``np.minimum.reduceat``, a block of sets at a time; functions run on every usable
+    core. One row per set (what the bucket check reads), written in place: the matrix is
+    the only copy (4 bytes a set and function). Every set must be non-empty.
     """
     n = sets.indptr.shape[0] - 1
     uniq = sets.vocab
     inverse = sets.ids
     a, b = _multipliers(count)
-    sig = np.empty((n, count), dtype=np.uint32)
+    which = range(count) if functions is None else functions
+    sig = np.empty((n, len(which)), dtype=np.uint32)
 
-    def one(k: int) -> None:
+    def one(col: int) -> None:
+        k = which[col]
         with np.errstate(over="ignore"):
             table = ((uniq * a[k] + b[k]) >> np.uint64(32)).astype(np.uint32)
         for lo in range(0, n, _SIGNATURE_BLOCK):  # the gathered shingles of a block only
             hi = min(n, lo + _SIGNATURE_BLOCK)
             first, last = sets.indptr[lo], sets.indptr[hi]
-            sig[lo:hi, k] = np.minimum.reduceat(
+            sig[lo:hi, col] = np.minimum.reduceat(
                 table[inverse[first:last]], sets.indptr[lo:hi] - first
             )
 
-    with thread_pool(min(count, usable_cores())) as pool:
-        list(pool.map(one, range(count)))
+    with thread_pool(min(len(which), usable_cores())) as pool:
+        list(pool.map(one, range(len(which))))
     return sig
 
 
@@ -941,15 +956,42 @@ _SIGNATURE_BLOCK: Final = 1 << 20
 
 def _band_keys(sig: npt.NDArray[np.uint32], band: int, rows: int) -> UIntArray:
     """Hash each set's ``rows`` signature values of one band into a 64-bit bucket key."""
+    return _band_key(sig[:, band * rows : (band + 1) * rows], band)
+
+
+def _band_key(values: npt.NDArray[np.uint32], band: int) -> UIntArray:
+    """Hash each row of ``values`` (a band's signature values of every set) into a key."""
+    rows = int(values.shape[1])
     rng = np.random.default_rng(_HASH_SEED + 1 + band)
-    mult = rng.integers(0, 2**63, size=rows, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    mult: UIntArray = rng.integers(0, 2**63, size=rows, dtype=np.uint64) * np.uint64(2) + np.uint64(
+        1
+    )
     with np.errstate(over="ignore"):
-        key = np.full(sig.shape[0], np.uint64(band + 1) * np.uint64(0x9E3779B97F4A7C15))
+        key = np.full(values.shape[0], np.uint64(band + 1) * np.uint64(0x9E3779B97F4A7C15))
         for k in range(rows):
-            v = sig[:, band * rows + k]
-            key = (key ^ v) * mult[k]
+            key = (key ^ values[:, k]) * mult[k]
             key ^= key >> np.uint64(29)
     return key
+
+
+def _bucketed(sets: TokenSets, bands: int, rows: int) -> IntArray:
+    """Return the sets that share a bucket with another set in at least one band.
+
+    A band at a time, its values computed and let go (``12 + 4·rows`` bytes a set): the
+    full signatures are needed only for these sets, which the buckets' pairs are all
+    among. Ascending set numbers.
+    """
+    n = sets.indptr.shape[0] - 1
+    count = bands * rows
+
+    shared = np.zeros(n, dtype=bool)
+    for band in range(bands):  # one band at a time; its functions on every core
+        values = _signatures(sets, count, range(band * rows, (band + 1) * rows))
+        key = _band_key(values, band)
+        del values
+        shared |= pl.Series(key).is_duplicated().to_numpy()
+        del key
+    return np.flatnonzero(shared)
 
 
 def _band_runs(key: UIntArray) -> tuple[IntArray, IntArray, IntArray]:
@@ -1037,11 +1079,30 @@ def _minhash_pairs(
 ) -> tuple[IntArray, IntArray]:
     """Return the verified pairs ``J >= threshold`` among the LSH candidates.
 
-    Each band's buckets are checked by :func:`_verify_buckets` (bands on every usable
-    core); only the pairs that pass the signature check are kept, so memory follows them,
-    not the candidates (which grow with the square of a bucket's size). The survivors get
+    The sets that share no bucket with another in any band (most messages) cannot be in
+    a pair: their signatures are computed one band at a time and let go
+    (:func:`_bucketed`), and the full signatures are kept only for the others. Each
+    band's buckets are checked by :func:`_verify_buckets` (bands on every usable core);
+    only the pairs that pass the signature check are kept, so memory follows them, not
+    the candidates (which grow with the square of a bucket's size). The survivors get
     the exact Jaccard check. Sorted by ``(i, j)``.
     """
+    some = _bucketed(sets, bands, rows)
+    if some.shape[0] < 2:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    if 2 * some.shape[0] > sets.indptr.shape[0] - 1:
+        # most sets share a bucket (short texts from a small vocabulary): a copy of them
+        # would cost more than the signatures it saves
+        return _bucket_pairs(sets, threshold, bands, rows)
+    i, j = _bucket_pairs(subset_sets(sets, some), threshold, bands, rows)
+    return some[i], some[j]  # increasing: the order of the pairs is kept
+
+
+def _bucket_pairs(
+    sets: TokenSets, threshold: float, bands: int, rows: int
+) -> tuple[IntArray, IntArray]:
+    """:func:`_minhash_pairs` on every set given, with all their signatures held."""
     r = sets.indptr.shape[0] - 1
     count = bands * rows
     by_set = _signatures(sets, count)  # one row of ``count`` values per set
