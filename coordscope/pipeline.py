@@ -31,7 +31,7 @@ from coordscope.outputs import AuditResult
 from coordscope.parts import WorkDir
 from coordscope.results import DetectResult
 from coordscope.schema import BURST_SCHEMA, EventFrame, TextRule
-from coordscope.signals.actions import actions, resolve_signals
+from coordscope.signals.actions import action_batches, actions, resolve_signals
 from coordscope.stats.bursts import bursts as find_bursts
 from coordscope.stats.significance import significance
 
@@ -160,18 +160,22 @@ def audit(
 
     with stage("actions", f"actions ({', '.join(chosen)})"):
         # each signal's actions go to the work directory as they come, and every later
-        # stage reads from there the columns it needs: no stage holds them all (at 30
-        # days × 1M events, 54M actions: 8 GB in memory). The near-duplicate step, whose
-        # working memory is the largest, runs first; the files keep the order asked for.
-        files: dict[str, Path] = {}
+        # stage reads from there the columns and row groups it needs: no stage holds
+        # them all (at 30 days × 1M events, 54M actions: 8 GB in memory). The
+        # near-duplicate step, whose working memory is the largest, runs first; the
+        # files keep the order asked for.
+        # Signals made event by event come a slice of events at a time (2M at 4 GB).
+        files: dict[str, list[Path]] = {}
         action_counts: dict[str, int] = {}
+        slice_rows = max(1 << 16, budget.memory // 2048)
         for s in sorted(chosen, key=lambda s: s != "co_similar"):
-            part = actions(events, signals=s)
-            action_counts[s] = part.height
-            files[s] = work.spill(part, f"actions-{s}")
-            del part
+            files[s], action_counts[s] = [], 0
+            for part in action_batches(events, signal=s, rows=slice_rows):
+                action_counts[s] += part.height
+                files[s].append(work.spill_table(part, f"actions-{s}"))
+                del part
         action_counts = {s: action_counts[s] for s in chosen}
-        acts = pl.scan_ipc([files[s] for s in chosen])
+        acts = pl.scan_parquet([f for s in chosen for f in files[s]])
 
     with stage("significance", "co-actions and significance"):
         sig = significance(
@@ -208,12 +212,16 @@ def audit(
             min_actors=min_actors,
             membership=members,
             part_rows=max(1 << 16, budget.memory // 512),
+            work=work,
         )
         burst_table = burst_table.select([pl.col(c).cast(t) for c, t in BURST_SCHEMA.items()])
 
     with stage("tables", "nodes and edges"):
         edge_table = edges_with_clusters(sig.edge_parts, members)
-        nodes = node_table(events, acts, edge_table, members)
+        # account partitions of about 2M events at 4 GB: a partition's group-bys on ids
+        nodes = node_table(
+            events, acts, edge_table, members, part_rows=max(1 << 16, budget.memory // 2048)
+        )
 
     parameters: dict[str, Any] = {
         "signals": chosen,

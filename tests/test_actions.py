@@ -20,6 +20,8 @@ from typing import Any
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from coordscope import EVENT_SCHEMA, ParameterError, actions, validate_events
@@ -740,3 +742,22 @@ def test_empty_table_gives_empty_actions(signal: str) -> None:
 def test_unknown_signal_is_an_error() -> None:
     with pytest.raises(ParameterError, match="co_shares"):
         run(OBJECTS, "co_shares")
+
+
+@settings(max_examples=8, deadline=None)
+@given(rows=st.integers(25, 600))
+def test_action_batches_concatenated_are_the_actions(rows: int) -> None:
+    # every signal of a simulated input, a slice of `rows` events at a time (those made
+    # event by event) or whole (the others): the same rows, in the same order
+    from coordscope.datasets.simulate import simulate
+    from coordscope.signals.actions import ROW_LOCAL, action_batches
+
+    events, _ = simulate("mixed", seed=3, size="tiny")
+    for signal in (*ROW_LOCAL, "co_created", "co_similar"):
+        whole = actions(events, signals=signal)
+        parts = list(action_batches(events.lazy(), signal=signal, rows=rows))
+        if signal in ROW_LOCAL:
+            assert len(parts) == -(-events.height // rows)
+        else:
+            assert len(parts) == 1
+        assert pl.concat(parts).equals(whole), signal

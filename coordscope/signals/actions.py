@@ -11,7 +11,8 @@ event`` by dispatching to the signal's family: exact keys
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Final
 
 import polars as pl
 
@@ -21,7 +22,14 @@ from coordscope.signals.exact import exact_actions
 from coordscope.signals.media import DEFAULT_DISTANCE, media_actions
 from coordscope.signals.similar import similar_actions
 
-__all__ = ["actions", "resolve_signals"]
+__all__ = ["ROW_LOCAL", "action_batches", "actions", "resolve_signals"]
+
+#: Signals whose actions each event gives on its own: their actions can be made from
+#: any slice of the events (:func:`action_batches`).
+ROW_LOCAL: Final = (
+    "co_share", "co_quote", "co_reply", "co_link", "co_domain", "co_hashtag", "co_mention",
+    "co_text", "co_post",
+)  # fmt: skip
 
 
 def resolve_signals(
@@ -145,3 +153,37 @@ def actions(
     if len(parts) == 1:
         return parts[0]
     return pl.concat(parts) if parts else pl.DataFrame(schema=ACTION_SCHEMA)
+
+
+def action_batches(events: EventFrame, *, signal: str, rows: int) -> Iterator[pl.DataFrame]:
+    """Make one signal's actions (default options) a slice of about ``rows`` events at a time.
+
+    Parameters
+    ----------
+    events : polars.DataFrame or polars.LazyFrame
+        Canonical events; a scan of a Parquet file is read a slice (its row groups) at
+        a time.
+    signal : str
+        A signal name.
+    rows : int
+        Events per slice (>= 1), for the signals of :data:`ROW_LOCAL`; the others
+        (near-duplicate texts and images, account creation) need every event at once
+        and come in one frame.
+
+    Yields
+    ------
+    polars.DataFrame
+        :data:`~coordscope.schema.ACTION_SCHEMA` rows, in event order: concatenated,
+        exactly what :func:`actions` gives for ``signal``. Memory: one slice's actions
+        (about 200 bytes an action, with their strings).
+    """
+    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
+        raise ParameterError(f"rows must be an integer >= 1, got {rows!r}")
+    (name,) = resolve_signals(signal)
+    if name not in ROW_LOCAL:
+        yield actions(events, signals=name)
+        return
+    lazy = events.lazy()
+    n_events = int(lazy.select(pl.len()).collect().item())
+    for start in range(0, max(n_events, 1), rows):
+        yield exact_actions(lazy.slice(start, rows), signal=name, first_event=start)

@@ -150,8 +150,8 @@ def registrable_domain(urls: pl.Expr) -> pl.Expr:
     )
 
 
-def _base(events: EventFrame) -> pl.LazyFrame:
-    return events.lazy().with_row_index("event").select(
+def _base(events: EventFrame, first_event: int = 0) -> pl.LazyFrame:
+    return events.lazy().with_row_index("event", offset=first_event).select(
         "event", pl.col(ACTOR_ID), pl.col(TS), pl.col(EVENT_ID), pl.col(KIND).cast(pl.String),
         pl.col(OBJECT_ID), pl.col(TEXT), pl.col(URLS), pl.col(HASHTAGS), pl.col(MENTIONS),
         pl.col(MEDIA), pl.col(ACTOR_CREATED),
@@ -175,6 +175,7 @@ def exact_actions(
     text_rule: TextRule = "default",
     min_text_length: int = 10,
     text_kinds: tuple[str, ...] = ("post", "quote", "reply", "comment"),
+    first_event: int = 0,
 ) -> pl.DataFrame:
     """Actions of one exact-key signal: ``signal, key, actor_id, ts, event_id, event``.
 
@@ -191,12 +192,15 @@ def exact_actions(
     text_kinds : tuple of str
         ``co_text``: the kinds whose text counts (reposts and forwards repeat someone
         else's text, so they are left out by default).
+    first_event : int, default 0
+        The row number of ``events``' first row in the whole input, when ``events`` is a
+        slice of it (see :func:`coordscope.signals.actions.action_batches`).
 
     Returns
     -------
     polars.DataFrame
         :data:`~coordscope.schema.ACTION_SCHEMA`; ``event`` is the row number in
-        ``events``. Sorted by event.
+        ``events`` (plus ``first_event``). Sorted by event.
         ``co_created`` gives one action per account (its creation time, ``event_id``
         null); ``co_post`` one constant key for every event.
 
@@ -212,7 +216,7 @@ def exact_actions(
         raise ParameterError(
             f"signal: '{signal}' has no exact key; choose one of: {', '.join(EXACT_KEYED)}"
         )
-    base = _base(events)
+    base = _base(events, first_event)
     object_kinds = {
         "co_share": ("repost", "forward"),
         "co_quote": ("quote",),
