@@ -164,10 +164,10 @@ def audit(
         # them all (at 30 days × 1M events, 54M actions: 8 GB in memory). The
         # near-duplicate step, whose working memory is the largest, runs first; the
         # files keep the order asked for.
-        # Signals made event by event come a slice of events at a time (2M at 4 GB).
+        # Signals made event by event come a slice of events at a time (4M at 4 GB).
         files: dict[str, list[Path]] = {}
         action_counts: dict[str, int] = {}
-        slice_rows = max(1 << 16, budget.memory // 2048)
+        slice_rows = max(1 << 16, budget.memory // 1024)
         for s in sorted(chosen, key=lambda s: s != "co_similar"):
             files[s], action_counts[s] = [], 0
             for part in action_batches(events, signal=s, rows=slice_rows):
@@ -218,9 +218,9 @@ def audit(
 
     with stage("tables", "nodes and edges"):
         edge_table = edges_with_clusters(sig.edge_parts, members)
-        # account partitions of about 2M events at 4 GB: a partition's group-bys on ids
+        # account partitions of about 8M events at 4 GB: a partition's group-bys on ids
         nodes = node_table(
-            events, acts, edge_table, members, part_rows=max(1 << 16, budget.memory // 2048)
+            events, acts, edge_table, members, part_rows=max(1 << 16, budget.memory // 512)
         )
 
     parameters: dict[str, Any] = {
