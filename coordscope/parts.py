@@ -37,6 +37,7 @@ __all__ = [
     "compact",
     "concat_compact",
     "scan_piece",
+    "take_pieces",
 ]
 
 #: Compression of spilled Arrow IPC files: LZ4 frames cost little time and about halve
@@ -126,6 +127,24 @@ class WorkDir:
     def closed(self) -> bool:
         """Whether the directory was removed."""
         return not self._finalizer.alive
+
+
+def take_pieces(pieces: list[Piece]) -> pl.DataFrame | None:
+    """Concatenate pieces in order, reading the spilled ones and deleting their files.
+
+    For pieces that wait in the work directory to be read back once (a key partition's
+    batches); None when there are none.
+    """
+    if not pieces:
+        return None
+    frames = []
+    for piece in pieces:
+        if isinstance(piece, pl.DataFrame):
+            frames.append(piece)
+            continue
+        frames.append(scan_piece(piece).collect())
+        Path(piece).unlink()
+    return pl.concat(frames)
 
 
 def scan_piece(piece: Piece) -> pl.LazyFrame:

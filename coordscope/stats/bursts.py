@@ -62,7 +62,6 @@ Every term is non-decreasing in its evidence, so the score is monotone
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Final
 
 import numpy as np
@@ -72,7 +71,7 @@ import scipy.sparse as sp
 
 from coordscope.engine.native import _check_codes, _prepare_actions
 from coordscope.errors import ParameterError
-from coordscope.parts import WorkDir, lazy_frames
+from coordscope.parts import Piece, WorkDir, lazy_frames, take_pieces
 from coordscope.schema import (
     ACTOR_ID,
     BURST_MEMBER_SCHEMA,
@@ -337,7 +336,7 @@ def _runs(
         # one pass over the actions, each batch cut into the key partitions and spilled;
         # then the partitions one at a time, their rows in input order
         part = (pl.col("key").hash(seed=_PART_SEED) % n_parts).cast(pl.UInt32).alias("_p")
-        waiting: list[list[Path]] = [[] for _ in range(n_parts)]
+        waiting: list[list[Piece]] = [[] for _ in range(n_parts)]
         for batch in lazy_frames(used, part_rows):
             cut = batch.with_columns(part).partition_by("_p", as_dict=True, include_key=False)
             del batch
@@ -346,12 +345,10 @@ def _runs(
             del cut
         pieces = []
         for p in range(n_parts):
-            files, waiting[p] = waiting[p], []
-            if not files:
+            frame = take_pieces(waiting[p])
+            waiting[p] = []
+            if frame is None:
                 continue
-            frame = pl.concat([pl.read_ipc(f) for f in files])
-            for f in files:
-                f.unlink()
             pieces.append(_part_runs(frame, window, min_actors))
             del frame
     del used

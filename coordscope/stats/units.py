@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Final
 
 import numpy as np
@@ -26,7 +25,7 @@ import numpy.typing as npt
 import polars as pl
 
 from coordscope.errors import ParameterError
-from coordscope.parts import WorkDir, concat_compact, lazy_frames
+from coordscope.parts import Piece, WorkDir, concat_compact, lazy_frames, take_pieces
 from coordscope.schema import US
 from coordscope.stats import null
 
@@ -437,7 +436,7 @@ def _unit_codes(
     )
     # every key partition's rows, batch by batch (input order), in memory or spilled;
     # the distinct account ids as they come
-    pending: list[list[pl.DataFrame | Path]] = [[] for _ in range(n_parts)]
+    pending: list[list[Piece]] = [[] for _ in range(n_parts)]
     ids = pl.Series("actor_id", [], dtype=pl.String)
     start = 0
     for read in lazy_frames(numeric, part_rows):
@@ -472,7 +471,7 @@ def _unit_codes(
     )
     n_units = n_keys = 0
     for p in range(n_parts):
-        frame = _take_pending(pending[p])
+        frame = take_pieces(pending[p])
         pending[p] = []
         if frame is None or frame.height == 0:
             continue
@@ -530,20 +529,6 @@ def _drop_saturated(
             coded[i] = part.filter(keep)
         del part, keep
     return dropped
-
-
-def _take_pending(pieces: list[pl.DataFrame | Path]) -> pl.DataFrame | None:
-    """Concatenate a key partition's pieces, reading (and deleting) the spilled ones."""
-    if not pieces:
-        return None
-    frames = []
-    for piece in pieces:
-        if isinstance(piece, Path):
-            frames.append(pl.read_ipc(piece))
-            piece.unlink()
-        else:
-            frames.append(piece)
-    return pl.concat(frames)
 
 
 def _part_stats(ks: null.KeyStats, k: IntArray, units: pl.DataFrame, totals: Incidence) -> _Stats:
