@@ -67,11 +67,15 @@ def test_empty_and_single_inputs() -> None:
     assert list(band_pairs(one, one, 60)) == []
 
 
-def test_huge_time_span_splits_key_blocks() -> None:
-    # spans near 2**61 force the key-block loop; pairs must not cross keys
+def test_huge_time_spans_and_hash_keys_do_not_cross_keys() -> None:
+    # spans near 2**61; pairs must not cross keys
     big = 2**61
     keys, ts = _sorted([0, 0, 1, 1, 2, 2], [0, big, 0, 5, big - 3, big])
     assert _kernel_pairs(keys, ts, 10, 100) == [(2, 3), (4, 5)]
+    # 64-bit hashes as keys (above 2**63: only equality matters, not the sign)
+    hashed = np.array([2**64 - 1, 2**64 - 1, 2**63, 2**63, 2**63], dtype=np.uint64)
+    times = np.array([0, 3, 1, 2, 50], dtype=np.int64)
+    assert window_ends(hashed, times, 5).tolist() == [2, 2, 4, 4, 5]
 
 
 @settings(max_examples=300, deadline=None)

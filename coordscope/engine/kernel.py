@@ -18,13 +18,13 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from coordscope.engine.jit import jit
+
 __all__ = ["DEFAULT_MAX_PAIRS", "band_pairs", "count_band_pairs", "window_ends"]
 
 #: Pairs materialised at once by default (two int64 index arrays: 16 bytes a pair, about
 #: 64 bytes a pair with the temporaries of a typical consumer → ~1.3 GB at most).
 DEFAULT_MAX_PAIRS: Final = 20_000_000
-
-_INT_LIMIT: Final = np.int64(2**62)
 
 IntArray = npt.NDArray[np.int64]
 
@@ -49,11 +49,10 @@ def window_ends(keys: npt.NDArray[np.integer], ts: IntArray, window: int) -> Int
 
     Notes
     -----
-    Keys are mapped to dense group numbers and times made relative to each key's first
-    action; ``group * stride + relative_time`` (``stride`` > any key's span + window) is then
-    non-decreasing, so one ``np.searchsorted`` answers every query without crossing a key.
-    When ``groups * stride`` would overflow 64 bits, keys are processed in blocks.
-    Cost ``O(n log n)``.
+    One forward sweep with two pointers (compiled): the end of action ``i + 1`` is never
+    before the end of action ``i`` (same key: a later time; next key: past this key), so
+    the inner pointer only moves forward. Cost ``O(n)`` on sorted input, no temporaries
+    (a binary search per action, ``O(n log n)``, took ten times longer on 10M actions).
 
     Examples
     --------
@@ -65,33 +64,40 @@ def window_ends(keys: npt.NDArray[np.integer], ts: IntArray, window: int) -> Int
     >>> window_ends(keys, ts, 10)
     array([2, 2, 3, 5, 5])
     """
+    if window < 0:
+        raise ValueError(f"window must be >= 0, got {window}")
     n = ts.shape[0]
     ends = np.empty(n, dtype=np.int64)
-    if n == 0:
-        return ends
-    change = np.flatnonzero(keys[1:] != keys[:-1]) + 1
-    starts = np.concatenate((np.zeros(1, dtype=np.int64), change.astype(np.int64)))
-    sizes: IntArray = np.diff(np.concatenate((starts, np.array([n], dtype=np.int64)))).astype(
-        np.int64
-    )
-    group = np.repeat(np.arange(starts.shape[0], dtype=np.int64), sizes)
-    rel = ts - np.repeat(ts[starts], sizes)
-    stride = np.int64(rel.max()) + np.int64(window) + np.int64(1)
-    per_block = max(1, int(_INT_LIMIT // stride))
-    for g0 in range(0, starts.shape[0], per_block):  # one block unless spans are huge
-        g1 = min(starts.shape[0], g0 + per_block)
-        lo = int(starts[g0])
-        hi = int(starts[g1]) if g1 < starts.shape[0] else n
-        comp = (group[lo:hi] - g0) * stride + rel[lo:hi]
-        ends[lo:hi] = lo + np.searchsorted(comp, comp + window, side="right")
+    if n:
+        _sweep_ends(
+            np.ascontiguousarray(keys, dtype=np.int64),
+            np.ascontiguousarray(ts, dtype=np.int64),
+            np.int64(window),
+            ends,
+        )
     return ends
+
+
+@jit
+def _sweep_ends(keys: IntArray, ts: IntArray, window: np.int64, ends: IntArray) -> None:
+    """Fill ``ends`` for :func:`window_ends` (sorted input, ``window >= 0``)."""
+    n = ts.shape[0]
+    j = 0
+    for i in range(n):
+        if j <= i:
+            j = i + 1
+        k = keys[i]
+        limit = ts[i] + window
+        while j < n and keys[j] == k and ts[j] <= limit:
+            j += 1
+        ends[i] = j
 
 
 def count_band_pairs(keys: npt.NDArray[np.integer], ts: IntArray, window: int) -> int:
     """Count the in-window same-key pairs ``P`` without building them.
 
     Same pairs as :func:`band_pairs` (same inputs, inclusive window in the unit of ``ts``);
-    cost ``O(n log n)``, memory ``O(n)``.
+    cost ``O(n)`` on sorted input, memory ``O(n)``.
 
     Examples
     --------
