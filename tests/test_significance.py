@@ -298,8 +298,9 @@ def test_a_saturated_burst_is_dropped_from_the_hashtags_its_reposts_carry() -> N
     )  # fmt: skip
     units = code_units(acts, ["co_hashtag", "co_share"], {"co_hashtag": 60, "co_share": 60}, seed=0)
     assert units.table.height == 2  # one #news unit, one unit of P
-    news = int(units.table.filter(pl.col("s") == 0)["k"].item())
-    share = int(units.table.filter(pl.col("s") == 1)["k"].item())
+    codes = units.table.with_row_index("k")  # a unit's code is its row
+    news = int(codes.filter(pl.col("s") == 0)["k"].item())
+    share = int(codes.filter(pl.col("s") == 1)["k"].item())
     assert units.saturated.tolist() == [k == share for k in range(2)]
     assert units.pi[share] == 1.0
     assert units.pi[news] == pytest.approx(8019 / 51040)
@@ -485,7 +486,8 @@ def test_units_do_not_depend_on_the_key_partitions(
     for name in ("activity", "n_units_of", "per_signal"):
         assert np.array_equal(getattr(parted.incidence, name), getattr(whole.incidence, name)), name
     # a unit is a maximal run of one key's actions with gaps <= 60 s, in (key, time) order
-    coded = whole.coded.join(whole.table.select("k", "kid"), on="k")
+    table = whole.table.with_row_index("k").with_columns(pl.col("k").cast(pl.Int64))
+    coded = whole.coded.join(table.select("k", "kid"), on="k")
     by_unit = coded.group_by("k").agg(pl.col("t").sort().diff().max(), pl.col("kid").n_unique())
     assert (by_unit["t"].fill_null(0) <= 60_000_000).all()
     assert (by_unit["kid"] == 1).all()
@@ -502,7 +504,7 @@ def test_units_do_not_depend_on_the_key_partitions(
     shared = per.join(n_acc.filter(pl.col("n_acc") >= 2), on="row0", how="semi")
     inc = whole.incidence
     got = (
-        inc.shared.join(whole.table.select("k", "row0"), on="k")
+        inc.shared.join(table.select("k", "row0"), on="k")
         .join(whole.actor_codes.select("a", "actor_id"), on="a")
         .select("row0", "actor_id", pl.col("m").cast(pl.UInt32))
     )

@@ -117,7 +117,7 @@ def pair_partitions(
     for w, sel in selections():
         pos = np.arange(sel.start, sel.stop) if isinstance(sel, slice) else sel
         kk = k[sel]
-        engine.add(kk, a[sel], t[sel], units.key_sig[kk], pos, window=w)
+        engine.add(kk, a[sel], t[sel], units.key_sig[kk].astype(np.int64), pos, window=w)
         del kk, pos
     yield from engine.reduce_each(then)
 

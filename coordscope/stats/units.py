@@ -131,11 +131,11 @@ class Units:
         ``(k, t, row)``; ``t`` in microseconds, ``row`` the action's row in the input,
         ``hb`` the half of the split its time falls in (:func:`block_half`).
     table : polars.DataFrame
-        ``k, s, row0, h, kid``: one row per unit (saturated ones included); ``s`` the
-        signal's index in ``signals``, ``row0`` the input row of its first action, ``h``
-        the bit mask of the halves its actions fall in (1, 2 or 3), ``kid`` the code of
-        its (signal, key): the units of one key have the same ``kid`` and consecutive
-        codes ``k``.
+        ``s, row0, h, kid``: one row per unit (saturated ones included), row ``k`` for
+        unit code ``k``; ``s`` the signal's index in ``signals`` (Int8), ``row0`` the
+        input row of its first action, ``h`` the bit mask of the halves its actions fall
+        in (1, 2 or 3), ``kid`` the code of its (signal, key): the units of one key have
+        the same ``kid`` and consecutive codes.
     actor_codes : polars.DataFrame
         ``actor_id, a, h``: ``h`` a 64-bit hash of the id (collision-checked), for
         integer joins (:func:`code_of`).
@@ -148,8 +148,8 @@ class Units:
         actions.
     incidence : Incidence
         The (unit, account) action counts of the unsaturated units.
-    key_sig : ndarray of int64
-        The signal index of every unit.
+    key_sig : ndarray of int8
+        The signal index of every unit (``table["s"]``, not a copy).
     key_half : ndarray of int8
         The bit mask of the halves of every unit (``table["h"]``).
     w_signal : ndarray of int64
@@ -171,7 +171,7 @@ class Units:
     seed: int
     pi: npt.NDArray[np.float64]
     incidence: Incidence
-    key_sig: IntArray
+    key_sig: npt.NDArray[np.int8]
     key_half: npt.NDArray[np.int8]
     w_signal: IntArray
     saturated: npt.NDArray[np.bool_]
@@ -252,7 +252,7 @@ def code_units(
         seed=seed,
         pi=parts.pi,
         incidence=parts.incidence,
-        key_sig=table["s"].to_numpy().astype(np.int64, copy=False),
+        key_sig=table["s"].to_numpy(),
         key_half=table["h"].to_numpy(),
         w_signal=_windows_us(signals, win),
         saturated=parts.saturated,
@@ -403,12 +403,12 @@ def _unit_codes(
 
     Units are numbered in (key hash, time) order. Returns the coded actions sorted by
     ``(k, t, row)`` (``hb`` = the half of the split its time falls in,
-    :func:`block_half`), the unit table ``k, s, row0, h, kid`` (``row0`` = the action
-    row of its first action, ``h`` = bit mask of the halves its actions fall in: 1, 2 or
-    3, ``kid`` = the code of its key), the actor codes (:func:`_actor_codes`) and what
-    is kept of the unit statistics (:func:`coordscope.stats.null.key_stats`): ``π``,
-    which units are saturated or crowded, and the (unit, account) incidence
-    (:class:`Incidence`).
+    :func:`block_half`), the unit table ``s, row0, h, kid`` (row ``k`` for unit ``k``;
+    ``row0`` = the action row of its first action, ``h`` = bit mask of the halves its
+    actions fall in: 1, 2 or 3, ``kid`` = the code of its key), the actor codes
+    (:func:`_actor_codes`) and what is kept of the unit statistics
+    (:func:`coordscope.stats.null.key_stats`): ``π``, which units are saturated or
+    crowded, and the (unit, account) incidence (:class:`Incidence`).
 
     The sort and the run boundaries use the 64-bit hash of (signal, key) only (numeric
     comparisons); the hash is checked for collisions with a second, independent hash,
@@ -477,7 +477,9 @@ def _unit_codes(
             continue
         coded, units, ks = _code_part(frame, codes, w_of, seed, n_units, n_keys)
         del frame
-        stats_parts.append(_part_stats(ks, coded["k"].to_numpy() - n_units, units, totals))
+        stats_parts.append(
+            _part_stats(ks, coded["k"].to_numpy() - n_units, units, totals, k0=n_units)
+        )
         del ks
         n_units += units.height
         n_keys = int(units["kid"][-1]) + 1
@@ -512,9 +514,10 @@ def _drop_saturated(
     and ``units`` are each partition's flags and unit table. Returns the actions dropped.
     A partition at a time: the copy made is one partition's.
     """
+    first = np.cumsum([0] + [table.height for table in units])  # the first code of each
     events = [
-        part["event"].to_numpy()[sat[part["k"].to_numpy() - int(table["k"][0])]]
-        for part, sat, table in zip(coded, saturated, units, strict=True)
+        part["event"].to_numpy()[sat[part["k"].to_numpy() - int(k0)]]
+        for part, sat, k0 in zip(coded, saturated, first[:-1], strict=True)
         if sat.any()
     ]
     if not events:
@@ -531,13 +534,15 @@ def _drop_saturated(
     return dropped
 
 
-def _part_stats(ks: null.KeyStats, k: IntArray, units: pl.DataFrame, totals: Incidence) -> _Stats:
+def _part_stats(
+    ks: null.KeyStats, k: IntArray, units: pl.DataFrame, totals: Incidence, *, k0: int
+) -> _Stats:
     """Keep what the tests need of one key partition's unit statistics.
 
     ``k`` holds the partition's own unit codes (from 0) of its coded actions; ``units``
-    its unit table (global codes). The (unit, account) rows of the unsaturated units are
-    added to the sums per account and per signal of ``totals`` (in place); those of
-    units with at least two accounts are kept (:class:`Incidence`).
+    its unit table, whose first unit has the global code ``k0``. The (unit, account)
+    rows of the unsaturated units are added to the sums per account and per signal of
+    ``totals`` (in place); those of units with at least two accounts are kept (:class:`Incidence`).
     """
     n_units = units.height
     many = ks.actors >= SATURATED_ACTORS
@@ -557,7 +562,6 @@ def _part_stats(ks: null.KeyStats, k: IntArray, units: pl.DataFrame, totals: Inc
     totals.per_signal[:] += by_signal.round().astype(np.int64)
     del m_float, by_signal
     shared = ks.actors[inc_k] >= 2
-    k0 = int(units["k"][0]) if n_units else 0
     rows = pl.DataFrame(
         {
             "a": inc_a[shared],
@@ -610,8 +614,7 @@ def _code_part(
     hb_bit = (frame["hb"].to_numpy().astype(np.int8) + 1).astype(np.int8)  # 1 or 2
     units = pl.DataFrame(
         {
-            "k": np.arange(k_offset, k_offset + starts.shape[0], dtype=np.int64),
-            "s": s_np[starts],
+            "s": s_np[starts].astype(np.int8),  # fewer than 128 signals
             "row0": frame["row"].to_numpy()[starts],
             "h": np.bitwise_or.reduceat(hb_bit, starts).astype(np.int8),
             "kid": np.cumsum(new_key, dtype=np.int64) - 1 + kid_offset,
