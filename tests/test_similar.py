@@ -256,6 +256,28 @@ def test_groups_equal_brute_force_union_find(docs: list[list[str]], t: float) ->
             assert same <= truth
 
 
+def _components(n: int, pairs: list[tuple[int, int]]) -> list[int]:
+    """Label of each of ``n`` nodes: the smallest node of its component (brute force)."""
+    label = list(range(n))
+    changed = True
+    while changed:
+        changed = False
+        for a, b in pairs:
+            low = min(label[a], label[b])
+            if label[a] != low or label[b] != low:
+                label[a] = label[b] = low
+                changed = True
+    return label
+
+
+def _flat_sets(sets: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """``indptr, ids`` of sets given as lists (ids ascending within each set)."""
+    indptr = np.zeros(len(sets) + 1, dtype=np.int64)
+    np.cumsum([len(x) for x in sets], out=indptr[1:])
+    flat = [x for members in sets for x in sorted(members)]
+    return indptr, np.array(flat, dtype=np.int64)
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     n=st.integers(0, 14),
@@ -269,46 +291,73 @@ def test_groups_equal_brute_force_union_find(docs: list[list[str]], t: float) ->
 def test_bucket_verification_equals_brute_force(
     n: int, values: int, bands: int, rows: int, least: int, threshold: float, seed: int
 ) -> None:
-    # few distinct signature values: buckets are large and pairs agree on several bands
+    # few distinct signature values and shingles: buckets are large, pairs agree on
+    # several bands and many pass. Per band, the pairs reported are verified pairs whose
+    # first agreeing band is this one, and they connect exactly the sets that all such
+    # pairs connect (each joins two components: at most n - 1 of them)
     rng = np.random.default_rng(seed)
     count = bands * rows
     sig = rng.integers(0, values, (n, count)).astype(np.uint32)
-    size = rng.integers(1, 6, n).astype(np.int64)
+    sets = [sorted(set(rng.integers(0, 6, rng.integers(1, 6)).tolist())) for _ in range(n)]
+    size = np.array([len(x) for x in sets], dtype=np.int64)
+    indptr, ids = _flat_sets(sets)
     least = min(least, count)
-    found: list[tuple[int, int]] = []
+
+    def first_band(a: int, b: int) -> int:
+        agree = [
+            bool((sig[a, g * rows : (g + 1) * rows] == sig[b, g * rows : (g + 1) * rows]).all())
+            for g in range(bands)
+        ]
+        return agree.index(True) if any(agree) else -1
+
+    def verified(a: int, b: int) -> bool:
+        inter = len(set(sets[a]) & set(sets[b]))
+        return (
+            min(size[a], size[b]) >= threshold * max(size[a], size[b]) - 1e-9
+            and int((sig[a] == sig[b]).sum()) >= least
+            and inter / (len(sets[a]) + len(sets[b]) - inter) >= threshold
+        )
+
     for band in range(bands):
         order, starts, ends = _band_runs(_band_keys(sig, band, rows))
-        lo, hi = _verify_buckets(order, starts, ends, sig, size, band, rows, least, threshold)
-        found += list(zip(lo.tolist(), hi.tolist(), strict=True))
-    expected = [
-        (a, b)
-        for a, b in itertools.combinations(range(n), 2)
-        if any((sig[a, g * rows : (g + 1) * rows] == sig[b, g * rows : (g + 1) * rows]).all()
-               for g in range(bands))
-        and min(size[a], size[b]) >= threshold * max(size[a], size[b]) - 1e-9
-        and int((sig[a] == sig[b]).sum()) >= least
-    ]  # fmt: skip
-    assert sorted(found) == expected  # each pair once, by the first band it agrees on
+        lo, hi = _verify_buckets(
+            order, starts, ends, sig, size, band, rows, least, threshold, indptr, ids
+        )
+        found = list(zip(lo.tolist(), hi.tolist(), strict=True))
+        expected = [
+            (a, b)
+            for a, b in itertools.combinations(range(n), 2)
+            if first_band(a, b) == band and verified(a, b)
+        ]
+        assert set(found) <= set(expected)
+        assert len(found) == len(set(found)) <= max(0, n - 1)
+        assert _components(n, found) == _components(n, expected)
 
 
 def test_bucket_verification_by_hand() -> None:
-    # two bands of two rows. Sets 0, 1, 2 agree on band 0; 1 and 2 also on band 1 (reported
-    # once, by band 0); 3 agrees with 0 on band 1 only, and on 3 of 4 values in all
+    # two bands of two rows. Sets 0, 1, 2 agree on band 0; 1 and 2 also on band 1 (first
+    # agreeing band: 0); 3 agrees with 0 on band 1 only, and on 3 of 4 values in all
     sig = np.array([[7, 7, 1, 2], [7, 7, 5, 5], [7, 7, 5, 5], [9, 7, 1, 2]], dtype=np.uint32)
+    sets = [[0, 1, 2, 3, 4], [0, 1, 2, 3, 5], [0, 1, 2, 3], [0, 1, 2, 3, 4, 5, 6, 7, 8]]
     size = np.array([5, 5, 4, 9], dtype=np.int64)
-    per_band = []
-    for band in range(2):
+    indptr, ids = _flat_sets(sets)
+
+    def check(band: int, least: int, threshold: float) -> list[tuple[int, int]]:
         order, starts, ends = _band_runs(_band_keys(sig, band, 2))
-        lo, hi = _verify_buckets(order, starts, ends, sig, size, band, 2, 2, 0.8)
-        per_band.append(list(zip(lo.tolist(), hi.tolist(), strict=True)))
-    # band 0: (0,1), (0,2), (1,2) agree on 2 of 4 values; sizes 5/5 and 4/5 >= 0.8
-    # band 1: (0,3) agrees on 3 of 4 values, but 5/9 < 0.8
-    assert per_band == [[(0, 1), (0, 2), (1, 2)], []]
-    order, starts, ends = _band_runs(_band_keys(sig, 0, 2))
-    lo, hi = _verify_buckets(order, starts, ends, sig, size, 0, 2, 3, 0.8)
-    assert list(zip(lo.tolist(), hi.tolist(), strict=True)) == [(1, 2)]  # 4 of 4; others 2
-    lo, hi = _verify_buckets(order, starts, ends, sig, size, 0, 2, 2, 1.0)
-    assert list(zip(lo.tolist(), hi.tolist(), strict=True)) == [(0, 1)]  # equal sizes only
+        lo, hi = _verify_buckets(
+            order, starts, ends, sig, size, band, 2, least, threshold, indptr, ids
+        )
+        return list(zip(lo.tolist(), hi.tolist(), strict=True))
+
+    # band 0, t = 0.6: Jaccard 0-1 = 4/6, 0-2 = 4/5, 1-2 = 4/5; sizes 5/5 and 4/5 >= 0.6;
+    # (0,1) and (0,2) join 0, 1 and 2; (1,2) is then skipped (connected already)
+    assert check(0, 2, 0.6) == [(0, 1), (0, 2)]
+    # band 1: (0,3) agrees on 3 of 4 values, but 5/9 < 0.6; (1,2) reported by band 0
+    assert check(1, 2, 0.6) == []
+    # at t = 0.8: 0-1 fails the exact Jaccard (4/6), 0-2 and 1-2 pass (4/5)
+    assert check(0, 2, 0.8) == [(0, 2), (1, 2)]
+    assert check(0, 3, 0.8) == [(1, 2)]  # 4 of 4 values agree; the others 2
+    assert check(0, 2, 1.0) == []  # equal sizes: 0-1, whose Jaccard is 4/6
 
 
 def paraphrases(seed: int, families: int, copies: int, noise: int) -> tuple[list[str], list[int]]:
@@ -468,6 +517,29 @@ def test_similar_actions_key_is_the_first_messages_event_id_not_its_row() -> Non
     assert similar_actions(ev.lazy()).equals(acts)
 
 
+@pytest.mark.parametrize("slice_rows", [1, 2, 4, 100])
+def test_similar_actions_read_in_slices_equal_the_whole_texts(slice_rows: int) -> None:
+    # the events' texts are tokenised a slice at a time: any slice gives the actions of
+    # the texts tokenised whole (the char-shingle path, which reads them whole)
+    texts = [
+        "vote for the new party on sunday it is our last chance",  # e0 repost
+        "vote for the new party on sunday it is our last chance",  # e1
+        None,  # e2 no text
+        "unrelated words that make no group with anything else",  # e3
+        "Vote for the new party on Sunday: it is our last chance!",  # e4
+        "unrelated words that make no group with anything else at all",  # e5
+        "vote for the new party on sunday it is our last chance",  # e6
+    ]
+    ev = events_of(texts, kinds=["repost", "post", "post", "post", "reply", "post", "quote"])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(similar_module, "_EVENT_SLICE", slice_rows)
+        got = similar_actions(ev.lazy())
+    assert got["event"].to_list() == [1, 3, 4, 5, 6]
+    assert got["key"].to_list() == ["e1", "e3", "e1", "e3", "e1"]
+    whole = near_duplicate_groups(pl.Series(texts[1:], dtype=pl.String))
+    assert whole.to_list() == [0, None, 2, 0, 2, 0]  # rows of e1, -, e3, e1, e3, e1
+
+
 def test_detect_native_and_cnt_modes() -> None:
     texts = [
         "vote for the new party on sunday it is our last chance",
@@ -620,7 +692,8 @@ def test_minhash_pairs_from_the_bucketed_sets_alone_are_those_of_all_sets(
     held = similar_module._bucket_pairs(token, threshold, bands, rows)
     assert np.array_equal(got[0], held[0])
     assert np.array_equal(got[1], held[1])
-    # sets that are equal always share every bucket: their pair is found
+    # sets that are equal always share every bucket: they are connected
+    label = _components(len(sets), list(zip(got[0].tolist(), got[1].tolist(), strict=True)))
     for i, j in itertools.combinations(range(len(sets)), 2):
         if set(sets[i]) == set(sets[j]):
-            assert (i, j) in set(zip(got[0].tolist(), got[1].tolist(), strict=True))
+            assert label[i] == label[j]

@@ -41,7 +41,10 @@ pairs:
    compiled loop over each bucket's pairs (:func:`_verify_buckets`), so memory follows
    the pairs that pass, not the candidates (``K²/2`` for a bucket of ``K`` messages:
    hundreds of millions when millions of short messages draw on one small vocabulary);
-   the rest get the **exact Jaccard** of their shingle sets.
+   the rest get the **exact Jaccard** of their shingle sets. A union-find in the same
+   loop skips the pairs whose messages are connected already: only the components
+   count, and a bucket of ``K`` near copies then costs ``K²/2`` lookups, not ``K²/2``
+   comparisons of signatures.
 7. **Components** of the verified pairs (:func:`scipy.sparse.csgraph.connected_components`).
 
 The default ``bands = 12``, ``rows = 5`` (60 hash functions) is chosen for ``t = 0.8``:
@@ -80,6 +83,7 @@ bytes a distinct set) and ``C'``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal, cast
 
@@ -104,6 +108,7 @@ __all__ = [
     "TOKEN_PATTERN",
     "WORD_PATTERN",
     "TokenSets",
+    "WordSets",
     "jaccard_pairs",
     "lsh_probability",
     "near_duplicate_groups",
@@ -323,67 +328,23 @@ def token_sets(
     distinct words.
     """
     n = text.len()
-    if tokenizer == "toolkit":
-
-        def prepare(t: pl.Series) -> pl.Series:
-            return t.cast(pl.String).str.to_lowercase().str.replace_all(r"@\S*", "")
-
-        pre_word = pl.col("raw")
-        pattern = TOKEN_PATTERN
-    else:
-
-        def prepare(t: pl.Series) -> pl.Series:
-            strip = _strip_urls_mentions(pl.lit(t.cast(pl.String)), remove_urls, remove_mentions)
-            return pl.select(strip).to_series()
-
-        pre_word = pl.col("raw").str.normalize("NFKC").str.to_lowercase()
-        pattern = TOKEN_PATTERN if keep_punctuation else WORD_PATTERN
     if kind == "word" and ngram == 1:
-        # a block of messages at a time: every word occurrence as a string is what costs
-        # memory (tens of bytes each); what is kept of a block is its words' 64-bit hashes
-        # (12 bytes an occurrence with the message number), and each distinct word is
-        # normalised and split once, when first seen
-        ms: list[npt.NDArray[np.uint32]] = []
-        rhs: list[UIntArray] = []
-        tables: list[pl.DataFrame] = []
-        seen = pl.Series("rh", [], dtype=pl.UInt64)
-        for start in range(0, max(n, 1), _TEXT_BLOCK):
-            words = _words(prepare(text.slice(start, _TEXT_BLOCK)), start, seed)
-            ms.append(words["m"].to_numpy())  # uint32
-            rhs.append(words["rh"].to_numpy().astype(np.uint64))
-            new = words.unique(subset="rh", keep="first", maintain_order=True).filter(
-                ~pl.col("rh").is_in(seen.implode())
-            )
-            tables.append(_word_tokens(new, pre_word, pattern, seed))
-            seen = pl.concat([seen, new["rh"]])
-            del words, new
-        table = pl.concat(tables)
-        # ids straight from the (small) table of distinct words
-        vocab = np.unique(table["h"].to_numpy()).astype(np.uint64)
-        table = table.select(
-            "rh", pl.Series("id", np.searchsorted(vocab, table["h"].to_numpy()).astype(np.int64))
+        blocks = WordSets(
+            keep_punctuation=keep_punctuation,
+            remove_urls=remove_urls,
+            remove_mentions=remove_mentions,
+            seed=seed,
+            tokenizer=tokenizer,
         )
-        # the sets a block at a time, letting each block's words go as it is done: memory
-        # is the words not yet done (12 bytes each) and the sets made (8 bytes a shingle)
-        indptr = np.zeros(n + 1, dtype=np.int64)
-        ids: list[IdArray] = []
-        for b, start in enumerate(range(0, max(n, 1), _TEXT_BLOCK)):
-            size = min(_TEXT_BLOCK, n - start)
-            block = pl.DataFrame({"m": ms[b], "rh": rhs[b]}).join(
-                table, on="rh", how="inner", maintain_order="left"
-            )
-            ms[b], rhs[b] = ms[b][:0], rhs[b][:0]
-            sets = _csr_ids(
-                block["m"].to_numpy().astype(np.int64) - start,
-                block["id"].to_numpy(),
-                vocab,
-                max(size, 0),
-            )
-            del block
-            indptr[start + 1 : start + size + 1] = np.diff(sets.indptr)
-            ids.append(sets.ids)
-        np.cumsum(indptr, out=indptr)
-        return TokenSets(indptr, cast("IdArray", np.concatenate(ids)), vocab)
+        for start in range(0, n, _TEXT_BLOCK):
+            blocks.add(text.slice(start, _TEXT_BLOCK))
+        return blocks.sets()
+    prepare, pre_word, pattern = _tokenizer(
+        keep_punctuation=keep_punctuation,
+        remove_urls=remove_urls,
+        remove_mentions=remove_mentions,
+        tokenizer=tokenizer,
+    )
     pre = prepare(text)
     if kind == "char":
         units = pl.DataFrame({"t": pre}).select(
@@ -416,6 +377,119 @@ def token_sets(
 
 #: Messages tokenised at once (:func:`token_sets`, word unigrams).
 _TEXT_BLOCK: Final = 1 << 19
+
+
+class WordSets:
+    """Word-token sets built a block of messages at a time (:func:`token_sets`' word path).
+
+    Feed the messages in order with :meth:`add` (any number of blocks, of any size) and
+    take the sets with :meth:`sets`: the same sets as :func:`token_sets` with
+    ``kind="word", ngram=1`` over all the messages at once. Only the sets made so far and
+    the table of distinct words are kept between blocks: a caller reading texts a slice at
+    a time never holds them all (a month of posts: gigabytes of text, and 12 bytes a word
+    occurrence while words wait for their numbers).
+
+    Each *distinct* word is normalised and split into tokens once, when first seen;
+    shingles are numbered in order of first appearance (``vocab`` is not sorted; nothing
+    depends on the numbering but the order of ids inside each set, which is ascending).
+    Parameters as in :func:`token_sets`.
+    """
+
+    def __init__(
+        self,
+        *,
+        keep_punctuation: bool = False,
+        remove_urls: bool = True,
+        remove_mentions: bool = True,
+        seed: int = 0,
+        tokenizer: str = "default",
+    ) -> None:
+        self._prepare, self._pre_word, self._pattern = _tokenizer(
+            keep_punctuation=keep_punctuation,
+            remove_urls=remove_urls,
+            remove_mentions=remove_mentions,
+            tokenizer=tokenizer,
+        )
+        self._seed = seed
+        # distinct word hash -> shingle ids of its tokens; token hash -> shingle id
+        self._seen = pl.DataFrame(schema={"rh": pl.UInt64})  # every distinct word hash
+        self._table = pl.DataFrame(schema={"rh": pl.UInt64, "id": pl.Int64})
+        self._vocab = pl.DataFrame(schema={"h": pl.UInt64, "id": pl.Int64})
+        self._sizes: list[IntArray] = []
+        self._ids: list[IdArray] = []
+
+    def add(self, text: pl.Series) -> None:
+        """Tokenise the next block of messages (String; nulls give empty sets)."""
+        n = text.len()
+        if n == 0:
+            return
+        words = _words(self._prepare(text), 0, self._seed)
+        new = words.unique(subset="rh", keep="first", maintain_order=True).join(
+            self._seen, on="rh", how="anti"
+        )
+        if new.height:
+            self._seen = pl.concat([self._seen, new.select("rh")])
+            tokens = _word_tokens(new, self._pre_word, self._pattern, self._seed)
+            fresh = (
+                tokens.select("h")
+                .unique(keep="first", maintain_order=True)
+                .join(self._vocab, on="h", how="anti")
+            )
+            n_ids = self._vocab.height
+            self._vocab = pl.concat(
+                [
+                    self._vocab,
+                    fresh.with_columns(
+                        pl.int_range(n_ids, n_ids + fresh.height, dtype=pl.Int64).alias("id")
+                    ),
+                ]
+            )
+            found = tokens.join(self._vocab, on="h", how="inner", maintain_order="left")
+            self._table = pl.concat([self._table, found.select("rh", "id")])
+            del tokens, fresh, found
+        del new
+        block = words.select("m", "rh").join(
+            self._table, on="rh", how="inner", maintain_order="left"
+        )
+        del words
+        sets = _csr_ids(
+            block["m"].to_numpy().astype(np.int64),
+            block["id"].to_numpy(),
+            np.zeros(max(1, self._vocab.height), dtype=np.uint64),
+            n,
+        )
+        self._sizes.append(np.diff(sets.indptr))
+        self._ids.append(sets.ids)  # int32 while the vocabulary allows
+
+    def sets(self) -> TokenSets:
+        """Return the sets of every message added, in order (the blocks are let go)."""
+        sizes = np.concatenate([np.zeros(0, dtype=np.int64), *self._sizes])
+        indptr = np.zeros(sizes.shape[0] + 1, dtype=np.int64)
+        np.cumsum(sizes, out=indptr[1:])
+        vocab = self._vocab["h"].to_numpy().astype(np.uint64)
+        dtype = np.int32 if vocab.shape[0] < 2**31 else np.int64
+        ids = np.concatenate([np.zeros(0, dtype=dtype), *self._ids], dtype=dtype)
+        self._sizes, self._ids = [], []
+        return TokenSets(indptr, cast("IdArray", ids), vocab)
+
+
+def _tokenizer(
+    *, keep_punctuation: bool, remove_urls: bool, remove_mentions: bool, tokenizer: str
+) -> tuple[Callable[[pl.Series], pl.Series], pl.Expr, str]:
+    """Return how texts are prepared, how a word is normalised, and the token pattern."""
+    if tokenizer == "toolkit":
+
+        def toolkit(t: pl.Series) -> pl.Series:
+            return t.cast(pl.String).str.to_lowercase().str.replace_all(r"@\S*", "")
+
+        return toolkit, pl.col("raw"), TOKEN_PATTERN
+
+    def prepare(t: pl.Series) -> pl.Series:
+        strip = _strip_urls_mentions(pl.lit(t.cast(pl.String)), remove_urls, remove_mentions)
+        return pl.select(strip).to_series()
+
+    pre_word = pl.col("raw").str.normalize("NFKC").str.to_lowercase()
+    return prepare, pre_word, TOKEN_PATTERN if keep_punctuation else WORD_PATTERN
 
 
 def _words(pre: pl.Series, start: int, seed: int) -> pl.DataFrame:
@@ -680,6 +754,15 @@ def near_duplicate_groups(
     return _first_member(labels, n)
 
 
+def _set_groups(owned: _Owned, *, threshold: float, min_shingles: int, method: Method) -> pl.Series:
+    """:func:`near_duplicate_groups` of messages already tokenised (default LSH)."""
+    sets = owned.sets
+    n = 0 if sets is None else sets.indptr.shape[0] - 1
+    del sets
+    labels = _groups(owned, threshold, min_shingles, method, DEFAULT_BANDS, DEFAULT_ROWS)
+    return _first_member(labels, n)
+
+
 def similar_actions(
     events: EventFrame,
     *,
@@ -711,25 +794,38 @@ def similar_actions(
         ``event_id`` of the group's first message (in input order), so the group's text
         can be read back. Messages in no group of two or more give no action.
     """
-    rows = (
-        events.lazy()
-        .with_row_index("event")
-        .filter(pl.col(KIND).cast(pl.String).is_in(list(text_kinds)) & pl.col(TEXT).is_not_null())
-        .select("event", TEXT)
-        .collect()
-    )
-    event = rows["event"]
-    # the texts are handed over and let go once tokenised (a month of posts: gigabytes)
-    group = near_duplicate_groups(
-        rows.drop_in_place(TEXT),
-        threshold=threshold,
-        min_shingles=min_shingles,
-        shingle=shingle,
-        ngram=ngram,
-        method=method,
-        seed=seed,
-    )
-    del rows
+    _check(threshold, shingle, ngram, min_shingles, method, DEFAULT_BANDS, DEFAULT_ROWS)
+    if shingle == "word" and ngram == 1:
+        event, group = _streamed_groups(
+            events,
+            threshold=threshold,
+            min_shingles=min_shingles,
+            text_kinds=text_kinds,
+            method=method,
+            seed=seed,
+        )
+    else:
+        rows = (
+            events.lazy()
+            .with_row_index("event")
+            .filter(
+                pl.col(KIND).cast(pl.String).is_in(list(text_kinds)) & pl.col(TEXT).is_not_null()
+            )
+            .select("event", TEXT)
+            .collect()
+        )
+        event = rows["event"]
+        # the texts are handed over and let go once tokenised (a month of posts: gigabytes)
+        group = near_duplicate_groups(
+            rows.drop_in_place(TEXT),
+            threshold=threshold,
+            min_shingles=min_shingles,
+            shingle=shingle,
+            ngram=ngram,
+            method=method,
+            seed=seed,
+        )
+        del rows
     in_group = group.is_not_null()
     first_event = event.gather(group.filter(in_group).cast(pl.UInt32))
     # the ids of the groups' first messages only, read back from the events
@@ -747,6 +843,48 @@ def similar_actions(
         .select("event", "key")
     )
     return actions_from_keys(events, keys, signal=_SIGNAL)
+
+
+#: Events read at once by :func:`similar_actions` (their texts are tokenised and let go).
+_EVENT_SLICE: Final = 1 << 20
+
+
+def _streamed_groups(
+    events: EventFrame,
+    *,
+    threshold: float,
+    min_shingles: int,
+    text_kinds: tuple[str, ...],
+    method: Method,
+    seed: int,
+) -> tuple[pl.Series, pl.Series]:
+    """Return the event number and near-duplicate group of every message with text.
+
+    Word-token sets only. The events are read :data:`_EVENT_SLICE` rows at a time (a scan
+    of a Parquet file reads only the row groups of a slice) and each slice's texts are
+    tokenised and let go: the texts are never all in memory, only their sets.
+    """
+    lazy = events.lazy()
+    n_events = int(lazy.select(pl.len()).collect().item())
+    keep = pl.col(KIND).cast(pl.String).is_in(list(text_kinds)) & pl.col(TEXT).is_not_null()
+    words = WordSets(seed=seed)
+    numbers: list[pl.Series] = []
+    for start in range(0, n_events, _EVENT_SLICE):
+        part = (
+            lazy.slice(start, _EVENT_SLICE)
+            .with_row_index("event", offset=start)
+            .filter(keep)
+            .select("event", TEXT)
+            .collect()
+        )
+        numbers.append(part["event"])
+        words.add(part.drop_in_place(TEXT))
+        del part
+    event = pl.concat(numbers) if numbers else pl.Series("event", [], dtype=pl.UInt32)
+    owned = _Owned(words.sets())
+    del words
+    group = _set_groups(owned, threshold=threshold, min_shingles=min_shingles, method=method)
+    return event, group
 
 
 # --------------------------------------------------------------------------------------
@@ -1019,20 +1157,32 @@ def _verify_buckets(
     rows: int,
     least: int,
     threshold: float,
+    indptr: IntArray,
+    ids: IdArray,
 ) -> tuple[IntArray, IntArray]:
-    """Return the pairs of one band's buckets that pass the size and signature checks.
+    """Return verified pairs of one band's buckets: enough of them to connect the same sets.
 
-    A pair is reported by the first band on which its signatures agree on every row
-    (``band`` only reports the pairs for which that band is the first), so that no pair
-    is reported twice and a mere collision of band keys is never a candidate. A pair
-    passes when ``min/max`` of its set sizes is at least ``threshold`` and its signatures
-    (``sig``: one row per set) agree on at least ``least`` values; comparing stops as soon
-    as too many values differ. Cost: ``Σ K²/2`` pairs for buckets of ``K`` sets, each
-    ``O(bands·rows)`` at worst; memory: the pairs that pass.
+    A pair is *verified* when the first band on which its signatures agree on every row
+    is ``band`` (so that no pair is verified by two bands, and a mere collision of band
+    keys is never a candidate), ``min/max`` of its set sizes is at least ``threshold``,
+    its signatures (``sig``: one row per set) agree on at least ``least`` values
+    (comparing stops as soon as too many differ) and the exact Jaccard index of its sets
+    (``ids[indptr[m]:indptr[m + 1]]``, ascending) is at least ``threshold``.
+
+    Only the components of the verified pairs matter (near-duplicate groups are
+    connected components): a union-find over the sets skips every pair whose two sets
+    are connected already by the pairs reported before it, and reports a verified pair
+    only when it joins two components. The reported pairs therefore connect exactly the
+    sets that all the verified pairs of the band connect (a spanning forest), and a
+    bucket of ``K`` near copies costs ``K²/2`` lookups rather than ``K²/2`` signature
+    comparisons. Cost: ``Σ K²/2`` pairs for buckets of ``K`` sets, each ``O(1)`` when
+    skipped and ``O(bands·rows + L)`` at worst (``L`` shingles a set); memory: the
+    union-find (8 bytes a set) and the pairs reported.
     """
     count = sig.shape[1]
     bands = count // rows
     slack = count - least
+    parent = np.arange(sig.shape[0])
     cap = 1024
     lo = np.empty(cap, np.int64)
     hi = np.empty(cap, np.int64)
@@ -1042,6 +1192,16 @@ def _verify_buckets(
             a = order[p]
             for q in range(p + 1, ends[r]):
                 b = order[q]
+                root_a = a  # find, halving the paths on the way
+                while parent[root_a] != root_a:
+                    parent[root_a] = parent[parent[root_a]]
+                    root_a = parent[root_a]
+                root_b = b
+                while parent[root_b] != root_b:
+                    parent[root_b] = parent[parent[root_b]]
+                    root_b = parent[root_b]
+                if root_a == root_b:
+                    continue
                 if min(size[a], size[b]) < threshold * max(size[a], size[b]) - 1e-9:
                     continue
                 differ = 0
@@ -1060,6 +1220,23 @@ def _verify_buckets(
                         break
                 if not keep:
                     continue
+                # the exact Jaccard index: a merge of the two ascending id lists
+                i, i_end = indptr[a], indptr[a + 1]
+                j, j_end = indptr[b], indptr[b + 1]
+                inter = 0
+                while i < i_end and j < j_end:
+                    if ids[i] == ids[j]:
+                        inter += 1
+                        i += 1
+                        j += 1
+                    elif ids[i] < ids[j]:
+                        i += 1
+                    else:
+                        j += 1
+                union = (indptr[a + 1] - indptr[a]) + (indptr[b + 1] - indptr[b]) - inter
+                if inter / max(union, 1) < threshold:
+                    continue
+                parent[root_a] = root_b
                 if found == cap:
                     cap *= 2
                     grown_lo = np.empty(cap, np.int64)
@@ -1077,15 +1254,16 @@ def _verify_buckets(
 def _minhash_pairs(
     sets: TokenSets, threshold: float, bands: int, rows: int
 ) -> tuple[IntArray, IntArray]:
-    """Return the verified pairs ``J >= threshold`` among the LSH candidates.
+    """Return verified pairs ``J >= threshold`` among the LSH candidates.
 
-    The sets that share no bucket with another in any band (most messages) cannot be in
-    a pair: their signatures are computed one band at a time and let go
-    (:func:`_bucketed`), and the full signatures are kept only for the others. Each
-    band's buckets are checked by :func:`_verify_buckets` (bands on every usable core);
-    only the pairs that pass the signature check are kept, so memory follows them, not
-    the candidates (which grow with the square of a bucket's size). The survivors get
-    the exact Jaccard check. Sorted by ``(i, j)``.
+    Enough of them to connect the same sets as all the verified pairs (per band, a
+    spanning forest: :func:`_verify_buckets`), which is all the groups need. The sets
+    that share no bucket with another in any band (most messages) cannot be in a pair:
+    their signatures are computed one band at a time and let go (:func:`_bucketed`), and
+    the full signatures are kept only for the others. Each band's buckets are checked by
+    :func:`_verify_buckets` (bands on every usable core), size, signatures and exact
+    Jaccard index, so memory follows the pairs reported, not the candidates (which grow
+    with the square of a bucket's size). Sorted by ``(i, j)``.
     """
     some = _bucketed(sets, bands, rows)
     if some.shape[0] < 2:
@@ -1112,13 +1290,12 @@ def _bucket_pairs(
 
     def one(band: int) -> IntArray:  # a band's keys only while its buckets are checked
         order, starts, ends = _band_runs(_band_keys(by_set, band, rows))
-        lo, hi = _verify_buckets(order, starts, ends, by_set, size, band, rows, least, threshold)
+        lo, hi = _verify_buckets(
+            order, starts, ends, by_set, size, band, rows, least, threshold, sets.indptr, sets.ids
+        )
         code: IntArray = lo * r + hi
         return code
 
     with thread_pool(min(bands, usable_cores())) as pool:
         codes = np.sort(np.concatenate([np.zeros(0, np.int64), *pool.map(one, range(bands))]))
-    i = codes // r
-    j = codes % r
-    ok = _jaccard(sets, i, j) >= threshold
-    return i[ok], j[ok]
+    return codes // r, codes % r
