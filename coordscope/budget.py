@@ -35,6 +35,7 @@ __all__ = [
     "peak_rss_mib",
     "return_freed_memory",
     "thread_pool",
+    "trim_freed_memory",
     "usable_cores",
 ]
 
@@ -180,6 +181,30 @@ def return_freed_memory() -> bool:
     return bool(mallopt(_M_MMAP_THRESHOLD, _OWN_PAGES_FROM)) and bool(
         mallopt(_M_TRIM_THRESHOLD, _OWN_PAGES_FROM)
     )
+
+
+def trim_freed_memory() -> bool:
+    """Hand glibc's free pages back to the system now (``malloc_trim``); between stages.
+
+    glibc returns free memory at the top of its heaps on its own, not the free chunks
+    below a live one: after a stage of many mid-sized numpy arrays (below the threshold
+    of :func:`return_freed_memory`) hundreds of MB stay resident (30 days × 1M events:
+    706 MB after the actions stage, 364 MB after a trim). One call costs milliseconds.
+
+    Returns
+    -------
+    bool
+        Whether memory was released (False where the C library is not glibc).
+    """
+    try:
+        import ctypes  # noqa: PLC0415 - only where it is asked for
+
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        return False
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return bool(trim(0))
 
 
 def peak_rss_mib() -> float:

@@ -19,7 +19,7 @@ from typing import Any
 import polars as pl
 
 from coordscope._version import __version__
-from coordscope.budget import Budget, held_bytes, peak_rss_mib
+from coordscope.budget import Budget, held_bytes, peak_rss_mib, trim_freed_memory
 from coordscope.datasets.ingest import describe_events
 from coordscope.datasets.pseudonym import pseudonymize_events
 from coordscope.engine.tables import pair_tables
@@ -63,6 +63,7 @@ class StageTimer:
             yield
         self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
         self.peak_mib[name] = peak_rss_mib()
+        trim_freed_memory()  # the next stage starts from what is in use
 
 
 def audit(

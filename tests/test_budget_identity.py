@@ -8,7 +8,9 @@ the resources it records), as with the default budget on every core.
 
 from __future__ import annotations
 
+import ctypes
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ from hypothesis import strategies as st
 
 import coordscope as cs
 from coordscope._output import write_table
-from coordscope.budget import MIN_MEMORY, Budget
+from coordscope.budget import MIN_MEMORY, Budget, trim_freed_memory
 from coordscope.compat import detect_cnt, detect_coortweet
 from coordscope.datasets.simulate import simulate
 from coordscope.outputs import write_audit
@@ -211,3 +213,30 @@ def test_native_detect_of_a_scan_is_the_held_one(tmp_path: Path, mixed_events: P
         pl.read_parquet(mixed_events)
     )
     assert not any(p.name.startswith(".") for p in (tmp_path / "run").iterdir())
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="glibc's malloc_trim")
+def test_trim_freed_memory_returns_free_chunks_below_a_live_one() -> None:
+    # 64 MB in 256 KB blocks written to (resident), all freed but the last: glibc keeps
+    # the free chunks below the live block; a trim hands their pages back
+    libc = ctypes.CDLL(None)
+    libc.malloc.restype = ctypes.c_void_p
+    libc.malloc.argtypes = [ctypes.c_size_t]
+    libc.free.argtypes = [ctypes.c_void_p]
+    libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD: blocks below 1 MiB come from the heap
+    block = 256 << 10
+    pointers = [libc.malloc(block) for _ in range(256)]
+    for p in pointers:
+        ctypes.memset(p, 1, block)
+    for p in pointers[:-1]:
+        libc.free(p)
+    before = _rss_bytes()
+    assert trim_freed_memory()
+    after = _rss_bytes()
+    libc.free(pointers[-1])
+    assert before - after > 32 << 20
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
