@@ -453,14 +453,11 @@ class WordSets:
             self._table, on="rh", how="inner", maintain_order="left"
         )
         del words
-        sets = _csr_ids(
-            block["m"].to_numpy().astype(np.int64),
-            block["id"].to_numpy(),
-            np.zeros(max(1, self._vocab.height), dtype=np.uint64),
-            n,
+        indptr, ids = _csr_ids(
+            block["m"].to_numpy().astype(np.int64), block["id"].to_numpy(), self._vocab.height, n
         )
-        self._sizes.append(np.diff(sets.indptr))
-        self._ids.append(sets.ids)  # int32 while the vocabulary allows
+        self._sizes.append(np.diff(indptr))
+        self._ids.append(ids)  # int32 while the vocabulary allows
 
     def sets(self) -> TokenSets:
         """Return the sets of every message added, in order (the blocks are let go)."""
@@ -558,19 +555,25 @@ def _csr(m: IntArray, h: UIntArray, n: int) -> TokenSets:
         empty = np.zeros(0, dtype=np.int64)
         return TokenSets(np.zeros(n + 1, dtype=np.int64), empty, empty.astype(np.uint64))
     vocab = pl.Series("h", h).unique().sort().to_numpy().astype(np.uint64)
-    return _csr_ids(m, np.searchsorted(vocab, h).astype(np.int64), vocab, n)
+    indptr, ids = _csr_ids(m, np.searchsorted(vocab, h).astype(np.int64), vocab.shape[0], n)
+    return TokenSets(indptr, ids, vocab)
 
 
-def _csr_ids(m: IntArray, ids: npt.NDArray[np.integer], vocab: UIntArray, n: int) -> TokenSets:
-    """Build sets from (message, id) rows (messages ascending, or any order)."""
+def _csr_ids(
+    m: IntArray, ids: npt.NDArray[np.integer], n_ids: int, n: int
+) -> tuple[IntArray, IdArray]:
+    """Return ``indptr, ids`` of the sets of ``n`` messages from (message, id) rows.
+
+    Ids below ``n_ids``, sorted and unique within each set; rows in any order.
+    """
     indptr = np.zeros(n + 1, dtype=np.int64)
-    width = np.int64(max(1, vocab.shape[0]))
+    width = np.int64(max(1, n_ids))
     key = pl.Series("k", m * width + ids.astype(np.int64)).sort().to_numpy()
     if key.shape[0] > 1:
         key = key[np.r_[True, key[1:] != key[:-1]]]
     owner = key // width
     np.cumsum(np.bincount(owner, minlength=n), out=indptr[1:])
-    return TokenSets(indptr, _narrow(key % width, vocab.shape[0]), vocab)
+    return indptr, _narrow(key % width, n_ids)
 
 
 def _by_frequency(sets: TokenSets) -> TokenSets:
@@ -751,17 +754,7 @@ def near_duplicate_groups(
     del texts, text  # the texts go as soon as they are tokenised, when the caller let go
     owned = _Owned(sets)
     del sets
-    labels = _groups(owned, threshold, min_shingles, method, bands, rows)
-    return _first_member(labels, n)
-
-
-def _set_groups(owned: _Owned, *, threshold: float, min_shingles: int, method: Method) -> pl.Series:
-    """:func:`near_duplicate_groups` of messages already tokenised (default LSH)."""
-    sets = owned.sets
-    n = 0 if sets is None else sets.indptr.shape[0] - 1
-    del sets
-    labels = _groups(owned, threshold, min_shingles, method, DEFAULT_BANDS, DEFAULT_ROWS)
-    return _first_member(labels, n)
+    return _first_member(_groups(owned, threshold, min_shingles, method, bands, rows), n)
 
 
 def similar_actions(
@@ -884,8 +877,8 @@ def _streamed_groups(
     event = pl.concat(numbers) if numbers else pl.Series("event", [], dtype=pl.UInt32)
     owned = _Owned(words.sets())
     del words
-    group = _set_groups(owned, threshold=threshold, min_shingles=min_shingles, method=method)
-    return event, group
+    labels = _groups(owned, threshold, min_shingles, method, DEFAULT_BANDS, DEFAULT_ROWS)
+    return event, _first_member(labels, event.len())
 
 
 # --------------------------------------------------------------------------------------
@@ -1211,14 +1204,8 @@ def _verify_buckets(
             a = order[p]
             for q in range(p + 1, ends[r]):
                 b = order[q]
-                root_a = a  # find, halving the paths on the way
-                while parent[root_a] != root_a:
-                    parent[root_a] = parent[parent[root_a]]
-                    root_a = parent[root_a]
-                root_b = b
-                while parent[root_b] != root_b:
-                    parent[root_b] = parent[parent[root_b]]
-                    root_b = parent[root_b]
+                root_a = _find(parent, a)
+                root_b = _find(parent, b)
                 if root_a == root_b:
                     continue
                 if min(size[a], size[b]) < threshold * max(size[a], size[b]) - 1e-9:
@@ -1296,6 +1283,15 @@ def _sketches(sig: npt.NDArray[np.uint32]) -> UIntArray:
     for c in range(count):  # a few dozen columns
         out[:, c // 32] |= (sig[:, c] & np.uint32(3)).astype(np.uint64) << np.uint64(2 * (c % 32))
     return out
+
+
+@jit
+def _find(parent: IntArray, x: int) -> int:
+    """Return the root of ``x`` in the union-find ``parent``, halving the path on the way."""
+    while parent[x] != x:
+        parent[x] = parent[parent[x]]
+        x = parent[x]
+    return x
 
 
 def _minhash_pairs(
