@@ -25,7 +25,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coordscope.engine import native
+from coordscope.engine import coding
 from coordscope.engine.native import native_pairs
 from coordscope.errors import ParameterError
 from coordscope.schema import EDGE_SCHEMA, EVIDENCE_SCHEMA, SECONDS_PER_US
@@ -344,7 +344,7 @@ def test_edges_only_match_the_full_run(rows: list[Row], window: float) -> None:
 def test_merge_sort_is_stable(values: list[int]) -> None:
     keys = np.array(values, dtype=np.int64)
     payload = np.arange(keys.shape[0], dtype=np.int64)
-    native._msort(keys, payload)
+    coding.msort(keys, payload)
     expected = np.argsort(np.array(values, dtype=np.int64), kind="stable")
     assert payload.tolist() == expected.tolist()
     assert keys.tolist() == sorted(values)
@@ -353,17 +353,17 @@ def test_merge_sort_is_stable(values: list[int]) -> None:
 def test_key_order_separates_keys_whose_hash_bits_collide() -> None:
     # k1 values whose mixed high bits agree (they differ by the inverse of the multiplier):
     # one group of the sort holds two keys, which must still come out separate, by time
-    inverse = pow(native._MIX, -1, 2**64)
+    inverse = pow(coding._MIX, -1, 2**64)
     k_a, k_b = 2, (2 + inverse) % 2**64
     k1 = np.array([k_a, k_b, k_a, k_b, k_a], dtype=np.uint64)
     t = np.array([50, 40, 10, 30, 10], dtype=np.int64)
     row_bits = 3
-    packed, ktk = native._pack_rows(k1, k1.copy(), t, row_bits)
+    packed, ktk = coding.pack_rows(k1, k1.copy(), t, row_bits)
     assert len({int(p) >> row_bits for p in packed[[0, 1]]}) == 1  # the bits collide
     packed.sort()
     order = np.empty(5, dtype=np.int64)
     times = np.empty(5, dtype=np.int64)
-    starts, clash = native._key_order(packed, ktk, row_bits, order, times)
+    starts, clash = coding.key_order(packed, ktk, row_bits, order, times)
     assert not clash
     assert len(starts) == 3
     groups = [order[starts[i] : starts[i + 1]].tolist() for i in range(2)]
@@ -372,15 +372,64 @@ def test_key_order_separates_keys_whose_hash_bits_collide() -> None:
     # a second hash that disagrees within the shared group is still a collision
     k2 = k1.copy()
     k2[4] += np.uint64(1)
-    packed, ktk = native._pack_rows(k1, k2, t, row_bits)
+    packed, ktk = coding.pack_rows(k1, k2, t, row_bits)
     packed.sort()
-    assert native._key_order(packed, ktk, row_bits, order, times)[1]
+    assert coding.key_order(packed, ktk, row_bits, order, times)[1]
 
 
 def test_key_order_reports_a_first_hash_collision() -> None:
     k1 = np.array([9, 9], dtype=np.uint64)
     k2 = np.array([1, 2], dtype=np.uint64)  # the second hash tells them apart
-    packed, ktk = native._pack_rows(k1, k2, np.array([0, 1], dtype=np.int64), 1)
+    packed, ktk = coding.pack_rows(k1, k2, np.array([0, 1], dtype=np.int64), 1)
     packed.sort()
     order = np.empty(2, dtype=np.int64)
-    assert native._key_order(packed, ktk, 1, order, order.copy())[1]
+    assert coding.key_order(packed, ktk, 1, order, order.copy())[1]
+
+
+def test_unmixed_keys_come_in_unsigned_order_by_time_and_row() -> None:
+    # keys with the top bit set (negative as int64) sort after the others; ties in time
+    # keep the row order
+    top = 2**63
+    k1 = np.array([top + 5, 3, top + 5, 3, 7], dtype=np.uint64)
+    t = np.array([9, 4, 1, 4, 0], dtype=np.int64)
+    row_bits = 3
+    packed, ktk = coding.pack_rows(k1, k1.copy(), t, row_bits, False)
+    packed.sort()
+    order = np.empty(5, dtype=np.int64)
+    times = np.empty(5, dtype=np.int64)
+    starts, clash = coding.key_order(packed, ktk, row_bits, order, times)
+    assert not clash
+    assert starts.tolist() == [0, 2, 3, 5]
+    assert order.tolist() == [1, 3, 4, 2, 0]
+    assert times.tolist() == [4, 4, 0, 1, 9]
+
+
+def test_dense_codes_and_lookup_by_hand() -> None:
+    h1 = np.array([5, 7, 5, 9, 7], dtype=np.uint64)
+    codes, first, clash = coding.dense_codes(h1, h1 * np.uint64(3))
+    assert codes.tolist() == [0, 1, 0, 2, 1]
+    assert first.tolist() == [0, 1, 3]
+    assert not clash
+    h2 = h1 * np.uint64(3)
+    h2[4] += np.uint64(1)  # the same first hash with another second hash: a collision
+    assert coding.dense_codes(h1, h2)[2]
+    keys = np.array([9, 5, 7], dtype=np.uint64)
+    values = np.array([20, 10, 30], dtype=np.int64)
+    queries = np.array([7, 9, 4, 5, 5], dtype=np.uint64)
+    assert coding.lookup_codes(keys, values, queries).tolist() == [30, 20, -1, 10, 10]
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.integers(0, 2**64 - 1), max_size=300), st.integers(0, 2**64 - 1))
+def test_dense_codes_and_lookup_match_a_dictionary(values: list[int], extra: int) -> None:
+    h = np.array(values, dtype=np.uint64)
+    codes, first, clash = coding.dense_codes(h, h)
+    seen: dict[int, int] = {}
+    expected = [seen.setdefault(v, len(seen)) for v in values]
+    assert codes.tolist() == expected and not clash
+    assert [values[i] for i in first.tolist()] == list(seen)
+    distinct = np.array(list(seen), dtype=np.uint64)
+    got = coding.lookup_codes(distinct, np.arange(len(seen), dtype=np.int64), h)
+    assert got.tolist() == expected
+    missing = coding.lookup_codes(distinct, np.arange(len(seen)), np.array([extra], np.uint64))
+    assert missing.tolist() == [seen.get(extra, -1)]

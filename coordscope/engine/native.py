@@ -46,6 +46,7 @@ import numpy.typing as npt
 import polars as pl
 
 from coordscope.budget import thread_pool
+from coordscope.engine.coding import dense_codes, key_order, msort, pack_rows
 from coordscope.engine.jit import jit
 from coordscope.engine.kernel import DEFAULT_MAX_PAIRS
 from coordscope.errors import ParameterError
@@ -289,7 +290,7 @@ def _code_actions(
     n = actions.height
     row_bits = max(1, (n - 1).bit_length())
     k1, k2, t = frame["k1"].to_numpy(), frame["k2"].to_numpy(), frame["t"].to_numpy()
-    packed, ktk = _pack_rows(k1, k2, t, row_bits)
+    packed, ktk = pack_rows(k1, k2, t, row_bits)
     packed.sort()
     # the groups of equal high bits in parts, one a thread
     low = np.uint64((1 << row_bits) - 1)
@@ -317,14 +318,14 @@ def _code_actions(
 def _order_part(
     packed: U64Array, ktk: I64Array, row_bits: int, row: I64Array, t: I64Array, s: int, e: int
 ) -> tuple[I64Array, bool]:
-    """Run :func:`_key_order` on positions ``s:e``; the key starts are made absolute."""
-    starts, clash = _key_order(packed[s:e], ktk, row_bits, row[s:e], t[s:e])
+    """Run :func:`key_order` on positions ``s:e``; the key starts are made absolute."""
+    starts, clash = key_order(packed[s:e], ktk, row_bits, row[s:e], t[s:e])
     return starts + s, clash
 
 
 def _actor_codes(ids: pl.Series, h1: U64Array, h2: U64Array) -> tuple[I32Array, pl.Series]:
     """Account code of each row, the codes numbered in the order of the ids; the ids."""
-    codes, first, clash = _dense_codes(h1, h2)
+    codes, first, clash = dense_codes(h1, h2)
     if clash:  # pragma: no cover - probability ~ n² / 2**65
         raise ParameterError("internal: 64-bit hash collision between two ids; please report")
     firsts = ids.gather(first)
@@ -643,213 +644,6 @@ def _empty() -> NativeResult:
 
 # ---------------------------------------------------------------------- compiled kernels
 #
-# numba functions: they trust their inputs (checked by native_pairs) and loop over rows,
-# keys and pairs in compiled code. Types are those of the arrays passed in.
-
-
-@jit
-def _msort(keys: I64Array, a: I64Array) -> None:
-    """Sort ``keys`` ascending, stably, carrying ``a`` along (in place).
-
-    The one sort of the kernels (int64 keys and payload: one compiled version; numba's
-    own sorts are neither stable nor cheap to compile).
-
-    Insertion sort on runs of :data:`_SMALL`, then bottom-up merges through a buffer.
-    Cost ``O(m log m)``; ``O(m)`` extra memory when ``m > _SMALL``.
-    """
-    m = keys.shape[0]
-    for r0 in range(0, m, _SMALL):
-        r1 = min(r0 + _SMALL, m)
-        for p in range(r0 + 1, r1):
-            kv = keys[p]
-            av = a[p]
-            q = p - 1
-            while q >= r0 and keys[q] > kv:
-                keys[q + 1] = keys[q]
-                a[q + 1] = a[q]
-                q -= 1
-            keys[q + 1] = kv
-            a[q + 1] = av
-    if m <= _SMALL:
-        return
-    tk = np.empty_like(keys)
-    ta = np.empty_like(a)
-    width = _SMALL
-    flip = False
-    while width < m:
-        if flip:
-            _merge_pass(tk, ta, keys, a, width)
-        else:
-            _merge_pass(keys, a, tk, ta, width)
-        flip = not flip
-        width *= 2
-    if flip:
-        for p in range(m):
-            keys[p] = tk[p]
-            a[p] = ta[p]
-
-
-@jit
-def _merge_pass(sk: I64Array, sa: I64Array, dk: I64Array, da: I64Array, width: int) -> None:
-    """Merge neighbouring sorted runs of ``width`` from ``sk, sa`` into ``dk, da``.
-
-    On ties the left run comes first (stable).
-    """
-    m = sk.shape[0]
-    for lo in range(0, m, 2 * width):
-        mid = min(lo + width, m)
-        hi = min(lo + 2 * width, m)
-        i = lo
-        j = mid
-        for o in range(lo, hi):
-            if j >= hi or (i < mid and not sk[j] < sk[i]):
-                dk[o] = sk[i]
-                da[o] = sa[i]
-                i += 1
-            else:
-                dk[o] = sk[j]
-                da[o] = sa[j]
-                j += 1
-
-
-@jit
-def _dense_codes(h1: U64Array, h2: U64Array) -> tuple[Any, I64Array, bool]:
-    """Give the distinct values of ``h1`` codes 0, 1, … in order of first appearance.
-
-    Open addressing (Fibonacci hashing, linear probing, load <= 1/2, doubling). Returns
-    the code of each row (int32), the first row of each code, and whether some ``h1``
-    value came with two different ``h2`` values (a collision of the first hash). Cost
-    ``O(n)`` expected.
-    """
-    n = h1.shape[0]
-    codes = np.empty(n, dtype=np.int32)
-    bits = 12
-    slots = np.full(1 << bits, -1, dtype=np.int64)
-    size = 1024
-    u1 = np.empty(size, dtype=np.uint64)
-    u2 = np.empty(size, dtype=np.uint64)
-    first = np.empty(size, dtype=np.int64)
-    m = 0
-    clash = False
-    for i in range(n):
-        x = h1[i]
-        mask = (1 << bits) - 1
-        s = np.int64((x * _MIX_U64) >> np.uint64(64 - bits))
-        c = slots[s]
-        while c >= 0 and u1[c] != x:
-            s = (s + 1) & mask
-            c = slots[s]
-        if c >= 0:
-            clash |= u2[c] != h2[i]
-            codes[i] = c
-            continue
-        if m == size:
-            size *= 2
-            u1 = np.concatenate((u1, np.empty(size - m, dtype=np.uint64)))
-            u2 = np.concatenate((u2, np.empty(size - m, dtype=np.uint64)))
-            first = np.concatenate((first, np.empty(size - m, dtype=np.int64)))
-        u1[m] = x
-        u2[m] = h2[i]
-        first[m] = i
-        slots[s] = m
-        codes[i] = m
-        m += 1
-        if 2 * m > (1 << bits):
-            bits += 1
-            mask = (1 << bits) - 1
-            slots = np.full(1 << bits, -1, dtype=np.int64)
-            for c2 in range(m):
-                s = np.int64((u1[c2] * _MIX_U64) >> np.uint64(64 - bits))
-                while slots[s] >= 0:
-                    s = (s + 1) & mask
-                slots[s] = c2
-    return codes, first[:m].copy(), clash
-
-
-@jit
-def _pack_rows(k1: U64Array, k2: U64Array, t: I64Array, row_bits: int) -> tuple[U64Array, I64Array]:
-    """Build the sort keys of :func:`_key_order` and each row's key, time and second hash.
-
-    ``packed``: ``mix(k1)`` with its low ``row_bits`` bits replaced by the row number;
-    ``ktk[i] = (k1[i], t[i], k2[i])`` side by side, so that one memory access fetches a
-    row's three. Cost ``O(n)``.
-    """
-    n = k1.shape[0]
-    keep = ~((np.uint64(1) << np.uint64(row_bits)) - np.uint64(1))
-    packed = np.empty(n, dtype=np.uint64)
-    ktk = np.empty((n, 3), dtype=np.int64)
-    for i in range(n):
-        packed[i] = ((k1[i] * _MIX_U64) & keep) | np.uint64(i)
-        ktk[i, 0] = np.int64(k1[i])
-        ktk[i, 1] = t[i]
-        ktk[i, 2] = np.int64(k2[i])
-    return packed, ktk
-
-
-@jit
-def _key_order(
-    packed: U64Array, ktk: I64Array, row_bits: int, order: I64Array, tt: I64Array
-) -> tuple[I64Array, bool]:
-    """Order rows by ``(key, t, row)``; keys are the distinct ``k1`` values.
-
-    ``packed`` and ``ktk`` come from :func:`_pack_rows`, ``packed`` sorted (or a part of
-    it that begins and ends with whole groups): rows grouped by the high bits of the
-    mixed key, in row order. A group that holds two keys (the high bits collide) is
-    sorted by key, stably; then each key by time, stably, so ties keep the row order.
-    Writes the input row and the time of each sorted position into ``order`` and ``tt``;
-    returns the start of each key (plus the end) and whether a ``k1`` value came with
-    two different ``k2`` values (a hash collision). Cost ``O(n + Σ m log m)`` over keys
-    of ``m`` actions.
-    """
-    n = packed.shape[0]
-    low = (np.uint64(1) << np.uint64(row_bits)) - np.uint64(1)
-    kk = np.empty(n, dtype=np.int64)
-    clash = False
-    for p in range(n):
-        r = np.int64(packed[p] & low)
-        order[p] = r
-        kk[p] = ktk[r, 0]
-        tt[p] = ktk[r, 1]
-        # the same key on the row before: the second hashes must agree too
-        if p > 0 and kk[p] == kk[p - 1] and ktk[r, 2] != ktk[order[p - 1], 2]:
-            clash = True
-    s = 0
-    while s < n:  # groups of equal high bits
-        high = packed[s] & ~low
-        e = s + 1
-        mixed = False
-        while e < n and packed[e] & ~low == high:
-            mixed |= kk[e] != kk[s]
-            e += 1
-        if mixed:  # two keys share the high bits: order the group by key, stably
-            idx = np.arange(s, e)
-            _msort(kk[s:e], idx)
-            g_t, g_order = tt[idx], order[idx]
-            for p in range(e - s):
-                tt[s + p] = g_t[p]
-                order[s + p] = g_order[p]
-            for p in range(s + 1, e):
-                if kk[p] == kk[p - 1] and ktk[order[p], 2] != ktk[order[p - 1], 2]:
-                    clash = True
-        s = e
-    n_keys = 1
-    for p in range(1, n):
-        if kk[p] != kk[p - 1]:
-            n_keys += 1
-    starts = np.empty(n_keys + 1, dtype=np.int64)
-    starts[0] = 0
-    k = 1
-    for p in range(1, n):
-        if kk[p] != kk[p - 1]:
-            starts[k] = p
-            k += 1
-    starts[n_keys] = n
-    for k in range(n_keys):
-        s = starts[k]
-        e = starts[k + 1]
-        if e - s > 1:
-            _msort(tt[s:e], order[s:e])
-    return starts, clash
 
 
 @jit
@@ -1080,8 +874,8 @@ def _merge_runs(
                 run[q + 1] = j
         else:
             seg = perm[x:y].copy()
-            _msort(seg.copy(), seg)  # by input position
-            _msort(key[seg].astype(np.int64), seg)  # then by key, stably
+            msort(seg.copy(), seg)  # by input position
+            msort(key[seg].astype(np.int64), seg)  # then by key, stably
             for z in range(r):
                 run[z] = seg[z]
         z = 0
@@ -1360,7 +1154,7 @@ def _multi_edges(triples: TripleArrays, sig_of_key: U8Array) -> tuple[Any, ...]:
     for z in range(m):
         code[z] = (np.int64(lo[z]) << 32) | np.int64(hi[z])
     member = np.arange(m)
-    _msort(code, member)
+    msort(code, member)
     n_edges = 0
     for z in range(m):
         if z == 0 or code[z] != code[z - 1]:
@@ -1394,7 +1188,7 @@ def _multi_edges(triples: TripleArrays, sig_of_key: U8Array) -> tuple[Any, ...]:
             f = min(f, t0[j])
             la = max(la, t1[j])
             sm |= np.uint64(1) << np.uint64(sig_of_key[key[j]])
-        _msort(dts, np.empty(r, dtype=np.int64))
+        msort(dts, np.empty(r, dtype=np.int64))
         if r % 2 == 1:
             med = np.float64(dts[r // 2])
         else:
@@ -1411,8 +1205,8 @@ def _multi_edges(triples: TripleArrays, sig_of_key: U8Array) -> tuple[Any, ...]:
         e_sig[d] = sm
         if order.shape[0]:  # this pair's triples in the order of (rlo, rhi)
             mine = member[x:y].copy()
-            _msort(rhi[mine].astype(np.int64), mine)
-            _msort(rlo[mine].astype(np.int64), mine)
+            msort(rhi[mine].astype(np.int64), mine)
+            msort(rlo[mine].astype(np.int64), mine)
             for z in range(r):
                 order[x + z] = mine[z]
         d += 1
