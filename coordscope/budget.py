@@ -16,14 +16,17 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar
 
 import polars as pl
 
 from coordscope.errors import ParameterError
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 __all__ = [
     "DEFAULT_MEMORY",
@@ -31,6 +34,7 @@ __all__ = [
     "MIN_MEMORY",
     "Budget",
     "held_bytes",
+    "ordered_map",
     "parse_memory",
     "peak_rss_mib",
     "return_freed_memory",
@@ -118,6 +122,27 @@ def thread_pool(workers: int) -> Iterator[ThreadPoolExecutor]:
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
+
+
+def ordered_map(func: Callable[[T], R], items: Sequence[T], workers: int) -> Iterator[R]:
+    """Run ``func`` over ``items`` on ``workers`` threads; yield the results in order.
+
+    At most ``workers`` items are in progress or done ahead of the consumer, so the
+    memory of the results waiting is bounded by ``workers`` of them (``pool.map`` would
+    start them all). With one worker, ``func`` runs on the calling thread.
+    """
+    if workers <= 1 or len(items) <= 1:
+        for item in items:
+            yield func(item)
+        return
+    with thread_pool(workers) as pool:
+        pending = [pool.submit(func, items[i]) for i in range(min(workers, len(items)))]
+        for i in range(len(items)):
+            result = pending.pop(0).result()
+            nxt = i + len(pending) + 1
+            if nxt < len(items):
+                pending.append(pool.submit(func, items[nxt]))
+            yield result
 
 
 def usable_cores() -> int:

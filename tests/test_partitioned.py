@@ -20,7 +20,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coordscope.budget import MIN_MEMORY, Budget, held_bytes, parse_memory, thread_pool
+from coordscope.budget import (
+    MIN_MEMORY,
+    Budget,
+    held_bytes,
+    ordered_map,
+    parse_memory,
+    thread_pool,
+)
 from coordscope.engine.kernel import count_band_pairs
 from coordscope.engine.partitioned import (
     KEYED_SCHEMA,
@@ -122,12 +129,13 @@ def run_engine(
     task_bytes: int,
     workers: int,
     keyed: bool = False,
+    keep: bool | None = None,
 ) -> pl.DataFrame:
     """Run the local engine with a forced task size; return every pair partition in order.
 
     With ``keyed``, return the (pair, key) rows instead, sorted by ``(lo, hi, k)``; the
     actions are sorted by ``(k, t)`` first (stable), and ``ra``, ``rb`` are positions in
-    that order.
+    that order. ``keep`` says whether partials wait in memory or in files.
     """
     order = np.lexsort((t, k))
     k, a, t, s = k[order], a[order], t[order], s[order]
@@ -135,7 +143,11 @@ def run_engine(
     try:
         budget = Budget(memory=MIN_MEMORY, workers=workers, task=task_bytes)
         engine = LocalPairEngine(
-            n_accounts=n_accounts, n_pairs=count_band_pairs(k, t, w), budget=budget, work=work
+            n_accounts=n_accounts,
+            n_pairs=count_band_pairs(k, t, w),
+            budget=budget,
+            work=work,
+            keep=keep,
         )
         engine.add(k, a, t, s, window=w)
         done = list(engine.reduce())
@@ -164,14 +176,21 @@ actions_strategy = st.integers(0, 120).flatmap(
     window=st.integers(0, 12),
     task_bytes=st.sampled_from([64, 1_000, 20_000, 10**9]),
     workers=st.sampled_from([1, 2, 3]),
+    keep=st.sampled_from([None, False, True]),
 )
 def test_engine_equals_brute_force_at_any_partitioning(
-    data: tuple[list[int], list[int], list[int]], window: int, task_bytes: int, workers: int
+    data: tuple[list[int], list[int], list[int]],
+    window: int,
+    task_bytes: int,
+    workers: int,
+    keep: bool | None,
 ) -> None:
     k, a, t = (np.array(x, dtype=np.int64) for x in data)
     s = k % 3
     expected = brute_pairs(k, a, t, s, window)
-    got = run_engine(k, a, t, s, window, n_accounts=10, task_bytes=task_bytes, workers=workers)
+    got = run_engine(
+        k, a, t, s, window, n_accounts=10, task_bytes=task_bytes, workers=workers, keep=keep
+    )
     assert got.equals(expected)
 
 
@@ -181,17 +200,23 @@ def test_engine_equals_brute_force_at_any_partitioning(
     window=st.integers(0, 12),
     task_bytes=st.sampled_from([64, 1_000, 10**9]),
     workers=st.sampled_from([1, 2]),
+    keep=st.sampled_from([False, True]),
 )
 def test_closest_coaction_is_the_first_in_sweep_order_at_any_partitioning(
-    data: tuple[list[int], list[int], list[int]], window: int, task_bytes: int, workers: int
+    data: tuple[list[int], list[int], list[int]],
+    window: int,
+    task_bytes: int,
+    workers: int,
+    keep: bool,
 ) -> None:
     k, a, t = (np.array(x, dtype=np.int64) for x in data)
     s = k % 3
     order = np.lexsort((t, k))
     expected = brute_keyed(k[order], a[order], t[order], s[order], window)
     got = run_engine(
-        k, a, t, s, window, n_accounts=10, task_bytes=task_bytes, workers=workers, keyed=True
-    )
+        k, a, t, s, window, n_accounts=10, task_bytes=task_bytes, workers=workers, keyed=True,
+        keep=keep,
+    )  # fmt: skip
     assert got.equals(expected)
 
 
@@ -398,3 +423,27 @@ def test_an_interrupted_thread_pool_cancels_its_queued_tasks() -> None:
     assert sum(f.cancelled() for f in futures) >= 995
     with thread_pool(2) as pool:  # without an exception every task runs
         assert list(pool.map(lambda i: i * i, range(5))) == [0, 1, 4, 9, 16]
+
+
+def test_ordered_map_yields_in_order_and_runs_at_most_workers_ahead() -> None:
+    started: list[int] = []
+    lock = threading.Lock()
+    consumed = 0
+
+    def work(i: int) -> int:
+        with lock:
+            started.append(i)
+            ahead = i - consumed
+        assert ahead <= 2  # at most two items beyond the one being consumed
+        time.sleep(0.001 * (7 - i % 7))  # later items may finish first
+        return i * i
+
+    out = []
+    for value in ordered_map(work, list(range(20)), 2):
+        out.append(value)
+        with lock:
+            consumed += 1
+    assert out == [i * i for i in range(20)]
+    assert sorted(started) == list(range(20))
+    assert list(ordered_map(work, [3], 4)) == [9]
+    assert list(ordered_map(work, [], 2)) == []

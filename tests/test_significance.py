@@ -576,3 +576,25 @@ def test_keys_without_synchrony_add_nothing_to_the_model() -> None:
     assert null.capped_sum(full, np.array([1.0]), 2)[0] == pytest.approx(
         float(np.minimum(1.0, y * y * pi).sum())
     )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 5), st.integers(0, 30)), max_size=80),
+    st.integers(0, 10),
+    st.lists(st.booleans(), min_size=6, max_size=6),
+)
+def test_open_pair_count_matches_brute_force(
+    rows: list[tuple[int, int]], window: int, counted: list[bool]
+) -> None:
+    from coordscope.stats.evidence import _pairs_of
+
+    rows = sorted(rows)
+    k = np.array([r[0] for r in rows], dtype=np.int64)
+    t = np.array([r[1] for r in rows], dtype=np.int64)
+    expected = sum(
+        1
+        for i, j in itertools.combinations(range(len(rows)), 2)
+        if k[i] == k[j] and t[j] - t[i] <= window and counted[k[i]]
+    )
+    assert _pairs_of(k, t, window, np.array(counted)) == expected

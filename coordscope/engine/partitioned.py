@@ -5,20 +5,21 @@ the density of keys, not with the number of actions. The work is therefore cut t
 
 1. **Key partitions** (the map). Actions are split by key — every action of a key in one
    partition, so every co-action of the key is found there. :func:`partition_partials`,
-   the partition task, runs the band sweep of :mod:`coordscope.engine.kernel` over one
-   partition in chunks of at most ``max_pairs`` pairs and emits *partial aggregates*, one
-   row per (pair of accounts, key): co-actions ``n``, the smallest Δt ``dt``, the
-   earliest and latest action ``t0``, ``t1``, and the ids ``ra``, ``rb`` of the two
-   actions of the closest co-action (the first in sweep order among equal Δt: the
-   earliest first action, then the earliest second). A pair of two single actions is
-   such a row already; only pairs touching an account that acted on the key more than
-   once are grouped. A row flagged ``part`` may have siblings (same pair and key) from
-   other chunks of a crowded key: the reduce merges them.
+   the partition task, emits *partial aggregates*, one row per (pair of accounts, key):
+   co-actions ``n``, the smallest Δt ``dt``, the earliest and latest action ``t0``,
+   ``t1``, and the ids ``ra``, ``rb`` of the two actions of the closest co-action (the
+   first in sweep order among equal Δt: the earliest first action, then the earliest
+   second). Keys of at most ``max_pairs`` in-window pairs are swept and merged whole, in
+   compiled code (a key where no account acted twice gives each co-action as its row).
+   A crowded key is swept in chunks of ``max_pairs`` pairs (the band sweep of
+   :mod:`coordscope.engine.kernel`); a row flagged ``part`` may then have siblings (same
+   pair and key) from other chunks: the reduce merges them.
 2. **Pair partitions** (the reduce). Partials are routed by the pair's first account
    into pair partitions (ranges of account codes, so pair partitions in order give the
    pairs in code order). The local runner spills them in large Arrow IPC files, rows
-   grouped by slice of account codes, and plans the pair partitions once it knows how
-   many partials each slice holds. :func:`reduce_pairs` turns the partials
+   grouped by slice of account codes (or keeps them in memory, each row with its slice,
+   when they fit in a quarter of the budget), and plans the pair partitions once it
+   knows how many partials each slice holds. :func:`reduce_pairs` turns the partials
    of one pair partition into one row per pair: ``n_keys`` (distinct keys), ``n_co``
    (co-actions), ``min_dt``, ``median_dt`` (median over the pair's keys of each key's
    smallest Δt), ``first_ts``, ``last_ts`` and ``sig`` (bit mask of the signals). The
@@ -52,6 +53,8 @@ import numpy.typing as npt
 import polars as pl
 
 from coordscope.budget import Budget, thread_pool
+from coordscope.engine.coding import msort
+from coordscope.engine.jit import jit
 from coordscope.engine.kernel import band_pairs, window_ends
 from coordscope.parts import SPILL_COMPRESSION, WorkDir
 
@@ -67,6 +70,7 @@ __all__ = [
 ]
 
 IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
 T = TypeVar("T")
 
 #: Partial aggregates per (pair, key), emitted by the partition task.
@@ -96,6 +100,10 @@ PAIR_BYTES: Final = 370
 #: frame, its group-by and the pair rows; 240 before the spill files were narrowed, which
 #: took the 3-day audit 150 MB over its 4 GB budget).
 PARTIAL_BYTES: Final = 320
+#: Bytes a partial row costs while it waits in memory for its pair partition (eleven
+#: 64-bit columns and its slice): partials are kept in memory, not spilled, when all of
+#: them take at most a quarter of the budget.
+KEPT_BYTES: Final = 90
 #: Spilled partials are grouped by this many slices of the first account code; a pair
 #: partition is a run of whole slices.
 SLICES: Final = 4096
@@ -143,14 +151,40 @@ def partition_partials(
     Notes
     -----
     A co-action is a pair of actions of one key by different accounts with
-    ``|Δt| <= window``. Cost ``O(n log n + P)`` for ``n`` actions and ``P`` in-window
-    pairs; memory ``O(n + max_pairs)``.
+    ``|Δt| <= window``. Keys of at most ``max_pairs`` pairs are merged whole in compiled
+    code (:func:`_whole_key_partials`; account codes below ``2**31``); a crowded key is
+    swept in chunks and grouped with polars. Cost ``O(n log n + P)`` for ``n`` actions
+    and ``P`` in-window pairs; memory ``O(n + max_pairs)``.
     """
     n = k.shape[0]
     if n < 2:
         return
     if r is None:
         r = np.arange(n, dtype=np.int64)
+    ends = window_ends(k, t, window)
+    counts = ends - np.arange(n, dtype=np.int64) - 1
+    key_start = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    per_key = np.add.reduceat(counts, key_start)
+    if per_key.max() == 0:
+        return
+    if per_key.max() <= max_pairs:
+        # every key fits in a chunk: whole keys, merged in compiled code, in chunks of
+        # keys of about max_pairs pairs
+        cum = np.cumsum(per_key)
+        marks = np.arange(max_pairs, int(cum[-1]), max_pairs, dtype=np.int64)
+        cuts = np.searchsorted(cum, marks, side="left") + 1
+        bounds = np.unique(np.concatenate(([0], cuts, [key_start.shape[0]]))).tolist()
+        starts = np.append(key_start, n).astype(np.int64)
+        for k0, k1 in itertools.pairwise(bounds):
+            size = int(cum[k1 - 1] - (cum[k0 - 1] if k0 else 0))
+            if size == 0:
+                continue
+            cols = _whole_key_partials(starts[k0 : k1 + 1], k, a, t, s, r, ends, size)
+            yield pl.DataFrame(
+                dict(zip(_KEYED_COLUMNS, cols, strict=True)), schema=KEYED_SCHEMA
+            ).with_columns(pl.lit(False).alias("part"))
+        return
+    # a crowded key: pairs in chunks of max_pairs, grouped with polars
     # a (key, account) seen twice marks its pairs for grouping (exact: keys are whole)
     rep = pl.DataFrame({"k": k, "a": a}).is_duplicated().to_numpy()
     held: list[pl.DataFrame] = []
@@ -202,6 +236,124 @@ def partition_partials(
     if held:
         rest = held[0] if len(held) == 1 else _merge(pl.concat(held))
         yield rest.with_columns(pl.lit(spilled).alias("part"))
+
+
+_KEYED_COLUMNS: Final = ("lo", "hi", "k", "s", "n", "dt", "t0", "t1", "ra", "rb")
+
+
+@jit
+def _whole_key_partials(
+    starts: IntArray,
+    k: IntArray,
+    a: IntArray,
+    t: IntArray,
+    s: IntArray,
+    r: IntArray,
+    ends: IntArray,
+    size: int,
+) -> tuple[IntArray, ...]:
+    """Aggregate the co-actions of whole keys by (pair, key), compiled.
+
+    Key ``q`` is positions ``starts[q]:starts[q + 1]`` (sorted by time), ``ends`` the
+    window ends (:func:`coordscope.engine.kernel.window_ends`), ``size`` the keys'
+    in-window pairs. A key where no account acted twice gives each co-action as its own
+    row; otherwise the key's co-actions are sorted by pair, stably (sweep order kept),
+    and each run is merged: co-actions, smallest Δt (the first in sweep order among
+    equal ones), earliest and latest action. Returns the :data:`KEYED_SCHEMA` columns.
+    Cost ``O(P log P)`` over the co-actions ``P`` of keys with a repeated account,
+    ``O(P)`` for the others.
+    """
+    out_lo = np.empty(size, dtype=np.int64)
+    out_hi = np.empty(size, dtype=np.int64)
+    out_k = np.empty(size, dtype=np.int64)
+    out_s = np.empty(size, dtype=np.int64)
+    out_n = np.empty(size, dtype=np.int64)
+    out_dt = np.empty(size, dtype=np.int64)
+    out_t0 = np.empty(size, dtype=np.int64)
+    out_t1 = np.empty(size, dtype=np.int64)
+    out_ra = np.empty(size, dtype=np.int64)
+    out_rb = np.empty(size, dtype=np.int64)
+    m = 0
+    for q in range(starts.shape[0] - 1):
+        s0 = starts[q]
+        e0 = starts[q + 1]
+        width = e0 - s0
+        if width < 2:
+            continue
+        accounts = a[s0:e0].copy()
+        accounts.sort()
+        repeated = False
+        for i in range(1, width):
+            if accounts[i] == accounts[i - 1]:
+                repeated = True
+                break
+        if not repeated:
+            for i in range(s0, e0):
+                for j in range(i + 1, ends[i]):
+                    first = a[i] < a[j]
+                    out_lo[m] = a[i] if first else a[j]
+                    out_hi[m] = a[j] if first else a[i]
+                    out_k[m] = k[i]
+                    out_s[m] = s[i]
+                    out_n[m] = 1
+                    out_dt[m] = t[j] - t[i]
+                    out_t0[m] = t[i]
+                    out_t1[m] = t[j]
+                    out_ra[m] = r[i] if first else r[j]
+                    out_rb[m] = r[j] if first else r[i]
+                    m += 1
+            continue
+        n_pairs = 0
+        for i in range(s0, e0):
+            n_pairs += ends[i] - i - 1
+        code = np.empty(n_pairs, dtype=np.int64)
+        pi = np.empty(n_pairs, dtype=np.int64)
+        pj = np.empty(n_pairs, dtype=np.int64)
+        c = 0
+        for i in range(s0, e0):
+            for j in range(i + 1, ends[i]):
+                if a[i] == a[j]:
+                    continue
+                code[c] = (min(a[i], a[j]) << 32) | max(a[i], a[j])
+                pi[c] = i
+                pj[c] = j
+                c += 1
+        idx = np.arange(c, dtype=np.int64)
+        code = code[:c]
+        msort(code, idx)  # stable: sweep order within each pair
+        x = 0
+        while x < c:
+            y = x + 1
+            while y < c and code[y] == code[x]:
+                y += 1
+            best = idx[x]
+            t0 = t[pi[best]]
+            t1 = t[pj[best]]
+            for z in range(x + 1, y):
+                u = idx[z]
+                if t[pj[u]] - t[pi[u]] < t[pj[best]] - t[pi[best]]:
+                    best = u
+                t0 = min(t0, t[pi[u]])
+                t1 = max(t1, t[pj[u]])
+            i = pi[best]
+            j = pj[best]
+            first = a[i] < a[j]
+            out_lo[m] = a[i] if first else a[j]
+            out_hi[m] = a[j] if first else a[i]
+            out_k[m] = k[i]
+            out_s[m] = s[i]
+            out_n[m] = y - x
+            out_dt[m] = t[j] - t[i]
+            out_t0[m] = t0
+            out_t1[m] = t1
+            out_ra[m] = r[i] if first else r[j]
+            out_rb[m] = r[j] if first else r[i]
+            m += 1
+            x = y
+    return (
+        out_lo[:m], out_hi[:m], out_k[:m], out_s[:m], out_n[:m], out_dt[:m], out_t0[:m],
+        out_t1[:m], out_ra[:m], out_rb[:m],
+    )  # fmt: skip
 
 
 def _merge(frame: pl.DataFrame) -> pl.DataFrame:
@@ -285,33 +437,108 @@ def reduce_pairs(partials: pl.DataFrame, *, n_accounts: int) -> pl.DataFrame:
         return pl.DataFrame(schema=PAIR_SCHEMA)
     if "part" in partials.columns:
         partials = merge_partials(partials)
-    # one sort by (pair, Δt): each pair's rows are a run, its smallest Δt first and its
-    # median in the middle; every other column is a reduction over the run
-    ordered = partials.select(
-        (pl.col("lo") * (n_accounts + 1) + pl.col("hi")).alias("pid"),
-        "dt", "lo", "hi", "n", "t0", "t1", "s",
-    ).sort(["pid", "dt"])  # fmt: skip
-    pid = ordered["pid"].to_numpy()
-    starts = np.flatnonzero(np.r_[True, pid[1:] != pid[:-1]])
-    size = np.diff(np.r_[starts, pid.shape[0]])
-    dt = ordered["dt"].to_numpy()
-    middle = dt[starts + (size - 1) // 2] + dt[starts + size // 2]
-    return pl.DataFrame(
-        {
-            "lo": ordered["lo"].to_numpy()[starts],
-            "hi": ordered["hi"].to_numpy()[starts],
-            "n_keys": size.astype(np.int64),
-            "n_co": np.add.reduceat(ordered["n"].to_numpy(), starts),
-            "min_dt": dt[starts],
-            "median_dt": middle / 2.0,
-            "first_ts": np.minimum.reduceat(ordered["t0"].to_numpy(), starts),
-            "last_ts": np.maximum.reduceat(ordered["t1"].to_numpy(), starts),
-            "sig": np.bitwise_or.reduceat(
-                np.left_shift(1, ordered["s"].to_numpy(), dtype=np.int64), starts
-            ),
-        },
-        schema=PAIR_SCHEMA,
-    )
+    # rows ordered by pair (one sort of 64-bit words: the pair code's bits above the
+    # row number), then each pair's run reduced in compiled code
+    lo = partials["lo"].to_numpy()
+    hi = partials["hi"].to_numpy()
+    pid = lo * (n_accounts + 1) + hi
+    n = pid.shape[0]
+    row_bits = max(1, (n - 1).bit_length())
+    if (n_accounts * (n_accounts + 2)).bit_length() + row_bits <= 63:
+        packed = (pid << row_bits) | np.arange(n, dtype=np.int64)
+        packed.sort()
+        order = packed & ((1 << row_bits) - 1)
+        sorted_pid = packed >> row_bits
+        del packed
+    else:  # pragma: no cover - more than about 2**20 accounts and 2**22 rows at once
+        order = np.argsort(pid, kind="stable")
+        sorted_pid = pid[order]
+    cols = _reduce_runs(
+        order, sorted_pid, lo, hi, partials["n"].to_numpy(), partials["dt"].to_numpy(),
+        partials["t0"].to_numpy(), partials["t1"].to_numpy(), partials["s"].to_numpy(),
+    )  # fmt: skip
+    return pl.DataFrame(dict(zip(PAIR_SCHEMA, cols, strict=True)), schema=PAIR_SCHEMA)
+
+
+@jit
+def _reduce_runs(
+    order: IntArray,
+    pid: IntArray,
+    lo: IntArray,
+    hi: IntArray,
+    n: IntArray,
+    dt: IntArray,
+    t0: IntArray,
+    t1: IntArray,
+    s: IntArray,
+) -> tuple[
+    IntArray, IntArray, IntArray, IntArray, IntArray, FloatArray, IntArray, IntArray, IntArray
+]:
+    """Reduce each run of equal ``pid`` (rows in ``order``) to :data:`PAIR_SCHEMA` columns.
+
+    ``pid`` holds the pair code of every row *in that order* (sorted).
+
+    The median of a run's Δt is the mean of its two middle values (one sort of the run's
+    Δt). Cost ``O(R log m)`` for ``R`` rows in runs of at most ``m``.
+    """
+    size = order.shape[0]
+    runs = 0
+    for x in range(size):
+        if x == 0 or pid[x] != pid[x - 1]:
+            runs += 1
+    out_lo = np.empty(runs, dtype=np.int64)
+    out_hi = np.empty(runs, dtype=np.int64)
+    n_keys = np.empty(runs, dtype=np.int64)
+    n_co = np.empty(runs, dtype=np.int64)
+    min_dt = np.empty(runs, dtype=np.int64)
+    median = np.empty(runs, dtype=np.float64)
+    first = np.empty(runs, dtype=np.int64)
+    last = np.empty(runs, dtype=np.int64)
+    sig = np.empty(runs, dtype=np.int64)
+    dts = np.empty(0, dtype=np.int64)
+    x = 0
+    q = 0
+    while x < size:
+        r0 = order[x]
+        y = x + 1
+        while y < size and pid[y] == pid[x]:
+            y += 1
+        m = y - x
+        if dts.shape[0] < m:
+            dts = np.empty(max(m, 2 * dts.shape[0]), dtype=np.int64)
+        co = 0
+        f = t0[r0]
+        g = t1[r0]
+        bits = np.int64(0)
+        for z in range(m):
+            row = order[x + z]
+            dts[z] = dt[row]
+            co += n[row]
+            f = min(f, t0[row])
+            g = max(g, t1[row])
+            bits |= np.int64(1) << s[row]
+        if m > 32:
+            dts[:m].sort()
+        else:  # insertion sort: most pairs have a few keys
+            for z in range(1, m):
+                v = dts[z]
+                w = z - 1
+                while w >= 0 and dts[w] > v:
+                    dts[w + 1] = dts[w]
+                    w -= 1
+                dts[w + 1] = v
+        out_lo[q] = lo[r0]
+        out_hi[q] = hi[r0]
+        n_keys[q] = m
+        n_co[q] = co
+        min_dt[q] = dts[0]
+        median[q] = (dts[(m - 1) // 2] + dts[m // 2]) / 2.0
+        first[q] = f
+        last[q] = g
+        sig[q] = bits
+        q += 1
+        x = y
+    return out_lo, out_hi, n_keys, n_co, min_dt, median, first, last, sig
 
 
 @dataclass(frozen=True)
@@ -349,6 +576,10 @@ class LocalPairEngine:
         Memory and workers.
     work : WorkDir
         Where partials are spilled.
+    keep : bool, optional
+        Whether partials wait in memory rather than in files when there are several pair
+        partitions (default: when they take at most a quarter of the budget,
+        :data:`KEPT_BYTES` a row); the results are the same either way.
 
     Notes
     -----
@@ -357,7 +588,15 @@ class LocalPairEngine:
     them in order gives the pairs in code order.
     """
 
-    def __init__(self, *, n_accounts: int, n_pairs: int, budget: Budget, work: WorkDir):
+    def __init__(
+        self,
+        *,
+        n_accounts: int,
+        n_pairs: int,
+        budget: Budget,
+        work: WorkDir,
+        keep: bool | None = None,
+    ):
         self.n_accounts = max(1, n_accounts)
         self.budget = budget
         self.task_bytes = budget.task_bytes()
@@ -387,6 +626,12 @@ class LocalPairEngine:
         # rather than write and read them back (same frames, same order, same result)
         self.in_memory = self.n_buckets == 1
         self._held: list[tuple[int, pl.DataFrame]] = []
+        # several pair partitions whose partials all fit in a quarter of the budget: they
+        # are kept in memory as they came, with the slice of every row, and each pair
+        # partition filters its rows out of them (no sort by slice, no file)
+        fits = n_pairs * KEPT_BYTES <= budget.memory // 4
+        self.kept_in_memory = not self.in_memory and (fits if keep is None else keep)
+        self._kept: list[tuple[int, pl.DataFrame, npt.NDArray[np.int16]]] = []
         self._serial = 0
         self.n_partials = 0
         self.n_tasks = 0
@@ -511,6 +756,10 @@ class LocalPairEngine:
         as one contiguous range.
         """
         g = self.slice_of(frame["lo"].to_numpy()).astype(np.int16)  # SLICES <= 2**15
+        if self.kept_in_memory:
+            with self._lock:
+                self._kept.append((serial, frame, g))
+            return
         order = np.argsort(g, kind="stable")  # a radix sort for 16-bit keys
         offsets = np.searchsorted(g[order], np.arange(SLICES + 1), side="left")
         path = self.dir / f"p{serial:09d}.arrow"
@@ -528,6 +777,8 @@ class LocalPairEngine:
         rows = np.zeros(SLICES, dtype=np.int64)
         for _, _, offsets in self._runs:
             rows += np.diff(offsets)
+        for _, _, g in self._kept:
+            rows += np.bincount(g, minlength=SLICES)
         total = int(rows.sum())
         n = max(1, min(SLICES, math.ceil(total * PARTIAL_BYTES / self.share)))
         cum = np.cumsum(rows)
@@ -551,12 +802,15 @@ class LocalPairEngine:
         from every spill file, and the files are deleted when the last partition is done
         (or the consumer stops). ``then`` must be safe to run on several threads at once
         (the pair tests of a partition read shared inputs, and write their own pieces).
-        When all partials fit in one pair partition they were kept in memory, not spilled.
+        When all partials fit in one pair partition they were kept in memory, not spilled;
+        when they fit in a quarter of the budget (:data:`KEPT_BYTES` a row), each pair
+        partition filters its rows out of the partials kept in memory.
         """
         if self.in_memory:
             spans = [(0, SLICES)]
         else:
             self._runs.sort(key=lambda run: run[0])
+            self._kept.sort(key=lambda run: run[0])
             spans = self._plan()
 
         def one(q: int) -> T:
@@ -564,6 +818,11 @@ class LocalPairEngine:
                 held = [frame for _, frame in sorted(self._held, key=lambda x: x[0])]
                 self._held.clear()
                 partials = pl.concat(held) if held else pl.DataFrame(schema=PARTIAL_SCHEMA)
+            elif self.kept_in_memory:
+                lo, hi = spans[q]
+                frames = [f.filter(pl.Series((g >= lo) & (g < hi))) for _, f, g in self._kept]
+                partials = pl.concat(frames) if frames else pl.DataFrame(schema=PARTIAL_SCHEMA)
+                del frames
             else:
                 lo, hi = spans[q]
                 partials = _read_partials(
@@ -588,6 +847,7 @@ class LocalPairEngine:
             for _, path, _ in self._runs:
                 path.unlink(missing_ok=True)
             self._runs.clear()
+            self._kept.clear()
 
 
 def _narrow(frame: pl.DataFrame) -> pl.DataFrame:

@@ -5,7 +5,9 @@ Every pair is counted by the partitioned engine with the unit code as key
 pair partition comes with its (pair, unit) rows and the positions of the two actions of
 every unit's closest co-action. Only pairs with two co-acted units of one signal can be
 tested (one co-action is never evidence, :func:`is_candidate`): the others become edge
-rows as they are (:func:`single_edges`), and the evidence is built for the candidates
+rows as they are (:func:`single_edges`, with integer codes for the account ids and the
+signals, looked up as the table is read: :func:`resolve_edges`), and the evidence is
+built for the candidates
 only, one pair partition at a time (:func:`unit_evidence`, :func:`key_evidence`), with
 action rows in place of keys and event ids; those strings are read from the actions once
 every partition is done (:func:`resolve_evidence`), so the actions need not be held. A
@@ -30,11 +32,12 @@ import numpy.typing as npt
 import polars as pl
 
 from coordscope.budget import Budget
-from coordscope.engine.kernel import count_band_pairs
+from coordscope.engine.jit import jit
 from coordscope.engine.partitioned import LocalPairEngine, PairPartition
-from coordscope.engine.tables import edge_columns
+from coordscope.engine.tables import signal_lists
 from coordscope.parts import Piece, WorkDir, scan_piece
-from coordscope.schema import EDGE_SCHEMA, EVIDENCE_SCHEMA, SECONDS_PER_US
+from coordscope.schema import EDGE_SCHEMA, EVIDENCE_SCHEMA, SECONDS_PER_US, SIGNIFICANCE_COLUMNS
+from coordscope.stats.pairs import CODED_EDGE_SCHEMA
 from coordscope.stats.units import MINUTE_US, Units, block_half
 
 T = TypeVar("T")
@@ -47,6 +50,7 @@ __all__ = [
     "is_candidate",
     "key_evidence",
     "pair_partitions",
+    "resolve_edges",
     "resolve_evidence",
     "single_edges",
     "unit_evidence",
@@ -112,7 +116,7 @@ def pair_partitions(
                 elif m.any():
                     yield w, np.flatnonzero(m) + lo
 
-    n_pairs = sum(count_band_pairs(k[sel], t[sel], w) for w, sel in selections())
+    n_pairs = _open_pairs(k, t, units, open_units, windows)
     engine = LocalPairEngine(n_accounts=units.n_accounts, n_pairs=n_pairs, budget=budget, work=work)
     for w, sel in selections():
         pos = np.arange(sel.start, sel.stop) if isinstance(sel, slice) else sel
@@ -127,6 +131,44 @@ def pair_partitions(
 _CHUNK_ACTION_BYTES: Final = 80
 #: The fewest actions in a chunk (each chunk is a round of tasks on the threads).
 _MIN_CHUNK: Final = 1 << 12
+
+
+def _open_pairs(
+    k: IntArray, t: IntArray, units: Units, open_units: npt.NDArray[np.bool_], windows: list[int]
+) -> int:
+    """Count the in-window pairs of the open units' actions (sorted by unit and time).
+
+    One window sweep over all actions per distinct window (no copy of the actions): a
+    unit's pairs never reach past it, so the counts of the units of that window are
+    those of their own sweep.
+    """
+    n = k.shape[0]
+    if n == 0:
+        return 0
+    w_unit = units.w_signal[units.key_sig]
+    total = 0
+    for w in windows:
+        total += _pairs_of(k, t, w, open_units & (w_unit == w))
+    return total
+
+
+@jit
+def _pairs_of(k: IntArray, t: IntArray, window: int, counted: npt.NDArray[np.bool_]) -> int:
+    """Count the in-window pairs of actions sorted by ``(k, t)`` whose unit is ``counted``.
+
+    Two pointers over the sorted actions (a unit's window never reaches past it).
+    """
+    n = k.shape[0]
+    total = 0
+    j = 0
+    for i in range(n):
+        if j <= i:
+            j = i + 1
+        while j < n and k[j] == k[i] and t[j] - t[i] <= window:
+            j += 1
+        if counted[k[i]]:
+            total += j - i - 1
+    return total
 
 
 def _unit_chunks(k: IntArray, rows: int) -> list[tuple[int, int]]:
@@ -148,33 +190,77 @@ def is_candidate() -> pl.Expr:
     return pl.col("n_keys") > pl.col("sig").bitwise_count_ones().cast(pl.Int64)
 
 
-def single_edges(pairs: pl.DataFrame, units: Units) -> pl.DataFrame:
+def single_edges(pairs: pl.DataFrame, n_accounts: int) -> pl.DataFrame:
     """Build the edge rows of pairs that are not candidates (untested: ``p = q = 1``).
 
     Parameters
     ----------
     pairs : polars.DataFrame
-        :data:`~coordscope.engine.partitioned.PAIR_SCHEMA` rows (codes of ``units``).
-    units : Units
-        Gives the account ids and the signal names.
+        :data:`~coordscope.engine.partitioned.PAIR_SCHEMA` rows.
+    n_accounts : int
+        The number of account codes (``_pid = lo·(A + 1) + hi``).
 
     Returns
     -------
     polars.DataFrame
-        :data:`~coordscope.schema.EDGE_SCHEMA`, the significance columns of an untested
-        pair and ``_pid`` (``lo·(A + 1) + hi``), in the order of ``pairs``.
+        :data:`~coordscope.stats.pairs.CODED_EDGE_SCHEMA` rows in the order of ``pairs``:
+        codes in place of the account ids and the signals' names, which are looked up as
+        the edge table is read (:func:`resolve_edges`), so that the millions of untested
+        edges are not written and read back with their strings.
     """
-    ids = units.actor_codes["actor_id"]  # row i holds code i
-    n_acc = units.n_accounts
+    utc = EDGE_SCHEMA["first_ts"]
     return pairs.select(
-        *edge_columns(pairs, ids, units.signals),
+        "lo",
+        "hi",
+        pl.col("n_keys").cast(pl.UInt32),
+        pl.col("n_co").cast(pl.UInt64).alias("n_coactions"),
+        pl.col("min_dt").cast(pl.Float64) * SECONDS_PER_US,
+        pl.col("median_dt") * SECONDS_PER_US,
+        pl.col("first_ts").cast(pl.Datetime("us")).dt.replace_time_zone("UTC").cast(utc),
+        pl.col("last_ts").cast(pl.Datetime("us")).dt.replace_time_zone("UTC").cast(utc),
+        "sig",
         pl.lit(None, dtype=pl.Float64).alias("expected"),
         pl.lit(1.0).alias("pvalue"),
         pl.lit(1.0).alias("qvalue"),
         pl.lit(False).alias("significant"),
         pl.lit("", dtype=pl.String).alias("evidence"),
-        (pl.col("lo") * (n_acc + 1) + pl.col("hi")).alias("_pid"),
-    )
+        (pl.col("lo") * (n_accounts + 1) + pl.col("hi")).alias("_pid"),
+    ).cast(dict(CODED_EDGE_SCHEMA))  # type: ignore[arg-type]
+
+
+def resolve_edges(ids: pl.Series, names: tuple[str, ...]) -> Callable[[pl.LazyFrame], pl.LazyFrame]:
+    """Return the transform that gives coded edge rows their account ids and signals.
+
+    Parameters
+    ----------
+    ids : polars.Series
+        The account id of every account code (row ``i`` holds code ``i``).
+    names : tuple of str
+        The signal of every bit of ``sig``.
+
+    Returns
+    -------
+    callable
+        ``LazyFrame -> LazyFrame``: a piece of :data:`~coordscope.stats.pairs.
+        CODED_EDGE_SCHEMA` rows becomes :data:`~coordscope.schema.EDGE_SCHEMA` and
+        :data:`~coordscope.schema.SIGNIFICANCE_COLUMNS` (two gathers of the ids, one of
+        the signal lists: a filter on the other columns is applied first); a piece that
+        has its ids already is only reduced to those columns. Row order is kept.
+    """
+    lists = pl.lit(signal_lists(names))
+    accounts = pl.lit(ids)
+    columns = [*EDGE_SCHEMA, *SIGNIFICANCE_COLUMNS]
+
+    def resolve(lf: pl.LazyFrame) -> pl.LazyFrame:
+        if "lo" not in lf.collect_schema().names():
+            return lf.select(columns)
+        return lf.with_columns(
+            accounts.gather(pl.col("lo")).alias("actor_a"),
+            accounts.gather(pl.col("hi")).alias("actor_b"),
+            lists.gather(pl.col("sig")).alias("signals"),
+        ).select(columns)
+
+    return resolve
 
 
 def unit_evidence(keyed: pl.DataFrame, units: Units) -> pl.DataFrame:

@@ -13,7 +13,8 @@ import numpy.typing as npt
 import polars as pl
 from scipy import stats
 
-from coordscope.engine.kernel import window_ends
+from coordscope.engine.coding import msort
+from coordscope.engine.jit import jit
 
 __all__ = [
     "KeyStats",
@@ -66,59 +67,118 @@ def key_stats(k: IntArray, a: IntArray, t: IntArray, window_us: IntArray, n_keys
     -----
     ``π_k = (P_k − S_k) / D_k``: ``P_k`` same-key pairs within ``W`` (inclusive), ``S_k``
     those of one account with itself, ``D_k = (n_k² − Σ_a m_ak²) / 2`` the different-account
-    pairs. Counted with :func:`coordscope.engine.kernel.window_ends`, never enumerated.
-    Cost ``O(n log n)``; the sort by (key, time) is skipped when the actions already are
-    in that order (checked in ``O(n)``).
+    pairs. Counted by two pointers over each key's sorted times, never enumerated, and the
+    accounts of each key by a stable sort (compiled: :func:`_sorted_stats`). Cost
+    ``O(n log n)``; the sort by (key, time) is skipped when the actions already are in
+    that order (checked in ``O(n)``).
     """
     k = np.asarray(k, dtype=np.int64)
     a = np.asarray(a, dtype=np.int64)
     t = np.asarray(t, dtype=np.int64)
-    if _is_sorted(k, t):
-        n_in = _band_counts(k, t, window_us, n_keys)
-    else:
+    w = np.asarray(window_us, dtype=np.int64)
+    if not _is_sorted(k, t):
         order = np.lexsort((t, k))
-        n_in = _band_counts(k[order], t[order], window_us[order], n_keys)
+        k, a, t, w = k[order], a[order], t[order], w[order]
         del order
-    n_k = np.bincount(k, minlength=n_keys).astype(np.float64)
-    # (key, account) multiplicities; pairs of one account with itself
-    base = int(a.max()) + 1 if a.shape[0] else 1
-    ka = k * base + a
-    uniq, inv, m = _unique_counts(ka)
-    key_of = uniq // base
-    sum_m2 = np.bincount(key_of, weights=m.astype(np.float64) ** 2, minlength=n_keys)
-    actors = np.bincount(key_of, minlength=n_keys).astype(np.int64)
-    rep = m[inv] > 1  # actions of an account acting on the key more than once
-    n_same = np.zeros(n_keys)
-    if rep.any():
-        idx = np.flatnonzero(rep)
-        o2 = idx[np.lexsort((t[idx], ka[idx]))]
-        n_same = _band_counts(ka[o2], t[o2], window_us[o2], n_keys, group_key=k[o2])
-    n_diff = (n_k**2 - sum_m2) / 2.0
-    near = np.asarray(n_in - n_same, dtype=np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        pi = np.where(n_diff > 0, near / np.where(n_diff > 0, n_diff, 1.0), 0.0)
-    return KeyStats(
-        np.clip(pi, 0.0, 1.0), actors, key_of, uniq - key_of * base, m.astype(np.int64), near
+    n = k.shape[0]
+    runs = np.flatnonzero(np.r_[True, k[1:] != k[:-1]]) if n else np.zeros(0, dtype=np.int64)
+    starts = np.append(runs, n).astype(np.int64)
+    pi, near, actors, inc_run, inc_a, inc_m = _sorted_stats(
+        starts, np.ascontiguousarray(a), np.ascontiguousarray(t), np.ascontiguousarray(w)
     )
+    if runs.shape[0] == n_keys:  # codes 0 .. n_keys - 1, each with actions: runs are keys
+        return KeyStats(pi, actors, inc_run, inc_a, inc_m, near)
+    key_of_run = k[runs]
+    out = KeyStats(np.zeros(n_keys), np.zeros(n_keys, dtype=np.int64), key_of_run[inc_run],
+                   inc_a, inc_m, np.zeros(n_keys))  # fmt: skip
+    out.pi[key_of_run] = pi
+    out.actors[key_of_run] = actors
+    out.near[key_of_run] = near
+    return out
 
 
-def _unique_counts(values: IntArray) -> tuple[IntArray, IntArray, IntArray]:
-    """``np.unique(values, return_inverse=True, return_counts=True)``, faster on runs.
+@jit
+def _sorted_stats(
+    starts: IntArray, a: IntArray, t: IntArray, w: IntArray
+) -> tuple[FloatArray, FloatArray, IntArray, IntArray, IntArray, IntArray]:
+    """Compute, per run of one key's actions sorted by time, what :func:`key_stats` returns.
 
-    A stable argsort (numpy's timsort/radix sort) takes runs already in order at nearly
-    linear cost: (key, account) codes of actions sorted by key are sorted but within each
-    key, and were ordered four times faster than by ``np.unique``'s quicksort.
+    Run ``r`` is positions ``starts[r]:starts[r + 1]``, with the window ``w`` of its first
+    action. Returns per run ``π`` and its in-window different-account pairs, its distinct
+    accounts, and the (run, account, actions) rows sorted by run and account. Two
+    pointers per run count the in-window pairs; a stable sort of the run's accounts (time
+    order kept within an account) gives the accounts and, by two pointers again, the
+    pairs of one account with itself. Cost ``O(n log m)`` for runs of at most ``m``
+    actions.
     """
-    n = values.shape[0]
-    order = np.argsort(values, kind="stable")
-    ordered = values[order]
-    first = np.ones(n, dtype=bool)
-    first[1:] = ordered[1:] != ordered[:-1]
-    inverse = np.empty(n, dtype=np.int64)
-    inverse[order] = np.cumsum(first) - 1
-    starts = np.flatnonzero(first)
-    counts = np.diff(np.append(starts, n)).astype(np.int64)
-    return ordered[starts], inverse, counts
+    n_runs = starts.shape[0] - 1
+    n = a.shape[0]
+    pi = np.zeros(n_runs)
+    near = np.zeros(n_runs)
+    actors = np.zeros(n_runs, dtype=np.int64)
+    inc_run = np.empty(n, dtype=np.int64)
+    inc_a = np.empty(n, dtype=np.int64)
+    inc_m = np.empty(n, dtype=np.int64)
+    longest = 1
+    for r in range(n_runs):
+        longest = max(longest, starts[r + 1] - starts[r])
+    acc = np.empty(longest, dtype=np.int64)
+    pos = np.empty(longest, dtype=np.int64)
+    rows = 0
+    for r in range(n_runs):
+        s = starts[r]
+        e = starts[r + 1]
+        m = e - s
+        if m == 1:  # one action: one account, no pair
+            inc_run[rows] = r
+            inc_a[rows] = a[s]
+            inc_m[rows] = 1
+            rows += 1
+            actors[r] = 1
+            continue
+        win = w[s]
+        q = s
+        pairs = 0
+        for p in range(s, e):
+            if q <= p:
+                q = p + 1
+            while q < e and t[q] - t[p] <= win:
+                q += 1
+            pairs += q - p - 1
+        for i in range(m):
+            acc[i] = a[s + i]
+            pos[i] = s + i
+        msort(acc[:m], pos[:m])  # by account, stably: time order within each account
+        i = 0
+        same = 0
+        squares = 0
+        while i < m:
+            j = i + 1
+            while j < m and acc[j] == acc[i]:
+                j += 1
+            cnt = j - i
+            inc_run[rows] = r
+            inc_a[rows] = acc[i]
+            inc_m[rows] = cnt
+            rows += 1
+            actors[r] += 1
+            squares += cnt * cnt
+            if cnt > 1:  # this account's own pairs within the window
+                qq = i
+                for x in range(i, j):
+                    if qq <= x:
+                        qq = x + 1
+                    while qq < j and t[pos[qq]] - t[pos[x]] <= win:
+                        qq += 1
+                    same += qq - x - 1
+            i = j
+        near[r] = np.float64(pairs - same)
+        n_k = np.float64(m)
+        n_diff = (n_k * n_k - np.float64(squares)) / 2.0
+        if n_diff > 0:
+            pi[r] = min(1.0, max(0.0, near[r] / n_diff))
+    inc = (inc_run[:rows].copy(), inc_a[:rows].copy(), inc_m[:rows].copy())
+    return pi, near, actors, inc[0], inc[1], inc[2]
 
 
 def _is_sorted(k: IntArray, t: IntArray) -> bool:
@@ -127,28 +187,6 @@ def _is_sorted(k: IntArray, t: IntArray) -> bool:
         return True
     dk = k[1:] - k[:-1]
     return bool(np.all((dk > 0) | ((dk == 0) & (t[1:] >= t[:-1]))))
-
-
-def _band_counts(
-    groups: IntArray,
-    ts: IntArray,
-    window_us: IntArray,
-    n_keys: int,
-    *,
-    group_key: IntArray | None = None,
-) -> FloatArray:
-    """In-window pair counts per key for actions sorted by (group, t); windows per key."""
-    if ts.shape[0] == 0:
-        return np.zeros(n_keys)
-    keys = groups if group_key is None else group_key
-    w = window_us  # per action
-    out = np.zeros(n_keys)
-    for win in np.unique(w).tolist():  # one pass per distinct window (a handful)
-        sel = np.flatnonzero(w == win)
-        ends = window_ends(groups[sel], ts[sel], int(win))
-        counts = ends - np.arange(sel.shape[0]) - 1
-        out += np.bincount(keys[sel], weights=counts.astype(np.float64), minlength=n_keys)
-    return out
 
 
 @dataclass

@@ -128,6 +128,7 @@ from coordscope.stats.evidence import (
     is_candidate,
     key_evidence,
     pair_partitions,
+    resolve_edges,
     resolve_evidence,
     single_edges,
     unit_evidence,
@@ -284,7 +285,14 @@ def significance(
 
     # 1. units: maximal runs of a key's actions with gaps <= W; key statistics per unit
     units = code_units(
-        lazy, signals, win, seed=seed, part_rows=budget.memory // _CODE_ACTION_BYTES, work=work
+        lazy,
+        signals,
+        win,
+        seed=seed,
+        part_rows=budget.memory // (_CODE_ACTION_BYTES * budget.workers),
+        work=work,
+        hold_rows=budget.memory // 4 // _PENDING_ACTION_BYTES,
+        workers=budget.workers,
     )
     timings["units"] = _lap(clock)
     clock = time.perf_counter()
@@ -313,11 +321,10 @@ def significance(
         n_tested=scan.n_tested,
         alpha=alpha,
     )
-    columns = [*EDGE_SCHEMA, *SIGNIFICANCE_COLUMNS]
     edges_out = PartedTable(
         [low, *scan.pieces],
-        _PIECE_SCHEMA,
-        transform=lambda lf: lf.select(columns),
+        {**EDGE_SCHEMA, **SIGNIFICANCE_COLUMNS},
+        transform=resolve_edges(units.actor_codes["actor_id"], units.signals),
         owner=work,
     )
     timings["edges"] = _lap(clock)
@@ -367,8 +374,12 @@ def significance(
 
 
 #: Bytes an action's key partition costs while it is coded, relative to the budget: the
-#: working copies (about 250 bytes an action) take a quarter of it (4M actions at 4 GB).
+#: working copies (about 250 bytes an action) of the partitions coded at once (one per
+#: worker) take a quarter of it (4M actions at 4 GB).
 _CODE_ACTION_BYTES: Final = 1024
+#: Bytes an action costs while it waits, hashed, for its key partition to be coded: the
+#: input's actions wait in memory when they take at most a quarter of the budget.
+_PENDING_ACTION_BYTES: Final = 44
 #: Bytes an evidence row costs while its strings are looked up: the coded row, its
 #: resolved copy and sort, and the key and event id it refers to (three action rows).
 _RESOLVE_ROW_BYTES: Final = 1024
@@ -381,7 +392,6 @@ _EMPTY_GRAPH: Final = pl.DataFrame(
     schema={"a": pl.Int64, "b": pl.Int64, "h": pl.Int8, "x": pl.UInt32}
 )
 _LIVE_SCHEMA: Final = pl.Schema({"a": pl.Int64(), "b": pl.Int64(), "key": pl.Int64()})
-_PIECE_SCHEMA: Final = pl.Schema({**EDGE_SCHEMA, **SIGNIFICANCE_COLUMNS, "_pid": pl.Int64()})
 
 
 class _PartitionScan:
@@ -428,12 +438,11 @@ class _PartitionScan:
         rest = pairs.filter(~several)
         lo, hi = rest["lo"].to_numpy(), rest["hi"].to_numpy()
         out.n_hypotheses = int((self.testable[lo] & self.testable[hi]).sum())
-        single = single_edges(rest, self.units)
+        piece = single_edges(rest, self.units.n_accounts)
         del rest, lo, hi
-        cand = pairs.filter(several).select("lo", "hi")
-        if cand.height == 0:
-            piece = single.cast(dict(_PIECE_SCHEMA))  # type: ignore[arg-type]
-        else:
+        cand_sig = pairs.filter(several).select("lo", "hi", "sig")
+        cand = cand_sig.select("lo", "hi")
+        if cand.height:
             keyed = part.keyed.join(cand, on=["lo", "hi"], how="semi")
             unit_ev = unit_evidence(keyed, self.units)
             del keyed
@@ -444,7 +453,7 @@ class _PartitionScan:
             pair_p, pair_expected = pair_tests(ev, self.nulls)
             out.n_tested = pair_p.height
             piece, low, n_hyp = partition_edges(
-                single, edges_from_evidence(key_ev), pair_p, pair_expected, self.nulls
+                piece, edges_from_evidence(key_ev), pair_p, pair_expected, cand_sig, self.nulls
             )
             out.n_hypotheses += n_hyp
             out.low = low if low.height else None

@@ -17,6 +17,7 @@ loop over rows, units or accounts.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from dataclasses import dataclass
 from typing import Final
 
@@ -24,6 +25,9 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from coordscope.budget import ordered_map, thread_pool
+from coordscope.engine.coding import dense_codes, key_order, lookup_codes, pack_rows
+from coordscope.engine.jit import jit
 from coordscope.errors import ParameterError
 from coordscope.parts import Piece, WorkDir, concat_compact, lazy_frames, take_pieces
 from coordscope.schema import US
@@ -79,6 +83,7 @@ _SCHEDULED_MIN: Final = 5
 _MIX: Final = 0x9E3779B97F4A7C15
 _MIX2: Final = 0xC2B2AE3D27D4EB4F
 _ACTOR_SEED: Final = 11
+_ACTOR_SEED2: Final = 29
 
 IntArray = npt.NDArray[np.int64]
 
@@ -201,6 +206,8 @@ def code_units(
     seed: int,
     part_rows: int = PART_ROWS,
     work: WorkDir | None = None,
+    hold_rows: int = 0,
+    workers: int = 1,
 ) -> Units:
     """Code the actions by account and unit, and compute every unit's statistics.
 
@@ -223,6 +230,11 @@ def code_units(
     work : WorkDir, optional
         Where the batches wait, cut into key partitions, until their partition is coded
         (default: in memory).
+    hold_rows : int, default 0
+        Inputs of at most that many actions wait in memory even when ``work`` is given
+        (about 44 bytes an action): the spill costs more than it saves.
+    workers : int, default 1
+        Threads that order a partition's actions.
 
     Returns
     -------
@@ -243,7 +255,9 @@ def code_units(
     """
     if isinstance(part_rows, bool) or not isinstance(part_rows, int) or part_rows < 1:
         raise ParameterError(f"part_rows must be an integer >= 1, got {part_rows!r}")
-    coded, table, actor_codes, parts = _unit_codes(actions, signals, win, seed, part_rows, work)
+    coded, table, actor_codes, parts = _unit_codes(
+        actions, signals, win, seed, part_rows, work, hold_rows=hold_rows, workers=workers
+    )
     return Units(
         coded=coded,
         table=table,
@@ -398,6 +412,9 @@ def _unit_codes(
     seed: int,
     part_rows: int,
     work: WorkDir | None,
+    *,
+    hold_rows: int,
+    workers: int,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, _Stats]:
     """Code the actions as ``k`` (unit), ``a`` (account), ``t`` (µs), ``event``, ``row``.
 
@@ -426,6 +443,8 @@ def _unit_codes(
     sig = pl.col("signal").replace_strict(sig_index, return_dtype=pl.Int64)
     n_rows = int(lazy.select(pl.len()).collect().item())
     n_parts = max(1, -(-n_rows // part_rows))
+    if n_rows <= hold_rows:
+        work = None
     numeric = lazy.select(
         sig.alias("s"),
         pl.col("ts").dt.epoch("us").alias("t"),
@@ -433,18 +452,19 @@ def _unit_codes(
         (pl.col("key").hash(seed=3) ^ (sig.cast(pl.UInt64) * _MIX)).alias("kh"),
         (pl.col("key").hash(seed=17) ^ (sig.cast(pl.UInt64) * _MIX2)).alias("kh2"),
         pl.col("actor_id"),
+        pl.col("actor_id").hash(seed=_ACTOR_SEED).alias("h"),
+        pl.col("actor_id").hash(seed=_ACTOR_SEED2).alias("h2"),
     )
     # every key partition's rows, batch by batch (input order), in memory or spilled;
-    # the distinct account ids as they come
+    # the distinct account ids as they come (one row of each, found by its hash)
     pending: list[list[Piece]] = [[] for _ in range(n_parts)]
-    ids = pl.Series("actor_id", [], dtype=pl.String)
+    firsts: list[pl.DataFrame] = []
     start = 0
     for read in lazy_frames(numeric, part_rows):
-        ids = pl.concat([ids, read["actor_id"].unique()]).unique()
-        batch = read.with_columns(
-            pl.col("actor_id").hash(seed=_ACTOR_SEED).alias("h"),
-            pl.int_range(start, start + read.height, dtype=pl.Int64).alias("row"),
-        ).drop("actor_id")
+        firsts.append(_distinct_ids(read["actor_id"], read["h"], read["h2"]))
+        batch = read.drop("actor_id", "h2").with_columns(
+            pl.int_range(start, start + read.height, dtype=pl.Int64).alias("row")
+        )
         start += batch.height
         del read
         if n_parts == 1:
@@ -457,8 +477,11 @@ def _unit_codes(
             kept = piece if work is None else work.spill(piece, f"units-p{int(p):05d}")
             pending[int(p)].append(kept)
         del batch, part
-    codes = _actor_codes(ids)
+    ids = pl.concat(firsts)
+    del firsts
+    codes = _actor_codes(_distinct_ids(ids["actor_id"], ids["h"], ids["h2"])["actor_id"])
     del ids
+    by_hash = _HashLookup(codes["h"].to_numpy(), codes["a"].to_numpy())
     w_of = _windows_us(signals, win)
     coded_parts: list[pl.DataFrame] = []
     unit_parts: list[pl.DataFrame] = []
@@ -469,23 +492,29 @@ def _unit_codes(
         n_units_of=np.zeros(codes.height, dtype=np.int64),
         per_signal=np.zeros(len(signals), dtype=np.int64),
     )
-    n_units = n_keys = 0
-    for p in range(n_parts):
+    # partitions coded on the threads (each sorted on one), then numbered in order
+    outer = max(1, min(workers, n_parts))
+    inner = max(1, workers // outer)
+
+    def code(p: int) -> tuple[pl.DataFrame, pl.DataFrame, null.KeyStats] | None:
         frame = take_pieces(pending[p])
         pending[p] = []
         if frame is None or frame.height == 0:
+            return None
+        return _code_part(frame, by_hash, w_of, seed, inner)
+
+    n_units = n_keys = 0
+    for done in ordered_map(code, range(n_parts), outer):
+        if done is None:
             continue
-        coded, units, ks = _code_part(frame, codes, w_of, seed, n_units, n_keys)
-        del frame
-        stats_parts.append(
-            _part_stats(ks, coded["k"].to_numpy() - n_units, units, totals, k0=n_units)
-        )
-        del ks
+        coded, units, ks = done
+        stats_parts.append(_part_stats(ks, coded["k"].to_numpy(), units, totals, k0=n_units))
+        del ks, done
+        coded_parts.append(coded.with_columns(pl.col("k") + n_units))
+        unit_parts.append(units.with_columns(pl.col("kid") + n_keys))
         n_units += units.height
-        n_keys = int(units["kid"][-1]) + 1
-        coded_parts.append(coded)
-        unit_parts.append(units)
-        del coded
+        n_keys = int(units["kid"][-1]) + 1 + n_keys
+        del coded, units
     n_dropped = _drop_saturated(coded_parts, [x.saturated for x in stats_parts], unit_parts)
     coded = concat_compact(coded_parts)
     units = pl.concat(unit_parts)
@@ -551,73 +580,156 @@ def _part_stats(
     crowded = many & ~saturated & (2.0 * ks.near >= CROWDED_NEIGHBOURS * n_k)
     del n_k
     s_unit = units["s"].to_numpy()
-    sel = ~saturated[ks.inc_k]
-    inc_k, inc_a, inc_m = ks.inc_k[sel], ks.inc_a[sel], ks.inc_m[sel]
-    del sel
-    n_accounts, n_signals = totals.activity.shape[0], totals.per_signal.shape[0]
-    m_float = inc_m.astype(np.float64)  # whole numbers: the float sums are exact
-    totals.activity[:] += np.bincount(inc_a, weights=m_float, minlength=n_accounts)
-    totals.n_units_of[:] += np.bincount(inc_a, minlength=n_accounts)
-    by_signal = np.bincount(s_unit[inc_k], weights=m_float, minlength=n_signals)
-    totals.per_signal[:] += by_signal.round().astype(np.int64)
-    del m_float, by_signal
-    shared = ks.actors[inc_k] >= 2
+    shared = _add_incidence(
+        ks.inc_k, ks.inc_a, ks.inc_m, saturated, ks.actors, s_unit,
+        totals.activity, totals.n_units_of, totals.per_signal,
+    )  # fmt: skip
+    inc_k = ks.inc_k[shared]
     rows = pl.DataFrame(
-        {
-            "a": inc_a[shared],
-            "k": inc_k[shared] + k0,
-            "m": inc_m[shared],
-            "s": s_unit[inc_k[shared]],
-        },
+        {"a": ks.inc_a[shared], "k": inc_k + k0, "m": ks.inc_m[shared], "s": s_unit[inc_k]},
         schema={"a": pl.Int64, "k": pl.Int64, "m": pl.Int64, "s": pl.Int64},
     )
     return _Stats(ks.pi, saturated, crowded, dataclasses.replace(totals, shared=rows))
 
 
+@jit
+def _add_incidence(
+    inc_k: IntArray,
+    inc_a: IntArray,
+    inc_m: IntArray,
+    saturated: npt.NDArray[np.bool_],
+    actors: IntArray,
+    s_unit: npt.NDArray[np.int8],
+    activity: npt.NDArray[np.float64],
+    n_units_of: IntArray,
+    per_signal: IntArray,
+) -> npt.NDArray[np.bool_]:
+    """Add the (unit, account) rows of unsaturated units to the sums, in place.
+
+    ``activity`` (per account, actions: whole numbers, so the float sums are exact),
+    ``n_units_of`` (per account, units) and ``per_signal`` (per signal index, actions).
+    Returns which rows belong to unsaturated units with at least two accounts. One pass,
+    compiled. Cost ``O(R)``.
+    """
+    shared = np.zeros(inc_k.shape[0], dtype=np.bool_)
+    for i in range(inc_k.shape[0]):
+        k = inc_k[i]
+        if saturated[k]:
+            continue
+        a = inc_a[i]
+        activity[a] += inc_m[i]
+        n_units_of[a] += 1
+        per_signal[s_unit[k]] += inc_m[i]
+        shared[i] = actors[k] >= 2
+    return shared
+
+
 def _code_part(
-    frame: pl.DataFrame,
-    codes: pl.DataFrame,
-    w_of: IntArray,
-    seed: int,
-    k_offset: int,
-    kid_offset: int,
+    frame: pl.DataFrame, by_hash: _HashLookup, w_of: IntArray, seed: int, workers: int
 ) -> tuple[pl.DataFrame, pl.DataFrame, null.KeyStats]:
     """Code one key partition (``s, t, event, kh, kh2, h, row``) as :func:`_unit_codes` says.
 
-    Unit codes start at ``k_offset``, key codes at ``kid_offset``; the statistics are
-    indexed by the partition's own units (code minus ``k_offset``).
+    Unit and key codes start at 0 (the caller adds the previous partitions' counts); the
+    statistics are indexed by them. The rows are in input
+    order, so ordering them by ``(kh, t, position)`` (:func:`_key_time_order`, on
+    ``workers`` threads) is the ``(kh, t, row)`` order.
     """
-    a = frame.select("h").join(codes.select("h", "a"), on="h", how="left", maintain_order="left")
-    frame = frame.drop("h").with_columns(a.get_column("a"))
-    del a
-    frame = frame.sort(["kh", "t", "row"])
+    n = frame.height
     kh_np = frame["kh"].to_numpy()
-    kh2 = frame["kh2"].to_numpy()
-    if np.any((kh_np[1:] == kh_np[:-1]) & (kh2[1:] != kh2[:-1])):  # pragma: no cover
+    order, t, key_starts, clash = _key_time_order(
+        kh_np, frame["kh2"].to_numpy(), frame["t"].to_numpy(), workers
+    )
+    del kh_np
+    if clash:  # pragma: no cover - probability ~ n² / 2**65
         raise ParameterError("internal: 64-bit hash collision between two keys; please report")
-    del kh2
-    frame = frame.drop("kh2")
-    t = frame["t"].to_numpy()
-    s_np = frame["s"].to_numpy()
-    new = np.ones(kh_np.shape[0], dtype=bool)
-    new[1:] = (kh_np[1:] != kh_np[:-1]) | ((t[1:] - t[:-1]) > w_of[s_np[1:]])
+    a = by_hash.codes(frame["h"].to_numpy()[order])
+    s_np = frame["s"].to_numpy()[order]
+    key_first = np.zeros(n, dtype=bool)
+    key_first[key_starts[:-1]] = True
+    new = key_first.copy()
+    new[1:] |= (t[1:] - t[:-1]) > w_of[s_np[1:]]
     k = np.cumsum(new, dtype=np.int64) - 1  # the partition's own codes
     starts = np.flatnonzero(new)
-    new_key = np.ones(starts.shape[0], dtype=bool)
-    new_key[1:] = kh_np[starts[1:]] != kh_np[starts[:-1]]
-    del kh_np, new
-    ks = null.key_stats(k, frame["a"].to_numpy(), t, w_of[s_np], starts.shape[0])
-    frame = frame.drop("kh").with_columns(
-        pl.Series("k", k + k_offset), block_half("t", seed=seed).alias("hb")
-    )
-    del k
-    hb_bit = (frame["hb"].to_numpy().astype(np.int8) + 1).astype(np.int8)  # 1 or 2
+    del new
+    ks = null.key_stats(k, a, t, w_of[s_np], starts.shape[0])
+    coded = pl.DataFrame(
+        {
+            "k": k,
+            "a": a,
+            "t": t,
+            "event": frame["event"].to_numpy()[order],
+            "row": frame["row"].to_numpy()[order],
+        },
+        schema={"k": pl.Int64, "a": pl.Int64, "t": pl.Int64, "event": frame["event"].dtype,
+                "row": pl.Int64},
+    ).with_columns(block_half("t", seed=seed).alias("hb"))  # fmt: skip
+    del k, a, order
+    hb_bit = (coded["hb"].to_numpy().astype(np.int8) + 1).astype(np.int8)  # 1 or 2
     units = pl.DataFrame(
         {
             "s": s_np[starts].astype(np.int8),  # fewer than 128 signals
-            "row0": frame["row"].to_numpy()[starts],
+            "row0": coded["row"].to_numpy()[starts],
             "h": np.bitwise_or.reduceat(hb_bit, starts).astype(np.int8),
-            "kid": np.cumsum(new_key, dtype=np.int64) - 1 + kid_offset,
+            "kid": np.cumsum(key_first[starts], dtype=np.int64) - 1,
         }
     )
-    return frame.select("k", "a", "t", "event", "row", "hb"), units, ks
+    return coded, units, ks
+
+
+def _key_time_order(
+    kh: npt.NDArray[np.uint64], kh2: npt.NDArray[np.uint64], t_in: IntArray, workers: int
+) -> tuple[IntArray, IntArray, IntArray, bool]:
+    """Order rows by ``(kh, t, position)``: the order, the sorted times, the key starts.
+
+    One sort of 64-bit words (``kh``'s high bits and the position), then each key's rows
+    by time, stably (:func:`coordscope.engine.coding.key_order`), on ``workers`` threads
+    over parts of the sorted words that hold whole keys. Also tells whether two keys
+    shared ``kh`` (their ``kh2`` differ). Cost ``O(n log n)``.
+    """
+    n = kh.shape[0]
+    row_bits = max(1, (n - 1).bit_length())
+    packed, ktk = pack_rows(kh, kh2, t_in, row_bits, False)
+    packed.sort()
+    order = np.empty(n, dtype=np.int64)
+    t = np.empty(n, dtype=np.int64)
+    low = np.uint64((1 << row_bits) - 1)
+    cuts = {
+        int(np.searchsorted(packed, packed[n * i // workers] | low, "right"))
+        for i in range(1, workers)
+    }
+    bounds = [0, *sorted(c for c in cuts if 0 < c < n), n]
+
+    def one(span: tuple[int, int]) -> tuple[IntArray, bool]:
+        lo, hi = span
+        starts, clash = key_order(packed[lo:hi], ktk, row_bits, order[lo:hi], t[lo:hi])
+        return starts[:-1] + lo, clash
+
+    with thread_pool(min(workers, len(bounds) - 1)) as pool:
+        done = list(pool.map(one, itertools.pairwise(bounds)))
+    key_starts = np.concatenate([*(st for st, _ in done), [n]]).astype(np.int64)
+    return order, t, key_starts, any(c for _, c in done)
+
+
+def _distinct_ids(ids: pl.Series, h: pl.Series, h2: pl.Series) -> pl.DataFrame:
+    """Return ``actor_id, h, h2``: one row of each distinct id (by its hash ``h``).
+
+    ``h2``, a second independent hash, must agree wherever ``h`` does (two ids sharing
+    both hashes: probability ``2⁻¹²⁸`` a pair).
+    """
+    _, first, clash = dense_codes(h.to_numpy(), h2.to_numpy())
+    if clash:  # pragma: no cover - probability ~ n² / 2**65
+        raise ParameterError("internal: 64-bit hash collision between two ids; please report")
+    take = pl.Series(first)
+    return pl.DataFrame({"actor_id": ids.gather(take), "h": h.gather(take), "h2": h2.gather(take)})
+
+
+class _HashLookup:
+    """Look up account codes by the 64-bit hash of their id (a hash table, compiled)."""
+
+    def __init__(self, h: npt.NDArray[np.uint64], a: IntArray) -> None:
+        self.h = np.ascontiguousarray(h)
+        self.a = np.ascontiguousarray(a, dtype=np.int64)
+
+    def codes(self, h: npt.NDArray[np.uint64]) -> IntArray:
+        """Return the code of every hash of ``h`` (all of them must be known)."""
+        return lookup_codes(self.h, self.a, np.ascontiguousarray(h))
