@@ -101,9 +101,9 @@ PAIR_BYTES: Final = 370
 #: took the 3-day audit 150 MB over its 4 GB budget).
 PARTIAL_BYTES: Final = 320
 #: Bytes a partial row costs while it waits in memory for its pair partition (eleven
-#: 64-bit columns and its slice): partials are kept in memory, not spilled, when all of
-#: them take at most a quarter of the budget.
-KEPT_BYTES: Final = 90
+#: columns in 8 to 64 bits, :func:`_narrow`, and its slice): partials are kept in memory,
+#: not spilled, when all of them take at most a quarter of the budget.
+KEPT_BYTES: Final = 60
 #: Spilled partials are grouped by this many slices of the first account code; a pair
 #: partition is a run of whole slices.
 SLICES: Final = 4096
@@ -757,8 +757,9 @@ class LocalPairEngine:
         """
         g = self.slice_of(frame["lo"].to_numpy()).astype(np.int16)  # SLICES <= 2**15
         if self.kept_in_memory:
+            narrow = _narrow(frame)  # half the bytes: codes, counts and signals are small
             with self._lock:
-                self._kept.append((serial, frame, g))
+                self._kept.append((serial, narrow, g))
             return
         order = np.argsort(g, kind="stable")  # a radix sort for 16-bit keys
         offsets = np.searchsorted(g[order], np.arange(SLICES + 1), side="left")
@@ -820,7 +821,10 @@ class LocalPairEngine:
                 partials = pl.concat(held) if held else pl.DataFrame(schema=PARTIAL_SCHEMA)
             elif self.kept_in_memory:
                 lo, hi = spans[q]
-                frames = [f.filter(pl.Series((g >= lo) & (g < hi))) for _, f, g in self._kept]
+                frames = [
+                    f.filter(pl.Series((g >= lo) & (g < hi))).cast(PARTIAL_SCHEMA)  # type: ignore[arg-type]
+                    for _, f, g in self._kept
+                ]
                 partials = pl.concat(frames) if frames else pl.DataFrame(schema=PARTIAL_SCHEMA)
                 del frames
             else:
