@@ -347,19 +347,7 @@ def _peak_rss_mib() -> float:
 
 
 def _child(name: str, repeat: int) -> dict[str, Any]:
-    """Run one workload in this process and return its measurements.
-
-    The allocators are set up as the command line sets them (polars' jemalloc purges
-    freed pages, glibc returns freed blocks): a workload measured through the Python API
-    then shows the memory the library holds, not what one allocator kept of the previous
-    repeat or of the native run before significance (the 10M significance workload: 4.3 to
-    5.8 GB without, 3.5 GB with).
-    """
-    from coordscope._allocator import tune_allocator  # before anything imports polars
-    from coordscope.budget import return_freed_memory
-
-    tune_allocator()
-    return_freed_memory()
+    """Run one workload in this process and return its measurements."""
     workload = WORKLOADS[name]
     path = workload.prepare()
     times: list[float] = []
