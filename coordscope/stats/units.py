@@ -232,7 +232,7 @@ def code_units(
         (default: in memory).
     hold_rows : int, default 0
         Inputs of at most that many actions wait in memory even when ``work`` is given
-        (about 44 bytes an action): the spill costs more than it saves.
+        (52 bytes an action: seven integer columns): the spill costs more than it saves.
     workers : int, default 1
         Threads that order a partition's actions.
 
@@ -249,9 +249,9 @@ def code_units(
     Cost ``O(n log n)`` for ``n`` actions (the sort by key hash and time, partition by
     partition; the unit statistics reuse that order). Memory: the coded actions (about
     37 bytes an action), about 60 bytes a unit and the (unit, account) rows of the units
-    with several accounts, plus the working copies of one partition (about 250 bytes an
-    action); without ``work``, also every batch until its partition is coded (about 44
-    bytes an action).
+    with several accounts, plus the working copies of ``workers`` partitions (about 250
+    bytes an action); without ``work`` (or under ``hold_rows``), also every batch until
+    its partition is coded (52 bytes an action).
     """
     if isinstance(part_rows, bool) or not isinstance(part_rows, int) or part_rows < 1:
         raise ParameterError(f"part_rows must be an integer >= 1, got {part_rows!r}")
@@ -630,9 +630,9 @@ def _code_part(
     """Code one key partition (``s, t, event, kh, kh2, h, row``) as :func:`_unit_codes` says.
 
     Unit and key codes start at 0 (the caller adds the previous partitions' counts); the
-    statistics are indexed by them. The rows are in input
-    order, so ordering them by ``(kh, t, position)`` (:func:`_key_time_order`, on
-    ``workers`` threads) is the ``(kh, t, row)`` order.
+    statistics are indexed by them. The rows are in input order, so ordering them by
+    ``(kh, t, position)`` (:func:`_key_time_order`, on ``workers`` threads) is the
+    ``(kh, t, row)`` order.
     """
     n = frame.height
     kh_np = frame["kh"].to_numpy()
