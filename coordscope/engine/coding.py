@@ -5,13 +5,16 @@ Everything here is compiled (numba, without the GIL) and trusts its inputs:
 - :func:`msort`, the one sort of the kernels: stable, int64 keys with an int64 payload;
 - :func:`dense_codes`: codes 0, 1, … for the distinct values of a 64-bit hash, in order
   of first appearance, with a second hash that proves them collision-free;
-- :func:`pack_rows` and :func:`key_order`: the ``(key, time, row)`` order of rows keyed
-  by a 64-bit hash, by one sort of 64-bit words (the key's high bits and the row
-  number) and a stable sort of each key's rows by time.
+- :func:`key_time_order` (built on :func:`pack_rows` and :func:`key_order`): the
+  ``(key, time, row)`` order of rows keyed by a 64-bit hash, by one sort of 64-bit words
+  (the key's high bits and the row number) and a stable sort of each key's rows by time,
+  on several threads.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 from typing import Any, Final
 
 import numpy as np
@@ -19,7 +22,7 @@ import numpy.typing as npt
 
 from coordscope.engine.jit import jit
 
-__all__ = ["dense_codes", "key_order", "lookup_codes", "msort", "pack_rows"]
+__all__ = ["dense_codes", "key_order", "key_time_order", "lookup_codes", "msort", "pack_rows"]
 
 U64Array = npt.NDArray[np.uint64]
 I64Array = npt.NDArray[np.int64]
@@ -29,6 +32,78 @@ _MIX: Final = 0x9E3779B97F4A7C15
 _MIX_U64: Final = np.uint64(_MIX)
 #: Runs up to this length are sorted by insertion; longer ones by merging.
 _SMALL: Final = 32
+
+
+def key_time_order(
+    k1: U64Array,
+    k2: U64Array,
+    t: I64Array,
+    *,
+    mix: bool,
+    workers: int = 1,
+    pool: ThreadPoolExecutor | None = None,
+) -> tuple[I64Array, I64Array, I64Array, bool]:
+    """Order rows by ``(key, t, row)``; keys are the distinct values of the hash ``k1``.
+
+    Parameters
+    ----------
+    k1, k2 : ndarray of uint64
+        Two independent 64-bit hashes of every row's key (``k2`` proves ``k1`` has no
+        collision).
+    t : ndarray of int64
+        Every row's time.
+    mix : bool
+        Keys come in an order mixed by Fibonacci hashing (True), or in ascending unsigned
+        order of ``k1`` (False).
+    workers : int, default 1
+        Parts of the sorted words (whole keys each) ordered at once.
+    pool : ThreadPoolExecutor, optional
+        Runs the parts but the first (which runs on the calling thread); without it, the
+        parts run one after the other.
+
+    Returns
+    -------
+    order : ndarray of int64
+        The input row at every sorted position.
+    t_sorted : ndarray of int64
+        Its time.
+    starts : ndarray of int64
+        The first position of every key, then the number of rows.
+    clash : bool
+        Whether some ``k1`` value came with two ``k2`` values (a hash collision).
+
+    Notes
+    -----
+    One sort of ``n`` 64-bit words (numpy), then :func:`key_order` on each part. Cost
+    ``O(n log n)``; memory about 48 bytes a row.
+    """
+    n = k1.shape[0]
+    order = np.empty(n, dtype=np.int64)
+    t_sorted = np.empty(n, dtype=np.int64)
+    if n == 0:
+        return order, t_sorted, np.zeros(1, dtype=np.int64), False
+    row_bits = max(1, (n - 1).bit_length())
+    packed, ktk = pack_rows(k1, k2, t, row_bits, mix)
+    packed.sort()
+    # parts of whole groups of equal high bits (hence of whole keys)
+    low = np.uint64((1 << row_bits) - 1)
+    cuts = {
+        int(np.searchsorted(packed, packed[n * i // workers] | low, "right"))
+        for i in range(1, workers)
+    }
+    spans = list(pairwise([0, *sorted(c for c in cuts if 0 < c < n), n]))
+
+    def one(span: tuple[int, int]) -> tuple[I64Array, bool]:
+        lo, hi = span
+        starts, clash = key_order(packed[lo:hi], ktk, row_bits, order[lo:hi], t_sorted[lo:hi])
+        return starts[:-1] + lo, clash
+
+    later = [pool.submit(one, span) for span in spans[1:]] if pool is not None else []
+    done = [one(spans[0]), *(f.result() for f in later)]
+    if pool is None:
+        done += [one(span) for span in spans[1:]]
+    starts = np.concatenate([*(st for st, _ in done), [n]]).astype(np.int64)
+    return order, t_sorted, starts, any(clash for _, clash in done)
 
 
 @jit

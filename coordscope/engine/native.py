@@ -46,7 +46,7 @@ import numpy.typing as npt
 import polars as pl
 
 from coordscope.budget import thread_pool
-from coordscope.engine.coding import dense_codes, key_order, msort, pack_rows
+from coordscope.engine.coding import dense_codes, key_time_order, msort
 from coordscope.engine.jit import jit
 from coordscope.engine.kernel import DEFAULT_MAX_PAIRS
 from coordscope.errors import ParameterError
@@ -287,40 +287,20 @@ def _code_actions(
     )
     ids, a1, a2 = actions["actor_id"], frame["a1"].to_numpy(), frame["a2"].to_numpy()
     accounts = pool.submit(_actor_codes, ids, a1, a2) if workers > 1 else None
-    n = actions.height
-    row_bits = max(1, (n - 1).bit_length())
-    k1, k2, t = frame["k1"].to_numpy(), frame["k2"].to_numpy(), frame["t"].to_numpy()
-    packed, ktk = pack_rows(k1, k2, t, row_bits)
-    packed.sort()
-    # the groups of equal high bits in parts, one a thread
-    low = np.uint64((1 << row_bits) - 1)
-    cuts = [
-        int(np.searchsorted(packed, packed[n * i // workers] | low, "right"))
-        for i in range(1, workers)
-    ]
-    bounds = [0, *sorted({c for c in cuts if 0 < c < n}), n]
-    row = np.empty(n, dtype=np.int64)
-    t_sorted = np.empty(n, dtype=np.int64)
-    spans = list(pairwise(bounds))
-    args = (packed, ktk, row_bits, row, t_sorted)
-    later = [pool.submit(_order_part, *args, s, e) for s, e in spans[1:]]
-    done = [_order_part(*args, *spans[0]), *(f.result() for f in later)]
-    del args
-    starts = np.concatenate([*(st[:-1] for st, _ in done), [n]])
+    row, t_sorted, starts, clash = key_time_order(
+        frame["k1"].to_numpy(),
+        frame["k2"].to_numpy(),
+        frame["t"].to_numpy(),
+        mix=True,
+        workers=workers,
+        pool=pool,
+    )
     sig_of_key = frame["s"].to_numpy()[row[starts[:-1]]]
-    del packed, ktk, frame, k1, k2, t
+    del frame
     codes, actors = accounts.result() if accounts is not None else _actor_codes(ids, a1, a2)
-    if any(clash for _, clash in done):  # pragma: no cover - probability ~ n² / 2**65
+    if clash:  # pragma: no cover - probability ~ n² / 2**65
         raise ParameterError("internal: 64-bit hash collision between two ids; please report")
     return _Coded(row, t_sorted, starts, sig_of_key, codes, actors)
-
-
-def _order_part(
-    packed: U64Array, ktk: I64Array, row_bits: int, row: I64Array, t: I64Array, s: int, e: int
-) -> tuple[I64Array, bool]:
-    """Run :func:`key_order` on positions ``s:e``; the key starts are made absolute."""
-    starts, clash = key_order(packed[s:e], ktk, row_bits, row[s:e], t[s:e])
-    return starts + s, clash
 
 
 def _actor_codes(ids: pl.Series, h1: U64Array, h2: U64Array) -> tuple[I32Array, pl.Series]:

@@ -519,7 +519,8 @@ def _reduce_runs(
             bits |= np.int64(1) << s[row]
         if m > 32:
             dts[:m].sort()
-        else:  # insertion sort: most pairs have a few keys
+        else:  # inline insertion sort: most pairs have a few keys (a call of msort per
+            # run took 0.55 s for 2.5M runs, this 0.35 s)
             for z in range(1, m):
                 v = dts[z]
                 w = z - 1

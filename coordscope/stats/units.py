@@ -17,7 +17,6 @@ loop over rows, units or accounts.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from dataclasses import dataclass
 from typing import Final
 
@@ -26,7 +25,7 @@ import numpy.typing as npt
 import polars as pl
 
 from coordscope.budget import ordered_map, thread_pool
-from coordscope.engine.coding import dense_codes, key_order, lookup_codes, pack_rows
+from coordscope.engine.coding import dense_codes, key_time_order, lookup_codes
 from coordscope.engine.jit import jit
 from coordscope.errors import ParameterError
 from coordscope.parts import Piece, WorkDir, concat_compact, lazy_frames, take_pieces
@@ -631,14 +630,16 @@ def _code_part(
 
     Unit and key codes start at 0 (the caller adds the previous partitions' counts); the
     statistics are indexed by them. The rows are in input order, so ordering them by
-    ``(kh, t, position)`` (:func:`_key_time_order`, on ``workers`` threads) is the
-    ``(kh, t, row)`` order.
+    ``(kh, t, position)`` (:func:`coordscope.engine.coding.key_time_order`, on
+    ``workers`` threads) is the ``(kh, t, row)`` order.
     """
     n = frame.height
     kh_np = frame["kh"].to_numpy()
-    order, t, key_starts, clash = _key_time_order(
-        kh_np, frame["kh2"].to_numpy(), frame["t"].to_numpy(), workers
-    )
+    with thread_pool(workers) as pool:
+        order, t, key_starts, clash = key_time_order(
+            kh_np, frame["kh2"].to_numpy(), frame["t"].to_numpy(), mix=False,
+            workers=workers, pool=pool if workers > 1 else None,
+        )  # fmt: skip
     del kh_np
     if clash:  # pragma: no cover - probability ~ n² / 2**65
         raise ParameterError("internal: 64-bit hash collision between two keys; please report")
@@ -674,40 +675,6 @@ def _code_part(
         }
     )
     return coded, units, ks
-
-
-def _key_time_order(
-    kh: npt.NDArray[np.uint64], kh2: npt.NDArray[np.uint64], t_in: IntArray, workers: int
-) -> tuple[IntArray, IntArray, IntArray, bool]:
-    """Order rows by ``(kh, t, position)``: the order, the sorted times, the key starts.
-
-    One sort of 64-bit words (``kh``'s high bits and the position), then each key's rows
-    by time, stably (:func:`coordscope.engine.coding.key_order`), on ``workers`` threads
-    over parts of the sorted words that hold whole keys. Also tells whether two keys
-    shared ``kh`` (their ``kh2`` differ). Cost ``O(n log n)``.
-    """
-    n = kh.shape[0]
-    row_bits = max(1, (n - 1).bit_length())
-    packed, ktk = pack_rows(kh, kh2, t_in, row_bits, False)
-    packed.sort()
-    order = np.empty(n, dtype=np.int64)
-    t = np.empty(n, dtype=np.int64)
-    low = np.uint64((1 << row_bits) - 1)
-    cuts = {
-        int(np.searchsorted(packed, packed[n * i // workers] | low, "right"))
-        for i in range(1, workers)
-    }
-    bounds = [0, *sorted(c for c in cuts if 0 < c < n), n]
-
-    def one(span: tuple[int, int]) -> tuple[IntArray, bool]:
-        lo, hi = span
-        starts, clash = key_order(packed[lo:hi], ktk, row_bits, order[lo:hi], t[lo:hi])
-        return starts[:-1] + lo, clash
-
-    with thread_pool(min(workers, len(bounds) - 1)) as pool:
-        done = list(pool.map(one, itertools.pairwise(bounds)))
-    key_starts = np.concatenate([*(st for st, _ in done), [n]]).astype(np.int64)
-    return order, t, key_starts, any(c for _, c in done)
 
 
 def _distinct_ids(ids: pl.Series, h: pl.Series, h2: pl.Series) -> pl.DataFrame:
