@@ -477,6 +477,16 @@ def test_units_do_not_depend_on_the_key_partitions(
     win = dict.fromkeys(signals, 60.0)
     whole = code_units(acts, signals, win, seed=1)
     parted = code_units(acts.lazy(), signals, win, seed=1, part_rows=part_rows)
+    # held whole (read at once, accounts coded by row), from a frame and from a scan
+    held = code_units(acts, signals, win, seed=1, part_rows=part_rows, hold_rows=10**6)
+    lazy_held = code_units(acts.lazy(), signals, win, seed=1, part_rows=part_rows, hold_rows=99)
+    for other in (held, lazy_held):
+        assert other.coded.equals(whole.coded)
+        assert other.table.equals(whole.table)
+        assert other.actor_codes.equals(whole.actor_codes)
+        assert other.incidence.shared.equals(whole.incidence.shared)
+        assert np.array_equal(other.pi, whole.pi)
+        assert np.array_equal(other.incidence.activity, whole.incidence.activity)
     assert parted.coded.equals(whole.coded)
     assert parted.table.equals(whole.table)
     assert parted.actor_codes.equals(whole.actor_codes)

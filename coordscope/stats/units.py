@@ -17,6 +17,7 @@ loop over rows, units or accounts.
 from __future__ import annotations
 
 import dataclasses
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Final
 
@@ -232,6 +233,8 @@ def code_units(
     hold_rows : int, default 0
         Inputs of at most that many actions wait in memory even when ``work`` is given
         (52 bytes an action: seven integer columns): the spill costs more than it saves.
+        They are then read whole, cut into key partitions at once, and their accounts
+        coded by row (no account is looked up by hash); the result is the same.
     workers : int, default 1
         Threads that order a partition's actions.
 
@@ -255,8 +258,9 @@ def code_units(
     if isinstance(part_rows, bool) or not isinstance(part_rows, int) or part_rows < 1:
         raise ParameterError(f"part_rows must be an integer >= 1, got {part_rows!r}")
     coded, table, actor_codes, parts = _unit_codes(
-        actions, signals, win, seed, part_rows, work, hold_rows=hold_rows, workers=workers
-    )
+        actions, signals, win, seed, part_rows, work,
+        hold_rows=hold_rows, workers=workers,
+    )  # fmt: skip
     return Units(
         coded=coded,
         table=table,
@@ -432,7 +436,10 @@ def _unit_codes(
     hashes: probability ``2⁻¹²⁸`` a pair). The strings are hashed as they are read: only
     integer columns (and the distinct account ids) are collected, ``part_rows`` rows at
     a time, each batch cut into key partitions by ranges of the hash (and spilled to
-    ``work``, when given, until its partition's turn). A unit lies in one key partition,
+    ``work``, when given, until its partition's turn); an input of at most ``hold_rows``
+    actions is read whole instead, its partitions are index ranges of it, and its
+    accounts are coded by row on a thread of their own while the first partitions are
+    sorted (:class:`_RowLookup`). A unit lies in one key partition,
     so each partition is sorted, coded and has its statistics computed on its own, its
     codes following the previous partition's: the same codes and statistics as one sort
     of everything. Cost ``O(n log n)``.
@@ -454,9 +461,73 @@ def _unit_codes(
         pl.col("actor_id").hash(seed=_ACTOR_SEED).alias("h"),
         pl.col("actor_id").hash(seed=_ACTOR_SEED2).alias("h2"),
     )
-    # every key partition's rows, batch by batch (input order), in memory or spilled;
-    # the distinct account ids as they come (one row of each, found by its hash)
+    w_of = _windows_us(signals, win)
+    # every key partition's rows (input order), in memory or spilled, and the accounts
     pending: list[list[Piece]] = [[] for _ in range(n_parts)]
+    held: _Held | None = None
+    accounts: _HashLookup | _RowLookup
+    if work is None and n_rows <= hold_rows:
+        held, accounts = _read_held(actions, numeric, n_parts, part_rows, workers)
+    else:
+        accounts = _read_batches(numeric, pending, part_rows, work)
+    coded_parts: list[pl.DataFrame] = []
+    unit_parts: list[pl.DataFrame] = []
+    stats_parts: list[_Stats] = []
+    # partitions coded on the threads (each sorted on one), then numbered in order
+    outer = max(1, min(workers, n_parts))
+    inner = max(1, workers // outer)
+
+    def code(p: int) -> tuple[pl.DataFrame, pl.DataFrame, null.KeyStats] | None:
+        if held is not None:
+            rows = held.rows_of(p)
+            return _code_part(held.frame, rows, accounts, w_of, seed, inner) if rows.size else None
+        frame = take_pieces(pending[p])
+        pending[p] = []
+        if frame is None or frame.height == 0:
+            return None
+        return _code_part(frame, None, accounts, w_of, seed, inner)
+
+    n_units = n_keys = 0
+    totals: Incidence | None = None
+    for done in ordered_map(code, range(n_parts), outer):
+        if done is None:
+            continue
+        if totals is None:  # the accounts are coded by now (a partition needed them)
+            totals = _no_incidence(len(signals), accounts.codes.height)
+        coded, units, ks = done
+        stats_parts.append(_part_stats(ks, coded["k"].to_numpy(), units, totals, k0=n_units))
+        del ks, done
+        coded_parts.append(coded.with_columns(pl.col("k") + n_units))
+        unit_parts.append(units.with_columns(pl.col("kid") + n_keys))
+        n_units += units.height
+        n_keys = int(units["kid"][-1]) + 1 + n_keys
+        del coded, units
+    if totals is None:  # pragma: no cover - code_units is given at least one action
+        raise ParameterError("internal: no action to code")
+    return _joined(coded_parts, unit_parts, stats_parts, accounts.codes, totals)
+
+
+def _part_of(kh: pl.Series, n_parts: int) -> npt.NDArray[np.int64]:
+    """Return the key partition of every key hash: ranges of the hash, in hash order.
+
+    ``(kh >> 32) · P >> 32`` is monotone in ``kh``, so the partitions, one after the other,
+    are in key-hash order.
+    """
+    part = ((kh.to_numpy() >> np.uint64(32)) * np.uint64(n_parts)) >> np.uint64(32)
+    return part.astype(np.int64)
+
+
+def _read_batches(
+    numeric: pl.LazyFrame, pending: list[list[Piece]], part_rows: int, work: WorkDir | None
+) -> _HashLookup:
+    """Read ``numeric`` ``part_rows`` rows at a time into the key partitions of ``pending``.
+
+    Each batch (``s, t, event, kh, kh2, h`` and its input rows ``row``) is cut into key
+    partitions (:func:`_part_of`), kept in memory or spilled to ``work``; the distinct
+    account ids are kept as they come (one row of each, found by its hash). Returns the
+    account codes (:func:`_actor_codes`), looked up by hash.
+    """
+    n_parts = len(pending)
     firsts: list[pl.DataFrame] = []
     start = 0
     for read in lazy_frames(numeric, part_rows):
@@ -469,53 +540,84 @@ def _unit_codes(
         if n_parts == 1:
             pending[0].append(batch)
             continue
-        # ranges of the hash: (kh >> 32) * P >> 32 is monotone in kh
-        part = ((batch["kh"].to_numpy() >> np.uint64(32)) * np.uint64(n_parts)) >> np.uint64(32)
-        batch = batch.with_columns(pl.Series("_p", part.astype(np.int64)))
+        batch = batch.with_columns(pl.Series("_p", _part_of(batch["kh"], n_parts)))
         for (p,), piece in batch.partition_by("_p", as_dict=True, include_key=False).items():
             kept = piece if work is None else work.spill(piece, f"units-p{int(p):05d}")
             pending[int(p)].append(kept)
-        del batch, part
+        del batch
     ids = pl.concat(firsts)
     del firsts
     codes = _actor_codes(_distinct_ids(ids["actor_id"], ids["h"], ids["h2"])["actor_id"])
-    del ids
-    by_hash = _HashLookup(codes["h"].to_numpy(), codes["a"].to_numpy())
-    w_of = _windows_us(signals, win)
-    coded_parts: list[pl.DataFrame] = []
-    unit_parts: list[pl.DataFrame] = []
-    stats_parts: list[_Stats] = []
-    totals = Incidence(
+    return _HashLookup(codes)
+
+
+@dataclass(frozen=True)
+class _Held:
+    """Actions held whole: ``s, t, event, kh, kh2`` (and more) by input row; their partitions."""
+
+    frame: pl.DataFrame
+    order: IntArray  # the rows by partition (stable: input order within one)
+    bounds: IntArray  # partition p is order[bounds[p]:bounds[p + 1]]
+
+    def rows_of(self, p: int) -> IntArray:
+        """Return the input rows of key partition ``p``, increasing."""
+        return self.order[self.bounds[p] : self.bounds[p + 1]]
+
+
+def _read_held(
+    actions: pl.DataFrame | pl.LazyFrame,
+    numeric: pl.LazyFrame,
+    n_parts: int,
+    part_rows: int,
+    workers: int,
+) -> tuple[_Held, _RowLookup]:
+    """Read all of ``numeric`` at once and cut it into ``n_parts`` key partitions.
+
+    The integer columns are read whole (a lazy input ``part_rows`` rows at a time; no
+    string is held) and the partitions are the input rows of each range of the key hash
+    (:func:`_part_of`, one stable sort of 16-bit partition numbers). The accounts are
+    coded by row on a thread of their own (:func:`coordscope.engine.coding.dense_codes`)
+    while the first partitions are sorted; only the distinct ids are read, at the first
+    row of each.
+    """
+    # the key partition of every row (as :func:`_part_of`), computed as the rows are read
+    part_expr = (pl.col("kh") // (1 << 32) * n_parts // (1 << 32)).cast(pl.Int16).alias("_p")
+    numbers = numeric.drop("actor_id").with_columns(part_expr)
+    if isinstance(actions, pl.DataFrame):
+        frame = numbers.collect()
+    else:
+        frames = list(lazy_frames(numbers, part_rows))
+        frame = pl.concat(frames, rechunk=True) if len(frames) > 1 else frames[0]
+        del frames
+    h, h2 = frame["h"].to_numpy(), frame["h2"].to_numpy()
+    lookup = _RowLookup(actions, h, h2, part_rows)
+    part = frame["_p"].to_numpy()  # fewer than 2**15 partitions
+    order = np.argsort(part, kind="stable")  # a radix sort for 16-bit keys
+    bounds = np.searchsorted(part[order], np.arange(n_parts + 1), side="left")
+    held = _Held(frame, order, bounds.astype(np.int64))
+    return held, lookup
+
+
+def _no_incidence(n_signals: int, n_accounts: int) -> Incidence:
+    """Return the sums of no (unit, account) row, for ``n_accounts`` accounts."""
+    return Incidence(
         shared=pl.DataFrame(),
-        activity=np.zeros(codes.height),
-        n_units_of=np.zeros(codes.height, dtype=np.int64),
-        per_signal=np.zeros(len(signals), dtype=np.int64),
+        activity=np.zeros(n_accounts),
+        n_units_of=np.zeros(n_accounts, dtype=np.int64),
+        per_signal=np.zeros(n_signals, dtype=np.int64),
     )
-    # partitions coded on the threads (each sorted on one), then numbered in order
-    outer = max(1, min(workers, n_parts))
-    inner = max(1, workers // outer)
 
-    def code(p: int) -> tuple[pl.DataFrame, pl.DataFrame, null.KeyStats] | None:
-        frame = take_pieces(pending[p])
-        pending[p] = []
-        if frame is None or frame.height == 0:
-            return None
-        return _code_part(frame, by_hash, w_of, seed, inner)
 
-    n_units = n_keys = 0
-    for done in ordered_map(code, range(n_parts), outer):
-        if done is None:
-            continue
-        coded, units, ks = done
-        stats_parts.append(_part_stats(ks, coded["k"].to_numpy(), units, totals, k0=n_units))
-        del ks, done
-        coded_parts.append(coded.with_columns(pl.col("k") + n_units))
-        unit_parts.append(units.with_columns(pl.col("kid") + n_keys))
-        n_units += units.height
-        n_keys = int(units["kid"][-1]) + 1 + n_keys
-        del coded, units
+def _joined(
+    coded_parts: list[pl.DataFrame],
+    unit_parts: list[pl.DataFrame],
+    stats_parts: list[_Stats],
+    codes: pl.DataFrame,
+    totals: Incidence,
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, _Stats]:
+    """Drop the saturated units' events and join the key partitions (in code order)."""
     n_dropped = _drop_saturated(coded_parts, [x.saturated for x in stats_parts], unit_parts)
-    coded = concat_compact(coded_parts)
+    coded = concat_compact(coded_parts) if len(coded_parts) > 1 else coded_parts[0]
     units = pl.concat(unit_parts)
     stats = _Stats(
         pi=np.concatenate([x.pi for x in stats_parts]),
@@ -624,26 +726,74 @@ def _add_incidence(
 
 
 def _code_part(
-    frame: pl.DataFrame, by_hash: _HashLookup, w_of: IntArray, seed: int, workers: int
+    frame: pl.DataFrame,
+    rows: IntArray | None,
+    accounts: _HashLookup | _RowLookup,
+    w_of: IntArray,
+    seed: int,
+    workers: int,
 ) -> tuple[pl.DataFrame, pl.DataFrame, null.KeyStats]:
-    """Code one key partition (``s, t, event, kh, kh2, h, row``) as :func:`_unit_codes` says.
+    """Code one key partition as :func:`_unit_codes` says.
 
-    Unit and key codes start at 0 (the caller adds the previous partitions' counts); the
-    statistics are indexed by them. The rows are in input order, so ordering them by
-    ``(kh, t, position)`` (:func:`coordscope.engine.coding.key_time_order`, on
-    ``workers`` threads) is the ``(kh, t, row)`` order.
+    The partition is ``frame`` (``s, t, event, kh, kh2, h, row``: a batch's or the spilled
+    pieces' rows in input order), or with ``rows`` the rows ``rows`` (increasing) of
+    ``frame`` (``s, t, event, kh, kh2``, row ``i`` for input row ``i``). Unit and key codes
+    start at 0 (the caller adds the previous partitions' counts); the statistics are
+    indexed by them. The rows are in input order, so ordering them by ``(kh, t,
+    position)`` (:func:`coordscope.engine.coding.key_time_order`, on ``workers`` threads)
+    is the ``(kh, t, row)`` order. ``accounts`` gives the account codes.
     """
-    n = frame.height
-    kh_np = frame["kh"].to_numpy()
+    kh, kh2, t = (frame[c].to_numpy() for c in ("kh", "kh2", "t"))
+    if rows is not None:
+        kh, kh2, t = kh[rows], kh2[rows], t[rows]
     with thread_pool(workers) as pool:
         order, t, key_starts, clash = key_time_order(
-            kh_np, frame["kh2"].to_numpy(), frame["t"].to_numpy(), mix=False,
-            workers=workers, pool=pool if workers > 1 else None,
-        )  # fmt: skip
-    del kh_np
+            kh, kh2, t, mix=False, workers=workers, pool=pool if workers > 1 else None
+        )
+    del kh, kh2
     if clash:  # pragma: no cover - probability ~ n² / 2**65
         raise ParameterError("internal: 64-bit hash collision between two keys; please report")
-    a = by_hash.codes(frame["h"].to_numpy()[order])
+    at = order if rows is None else rows[order]  # the frame's row of every position
+    del order
+    row = at if rows is not None else frame["row"].to_numpy()[at]
+    a = accounts.of(frame, at, row)
+    return _coded_units(frame, at, t, key_starts, a, row, w_of, seed)
+
+
+def _ids_at(actions: pl.DataFrame | pl.LazyFrame, rows: IntArray, part_rows: int) -> pl.Series:
+    """Return the ``actor_id`` of the input rows ``rows`` (increasing), in their order.
+
+    A frame in memory is gathered from; a lazy one is read ``part_rows`` rows at a time,
+    its one String column only.
+    """
+    if isinstance(actions, pl.DataFrame):
+        return actions["actor_id"].gather(rows)
+    found: list[pl.Series] = []
+    start = 0
+    for batch in lazy_frames(actions.select("actor_id"), part_rows):
+        lo, hi = np.searchsorted(rows, [start, start + batch.height])
+        found.append(batch["actor_id"].gather(rows[lo:hi] - start))
+        start += batch.height
+    return pl.concat(found)
+
+
+def _coded_units(
+    frame: pl.DataFrame,
+    order: IntArray,
+    t: IntArray,
+    key_starts: IntArray,
+    a: IntArray,
+    row: IntArray,
+    w_of: IntArray,
+    seed: int,
+) -> tuple[pl.DataFrame, pl.DataFrame, null.KeyStats]:
+    """Return the coded actions, units and statistics of an ordered key partition.
+
+    ``order`` gives the frame's row at every sorted position, ``t`` its time,
+    ``key_starts`` the first position of every key (then the length), ``a`` and ``row``
+    the account code and input row of every sorted position.
+    """
+    n = order.shape[0]
     s_np = frame["s"].to_numpy()[order]
     key_first = np.zeros(n, dtype=bool)
     key_first[key_starts[:-1]] = True
@@ -659,7 +809,7 @@ def _code_part(
             "a": a,
             "t": t,
             "event": frame["event"].to_numpy()[order],
-            "row": frame["row"].to_numpy()[order],
+            "row": row,
         },
         schema={"k": pl.Int64, "a": pl.Int64, "t": pl.Int64, "event": frame["event"].dtype,
                 "row": pl.Int64},
@@ -691,12 +841,65 @@ def _distinct_ids(ids: pl.Series, h: pl.Series, h2: pl.Series) -> pl.DataFrame:
 
 
 class _HashLookup:
-    """Look up account codes by the 64-bit hash of their id (a hash table, compiled)."""
+    """Account codes, looked up by the 64-bit hash of their id (a hash table, compiled)."""
 
-    def __init__(self, h: npt.NDArray[np.uint64], a: IntArray) -> None:
-        self.h = np.ascontiguousarray(h)
-        self.a = np.ascontiguousarray(a, dtype=np.int64)
+    def __init__(self, codes: pl.DataFrame) -> None:
+        self.codes = codes
+        self.h = np.ascontiguousarray(codes["h"].to_numpy())
+        self.a = np.ascontiguousarray(codes["a"].to_numpy(), dtype=np.int64)
 
-    def codes(self, h: npt.NDArray[np.uint64]) -> IntArray:
-        """Return the code of every hash of ``h`` (all of them must be known)."""
-        return lookup_codes(self.h, self.a, np.ascontiguousarray(h))
+    def of(self, frame: pl.DataFrame, at: IntArray, row: IntArray) -> IntArray:
+        """Return the account code of ``frame``'s rows ``at`` (by their hash ``h``)."""
+        return lookup_codes(self.h, self.a, np.ascontiguousarray(frame["h"].to_numpy()[at]))
+
+
+class _RowLookup:
+    """The account code of every input row, coded on a thread of its own.
+
+    Codes the 64-bit id hashes ``h`` (``h2`` checks them) densely by first appearance,
+    reads the distinct ids at their first rows, and renumbers them in id order (as
+    :func:`_actor_codes` does). :meth:`of` and :attr:`codes` wait for it.
+    """
+
+    def __init__(
+        self,
+        actions: pl.DataFrame | pl.LazyFrame,
+        h: npt.NDArray[np.uint64],
+        h2: npt.NDArray[np.uint64],
+        part_rows: int,
+    ) -> None:
+        self._pool = ThreadPoolExecutor(1)
+        self._done = self._pool.submit(self._code, actions, h, h2, part_rows)
+        self._pool.shutdown(wait=False)
+
+    @staticmethod
+    def _code(
+        actions: pl.DataFrame | pl.LazyFrame,
+        h: npt.NDArray[np.uint64],
+        h2: npt.NDArray[np.uint64],
+        part_rows: int,
+    ) -> tuple[pl.DataFrame, IntArray]:
+        by_row, first, clash = dense_codes(h, h2)
+        if clash:  # pragma: no cover - probability ~ n² / 2**65
+            raise ParameterError("internal: 64-bit hash collision between two ids; please report")
+        firsts = _ids_at(actions, first, part_rows)
+        by_id = firsts.arg_sort().to_numpy()  # distinct ids: no ties
+        rank = np.empty(by_id.shape[0], dtype=np.int64)
+        rank[by_id] = np.arange(by_id.shape[0], dtype=np.int64)
+        codes = pl.DataFrame(
+            {
+                "actor_id": firsts.gather(by_id),
+                "a": np.arange(by_id.shape[0], dtype=np.int64),
+                "h": h[first[by_id]],
+            }
+        )
+        return codes, rank[by_row]
+
+    @property
+    def codes(self) -> pl.DataFrame:
+        """Return ``actor_id, a, h`` (as :func:`_actor_codes` gives them)."""
+        return self._done.result()[0]
+
+    def of(self, frame: pl.DataFrame, at: IntArray, row: IntArray) -> IntArray:
+        """Return the account code of the input rows ``row``."""
+        return self._done.result()[1][row]
