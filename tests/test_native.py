@@ -419,6 +419,14 @@ def test_dense_codes_and_lookup_by_hand() -> None:
     assert coding.lookup_codes(keys, values, queries).tolist() == [30, 20, -1, 10, 10]
 
 
+def test_id_order_by_hand() -> None:
+    # codes 0, 1, 2 for ids c, a, b: a is first in id order, then b, then c
+    by_id, rank = coding.id_order(pl.Series(["c", "a", "b"]))
+    assert by_id.tolist() == [1, 2, 0]
+    assert rank.tolist() == [2, 0, 1]
+    assert rank[np.array([0, 1, 0, 2])].tolist() == [2, 0, 2, 1]  # rows' codes renumbered
+
+
 @settings(max_examples=50, deadline=None)
 @given(st.lists(st.integers(0, 2**64 - 1), max_size=300), st.integers(0, 2**64 - 1))
 def test_dense_codes_and_lookup_match_a_dictionary(values: list[int], extra: int) -> None:

@@ -46,7 +46,7 @@ import numpy.typing as npt
 import polars as pl
 
 from coordscope.budget import thread_pool
-from coordscope.engine.coding import dense_codes, key_time_order, msort
+from coordscope.engine.coding import dense_codes, id_order, key_time_order, msort
 from coordscope.engine.jit import jit
 from coordscope.engine.kernel import DEFAULT_MAX_PAIRS
 from coordscope.errors import ParameterError
@@ -309,11 +309,7 @@ def _actor_codes(ids: pl.Series, h1: U64Array, h2: U64Array) -> tuple[I32Array, 
     if clash:  # pragma: no cover - probability ~ n² / 2**65
         raise ParameterError("internal: 64-bit hash collision between two ids; please report")
     firsts = ids.gather(first)
-    # on one thread: this runs next to the key sort, which has the other core
-    sort = pl.arg_sort_by("id", multithreaded=False)
-    by_id = firsts.to_frame("id").select(sort).to_series().to_numpy()
-    rank = np.empty(by_id.shape[0], dtype=np.int32)
-    rank[by_id] = np.arange(by_id.shape[0], dtype=np.int32)
+    by_id, rank = id_order(firsts)  # on one thread, next to the key sort
     return cast(I32Array, rank[codes]), firsts.gather(by_id)
 
 

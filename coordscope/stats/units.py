@@ -26,7 +26,7 @@ import numpy.typing as npt
 import polars as pl
 
 from coordscope.budget import ordered_map, thread_pool
-from coordscope.engine.coding import dense_codes, key_time_order, lookup_codes
+from coordscope.engine.coding import dense_codes, id_order, key_time_order, lookup_codes
 from coordscope.engine.jit import jit
 from coordscope.errors import ParameterError
 from coordscope.parts import Piece, WorkDir, concat_compact, lazy_frames, take_pieces
@@ -507,14 +507,14 @@ def _unit_codes(
     return _joined(coded_parts, unit_parts, stats_parts, accounts.codes, totals)
 
 
-def _part_of(kh: pl.Series, n_parts: int) -> npt.NDArray[np.int64]:
-    """Return the key partition of every key hash: ranges of the hash, in hash order.
+def _part_of(n_parts: int) -> pl.Expr:
+    """Return the key partition of every row (``_p``, Int32): ranges of the key hash ``kh``.
 
-    ``(kh >> 32) · P >> 32`` is monotone in ``kh``, so the partitions, one after the other,
-    are in key-hash order.
+    ``(kh >> 32) · P >> 32`` (as divisions, in unsigned 64 bits: no overflow for
+    ``P < 2**32``) is monotone in ``kh``, so the partitions, one after the other, are in
+    key-hash order.
     """
-    part = ((kh.to_numpy() >> np.uint64(32)) * np.uint64(n_parts)) >> np.uint64(32)
-    return part.astype(np.int64)
+    return (pl.col("kh") // (1 << 32) * n_parts // (1 << 32)).cast(pl.Int32).alias("_p")
 
 
 def _read_batches(
@@ -540,7 +540,7 @@ def _read_batches(
         if n_parts == 1:
             pending[0].append(batch)
             continue
-        batch = batch.with_columns(pl.Series("_p", _part_of(batch["kh"], n_parts)))
+        batch = batch.with_columns(_part_of(n_parts))
         for (p,), piece in batch.partition_by("_p", as_dict=True, include_key=False).items():
             kept = piece if work is None else work.spill(piece, f"units-p{int(p):05d}")
             pending[int(p)].append(kept)
@@ -580,9 +580,7 @@ def _read_held(
     while the first partitions are sorted; only the distinct ids are read, at the first
     row of each.
     """
-    # the key partition of every row (as :func:`_part_of`), computed as the rows are read
-    part_expr = (pl.col("kh") // (1 << 32) * n_parts // (1 << 32)).cast(pl.Int16).alias("_p")
-    numbers = numeric.drop("actor_id").with_columns(part_expr)
+    numbers = numeric.drop("actor_id").with_columns(_part_of(n_parts))  # as the rows are read
     if isinstance(actions, pl.DataFrame):
         frame = numbers.collect()
     else:
@@ -591,7 +589,9 @@ def _read_held(
         del frames
     h, h2 = frame["h"].to_numpy(), frame["h2"].to_numpy()
     lookup = _RowLookup(actions, h, h2, part_rows)
-    part = frame["_p"].to_numpy()  # fewer than 2**15 partitions
+    # held: at most a quarter of the budget, in partitions of 1/1024 of it per worker,
+    # so far fewer than 2**15 partitions
+    part = frame["_p"].to_numpy().astype(np.int16)
     order = np.argsort(part, kind="stable")  # a radix sort for 16-bit keys
     bounds = np.searchsorted(part[order], np.arange(n_parts + 1), side="left")
     held = _Held(frame, order, bounds.astype(np.int64))
@@ -878,14 +878,12 @@ class _RowLookup:
         h: npt.NDArray[np.uint64],
         h2: npt.NDArray[np.uint64],
         part_rows: int,
-    ) -> tuple[pl.DataFrame, IntArray]:
+    ) -> tuple[pl.DataFrame, npt.NDArray[np.int32]]:
         by_row, first, clash = dense_codes(h, h2)
         if clash:  # pragma: no cover - probability ~ n² / 2**65
             raise ParameterError("internal: 64-bit hash collision between two ids; please report")
         firsts = _ids_at(actions, first, part_rows)
-        by_id = firsts.arg_sort().to_numpy()  # distinct ids: no ties
-        rank = np.empty(by_id.shape[0], dtype=np.int64)
-        rank[by_id] = np.arange(by_id.shape[0], dtype=np.int64)
+        by_id, rank = id_order(firsts)
         codes = pl.DataFrame(
             {
                 "actor_id": firsts.gather(by_id),
@@ -902,4 +900,4 @@ class _RowLookup:
 
     def of(self, frame: pl.DataFrame, at: IntArray, row: IntArray) -> IntArray:
         """Return the account code of the input rows ``row``."""
-        return self._done.result()[1][row]
+        return self._done.result()[1][row].astype(np.int64)
