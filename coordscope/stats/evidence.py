@@ -190,23 +190,22 @@ def is_candidate() -> pl.Expr:
     return pl.col("n_keys") > pl.col("sig").bitwise_count_ones().cast(pl.Int64)
 
 
-def single_edges(pairs: pl.DataFrame, n_accounts: int) -> pl.DataFrame:
+def single_edges(pairs: pl.DataFrame) -> pl.DataFrame:
     """Build the edge rows of pairs that are not candidates (untested: ``p = q = 1``).
 
     Parameters
     ----------
     pairs : polars.DataFrame
         :data:`~coordscope.engine.partitioned.PAIR_SCHEMA` rows.
-    n_accounts : int
-        The number of account codes (``_pid = lo·(A + 1) + hi``).
 
     Returns
     -------
     polars.DataFrame
         :data:`~coordscope.stats.pairs.CODED_EDGE_SCHEMA` rows in the order of ``pairs``:
         codes in place of the account ids and the signals' names, which are looked up as
-        the edge table is read (:func:`resolve_edges`), so that the millions of untested
-        edges are not written and read back with their strings.
+        the edge table is read (:func:`resolve_edges`, which also adds the columns every
+        untested edge shares: ``pvalue = qvalue = 1``, not significant, no evidence), so
+        that the millions of untested edges are not written and read back with them.
     """
     utc = EDGE_SCHEMA["first_ts"]
     return pairs.select(
@@ -220,11 +219,6 @@ def single_edges(pairs: pl.DataFrame, n_accounts: int) -> pl.DataFrame:
         pl.col("last_ts").cast(pl.Datetime("us")).dt.replace_time_zone("UTC").cast(utc),
         "sig",
         pl.lit(None, dtype=pl.Float64).alias("expected"),
-        pl.lit(1.0).alias("pvalue"),
-        pl.lit(1.0).alias("qvalue"),
-        pl.lit(False).alias("significant"),
-        pl.lit("", dtype=pl.String).alias("evidence"),
-        (pl.col("lo") * (n_accounts + 1) + pl.col("hi")).alias("_pid"),
     ).cast(dict(CODED_EDGE_SCHEMA))  # type: ignore[arg-type]
 
 
@@ -258,6 +252,10 @@ def resolve_edges(ids: pl.Series, names: tuple[str, ...]) -> Callable[[pl.LazyFr
             accounts.gather(pl.col("lo")).alias("actor_a"),
             accounts.gather(pl.col("hi")).alias("actor_b"),
             lists.gather(pl.col("sig")).alias("signals"),
+            pl.lit(1.0).alias("pvalue"),
+            pl.lit(1.0).alias("qvalue"),
+            pl.lit(False).alias("significant"),
+            pl.lit("", dtype=pl.String).alias("evidence"),
         ).select(columns)
 
     return resolve

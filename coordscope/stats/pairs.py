@@ -40,17 +40,19 @@ __all__ = [
     "signal_model",
 ]
 
-#: An edge row before its account ids and signal names are looked up (they are, as the
-#: edge table is read): account codes ``lo < hi`` in place of the ids, the bit mask
-#: ``sig`` of the signals in place of their list, then the pair code ``_pid``.
+#: An edge row with ``p = q = 1`` (untested, or tested without reaching below 1) before
+#: its account ids and signal names are looked up (they are, as the edge table is read):
+#: account codes ``lo < hi`` in place of the ids, the bit mask ``sig`` of the signals in
+#: place of their list, and ``expected`` (null when untested); ``pvalue = qvalue = 1``,
+#: ``significant = False`` and ``evidence = ""`` are the same for every such row and are
+#: added as it is read.
 CODED_EDGE_SCHEMA: Final = pl.Schema(
     {
         "lo": pl.Int64(),
         "hi": pl.Int64(),
         **{c: t for c, t in EDGE_SCHEMA.items() if c not in ("actor_a", "actor_b", "signals")},
         "sig": pl.Int64(),
-        **SIGNIFICANCE_COLUMNS,
-        "_pid": pl.Int64(),
+        "expected": SIGNIFICANCE_COLUMNS["expected"],
     }
 )
 
@@ -294,8 +296,8 @@ def partition_edges(
     Returns
     -------
     rest : polars.DataFrame
-        The edges with ``p = 1``: :data:`CODED_EDGE_SCHEMA`, sorted by ``_pid``
-        (pair-code order, which is id order).
+        The edges with ``p = 1``: :data:`CODED_EDGE_SCHEMA`, in pair-code order (which
+        is id order).
     low : polars.DataFrame
         The edges with ``p < 1``: :data:`~coordscope.schema.EDGE_SCHEMA`, ``a, b``
         (codes), ``p, ps, pc, expected``.
@@ -322,31 +324,31 @@ def partition_edges(
     below = pl.col("p").fill_null(1.0) < 1.0
     low = cand.filter(below).select([*EDGE_SCHEMA, "a", "b", "p", "ps", "pc", "expected"])
     high = (
-        cand.filter(~below)
+        cand.filter(~below)  # p = 1 exactly (p-values are at most 1), or untested
         .join(cand_sig.rename({"lo": "a", "hi": "b"}), on=["a", "b"], how="left")
-        .with_columns(
-            pl.col("a").alias("lo"),
-            pl.col("b").alias("hi"),
-            pl.col("p").fill_null(1.0).alias("pvalue"),
-            pl.lit(1.0).alias("qvalue"),
-            pl.lit(False).alias("significant"),
-            pl.lit("", dtype=pl.String).alias("evidence"),
-            (pl.col("a") * (n + 1) + pl.col("b")).alias("_pid"),
-        )
+        .with_columns(pl.col("a").alias("lo"), pl.col("b").alias("hi"))
         .select(list(CODED_EDGE_SCHEMA))
         .cast(dict(CODED_EDGE_SCHEMA))  # type: ignore[arg-type]
-        .sort("_pid")
+        .sort("lo", "hi")
     )
     rest = single
     if high.height:
         # both in pair order: the tested rows are inserted among the others by one
         # gather (polars' sort and merge_sorted took four times longer)
-        at = np.searchsorted(rest["_pid"].to_numpy(), high["_pid"].to_numpy())
+        at = np.searchsorted(_pair_ids(rest, n), _pair_ids(high, n))
         order = np.insert(
             np.arange(rest.height, dtype=np.int64), at, rest.height + np.arange(high.height)
         )
         rest = pl.concat([rest, high], rechunk=True)[pl.Series(order)]
     return rest, low, n_hyp
+
+
+def _pair_ids(edges: pl.DataFrame, n_accounts: int) -> npt.NDArray[np.int64]:
+    """Return ``lo·(A + 1) + hi`` of every row: increasing in pair-code order."""
+    lo = edges["lo"].to_numpy().astype(np.int64, copy=False)
+    hi = edges["hi"].to_numpy().astype(np.int64, copy=False)
+    out: npt.NDArray[np.int64] = lo * (n_accounts + 1) + hi
+    return out
 
 
 def rank_edges(

@@ -439,7 +439,7 @@ class _PartitionScan:
         rest = pairs.filter(~several)
         lo, hi = rest["lo"].to_numpy(), rest["hi"].to_numpy()
         out.n_hypotheses = int((self.testable[lo] & self.testable[hi]).sum())
-        piece = single_edges(rest, self.units.n_accounts)
+        piece = single_edges(rest)
         del rest, lo, hi
         cand_sig = pairs.filter(several).select("lo", "hi", "sig")
         cand = cand_sig.select("lo", "hi")
