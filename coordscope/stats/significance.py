@@ -377,10 +377,10 @@ def significance(
 #: working copies (about 250 bytes an action) of the partitions coded at once (one per
 #: worker) take a quarter of it (4M actions at 4 GB).
 _CODE_ACTION_BYTES: Final = 1024
-#: Bytes an action costs while it waits, hashed, for its key partition to be coded (seven
-#: integer columns): the input's actions wait in memory when they take at most a quarter
-#: of the budget.
-_PENDING_ACTION_BYTES: Final = 52
+#: Bytes an action costs while the input is held, hashed, until its key partition is
+#: coded (eight integer columns, the partitions' order, the account code of every row):
+#: the input's actions are held when they take at most a quarter of the budget.
+_PENDING_ACTION_BYTES: Final = 72
 #: Bytes an evidence row costs while its strings are looked up: the coded row, its
 #: resolved copy and sort, and the key and event id it refers to (three action rows).
 _RESOLVE_ROW_BYTES: Final = 1024

@@ -231,10 +231,11 @@ def code_units(
         Where the batches wait, cut into key partitions, until their partition is coded
         (default: in memory).
     hold_rows : int, default 0
-        Inputs of at most that many actions wait in memory even when ``work`` is given
-        (52 bytes an action: seven integer columns): the spill costs more than it saves.
-        They are then read whole, cut into key partitions at once, and their accounts
-        coded by row (no account is looked up by hash); the result is the same.
+        Inputs of at most that many actions wait in memory even when ``work`` is given:
+        the spill costs more than it saves. They are then read whole, cut into key
+        partitions at once, and their accounts coded by row (no account is looked up by
+        hash), 72 bytes an action (eight integer columns, the partitions' order and the
+        row codes); the result is the same.
     workers : int, default 1
         Threads that order a partition's actions.
 
@@ -252,8 +253,8 @@ def code_units(
     partition; the unit statistics reuse that order). Memory: the coded actions (about
     37 bytes an action), about 60 bytes a unit and the (unit, account) rows of the units
     with several accounts, plus the working copies of ``workers`` partitions (about 250
-    bytes an action); without ``work`` (or under ``hold_rows``), also every batch until
-    its partition is coded (52 bytes an action).
+    bytes an action); without ``work``, also every batch until its partition is coded
+    (52 bytes an action), and under ``hold_rows`` the whole input (72 bytes an action).
     """
     if isinstance(part_rows, bool) or not isinstance(part_rows, int) or part_rows < 1:
         raise ParameterError(f"part_rows must be an integer >= 1, got {part_rows!r}")
