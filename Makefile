@@ -11,7 +11,7 @@ DEMO   ?= demo-output
 
 help:
 	@echo "make demo   - install into $(VENV) and run the main job on the bundled demo data"
-	@echo "make test   - run the whole test suite"
+	@echo "make test   - run the whole test suite (installs the spark extra for its tests)"
 	@echo "make check  - ruff, mypy and the tests"
 	@echo "make bench  - run benchmarks/ (JSON results in benchmarks/results/)"
 	@echo "make quality - detection quality over the scenario suite (benchmarks/results/quality.json)"
@@ -30,7 +30,12 @@ demo: $(VENV)/.installed
 	$(BIN)/coordscope evaluate $(DEMO)/audit --truth $(DEMO)/truth.parquet
 	@echo "report: $(DEMO)/audit/report.html   (demo data and its truth: $(DEMO)/)"
 
-test: $(VENV)/.installed
+# the Spark runner's tests need the spark extra (pyspark, pyarrow; about 450 MB)
+$(VENV)/.spark: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[dev,spark]'
+	touch $@
+
+test: $(VENV)/.spark
 	$(PY) -m pytest -q
 
 lint: $(VENV)/.installed

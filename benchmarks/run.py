@@ -322,6 +322,16 @@ WORKLOADS: dict[str, Workload] = {
             )
         ),
         Workload(
+            "spark_audit_3d_mixed",
+            "coordscope audit --engine spark on local[2] against the local runner (CLI, child "
+            "processes), mixed scenario, 3 days × 1M events a day: both times, Spark's stages "
+            "and shuffle bytes, identical output files",
+            functools.partial(_scale_prepare, 3),
+            lambda path: import_module("benchmarks.spark_workload").run(path),
+            "completes on local[2], every output file identical to the local runner's",
+            on_request=True,
+        ),
+        Workload(
             "co_similar_1m",
             "co_similar: 1M messages (5-60 words, 4 scripts, 3 % copy-paste families), "
             "Jaccard >= 0.8, W = 60 s → groups, actions, native edges; recall vs exact pairs",

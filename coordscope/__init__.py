@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from coordscope.schema import DEFAULT_SIGNALS, EVENT_SCHEMA, SIGNALS, validate_events
     from coordscope.signals.actions import actions
     from coordscope.signals.window import estimate_window
+    from coordscope.spark_runs import SparkAudit, spark_audit
     from coordscope.stats.bursts import bursts
     from coordscope.stats.significance import Significance, significance
 
@@ -62,6 +63,7 @@ __all__ = [
     "ParameterError",
     "SchemaError",
     "Significance",
+    "SparkAudit",
     "__version__",
     "actions",
     "audit",
@@ -82,6 +84,7 @@ __all__ = [
     "render_report",
     "significance",
     "simulate",
+    "spark_audit",
     "validate_events",
     "write_report",
 ]
@@ -103,6 +106,7 @@ _WHERE: dict[str, str] = {
     "SIGNALS": "coordscope.schema",
     "SchemaError": "coordscope.errors",
     "Significance": "coordscope.stats.significance",
+    "SparkAudit": "coordscope.spark_runs",
     "actions": "coordscope.signals.actions",
     "audit": "coordscope.pipeline",
     "bursts": "coordscope.stats.bursts",
@@ -122,6 +126,7 @@ _WHERE: dict[str, str] = {
     "render_report": "coordscope.report",
     "significance": "coordscope.stats.significance",
     "simulate": "coordscope.datasets.simulate",
+    "spark_audit": "coordscope.spark_runs",
     "validate_events": "coordscope.schema",
     "write_report": "coordscope.report",
 }

@@ -320,6 +320,39 @@ _Workers = Annotated[
 ]
 
 
+_Engine = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="Who counts the pairs: local (threads of this process) or spark (needs "
+        "coordscope[spark]; same results).",
+    ),
+]
+_SparkMaster = Annotated[
+    str | None,
+    typer.Option(
+        "--spark-master",
+        help="Spark master URL for --engine spark. Default: SPARK_MASTER, else local[*].",
+        show_default=False,
+    ),
+]
+
+
+def _runner(engine: str, master: str | None) -> Any:
+    """Return the runner asked for (None: the local default); Spark starts here."""
+    if engine not in ("local", "spark"):
+        raise ParameterError(f"--engine must be local or spark, got '{engine}'")
+    if engine == "local":
+        if master is not None:
+            raise ParameterError("--spark-master needs --engine spark")
+        return None
+    # the optional extra: imported only when asked for
+    from coordscope.engine.spark import SparkRunner, spark_session
+
+    with _status("starting Spark"):
+        return SparkRunner(spark_session(master))
+
+
 @app.command(epilog=_FORMAT_EPILOG)
 def detect(
     inputs: Annotated[
@@ -369,6 +402,8 @@ def detect(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     memory: _Memory = "4GB",
     workers: _Workers = None,
+    engine: _Engine = "local",
+    spark_master: _SparkMaster = None,
 ) -> None:
     """Find accounts acting on the same thing within W seconds, and their pair table.
 
@@ -382,6 +417,9 @@ def detect(
 
     if text_rule is not None and text_rule not in TEXT_RULES:
         raise ParameterError(f"--text-rule must be default, toolkit or exact, got '{text_rule}'")
+    if engine != "local" and mode != "native":  # said before Spark starts
+        raise ParameterError(f"--engine {engine} counts native mode only; {mode} mode runs locally")
+    runner = _runner(engine, spark_master)
     with _status("detecting co-actions"):
         summary = run_detect(
             [str(p) for p in inputs],
@@ -398,6 +436,7 @@ def detect(
             text_rule=text_rule,  # type: ignore[arg-type]
             memory=memory,
             workers=workers,
+            runner=runner,
         )
     if as_json:
         sys.stdout.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
@@ -536,6 +575,8 @@ def audit(
             show_default=False,
         ),
     ] = None,
+    engine: _Engine = "local",
+    spark_master: _SparkMaster = None,
 ) -> None:
     """Find coordinated accounts, clusters and bursts, and write the report.
 
@@ -548,6 +589,7 @@ def audit(
     from coordscope.runs import run_audit
 
     loaded = load_scorer(scorer) if scorer is not None else None
+    runner = _runner(engine, spark_master)
     show = sys.stderr.isatty() and not as_json
     result = run_audit(
         [str(p) for p in inputs or []],
@@ -565,6 +607,7 @@ def audit(
         memory=memory,
         workers=workers,
         work_dir=work_dir,
+        runner=runner,
     )
     summary = result.summary
     if as_json:

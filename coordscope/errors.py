@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "CoordscopeError",
+    "EngineError",
     "FormatError",
     "InputError",
     "ParameterError",
@@ -64,3 +65,7 @@ class SchemaError(CoordscopeError):
 
 class ParameterError(CoordscopeError, ValueError):
     """A parameter given by the user is out of range or inconsistent (names it)."""
+
+
+class EngineError(CoordscopeError):
+    """The engine asked for cannot run here (an optional extra or Java is missing)."""

@@ -22,6 +22,7 @@ from coordscope._version import __version__
 from coordscope.budget import Budget, held_bytes, peak_rss_mib, trim_freed_memory
 from coordscope.datasets.ingest import describe_events
 from coordscope.datasets.pseudonym import pseudonymize_events
+from coordscope.engine.runners import LocalRunner, Runner
 from coordscope.engine.tables import pair_tables
 from coordscope.errors import ParameterError
 from coordscope.graphs.clusters import describe_clusters, membership
@@ -31,7 +32,7 @@ from coordscope.outputs import AuditResult
 from coordscope.parts import WorkDir
 from coordscope.results import DetectResult
 from coordscope.schema import BURST_SCHEMA, EventFrame, TextRule
-from coordscope.signals.actions import action_batches, actions, resolve_signals
+from coordscope.signals.actions import actions, resolve_signals, runner_action_batches
 from coordscope.stats.bursts import bursts as find_bursts
 from coordscope.stats.significance import significance
 
@@ -81,6 +82,7 @@ def audit(
     workers: int | None = None,
     work_dir: str | Path | WorkDir | None = None,
     progress: StageHook | None = None,
+    runner: Runner | None = None,
 ) -> AuditResult:
     """Find coordinated accounts, clusters and bursts in canonical events.
 
@@ -124,6 +126,10 @@ def audit(
         :class:`~coordscope.parts.WorkDir` the caller owns and removes.
     progress : callable, optional
         A :data:`StageHook` entered around each stage; None is quiet.
+    runner : Runner, optional
+        Who makes the actions and counts the pairs: threads of this process (the
+        default, :class:`~coordscope.engine.runners.LocalRunner`) or Spark
+        (:class:`~coordscope.engine.spark.SparkRunner`). The results do not depend on it.
 
     Returns
     -------
@@ -151,6 +157,7 @@ def audit(
         raise ParameterError(f"min_actors must be >= 2, got {min_actors}")
     chosen = resolve_signals(signals)
     budget = Budget.of(memory, workers)
+    runner = LocalRunner() if runner is None else runner
     stage = StageTimer(progress)
     work = work_dir if isinstance(work_dir, WorkDir) else WorkDir(work_dir)
     if pseudonymize is not None:
@@ -171,7 +178,7 @@ def audit(
         slice_rows = max(1 << 16, budget.memory // 1024)
         for s in sorted(chosen, key=lambda s: s != "co_similar"):
             files[s], action_counts[s] = [], 0
-            for part in action_batches(events, signal=s, rows=slice_rows):
+            for part in runner_action_batches(runner, events, signal=s, rows=slice_rows, work=work):
                 action_counts[s] += part.height
                 files[s].append(work.spill_table(part, f"actions-{s}"))
                 del part
@@ -187,6 +194,7 @@ def audit(
             seed=seed,
             budget=budget.after(held_bytes(events)),
             work=work,
+            runner=runner,
         )
     for name, took in sig.timings.items():
         stage.timings[f"significance.{name}"] = took
@@ -257,6 +265,7 @@ def audit(
         "counts": counts,
         "timings_s": {k: round(v, 4) for k, v in stage.timings.items()},
         "resources": {
+            "engine": runner.name,
             "memory_bytes": budget.memory,
             "workers": budget.workers,
             "peak_rss_mib": dict(stage.peak_mib),
@@ -290,6 +299,7 @@ def detect(
     memory: str | int | None = None,
     workers: int | None = None,
     work_dir: str | Path | WorkDir | None = None,
+    runner: Runner | None = None,
 ) -> DetectResult:
     """Native co-action detection: every account pair that acted on the same key within W.
 
@@ -317,6 +327,9 @@ def detect(
         scratch directory is made, removed when the result is released (default: in the
         system's temporary directory), or a :class:`~coordscope.parts.WorkDir` the
         caller owns and removes.
+    runner : Runner, optional
+        Who counts the pairs: threads of this process (default) or Spark
+        (:class:`~coordscope.engine.spark.SparkRunner`); the tables do not depend on it.
 
     Returns
     -------
@@ -360,6 +373,7 @@ def detect(
         budget=budget.after(held_bytes(events, acts)),
         work=work,
         min_edge_weight=min_edge_weight,
+        runner=runner,
     )
     del acts
     params["min_edge_weight"] = min_edge_weight

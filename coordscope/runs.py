@@ -18,6 +18,7 @@ from coordscope.budget import Budget
 from coordscope.compat import detect_cnt, detect_coortweet
 from coordscope.datasets.demo import demo_ingest
 from coordscope.datasets.ingest import ingest
+from coordscope.engine.runners import LocalRunner, Runner
 from coordscope.errors import ParameterError
 from coordscope.outputs import AuditResult, write_audit, write_detect
 from coordscope.parts import PartedTable, WorkDir
@@ -133,6 +134,7 @@ def run_detect(
     text_rule: TextRule | None = None,
     memory: str | int | None = None,
     workers: int | None = None,
+    runner: Runner | None = None,
 ) -> dict[str, Any]:
     """Ingest ``inputs``, detect co-actions in ``mode``, write the folder, return the summary.
 
@@ -159,6 +161,10 @@ def run_detect(
         ``co_text`` normalisation (``native``); default ``default``.
     memory, workers
         The memory budget and worker threads (:class:`coordscope.budget.Budget`).
+    runner : Runner, optional
+        Who counts the pairs in ``native`` mode: threads of this process (default) or
+        Spark (:class:`~coordscope.engine.spark.SparkRunner`). The reference modes run
+        here only.
 
     Returns
     -------
@@ -167,6 +173,11 @@ def run_detect(
     """
     if mode not in MODES:
         raise ParameterError(f"mode must be one of {', '.join(MODES)}, got '{mode}'")
+    runner = LocalRunner() if runner is None else runner
+    if mode != "native" and runner.name != "local":
+        raise ParameterError(
+            f"--engine {runner.name} counts native mode only; {mode} mode runs locally"
+        )
     budget = Budget.of(memory, workers)
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -196,6 +207,7 @@ def run_detect(
                 memory=memory,
                 workers=workers,
                 work_dir=work,
+                runner=runner,
             )
         elif mode == "coortweet":
             result = detect_coortweet(
@@ -232,7 +244,11 @@ def run_detect(
             "counts": result.counts,
         }
         summary["timings_s"] = {k: round(v, 4) for k, v in timings.items()}
-        summary["resources"] = {"memory_bytes": budget.memory, "workers": budget.workers}
+        summary["resources"] = {
+            "engine": runner.name,
+            "memory_bytes": budget.memory,
+            "workers": budget.workers,
+        }
         write_detect(result, output, events=events, rejects=read.rejects, summary=summary)
     finally:
         work.close()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import inspect
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -26,6 +27,7 @@ from polars.testing import assert_frame_equal
 
 from coordscope import EVENT_SCHEMA, ParameterError, actions, validate_events
 from coordscope.datasets.normalize import normalize_hashtags, normalize_mentions, normalize_urls
+from coordscope.schema import ACTION_SCHEMA
 from tests.conftest import expected_event, utc
 
 #: The action table (design.md §4: ``(actor, ts, key, event)``), in column order.
@@ -761,3 +763,26 @@ def test_action_batches_concatenated_are_the_actions(rows: int) -> None:
         else:
             assert len(parts) == 1
         assert pl.concat(parts).equals(whole), signal
+
+
+def test_local_runner_maps_event_batches_with_their_row_numbers(tmp_path: Path) -> None:
+    # the runners' batch map (what Spark runs over its own batches) gives, concatenated,
+    # exactly the actions of the whole input: 700 events in batches of 300, 300 and 100
+    import functools
+
+    from coordscope.datasets.simulate import simulate
+    from coordscope.engine.runners import LocalRunner
+    from coordscope.parts import WorkDir
+    from coordscope.signals.actions import _batch_actions
+
+    events, _ = simulate("mixed", seed=1, size="tiny")
+    events = events.head(700)
+    work = WorkDir(tmp_path)
+    task = functools.partial(_batch_actions, signal="co_hashtag")
+    pieces = list(LocalRunner().map_events(events, task, rows=300, work=work))
+    assert len(pieces) == 3
+    assert [p["event"].min() >= 300 * i for i, p in enumerate(pieces)] == [True] * 3
+    mapped = pl.concat(pieces).drop("i").cast(pl.Schema(ACTION_SCHEMA))
+    whole = actions(events, signals="co_hashtag")
+    assert whole.height > 50
+    assert mapped.equals(whole)

@@ -171,6 +171,7 @@ DATA_PARAMETERS = {
     "evaluate": 2,  # (result, truth)
     "fit_scorer": 2,  # (results, truths)
     "write_report": 2,  # (result, path)
+    "spark_audit": 3,  # (session, events, output)
     "AuditResult.write": 2,  # (self, directory)
     "AuditResult.cluster_evidence": 2,  # (self, cluster)
     "AuditResult.to_networkx": 1,  # (self)

@@ -65,6 +65,7 @@ __all__ = [
     "LocalPairEngine",
     "PairPartition",
     "merge_partials",
+    "pair_slices",
     "partition_partials",
     "reduce_pairs",
 ]
@@ -646,9 +647,7 @@ class LocalPairEngine:
         increasing in ``lo``. Pair partitions are runs of whole slices, so partitions in
         order give the pairs in code order.
         """
-        x = lo.astype(np.float64) / self.n_accounts
-        share = 1.0 - (1.0 - x) * (1.0 - x)
-        return np.clip(np.floor(share * SLICES).astype(np.int64), 0, SLICES - 1)
+        return pair_slices(lo, self.n_accounts)
 
     def add(
         self,
@@ -853,6 +852,16 @@ class LocalPairEngine:
                 path.unlink(missing_ok=True)
             self._runs.clear()
             self._kept.clear()
+
+
+def pair_slices(lo: IntArray, n_accounts: int) -> IntArray:
+    """Return the slice (``0 .. SLICES - 1``) of pairs whose first account code is ``lo``.
+
+    See :meth:`LocalPairEngine.slice_of`; ``n_accounts`` is at least 1.
+    """
+    x = lo.astype(np.float64) / n_accounts
+    share = 1.0 - (1.0 - x) * (1.0 - x)
+    return np.clip(np.floor(share * SLICES).astype(np.int64), 0, SLICES - 1)
 
 
 def _narrow(frame: pl.DataFrame) -> pl.DataFrame:

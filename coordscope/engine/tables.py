@@ -22,7 +22,7 @@ import polars as pl
 
 from coordscope.budget import Budget
 from coordscope.engine.kernel import count_band_pairs
-from coordscope.engine.partitioned import LocalPairEngine
+from coordscope.engine.runners import LocalRunner, Runner
 from coordscope.parts import PartedTable, WorkDir
 from coordscope.schema import EDGE_SCHEMA, EVIDENCE_SCHEMA, SECONDS_PER_US, US
 
@@ -103,6 +103,7 @@ def pair_tables(
     budget: Budget,
     work: WorkDir,
     min_edge_weight: int = 1,
+    runner: Runner | None = None,
 ) -> PairTables:
     """Count every co-acting pair and write its edge and evidence rows in pieces.
 
@@ -119,6 +120,9 @@ def pair_tables(
         Where partials and pieces are written.
     min_edge_weight : int, default 1
         Least ``n_keys`` of an edge (and of the pairs whose evidence is kept).
+    runner : Runner, optional
+        Who counts the pairs (default: threads of this process); the tables do not
+        depend on it.
 
     Returns
     -------
@@ -151,7 +155,7 @@ def pair_tables(
     k = coded["k"].to_numpy()
     t = coded["t"].to_numpy()
     w = round(window * US)
-    engine = LocalPairEngine(
+    engine = (runner or LocalRunner()).pair_engine(
         n_accounts=ids.len(),
         n_pairs=count_band_pairs(k, t, w),
         budget=budget,

@@ -11,18 +11,21 @@ event`` by dispatching to the signal's family: exact keys
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from typing import Final
 
 import polars as pl
 
+from coordscope.engine.runners import Runner
 from coordscope.errors import ParameterError
+from coordscope.parts import WorkDir
 from coordscope.schema import ACTION_SCHEMA, DEFAULT_SIGNALS, SIGNALS, EventFrame, TextRule
 from coordscope.signals.exact import exact_actions
 from coordscope.signals.media import DEFAULT_DISTANCE, media_actions
 from coordscope.signals.similar import similar_actions
 
-__all__ = ["ROW_LOCAL", "action_batches", "actions", "resolve_signals"]
+__all__ = ["ROW_LOCAL", "action_batches", "actions", "resolve_signals", "runner_action_batches"]
 
 #: Signals whose actions each event gives on its own: their actions can be made from
 #: any slice of the events (:func:`action_batches`).
@@ -187,3 +190,33 @@ def action_batches(events: EventFrame, *, signal: str, rows: int) -> Iterator[pl
     n_events = int(lazy.select(pl.len()).collect().item())
     for start in range(0, max(n_events, 1), rows):
         yield exact_actions(lazy.slice(start, rows), signal=name, first_event=start)
+
+
+def runner_action_batches(
+    runner: Runner, events: EventFrame, *, signal: str, rows: int, work: WorkDir
+) -> Iterator[pl.DataFrame]:
+    """Make one signal's actions with ``runner``: :func:`action_batches`' rows, in pieces.
+
+    The local runner slices the events here (:func:`action_batches`); another runner
+    (Spark) maps its own batches of them for the signals of :data:`ROW_LOCAL`, each batch
+    through :func:`~coordscope.signals.exact.exact_actions` with the events' row numbers
+    in the whole input; the other signals need every event at once and are made here.
+    """
+    (name,) = resolve_signals(signal)
+    if runner.name == "local" or name not in ROW_LOCAL:
+        yield from action_batches(events, signal=name, rows=rows)
+        return
+    yield from runner.map_events(
+        events, functools.partial(_batch_actions, signal=name), rows=rows, work=work
+    )
+
+
+def _batch_actions(batch: pl.DataFrame, *, signal: str) -> pl.DataFrame:
+    """Return the actions of a batch of events with ``_event`` row numbers, and ``i``."""
+    rows = batch["_event"]
+    acts = exact_actions(batch.drop("_event"), signal=signal)
+    return acts.select(
+        "signal", "key", "actor_id", "ts", "event_id",
+        rows.gather(acts["event"]).alias("event"),
+        pl.int_range(pl.len(), dtype=pl.Int64).alias("i"),
+    )  # fmt: skip

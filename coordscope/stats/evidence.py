@@ -33,7 +33,8 @@ import polars as pl
 
 from coordscope.budget import Budget
 from coordscope.engine.jit import jit
-from coordscope.engine.partitioned import LocalPairEngine, PairPartition
+from coordscope.engine.partitioned import PairPartition
+from coordscope.engine.runners import LocalRunner, Runner
 from coordscope.engine.tables import signal_lists
 from coordscope.parts import Piece, WorkDir, scan_piece
 from coordscope.schema import EDGE_SCHEMA, EVIDENCE_SCHEMA, SECONDS_PER_US, SIGNIFICANCE_COLUMNS
@@ -58,7 +59,12 @@ __all__ = [
 
 
 def pair_partitions(
-    units: Units, *, budget: Budget, work: WorkDir, then: Callable[[PairPartition], T]
+    units: Units,
+    *,
+    budget: Budget,
+    work: WorkDir,
+    then: Callable[[PairPartition], T],
+    runner: Runner | None = None,
 ) -> Iterator[T]:
     """Count co-acting pairs by unit (crowded units aside); run ``then`` on each partition.
 
@@ -82,6 +88,9 @@ def pair_partitions(
         Runs on every :class:`~coordscope.engine.partitioned.PairPartition` (account
         codes ``lo < hi`` in id order, keys = unit codes) on the engine's worker threads,
         several partitions at once: it must be safe to run concurrently.
+    runner : Runner, optional
+        Who counts the pairs (default: :class:`~coordscope.engine.runners.LocalRunner`,
+        threads of this process); the partitions' rows do not depend on it.
 
     Yields
     ------
@@ -117,7 +126,9 @@ def pair_partitions(
                     yield w, np.flatnonzero(m) + lo
 
     n_pairs = _open_pairs(k, t, units, open_units, windows)
-    engine = LocalPairEngine(n_accounts=units.n_accounts, n_pairs=n_pairs, budget=budget, work=work)
+    engine = (runner or LocalRunner()).pair_engine(
+        n_accounts=units.n_accounts, n_pairs=n_pairs, budget=budget, work=work
+    )
     for w, sel in selections():
         pos = np.arange(sel.start, sel.stop) if isinstance(sel, slice) else sel
         kk = k[sel]

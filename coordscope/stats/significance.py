@@ -113,6 +113,7 @@ import polars as pl
 
 from coordscope.budget import Budget, held_bytes
 from coordscope.engine.partitioned import PairPartition
+from coordscope.engine.runners import Runner
 from coordscope.errors import ParameterError
 from coordscope.parts import PartedTable, WorkDir
 from coordscope.schema import (
@@ -218,6 +219,7 @@ def significance(
     seed: int = 0,
     budget: Budget | None = None,
     work: WorkDir | None = None,
+    runner: Runner | None = None,
 ) -> Significance:
     """Score pairs and candidate groups of accounts against explicit null models.
 
@@ -245,6 +247,9 @@ def significance(
     work : WorkDir, optional
         Where pieces are spilled (default: a new temporary directory, removed when the
         result is no longer referenced).
+    runner : Runner, optional
+        Who counts the pairs (default: threads of this process); the results do not
+        depend on it.
 
     Returns
     -------
@@ -308,7 +313,9 @@ def significance(
     scan = _PartitionScan(units, nulls, testable, work)
     # the engine gets what the stage does not hold already (actions, codes, incidence)
     engine_budget = budget.after(held_bytes(actions, units.coded, units.incidence.shared))
-    for outcome in pair_partitions(units, budget=engine_budget, work=work, then=scan.process):
+    for outcome in pair_partitions(
+        units, budget=engine_budget, work=work, then=scan.process, runner=runner
+    ):
         scan.take(outcome)
     timings["pairs"] = _lap(clock)  # counting, reduce and pair tests (wall clock)
     timings["pair_tests"] = round(scan.test_seconds, 4)  # summed over the threads

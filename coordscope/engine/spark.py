@@ -1,0 +1,434 @@
+"""The Spark runner: the same partition task and pair reduce, run by Apache Spark.
+
+When a day of events is billions, the counting of co-acting pairs (whose cost grows with
+the in-window pairs) and the making of actions (linear in the events) go to a Spark
+cluster; the rest of an audit (units, the null model, the pair tests, groups, clusters,
+bursts, the outputs) runs in the driver with the local code. Nothing of the kernel is
+forked: Spark runs :func:`~coordscope.engine.partitioned.partition_partials` (the key
+partition task) and :func:`~coordscope.engine.partitioned.merge_partials` with
+:func:`~coordscope.engine.partitioned.reduce_pairs` (the pair-partition reduce) as
+grouped Arrow UDFs (``applyInArrow``), and the row-local signals' action functions as a
+``mapInArrow`` over the events; shuffles are Spark's. The results equal the local
+runner's, row for row:
+
+- a key partition holds every action of its keys (``pmod(xxhash64(k), n)``), sorted in
+  the task by ``(k, t, id)`` as the local runner hands them over;
+- a partial row carries its task and its place in the task's output, so that the reduce
+  merges the pieces of a crowded key in the order they were emitted;
+- a pair partition is a run of slices of the first account code
+  (:func:`~coordscope.engine.partitioned.pair_slices`), so pair partitions read in
+  order give the pairs in code order, as locally;
+- actions carry their event's row number in the input and their place in their batch,
+  and are written sorted by both: the order :func:`coordscope.signals.actions.action_batches`
+  gives.
+
+Data move through Parquet files in the run's work directory, which Spark's executors and
+the driver must both see (local disk for ``local[N]``; a shared mount, such as
+``/dbfs`` or NFS, on a cluster).
+
+pyspark is an optional extra (``coordscope[spark]``); without it, :func:`require_spark`
+raises an :class:`~coordscope.errors.EngineError` that says how to install it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import math
+import os
+import shutil
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from coordscope.budget import Budget, ordered_map
+from coordscope.engine.partitioned import (
+    KEYED_SCHEMA,
+    PAIR_BYTES,
+    PAIR_SCHEMA,
+    PARTIAL_BYTES,
+    PARTIAL_SCHEMA,
+    SLICES,
+    PairPartition,
+    merge_partials,
+    pair_slices,
+    partition_partials,
+    reduce_pairs,
+)
+from coordscope.engine.runners import BatchTask
+from coordscope.errors import EngineError
+from coordscope.parts import WorkDir
+from coordscope.schema import ACTION_SCHEMA, EVENT_SCHEMA, EventFrame
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from pyspark.sql import SparkSession
+
+__all__ = [
+    "INSTALL_HINT",
+    "SparkPairEngine",
+    "SparkRunner",
+    "require_spark",
+    "spark_available",
+    "spark_session",
+]
+
+IntArray = npt.NDArray[np.int64]
+T = TypeVar("T")
+
+#: What to do when the Spark engine is asked for and pyspark is missing.
+INSTALL_HINT: Final = (
+    "the Spark engine needs the spark extra: pip install 'coordscope[spark]' (and Java 17 or newer)"
+)
+#: Most key partitions of one run (each is a Spark task).
+MAX_KEY_PARTITIONS: Final = 4096
+
+_PARTIAL_COLUMNS: Final = (*PARTIAL_SCHEMA, "kp", "o", "q")
+_PARTIAL_DDL: Final = (
+    "lo bigint, hi bigint, k bigint, s bigint, n bigint, dt bigint, t0 bigint, t1 bigint, "
+    "ra bigint, rb bigint, part boolean, kp bigint, o bigint, q bigint"
+)
+_REDUCED_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "q": pl.Int64(), "is_pair": pl.Boolean(),
+    **PAIR_SCHEMA, **{c: t for c, t in KEYED_SCHEMA.items() if c not in ("lo", "hi")},
+}  # fmt: skip
+_REDUCED_DDL: Final = ", ".join(
+    f"{c} {'double' if t == pl.Float64 else 'boolean' if t == pl.Boolean else 'bigint'}"
+    for c, t in _REDUCED_SCHEMA.items()
+)
+_ACTION_DDL: Final = (
+    "signal string, key string, actor_id string, ts bigint, event_id string, event bigint, i bigint"
+)
+
+
+def spark_available() -> bool:
+    """Whether pyspark and pyarrow can be imported (the ``spark`` extra is installed)."""
+    return all(importlib.util.find_spec(m) is not None for m in ("pyspark", "pyarrow"))
+
+
+def require_spark() -> None:
+    """Raise :class:`~coordscope.errors.EngineError` unless pyspark and Java are here."""
+    if not spark_available():
+        raise EngineError(INSTALL_HINT)
+    home = os.environ.get("JAVA_HOME")
+    if shutil.which("java") is None and not (home and (Path(home) / "bin" / "java").exists()):
+        raise EngineError(
+            "the Spark engine needs Java 17 or newer: set JAVA_HOME or put java on PATH"
+        )
+
+
+def spark_session(master: str | None = None, *, app_name: str = "coordscope") -> SparkSession:
+    """Return the active SparkSession, or start one.
+
+    Parameters
+    ----------
+    master : str, optional
+        Spark master URL. Default: the one ``spark-submit`` set, else the environment's
+        ``SPARK_MASTER``, else ``local[*]`` (every core of this machine).
+    app_name : str
+        The application's name in Spark's UI.
+
+    Notes
+    -----
+    The Python workers run this interpreter (``PYSPARK_PYTHON`` defaults to it), so that
+    in ``local`` mode they import the same coordscope; on a cluster, ship the wheel
+    (``--py-files`` or the cluster's library settings). Start-up costs a few seconds
+    (the JVM).
+    """
+    require_spark()
+    from pyspark.sql import SparkSession  # the optional extra, imported when asked for
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder.appName(app_name)
+    submitted = "PYSPARK_GATEWAY_PORT" in os.environ  # started by spark-submit
+    chosen = master or os.environ.get("SPARK_MASTER") or (None if submitted else "local[*]")
+    if chosen is not None:
+        builder = builder.master(chosen)
+    session = (
+        builder.config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+class SparkRunner:
+    """Maps batches of events (the row-local signals' actions) and counts pairs with Spark.
+
+    Parameters
+    ----------
+    session : pyspark.sql.SparkSession
+        The session to run in (:func:`spark_session` starts one).
+
+    Notes
+    -----
+    The near-duplicate and media signals and account creation need every event at once
+    and are made in the driver, as locally
+    (:func:`coordscope.signals.actions.runner_action_batches`).
+    """
+
+    name = "spark"
+
+    def __init__(self, session: SparkSession) -> None:
+        require_spark()
+        self.session = session
+        self._staged: dict[int, tuple[EventFrame, Path]] = {}
+        self._serial = itertools.count()
+
+    def map_events(
+        self, events: EventFrame, task: BatchTask, *, rows: int, work: WorkDir
+    ) -> Iterator[pl.DataFrame]:
+        """Run ``task`` on Spark over batches of ``events``; yield the results in order.
+
+        The events are written once to the work directory with their row numbers
+        (``_event``); Spark maps each Arrow batch of them with ``task`` (its ``ts``
+        column sent as integer microseconds), and writes the results sorted by (``event``,
+        ``i``); they are read back a file at a time. ``rows`` is unused: Spark cuts the
+        batches (``spark.sql.execution.arrow.maxRecordsPerBatch``).
+        """
+        staged = self._stage(events, work)
+        out = work.subdir(f"spark-map-{next(self._serial)}")
+        frame = self.session.read.parquet(str(staged))
+        made = frame.mapInArrow(_map_task(task), _ACTION_DDL)
+        made.orderBy("event", "i").write.mode("overwrite").parquet(str(out))
+        for path in sorted(out.glob("*.parquet")):
+            piece = pl.read_parquet(path)
+            path.unlink()
+            if piece.height:
+                yield piece.select(
+                    pl.col("signal"), pl.col("key"), pl.col("actor_id"),
+                    pl.from_epoch(pl.col("ts"), time_unit="us").dt.replace_time_zone("UTC"),
+                    pl.col("event_id"), pl.col("event"),
+                ).cast(pl.Schema(ACTION_SCHEMA))  # fmt: skip
+        shutil.rmtree(out, ignore_errors=True)
+
+    def _stage(self, events: EventFrame, work: WorkDir) -> Path:
+        """Write ``events`` with their row numbers (column ``_event``), once per run."""
+        held = self._staged.get(id(events))
+        if held is not None and held[0] is events:
+            return held[1]
+        path = work.file("spark-events")
+        events.lazy().with_row_index("_event").with_columns(
+            pl.col("_event").cast(pl.Int64)
+        ).sink_parquet(path, compression="lz4", statistics=False, row_group_size=1 << 17)
+        self._staged = {id(events): (events, path)}
+        return path
+
+    def pair_engine(
+        self, *, n_accounts: int, n_pairs: int, budget: Budget, work: WorkDir
+    ) -> SparkPairEngine:
+        """Return a :class:`SparkPairEngine` of this session."""
+        return SparkPairEngine(
+            self.session, n_accounts=n_accounts, n_pairs=n_pairs, budget=budget, work=work
+        )
+
+
+class SparkPairEngine:
+    """The partitioned pair engine with Spark running the key tasks and the pair reduce.
+
+    The same interface and results as
+    :class:`~coordscope.engine.partitioned.LocalPairEngine`: :meth:`add` hands over
+    actions sorted by ``(k, t)``; :meth:`reduce_each` has Spark count and reduce them and
+    runs ``then`` on each pair partition in the driver, in code order.
+
+    Parameters
+    ----------
+    session : pyspark.sql.SparkSession
+        Where to run.
+    n_accounts : int
+        Account codes run over ``0 .. n_accounts - 1``.
+    n_pairs : int
+        The in-window pairs the run will produce (an upper bound), to size partitions.
+    budget : Budget
+        Sizes the key partitions (each a Spark task of about a task's bytes of pairs) and
+        the pair partitions (each read by the driver at once); ``workers`` pair
+        partitions are tested at a time in the driver.
+    work : WorkDir
+        Where the actions handed over and the reduced pairs are written (a path the
+        executors see).
+    """
+
+    def __init__(
+        self,
+        session: SparkSession,
+        *,
+        n_accounts: int,
+        n_pairs: int,
+        budget: Budget,
+        work: WorkDir,
+    ) -> None:
+        self.session = session
+        self.n_accounts = max(1, n_accounts)
+        self.budget = budget
+        task_bytes = budget.task_bytes()
+        self.max_pairs = max(16, task_bytes // PAIR_BYTES)
+        cores = max(1, int(session.sparkContext.defaultParallelism))
+        self.n_key_parts = max(cores, min(MAX_KEY_PARTITIONS, math.ceil(n_pairs / self.max_pairs)))
+        share = max(task_bytes, budget.memory // (budget.workers + 2))
+        self.n_pair_parts = max(cores, min(SLICES, math.ceil(n_pairs * PARTIAL_BYTES / share)))
+        self.dir = work.subdir(f"spark-pairs-{id(self)}")
+        self._inputs = self.dir / "actions"
+        self._inputs.mkdir(exist_ok=True)
+        self._serial = 0
+        self.n_partials = 0
+
+    def add(
+        self,
+        k: IntArray,
+        a: IntArray,
+        t: IntArray,
+        s: IntArray,
+        r: IntArray | None = None,
+        *,
+        window: int,
+    ) -> None:
+        """Hand over actions sorted by ``(k, t)`` (written to a file Spark reads).
+
+        ``r`` gives the ids reported as ``ra``, ``rb`` (default: positions in these
+        arrays); ``window`` is inclusive, in the unit of ``t``.
+        """
+        n = k.shape[0]
+        if n < 2:
+            return
+        if r is None:
+            r = np.arange(n, dtype=np.int64)
+        pl.DataFrame(
+            {"k": k, "a": a, "t": t, "s": s, "r": r, "w": np.full(n, window, dtype=np.int64)}
+        ).write_parquet(self._inputs / f"part-{self._serial:06d}.parquet", compression="lz4")
+        self._serial += 1
+
+    def reduce(self) -> Iterator[PairPartition]:
+        """Yield every reduced pair partition, in code order."""
+        return self.reduce_each(_same)
+
+    def reduce_each(self, then: Callable[[PairPartition], T]) -> Iterator[T]:
+        """Count and reduce in Spark; run ``then`` on each pair partition, in order.
+
+        Spark writes the reduced pair partitions (one folder each); the driver reads them
+        in order, ``workers`` at a time on threads, and runs ``then`` on each (it must be
+        safe to run on several threads at once). The files are deleted as they are read,
+        and the folder when the last is done (or the consumer stops).
+        """
+        try:
+            if self._serial == 0:
+                return
+            from pyspark.sql import functions as F  # noqa: N812 - the optional extra
+
+            out = self.dir / "pairs"
+            acts = self.session.read.parquet(str(self._inputs))
+            acts = acts.withColumn("kp", F.pmod(F.xxhash64("k"), F.lit(self.n_key_parts)))
+            partials = (
+                acts.repartition(self.n_key_parts, "kp")
+                .groupBy("kp")
+                .applyInArrow(
+                    _key_task(self.max_pairs, self.n_accounts, self.n_pair_parts), _PARTIAL_DDL
+                )
+            )
+            reduced = (
+                partials.repartition(self.n_pair_parts, "q")
+                .groupBy("q")
+                .applyInArrow(_pair_task(self.n_accounts), _REDUCED_DDL)
+            )
+            reduced.write.mode("overwrite").partitionBy("q").parquet(str(out))
+            parts = sorted(
+                (int(p.name.removeprefix("q=")), p) for p in out.glob("q=*") if p.is_dir()
+            )
+
+            def one(item: tuple[int, Path]) -> T:
+                q, folder = item
+                files = sorted(folder.glob("*.parquet"))
+                frame = pl.concat([pl.read_parquet(f) for f in files]) if files else None
+                shutil.rmtree(folder, ignore_errors=True)
+                if frame is None:
+                    frame = pl.DataFrame(schema=_REDUCED_SCHEMA)
+                pairs = frame.filter("is_pair").select(list(PAIR_SCHEMA)).sort("lo", "hi")
+                keyed = frame.filter(~pl.col("is_pair")).select(list(KEYED_SCHEMA))
+                del frame
+                return then(PairPartition(q, pairs, keyed))
+
+            yield from ordered_map(one, parts, self.budget.workers)
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _same(part: PairPartition) -> PairPartition:
+    """Return ``part`` (what :meth:`SparkPairEngine.reduce` runs on each partition)."""
+    return part
+
+
+def _key_task(max_pairs: int, n_accounts: int, n_pair_parts: int) -> Callable[[pa.Table], pa.Table]:
+    """Return the key-partition task Spark runs on each group of actions (one partition)."""
+
+    def run(table: pa.Table) -> pa.Table:
+        frame = pl.from_arrow(table)
+        assert isinstance(frame, pl.DataFrame)
+        if frame.height == 0:
+            return pl.DataFrame(schema=dict.fromkeys(_PARTIAL_COLUMNS, pl.Int64)).to_arrow()
+        kp = int(frame["kp"][0])
+        frame = frame.sort("k", "t", "r")
+        pieces: list[pl.DataFrame] = []
+        for w in frame["w"].unique().sort().to_list():
+            sel = frame.filter(pl.col("w") == w)
+            pieces.extend(
+                partition_partials(
+                    sel["k"].to_numpy(), sel["a"].to_numpy(), sel["t"].to_numpy(),
+                    sel["s"].to_numpy(), sel["r"].to_numpy(), window=int(w), max_pairs=max_pairs,
+                )
+            )  # fmt: skip
+        partials = pl.concat(pieces) if pieces else pl.DataFrame(schema=PARTIAL_SCHEMA)
+        partials = partials.cast(pl.Schema(PARTIAL_SCHEMA))
+        q = pair_slices(partials["lo"].to_numpy(), n_accounts) * n_pair_parts // SLICES
+        return partials.with_columns(
+            pl.lit(kp, dtype=pl.Int64).alias("kp"),
+            pl.int_range(pl.len(), dtype=pl.Int64).alias("o"),
+            pl.Series("q", q, dtype=pl.Int64),
+        ).to_arrow()
+
+    return run
+
+
+def _pair_task(n_accounts: int) -> Callable[[pa.Table], pa.Table]:
+    """Return the pair-partition reduce Spark runs on each group of partials."""
+
+    def run(table: pa.Table) -> pa.Table:
+        frame = pl.from_arrow(table)
+        assert isinstance(frame, pl.DataFrame)
+        if frame.height == 0:
+            return pl.DataFrame(schema=_REDUCED_SCHEMA).to_arrow()
+        q = int(frame["q"][0])
+        # the pieces of a crowded key are merged in the order their task emitted them
+        partials = frame.sort("kp", "o").select(list(PARTIAL_SCHEMA))
+        del frame
+        keyed = merge_partials(partials)
+        pairs = reduce_pairs(keyed, n_accounts=n_accounts)
+        both = pl.concat(
+            [pairs.with_columns(is_pair=pl.lit(True)), keyed.with_columns(is_pair=pl.lit(False))],
+            how="diagonal",
+        )
+        both = both.with_columns(q=pl.lit(q, dtype=pl.Int64))
+        return both.select(list(_REDUCED_SCHEMA)).to_arrow()
+
+    return run
+
+
+def _map_task(task: BatchTask) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """Return the map Spark runs over batches of staged events: ``task`` on each."""
+    known = dict(EVENT_SCHEMA)
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            frame = pl.from_arrow(batch)
+            assert isinstance(frame, pl.DataFrame)
+            if frame.height == 0:
+                continue
+            events = frame.cast(pl.Schema({c: t for c, t in known.items() if c in frame.columns}))
+            out = task(events).with_columns(pl.col("ts").dt.epoch("us"))
+            yield from out.to_arrow().to_batches()
+
+    return run
