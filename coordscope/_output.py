@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -11,10 +12,12 @@ from typing import Any, TypeVar
 
 import polars as pl
 
+from coordscope.errors import ParameterError
 from coordscope.parts import PARQUET_ROW_GROUP, PartedTable, lazy_frames, sink_parquet_frames
 
 __all__ = [
     "atomic_write",
+    "write_event_dataset",
     "write_events",
     "write_json",
     "write_parts",
@@ -132,8 +135,64 @@ def write_parts(table: PartedTable, path: str | Path) -> Path:
 
 
 def write_events(events: pl.DataFrame | pl.LazyFrame, path: str | Path) -> Path:
-    """Write the canonical event table (``.parquet``, ``.csv``, ``.tsv`` or ``.jsonl``)."""
+    """Write the canonical event table (``.parquet``, ``.csv``, ``.tsv`` or ``.jsonl``).
+
+    A path without an extension is a folder: the events become a Parquet dataset
+    partitioned by UTC day (:func:`write_event_dataset`).
+    """
+    if Path(path).suffix == "":
+        return write_event_dataset(events, path)
     return write_table(events, path)
+
+
+def write_event_dataset(events: pl.DataFrame | pl.LazyFrame, folder: str | Path) -> Path:
+    """Write events as a Parquet dataset partitioned by day: ``day=YYYY-MM-DD/*.parquet``.
+
+    The day is the UTC date of ``ts``; the files hold the canonical columns (the ``day``
+    column lives in the folder names, Hive style), in input order within a day, with
+    statistics, in row groups of :data:`~coordscope.parts.PARQUET_ROW_GROUP` rows.
+    Spark, DuckDB, pandas (pyarrow) and ``polars.scan_parquet(folder, hive_partitioning=
+    True)`` read the folder as one table. Streamed: the events are never held whole.
+
+    The dataset is written beside ``folder`` and renamed into place; an existing
+    ``folder`` is replaced only when it holds ``day=`` folders and nothing else (a
+    dataset written before), so that a mistyped path never deletes a user's files.
+
+    Raises
+    ------
+    ParameterError
+        ``folder`` exists and holds something other than ``day=`` folders.
+    """
+    target = Path(folder)
+    foreign = target.exists() and (
+        not target.is_dir()
+        or any(not (p.is_dir() and p.name.startswith("day=")) for p in target.iterdir())
+    )
+    if foreign:
+        raise ParameterError(
+            f"--output: {target} exists and is not an event dataset (day=… folders "
+            "only): choose a new folder"
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        events.lazy().sink_parquet(
+            pl.PartitionBy(
+                tmp,
+                key={"day": pl.col("ts").dt.date().cast(pl.String)},
+                include_key=False,
+            ),
+            statistics=True,
+            row_group_size=PARQUET_ROW_GROUP,
+            mkdir=True,
+        )
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
 
 
 def write_json(obj: Any, path: str | Path) -> Path:

@@ -30,6 +30,7 @@ from coordscope.datasets.ingest import DEFAULT_MAX_INFLATE, parse_mapping
 from coordscope.datasets.ingest import ingest as ingest_files
 from coordscope.datasets.simulate import SCENARIOS
 from coordscope.datasets.simulate import simulate as run_simulation
+from coordscope.engine.runners import Runner
 from coordscope.errors import CoordscopeError, ParameterError
 from coordscope.metrics.evaluate import evaluate as run_evaluate
 from coordscope.metrics.scorer import fit_scorer, load_scorer
@@ -123,7 +124,12 @@ def ingest(
     ],
     output: Annotated[
         Path,
-        typer.Option("-o", "--output", help="Event table to write (.parquet, .csv, .tsv, .jsonl)."),
+        typer.Option(
+            "-o",
+            "--output",
+            help="Event table to write (.parquet, .csv, .tsv, .jsonl), or a folder (no "
+            "extension): a Parquet dataset partitioned by day, for Spark.",
+        ),
     ],
     format: Annotated[str, typer.Option("--format", "-f", help=_FORMAT_HELP)] = "auto",
     map_: Annotated[
@@ -171,9 +177,10 @@ def ingest(
     """
     mapping = parse_mapping(map_ or [])
     suffix = output.suffix.lower()
-    if suffix not in (".parquet", ".csv", ".tsv", ".jsonl", ".ndjson"):
+    if suffix not in ("", ".parquet", ".csv", ".tsv", ".jsonl", ".ndjson"):
         raise ParameterError(
-            f"--output: unsupported extension '{suffix}' (use .parquet, .csv, .tsv or .jsonl)"
+            f"--output: unsupported extension '{suffix}' (use .parquet, .csv, .tsv or .jsonl, "
+            "or a folder without one for a Parquet dataset partitioned by day)"
         )
     output.parent.mkdir(parents=True, exist_ok=True)
     work = WorkDir(output.parent, prefix=".coordscope-work-")
@@ -338,7 +345,7 @@ _SparkMaster = Annotated[
 ]
 
 
-def _runner(engine: str, master: str | None) -> Any:
+def _runner(engine: str, master: str | None) -> Runner | None:
     """Return the runner asked for (None: the local default); Spark starts here."""
     if engine not in ("local", "spark"):
         raise ParameterError(f"--engine must be local or spark, got '{engine}'")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +27,22 @@ requires_reference = pytest.mark.skipif(
 def assert_accounting(rows: dict[str, int]) -> None:
     """The row-accounting invariant of design.md §3."""
     assert rows["input"] == rows["accepted"] + rows["rejected"] + rows["duplicates"]
+
+
+def output_folder(path: Path) -> dict[str, Any]:
+    """Every file of an output folder: bytes, and ``summary.json`` without what varies.
+
+    ``summary.json`` loses its timings and resources (times, peak RSS, budget, engine),
+    which differ from run to run; every other file must be the same, byte for byte.
+    """
+    out: dict[str, Any] = {}
+    for f in sorted(path.iterdir()):
+        if f.name == "summary.json":
+            summary = json.loads(f.read_text())
+            out[f.name] = {k: v for k, v in summary.items() if k not in ("timings_s", "resources")}
+        else:
+            out[f.name] = f.read_bytes()
+    return out
 
 
 def utc(

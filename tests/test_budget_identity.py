@@ -9,7 +9,6 @@ the resources it records), as with the default budget on every core.
 from __future__ import annotations
 
 import ctypes
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,19 +27,7 @@ from coordscope.datasets.simulate import simulate
 from coordscope.outputs import write_audit
 from coordscope.parts import PARQUET_ROW_GROUP, PartedTable, WorkDir
 from coordscope.runs import run_audit, run_detect
-
-
-def _strip(summary: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in summary.items() if k not in ("timings_s", "resources")}
-
-
-def _folder(path: Path) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for f in sorted(path.iterdir()):
-        out[f.name] = (
-            _strip(json.loads(f.read_text())) if f.name == "summary.json" else f.read_bytes()
-        )
-    return out
+from tests.conftest import output_folder
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +42,7 @@ def mixed_events(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def reference(mixed_events: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("ref") / "audit"
     run_audit([str(mixed_events)], out)
-    folder = _folder(out)
+    folder = output_folder(out)
     assert not any(name.startswith(".") for name in folder)  # the work dir is gone
     return folder
 
@@ -68,7 +55,7 @@ def test_audit_folder_is_identical_under_any_budget(
     budget = Budget(memory=MIN_MEMORY, workers=workers, task=task)
     result = run_audit([str(mixed_events)], out, memory=budget)
     assert result.summary["resources"]["workers"] == workers
-    assert _folder(out) == reference
+    assert output_folder(out) == reference
     assert sorted(p.name for p in tmp_path.iterdir()) == ["audit"]  # no spill left behind
 
 
@@ -172,7 +159,7 @@ def test_events_read_lazily_give_the_held_events_folder(tmp_path: Path, mixed_ev
     assert isinstance(lazy.events, pl.LazyFrame)
     write_audit(held, tmp_path / "held")
     write_audit(lazy, tmp_path / "lazy")
-    assert _folder(tmp_path / "lazy") == _folder(tmp_path / "held")
+    assert output_folder(tmp_path / "lazy") == output_folder(tmp_path / "held")
     assert lazy.cluster_evidence(0).equals(held.cluster_evidence(0))
 
 

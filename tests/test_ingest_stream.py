@@ -410,3 +410,45 @@ def test_errors_of_polars_while_reading_name_the_file(
     monkeypatch.setattr(generic, "_stage", fails)
     with pytest.raises(InputError, match=r"posts\.csv: could not be read \(something inside\)"):
         ingest(FIXTURES / "generic" / "posts.csv")
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "coordscope", *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_ingest_writes_a_dataset_partitioned_by_day(tmp_path: Path) -> None:
+    # mixed tiny spans 3 days (2024-03-01 .. 03): three day= folders, the same rows, in
+    # input order within a day; written again, the dataset is replaced
+    events, _ = simulate("mixed", seed=5, size="tiny")
+    source = tmp_path / "events.parquet"
+    events.write_parquet(source)
+    out = tmp_path / "dataset"
+    for _ in range(2):
+        done = _cli("ingest", str(source), "-o", str(out))
+        assert done.returncode == 0, done.stderr
+    days = sorted(p.name for p in out.iterdir())
+    assert days == ["day=2024-03-01", "day=2024-03-02", "day=2024-03-03"]
+    back = pl.read_parquet(out / "**" / "*.parquet", hive_partitioning=False)
+    assert back.schema == events.schema
+    assert_frame_equal(back, events.sort("ts", maintain_order=True))
+    per_day = pl.read_parquet(out / "day=2024-03-02" / "*.parquet")
+    assert per_day["ts"].dt.date().cast(pl.String).unique().to_list() == ["2024-03-02"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left
+
+
+def test_ingest_never_replaces_a_folder_that_is_not_a_dataset(tmp_path: Path) -> None:
+    events, _ = simulate("mixed", seed=5, size="tiny")
+    source = tmp_path / "events.parquet"
+    events.write_parquet(source)
+    mine = tmp_path / "notes"
+    mine.mkdir()
+    (mine / "thesis.txt").write_text("mine")
+    done = _cli("ingest", str(source), "-o", str(mine))
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"error: --output: {mine} exists and is not an event dataset (day=… folders only): "
+        "choose a new folder"
+    ]
+    assert (mine / "thesis.txt").read_text() == "mine"

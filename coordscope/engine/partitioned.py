@@ -65,6 +65,7 @@ __all__ = [
     "LocalPairEngine",
     "PairPartition",
     "merge_partials",
+    "pair_partition_bytes",
     "pair_slices",
     "partition_partials",
     "reduce_pairs",
@@ -603,12 +604,7 @@ class LocalPairEngine:
         self.budget = budget
         self.task_bytes = budget.task_bytes()
         self.max_pairs = max(16, self.task_bytes // PAIR_BYTES)
-        # a pair partition is reduced while the one before it is consumed and the next
-        # ones are read: each may take a share of the budget, never less than a task's
-        share = max(self.task_bytes, budget.memory // (budget.workers + 2))
-        if budget.task is not None:
-            share = self.task_bytes
-        self.share = share
+        self.share = share = pair_partition_bytes(budget)
         # the pair partitions are planned from the partials actually spilled
         # (:meth:`_plan`); this is the number the in-window pairs would need at most
         self.n_buckets = max(1, min(SLICES, math.ceil(n_pairs * PARTIAL_BYTES / share)))
@@ -852,6 +848,18 @@ class LocalPairEngine:
                 path.unlink(missing_ok=True)
             self._runs.clear()
             self._kept.clear()
+
+
+def pair_partition_bytes(budget: Budget) -> int:
+    """Return the bytes of partials one pair partition may hold while it is reduced.
+
+    A pair partition is reduced while the one before it is consumed and the next ones
+    are read: each may take a share of the budget, never less than a task's (exactly a
+    task's when the budget fixes the task size).
+    """
+    if budget.task is not None:
+        return budget.task_bytes()
+    return max(budget.task_bytes(), budget.memory // (budget.workers + 2))
 
 
 def pair_slices(lo: IntArray, n_accounts: int) -> IntArray:

@@ -56,6 +56,7 @@ from coordscope.engine.partitioned import (
     SLICES,
     PairPartition,
     merge_partials,
+    pair_partition_bytes,
     pair_slices,
     partition_partials,
     reduce_pairs,
@@ -270,7 +271,7 @@ class SparkPairEngine:
         self.max_pairs = max(16, task_bytes // PAIR_BYTES)
         cores = max(1, int(session.sparkContext.defaultParallelism))
         self.n_key_parts = max(cores, min(MAX_KEY_PARTITIONS, math.ceil(n_pairs / self.max_pairs)))
-        share = max(task_bytes, budget.memory // (budget.workers + 2))
+        share = pair_partition_bytes(budget)
         self.n_pair_parts = max(cores, min(SLICES, math.ceil(n_pairs * PARTIAL_BYTES / share)))
         self.dir = work.subdir(f"spark-pairs-{id(self)}")
         self._inputs = self.dir / "actions"
