@@ -53,7 +53,8 @@ def _audit(
 def _stages(log_dir: Path) -> list[dict[str, Any]]:
     """Completed stages of the Spark event log: time, tasks, shuffle bytes, records."""
     stages: list[dict[str, Any]] = []
-    for log in sorted(p for p in log_dir.iterdir() if p.is_file()):
+    # Spark 4 writes a folder per application (eventlog_v2_*, files events_N_*)
+    for log in sorted(p for p in log_dir.rglob("events_*") if p.is_file()):
         for line in log.read_text().splitlines():
             event = json.loads(line)
             if event.get("Event") != "SparkListenerStageCompleted":
@@ -71,6 +72,7 @@ def _stages(log_dir: Path) -> list[dict[str, Any]]:
                     "seconds": round((info["Completion Time"] - info["Submission Time"]) / 1000, 3),
                     "tasks": info["Number of Tasks"],
                     "shuffle_write_bytes": metric("shuffle.write.bytesWritten"),
+                    "shuffle_write_records": metric("shuffle.write.recordsWritten"),
                     "shuffle_read_bytes": metric("shuffle.read.localBytesRead")
                     + metric("shuffle.read.remoteBytesRead"),
                     "input_records": metric("input.recordsRead"),
@@ -79,6 +81,20 @@ def _stages(log_dir: Path) -> list[dict[str, Any]]:
                     "peak_execution_memory_bytes": metric("peakExecutionMemory"),
                 }
             )
+    # what each stage is, from its place: the pair engine's three stages come last
+    # (hand-over of the actions by key partition, the key tasks, the pair reduce);
+    # before them each row-local signal's map (sample for the sort, map, sort and write)
+    work = [s for s in stages if s["name"] != "parquet"]
+    for stage, role in zip(
+        work[-3:],
+        ("pairs: actions to key partitions", "pairs: key tasks", "pairs: reduce"),
+        strict=False,
+    ):
+        stage["role"] = role
+    for stage in stages:
+        stage.setdefault(
+            "role", "file listing" if stage["name"] == "parquet" else "actions: map, sort, write"
+        )
     return stages
 
 
@@ -92,7 +108,7 @@ def run(path: Path) -> dict[str, Any]:
         env = dict(os.environ)
         env["PYSPARK_SUBMIT_ARGS"] = (
             f"--conf spark.eventLog.enabled=true --conf spark.eventLog.dir=file://{logs} "
-            "pyspark-shell"
+            "--conf spark.eventLog.compress=false pyspark-shell"
         )
         spark_s, spark_summary = _audit(
             path, root / "spark", ["--engine", "spark", "--spark-master", "local[2]"], env
@@ -116,5 +132,6 @@ def run(path: Path) -> dict[str, Any]:
         "spark_stages": stages,
         "shuffle_write_bytes": shuffle,
         "shuffle_bytes_per_event": round(shuffle / max(1, local_summary["rows"]["input"]), 2),
+        "actions": sum(local_summary["counts"]["actions"].values()),
         "edges": local_summary["counts"]["edges"],
     }

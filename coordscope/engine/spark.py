@@ -150,6 +150,11 @@ def spark_session(master: str | None = None, *, app_name: str = "coordscope") ->
     chosen = master or os.environ.get("SPARK_MASTER") or (None if submitted else "local[*]")
     if chosen is not None:
         builder = builder.master(chosen)
+    if "SPARK_CONF_DIR" not in os.environ:  # Spark's chatter off, unless configured
+        log4j = Path(__file__).with_name("spark-log4j2.properties")
+        builder = builder.config(
+            "spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{log4j}"
+        )
     session = (
         builder.config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
