@@ -100,7 +100,7 @@ def spark_events(
         *extras,
     )
     folder = work.subdir("spark-events-in")
-    frame.write.mode("overwrite").parquet(str(folder))
+    frame.write.mode("overwrite").parquet(folder.resolve().as_uri())
     files = sorted(folder.glob("*.parquet"))
     if not files:  # no partition had a row: Spark wrote no data file
         return pl.DataFrame(schema=EVENT_SCHEMA).lazy()
@@ -164,8 +164,8 @@ def spark_audit(
     finally:
         work.close()
     return SparkAudit(
-        edges=session.read.parquet(str(output / "edges.parquet")),
-        coactions=session.read.parquet(str(output / "coactions.parquet")),
+        edges=session.read.parquet((output / "edges.parquet").resolve().as_uri()),
+        coactions=session.read.parquet((output / "coactions.parquet").resolve().as_uri()),
         nodes=nodes,
         clusters=clusters,
         bursts=bursts,

@@ -24,7 +24,8 @@ runner's, row for row:
 
 Data move through Parquet files in the run's work directory, which Spark's executors and
 the driver must both see (local disk for ``local[N]``; a shared mount, such as
-``/dbfs`` or NFS, on a cluster).
+``/dbfs`` or NFS, on a cluster). Spark is given them as ``file://`` URIs, so that a
+cluster whose default file system is HDFS or DBFS still reads the mount.
 
 pyspark is an optional extra (``coordscope[spark]``); without it, :func:`require_spark`
 raises an :class:`~coordscope.errors.EngineError` that says how to install it.
@@ -200,9 +201,9 @@ class SparkRunner:
         """
         staged = self._stage(events, work)
         out = work.subdir(f"spark-map-{next(self._serial)}")
-        frame = self.session.read.parquet(str(staged))
+        frame = self.session.read.parquet(staged.resolve().as_uri())
         made = frame.mapInArrow(_map_task(task), _ACTION_DDL)
-        made.orderBy("event", "i").write.mode("overwrite").parquet(str(out))
+        made.orderBy("event", "i").write.mode("overwrite").parquet(out.resolve().as_uri())
         for path in sorted(out.glob("*.parquet")):
             piece = pl.read_parquet(path)
             path.unlink()
@@ -327,7 +328,7 @@ class SparkPairEngine:
             from pyspark.sql import functions as F  # noqa: N812 - the optional extra
 
             out = self.dir / "pairs"
-            acts = self.session.read.parquet(str(self._inputs))
+            acts = self.session.read.parquet(self._inputs.resolve().as_uri())
             acts = acts.withColumn("kp", F.pmod(F.xxhash64("k"), F.lit(self.n_key_parts)))
             partials = (
                 acts.repartition(self.n_key_parts, "kp")
@@ -341,7 +342,7 @@ class SparkPairEngine:
                 .groupBy("q")
                 .applyInArrow(_pair_task(self.n_accounts), _REDUCED_DDL)
             )
-            reduced.write.mode("overwrite").partitionBy("q").parquet(str(out))
+            reduced.write.mode("overwrite").partitionBy("q").parquet(out.resolve().as_uri())
             parts = sorted(
                 (int(p.name.removeprefix("q=")), p) for p in out.glob("q=*") if p.is_dir()
             )
