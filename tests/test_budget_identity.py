@@ -9,7 +9,9 @@ the resources it records), as with the default budget on every core.
 from __future__ import annotations
 
 import ctypes
+import pickle
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,8 @@ from coordscope._output import write_table
 from coordscope.budget import MIN_MEMORY, Budget, trim_freed_memory
 from coordscope.compat import detect_cnt, detect_coortweet
 from coordscope.datasets.simulate import simulate
+from coordscope.engine.partitioned import PairPartition, Sieve
+from coordscope.engine.runners import LocalRunner, PairEngine
 from coordscope.outputs import write_audit
 from coordscope.parts import PARQUET_ROW_GROUP, PartedTable, WorkDir
 from coordscope.runs import run_audit, run_detect
@@ -57,6 +61,68 @@ def test_audit_folder_is_identical_under_any_budget(
     assert result.summary["resources"]["workers"] == workers
     assert output_folder(out) == reference
     assert sorted(p.name for p in tmp_path.iterdir()) == ["audit"]  # no spill left behind
+
+
+class _SievingEngine:
+    """The local pair engine, but each partition goes through the sieve, pickled, first.
+
+    What the Spark engine does on its executors: the untested pairs' edges are written
+    where the partition is reduced, and only the candidates reach the consumer.
+    """
+
+    def __init__(self, inner: PairEngine) -> None:
+        self.inner = inner
+        self.sieved = 0
+
+    def add(self, *args: Any, **kwargs: Any) -> None:
+        self.inner.add(*args, **kwargs)
+
+    def reduce(self) -> Iterator[PairPartition]:
+        return self.inner.reduce()
+
+    def reduce_each(
+        self, then: Callable[[PairPartition], Any], *, sieve: Sieve | None = None
+    ) -> Iterator[Any]:
+        assert sieve is not None  # the significance stage always offers one
+        shipped = pickle.loads(pickle.dumps(sieve))
+
+        def sieved(part: PairPartition) -> Any:
+            kept = shipped(part)
+            assert kept.notes and kept.notes[0] == part.pairs.height
+            assert kept.pairs.height <= part.pairs.height
+            self.sieved += 1
+            return then(kept)
+
+        return self.inner.reduce_each(sieved)
+
+
+class _SievingRunner(LocalRunner):
+    name = "sieving"
+
+    def __init__(self) -> None:
+        self.engines: list[_SievingEngine] = []
+
+    def pair_engine(self, **kwargs: Any) -> PairEngine:
+        engine = _SievingEngine(super().pair_engine(**kwargs))
+        self.engines.append(engine)
+        return engine
+
+
+@pytest.mark.parametrize(("task", "workers"), [(2_000, 2), (None, 2)])
+def test_sieved_partitions_give_the_same_folder(
+    mixed_events: Path, reference: dict[str, Any], tmp_path: Path, task: int | None, workers: int
+) -> None:
+    out = tmp_path / "audit"
+    runner = _SievingRunner()
+    budget = (
+        Budget(workers=workers)
+        if task is None
+        else Budget(memory=MIN_MEMORY, workers=workers, task=task)
+    )
+    run_audit([str(mixed_events)], out, memory=budget, runner=runner)
+    assert sum(engine.sieved for engine in runner.engines) >= (1 if task is None else 10)
+    assert output_folder(out) == reference
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["audit"]
 
 
 @settings(

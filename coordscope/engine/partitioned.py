@@ -64,6 +64,7 @@ __all__ = [
     "PARTIAL_SCHEMA",
     "LocalPairEngine",
     "PairPartition",
+    "Sieve",
     "merge_partials",
     "pair_partition_bytes",
     "pair_slices",
@@ -557,11 +558,24 @@ class PairPartition:
     keyed : polars.DataFrame
         :data:`KEYED_SCHEMA`, one row per (pair, key) of those pairs, in no particular
         order.
+    notes : tuple of int
+        What a :data:`Sieve` that ran where the partition was reduced says of the rows it
+        kept back (empty when none ran).
     """
 
     q: int
     pairs: pl.DataFrame
     keyed: pl.DataFrame
+    notes: tuple[int, ...] = ()
+
+
+#: Runs on a reduced pair partition where it was reduced, before it travels to the
+#: consumer: returns the part of it the consumer needs, with ``notes`` on what it kept
+#: back (the rows it wrote to files of its own, their counts). Engines that reduce in
+#: another process (Spark) run it there; the local engine, whose partitions are already
+#: where the consumer is, does not run it. Must be picklable and free of side effects
+#: other than writing its own files.
+Sieve = Callable[[PairPartition], PairPartition]
 
 
 class LocalPairEngine:
@@ -791,8 +805,13 @@ class LocalPairEngine:
         """
         return self.reduce_each(_same)
 
-    def reduce_each(self, then: Callable[[PairPartition], T]) -> Iterator[T]:
+    def reduce_each(
+        self, then: Callable[[PairPartition], T], *, sieve: Sieve | None = None
+    ) -> Iterator[T]:
         """Reduce every pair partition and run ``then`` on it; yield the results in order.
+
+        ``sieve`` is not run: the partitions are reduced in this process, where ``then``
+        reads them whole at no cost (it must accept a partition that was not sieved).
 
         Partitions are reduced, and ``then`` runs on them, ``workers`` at a time on
         threads, ahead of the consumer by at most that many; each reads its range of rows

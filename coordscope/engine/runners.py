@@ -19,7 +19,7 @@ import numpy.typing as npt
 import polars as pl
 
 from coordscope.budget import Budget
-from coordscope.engine.partitioned import LocalPairEngine, PairPartition
+from coordscope.engine.partitioned import LocalPairEngine, PairPartition, Sieve
 from coordscope.parts import WorkDir
 from coordscope.schema import EventFrame
 
@@ -56,8 +56,15 @@ class PairEngine(Protocol):
     def reduce(self) -> Iterator[PairPartition]:
         """Yield every reduced pair partition, in account-code order."""
 
-    def reduce_each(self, then: Callable[[PairPartition], T]) -> Iterator[T]:
-        """Reduce every pair partition, run ``then`` on it, yield the results in order."""
+    def reduce_each(
+        self, then: Callable[[PairPartition], T], *, sieve: Sieve | None = None
+    ) -> Iterator[T]:
+        """Reduce every pair partition, run ``then`` on it, yield the results in order.
+
+        An engine that reduces in another process runs ``sieve`` there first, so that
+        only what ``then`` needs travels; ``then`` must accept sieved and whole
+        partitions alike.
+        """
 
 
 class Runner(Protocol):

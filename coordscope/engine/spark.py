@@ -56,6 +56,7 @@ from coordscope.engine.partitioned import (
     PARTIAL_SCHEMA,
     SLICES,
     PairPartition,
+    Sieve,
     merge_partials,
     pair_partition_bytes,
     pair_slices,
@@ -69,6 +70,7 @@ from coordscope.schema import ACTION_SCHEMA, EVENT_SCHEMA, EventFrame
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from pyspark import Broadcast
     from pyspark.sql import SparkSession
 
 __all__ = [
@@ -95,13 +97,18 @@ _PARTIAL_DDL: Final = (
     "lo bigint, hi bigint, k bigint, s bigint, n bigint, dt bigint, t0 bigint, t1 bigint, "
     "ra bigint, rb bigint, part boolean, kp bigint, o bigint, q bigint"
 )
+#: The reduce's output: the rows of three kinds (``_PAIR``, ``_KEYED``, ``_NOTE``) in one
+#: table; a note row carries the sieve's note number ``i`` as ``lo`` and its value as ``hi``.
 _REDUCED_SCHEMA: Final[dict[str, pl.DataType]] = {
-    "q": pl.Int64(), "is_pair": pl.Boolean(),
+    "q": pl.Int64(), "kind": pl.Int8(),
     **PAIR_SCHEMA, **{c: t for c, t in KEYED_SCHEMA.items() if c not in ("lo", "hi")},
 }  # fmt: skip
+_PAIR: Final = 0
+_KEYED: Final = 1
+_NOTE: Final = 2
+_DDL_TYPES: Final = {pl.Float64: "double", pl.Boolean: "boolean", pl.Int8: "tinyint"}
 _REDUCED_DDL: Final = ", ".join(
-    f"{c} {'double' if t == pl.Float64 else 'boolean' if t == pl.Boolean else 'bigint'}"
-    for c, t in _REDUCED_SCHEMA.items()
+    f"{c} {_DDL_TYPES.get(type(t), 'bigint')}" for c, t in _REDUCED_SCHEMA.items()
 )
 _ACTION_DDL: Final = (
     "signal string, key string, actor_id string, ts bigint, event_id string, event bigint, i bigint"
@@ -314,14 +321,20 @@ class SparkPairEngine:
         """Yield every reduced pair partition, in code order."""
         return self.reduce_each(_same)
 
-    def reduce_each(self, then: Callable[[PairPartition], T]) -> Iterator[T]:
+    def reduce_each(
+        self, then: Callable[[PairPartition], T], *, sieve: Sieve | None = None
+    ) -> Iterator[T]:
         """Count and reduce in Spark; run ``then`` on each pair partition, in order.
 
-        Spark writes the reduced pair partitions (one folder each); the driver reads them
-        in order, ``workers`` at a time on threads, and runs ``then`` on each (it must be
-        safe to run on several threads at once). The files are deleted as they are read,
-        and the folder when the last is done (or the consumer stops).
+        Spark writes the reduced pair partitions (one folder each), each passed through
+        ``sieve`` first when given (a broadcast variable: it is shipped to each executor
+        once), so that only what ``then`` needs, and the sieve's notes, reach the driver.
+        The driver reads them in order, ``workers`` at a time on threads, and runs
+        ``then`` on each (it must be safe to run on several threads at once). The files
+        are deleted as they are read, and the folder when the last is done (or the
+        consumer stops).
         """
+        shipped: Broadcast[Sieve] | None = None
         try:
             if self._serial == 0:
                 return
@@ -337,10 +350,12 @@ class SparkPairEngine:
                     _key_task(self.max_pairs, self.n_accounts, self.n_pair_parts), _PARTIAL_DDL
                 )
             )
+            if sieve is not None:
+                shipped = self.session.sparkContext.broadcast(sieve)
             reduced = (
                 partials.repartition(self.n_pair_parts, "q")
                 .groupBy("q")
-                .applyInArrow(_pair_task(self.n_accounts), _REDUCED_DDL)
+                .applyInArrow(_pair_task(self.n_accounts, shipped), _REDUCED_DDL)
             )
             reduced.write.mode("overwrite").partitionBy("q").parquet(out.resolve().as_uri())
             parts = sorted(
@@ -354,13 +369,17 @@ class SparkPairEngine:
                 shutil.rmtree(folder, ignore_errors=True)
                 if frame is None:
                     frame = pl.DataFrame(schema=_REDUCED_SCHEMA)
-                pairs = frame.filter("is_pair").select(list(PAIR_SCHEMA)).sort("lo", "hi")
-                keyed = frame.filter(~pl.col("is_pair")).select(list(KEYED_SCHEMA))
+                kind = pl.col("kind")
+                pairs = frame.filter(kind == _PAIR).select(list(PAIR_SCHEMA)).sort("lo", "hi")
+                keyed = frame.filter(kind == _KEYED).select(list(KEYED_SCHEMA))
+                notes = frame.filter(kind == _NOTE).sort("lo")["hi"].to_list()
                 del frame
-                return then(PairPartition(q, pairs, keyed))
+                return then(PairPartition(q, pairs, keyed, tuple(notes)))
 
             yield from ordered_map(one, parts, self.budget.workers)
         finally:
+            if shipped is not None:
+                shipped.destroy()
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -400,8 +419,12 @@ def _key_task(max_pairs: int, n_accounts: int, n_pair_parts: int) -> Callable[[p
     return run
 
 
-def _pair_task(n_accounts: int) -> Callable[[pa.Table], pa.Table]:
-    """Return the pair-partition reduce Spark runs on each group of partials."""
+def _pair_task(n_accounts: int, sieve: Broadcast[Sieve] | None) -> Callable[[pa.Table], pa.Table]:
+    """Return the pair-partition reduce Spark runs on each group of partials.
+
+    With ``sieve`` (broadcast), each reduced partition goes through it before it is
+    written; its notes become rows of their own.
+    """
 
     def run(table: pa.Table) -> pa.Table:
         frame = pl.from_arrow(table)
@@ -413,13 +436,24 @@ def _pair_task(n_accounts: int) -> Callable[[pa.Table], pa.Table]:
         partials = frame.sort("kp", "o").select(list(PARTIAL_SCHEMA))
         del frame
         keyed = merge_partials(partials)
-        pairs = reduce_pairs(keyed, n_accounts=n_accounts)
-        both = pl.concat(
-            [pairs.with_columns(is_pair=pl.lit(True)), keyed.with_columns(is_pair=pl.lit(False))],
+        part = PairPartition(q, reduce_pairs(keyed, n_accounts=n_accounts), keyed)
+        del keyed
+        if sieve is not None:
+            part = sieve.value(part)
+        notes = pl.DataFrame(
+            {"lo": range(len(part.notes)), "hi": list(part.notes)},
+            schema={"lo": pl.Int64, "hi": pl.Int64},
+        )
+        rows = pl.concat(
+            [
+                part.pairs.with_columns(kind=pl.lit(_PAIR, dtype=pl.Int8)),
+                part.keyed.with_columns(kind=pl.lit(_KEYED, dtype=pl.Int8)),
+                notes.with_columns(kind=pl.lit(_NOTE, dtype=pl.Int8)),
+            ],
             how="diagonal",
         )
-        both = both.with_columns(q=pl.lit(q, dtype=pl.Int64))
-        return both.select(list(_REDUCED_SCHEMA)).to_arrow()
+        rows = rows.with_columns(q=pl.lit(q, dtype=pl.Int64))
+        return rows.select(list(_REDUCED_SCHEMA)).to_arrow()
 
     return run
 

@@ -201,14 +201,18 @@ def runner_action_batches(
     (Spark) maps its own batches of them for the signals of :data:`ROW_LOCAL`, each batch
     through :func:`~coordscope.signals.exact.exact_actions` with the events' row numbers
     in the whole input; the other signals need every event at once and are made here.
+    Every piece has the columns and types of
+    :data:`~coordscope.schema.ACTION_SCHEMA`, whoever made it.
     """
     (name,) = resolve_signals(signal)
     if runner.name == "local" or name not in ROW_LOCAL:
         yield from action_batches(events, signal=name, rows=rows)
         return
-    yield from runner.map_events(
+    schema = pl.Schema(ACTION_SCHEMA)
+    for made in runner.map_events(
         events, functools.partial(_batch_actions, signal=name), rows=rows, work=work
-    )
+    ):
+        yield made.select(list(schema)).cast(schema)  # whatever the runner's types
 
 
 def _batch_actions(batch: pl.DataFrame, *, signal: str) -> pl.DataFrame:

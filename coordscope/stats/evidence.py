@@ -33,7 +33,7 @@ import polars as pl
 
 from coordscope.budget import Budget
 from coordscope.engine.jit import jit
-from coordscope.engine.partitioned import PairPartition
+from coordscope.engine.partitioned import PairPartition, Sieve
 from coordscope.engine.runners import LocalRunner, Runner
 from coordscope.engine.tables import signal_lists
 from coordscope.parts import Piece, WorkDir, scan_piece
@@ -65,6 +65,7 @@ def pair_partitions(
     work: WorkDir,
     then: Callable[[PairPartition], T],
     runner: Runner | None = None,
+    sieve: Sieve | None = None,
 ) -> Iterator[T]:
     """Count co-acting pairs by unit (crowded units aside); run ``then`` on each partition.
 
@@ -91,6 +92,9 @@ def pair_partitions(
     runner : Runner, optional
         Who counts the pairs (default: :class:`~coordscope.engine.runners.LocalRunner`,
         threads of this process); the partitions' rows do not depend on it.
+    sieve : callable, optional
+        Run on each partition where it is reduced, when that is another process
+        (:data:`~coordscope.engine.partitioned.Sieve`); ``then`` gets what it keeps.
 
     Yields
     ------
@@ -134,7 +138,7 @@ def pair_partitions(
         kk = k[sel]
         engine.add(kk, a[sel], t[sel], units.key_sig[kk].astype(np.int64), pos, window=w)
         del kk, pos
-    yield from engine.reduce_each(then)
+    yield from engine.reduce_each(then, sieve=sieve)
 
 
 #: Bytes an action costs while the engine is handed a chunk of them (its codes, times,

@@ -34,6 +34,7 @@ from coordscope.stats.units import Units, code_of
 __all__ = [
     "CODED_EDGE_SCHEMA",
     "NullContext",
+    "insert_edges",
     "pair_tests",
     "partition_edges",
     "rank_edges",
@@ -265,24 +266,21 @@ def pair_tests(ev: pl.DataFrame, nulls: NullContext) -> tuple[pl.DataFrame, pl.D
 
 
 def partition_edges(
-    single: pl.DataFrame,
     cand_edges: pl.DataFrame,
     pair_p: pl.DataFrame,
     pair_expected: pl.DataFrame,
     cand_sig: pl.DataFrame,
     nulls: NullContext,
 ) -> tuple[pl.DataFrame, pl.DataFrame, int]:
-    """Join the pair tests of one pair partition to its edges.
+    """Join the pair tests of one pair partition to its candidates' edges.
 
     The edges that cannot be significant (``p = 1``: not tested, or tested without
-    reaching below 1) are final already (``q = 1``); the others wait for
-    Benjamini–Hochberg over every partition (:func:`rank_edges`).
+    reaching below 1) are final already (``q = 1``; :func:`insert_edges` puts them among
+    the partition's other final edges); the others wait for Benjamini–Hochberg over every
+    partition (:func:`rank_edges`).
 
     Parameters
     ----------
-    single : polars.DataFrame
-        The partition's non-candidate edges (:data:`CODED_EDGE_SCHEMA`,
-        :func:`coordscope.stats.evidence.single_edges`), in pair-code order.
     cand_edges : polars.DataFrame
         :data:`~coordscope.schema.EDGE_SCHEMA` rows of the partition's candidate pairs
         (:func:`coordscope.stats.evidence.edges_from_evidence`).
@@ -295,9 +293,9 @@ def partition_edges(
 
     Returns
     -------
-    rest : polars.DataFrame
-        The edges with ``p = 1``: :data:`CODED_EDGE_SCHEMA`, in pair-code order (which
-        is id order).
+    high : polars.DataFrame
+        The candidates' edges with ``p = 1``: :data:`CODED_EDGE_SCHEMA`, in pair-code
+        order (which is id order).
     low : polars.DataFrame
         The edges with ``p < 1``: :data:`~coordscope.schema.EDGE_SCHEMA`, ``a, b``
         (codes), ``p, ps, pc, expected``.
@@ -307,11 +305,9 @@ def partition_edges(
 
     Notes
     -----
-    Cost ``O(C log C)`` for the ``C`` candidate pairs of the partition, and one gather
-    of the others.
+    Cost ``O(C log C)`` for the ``C`` candidate pairs of the partition.
     """
     actor_codes = nulls.units.actor_codes
-    n = actor_codes.height
     a_c = code_of("actor_a", actor_codes, cand_edges)
     b_c = code_of("actor_b", actor_codes, cand_edges)
     # Tarone: a pair where one account has a single unit can only reach p = 1
@@ -331,16 +327,23 @@ def partition_edges(
         .cast(dict(CODED_EDGE_SCHEMA))  # type: ignore[arg-type]
         .sort("lo", "hi")
     )
-    rest = single
-    if high.height:
-        # both in pair order: the tested rows are inserted among the others by one
-        # gather (polars' sort and merge_sorted took four times longer)
-        at = np.searchsorted(_pair_ids(rest, n), _pair_ids(high, n))
-        order = np.insert(
-            np.arange(rest.height, dtype=np.int64), at, rest.height + np.arange(high.height)
-        )
-        rest = pl.concat([rest, high], rechunk=True)[pl.Series(order)]
-    return rest, low, n_hyp
+    return high, low, n_hyp
+
+
+def insert_edges(rest: pl.DataFrame, high: pl.DataFrame, *, n_accounts: int) -> pl.DataFrame:
+    """Put the rows of ``high`` among those of ``rest`` in pair-code order.
+
+    Both are :data:`CODED_EDGE_SCHEMA` rows of one pair partition, each in pair-code
+    order, with no pair in both. One gather (polars' sort and ``merge_sorted`` took four
+    times longer); ``n_accounts`` is the number of account codes. Cost ``O(R + H log R)``.
+    """
+    if not high.height:
+        return rest
+    at = np.searchsorted(_pair_ids(rest, n_accounts), _pair_ids(high, n_accounts))
+    order = np.insert(
+        np.arange(rest.height, dtype=np.int64), at, rest.height + np.arange(high.height)
+    )
+    return pl.concat([rest, high], rechunk=True)[pl.Series(order)]
 
 
 def _pair_ids(edges: pl.DataFrame, n_accounts: int) -> npt.NDArray[np.int64]:

@@ -101,6 +101,8 @@ tables), :mod:`~coordscope.stats.pairs` (pair tests, the edge table),
 from __future__ import annotations
 
 import functools
+import os
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -112,10 +114,10 @@ import numpy.typing as npt
 import polars as pl
 
 from coordscope.budget import Budget, held_bytes
-from coordscope.engine.partitioned import PairPartition
+from coordscope.engine.partitioned import PAIR_SCHEMA, PairPartition
 from coordscope.engine.runners import Runner
 from coordscope.errors import ParameterError
-from coordscope.parts import PartedTable, WorkDir
+from coordscope.parts import SPILL_COMPRESSION, PartedTable, WorkDir
 from coordscope.schema import (
     EDGE_SCHEMA,
     EVIDENCE_SCHEMA,
@@ -136,7 +138,13 @@ from coordscope.stats.evidence import (
 )
 from coordscope.stats.groups import group_tests, half_counts
 from coordscope.stats.multiple import benjamini_hochberg, simes
-from coordscope.stats.pairs import NullContext, pair_tests, partition_edges, rank_edges
+from coordscope.stats.pairs import (
+    NullContext,
+    insert_edges,
+    pair_tests,
+    partition_edges,
+    rank_edges,
+)
 from coordscope.stats.units import Units, code_units, scheduled_accounts
 
 __all__ = [
@@ -314,8 +322,9 @@ def significance(
     # the engine gets what the stage does not hold already (actions, codes, incidence)
     engine_budget = budget.after(held_bytes(actions, units.coded, units.incidence.shared))
     for outcome in pair_partitions(
-        units, budget=engine_budget, work=work, then=scan.process, runner=runner
-    ):
+        units, budget=engine_budget, work=work, then=scan.process, runner=runner,
+        sieve=scan.sieve,
+    ):  # fmt: skip
         scan.take(outcome)
     timings["pairs"] = _lap(clock)  # counting, reduce and pair tests (wall clock)
     timings["pair_tests"] = round(scan.test_seconds, 4)  # summed over the threads
@@ -400,6 +409,7 @@ _EMPTY_GRAPH: Final = pl.DataFrame(
     schema={"a": pl.Int64, "b": pl.Int64, "h": pl.Int8, "x": pl.UInt32}
 )
 _LIVE_SCHEMA: Final = pl.Schema({"a": pl.Int64(), "b": pl.Int64(), "key": pl.Int64()})
+_NO_PAIRS: Final = pl.DataFrame(schema=PAIR_SCHEMA)
 
 
 class _PartitionScan:
@@ -411,6 +421,10 @@ class _PartitionScan:
     the group tests (candidate-graph rows in memory, non-clock evidence rows on disk);
     :meth:`take` keeps them in partition order. Memory: the evidence of the partitions in
     progress, plus the rows with ``p < 1`` and the candidate-graph rows of all of them.
+
+    An engine that reduces the partitions in another process (Spark) runs :attr:`sieve`
+    there: the untested pairs' edges are written where they are reduced, and only the
+    candidate pairs, their (pair, unit) rows and the counts travel to this process.
     """
 
     def __init__(
@@ -424,6 +438,7 @@ class _PartitionScan:
         self.nulls = nulls
         self.testable = testable
         self.work = work
+        self.sieve = _Sieve(testable, str(work.subdir("edges-sieved")))
         self.pieces: list[pl.DataFrame | Path] = []
         self.evidence: list[pl.DataFrame | Path] = []
         self.live: list[pl.DataFrame | Path] = []
@@ -437,31 +452,29 @@ class _PartitionScan:
 
         Runs on the engine's worker threads, several partitions at once: it reads the
         shared inputs only and writes files of its own; :meth:`take` keeps the results
-        in partition order.
+        in partition order. ``part`` is whole, or went through :attr:`sieve` (its notes
+        then say what the sieve wrote and counted).
         """
         start = time.perf_counter()
-        pairs = part.pairs
-        out = _Outcome(n_edges=pairs.height)
-        several = pairs.select(is_candidate()).to_series()
-        rest = pairs.filter(~several)
-        lo, hi = rest["lo"].to_numpy(), rest["hi"].to_numpy()
-        out.n_hypotheses = int((self.testable[lo] & self.testable[hi]).sum())
-        piece = single_edges(rest)
-        del rest, lo, hi
-        cand_sig = pairs.filter(several).select("lo", "hi", "sig")
-        cand = cand_sig.select("lo", "hi")
-        if cand.height:
-            keyed = part.keyed.join(cand, on=["lo", "hi"], how="semi")
-            unit_ev = unit_evidence(keyed, self.units)
-            del keyed
+        single: pl.DataFrame | Path | None
+        if part.notes:  # sieved where it was reduced
+            n_edges, n_hyp, wrote = part.notes
+            cands, single = part, (self.sieve.path(part.q) if wrote else None)
+        else:
+            cands, single, n_edges, n_hyp = split_partition(part, self.testable)
+        out = _Outcome(n_edges=n_edges, n_hypotheses=n_hyp)
+        high = None
+        cand_sig = cands.pairs.select("lo", "hi", "sig")
+        if cand_sig.height:
+            unit_ev = unit_evidence(cands.keyed, self.units)
             key_ev = key_evidence(unit_ev, self.units)
             ev = coded_evidence(unit_ev, self.units, self.nulls.scheduled)
             del unit_ev
             out.n_clock = int(ev["clock"].sum())
             pair_p, pair_expected = pair_tests(ev, self.nulls)
             out.n_tested = pair_p.height
-            piece, low, n_hyp = partition_edges(
-                piece, edges_from_evidence(key_ev), pair_p, pair_expected, cand_sig, self.nulls
+            high, low, n_hyp = partition_edges(
+                edges_from_evidence(key_ev), pair_p, pair_expected, cand_sig, self.nulls
             )
             out.n_hypotheses += n_hyp
             out.low = low if low.height else None
@@ -471,8 +484,21 @@ class _PartitionScan:
                 out.live = self.work.spill(live, f"live-q{part.q:05d}")
             out.evidence = self.work.spill(key_ev, f"evidence-q{part.q:05d}")
             del ev, key_ev, pair_p, pair_expected, graph, live
-        if piece.height:
+        del cands
+        # the final edges (p = 1) of the partition, in pair order
+        if high is not None and high.height:
+            rest = pl.read_ipc(single) if isinstance(single, Path) else single
+            piece = insert_edges(
+                single_edges(_NO_PAIRS) if rest is None else rest, high,
+                n_accounts=self.units.n_accounts,
+            )  # fmt: skip
             out.piece = self.work.spill(piece, f"edges-q{part.q:05d}")
+            if isinstance(single, Path):
+                single.unlink()
+        elif isinstance(single, Path):
+            out.piece = single
+        elif single is not None and single.height:
+            out.piece = self.work.spill(single, f"edges-q{part.q:05d}")
         out.seconds = time.perf_counter() - start
         return out
 
@@ -492,6 +518,82 @@ class _PartitionScan:
             if path is not None:
                 kept.append(path)
         self.test_seconds += out.seconds
+
+
+def split_partition(
+    part: PairPartition, testable: npt.NDArray[np.bool_]
+) -> tuple[PairPartition, pl.DataFrame, int, int]:
+    """Split a reduced pair partition into its candidates and its untested pairs' edges.
+
+    Parameters
+    ----------
+    part : PairPartition
+        A whole reduced pair partition.
+    testable : ndarray of bool
+        Whether each account code acted in at least two unsaturated units.
+
+    Returns
+    -------
+    candidates : PairPartition
+        The candidate pairs (:func:`~coordscope.stats.evidence.is_candidate`) and their
+        (pair, unit) rows.
+    single : polars.DataFrame
+        The other pairs' edges (:func:`~coordscope.stats.evidence.single_edges`), in
+        pair order.
+    n_edges : int
+        The partition's pairs.
+    n_hypotheses : int
+        The other pairs whose two accounts are testable (they count in
+        Benjamini–Hochberg, though they cannot reach ``p < 1``).
+
+    Notes
+    -----
+    Cost ``O(P)`` for the partition's pairs, and a semi-join of its (pair, unit) rows.
+    """
+    pairs = part.pairs
+    several = pairs.select(is_candidate()).to_series()
+    rest = pairs.filter(~several)
+    lo, hi = rest["lo"].to_numpy(), rest["hi"].to_numpy()
+    n_hyp = int((testable[lo] & testable[hi]).sum())
+    single = single_edges(rest)
+    del rest, lo, hi
+    cand = pairs.filter(several)
+    keyed = (
+        part.keyed.join(cand.select("lo", "hi"), on=["lo", "hi"], how="semi")
+        if cand.height
+        else part.keyed.clear()
+    )
+    return PairPartition(part.q, cand, keyed), single, pairs.height, n_hyp
+
+
+@dataclass(frozen=True)
+class _Sieve:
+    """Splits a pair partition where it is reduced (:func:`split_partition`).
+
+    Writes the untested pairs' edges to ``folder`` (one Arrow IPC file per partition,
+    written whole under a temporary name and then renamed: a retried task leaves one
+    file) and keeps the candidates, with the notes ``(n_edges, n_hypotheses, wrote)``.
+    Pickled to the executors: ``testable`` is one byte per account.
+    """
+
+    testable: npt.NDArray[np.bool_]
+    folder: str
+
+    def path(self, q: int) -> Path:
+        """Return the file of partition ``q``'s untested edges."""
+        return Path(self.folder) / f"edges-q{q:05d}.arrow"
+
+    def __call__(self, part: PairPartition) -> PairPartition:
+        """Write ``part``'s untested edges; return its candidates with the notes."""
+        cands, single, n_edges, n_hyp = split_partition(part, self.testable)
+        wrote = 0
+        if single.height:
+            path = self.path(part.q)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}")
+            single.write_ipc(tmp, compression=SPILL_COMPRESSION)
+            os.replace(tmp, path)
+            wrote = 1
+        return PairPartition(part.q, cands.pairs, cands.keyed, (n_edges, n_hyp, wrote))
 
 
 @dataclass
