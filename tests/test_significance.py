@@ -12,7 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
+from coordscope.engine.runners import LocalRunner
 from coordscope.errors import ParameterError
+from coordscope.parts import WorkDir
 from coordscope.schema import EDGE_SCHEMA, EVIDENCE_SCHEMA, GROUP_SCHEMA, SIGNIFICANCE_COLUMNS
 from coordscope.stats import null
 from coordscope.stats.significance import benjamini_hochberg, significance, simes
@@ -264,6 +266,13 @@ def test_poisson_reference_value() -> None:
     )
 
 
+class _Elsewhere(LocalRunner):
+    """A runner that is not this process's: the key partitions go through its
+    ``map_key_partitions`` (the local one: the same contract as Spark's)."""
+
+    name = "elsewhere"
+
+
 # ------------------------------------------------------------------ saturation, event-wide
 
 
@@ -296,7 +305,17 @@ def test_a_saturated_burst_is_dropped_from_the_hashtags_its_reposts_carry() -> N
                 "ts": pl.Datetime("us", "UTC"), "event_id": pl.String, "event": pl.UInt32},
         orient="row",
     )  # fmt: skip
-    units = code_units(acts, ["co_hashtag", "co_share"], {"co_hashtag": 60, "co_share": 60}, seed=0)
+    win = {"co_hashtag": 60.0, "co_share": 60.0}
+    units = code_units(acts, ["co_hashtag", "co_share"], win, seed=0)
+    elsewhere = code_units(
+        acts, ["co_hashtag", "co_share"], win, seed=0, part_rows=7, runner=_Elsewhere(),
+        work=WorkDir(),
+    )  # fmt: skip
+    assert elsewhere.coded.equals(units.coded)
+    assert elsewhere.incidence.shared.equals(units.incidence.shared)
+    assert elsewhere.n_saturated_actions == 240
+    assert elsewhere.saturated.tolist() == units.saturated.tolist()
+    assert elsewhere.incidence.activity.tolist() == units.incidence.activity.tolist()
     assert units.table.height == 2  # one #news unit, one unit of P
     codes = units.table.with_row_index("k")  # a unit's code is its row
     news = int(codes.filter(pl.col("s") == 0)["k"].item())
@@ -480,7 +499,12 @@ def test_units_do_not_depend_on_the_key_partitions(
     # held whole (read at once, accounts coded by row), from a frame and from a scan
     held = code_units(acts, signals, win, seed=1, part_rows=part_rows, hold_rows=10**6)
     lazy_held = code_units(acts.lazy(), signals, win, seed=1, part_rows=part_rows, hold_rows=99)
-    for other in (held, lazy_held):
+    # coded where the partitions are (a runner other than this process; Spark runs the
+    # same task), the accounts' totals summed by the runner
+    remote = code_units(
+        acts.lazy(), signals, win, seed=1, part_rows=part_rows, runner=_Elsewhere(), work=WorkDir()
+    )
+    for other in (held, lazy_held, remote):
         assert other.coded.equals(whole.coded)
         assert other.table.equals(whole.table)
         assert other.actor_codes.equals(whole.actor_codes)
@@ -492,9 +516,12 @@ def test_units_do_not_depend_on_the_key_partitions(
     assert parted.actor_codes.equals(whole.actor_codes)
     for name in ("pi", "saturated", "crowded"):
         assert np.array_equal(getattr(parted, name), getattr(whole, name)), name
-    assert parted.incidence.shared.equals(whole.incidence.shared)
-    for name in ("activity", "n_units_of", "per_signal"):
-        assert np.array_equal(getattr(parted.incidence, name), getattr(whole.incidence, name)), name
+    for other in (parted, remote):
+        assert other.incidence.shared.equals(whole.incidence.shared)
+        for name in ("activity", "n_units_of", "per_signal"):
+            assert np.array_equal(getattr(other.incidence, name), getattr(whole.incidence, name))
+        for name in ("pi", "saturated", "crowded", "key_sig", "key_half", "w_signal"):
+            assert np.array_equal(getattr(other, name), getattr(whole, name)), name
     # a unit is a maximal run of one key's actions with gaps <= 60 s, in (key, time) order
     table = whole.table.with_row_index("k").with_columns(pl.col("k").cast(pl.Int64))
     coded = whole.coded.join(table.select("k", "kid"), on="k")

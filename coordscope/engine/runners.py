@@ -11,7 +11,9 @@ whoever the runner is, so the results do not depend on it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol, TypeVar
 
 import numpy as np
@@ -23,7 +25,15 @@ from coordscope.engine.partitioned import LocalPairEngine, PairPartition, Sieve
 from coordscope.parts import WorkDir
 from coordscope.schema import EventFrame
 
-__all__ = ["BatchTask", "LocalRunner", "PairEngine", "Runner"]
+__all__ = [
+    "BatchTask",
+    "KeyPartitions",
+    "LocalRunner",
+    "PairEngine",
+    "PartitionTask",
+    "Runner",
+    "sum_by_first",
+]
 
 #: Maps a batch of events (canonical columns and ``_event``, each event's row number in the
 #: whole input, Int64) to a table; the runner concatenates the results in event order.
@@ -31,6 +41,56 @@ BatchTask = Callable[[pl.DataFrame], pl.DataFrame]
 
 IntArray = npt.NDArray[np.int64]
 T = TypeVar("T")
+
+
+class PartitionTask(Protocol):
+    """Work on one key partition's rows, run where the partition is (picklable).
+
+    Attributes
+    ----------
+    tables : mapping of str to polars.Schema
+        The tables it returns for each partition, and their columns.
+    summed : str
+        The one of them whose rows are summed over every partition by their first
+        column (a global aggregate: the runner returns the totals, not the rows).
+    """
+
+    @property
+    def tables(self) -> Mapping[str, pl.Schema]:
+        """The tables returned for each partition, by name."""
+
+    @property
+    def summed(self) -> str:
+        """The table summed over the partitions by its first column."""
+
+    def __call__(self, frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
+        """Return the tables of one partition's rows (given in ``row`` order)."""
+
+
+@dataclass
+class KeyPartitions:
+    """What a runner returns of a :class:`PartitionTask` run over every key partition.
+
+    Attributes
+    ----------
+    sums : polars.DataFrame
+        The summed table's totals: one row per distinct value of its first column, sorted
+        by it (:func:`sum_by_first`).
+    parts : iterator of (int, dict of str to polars.DataFrame)
+        The other tables of every partition that had rows, in partition order, each
+        read when asked for (its files deleted once read).
+    """
+
+    sums: pl.DataFrame
+    parts: Iterator[tuple[int, dict[str, pl.DataFrame]]]
+
+
+def sum_by_first(frame: pl.DataFrame) -> pl.DataFrame:
+    """Sum every other column of ``frame`` by its first column; sorted by it (same types)."""
+    key, *values = frame.columns
+    return (
+        frame.group_by(key).agg(pl.col(c).sum() for c in values).sort(key).cast(dict(frame.schema))  # type: ignore[arg-type]
+    )
 
 
 class PairEngine(Protocol):
@@ -89,6 +149,15 @@ class Runner(Protocol):
     ) -> PairEngine:
         """Return a fresh pair engine for codes ``0 .. n_accounts - 1``."""
 
+    def map_key_partitions(
+        self, staged: Path, *, n_parts: int, task: PartitionTask, work: WorkDir
+    ) -> KeyPartitions:
+        """Run ``task`` on every key partition of the Parquet files in ``staged``.
+
+        Every row has its partition in column ``_p`` (``0 .. n_parts - 1``); ``task``
+        gets a partition's rows sorted by column ``row``. ``work`` for scratch files.
+        """
+
 
 class LocalRunner:
     """The embedded default: threads of this process, spill files in the work directory."""
@@ -114,3 +183,37 @@ class LocalRunner:
     ) -> PairEngine:
         """Return a :class:`~coordscope.engine.partitioned.LocalPairEngine`."""
         return LocalPairEngine(n_accounts=n_accounts, n_pairs=n_pairs, budget=budget, work=work)
+
+    def map_key_partitions(
+        self, staged: Path, *, n_parts: int, task: PartitionTask, work: WorkDir
+    ) -> KeyPartitions:
+        """Run ``task`` here on each partition of ``staged``, one after the other.
+
+        A partition's rows are read with a filtered scan of the files; its tables are
+        spilled to ``work`` and read back as :attr:`KeyPartitions.parts` is read; the
+        summed table's rows are kept until the end (a global aggregate's partial rows).
+        (The local audit codes its key partitions with a tuned path of its own; this is
+        the same contract, for other callers and tests.)
+        """
+        scan = pl.scan_parquet(sorted(staged.glob("*.parquet")))
+        runs: list[tuple[int, dict[str, Path]]] = []
+        summed: list[pl.DataFrame] = []
+        for p in range(n_parts):
+            rows = scan.filter(pl.col("_p") == p).collect()
+            if rows.height == 0:
+                continue
+            tables = task(rows.sort("row"))
+            del rows
+            summed.append(tables.pop(task.summed))
+            runs.append((p, {n: work.spill(t, f"part-{p:05d}-{n}") for n, t in tables.items()}))
+        schema = task.tables[task.summed]
+        sums = sum_by_first(pl.concat(summed) if summed else pl.DataFrame(schema=schema))
+
+        def parts() -> Iterator[tuple[int, dict[str, pl.DataFrame]]]:
+            for p, paths in runs:
+                tables = {n: pl.read_ipc(path) for n, path in paths.items()}
+                for path in paths.values():
+                    path.unlink()
+                yield p, tables
+
+        return KeyPartitions(sums, parts())

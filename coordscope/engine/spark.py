@@ -39,7 +39,7 @@ import math
 import os
 import shutil
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, TypeVar
 
@@ -63,7 +63,7 @@ from coordscope.engine.partitioned import (
     partition_partials,
     reduce_pairs,
 )
-from coordscope.engine.runners import BatchTask
+from coordscope.engine.runners import BatchTask, KeyPartitions, PartitionTask, sum_by_first
 from coordscope.errors import EngineError
 from coordscope.parts import WorkDir
 from coordscope.schema import ACTION_SCHEMA, EVENT_SCHEMA, EventFrame
@@ -233,6 +233,59 @@ class SparkRunner:
         ).sink_parquet(path, compression="lz4", statistics=False, row_group_size=1 << 17)
         self._staged = {id(events): (events, path)}
         return path
+
+    def map_key_partitions(
+        self, staged: Path, *, n_parts: int, task: PartitionTask, work: WorkDir
+    ) -> KeyPartitions:
+        """Run ``task`` on Spark over the key partitions of ``staged`` (grouped Arrow UDF).
+
+        ``task`` is broadcast (shipped to each executor once) and run on each group of
+        rows with one ``_p`` (``applyInArrow``); its tables come out as one table, a
+        column ``_t`` saying which, written partitioned by ``_p``. The summed table is
+        then totalled by a Spark aggregation (``groupBy`` of its first column, ``sum`` of
+        the others) and collected; the driver reads the other tables a partition at a
+        time, in order.
+        """
+        from pyspark.sql import functions as F  # noqa: N812 - the optional extra
+
+        union = _union_schema(task.tables)
+        out = work.subdir(f"spark-keyparts-{next(self._serial)}")
+        shipped = self.session.sparkContext.broadcast(task)
+        try:
+            frame = self.session.read.parquet(staged.resolve().as_uri())
+            made = (
+                frame.repartition(n_parts, "_p")
+                .groupBy("_p")
+                .applyInArrow(_partition_task(shipped, union), _ddl(union))
+            )
+            made.write.mode("overwrite").partitionBy("_t", "_p").parquet(out.resolve().as_uri())
+        finally:
+            shipped.destroy()
+        index = list(task.tables).index(task.summed)
+        summed = task.tables[task.summed]
+        key, *values = (f"{task.summed}__{c}" for c in summed)
+        sums_dir = out / "sums"
+        if (out / f"_t={index}").is_dir():
+            written = self.session.read.parquet(out.resolve().as_uri())
+            totals = written.filter(F.col("_t") == index)  # one directory read
+            totals.groupBy(key).agg(*(F.sum(v).alias(v) for v in values)).write.mode(
+                "overwrite"
+            ).parquet(sums_dir.resolve().as_uri())
+        files = sorted(sums_dir.glob("*.parquet"))
+        sums = pl.concat([pl.read_parquet(f) for f in files]) if files else None
+        sums = (
+            pl.DataFrame(schema=summed)
+            if sums is None or sums.height == 0
+            else sums.select(key, *values).rename(dict(zip((key, *values), summed, strict=True)))
+        )
+        shutil.rmtree(sums_dir, ignore_errors=True)
+        shutil.rmtree(out / f"_t={index}", ignore_errors=True)
+        rest = {
+            name: (i, schema)
+            for i, (name, schema) in enumerate(task.tables.items())
+            if name != task.summed
+        }
+        return KeyPartitions(sum_by_first(sums.cast(summed)), _read_parts(out, rest))
 
     def pair_engine(
         self, *, n_accounts: int, n_pairs: int, budget: Budget, work: WorkDir
@@ -473,3 +526,90 @@ def _map_task(task: BatchTask) -> Callable[[Iterator[pa.RecordBatch]], Iterator[
             yield from out.to_arrow().to_batches()
 
     return run
+
+
+def _union_schema(tables: Mapping[str, pl.Schema]) -> dict[str, pl.DataType]:
+    """Return the columns of the one table the tables of a :class:`PartitionTask` travel in.
+
+    ``_p`` (the partition), ``_t`` (the table's index), ``_i`` (the row's place in its
+    table: Spark's partitioned writer may reorder rows), then every table's columns as
+    ``table__column``, with the unsigned integers widened to Int64 (Spark has none) and
+    read back as they were.
+    """
+    union: dict[str, pl.DataType] = {"_p": pl.Int64(), "_t": pl.Int32(), "_i": pl.Int64()}
+    for name, schema in tables.items():
+        for col, dtype in schema.items():
+            if dtype == pl.UInt64:
+                raise EngineError(f"internal: {name}.{col} is UInt64, which Spark cannot hold")
+            union[f"{name}__{col}"] = pl.Int64() if dtype.is_unsigned_integer() else dtype
+    return union
+
+
+def _ddl(schema: Mapping[str, pl.DataType]) -> str:
+    """Return the Spark DDL string of a schema of integers, floats and booleans."""
+    spark = {pl.Int64: "bigint", pl.Int32: "int", pl.Int8: "tinyint", pl.Float64: "double",
+             pl.Boolean: "boolean"}  # fmt: skip
+    return ", ".join(f"{c} {spark[type(t)]}" for c, t in schema.items())
+
+
+def _partition_task(
+    task: Broadcast[PartitionTask], union: Mapping[str, pl.DataType]
+) -> Callable[[pa.Table], pa.Table]:
+    """Return what Spark runs on each key partition: the task, its tables in one table."""
+
+    def run(table: pa.Table) -> pa.Table:
+        frame = pl.from_arrow(table)
+        assert isinstance(frame, pl.DataFrame)
+        schema = dict(union)
+        if frame.height == 0:
+            return pl.DataFrame(schema=schema).to_arrow()
+        p = int(frame["_p"][0])
+        work = task.value
+        made = work(frame.sort("row"))
+        rows = [
+            made[name]
+            .select(pl.all().name.prefix(f"{name}__"))
+            .with_columns(
+                _t=pl.lit(i, dtype=pl.Int32),
+                _p=pl.lit(p, dtype=pl.Int64),
+                _i=pl.int_range(pl.len(), dtype=pl.Int64),
+            )
+            for i, name in enumerate(work.tables)
+        ]
+        return pl.concat(rows, how="diagonal").cast(schema).select(list(schema)).to_arrow()  # type: ignore[arg-type]
+
+    return run
+
+
+def _read_parts(
+    out: Path, tables: Mapping[str, tuple[int, pl.Schema]]
+) -> Iterator[tuple[int, dict[str, pl.DataFrame]]]:
+    """Read the tables of every partition written under ``out``, in partition order.
+
+    ``tables`` gives each table to read (the task's tables but the summed one) its index
+    ``_t`` and its columns. A partition's files are deleted once read, ``out`` at the end.
+    """
+    try:
+        found: dict[int, dict[int, Path]] = {}
+        for i, _ in tables.values():
+            for folder in (out / f"_t={i}").glob("_p=*"):
+                found.setdefault(int(folder.name.removeprefix("_p=")), {})[i] = folder
+        for p in sorted(found):
+            made: dict[str, pl.DataFrame] = {}
+            for name, (i, schema) in tables.items():
+                where = found[p].get(i)
+                files = sorted(where.glob("*.parquet")) if where is not None else []
+                if files:
+                    rows = pl.concat([pl.read_parquet(f) for f in files]).sort("_i")
+                    made[name] = (
+                        rows.select(f"{name}__{c}" for c in schema)
+                        .rename({f"{name}__{c}": c for c in schema})
+                        .cast(schema)
+                    )
+                else:
+                    made[name] = pl.DataFrame(schema=schema)
+                if where is not None:
+                    shutil.rmtree(where, ignore_errors=True)
+            yield p, made
+    finally:
+        shutil.rmtree(out, ignore_errors=True)

@@ -256,8 +256,8 @@ def significance(
         Where pieces are spilled (default: a new temporary directory, removed when the
         result is no longer referenced).
     runner : Runner, optional
-        Who counts the pairs (default: threads of this process); the results do not
-        depend on it.
+        Who codes the units and counts the pairs (default: threads of this process);
+        the results do not depend on it.
 
     Returns
     -------
@@ -306,6 +306,7 @@ def significance(
         work=work,
         hold_rows=budget.memory // 4 // _PENDING_ACTION_BYTES,
         workers=budget.workers,
+        runner=runner,
     )
     timings["units"] = _lap(clock)
     clock = time.perf_counter()

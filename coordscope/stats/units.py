@@ -17,6 +17,8 @@ loop over rows, units or accounts.
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Final
@@ -28,6 +30,7 @@ import polars as pl
 from coordscope.budget import ordered_map, thread_pool
 from coordscope.engine.coding import dense_codes, id_order, key_time_order, lookup_codes
 from coordscope.engine.jit import jit
+from coordscope.engine.runners import Runner
 from coordscope.errors import ParameterError
 from coordscope.parts import Piece, WorkDir, concat_compact, lazy_frames, take_pieces
 from coordscope.schema import US
@@ -208,6 +211,7 @@ def code_units(
     work: WorkDir | None = None,
     hold_rows: int = 0,
     workers: int = 1,
+    runner: Runner | None = None,
 ) -> Units:
     """Code the actions by account and unit, and compute every unit's statistics.
 
@@ -238,6 +242,11 @@ def code_units(
         row codes); the result is the same.
     workers : int, default 1
         Threads that order a partition's actions.
+    runner : Runner, optional
+        Who codes the key partitions: this process (default, or the local runner), or
+        another runner (Spark), which runs the same partition coding where the
+        partitions are and totals each account's actions and units with its own
+        aggregation; the result does not depend on it.
 
     Returns
     -------
@@ -258,10 +267,15 @@ def code_units(
     """
     if isinstance(part_rows, bool) or not isinstance(part_rows, int) or part_rows < 1:
         raise ParameterError(f"part_rows must be an integer >= 1, got {part_rows!r}")
-    coded, table, actor_codes, parts = _unit_codes(
-        actions, signals, win, seed, part_rows, work,
-        hold_rows=hold_rows, workers=workers,
-    )  # fmt: skip
+    if runner is not None and runner.name != "local":
+        coded, table, actor_codes, parts = _remote_unit_codes(
+            runner, actions, signals, win, seed, part_rows, work or WorkDir()
+        )
+    else:
+        coded, table, actor_codes, parts = _unit_codes(
+            actions, signals, win, seed, part_rows, work,
+            hold_rows=hold_rows, workers=workers,
+        )  # fmt: skip
     return Units(
         coded=coded,
         table=table,
@@ -446,22 +460,11 @@ def _unit_codes(
     of everything. Cost ``O(n log n)``.
     """
     lazy = actions.lazy()
-    sig_index = {s: i for i, s in enumerate(signals)}
-    sig = pl.col("signal").replace_strict(sig_index, return_dtype=pl.Int64)
     n_rows = int(lazy.select(pl.len()).collect().item())
     n_parts = max(1, -(-n_rows // part_rows))
     if n_rows <= hold_rows:
         work = None
-    numeric = lazy.select(
-        sig.alias("s"),
-        pl.col("ts").dt.epoch("us").alias("t"),
-        pl.col("event"),
-        (pl.col("key").hash(seed=3) ^ (sig.cast(pl.UInt64) * _MIX)).alias("kh"),
-        (pl.col("key").hash(seed=17) ^ (sig.cast(pl.UInt64) * _MIX2)).alias("kh2"),
-        pl.col("actor_id"),
-        pl.col("actor_id").hash(seed=_ACTOR_SEED).alias("h"),
-        pl.col("actor_id").hash(seed=_ACTOR_SEED2).alias("h2"),
-    )
+    numeric = _numeric(lazy, signals)
     w_of = _windows_us(signals, win)
     # every key partition's rows (input order), in memory or spilled, and the accounts
     pending: list[list[Piece]] = [[] for _ in range(n_parts)]
@@ -506,6 +509,177 @@ def _unit_codes(
     if totals is None:  # pragma: no cover - code_units is given at least one action
         raise ParameterError("internal: no action to code")
     return _joined(coded_parts, unit_parts, stats_parts, accounts.codes, totals)
+
+
+def _numeric(lazy: pl.LazyFrame, signals: list[str]) -> pl.LazyFrame:
+    """Return the integer columns the coding reads (and ``actor_id``), as the rows are read.
+
+    ``s`` (signal index), ``t`` (µs), ``event``, ``kh``/``kh2`` (two 64-bit hashes of the
+    signal and key), ``h``/``h2`` (two of the account id).
+    """
+    sig_index = {s: i for i, s in enumerate(signals)}
+    sig = pl.col("signal").replace_strict(sig_index, return_dtype=pl.Int64)
+    return lazy.select(
+        sig.alias("s"),
+        pl.col("ts").dt.epoch("us").alias("t"),
+        pl.col("event"),
+        (pl.col("key").hash(seed=3) ^ (sig.cast(pl.UInt64) * _MIX)).alias("kh"),
+        (pl.col("key").hash(seed=17) ^ (sig.cast(pl.UInt64) * _MIX2)).alias("kh2"),
+        pl.col("actor_id"),
+        pl.col("actor_id").hash(seed=_ACTOR_SEED).alias("h"),
+        pl.col("actor_id").hash(seed=_ACTOR_SEED2).alias("h2"),
+    )
+
+
+def _remote_unit_codes(
+    runner: Runner,
+    actions: pl.DataFrame | pl.LazyFrame,
+    signals: list[str],
+    win: dict[str, float],
+    seed: int,
+    part_rows: int,
+    work: WorkDir,
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, _Stats]:
+    """Code the key partitions with ``runner`` (Spark): :func:`_unit_codes`' results.
+
+    A first pass here reads the actions ``part_rows`` at a time, keeps the distinct
+    account ids and writes the integer columns, each row with its key partition, to
+    Parquet files the runner reads (the hashes as signed integers: Spark has no unsigned
+    ones). The runner runs :class:`_CodeTask` on every key partition (sorting it, cutting
+    it into units, their statistics: the same :func:`_code_part` as here) and totals
+    each account's actions and units on the unsaturated units with its own aggregation;
+    the partitions' codes, units, statistics and shared (unit, account) rows are then
+    read in partition order and numbered as :func:`_unit_codes` numbers them.
+    """
+    lazy = actions.lazy()
+    n_rows = int(lazy.select(pl.len()).collect().item())
+    n_parts = max(1, -(-n_rows // part_rows))
+    staged = work.subdir(f"units-staged-{next(_SERIAL)}")
+    firsts: list[pl.DataFrame] = []
+    start = 0
+    for i, read in enumerate(lazy_frames(_numeric(lazy, signals), part_rows)):
+        firsts.append(_distinct_ids(read["actor_id"], read["h"], read["h2"]))
+        read.drop("actor_id", "h2").with_columns(
+            pl.int_range(start, start + read.height, dtype=pl.Int64).alias("row"),
+            _part_of(n_parts),
+        ).with_columns(
+            pl.col(c).reinterpret(signed=True) for c in ("kh", "kh2", "h")
+        ).write_parquet(staged / f"part-{i:06d}.parquet", compression="lz4")
+        start += read.height
+        del read
+    ids = pl.concat(firsts)
+    del firsts
+    codes = _actor_codes(_distinct_ids(ids["actor_id"], ids["h"], ids["h2"])["actor_id"])
+    del ids
+    task = _CodeTask(
+        codes["h"].to_numpy(), codes["a"].to_numpy(), _windows_us(signals, win), seed,
+        actions.collect_schema()["event"],
+    )  # fmt: skip
+    done = runner.map_key_partitions(staged, n_parts=n_parts, task=task, work=work)
+    shutil.rmtree(staged, ignore_errors=True)
+    totals = _no_incidence(len(signals), codes.height)
+    at = done.sums["a"].to_numpy()
+    totals.activity[at] = done.sums["m"].to_numpy().astype(np.float64)
+    totals.n_units_of[at] = done.sums["n"].to_numpy()
+    coded_parts: list[pl.DataFrame] = []
+    unit_parts: list[pl.DataFrame] = []
+    stats_parts: list[_Stats] = []
+    n_units = n_keys = 0
+    for _, made in done.parts:
+        coded, units, shared = made["coded"], made["units"], made["shared"]
+        per = made["signals"]
+        np.add.at(totals.per_signal, per["s"].to_numpy(), per["m"].to_numpy())
+        stats_parts.append(
+            _Stats(
+                units["pi"].to_numpy(),
+                units["saturated"].to_numpy(),
+                units["crowded"].to_numpy(),
+                dataclasses.replace(totals, shared=shared.with_columns(pl.col("k") + n_units)),
+            )
+        )
+        coded_parts.append(coded.with_columns(pl.col("k") + n_units))
+        unit_parts.append(units.select(_UNIT_COLUMNS).with_columns(pl.col("kid") + n_keys))
+        n_units += units.height
+        n_keys = int(units["kid"][-1]) + 1 + n_keys
+        del coded, units, shared, made
+    if not coded_parts:  # pragma: no cover - code_units is given at least one action
+        raise ParameterError("internal: no action to code")
+    return _joined(coded_parts, unit_parts, stats_parts, codes, totals)
+
+
+#: The columns of the unit table (:attr:`Units.table`).
+_UNIT_COLUMNS: Final = ("s", "row0", "h", "kid")
+_SERIAL: Final = itertools.count()
+
+
+@dataclass(frozen=True)
+class _CodeTask:
+    """The coding of one key partition, run where the partition is (by a runner).
+
+    ``h``, ``a``: every account's id hash and code (16 bytes an account, shipped with
+    the task); ``w_of``: each signal's window (µs); ``seed``: the split's seed;
+    ``event``: the type of the event numbers. Returns the partition's coded actions
+    (:attr:`Units.coded`), its units (:attr:`Units.table` with ``π`` and the saturated
+    and crowded flags), the shared (unit, account) rows of :class:`Incidence`, the
+    actions of its unsaturated units per signal, and per account (``a, m, n``: actions
+    and units; the runner totals these over every partition). Codes start at 0.
+    """
+
+    h: npt.NDArray[np.uint64]
+    a: npt.NDArray[np.int64]
+    w_of: IntArray
+    seed: int
+    event: pl.DataType
+
+    @property
+    def tables(self) -> dict[str, pl.Schema]:
+        """The tables of one partition."""
+        i64, i8 = pl.Int64(), pl.Int8()
+        return {
+            "coded": pl.Schema({"k": i64, "a": i64, "t": i64, "event": self.event,
+                                "row": i64, "hb": i8}),
+            "units": pl.Schema({"s": i8, "row0": i64, "h": i8, "kid": i64, "pi": pl.Float64(),
+                                "saturated": pl.Boolean(), "crowded": pl.Boolean()}),
+            "shared": pl.Schema({"a": i64, "k": i64, "m": i64, "s": i64}),
+            "signals": pl.Schema({"s": i64, "m": i64}),
+            "accounts": pl.Schema({"a": i64, "m": i64, "n": i64}),
+        }  # fmt: skip
+
+    @property
+    def summed(self) -> str:
+        """The per-account table: totalled over the partitions by the runner."""
+        return "accounts"
+
+    def __call__(self, frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
+        """Code one key partition's rows (``s, t, event, kh, kh2, h, row``, by ``row``)."""
+        frame = frame.with_columns(
+            pl.col(c).reinterpret(signed=False) for c in ("kh", "kh2", "h")
+        ).with_columns(pl.col("event").cast(self.event))
+        lookup = _HashLookup(pl.DataFrame({"h": self.h, "a": self.a}))
+        coded, units, ks = _code_part(frame, None, lookup, self.w_of, self.seed, 1)
+        saturated, crowded = _unit_flags(ks, coded["k"].to_numpy(), units.height)
+        s_unit = units["s"].to_numpy().astype(np.int64)
+        inc = pl.DataFrame(
+            {"a": ks.inc_a, "k": ks.inc_k, "m": ks.inc_m, "s": s_unit[ks.inc_k],
+             "open": ~saturated[ks.inc_k], "many": ks.actors[ks.inc_k] >= 2},
+            schema={"a": pl.Int64, "k": pl.Int64, "m": pl.Int64, "s": pl.Int64,
+                    "open": pl.Boolean, "many": pl.Boolean},
+        ).filter("open")  # fmt: skip
+        made = {
+            "coded": coded,
+            "units": units.with_columns(
+                pl.Series("pi", ks.pi, dtype=pl.Float64),
+                pl.Series("saturated", saturated),
+                pl.Series("crowded", crowded),
+            ),
+            "shared": inc.filter("many").select("a", "k", "m", "s"),
+            "signals": inc.group_by("s").agg(pl.col("m").sum()).sort("s"),
+            "accounts": inc.group_by("a").agg(pl.col("m").sum(), pl.len().alias("n")).sort("a"),
+        }
+        tables = self.tables
+        return {
+            name: rows.select(list(tables[name])).cast(tables[name]) for name, rows in made.items()
+        }
 
 
 def _part_of(n_parts: int) -> pl.Expr:
@@ -675,12 +849,7 @@ def _part_stats(
     rows of the unsaturated units are added to the sums per account and per signal of
     ``totals`` (in place); those of units with at least two accounts are kept (:class:`Incidence`).
     """
-    n_units = units.height
-    many = ks.actors >= SATURATED_ACTORS
-    saturated = many & (ks.pi >= SATURATED_PI)
-    n_k = np.bincount(k, minlength=n_units)
-    crowded = many & ~saturated & (2.0 * ks.near >= CROWDED_NEIGHBOURS * n_k)
-    del n_k
+    saturated, crowded = _unit_flags(ks, k, units.height)
     s_unit = units["s"].to_numpy()
     shared = _add_incidence(
         ks.inc_k, ks.inc_a, ks.inc_m, saturated, ks.actors, s_unit,
@@ -692,6 +861,20 @@ def _part_stats(
         schema={"a": pl.Int64, "k": pl.Int64, "m": pl.Int64, "s": pl.Int64},
     )
     return _Stats(ks.pi, saturated, crowded, dataclasses.replace(totals, shared=rows))
+
+
+def _unit_flags(
+    ks: null.KeyStats, k: IntArray, n_units: int
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Return which of a partition's units are saturated and which crowded.
+
+    ``k``: the partition's unit code (from 0) of every coded action.
+    """
+    many = ks.actors >= SATURATED_ACTORS
+    saturated = many & (ks.pi >= SATURATED_PI)
+    n_k = np.bincount(k, minlength=n_units)
+    crowded = many & ~saturated & (2.0 * ks.near >= CROWDED_NEIGHBOURS * n_k)
+    return saturated, crowded
 
 
 @jit
