@@ -1,19 +1,25 @@
 """A cost model of the Spark runner, built from measured throughput; a projection to 1B events.
 
 Inputs (``benchmarks/results/``): ``spark_audit_3d_mixed.json`` (3M events on Spark
-``local[2]``: each Spark stage's executor core-seconds, records and shuffle bytes, and the
-driver's stage times) and ``audit_30d_mixed.json`` (the local runner at 30M events: how the
-driver's time and memory grow). Output: ``spark_cost_model.json``.
+``local[2]``: each Spark stage's executor core-seconds, records and shuffle bytes, by the
+role its job's description gives it; the whole run's wall time) and ``audit_30d_mixed.json``
+(the local runner at 30M events: how the driver's memory grows). Output:
+``spark_cost_model.json``.
 
 The model
 ---------
-- Spark work, in core-seconds: the row-local actions' map ∝ events; handing the actions to
-  key partitions ∝ actions; the key tasks and the pair reduce ∝ partial rows (pairs per
-  (pair, burst)). Each rate is the measured one on this machine's cores.
-- Shuffle bytes: the measured bytes per action handed over and per partial row.
-- Driver work: what still runs in the driver (ingest is not counted: a lake's events are
-  already Parquet) in seconds per event and peak memory per event, from the 30-day local
-  run, whose driver-side stages are the same code.
+- Spark work, in core-seconds: the row-local actions' map ∝ events; the unit coding's
+  hand-over and key tasks and the account totals ∝ actions; the pair engine's hand-over ∝
+  actions; its key tasks and the reduce (with the sieve) ∝ partial rows (pairs per (pair,
+  burst)). Each rate is the measured one on this machine's cores.
+- Shuffle bytes: the measured bytes per action handed over (twice: to the unit coding and
+  to the pair engine), per partial row, and per event for the rest.
+- Driver work: the Spark run's wall time less the time its Spark stages ran (on
+  ``local[2]`` they run one after another): what the driver does alone (staging files for
+  Spark, reading the coded units back, the candidates' tests, groups, bursts, clusters,
+  tables, the report), in seconds per event. Driver memory: the 30-day local run's peak
+  per event, an upper bound (the driver still holds the coded actions, about 37 bytes an
+  action, for the candidates' evidence and the group tests).
 - Partials per event depend on how dense keys are. Two cases bound it: ``same_density``
   (a month of 1B events looks like 33 topic streams of the benchmark's density: partials
   ∝ events) and ``dense`` (every day's keys are 33 times as crowded: in-window pairs per
@@ -41,12 +47,6 @@ EXECUTORS = (4, 16, 64)
 CORES_PER_EXECUTOR = 4
 #: Network bandwidth per executor assumed for the shuffle (bytes/s): 10 Gbit/s at half.
 SHUFFLE_BYTES_PER_S = 0.5 * 10e9 / 8
-#: Driver-side stages of an audit on Spark (the rest is Spark's or the ingest's).
-DRIVER_STAGES = (
-    "significance.units", "significance.null_model", "significance.pair_tests",
-    "significance.evidence", "significance.groups", "bursts", "clusters", "tables", "write",
-    "report",
-)  # fmt: skip
 
 
 def _stage_sum(stages: list[dict[str, Any]], role: str, field: str) -> float:
@@ -58,14 +58,27 @@ def build(spark: dict[str, Any], month: dict[str, Any]) -> dict[str, Any]:
     stages = spark["spark_stages"]
     events = spark["rows"]
     actions = spark["actions"]
-    map_core_s = _stage_sum(stages, "actions: map, sort, write", "executor_run_seconds")
-    handover_core_s = _stage_sum(stages, "pairs: actions to key partitions", "executor_run_seconds")
-    task_core_s = _stage_sum(stages, "pairs: key tasks", "executor_run_seconds")
-    reduce_core_s = _stage_sum(stages, "pairs: reduce", "executor_run_seconds")
+
+    def core_s(role: str) -> float:
+        return _stage_sum(stages, role, "executor_run_seconds")
+
+    def written(role: str) -> float:
+        return _stage_sum(stages, role, "shuffle_write_bytes")
+
+    map_core_s = core_s("actions: map, write")
+    units_core_s = (
+        core_s("units: actions to key partitions") + core_s("units: key tasks")
+        + core_s("units: account totals, map") + core_s("units: account totals")
+    )  # fmt: skip
+    handover_core_s = core_s("pairs: actions to key partitions")
+    task_core_s = core_s("pairs: key tasks")
+    reduce_core_s = core_s("pairs: reduce and sieve")
     partials = _stage_sum(stages, "pairs: key tasks", "shuffle_write_records")
-    handover_bytes = _stage_sum(stages, "pairs: actions to key partitions", "shuffle_write_bytes")
-    partial_bytes = _stage_sum(stages, "pairs: key tasks", "shuffle_write_bytes")
-    action_shuffle = _stage_sum(stages, "actions: map, sort, write", "shuffle_write_bytes")
+    handover_bytes = written("pairs: actions to key partitions") + written(
+        "units: actions to key partitions"
+    )
+    partial_bytes = written("pairs: key tasks")
+    other_bytes = sum(s["shuffle_write_bytes"] for s in stages) - handover_bytes - partial_bytes
     rates = {
         "events": events,
         "actions": actions,
@@ -73,30 +86,33 @@ def build(spark: dict[str, Any], month: dict[str, Any]) -> dict[str, Any]:
         "actions_per_event": round(actions / events, 4),
         "partials_per_event": round(partials / events, 4),
         "map_events_per_core_s": round(events / map_core_s, 1),
+        "unit_coding_actions_per_core_s": round(actions / units_core_s, 1),
         "handover_actions_per_core_s": round(actions / handover_core_s, 1),
         "key_task_partials_per_core_s": round(partials / task_core_s, 1),
         "reduce_partials_per_core_s": round(partials / reduce_core_s, 1),
-        "shuffle_bytes_per_event": round(
-            (handover_bytes + partial_bytes + action_shuffle) / events, 2
-        ),
+        "shuffle_bytes_per_event": round(sum(s["shuffle_write_bytes"] for s in stages) / events, 2),
         "shuffle_bytes_per_action_handed_over": round(handover_bytes / actions, 2),
         "shuffle_bytes_per_partial": round(partial_bytes / max(1.0, partials), 2),
-        "shuffle_bytes_of_action_maps_per_event": round(action_shuffle / events, 2),
+        "shuffle_bytes_other_per_event": round(other_bytes / events, 2),
     }
+    spark_wall = sum(s["seconds"] for s in stages)
+    driver_alone = max(0.0, spark["spark_seconds"] - spark_wall)
     month_events = month["rows"]
-    driver_s = sum(month["stage_seconds"].get(k, 0.0) for k in DRIVER_STAGES)
     driver = {
-        "source": "audit_30d_mixed (local runner, 30M events): the driver-side stages",
-        "stages": list(DRIVER_STAGES),
-        "seconds_per_million_events": round(driver_s / month_events * 1e6, 2),
+        "source": "the Spark run's wall time less its Spark stages' (3M events); memory "
+        "from audit_30d_mixed (local runner, 30M events), an upper bound",
+        "spark_run_seconds": spark["spark_seconds"],
+        "spark_stages_seconds": round(spark_wall, 2),
+        "seconds_per_million_events": round(driver_alone / events * 1e6, 2),
         "peak_rss_bytes_per_event": round(month["peak_rss_mib"] * 2**20 / month_events, 1),
     }
     projections = []
     for case, density in (("same_density", 1.0), ("dense", 33.0)):
         p = EVENTS * rates["partials_per_event"] * density
         a = EVENTS * rates["actions_per_event"]
-        core_s = (
+        work_s = (
             EVENTS / rates["map_events_per_core_s"]
+            + a / rates["unit_coding_actions_per_core_s"]
             + a / rates["handover_actions_per_core_s"]
             + p / rates["key_task_partials_per_core_s"]
             + p / rates["reduce_partials_per_core_s"]
@@ -104,12 +120,12 @@ def build(spark: dict[str, Any], month: dict[str, Any]) -> dict[str, Any]:
         shuffle = (
             a * rates["shuffle_bytes_per_action_handed_over"]
             + p * rates["shuffle_bytes_per_partial"]
-            + EVENTS * rates["shuffle_bytes_of_action_maps_per_event"]
+            + EVENTS * rates["shuffle_bytes_other_per_event"]
         )
         driver_seconds = EVENTS / 1e6 * driver["seconds_per_million_events"] * math.sqrt(density)
         for n in EXECUTORS:
             cores = n * CORES_PER_EXECUTOR
-            spark_s = core_s / cores + shuffle / (n * SHUFFLE_BYTES_PER_S)
+            spark_s = work_s / cores + shuffle / (n * SHUFFLE_BYTES_PER_S)
             projections.append(
                 {
                     "case": case,
@@ -136,14 +152,14 @@ def build(spark: dict[str, Any], month: dict[str, Any]) -> dict[str, Any]:
             "shuffle_bytes_per_s_per_executor": SHUFFLE_BYTES_PER_S,
             "same_density": "partials per event as in the 3-day benchmark",
             "dense": "keys 33 times as crowded: partials per event × 33, driver time × √33 "
-            "(its per-pair work grows with candidate pairs, most of it with events)",
+            "(its work grows with candidate pairs, most of it with events)",
             "core_speed": "a cluster core as fast as this machine's",
         },
         "rates": rates,
         "driver": driver,
         "projections": projections,
         "what_dominates": (
-            "the driver: burst coding, the null model, the pair tests on every reduced pair, "
+            "the driver: reading the coded units back, the candidates' tests, groups, "
             "bursts, node and edge tables and the writing run in one process whose time and "
             "memory grow with the events; Spark's share shrinks with executors, the driver's "
             "does not"

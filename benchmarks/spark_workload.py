@@ -50,13 +50,36 @@ def _audit(
     return seconds, json.loads((out / "summary.json").read_text())
 
 
+#: What each of coordscope's Spark jobs (by its description) does, stage by stage: a
+#: job's stages in the order Spark ran them.
+ROLES: dict[str, tuple[str, ...]] = {
+    "coordscope: actions": ("actions: map, write",),
+    "coordscope: key partitions": ("units: actions to key partitions", "units: key tasks"),
+    "coordscope: key partitions, totals": ("units: account totals, map", "units: account totals"),
+    "coordscope: pairs": (
+        "pairs: actions to key partitions", "pairs: key tasks", "pairs: reduce and sieve",
+    ),
+}  # fmt: skip
+
+
 def _stages(log_dir: Path) -> list[dict[str, Any]]:
-    """Completed stages of the Spark event log: time, tasks, shuffle bytes, records."""
+    """Completed stages of the Spark event log: time, tasks, shuffle bytes, records, role.
+
+    A stage's role comes from the description of the job that submitted it (coordscope
+    names its jobs) and its place among that job's stages (:data:`ROLES`).
+    """
     stages: list[dict[str, Any]] = []
+    described: dict[int, str] = {}
     # Spark 4 writes a folder per application (eventlog_v2_*, files events_N_*)
     for log in sorted(p for p in log_dir.rglob("events_*") if p.is_file()):
         for line in log.read_text().splitlines():
             event = json.loads(line)
+            if event.get("Event") == "SparkListenerStageSubmitted":
+                props = event.get("Properties") or {}
+                text = props.get("spark.job.description")
+                if text:
+                    described[event["Stage Info"]["Stage ID"]] = text
+                continue
             if event.get("Event") != "SparkListenerStageCompleted":
                 continue
             info = event["Stage Info"]
@@ -81,20 +104,18 @@ def _stages(log_dir: Path) -> list[dict[str, Any]]:
                     "peak_execution_memory_bytes": metric("peakExecutionMemory"),
                 }
             )
-    # what each stage is, from its place: the pair engine's three stages come last
-    # (hand-over of the actions by key partition, the key tasks, the pair reduce);
-    # before them each row-local signal's map (sample for the sort, map, sort and write)
-    work = [s for s in stages if s["name"] != "parquet"]
-    for stage, role in zip(
-        work[-3:],
-        ("pairs: actions to key partitions", "pairs: key tasks", "pairs: reduce"),
-        strict=False,
-    ):
-        stage["role"] = role
-    for stage in stages:
-        stage.setdefault(
-            "role", "file listing" if stage["name"] == "parquet" else "actions: map, sort, write"
-        )
+    # the stages of one job are submitted in order, and a job's stages share its text;
+    # a job run twice (one per window or signal) starts its roles again
+    seen: dict[str, int] = {}
+    for stage in sorted(stages, key=lambda s: s["stage"]):
+        text = described.get(stage["stage"], "")
+        roles = ROLES.get(text)
+        if roles is None:
+            stage["role"] = "file listing" if stage["name"] == "parquet" else "other"
+            continue
+        place = seen.get(text, 0)
+        stage["role"] = roles[place % len(roles)]
+        seen[text] = place + 1
     return stages
 
 

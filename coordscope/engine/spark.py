@@ -33,6 +33,7 @@ raises an :class:`~coordscope.errors.EngineError` that says how to install it.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import itertools
 import math
@@ -91,6 +92,11 @@ INSTALL_HINT: Final = (
 )
 #: Most key partitions of one run (each is a Spark task).
 MAX_KEY_PARTITIONS: Final = 4096
+#: Events in an Arrow batch of the actions' map (Spark's default, 10,000, made the map
+#: pay its fixed cost per batch a hundred times per million events).
+MAP_BATCH_ROWS: Final = 1 << 16
+
+_BATCH_ROWS_KEY: Final = "spark.sql.execution.arrow.maxRecordsPerBatch"
 
 _PARTIAL_COLUMNS: Final = (*PARTIAL_SCHEMA, "kp", "o", "q")
 _PARTIAL_DDL: Final = (
@@ -202,16 +208,35 @@ class SparkRunner:
 
         The events are written once to the work directory with their row numbers
         (``_event``); Spark maps each Arrow batch of them with ``task`` (its ``ts``
-        column sent as integer microseconds), and writes the results sorted by (``event``,
-        ``i``); they are read back a file at a time. ``rows`` is unused: Spark cuts the
-        batches (``spark.sql.execution.arrow.maxRecordsPerBatch``).
+        column sent as integer microseconds; :data:`MAP_BATCH_ROWS` events a batch) and
+        writes the results without a shuffle: each file holds the actions of one input
+        split, whose events are consecutive rows, in order. The driver reads the files
+        a file at a time in the order of their first ``(event, i)``; should two files'
+        ranges overlap (Spark packed two splits into one task), Spark sorts the results
+        by (``event``, ``i``) instead. ``rows`` is unused: Spark cuts the batches.
         """
         staged = self._stage(events, work)
         out = work.subdir(f"spark-map-{next(self._serial)}")
         frame = self.session.read.parquet(staged.resolve().as_uri())
-        made = frame.mapInArrow(_map_task(task), _ACTION_DDL)
-        made.orderBy("event", "i").write.mode("overwrite").parquet(out.resolve().as_uri())
-        for path in sorted(out.glob("*.parquet")):
+        conf = self.session.conf
+        before = conf.get(_BATCH_ROWS_KEY, None)
+        conf.set(_BATCH_ROWS_KEY, str(MAP_BATCH_ROWS))
+        try:
+            made = frame.mapInArrow(_map_task(task), _ACTION_DDL)
+            with _described(self.session, "coordscope: actions"):
+                made.write.mode("overwrite").parquet(out.resolve().as_uri())
+                files = _in_event_order(out)
+                if files is None:  # pragma: no cover - one staged file: one split a task
+                    made.orderBy("event", "i").write.mode("overwrite").parquet(
+                        out.resolve().as_uri()
+                    )
+                    files = sorted(out.glob("*.parquet"))
+        finally:
+            if before is None:
+                conf.unset(_BATCH_ROWS_KEY)
+            else:
+                conf.set(_BATCH_ROWS_KEY, before)
+        for path in files:
             piece = pl.read_parquet(path)
             path.unlink()
             if piece.height:
@@ -258,7 +283,8 @@ class SparkRunner:
                 .groupBy("_p")
                 .applyInArrow(_partition_task(shipped, union), _ddl(union))
             )
-            made.write.mode("overwrite").partitionBy("_t", "_p").parquet(out.resolve().as_uri())
+            with _described(self.session, "coordscope: key partitions"):
+                made.write.mode("overwrite").partitionBy("_t", "_p").parquet(out.resolve().as_uri())
         finally:
             shipped.destroy()
         index = list(task.tables).index(task.summed)
@@ -268,9 +294,10 @@ class SparkRunner:
         if (out / f"_t={index}").is_dir():
             written = self.session.read.parquet(out.resolve().as_uri())
             totals = written.filter(F.col("_t") == index)  # one directory read
-            totals.groupBy(key).agg(*(F.sum(v).alias(v) for v in values)).write.mode(
-                "overwrite"
-            ).parquet(sums_dir.resolve().as_uri())
+            with _described(self.session, "coordscope: key partitions, totals"):
+                totals.groupBy(key).agg(*(F.sum(v).alias(v) for v in values)).write.mode(
+                    "overwrite"
+                ).parquet(sums_dir.resolve().as_uri())
         files = sorted(sums_dir.glob("*.parquet"))
         sums = pl.concat([pl.read_parquet(f) for f in files]) if files else None
         sums = (
@@ -410,7 +437,8 @@ class SparkPairEngine:
                 .groupBy("q")
                 .applyInArrow(_pair_task(self.n_accounts, shipped), _REDUCED_DDL)
             )
-            reduced.write.mode("overwrite").partitionBy("q").parquet(out.resolve().as_uri())
+            with _described(self.session, "coordscope: pairs"):
+                reduced.write.mode("overwrite").partitionBy("q").parquet(out.resolve().as_uri())
             parts = sorted(
                 (int(p.name.removeprefix("q=")), p) for p in out.glob("q=*") if p.is_dir()
             )
@@ -434,6 +462,42 @@ class SparkPairEngine:
             if shipped is not None:
                 shipped.destroy()
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _in_event_order(out: Path) -> list[Path] | None:
+    """Return the non-empty result files of a map in ``(event, i)`` order, or None.
+
+    Each file must be in order itself and the files' ranges must not overlap; None when
+    they are not (the caller then sorts with Spark). Reads two columns of each file.
+    """
+    spans: list[tuple[tuple[int, int], tuple[int, int], Path]] = []
+    for path in out.glob("*.parquet"):
+        keys = pl.read_parquet(path, columns=["event", "i"])
+        if keys.height == 0:
+            path.unlink()
+            continue
+        event, i = keys["event"].to_numpy(), keys["i"].to_numpy()
+        step = (event[1:] > event[:-1]) | ((event[1:] == event[:-1]) & (i[1:] > i[:-1]))
+        if not step.all():  # pragma: no cover - one split a task keeps the order
+            return None
+        first, last = keys.row(0), keys.row(-1)
+        spans.append(((first[0], first[1]), (last[0], last[1]), path))
+    spans.sort(key=lambda span: span[0])
+    for (_, end, _), (start, _, _) in itertools.pairwise(spans):
+        if start <= end:  # pragma: no cover - two splits packed into one task
+            return None
+    return [path for _, _, path in spans]
+
+
+@contextlib.contextmanager
+def _described(session: SparkSession, text: str) -> Iterator[None]:
+    """Name the Spark jobs started inside (``spark.job.description``: the UI, event logs)."""
+    context = session.sparkContext
+    context.setJobDescription(text)
+    try:
+        yield
+    finally:
+        context.setLocalProperty("spark.job.description", None)  # type: ignore[arg-type]
 
 
 def _same(part: PairPartition) -> PairPartition:
