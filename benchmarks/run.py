@@ -418,7 +418,11 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run([sys.executable, "-c", prep], check=True, cwd=HERE.parent)
         command = [sys.executable, "-m", "benchmarks.run", "--child", name]
         command += ["--repeat", str(args.repeat)]
-        proc = subprocess.run(command, check=True, capture_output=True, text=True, cwd=HERE.parent)
+        proc = subprocess.run(command, check=False, capture_output=True, text=True, cwd=HERE.parent)
+        if proc.returncode:  # say why: the child's own error, not only its exit status
+            sys.stderr.write(proc.stderr[-8000:])
+            print(f"{name}: the benchmark's child exited with {proc.returncode}", file=sys.stderr)
+            return 1
         result = json.loads(proc.stdout.strip().splitlines()[-1])
         result["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version()}
         results.append(result)

@@ -68,7 +68,7 @@ def build(spark: dict[str, Any], month: dict[str, Any]) -> dict[str, Any]:
     map_core_s = core_s("actions: map, write")
     units_core_s = (
         core_s("units: actions to key partitions") + core_s("units: key tasks")
-        + core_s("units: account totals, map") + core_s("units: account totals")
+        + core_s("units: account totals")
     )  # fmt: skip
     handover_core_s = core_s("pairs: actions to key partitions")
     task_core_s = core_s("pairs: key tasks")

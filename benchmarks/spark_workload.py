@@ -54,8 +54,9 @@ def _audit(
 #: job's stages in the order Spark ran them.
 ROLES: dict[str, tuple[str, ...]] = {
     "coordscope: actions": ("actions: map, write",),
-    "coordscope: key partitions": ("units: actions to key partitions", "units: key tasks"),
-    "coordscope: key partitions, totals": ("units: account totals, map", "units: account totals"),
+    "coordscope: key partitions": (
+        "units: actions to key partitions", "units: key tasks", "units: account totals",
+    ),
     "coordscope: pairs": (
         "pairs: actions to key partitions", "pairs: key tasks", "pairs: reduce and sieve",
     ),

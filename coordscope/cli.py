@@ -814,7 +814,10 @@ def main() -> None:
     except Exception as exc:
         if debug:
             raise
-        text = str(exc).strip().splitlines()
+        try:
+            text = str(exc).strip().splitlines()
+        except Exception:  # an exception whose message cannot be had (a dead JVM's)
+            text = []
         raise SystemExit(
             _exit_with(f"unexpected {type(exc).__name__}: {text[0] if text else ''}")
         ) from None

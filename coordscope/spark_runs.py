@@ -2,8 +2,9 @@
 
 :func:`spark_audit` takes a ``SparkSession`` and canonical events (a Spark DataFrame, a
 table name, or a Parquet or Delta path), runs the audit with Spark making the row-local
-signals' actions and counting the pairs (:class:`~coordscope.engine.spark.SparkRunner`),
-and the rest in the driver with the local code; it writes the output folder and returns
+signals' actions, coding the bursts and counting the pairs
+(:class:`~coordscope.engine.spark.SparkRunner`), and the candidates' tests and the rest in
+the driver with the local code; it writes the output folder and returns
 the large tables as Spark DataFrames and the small ones as polars. The folder is the one
 ``coordscope audit`` writes for the same events, byte for byte (``summary.json`` aside:
 timings and the engine's name).

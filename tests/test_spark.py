@@ -259,3 +259,59 @@ def test_spark_audit_reads_the_dataset_ingest_writes(
     ]
     assert by_id[0].equals(by_id[1])
     assert remote == local
+
+
+# ------------------------------------------------------------------ helpers without a session
+
+
+class _JavaError(Exception):
+    """What py4j raises: a Java stack trace as its message."""
+
+
+class _DeadJvmError(Exception):
+    """What py4j raises when the JVM is gone: asking for its message fails."""
+
+    def __str__(self) -> str:
+        raise ConnectionRefusedError(111, "Connection refused")
+
+
+def test_a_spark_failure_is_told_by_its_root_cause() -> None:
+    trace = (
+        "An error occurred while calling o97.parquet.\n"
+        ": org.apache.spark.SparkException: Job aborted due to stage failure: Task 0\n"
+        "\tat org.apache.spark.scheduler.DAGScheduler.failJobAndIndependentStages\n"
+        "Caused by: org.apache.arrow.memory.OutOfMemoryException: Failure allocating buffer.\n"
+        "\tat io.netty.buffer.PooledByteBufAllocatorL.allocate\n"
+        "Caused by: io.netty.util.internal.OutOfDirectMemoryError: failed to allocate 573 bytes\n"
+    )
+    assert spark_engine.spark_failure(_JavaError(trace)) == (
+        "io.netty.util.internal.OutOfDirectMemoryError: failed to allocate 573 bytes"
+    )
+    assert spark_engine.spark_failure(_JavaError("ValueError: bad\nmore")) == "ValueError: bad"
+    assert "JVM stopped" in spark_engine.spark_failure(_DeadJvmError())
+
+
+def test_udf_results_go_back_in_bounded_record_batches() -> None:
+    frame = pl.DataFrame({"x": np.arange(spark_engine.UDF_BATCH_ROWS * 2 + 5)})
+    table = spark_engine._arrow(frame)
+    sizes = [batch.num_rows for batch in table.to_batches()]
+    assert sizes == [spark_engine.UDF_BATCH_ROWS, spark_engine.UDF_BATCH_ROWS, 5]
+    assert pl.from_arrow(table).equals(frame)  # type: ignore[union-attr]
+
+
+def test_the_map_writes_each_run_of_consecutive_events_to_its_own_file(tmp_path: Path) -> None:
+    """A batch holding two runs of input rows (two splits in one task) gives two files,
+    each named by its first event, so that reading them in name order is event order."""
+    batch = pl.DataFrame(
+        {"_event": [10, 11, 0, 1, 2], "event_id": ["k", "l", "a", "b", "c"]}
+    ).to_arrow()
+
+    def task(events: pl.DataFrame) -> pl.DataFrame:
+        return events.select("event_id", pl.col("_event").alias("event"))
+
+    run = spark_engine._map_task(task, str(tmp_path))
+    assert list(run(iter(batch.to_batches()))) == []  # Spark gets nothing back
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["batch-000000000000.arrow", "batch-000000000010.arrow"]
+    read = [pl.read_ipc(tmp_path / name)["event_id"].to_list() for name in files]
+    assert read == [["a", "b", "c"], ["k", "l"]]

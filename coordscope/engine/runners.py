@@ -1,12 +1,15 @@
 """Who runs the work: the local runner (threads on this machine) or another (Spark).
 
-An audit has two parts whose cost grows with the data rather than with what is found:
-making the actions of every event (linear in the events), and counting co-acting pairs
-(the key-partition tasks and the pair-partition reduce of
+An audit has three parts whose cost grows with the data rather than with what is found:
+making the actions of every event (linear in the events), coding the actions by burst of
+their key (a sort of every action by key and time), and counting co-acting pairs (the
+key-partition tasks and the pair-partition reduce of
 :mod:`coordscope.engine.partitioned`, which grow with the in-window pairs). A
-:class:`Runner` says who does those two; everything else (units, the null model, the
-tests, groups, clusters, bursts, the outputs) runs in this process with the same code
-whoever the runner is, so the results do not depend on it.
+:class:`Runner` says who does those: :meth:`Runner.map_events` maps batches of events,
+:meth:`Runner.map_key_partitions` runs a :class:`PartitionTask` on every key partition and
+totals its per-account rows, :meth:`Runner.pair_engine` counts pairs. Everything else
+(the candidates' tests, groups, clusters, bursts, the outputs) runs in this process with
+the same code whoever the runner is, so the results do not depend on it.
 """
 
 from __future__ import annotations

@@ -1,15 +1,23 @@
-"""The Spark runner: the same partition task and pair reduce, run by Apache Spark.
+"""The Spark runner: the same partition tasks and pair reduce, run by Apache Spark.
 
-When a day of events is billions, the counting of co-acting pairs (whose cost grows with
-the in-window pairs) and the making of actions (linear in the events) go to a Spark
-cluster; the rest of an audit (units, the null model, the pair tests, groups, clusters,
-bursts, the outputs) runs in the driver with the local code. Nothing of the kernel is
-forked: Spark runs :func:`~coordscope.engine.partitioned.partition_partials` (the key
-partition task) and :func:`~coordscope.engine.partitioned.merge_partials` with
-:func:`~coordscope.engine.partitioned.reduce_pairs` (the pair-partition reduce) as
-grouped Arrow UDFs (``applyInArrow``), and the row-local signals' action functions as a
-``mapInArrow`` over the events; shuffles are Spark's. The results equal the local
-runner's, row for row:
+When a day of events is billions, the making of actions (linear in the events), the
+coding of bursts (a sort of every action by key and time) and the counting of co-acting
+pairs (whose cost grows with the in-window pairs) go to a Spark cluster; the candidates'
+tests, groups, clusters, bursts and the outputs run in the driver with the local code.
+Nothing of the kernel is forked: Spark runs the local functions as Arrow UDFs, and
+shuffles are Spark's:
+
+- the row-local signals' actions: a ``mapInArrow`` over the events;
+- the coding of a key partition's bursts (a :class:`~coordscope.engine.runners.
+  PartitionTask`): ``applyInArrow`` grouped by key partition, with its per-account rows
+  totalled by a Spark aggregation (:meth:`SparkRunner.map_key_partitions`);
+- :func:`~coordscope.engine.partitioned.partition_partials` (the pair engine's key
+  partition task) and :func:`~coordscope.engine.partitioned.merge_partials` with
+  :func:`~coordscope.engine.partitioned.reduce_pairs` (the pair-partition reduce, then the
+  consumer's :data:`~coordscope.engine.partitioned.Sieve`, so that only what the driver
+  needs travels to it): ``applyInArrow`` grouped by partition.
+
+The results equal the local runner's, row for row:
 
 - a key partition holds every action of its keys (``pmod(xxhash64(k), n)``), sorted in
   the task by ``(k, t, id)`` as the local runner hands them over;
@@ -18,11 +26,16 @@ runner's, row for row:
 - a pair partition is a run of slices of the first account code
   (:func:`~coordscope.engine.partitioned.pair_slices`), so pair partitions read in
   order give the pairs in code order, as locally;
-- actions carry their event's row number in the input and their place in their batch,
-  and are written sorted by both: the order :func:`coordscope.signals.actions.action_batches`
-  gives.
+- the map cuts each batch of events into runs of consecutive input rows, and writes each
+  run's actions, in the order the task made them, to a file named by its first event;
+  the driver reads the files in name order: the order
+  :func:`coordscope.signals.actions.action_batches` gives;
+- a unit-coding partition is a range of the key hash, as locally, and the task writes
+  its tables as the local coding makes them: the driver numbers the bursts partition
+  after partition, as the local coding does.
 
-Data move through Parquet files in the run's work directory, which Spark's executors and
+Data move through files in the run's work directory (Parquet where Spark reads or writes
+them, Arrow IPC where a Python task writes for the driver), which Spark's executors and
 the driver must both see (local disk for ``local[N]``; a shared mount, such as
 ``/dbfs`` or NFS, on a cluster). Spark is given them as ``file://`` URIs, so that a
 cluster whose default file system is HDFS or DBFS still reads the mount.
@@ -66,8 +79,8 @@ from coordscope.engine.partitioned import (
 )
 from coordscope.engine.runners import BatchTask, KeyPartitions, PartitionTask, sum_by_first
 from coordscope.errors import EngineError
-from coordscope.parts import WorkDir
-from coordscope.schema import ACTION_SCHEMA, EVENT_SCHEMA, EventFrame
+from coordscope.parts import SPILL_COMPRESSION, WorkDir
+from coordscope.schema import EVENT_SCHEMA, EventFrame
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -96,6 +109,9 @@ MAX_KEY_PARTITIONS: Final = 4096
 #: pay its fixed cost per batch a hundred times per million events).
 MAP_BATCH_ROWS: Final = 1 << 16
 
+#: Rows in a record batch a Python UDF hands back to Spark (:func:`_arrow`).
+UDF_BATCH_ROWS: Final = 1 << 16
+
 _BATCH_ROWS_KEY: Final = "spark.sql.execution.arrow.maxRecordsPerBatch"
 
 _PARTIAL_COLUMNS: Final = (*PARTIAL_SCHEMA, "kp", "o", "q")
@@ -115,9 +131,6 @@ _NOTE: Final = 2
 _DDL_TYPES: Final = {pl.Float64: "double", pl.Boolean: "boolean", pl.Int8: "tinyint"}
 _REDUCED_DDL: Final = ", ".join(
     f"{c} {_DDL_TYPES.get(type(t), 'bigint')}" for c, t in _REDUCED_SCHEMA.items()
-)
-_ACTION_DDL: Final = (
-    "signal string, key string, actor_id string, ts bigint, event_id string, event bigint, i bigint"
 )
 
 
@@ -207,13 +220,12 @@ class SparkRunner:
         """Run ``task`` on Spark over batches of ``events``; yield the results in order.
 
         The events are written once to the work directory with their row numbers
-        (``_event``); Spark maps each Arrow batch of them with ``task`` (its ``ts``
-        column sent as integer microseconds; :data:`MAP_BATCH_ROWS` events a batch) and
-        writes the results without a shuffle: each file holds the actions of one input
-        split, whose events are consecutive rows, in order. The driver reads the files
-        a file at a time in the order of their first ``(event, i)``; should two files'
-        ranges overlap (Spark packed two splits into one task), Spark sorts the results
-        by (``event``, ``i``) instead. ``rows`` is unused: Spark cuts the batches.
+        (``_event``); Spark maps each Arrow batch of them (:data:`MAP_BATCH_ROWS` events)
+        with ``task``, which writes its result to the work directory itself (Arrow IPC,
+        named by the batch's first event, renamed into place: a retried task writes the
+        same bytes) and hands Spark nothing: the actions' strings never cross into the
+        JVM. The driver reads the files in name order, which is event order. ``rows`` is
+        unused: Spark cuts the batches.
         """
         staged = self._stage(events, work)
         out = work.subdir(f"spark-map-{next(self._serial)}")
@@ -222,30 +234,21 @@ class SparkRunner:
         before = conf.get(_BATCH_ROWS_KEY, None)
         conf.set(_BATCH_ROWS_KEY, str(MAP_BATCH_ROWS))
         try:
-            made = frame.mapInArrow(_map_task(task), _ACTION_DDL)
+            made = frame.mapInArrow(_map_task(task, str(out)), "n bigint")
             with _described(self.session, "coordscope: actions"):
-                made.write.mode("overwrite").parquet(out.resolve().as_uri())
-                files = _in_event_order(out)
-                if files is None:  # pragma: no cover - one staged file: one split a task
-                    made.orderBy("event", "i").write.mode("overwrite").parquet(
-                        out.resolve().as_uri()
-                    )
-                    files = sorted(out.glob("*.parquet"))
+                made.write.format("noop").mode("overwrite").save()
         finally:
             if before is None:
                 conf.unset(_BATCH_ROWS_KEY)
             else:
                 conf.set(_BATCH_ROWS_KEY, before)
-        for path in files:
-            piece = pl.read_parquet(path)
-            path.unlink()
-            if piece.height:
-                yield piece.select(
-                    pl.col("signal"), pl.col("key"), pl.col("actor_id"),
-                    pl.from_epoch(pl.col("ts"), time_unit="us").dt.replace_time_zone("UTC"),
-                    pl.col("event_id"), pl.col("event"),
-                ).cast(pl.Schema(ACTION_SCHEMA))  # fmt: skip
-        shutil.rmtree(out, ignore_errors=True)
+        try:
+            for path in sorted(out.glob("batch-*.arrow")):
+                piece = pl.read_ipc(path)
+                path.unlink()
+                yield piece
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
 
     def _stage(self, events: EventFrame, work: WorkDir) -> Path:
         """Write ``events`` with their row numbers (column ``_event``), once per run."""
@@ -265,48 +268,37 @@ class SparkRunner:
         """Run ``task`` on Spark over the key partitions of ``staged`` (grouped Arrow UDF).
 
         ``task`` is broadcast (shipped to each executor once) and run on each group of
-        rows with one ``_p`` (``applyInArrow``); its tables come out as one table, a
-        column ``_t`` saying which, written partitioned by ``_p``. The summed table is
-        then totalled by a Spark aggregation (``groupBy`` of its first column, ``sum`` of
-        the others) and collected; the driver reads the other tables a partition at a
-        time, in order.
+        rows with one ``_p`` (``applyInArrow``). Each task writes its partition's tables
+        to the work directory itself (Arrow IPC, one file a table, renamed into place:
+        a retried task writes the same bytes), and hands Spark only the rows of the
+        summed table, which a Spark aggregation totals (``groupBy`` of the first column,
+        ``sum`` of the others) before they are collected. The driver then reads the
+        partitions' files in partition order.
         """
         from pyspark.sql import functions as F  # noqa: N812 - the optional extra
 
-        union = _union_schema(task.tables)
         out = work.subdir(f"spark-keyparts-{next(self._serial)}")
+        summed = task.tables[task.summed]
+        wide = _widened(summed)
+        key, *values = summed
+        sums_dir = out / "sums"
         shipped = self.session.sparkContext.broadcast(task)
         try:
             frame = self.session.read.parquet(staged.resolve().as_uri())
             made = (
                 frame.repartition(n_parts, "_p")
                 .groupBy("_p")
-                .applyInArrow(_partition_task(shipped, union), _ddl(union))
+                .applyInArrow(_partition_task(shipped, str(out)), _ddl(wide))
             )
+            totals = made.groupBy(key).agg(*(F.sum(v).alias(v) for v in values))
             with _described(self.session, "coordscope: key partitions"):
-                made.write.mode("overwrite").partitionBy("_t", "_p").parquet(out.resolve().as_uri())
+                totals.write.mode("overwrite").parquet(sums_dir.resolve().as_uri())
         finally:
             shipped.destroy()
-        index = list(task.tables).index(task.summed)
-        summed = task.tables[task.summed]
-        key, *values = (f"{task.summed}__{c}" for c in summed)
-        sums_dir = out / "sums"
-        if (out / f"_t={index}").is_dir():
-            written = self.session.read.parquet(out.resolve().as_uri())
-            totals = written.filter(F.col("_t") == index)  # one directory read
-            with _described(self.session, "coordscope: key partitions, totals"):
-                totals.groupBy(key).agg(*(F.sum(v).alias(v) for v in values)).write.mode(
-                    "overwrite"
-                ).parquet(sums_dir.resolve().as_uri())
         files = sorted(sums_dir.glob("*.parquet"))
-        sums = pl.concat([pl.read_parquet(f) for f in files]) if files else None
-        sums = (
-            pl.DataFrame(schema=summed)
-            if sums is None or sums.height == 0
-            else sums.select(key, *values).rename(dict(zip((key, *values), summed, strict=True)))
-        )
+        rows = pl.concat([pl.read_parquet(f) for f in files]) if files else None
         shutil.rmtree(sums_dir, ignore_errors=True)
-        shutil.rmtree(out / f"_t={index}", ignore_errors=True)
+        sums = pl.DataFrame(schema=summed) if rows is None else rows.select(list(summed))
         rest = {
             name: (i, schema)
             for i, (name, schema) in enumerate(task.tables.items())
@@ -464,31 +456,6 @@ class SparkPairEngine:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def _in_event_order(out: Path) -> list[Path] | None:
-    """Return the non-empty result files of a map in ``(event, i)`` order, or None.
-
-    Each file must be in order itself and the files' ranges must not overlap; None when
-    they are not (the caller then sorts with Spark). Reads two columns of each file.
-    """
-    spans: list[tuple[tuple[int, int], tuple[int, int], Path]] = []
-    for path in out.glob("*.parquet"):
-        keys = pl.read_parquet(path, columns=["event", "i"])
-        if keys.height == 0:
-            path.unlink()
-            continue
-        event, i = keys["event"].to_numpy(), keys["i"].to_numpy()
-        step = (event[1:] > event[:-1]) | ((event[1:] == event[:-1]) & (i[1:] > i[:-1]))
-        if not step.all():  # pragma: no cover - one split a task keeps the order
-            return None
-        first, last = keys.row(0), keys.row(-1)
-        spans.append(((first[0], first[1]), (last[0], last[1]), path))
-    spans.sort(key=lambda span: span[0])
-    for (_, end, _), (start, _, _) in itertools.pairwise(spans):
-        if start <= end:  # pragma: no cover - two splits packed into one task
-            return None
-    return [path for _, _, path in spans]
-
-
 @contextlib.contextmanager
 def _described(session: SparkSession, text: str) -> Iterator[None]:
     """Name the Spark jobs started inside (``spark.job.description``: the UI, event logs)."""
@@ -496,8 +463,43 @@ def _described(session: SparkSession, text: str) -> Iterator[None]:
     context.setJobDescription(text)
     try:
         yield
+    except Exception as exc:
+        if type(exc).__module__.split(".")[0] not in ("py4j", "pyspark"):
+            raise
+        raise EngineError(f"Spark failed in '{text}': {spark_failure(exc)}") from exc
     finally:
-        context.setLocalProperty("spark.job.description", None)  # type: ignore[arg-type]
+        with contextlib.suppress(Exception):  # the JVM may be gone
+            context.setLocalProperty("spark.job.description", None)  # type: ignore[arg-type]
+
+
+def spark_failure(exc: BaseException) -> str:
+    """Return the line that says why a Spark job failed (the root cause's, when found).
+
+    Spark's messages are Java stack traces; the last ``Caused by`` line, or else the
+    first line naming an exception, says the most. A dead JVM (the driver killed, out of
+    memory) cannot be asked for its message at all.
+    """
+    try:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    except Exception:  # py4j asks the (dead) JVM for the message
+        return "the Spark JVM stopped (killed, or out of memory); Spark's log says why"
+    causes = [line.removeprefix("Caused by: ") for line in lines if line.startswith("Caused by:")]
+    named = [line for line in lines if "Exception" in line or "Error" in line]
+    found = causes[-1] if causes else named[0] if named else lines[0] if lines else ""
+    return found[:300] or type(exc).__name__
+
+
+def _arrow(frame: pl.DataFrame) -> pa.Table:
+    """Return ``frame`` as an Arrow table of record batches of at most :data:`UDF_BATCH_ROWS`.
+
+    Spark's JVM reads what a Python UDF returns a record batch at a time, each into
+    direct memory: one batch of a few million wide rows (a key partition's coded actions)
+    does not fit in it (``OutOfDirectMemoryError`` with the default 1 GB).
+    """
+    import pyarrow as pa  # the optional extra, on the executors
+
+    table = frame.to_arrow()
+    return pa.Table.from_batches(table.to_batches(max_chunksize=UDF_BATCH_ROWS), table.schema)
 
 
 def _same(part: PairPartition) -> PairPartition:
@@ -531,7 +533,7 @@ def _key_task(max_pairs: int, n_accounts: int, n_pair_parts: int) -> Callable[[p
             pl.lit(kp, dtype=pl.Int64).alias("kp"),
             pl.int_range(pl.len(), dtype=pl.Int64).alias("o"),
             pl.Series("q", q, dtype=pl.Int64),
-        ).to_arrow()
+        ).pipe(_arrow)
 
     return run
 
@@ -570,13 +572,20 @@ def _pair_task(n_accounts: int, sieve: Broadcast[Sieve] | None) -> Callable[[pa.
             how="diagonal",
         )
         rows = rows.with_columns(q=pl.lit(q, dtype=pl.Int64))
-        return rows.select(list(_REDUCED_SCHEMA)).to_arrow()
+        return _arrow(rows.select(list(_REDUCED_SCHEMA)))
 
     return run
 
 
-def _map_task(task: BatchTask) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """Return the map Spark runs over batches of staged events: ``task`` on each."""
+def _map_task(
+    task: BatchTask, out: str
+) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """Return the map Spark runs over batches of staged events: ``task`` on each.
+
+    Each batch is cut into runs of consecutive rows (``_event``: one run, unless Spark
+    packed two input splits into one task); each run's result, when it has rows, is
+    written to ``out`` as ``batch-{first event}.arrow``. Spark gets no rows back.
+    """
     known = dict(EVENT_SCHEMA)
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -586,27 +595,28 @@ def _map_task(task: BatchTask) -> Callable[[Iterator[pa.RecordBatch]], Iterator[
             if frame.height == 0:
                 continue
             events = frame.cast(pl.Schema({c: t for c, t in known.items() if c in frame.columns}))
-            out = task(events).with_columns(pl.col("ts").dt.epoch("us"))
-            yield from out.to_arrow().to_batches()
+            rows = events["_event"].to_numpy()
+            cuts = np.flatnonzero(np.diff(rows) != 1) + 1  # runs of consecutive rows
+            for lo, hi in itertools.pairwise([0, *cuts.tolist(), rows.shape[0]]):
+                made = task(events.slice(lo, hi - lo))
+                if made.height:
+                    path = Path(out) / f"batch-{int(rows[lo]):012d}.arrow"
+                    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+                    made.write_ipc(tmp, compression=SPILL_COMPRESSION)
+                    os.replace(tmp, path)
+        yield from ()
 
     return run
 
 
-def _union_schema(tables: Mapping[str, pl.Schema]) -> dict[str, pl.DataType]:
-    """Return the columns of the one table the tables of a :class:`PartitionTask` travel in.
-
-    ``_p`` (the partition), ``_t`` (the table's index), ``_i`` (the row's place in its
-    table: Spark's partitioned writer may reorder rows), then every table's columns as
-    ``table__column``, with the unsigned integers widened to Int64 (Spark has none) and
-    read back as they were.
-    """
-    union: dict[str, pl.DataType] = {"_p": pl.Int64(), "_t": pl.Int32(), "_i": pl.Int64()}
-    for name, schema in tables.items():
-        for col, dtype in schema.items():
-            if dtype == pl.UInt64:
-                raise EngineError(f"internal: {name}.{col} is UInt64, which Spark cannot hold")
-            union[f"{name}__{col}"] = pl.Int64() if dtype.is_unsigned_integer() else dtype
-    return union
+def _widened(schema: Mapping[str, pl.DataType]) -> dict[str, pl.DataType]:
+    """Return ``schema`` with unsigned integers as Int64 (Spark has none; UInt64 refused)."""
+    out: dict[str, pl.DataType] = {}
+    for col, dtype in schema.items():
+        if dtype == pl.UInt64:
+            raise EngineError(f"internal: column {col} is UInt64, which Spark cannot hold")
+        out[col] = pl.Int64() if dtype.is_unsigned_integer() else dtype
+    return out
 
 
 def _ddl(schema: Mapping[str, pl.DataType]) -> str:
@@ -616,31 +626,31 @@ def _ddl(schema: Mapping[str, pl.DataType]) -> str:
     return ", ".join(f"{c} {spark[type(t)]}" for c, t in schema.items())
 
 
-def _partition_task(
-    task: Broadcast[PartitionTask], union: Mapping[str, pl.DataType]
-) -> Callable[[pa.Table], pa.Table]:
-    """Return what Spark runs on each key partition: the task, its tables in one table."""
+def _partition_task(task: Broadcast[PartitionTask], out: str) -> Callable[[pa.Table], pa.Table]:
+    """Return what Spark runs on each key partition.
+
+    The task's tables but the summed one are written to ``out`` as
+    ``part-{p}-{table index}.arrow``; the summed one goes back to Spark.
+    """
 
     def run(table: pa.Table) -> pa.Table:
+        work = task.value
+        summed = _widened(work.tables[work.summed])
         frame = pl.from_arrow(table)
         assert isinstance(frame, pl.DataFrame)
-        schema = dict(union)
         if frame.height == 0:
-            return pl.DataFrame(schema=schema).to_arrow()
+            return pl.DataFrame(schema=summed).to_arrow()
         p = int(frame["_p"][0])
-        work = task.value
         made = work(frame.sort("row"))
-        rows = [
-            made[name]
-            .select(pl.all().name.prefix(f"{name}__"))
-            .with_columns(
-                _t=pl.lit(i, dtype=pl.Int32),
-                _p=pl.lit(p, dtype=pl.Int64),
-                _i=pl.int_range(pl.len(), dtype=pl.Int64),
-            )
-            for i, name in enumerate(work.tables)
-        ]
-        return pl.concat(rows, how="diagonal").cast(schema).select(list(schema)).to_arrow()  # type: ignore[arg-type]
+        del frame
+        for i, name in enumerate(work.tables):
+            if name == work.summed:
+                continue
+            path = Path(out) / f"part-{p:05d}-{i:02d}.arrow"
+            tmp = path.with_name(f".{path.name}.{os.getpid()}")
+            made[name].write_ipc(tmp, compression=SPILL_COMPRESSION)
+            os.replace(tmp, path)
+        return _arrow(made[work.summed].cast(summed))  # type: ignore[arg-type]
 
     return run
 
@@ -648,32 +658,27 @@ def _partition_task(
 def _read_parts(
     out: Path, tables: Mapping[str, tuple[int, pl.Schema]]
 ) -> Iterator[tuple[int, dict[str, pl.DataFrame]]]:
-    """Read the tables of every partition written under ``out``, in partition order.
+    """Read the tables the tasks wrote to ``out``, a partition at a time, in order.
 
     ``tables`` gives each table to read (the task's tables but the summed one) its index
-    ``_t`` and its columns. A partition's files are deleted once read, ``out`` at the end.
+    among all of the task's tables, as the file names hold it, and its columns. A
+    partition missing a table (never: a task writes every one) reads it empty. Each file
+    is deleted once read, ``out`` at the end.
     """
     try:
         found: dict[int, dict[int, Path]] = {}
-        for i, _ in tables.values():
-            for folder in (out / f"_t={i}").glob("_p=*"):
-                found.setdefault(int(folder.name.removeprefix("_p=")), {})[i] = folder
+        for path in out.glob("part-*.arrow"):
+            _, part, table = path.stem.split("-")
+            found.setdefault(int(part), {})[int(table)] = path
         for p in sorted(found):
             made: dict[str, pl.DataFrame] = {}
             for name, (i, schema) in tables.items():
-                where = found[p].get(i)
-                files = sorted(where.glob("*.parquet")) if where is not None else []
-                if files:
-                    rows = pl.concat([pl.read_parquet(f) for f in files]).sort("_i")
-                    made[name] = (
-                        rows.select(f"{name}__{c}" for c in schema)
-                        .rename({f"{name}__{c}": c for c in schema})
-                        .cast(schema)
-                    )
-                else:
+                file = found[p].get(i)
+                if file is None:  # pragma: no cover - a task writes every table
                     made[name] = pl.DataFrame(schema=schema)
-                if where is not None:
-                    shutil.rmtree(where, ignore_errors=True)
+                    continue
+                made[name] = pl.read_ipc(file).cast(schema)
+                file.unlink()
             yield p, made
     finally:
         shutil.rmtree(out, ignore_errors=True)
