@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import polars as pl
 import typer
@@ -38,6 +38,9 @@ from coordscope.parts import WorkDir
 from coordscope.schema import TEXT_RULES
 from coordscope.signals.actions import actions
 from coordscope.signals.window import estimate_window
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 __all__ = ["app", "main"]
 
@@ -356,8 +359,12 @@ def _runner(engine: str, master: str | None) -> Runner | None:
     # the optional extra: imported only when asked for
     from coordscope.engine.spark import SparkRunner, spark_session
 
-    with _status("starting Spark"):
-        return SparkRunner(spark_session(master))
+    def start() -> SparkSession:
+        with _status("starting Spark"):
+            return spark_session(master)
+
+    # started when first needed: a bad input file is told before the JVM starts
+    return SparkRunner(start)
 
 
 @app.command(epilog=_FORMAT_EPILOG)

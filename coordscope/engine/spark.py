@@ -192,12 +192,14 @@ def spark_session(master: str | None = None, *, app_name: str = "coordscope") ->
 
 
 class SparkRunner:
-    """Maps batches of events (the row-local signals' actions) and counts pairs with Spark.
+    """Makes actions, codes bursts and counts pairs with Spark.
 
     Parameters
     ----------
-    session : pyspark.sql.SparkSession
-        The session to run in (:func:`spark_session` starts one).
+    session : pyspark.sql.SparkSession, or a callable returning one
+        The session to run in (:func:`spark_session` starts one). A callable is called
+        when Spark is first needed, so that a run reads and checks its input before the
+        JVM starts (a few seconds).
 
     Notes
     -----
@@ -208,11 +210,22 @@ class SparkRunner:
 
     name = "spark"
 
-    def __init__(self, session: SparkSession) -> None:
+    def __init__(self, session: SparkSession | Callable[[], SparkSession]) -> None:
         require_spark()
-        self.session = session
+        from pyspark.sql import SparkSession  # the optional extra, checked above
+
+        self._session = session if isinstance(session, SparkSession) else None
+        self._start = None if isinstance(session, SparkSession) else session
         self._staged: dict[int, tuple[EventFrame, Path]] = {}
         self._serial = itertools.count()
+
+    @property
+    def session(self) -> SparkSession:
+        """The session (started on first use when the runner was given how to start it)."""
+        if self._session is None:
+            assert self._start is not None
+            self._session = self._start()
+        return self._session
 
     def map_events(
         self, events: EventFrame, task: BatchTask, *, rows: int, work: WorkDir
