@@ -334,8 +334,8 @@ _Engine = Annotated[
     str,
     typer.Option(
         "--engine",
-        help="Who counts the pairs: local (threads of this process) or spark (needs "
-        "coordscope[spark]; same results).",
+        help="Who makes the actions, codes the bursts and counts the pairs: local (threads "
+        "of this process) or spark (needs coordscope[spark]; same results).",
     ),
 ]
 _SparkMaster = Annotated[
