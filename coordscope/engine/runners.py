@@ -194,23 +194,22 @@ class LocalRunner:
 
         A partition's rows are read with a filtered scan of the files; its tables are
         spilled to ``work`` and read back as :attr:`KeyPartitions.parts` is read; the
-        summed table's rows are kept until the end (a global aggregate's partial rows).
+        summed table is added to the running totals partition by partition (memory: the
+        totals, one row per distinct key).
         (The local audit codes its key partitions with a tuned path of its own; this is
         the same contract, for other callers and tests.)
         """
         scan = pl.scan_parquet(sorted(staged.glob("*.parquet")))
         runs: list[tuple[int, dict[str, Path]]] = []
-        summed: list[pl.DataFrame] = []
+        sums = pl.DataFrame(schema=task.tables[task.summed])
         for p in range(n_parts):
             rows = scan.filter(pl.col("_p") == p).collect()
             if rows.height == 0:
                 continue
             tables = task(rows.sort("row"))
             del rows
-            summed.append(tables.pop(task.summed))
+            sums = sum_by_first(pl.concat([sums, tables.pop(task.summed)]))
             runs.append((p, {n: work.spill(t, f"part-{p:05d}-{n}") for n, t in tables.items()}))
-        schema = task.tables[task.summed]
-        sums = sum_by_first(pl.concat(summed) if summed else pl.DataFrame(schema=schema))
 
         def parts() -> Iterator[tuple[int, dict[str, pl.DataFrame]]]:
             for p, paths in runs:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import shutil
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Final
@@ -555,22 +556,13 @@ def _remote_unit_codes(
     n_rows = int(lazy.select(pl.len()).collect().item())
     n_parts = max(1, -(-n_rows // part_rows))
     staged = work.subdir(f"units-staged-{next(_SERIAL)}")
-    firsts: list[pl.DataFrame] = []
-    start = 0
-    for i, read in enumerate(lazy_frames(_numeric(lazy, signals), part_rows)):
-        firsts.append(_distinct_ids(read["actor_id"], read["h"], read["h2"]))
-        read.drop("actor_id", "h2").with_columns(
-            pl.int_range(start, start + read.height, dtype=pl.Int64).alias("row"),
-            _part_of(n_parts),
-        ).with_columns(
-            pl.col(c).reinterpret(signed=True) for c in ("kh", "kh2", "h")
+    batches = _Batches(_numeric(lazy, signals), part_rows)
+    for i, batch in enumerate(batches):
+        batch.with_columns(
+            _part_of(n_parts), *(pl.col(c).reinterpret(signed=True) for c in ("kh", "kh2", "h"))
         ).write_parquet(staged / f"part-{i:06d}.parquet", compression="lz4")
-        start += read.height
-        del read
-    ids = pl.concat(firsts)
-    del firsts
-    codes = _actor_codes(_distinct_ids(ids["actor_id"], ids["h"], ids["h2"])["actor_id"])
-    del ids
+        del batch
+    codes = batches.codes()
     task = _CodeTask(
         codes["h"].to_numpy(), codes["a"].to_numpy(), _windows_us(signals, win), seed,
         actions.collect_schema()["event"],
@@ -703,27 +695,49 @@ def _read_batches(
     account codes (:func:`_actor_codes`), looked up by hash.
     """
     n_parts = len(pending)
-    firsts: list[pl.DataFrame] = []
-    start = 0
-    for read in lazy_frames(numeric, part_rows):
-        firsts.append(_distinct_ids(read["actor_id"], read["h"], read["h2"]))
-        batch = read.drop("actor_id", "h2").with_columns(
-            pl.int_range(start, start + read.height, dtype=pl.Int64).alias("row")
-        )
-        start += batch.height
-        del read
+    batches = _Batches(numeric, part_rows)
+    for batch in batches:
         if n_parts == 1:
             pending[0].append(batch)
             continue
-        batch = batch.with_columns(_part_of(n_parts))
-        for (p,), piece in batch.partition_by("_p", as_dict=True, include_key=False).items():
+        parted = batch.with_columns(_part_of(n_parts))
+        del batch
+        for (p,), piece in parted.partition_by("_p", as_dict=True, include_key=False).items():
             kept = piece if work is None else work.spill(piece, f"units-p{int(p):05d}")
             pending[int(p)].append(kept)
-        del batch
-    ids = pl.concat(firsts)
-    del firsts
-    codes = _actor_codes(_distinct_ids(ids["actor_id"], ids["h"], ids["h2"])["actor_id"])
-    return _HashLookup(codes)
+        del parted
+    return _HashLookup(batches.codes())
+
+
+class _Batches:
+    """``numeric`` read ``part_rows`` rows at a time, the distinct account ids kept.
+
+    Iterating yields each batch's ``s, t, event, kh, kh2, h`` and its input rows
+    ``row``; :meth:`codes` then codes the distinct ids (:func:`_actor_codes`), kept as
+    they came (one row of each, found by its hash).
+    """
+
+    def __init__(self, numeric: pl.LazyFrame, part_rows: int) -> None:
+        self.numeric = numeric
+        self.part_rows = part_rows
+        self._firsts: list[pl.DataFrame] = []
+
+    def __iter__(self) -> Iterator[pl.DataFrame]:
+        start = 0
+        for read in lazy_frames(self.numeric, self.part_rows):
+            self._firsts.append(_distinct_ids(read["actor_id"], read["h"], read["h2"]))
+            batch = read.drop("actor_id", "h2").with_columns(
+                pl.int_range(start, start + read.height, dtype=pl.Int64).alias("row")
+            )
+            start += batch.height
+            del read
+            yield batch
+
+    def codes(self) -> pl.DataFrame:
+        """Return the account codes of every id read (call after the last batch)."""
+        ids = pl.concat(self._firsts)
+        self._firsts = []
+        return _actor_codes(_distinct_ids(ids["actor_id"], ids["h"], ids["h2"])["actor_id"])
 
 
 @dataclass(frozen=True)
