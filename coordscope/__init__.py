@@ -11,6 +11,7 @@ options after the data are keyword-only. In a notebook::
     result = cs.audit(events)                            # every stage, ranked tables
     result.clusters.head()
     result.write("audit-out")                            # the output folder and report
+    cs.daily_audit(["today.jsonl"], Path("out"), state="state", horizon=30)  # daily runs
 
 The stages one by one: :func:`read_events` → :func:`actions` → :func:`significance` →
 :func:`describe_clusters` → :func:`bursts` → :func:`write_report`; :func:`detect` counts
@@ -27,14 +28,17 @@ from coordscope._version import __version__
 if TYPE_CHECKING:
     from coordscope.datasets.ingest import IngestResult, ingest, read_events
     from coordscope.datasets.simulate import simulate
+    from coordscope.engine.state import StateStore
     from coordscope.errors import (
         CoordscopeError,
         FormatError,
         InputError,
         ParameterError,
         SchemaError,
+        StateError,
     )
     from coordscope.graphs.clusters import describe_clusters, membership
+    from coordscope.graphs.lineage import track_campaigns
     from coordscope.graphs.scores import cluster_score, rank_clusters
     from coordscope.metrics.evaluate import evaluate
     from coordscope.metrics.scorer import fit_scorer, load_scorer
@@ -42,6 +46,7 @@ if TYPE_CHECKING:
     from coordscope.pipeline import audit, coactions, detect, edges
     from coordscope.report import render_report, write_report
     from coordscope.results import AuditTables, DetectResult
+    from coordscope.runs import daily_audit
     from coordscope.schema import DEFAULT_SIGNALS, EVENT_SCHEMA, SIGNALS, validate_events
     from coordscope.signals.actions import actions
     from coordscope.signals.window import estimate_window
@@ -64,12 +69,15 @@ __all__ = [
     "SchemaError",
     "Significance",
     "SparkAudit",
+    "StateError",
+    "StateStore",
     "__version__",
     "actions",
     "audit",
     "bursts",
     "cluster_score",
     "coactions",
+    "daily_audit",
     "describe_clusters",
     "detect",
     "edges",
@@ -85,6 +93,7 @@ __all__ = [
     "significance",
     "simulate",
     "spark_audit",
+    "track_campaigns",
     "validate_events",
     "write_report",
 ]
@@ -107,11 +116,14 @@ _WHERE: dict[str, str] = {
     "SchemaError": "coordscope.errors",
     "Significance": "coordscope.stats.significance",
     "SparkAudit": "coordscope.spark_runs",
+    "StateError": "coordscope.errors",
+    "StateStore": "coordscope.engine.state",
     "actions": "coordscope.signals.actions",
     "audit": "coordscope.pipeline",
     "bursts": "coordscope.stats.bursts",
     "cluster_score": "coordscope.graphs.scores",
     "coactions": "coordscope.pipeline",
+    "daily_audit": "coordscope.runs",
     "describe_clusters": "coordscope.graphs.clusters",
     "detect": "coordscope.pipeline",
     "edges": "coordscope.pipeline",
@@ -127,6 +139,7 @@ _WHERE: dict[str, str] = {
     "significance": "coordscope.stats.significance",
     "simulate": "coordscope.datasets.simulate",
     "spark_audit": "coordscope.spark_runs",
+    "track_campaigns": "coordscope.graphs.lineage",
     "validate_events": "coordscope.schema",
     "write_report": "coordscope.report",
 }

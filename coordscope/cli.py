@@ -7,6 +7,7 @@ machine-readable summary on stdout; progress goes to stderr, only on a terminal.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
 import re
@@ -31,7 +32,9 @@ from coordscope.datasets.ingest import ingest as ingest_files
 from coordscope.datasets.simulate import SCENARIOS
 from coordscope.datasets.simulate import simulate as run_simulation
 from coordscope.engine.runners import Runner
+from coordscope.engine.state import DEFAULT_HORIZON_DAYS, StateStore
 from coordscope.errors import CoordscopeError, ParameterError
+from coordscope.graphs.lineage import STATUSES
 from coordscope.metrics.evaluate import evaluate as run_evaluate
 from coordscope.metrics.scorer import fit_scorer, load_scorer
 from coordscope.parts import WorkDir
@@ -591,23 +594,52 @@ def audit(
     ] = None,
     engine: _Engine = "local",
     spark_master: _SparkMaster = None,
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            "--state",
+            metavar="STATE_DIR",
+            help="Daily state: add the INPUT events to STATE_DIR (created when missing), "
+            "audit its last --horizon days, keep campaign ids from the last run and write "
+            "changes.parquet. Without INPUT: audit the state as it is.",
+            show_default=False,
+        ),
+    ] = None,
+    horizon: Annotated[
+        int | None,
+        typer.Option(
+            "--horizon",
+            metavar="DAYS",
+            help="With --state: days audited, back from the newest day held. Default: 30.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Find coordinated accounts, clusters and bursts, and write the report.
 
     Runs ingest → signals → significant pairs → clusters → bursts → outputs, and writes
     events.parquet, coactions.parquet, edges.parquet/.csv, nodes.csv, clusters.parquet,
     bursts.parquet, graph.graphml, graph.gexf, report.html and summary.json into OUTPUT.
-    With no INPUT it audits the bundled demo data.
+    With no INPUT it audits the bundled demo data. With --state, the run adds to a daily
+    state and audits its rolling horizon (see `coordscope state`).
     """
     # deferred: the runs pull in scipy.stats and matplotlib (about 1 s to import)
-    from coordscope.runs import run_audit
+    from coordscope.runs import run_audit, run_state_audit
 
+    if horizon is not None and state is None:
+        raise ParameterError("--horizon needs --state")
     loaded = load_scorer(scorer) if scorer is not None else None
     runner = _runner(engine, spark_master)
     show = sys.stderr.isatty() and not as_json
-    result = run_audit(
+    daily: dict[str, Any] = (
+        {}
+        if state is None
+        else {"state": state, "horizon": DEFAULT_HORIZON_DAYS if horizon is None else horizon}
+    )
+    result = (run_audit if state is None else run_state_audit)(
         [str(p) for p in inputs or []],
         output,
+        **daily,
         format=format,
         mapping=parse_mapping(map_ or []),
         progress=_progress if show else None,
@@ -642,9 +674,43 @@ def audit(
         f"{counts['flagged_clusters']:,} of {counts['clusters']:,} clusters flagged "
         f"({counts['flagged_accounts']:,} accounts); {counts['bursts']:,} bursts"
     )
+    if "state" in summary:
+        _print_state_run(summary["state"], result.changes)
     _print_top_clusters(result.clusters)
     _out.print(f"wrote {len(summary['files'])} files to {output}")
     _out.print(f"report: {output / 'report.html'}")
+
+
+def _print_state_run(state: dict[str, Any], changes: pl.DataFrame | None) -> None:
+    """Print what a daily run added to its state, and what changed since the last run."""
+    h = state["horizon"]
+    _out.print(
+        f"state {state['directory']}: added {state['added']:,} events "
+        f"({state['replaced']:,} replaced an earlier version); audited {h['first']} to "
+        f"{h['last']} ({h['events']:,} events, horizon {h['days']} days)"
+    )
+    if changes is None or changes.height == 0:
+        _out.print("since the last run: no campaigns")
+        return
+    order = {s: i for i, s in enumerate(STATUSES)}
+    table = Table(title="since the last run", header_style="bold")
+    for name, justify in (
+        ("campaign", "left"), ("status", "left"), ("cluster", "right"), ("size", "right"),
+        ("added", "right"), ("removed", "right"), ("related", "left"),
+    ):  # fmt: skip
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    rows = sorted(changes.iter_rows(named=True), key=lambda r: (order[r["status"]], r["campaign"]))
+    for r in rows:
+        table.add_row(
+            r["campaign"],
+            r["status"],
+            "" if r["cluster"] is None else str(r["cluster"]),
+            str(r["size"]),
+            f"+{len(r['members_added'])}",
+            f"-{len(r['members_removed'])}",
+            ", ".join(r["related"]),
+        )
+    _out.print(table, markup=False)
 
 
 def _print_top_clusters(clusters: Any, top: int = 10) -> None:
@@ -747,6 +813,124 @@ def fit_scorer_cmd(
     model = fit_scorer(list(outdirs), list(truth), seed=seed)
     model.save(output)
     _out.print(f"wrote {output}: {model.describe()}")
+
+
+@app.command(name="state")
+def state_cmd(
+    state_dir: Annotated[
+        Path, typer.Argument(help="A state directory (audit --state).", show_default=False)
+    ],
+    drop_day: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--drop-day",
+            metavar="YYYY-MM-DD",
+            help="Remove every event of this UTC day from the state (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    prune_before: Annotated[
+        str | None,
+        typer.Option(
+            "--prune-before",
+            metavar="YYYY-MM-DD",
+            help="Remove every event of the days before this UTC date.",
+            show_default=False,
+        ),
+    ] = None,
+    horizon: Annotated[
+        int | None,
+        typer.Option(
+            "--horizon",
+            metavar="DAYS",
+            help="The horizon to show. Default: the last run's, else 30.",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the description as JSON.")] = False,
+) -> None:
+    """Show a daily state: days held, events per day, the horizon, size on disk.
+
+    With --drop-day or --prune-before, remove those days first (one atomic change; the
+    campaign registry is kept). A state in use by a running audit is refused.
+    """
+    changing = bool(drop_day) or prune_before is not None
+    if horizon is not None and horizon < 1:
+        raise ParameterError(f"--horizon must be >= 1 day, got {horizon}")
+    with StateStore(state_dir, create=False) as store:
+        dropped = 0
+        if changing:
+            for day in drop_day or []:
+                dropped += store.drop_day(_iso_day(day, "--drop-day"))
+            if prune_before is not None:
+                dropped += store.prune_before(_iso_day(prune_before, "--prune-before"))
+            store.commit()
+        m = store.committed
+        runs = m.runs
+        shown = horizon or (runs[-1]["horizon_days"] if runs else DEFAULT_HORIZON_DAYS)
+        in_horizon = m.horizon(shown)
+        registry = store.campaigns()
+        info: dict[str, Any] = {
+            "directory": str(store.path),
+            "generation": m.generation,
+            "days": {d: m.days[d]["events"] for d in sorted(m.days)},
+            "events": sum(v["events"] for v in m.days.values()),
+            "horizon": {
+                "days": shown,
+                "first": in_horizon[0] if in_horizon else None,
+                "last": in_horizon[-1] if in_horizon else None,
+                "events": sum(m.days[d]["events"] for d in in_horizon),
+            },
+            "size_bytes": store.size_bytes(),
+            "campaigns": {
+                "active": int(registry["active"].sum()) if registry is not None else 0,
+                "known": registry.height if registry is not None else 0,
+            },
+            "last_run": runs[-1] if runs else None,
+            "dropped_events": dropped,
+        }
+    if as_json:
+        sys.stdout.write(json.dumps(info, indent=2, sort_keys=True) + "\n")
+        return
+    if changing:
+        _out.print(f"removed {dropped:,} events")
+    if not m.days:
+        _out.print(f"{store.path}: no events held (generation {m.generation})")
+        return
+    table = Table(title=f"{store.path}: {len(m.days)} days held", header_style="bold")
+    table.add_column("day")
+    table.add_column("events", justify="right")
+    table.add_column("in horizon")
+    for day in sorted(m.days):
+        table.add_row(day, f"{m.days[day]['events']:,}", "yes" if day in in_horizon else "")
+    _out.print(table, markup=False)
+    h = info["horizon"]
+    _out.print(
+        f"{info['events']:,} events; horizon {shown} days: {h['first']} to {h['last']} "
+        f"({h['events']:,} events); {_size(info['size_bytes'])} on disk; "
+        f"{info['campaigns']['active']} active campaigns ({info['campaigns']['known']} known)"
+    )
+    if runs:
+        last = runs[-1]
+        _out.print(f"last run: as of {last['as_of']}, wrote {last['output']}")
+
+
+def _iso_day(text: str, flag: str) -> str:
+    """Check a YYYY-MM-DD date given on the command line."""
+    try:
+        return dt.date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise ParameterError(f"{flag} must be a date YYYY-MM-DD, got '{text}'") from None
+
+
+def _size(n: int) -> str:
+    """Return a byte count for people (1.2 GB)."""
+    value = float(n)
+    for unit in ("B", "kB", "MB"):
+        if value < 1000:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} GB"
 
 
 @app.command(name="window", epilog=_FORMAT_EPILOG)

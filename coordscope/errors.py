@@ -14,6 +14,7 @@ __all__ = [
     "InputError",
     "ParameterError",
     "SchemaError",
+    "StateError",
 ]
 
 
@@ -69,3 +70,7 @@ class ParameterError(CoordscopeError, ValueError):
 
 class EngineError(CoordscopeError):
     """The engine asked for cannot run here (an optional extra or Java is missing)."""
+
+
+class StateError(CoordscopeError):
+    """A daily state directory cannot be used: in use, damaged, or of another version."""

@@ -30,7 +30,8 @@ __all__ = ["EDGES_CSV_ROWS", "OUTPUT_FILES", "AuditResult", "write_audit", "writ
 EDGES_CSV_ROWS: Final = 1_000_000
 
 #: Files of an audit folder, in the order they are written (``summary.json`` last, so a
-#: folder with a summary is complete; ``rejects.csv`` only when records were rejected).
+#: folder with a summary is complete; ``rejects.csv`` only when records were rejected,
+#: ``changes.parquet`` after ``bursts.parquet`` only with a daily state).
 OUTPUT_FILES: Final = (
     "events.parquet",
     "coactions.parquet",
@@ -120,6 +121,10 @@ def write_audit(result: AuditTables, directory: Path, *, report: bool = True) ->
     written.append(write_table(result.nodes, directory / "nodes.csv"))
     written.append(write_table(result.clusters, directory / "clusters.parquet"))
     written.append(write_table(result.bursts, directory / "bursts.parquet"))
+    if result.changes is not None:
+        written.append(write_table(result.changes, directory / "changes.parquet"))
+    elif (directory / "changes.parquet").exists():  # a daily run's, not this run's
+        (directory / "changes.parquet").unlink()
     graph_nodes, graph_edges = graph_tables(result.nodes, result.significant_edges)
     written.append(write_graphml(graph_nodes, graph_edges, directory / "graph.graphml"))
     written.append(write_gexf(graph_nodes, graph_edges, directory / "graph.gexf"))

@@ -10,6 +10,7 @@ node and edge tables, and returns an :class:`~coordscope.outputs.AuditResult`.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -26,17 +27,18 @@ from coordscope.engine.runners import LocalRunner, Runner
 from coordscope.engine.tables import pair_tables
 from coordscope.errors import ParameterError
 from coordscope.graphs.clusters import describe_clusters, membership
+from coordscope.graphs.lineage import track_campaigns
 from coordscope.graphs.scores import ClusterScorer, score_clusters
 from coordscope.graphs.tables import degree_nodes, edges_with_clusters, node_table
 from coordscope.outputs import AuditResult
 from coordscope.parts import WorkDir
 from coordscope.results import DetectResult
-from coordscope.schema import BURST_SCHEMA, EventFrame, TextRule
+from coordscope.schema import BURST_SCHEMA, TS, EventFrame, TextRule
 from coordscope.signals.actions import actions, resolve_signals, runner_action_batches
 from coordscope.stats.bursts import bursts as find_bursts
 from coordscope.stats.significance import significance
 
-__all__ = ["StageHook", "StageTimer", "audit", "coactions", "detect", "edges"]
+__all__ = ["StageHook", "StageTimer", "audit", "coactions", "detect", "edges", "newest_day"]
 
 #: ``hook(name, label)`` returns a context manager entered around each stage: a progress
 #: display (the CLI shows a spinner), a profiler, a logger. ``name`` is the key of the
@@ -210,6 +212,11 @@ def audit(
             events=events,
         )
         clusters = score_clusters(clusters, scorer)
+        # campaign ids of the flagged clusters, all new: a daily state carries them on
+        # (coordscope.runs.run_state_audit)
+        clusters = clusters.with_columns(
+            track_campaigns(clusters, None, as_of=newest_day(events)).ids.alias("campaign")
+        )
         members = membership(clusters)
 
     with stage("bursts", "bursts"):
@@ -286,6 +293,13 @@ def audit(
         actions=acts,
         work=work,
     )
+
+
+def newest_day(events: EventFrame) -> dt.date:
+    """Return the UTC day of the newest event (1970-01-01 when there is none)."""
+    newest = events.lazy().select(pl.col(TS).dt.convert_time_zone("UTC").dt.date().max())
+    day: dt.date | None = newest.collect().item()
+    return dt.date(1970, 1, 1) if day is None else day
 
 
 def detect(

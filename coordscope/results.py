@@ -62,6 +62,10 @@ class AuditTables:
     work : coordscope.parts.WorkDir or None
         The scratch directory holding the spilled pieces and actions, kept as long as
         the result (removed when the result is released).
+    changes : polars.DataFrame or None
+        What changed since the last run of a daily state
+        (:data:`~coordscope.graphs.lineage.CHANGE_SCHEMA`, written as
+        ``changes.parquet``); None for an audit without a state.
     """
 
     events: EventFrame
@@ -74,6 +78,7 @@ class AuditTables:
     rejects: pl.DataFrame | None = None
     actions: pl.DataFrame | pl.LazyFrame | None = None
     work: WorkDir | None = field(default=None, repr=False, compare=False)
+    changes: pl.DataFrame | None = None
 
     @property
     def edges(self) -> pl.DataFrame:

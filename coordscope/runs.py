@@ -1,11 +1,13 @@
 """File-to-folder runs: read export files, run a job, write its output folder.
 
-These are what the CLI commands call: :func:`run_audit` (``coordscope audit``) and
-:func:`run_detect` (``coordscope detect``, in any counting mode).
+These are what the CLI commands call: :func:`run_audit` (``coordscope audit``),
+:func:`run_state_audit` (``coordscope audit --state``: a daily state over a rolling
+horizon) and :func:`run_detect` (``coordscope detect``, in any counting mode).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -19,14 +21,16 @@ from coordscope.compat import detect_cnt, detect_coortweet
 from coordscope.datasets.demo import demo_ingest
 from coordscope.datasets.ingest import ingest
 from coordscope.engine.runners import LocalRunner, Runner
+from coordscope.engine.state import DEFAULT_HORIZON_DAYS, Added, StateStore
 from coordscope.errors import ParameterError
+from coordscope.graphs.lineage import track_campaigns
 from coordscope.outputs import AuditResult, write_audit, write_detect
 from coordscope.parts import PartedTable, WorkDir
 from coordscope.pipeline import StageHook, StageTimer, audit, detect
 from coordscope.results import DetectResult
 from coordscope.schema import EventFrame, TextRule
 
-__all__ = ["MODES", "run_audit", "run_detect"]
+__all__ = ["MODES", "daily_audit", "run_audit", "run_detect", "run_state_audit"]
 
 #: Counting modes of ``coordscope detect``: native pairs, or a reference tool's tables.
 MODES: Final = ("native", "coortweet", "cnt")
@@ -104,18 +108,149 @@ def run_audit(
         with stage("write", "writing outputs and report"):
             write_audit(result, output)
         # the pieces go with the work directory: the result reads the files written
-        for name, attr in (
-            ("edges.parquet", "edge_parts"),
-            ("coactions.parquet", "coaction_parts"),
-        ):
-            written = output / name
-            setattr(result, attr, PartedTable([written], pl.read_parquet_schema(written)))
-        if isinstance(result.events, pl.LazyFrame):
-            result.events = pl.scan_parquet(output / "events.parquet")
-        result.actions = result.work = None  # the spilled actions go with the directory
+        _reread_outputs(result, output)
     finally:
         work.close()
     return result
+
+
+def run_state_audit(
+    inputs: Sequence[str],
+    output: Path,
+    *,
+    state: str | Path,
+    horizon: int = DEFAULT_HORIZON_DAYS,
+    format: str = "auto",
+    mapping: Mapping[str, str] | None = None,
+    progress: StageHook | None = None,
+    work_dir: str | Path | None = None,
+    **options: Any,
+) -> AuditResult:
+    """Add ``inputs`` to a daily state, audit its horizon, write ``output``, commit.
+
+    Parameters
+    ----------
+    inputs : sequence of str
+        Export files whose events are added to the state (re-collected events replace
+        their stored version); empty: audit the state as it is.
+    output : pathlib.Path
+        The output folder; it also gets ``changes.parquet``.
+    state : str or Path
+        The state directory (:class:`~coordscope.engine.state.StateStore`), created when
+        missing.
+    horizon : int, default 30
+        Days audited, counted back from the newest day held (inclusive, calendar days).
+    format, mapping, progress, work_dir, **options
+        As for :func:`run_audit`.
+
+    Returns
+    -------
+    AuditResult
+        As :func:`run_audit`'s, with ``changes`` (what changed since the last run) and
+        the clusters' ``campaign`` ids carried on from the state's registry; its summary
+        gains ``state``.
+
+    Notes
+    -----
+    The state changes only at the end, in one atomic switch of its manifest, after every
+    output file is written: a run that fails or is killed leaves the state as it was.
+    The run holds the state's lock from start to end; a second run is refused.
+    """
+    if horizon < 1:
+        raise ParameterError(f"horizon must be >= 1 day, got {horizon}")
+    stage = StageTimer(progress)
+    ingest_memory = Budget.of(options.get("memory")).memory
+    work = WorkDir(output if work_dir is None else work_dir, prefix=".coordscope-work-")
+    try:
+        with StateStore(state) as store, store.unchanged():
+            read = None
+            with stage("ingest", "reading input"):
+                if inputs:
+                    read = ingest(
+                        list(inputs), format=format, mapping=mapping, memory=ingest_memory,
+                        spill=work,
+                    )  # fmt: skip
+            with stage("state", "adding to the state"):
+                added = store.add(read.events) if read is not None else Added()
+            days = store.pending.horizon(horizon)
+            if not days:
+                raise ParameterError(f"the state {store.path} holds no events: give input files")
+            result = audit(store.scan(days), progress=progress, work_dir=work, **options)
+            as_of = dt.date.fromisoformat(days[-1])
+            lineage = track_campaigns(result.clusters, store.campaigns(), as_of=as_of)
+            result.clusters = result.clusters.with_columns(lineage.ids.alias("campaign"))
+            result.changes = lineage.changes
+            statuses = lineage.changes.group_by("status").len().sort("status")
+            state_summary: dict[str, Any] = {
+                "directory": str(store.path),
+                "generation": store.next_generation,
+                "days_held": len(store.pending.days),
+                "horizon": {
+                    "days": horizon,
+                    "first": days[0],
+                    "last": days[-1],
+                    "days_with_events": len(days),
+                    "events": sum(store.pending.days[d]["events"] for d in days),
+                },
+                "added": added.events,
+                "replaced": added.replaced,
+                "replaced_in_input": added.replaced_in_input,
+                "days_written": added.days,
+                "changes": dict(statuses.iter_rows()),
+                "previous_run": store.committed.runs[-1] if store.committed.runs else None,
+            }
+            result.summary["state"] = state_summary
+            if read is not None:
+                result.summary.update(
+                    rows=dict(read.rows), inputs=read.inputs, ingest_counters=read.counters()
+                )
+            else:
+                result.summary["rows"] = {"input": 0, "accepted": 0, "rejected": 0, "duplicates": 0}
+            result.rejects = read.rejects if read is not None else None
+            timings = result.summary["timings_s"]
+            result.summary["timings_s"] = {
+                "ingest": round(stage.timings["ingest"], 4),
+                "state": round(stage.timings["state"], 4),
+                **timings,
+            }
+            with stage("write", "writing outputs and report"):
+                write_audit(result, output)
+            with stage("commit", "committing the state"):
+                store.set_campaigns(lineage.registry)
+                store.record_run(
+                    {
+                        "as_of": days[-1],
+                        "horizon_days": horizon,
+                        "events": state_summary["horizon"]["events"],
+                        "added": added.events,
+                        "replaced": added.replaced,
+                        "campaigns": int(lineage.ids.drop_nulls().len()),
+                        "changes": state_summary["changes"],
+                        "output": str(output),
+                    }
+                )
+                store.commit()
+        _reread_outputs(result, output)
+    finally:
+        work.close()
+    return result
+
+
+#: The Python name of ``coordscope audit --state``.
+daily_audit = run_state_audit
+
+
+def _reread_outputs(result: AuditResult, output: Path) -> None:
+    """Point the result at the files written (the spill files go with the work dir)."""
+    for name, attr in (
+        ("edges.parquet", "edge_parts"),
+        ("coactions.parquet", "coaction_parts"),
+    ):
+        written = output / name
+        setattr(result, attr, PartedTable([written], pl.read_parquet_schema(written)))
+    if isinstance(result.events, pl.LazyFrame):
+        result.events = pl.scan_parquet(output / "events.parquet")
+    result.actions = result.work = None  # the spilled actions go with the directory
 
 
 def run_detect(

@@ -255,6 +255,9 @@ NODE_SCHEMA: Final[dict[str, pl.DataType]] = {
 #: the 1-based rank.
 CLUSTER_SCHEMA: Final[dict[str, pl.DataType]] = {
     "cluster": pl.Int64(),
+    # stable id of a flagged cluster ("C-YYYYMMDD-xxxxxx"), kept across daily runs by
+    # member overlap (coordscope.graphs.lineage); null when not flagged
+    "campaign": pl.String(),
     "members": pl.List(pl.String()),
     "size": pl.UInt32(),
     "n_edges": pl.UInt64(),  # significant edges inside the cluster

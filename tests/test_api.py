@@ -639,7 +639,13 @@ def test_the_stages_compose_into_audit(tables: Tables, name: str) -> None:
     described = cs.describe_clusters(
         sig.groups, edges=sig.edges, evidence=sig.evidence, actions=acts, events=events
     )
-    assert_frame_equal(cs.rank_clusters(described), result.clusters)
+    assert_frame_equal(
+        cs.rank_clusters(described), result.clusters.with_columns(campaign=pl.lit(None, pl.String))
+    )
+    # the flagged clusters, and only they, have campaign ids, all new
+    flagged = result.clusters["significant"]
+    assert result.clusters["campaign"].is_not_null().to_list() == flagged.to_list()
+    assert result.clusters["campaign"].str.starts_with("C-").fill_null(True).all()
     assert_series_equal(cs.cluster_score(result.clusters), result.clusters["score"])
     members = cs.membership(result.clusters)
     assert_frame_equal(cs.bursts(acts, window=WINDOW, membership=members), result.bursts)

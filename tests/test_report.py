@@ -168,6 +168,7 @@ def make_result(**values: str) -> AuditResult:
     clusters = pl.DataFrame(
         {
             "cluster": [1],
+            "campaign": ["C-20240301-abcdef"],
             "members": [sorted(ids[:3])],
             "size": [3],
             "n_edges": [3],

@@ -53,6 +53,7 @@ def synthetic_clusters(seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
     pvalue = np.clip(10.0 ** (-np.exp(1.5 + 1.5 * strong)), 1e-300, 1.0)
     rows: dict[str, Any] = {
         "cluster": np.arange(1, n + 1),
+        "campaign": [None] * n,
         "members": groups,
         "size": size,
         "n_edges": size,

@@ -260,6 +260,7 @@ def describe_clusters(
         .otherwise(0.0)
         .alias("mean_degree"),
         pl.lit(None, dtype=pl.Float64).alias("score"),
+        pl.lit(None, dtype=pl.String).alias("campaign"),  # given once ranked
     )
     return out.select([pl.col(c).cast(t) for c, t in CLUSTER_SCHEMA.items()])
 

@@ -29,6 +29,7 @@ import polars as pl
 
 from coordscope._output import atomic_write
 from coordscope.errors import ParameterError
+from coordscope.graphs.lineage import STATUSES
 from coordscope.report import _data, _plots
 from coordscope.results import AuditTables
 from coordscope.schema import ACTOR_ID, ACTOR_NAME, KIND, TS, EventFrame
@@ -147,6 +148,7 @@ def _context(result: AuditTables, top: int) -> dict[str, Any]:
         "window": f"{window:g}",
     }
     ctx.update(_read_section(result, summary))
+    ctx.update(_changes_section(result.changes, summary))
     ctx["parameters"] = [(_text(k), _value(v)) for k, v in params.items()]
     counts = summary.get("counts")
     ctx["counts"] = (
@@ -222,10 +224,57 @@ def _read_section(result: AuditTables, summary: Mapping[str, Any]) -> dict[str, 
     }
 
 
+def _changes_section(changes: pl.DataFrame | None, summary: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the "Since the last run" section of a daily run (``changes`` None: none)."""
+    if changes is None:
+        return {"changes": None}
+    state = summary.get("state")
+    state = state if isinstance(state, Mapping) else {}
+    horizon = state.get("horizon")
+    horizon = horizon if isinstance(horizon, Mapping) else {}
+    previous = state.get("previous_run")
+    order = {s: i for i, s in enumerate(STATUSES)}
+    rows = sorted(
+        changes.iter_rows(named=True),
+        key=lambda r: (order.get(r["status"], len(order)), r["cluster"] or 0, r["campaign"]),
+    )
+    counts = changes.group_by("status").len()
+    return {
+        "changes": [
+            {
+                "campaign": _text(r["campaign"]),
+                "status": _text(r["status"]),
+                "rank": "" if r["cluster"] is None else str(r["cluster"]),
+                "size": f"{r['size'] or 0:,}",
+                "previous_size": "" if r["previous_size"] is None else f"{r['previous_size']:,}",
+                "added": f"+{len(r['members_added'] or [])}",
+                "removed": f"−{len(r['members_removed'] or [])}",
+                "related": ", ".join(_text(x) for x in r["related"] or []),
+                "first_seen": _text(r["first_seen"]),
+                "last_seen": _text(r["last_seen"]),
+            }
+            for r in rows
+        ],
+        "status_counts": sorted(
+            ((_text(s), int(n)) for s, n in counts.iter_rows()),
+            key=lambda sn: order.get(sn[0], len(order)),
+        ),
+        "state_dir": _text(state.get("directory", "")),
+        "state_added": f"{_number(state.get('added'), 0):,.0f}",
+        "state_replaced": f"{_number(state.get('replaced'), 0):,.0f}",
+        "horizon_first": _text(horizon.get("first", "")),
+        "horizon_last": _text(horizon.get("last", "")),
+        "horizon_days": _text(horizon.get("days", "")),
+        "horizon_events": f"{_number(horizon.get('events'), 0):,.0f}",
+        "previous_as_of": _text(_get(previous, "as_of")) if isinstance(previous, Mapping) else "",
+    }
+
+
 def _cluster_rows(shown: pl.DataFrame) -> list[dict[str, str]]:
     return [
         {
             "rank": str(r["cluster"]),
+            "campaign": _text(r.get("campaign") or ""),
             "score": _num(r["score"]),
             "significant": "yes" if r["significant"] else "no",
             "qvalue": _p(r["qvalue"]),
@@ -335,6 +384,7 @@ def _cluster_blocks(
 
 def _cluster_facts(r: Mapping[str, Any]) -> list[tuple[str, str]]:
     return [
+        ("campaign", _text(r.get("campaign") or "— (not flagged)")),
         ("score", _num(r["score"])),
         ("significant", "yes" if r["significant"] else "no"),
         ("group test", f"{_num(r['statistic'])} observed vs {_num(r['expected'])} expected"),
