@@ -14,6 +14,7 @@ import datetime as dt
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +38,19 @@ from coordscope.schema import BURST_SCHEMA, TS, EventFrame, TextRule
 from coordscope.signals.actions import actions, resolve_signals, runner_action_batches
 from coordscope.stats.bursts import bursts as find_bursts
 from coordscope.stats.significance import significance
+from coordscope.stats.stored import Block, StoredPairs
 
-__all__ = ["StageHook", "StageTimer", "audit", "coactions", "detect", "edges", "newest_day"]
+__all__ = [
+    "KeptDay",
+    "KeptDays",
+    "StageHook",
+    "StageTimer",
+    "audit",
+    "coactions",
+    "detect",
+    "edges",
+    "newest_day",
+]
 
 #: ``hook(name, label)`` returns a context manager entered around each stage: a progress
 #: display (the CLI shows a spinner), a profiler, a logger. ``name`` is the key of the
@@ -69,6 +81,44 @@ class StageTimer:
         trim_freed_memory()  # the next stage starts from what is in use
 
 
+@dataclass(frozen=True)
+class KeptDay:
+    """What a daily state kept of one day of the audited events (:mod:`coordscope.daily`).
+
+    Attributes
+    ----------
+    first_event : int
+        The row, in the audited events, of the day's first event.
+    actions : dict of str to (Path, int)
+        Per row-local signal: the day's actions (``event`` counted from the day's first
+        event) and their number.
+    partials, checks : pathlib.Path
+        The day's pair partials and the units they hold
+        (:func:`coordscope.stats.stored.day_pairs`).
+    partial_rows : int
+        Rows of ``partials``.
+    """
+
+    first_event: int
+    actions: dict[str, tuple[Path, int]]
+    partials: Path
+    checks: Path
+    partial_rows: int
+
+
+@dataclass(frozen=True)
+class KeptDays:
+    """What a daily state kept of the audited days, in day order, and with which windows."""
+
+    days: list[KeptDay]
+    windows: dict[str, float]
+
+    @property
+    def signals(self) -> set[str]:
+        """The signals whose actions were kept (every day has them all)."""
+        return set(self.days[0].actions) if self.days else set()
+
+
 def audit(
     events: EventFrame,
     *,
@@ -85,6 +135,7 @@ def audit(
     work_dir: str | Path | WorkDir | None = None,
     progress: StageHook | None = None,
     runner: Runner | None = None,
+    kept: KeptDays | None = None,
 ) -> AuditResult:
     """Find coordinated accounts, clusters and bursts in canonical events.
 
@@ -132,6 +183,11 @@ def audit(
         Who makes the actions and counts the pairs: threads of this process (the
         default, :class:`~coordscope.engine.runners.LocalRunner`) or Spark
         (:class:`~coordscope.engine.spark.SparkRunner`). The results do not depend on it.
+    kept : KeptDays, optional
+        What a daily state kept of the days of ``events`` (which must be those days'
+        events, in day order): their actions are read rather than made, and their pair
+        partials stand for the units they hold exactly. The results do not depend on it
+        (:mod:`coordscope.daily` makes it).
 
     Returns
     -------
@@ -178,14 +234,20 @@ def audit(
         files: dict[str, list[Path]] = {}
         action_counts: dict[str, int] = {}
         slice_rows = max(1 << 16, budget.memory // 1024)
+        reused = kept.signals if kept is not None and pseudonymize is None else set()
         for s in sorted(chosen, key=lambda s: s != "co_similar"):
             files[s], action_counts[s] = [], 0
+            if kept is not None and s in reused:
+                files[s] = [_kept_actions(day, s, work) for day in kept.days]
+                action_counts[s] = sum(day.actions[s][1] for day in kept.days)
+                continue
             for part in runner_action_batches(runner, events, signal=s, rows=slice_rows, work=work):
                 action_counts[s] += part.height
                 files[s].append(work.spill_table(part, f"actions-{s}"))
                 del part
         action_counts = {s: action_counts[s] for s in chosen}
         acts = pl.scan_parquet([f for s in chosen for f in files[s]])
+        stored = _stored_pairs(kept, chosen, action_counts) if kept and reused else None
 
     with stage("significance", "co-actions and significance"):
         sig = significance(
@@ -197,6 +259,7 @@ def audit(
             budget=budget.after(held_bytes(events)),
             work=work,
             runner=runner,
+            stored=stored,
         )
     for name, took in sig.timings.items():
         stage.timings[f"significance.{name}"] = took
@@ -215,7 +278,7 @@ def audit(
         # campaign ids of the flagged clusters, all new: a daily state carries them on
         # (coordscope.runs.run_state_audit)
         clusters = clusters.with_columns(
-            track_campaigns(clusters, None, as_of=newest_day(events)).ids.alias("campaign")
+            track_campaigns(clusters, as_of=newest_day(events)).ids.alias("campaign")
         )
         members = membership(clusters)
 
@@ -292,6 +355,36 @@ def audit(
         rejects=None,
         actions=acts,
         work=work,
+    )
+
+
+def _kept_actions(day: KeptDay, signal: str, work: WorkDir) -> Path:
+    """Spill a day's kept actions of ``signal`` with ``event`` counted in the audited events."""
+    path, _ = day.actions[signal]
+    part = pl.read_parquet(path).with_columns(
+        (pl.col("event").cast(pl.Int64) + day.first_event).cast(pl.UInt32)
+    )
+    return work.spill_table(part, f"actions-{signal}")
+
+
+def _stored_pairs(kept: KeptDays, chosen: Sequence[str], counts: Mapping[str, int]) -> StoredPairs:
+    """Place the kept days' actions in the audited actions' rows (signals, then days)."""
+    blocks: list[Block] = []
+    at = 0
+    for s in chosen:
+        if s in kept.signals:
+            for i, day in enumerate(kept.days):
+                rows = day.actions[s][1]
+                blocks.append(Block(day=i, signal=s, start=at, rows=rows))
+                at += rows
+        else:
+            at += counts[s]
+    return StoredPairs(
+        blocks=blocks,
+        partials=[day.partials for day in kept.days],
+        checks=[day.checks for day in kept.days],
+        windows={s: w for s, w in kept.windows.items() if s in kept.signals},
+        n_partials=sum(day.partial_rows for day in kept.days),
     )
 
 

@@ -105,7 +105,7 @@ class AuditTables:
             return self.coaction_parts.head(0)
         ids = self.clusters["members"].explode().unique().drop_nulls()
         return self.coaction_parts.filter(
-            pl.col("actor_a").is_in(ids) & pl.col("actor_b").is_in(ids)
+            pl.col("actor_a").is_in(ids.implode()) & pl.col("actor_b").is_in(ids.implode())
         )
 
 

@@ -18,6 +18,7 @@ import polars as pl
 from coordscope._version import __version__
 from coordscope.budget import Budget
 from coordscope.compat import detect_cnt, detect_coortweet
+from coordscope.daily import keep_days
 from coordscope.datasets.demo import demo_ingest
 from coordscope.datasets.ingest import ingest
 from coordscope.engine.runners import LocalRunner, Runner
@@ -26,7 +27,7 @@ from coordscope.errors import ParameterError
 from coordscope.graphs.lineage import track_campaigns
 from coordscope.outputs import AuditResult, write_audit, write_detect
 from coordscope.parts import PartedTable, WorkDir
-from coordscope.pipeline import StageHook, StageTimer, audit, detect
+from coordscope.pipeline import KeptDays, StageHook, StageTimer, audit, detect
 from coordscope.results import DetectResult
 from coordscope.schema import EventFrame, TextRule
 
@@ -175,9 +176,22 @@ def run_state_audit(
             days = store.pending.horizon(horizon)
             if not days:
                 raise ParameterError(f"the state {store.path} holds no events: give input files")
-            result = audit(store.scan(days), progress=progress, work_dir=work, **options)
+            kept: KeptDays | None = None
+            made: list[str] = []
+            if options.get("pseudonymize") is None:  # kept actions hold the ids as read
+                with stage("keep", "counting the new days"):
+                    kept, made = keep_days(
+                        store,
+                        days,
+                        signals=options.get("signals"),
+                        window=options.get("window", 60.0),
+                        windows=options.get("windows"),
+                        budget=Budget.of(options.get("memory"), options.get("workers")),
+                        work=work,
+                    )
+            result = audit(store.scan(days), progress=progress, work_dir=work, kept=kept, **options)
             as_of = dt.date.fromisoformat(days[-1])
-            lineage = track_campaigns(result.clusters, store.campaigns(), as_of=as_of)
+            lineage = track_campaigns(result.clusters, registry=store.campaigns(), as_of=as_of)
             result.clusters = result.clusters.with_columns(lineage.ids.alias("campaign"))
             result.changes = lineage.changes
             statuses = lineage.changes.group_by("status").len().sort("status")
@@ -196,6 +210,8 @@ def run_state_audit(
                 "replaced": added.replaced,
                 "replaced_in_input": added.replaced_in_input,
                 "days_written": added.days,
+                "days_counted": made,
+                "days_reused": len(days) - len(made) if kept is not None else 0,
                 "changes": dict(statuses.iter_rows()),
                 "previous_run": store.committed.runs[-1] if store.committed.runs else None,
             }
@@ -209,8 +225,7 @@ def run_state_audit(
             result.rejects = read.rejects if read is not None else None
             timings = result.summary["timings_s"]
             result.summary["timings_s"] = {
-                "ingest": round(stage.timings["ingest"], 4),
-                "state": round(stage.timings["state"], 4),
+                **{k: round(v, 4) for k, v in stage.timings.items()},
                 **timings,
             }
             with stage("write", "writing outputs and report"):

@@ -172,6 +172,7 @@ DATA_PARAMETERS = {
     "fit_scorer": 2,  # (results, truths)
     "write_report": 2,  # (result, path)
     "spark_audit": 3,  # (session, events, output)
+    "daily_audit": 2,  # (inputs, output)
     "AuditResult.write": 2,  # (self, directory)
     "AuditResult.cluster_evidence": 2,  # (self, cluster)
     "AuditResult.to_networkx": 1,  # (self)

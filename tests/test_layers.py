@@ -41,6 +41,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("coordscope.metrics",),
     ("coordscope.outputs",),
     ("coordscope.pipeline",),
+    ("coordscope.daily",),
     ("coordscope.runs",),
     ("coordscope.cli", "coordscope.__main__", "coordscope"),
 )

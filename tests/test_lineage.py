@@ -42,9 +42,7 @@ def test_campaign_id_is_the_day_and_a_digest_of_the_sorted_members() -> None:
 
 
 def test_first_run_every_flagged_cluster_is_new_and_unflagged_have_no_id() -> None:
-    out = track_campaigns(
-        clusters(["a", "b", "c"], ["x", "y"], flagged=[True, False]), None, as_of=D1
-    )
+    out = track_campaigns(clusters(["a", "b", "c"], ["x", "y"], flagged=[True, False]), as_of=D1)
     assert out.ids.to_list() == [campaign_id(["a", "b", "c"], D1), None]
     assert out.changes.schema == pl.Schema(CHANGE_SCHEMA)
     row = out.changes.row(0, named=True)
@@ -60,14 +58,15 @@ def test_first_run_every_flagged_cluster_is_new_and_unflagged_have_no_id() -> No
 def test_grown_shrunk_continuing_and_ended() -> None:
     first = track_campaigns(
         clusters(["a", "b", "c", "d"], ["e", "f", "g"], ["p", "q", "r"], ["s", "t", "u"]),
-        None,
         as_of=D1,
     )
     a, e, p, s = first.ids.to_list()
     # a: +h (grown); e: -g (shrunk); p: r swapped for z (continuing); s: gone (ended).
     # Ranks change: the ids follow the members.
     second = track_campaigns(
-        clusters(["p", "q", "z"], ["a", "b", "c", "d", "h"], ["e", "f"]), first.registry, as_of=D2
+        clusters(["p", "q", "z"], ["a", "b", "c", "d", "h"], ["e", "f"]),
+        registry=first.registry,
+        as_of=D2,
     )
     assert second.ids.to_list() == [p, a, e]
     rows = by_id(second.changes)
@@ -89,16 +88,16 @@ def test_grown_shrunk_continuing_and_ended() -> None:
     registry = {r["campaign"]: r for r in second.registry.iter_rows(named=True)}
     assert registry[s]["active"] is False and registry[a]["active"] is True
     # an ended campaign that comes back is not revived: it is new (ids link runs in a row)
-    third = track_campaigns(clusters(["s", "t", "u"]), second.registry, as_of=D3)
+    third = track_campaigns(clusters(["s", "t", "u"]), registry=second.registry, as_of=D3)
     assert third.changes.filter(pl.col("cluster") == 1)["status"].to_list() == ["new"]
     assert third.ids.to_list() == [campaign_id(["s", "t", "u"], D3)]
 
 
 def test_merge_keeps_the_best_linked_id_and_names_the_absorbed() -> None:
-    first = track_campaigns(clusters(["a", "b", "c", "d"], ["e", "f", "g"]), None, as_of=D1)
+    first = track_campaigns(clusters(["a", "b", "c", "d"], ["e", "f", "g"]), as_of=D1)
     a, e = first.ids.to_list()
     second = track_campaigns(
-        clusters(["a", "b", "c", "d", "e", "f", "g"]), first.registry, as_of=D2
+        clusters(["a", "b", "c", "d", "e", "f", "g"]), registry=first.registry, as_of=D2
     )
     assert second.ids.to_list() == [a]  # four shared members beat three
     rows = by_id(second.changes)
@@ -109,10 +108,10 @@ def test_merge_keeps_the_best_linked_id_and_names_the_absorbed() -> None:
 
 
 def test_split_keeps_the_id_on_the_larger_part() -> None:
-    first = track_campaigns(clusters(["a", "b", "c", "d", "e", "f", "g"]), None, as_of=D1)
+    first = track_campaigns(clusters(["a", "b", "c", "d", "e", "f", "g"]), as_of=D1)
     (a,) = first.ids.to_list()
     second = track_campaigns(
-        clusters(["e", "f", "g"], ["a", "b", "c", "d"]), first.registry, as_of=D2
+        clusters(["e", "f", "g"], ["a", "b", "c", "d"]), registry=first.registry, as_of=D2
     )
     new = campaign_id(["e", "f", "g"], D2)
     assert second.ids.to_list() == [new, a]
@@ -124,25 +123,25 @@ def test_split_keeps_the_id_on_the_larger_part() -> None:
 
 
 def test_overlap_below_half_of_the_smaller_is_not_a_link() -> None:
-    first = track_campaigns(clusters(["a", "b", "c", "d", "e"]), None, as_of=D1)
+    first = track_campaigns(clusters(["a", "b", "c", "d", "e"]), as_of=D1)
     # two of five shared: 0.4 < 0.5
-    second = track_campaigns(clusters(["a", "b", "x", "y", "z"]), first.registry, as_of=D2)
+    second = track_campaigns(clusters(["a", "b", "x", "y", "z"]), registry=first.registry, as_of=D2)
     assert sorted(second.changes["status"].to_list()) == ["ended", "new"]
     # three of five: linked
-    third = track_campaigns(clusters(["a", "b", "c", "y", "z"]), first.registry, as_of=D2)
+    third = track_campaigns(clusters(["a", "b", "c", "y", "z"]), registry=first.registry, as_of=D2)
     assert third.changes["status"].to_list() == ["continuing"]
     # a single shared member never links, whatever the sizes
-    fourth = track_campaigns(clusters(["a", "x"]), first.registry, as_of=D2)
+    fourth = track_campaigns(clusters(["a", "x"]), registry=first.registry, as_of=D2)
     assert sorted(fourth.changes["status"].to_list()) == ["ended", "new"]
 
 
 def test_an_id_taken_before_gets_a_serial() -> None:
-    first = track_campaigns(clusters(["a", "b", "c"]), None, as_of=D4)
-    ended = track_campaigns(clusters(), first.registry, as_of=D4)
-    again = track_campaigns(clusters(["a", "b", "c"]), ended.registry, as_of=D4)
+    first = track_campaigns(clusters(["a", "b", "c"]), as_of=D4)
+    ended = track_campaigns(clusters(), registry=first.registry, as_of=D4)
+    again = track_campaigns(clusters(["a", "b", "c"]), registry=ended.registry, as_of=D4)
     assert again.ids.to_list() == [campaign_id(["a", "b", "c"], D4) + "-2"]
 
 
 def test_bad_overlap() -> None:
     with pytest.raises(ValueError, match="min_overlap"):
-        track_campaigns(clusters(["a", "b"]), None, as_of=D1, min_overlap=0.0)
+        track_campaigns(clusters(["a", "b"]), as_of=D1, min_overlap=0.0)

@@ -53,6 +53,12 @@ def frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
 # -- the store ------------------------------------------------------------------------------
 
 
+def manifest_files(state: Path) -> list[str]:
+    """Every file the state's manifest names."""
+    with StateStore(state) as store:
+        return sorted(store.committed.files())
+
+
 def test_events_are_stored_by_utc_day_sorted(tmp_path: Path) -> None:
     rows = [
         ev("3", "b", DAY0 + dt.timedelta(hours=30)),
@@ -277,6 +283,41 @@ def test_daily_runs_equal_one_audit_of_the_horizon(week: list[Path], tmp_path: P
         assert_frame_equal(daily.bursts, other.bursts)
         assert_frame_equal(daily.clusters.drop("campaign"), other.clusters.drop("campaign"))
     assert daily.summary["state"]["horizon"]["first"] == "2024-03-02"
+    # the daily run counted its own day only, and took the others' pairs from the state
+    assert daily.summary["state"]["days_counted"] == ["2024-03-04"]
+    assert daily.summary["state"]["days_reused"] == 2
+    assert daily.summary["counts"]["significance"]["units_from_kept_partials"] > 100
+    assert plain.summary["counts"]["significance"]["units_from_kept_partials"] == 0
+
+
+def test_what_is_kept_is_made_again_when_a_day_or_the_parameters_change(
+    week: list[Path], tmp_path: Path
+) -> None:
+    state = tmp_path / "st"
+    first = run_state_audit([str(p) for p in week[:3]], tmp_path / "o", state=state, horizon=3)
+    assert first.summary["state"]["days_counted"] == ["2024-03-01", "2024-03-02", "2024-03-03"]
+    # a re-collection of day 2 (every event again, one text edited)
+    again = pl.read_parquet(week[1]).with_columns(
+        pl.when(pl.int_range(pl.len()) == 0).then(pl.lit("edited")).otherwise("text").alias("text")
+    )
+    again.write_parquet(tmp_path / "again.parquet")
+    second = run_state_audit(
+        [str(tmp_path / "again.parquet")], tmp_path / "o", state=state, horizon=3
+    )
+    assert second.summary["state"]["replaced"] == again.height
+    assert second.summary["state"]["days_counted"] == ["2024-03-02"]
+    # another window: every day is counted again, and the result is the plain audit's
+    third = run_state_audit([], tmp_path / "o", state=state, horizon=3, window=30.0)
+    assert third.summary["state"]["days_counted"] == ["2024-03-01", "2024-03-02", "2024-03-03"]
+    assert third.summary["rows"] == {"input": 0, "accepted": 0, "rejected": 0, "duplicates": 0}
+    with StateStore(state) as store:
+        events = store.scan(sorted(store.committed.days)).collect()
+    assert events.height == sum(pl.read_parquet(p).height for p in week[:3])
+    assert events.filter(pl.col("text") == "edited").height == 1
+    events.write_parquet(tmp_path / "all.parquet")
+    plain = run_audit([str(tmp_path / "all.parquet")], tmp_path / "plain", window=30.0)
+    assert_frame_equal(third.edges, plain.edges)
+    assert_frame_equal(third.clusters.drop("campaign"), plain.clusters.drop("campaign"))
 
 
 def test_state_cli(week: list[Path], tmp_path: Path) -> None:
@@ -399,7 +440,9 @@ def test_a_run_killed_mid_write_leaves_a_state_the_next_run_accepts(
     assert result.summary["state"]["added"] == pl.read_parquet(week[3]).height
     files_after = sorted(str(p.relative_to(state)) for p in state.rglob("*.parquet"))
     assert "events/2024-03-04.g4.parquet" in files_after
-    assert set(files_after) - set(files_before) == {
-        "events/2024-03-04.g4.parquet",
-        "campaigns/g4.parquet",
-    }
+    new = set(files_after) - set(files_before)
+    assert {"events/2024-03-04.g4.parquet", "campaigns/g4.parquet"} <= new
+    # the day's kept actions (four signals), partials and checks; nothing else
+    kept = {f for f in new if f.startswith("kept/2024-03-04.g4.")}
+    assert len(kept) == 6 and new == kept | {"events/2024-03-04.g4.parquet", "campaigns/g4.parquet"}
+    assert set(files_after) == set(manifest_files(state))

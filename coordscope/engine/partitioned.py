@@ -43,7 +43,7 @@ from __future__ import annotations
 import itertools
 import math
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, TypeVar
@@ -707,6 +707,17 @@ class LocalPairEngine:
 
         with thread_pool(self.budget.workers) as pool:
             list(pool.map(task, spans))
+        self._drain()
+
+    def add_partials(self, frames: Iterable[pl.DataFrame]) -> None:
+        """Take partial rows counted elsewhere (kept from an earlier run), after :meth:`add`.
+
+        Each frame holds :data:`PARTIAL_SCHEMA` rows; they are routed to their pair
+        partitions as a task's would be, and reduced with the others.
+        """
+        for frame in frames:
+            if frame.height:
+                self._spill(iter([frame]))
         self._drain()
 
     def _spill(self, frames: Iterator[pl.DataFrame]) -> None:

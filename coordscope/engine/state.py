@@ -9,6 +9,8 @@ defines it) and a ``manifest.json`` naming the files in use::
       manifest.json              the only file read to know what the state holds
       lock                       held (``flock``) by the run using the state
       events/DAY.gN.parquet      the events of one day, as of generation N
+      kept/DAY.gN.*.parquet      what audits keep of a day: its actions and pair partials
+                                 (coordscope.daily), for the parameters they were made with
       campaigns/gN.parquet       the campaign registry, as of generation N
 
 Safety. A run writes new files only (named by the generation it will commit), then
@@ -28,6 +30,7 @@ of an identity wins; :class:`Added` counts both.
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as dt
 import fcntl
 import json
@@ -65,6 +68,8 @@ DEFAULT_HORIZON_DAYS: Final = 30
 KEPT_RUNS: Final = 100
 
 _ID_COLUMNS: Final = (PLATFORM, EVENT_ID)
+#: The folders of a state's files (``kept``: what the audits keep of each day).
+_FOLDERS: Final = ("events", "kept", "campaigns")
 
 
 def day_of(ts: pl.Expr) -> pl.Expr:
@@ -109,6 +114,11 @@ class Manifest:
     def files(self) -> set[str]:
         """Return the relative paths of every file this manifest names."""
         named = {v["file"] for v in self.days.values()}
+        for v in self.days.values():
+            kept = v.get("kept")
+            if kept:
+                named.update(str(a["file"]) for a in kept["actions"].values())
+                named.update((str(kept["partials"]), str(kept["checks"])))
         if self.campaigns is not None:
             named.add(self.campaigns)
         return named
@@ -183,7 +193,7 @@ class StateStore:
         elif not self.path.is_dir():
             raise StateError(f"{self.path}: not a directory")
         elif not (self.path / "manifest.json").exists() and any(
-            p.name not in ("lock", "events", "campaigns") for p in self.path.iterdir()
+            p.name not in ("lock", *_FOLDERS) for p in self.path.iterdir()
         ):
             raise StateError(
                 f"{self.path}: not a coordscope state (no manifest.json, and other files); "
@@ -247,10 +257,7 @@ class StateStore:
             manifest = Manifest(
                 generation=int(raw["generation"]),
                 days={
-                    str(dt.date.fromisoformat(d)): {
-                        "file": str(v["file"]),
-                        "events": int(v["events"]),
-                    }
+                    str(dt.date.fromisoformat(d)): _day_entry(v)
                     for d, v in dict(raw["days"]).items()
                 },
                 campaigns=None if raw.get("campaigns") is None else str(raw["campaigns"]),
@@ -266,7 +273,7 @@ class StateStore:
     def _collect_garbage(self) -> None:
         """Remove files no manifest names (left by a run killed before its commit)."""
         keep = self.committed.files()
-        for sub in ("events", "campaigns"):
+        for sub in _FOLDERS:
             folder = self.path / sub
             if folder.is_dir():
                 for p in folder.iterdir():
@@ -429,6 +436,10 @@ class StateStore:
         old = [d for d in self.pending.days if d < cut]
         return sum(self.drop_day(d) for d in old)
 
+    def set_kept(self, day: str, kept: dict[str, Any]) -> None:
+        """Record what was kept of ``day`` (pending; files already written in ``kept/``)."""
+        self.pending.days[day]["kept"] = kept
+
     def set_campaigns(self, registry: pl.DataFrame) -> None:
         """Write the campaign registry (pending)."""
         name = f"campaigns/g{self.next_generation}.parquet"
@@ -452,9 +463,22 @@ class StateStore:
 
 
 def _copy(manifest: Manifest) -> Manifest:
-    return Manifest(
-        generation=manifest.generation,
-        days={d: dict(v) for d, v in manifest.days.items()},
-        campaigns=manifest.campaigns,
-        runs=[dict(r) for r in manifest.runs],
-    )
+    return copy.deepcopy(manifest)
+
+
+def _day_entry(raw: Any) -> dict[str, Any]:
+    """Check and copy one day of a manifest: its events file, count, and what is kept."""
+    entry: dict[str, Any] = {"file": str(raw["file"]), "events": int(raw["events"])}
+    kept = raw.get("kept")
+    if kept is not None:
+        entry["kept"] = {
+            "key": str(kept["key"]),
+            "actions": {
+                str(s): {"file": str(a["file"]), "rows": int(a["rows"])}
+                for s, a in dict(kept["actions"]).items()
+            },
+            "partials": str(kept["partials"]),
+            "partial_rows": int(kept["partial_rows"]),
+            "checks": str(kept["checks"]),
+        }
+    return entry

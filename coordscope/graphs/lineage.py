@@ -115,8 +115,8 @@ def campaign_id(members: list[str], as_of: dt.date) -> str:
 
 def track_campaigns(
     clusters: pl.DataFrame,
-    registry: pl.DataFrame | None,
     *,
+    registry: pl.DataFrame | None = None,
     as_of: dt.date,
     min_overlap: float = MIN_OVERLAP,
 ) -> Lineage:
@@ -126,7 +126,7 @@ def track_campaigns(
     ----------
     clusters : polars.DataFrame
         ``cluster`` (rank), ``members`` (list of account ids) and ``significant``.
-    registry : polars.DataFrame or None
+    registry : polars.DataFrame, optional
         :data:`REGISTRY_SCHEMA` of the previous run (None: the first run, every
         campaign is new).
     as_of : datetime.date

@@ -23,7 +23,7 @@ codes with its half of the split and whether it is a clock co-action
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Final, TypeVar
 
@@ -33,7 +33,7 @@ import polars as pl
 
 from coordscope.budget import Budget
 from coordscope.engine.jit import jit
-from coordscope.engine.partitioned import PairPartition, Sieve
+from coordscope.engine.partitioned import LocalPairEngine, PairPartition, Sieve
 from coordscope.engine.runners import LocalRunner, Runner
 from coordscope.engine.tables import signal_lists
 from coordscope.parts import Piece, WorkDir, scan_piece
@@ -66,6 +66,9 @@ def pair_partitions(
     then: Callable[[PairPartition], T],
     runner: Runner | None = None,
     sieve: Sieve | None = None,
+    covered: npt.NDArray[np.bool_] | None = None,
+    kept: Iterable[pl.DataFrame] = (),
+    kept_rows: int = 0,
 ) -> Iterator[T]:
     """Count co-acting pairs by unit (crowded units aside); run ``then`` on each partition.
 
@@ -95,6 +98,14 @@ def pair_partitions(
     sieve : callable, optional
         Run on each partition where it is reduced, when that is another process
         (:data:`~coordscope.engine.partitioned.Sieve`); ``then`` gets what it keeps.
+    covered : ndarray of bool, optional
+        Units whose pairs are not counted here because ``kept`` holds them (partials
+        kept from an earlier count, :mod:`coordscope.stats.stored`); local runner only.
+    kept : iterable of polars.DataFrame
+        :data:`~coordscope.engine.partitioned.PARTIAL_SCHEMA` rows of the covered units,
+        handed to the engine with the counted ones.
+    kept_rows : int
+        How many rows ``kept`` holds (sizes the pair partitions).
 
     Yields
     ------
@@ -114,6 +125,8 @@ def pair_partitions(
     t = coded["t"].to_numpy()
     chunks = _unit_chunks(k, max(_MIN_CHUNK, budget.task_bytes() // _CHUNK_ACTION_BYTES))
     open_units = ~units.crowded  # a crowded unit's pairs are not enumerated
+    if covered is not None:  # nor are those of units whose kept partials hold them
+        open_units &= ~covered
     windows = [int(w) for w in np.unique(units.w_signal[np.unique(units.key_sig[open_units])])]
 
     def selections() -> Iterator[tuple[int, npt.NDArray[np.int64] | slice]]:
@@ -129,7 +142,7 @@ def pair_partitions(
                 elif m.any():
                     yield w, np.flatnonzero(m) + lo
 
-    n_pairs = _open_pairs(k, t, units, open_units, windows)
+    n_pairs = _open_pairs(k, t, units, open_units, windows) + kept_rows
     engine = (runner or LocalRunner()).pair_engine(
         n_accounts=units.n_accounts, n_pairs=n_pairs, budget=budget, work=work
     )
@@ -138,6 +151,10 @@ def pair_partitions(
         kk = k[sel]
         engine.add(kk, a[sel], t[sel], units.key_sig[kk].astype(np.int64), pos, window=w)
         del kk, pos
+    if covered is not None:
+        if not isinstance(engine, LocalPairEngine):
+            raise TypeError("kept partials need the local pair engine")
+        engine.add_partials(kept)
     yield from engine.reduce_each(then, sieve=sieve)
 
 

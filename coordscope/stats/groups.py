@@ -312,7 +312,7 @@ def _expectation(
     big_x[np.searchsorted(gid, act["g"].to_numpy())] = act["S"].to_numpy() / root
     # evidence rows between two members of the same group, per unit
     members = comm["a"].unique()
-    inner = live.filter(pl.col("a").is_in(members) & pl.col("b").is_in(members))
+    inner = live.filter(pl.col("a").is_in(members.implode()) & pl.col("b").is_in(members.implode()))
     cg = inner.join(comm.rename({"g": "ga"}), on="a").join(
         comm.rename({"a": "b", "g": "gb"}), on="b"
     )

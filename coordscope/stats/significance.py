@@ -145,6 +145,7 @@ from coordscope.stats.pairs import (
     partition_edges,
     rank_edges,
 )
+from coordscope.stats.stored import StoredPairs, covered_units, stored_partials
 from coordscope.stats.units import Units, code_units, scheduled_accounts
 
 __all__ = [
@@ -214,7 +215,7 @@ class Significance:
         """
         ids = accounts.unique()
         return self.evidence_parts.filter(
-            pl.col("actor_a").is_in(ids) & pl.col("actor_b").is_in(ids)
+            pl.col("actor_a").is_in(ids.implode()) & pl.col("actor_b").is_in(ids.implode())
         )
 
 
@@ -228,6 +229,7 @@ def significance(
     budget: Budget | None = None,
     work: WorkDir | None = None,
     runner: Runner | None = None,
+    stored: StoredPairs | None = None,
 ) -> Significance:
     """Score pairs and candidate groups of accounts against explicit null models.
 
@@ -258,6 +260,10 @@ def significance(
     runner : Runner, optional
         Who codes the units and counts the pairs (default: threads of this process);
         the results do not depend on it.
+    stored : StoredPairs, optional
+        Partials of earlier counts (a daily state's days,
+        :mod:`coordscope.stats.stored`): the units they hold exactly are not counted
+        again. Used with the local runner only; the results do not depend on it.
 
     Returns
     -------
@@ -322,9 +328,14 @@ def significance(
     scan = _PartitionScan(units, nulls, testable, work)
     # the engine gets what the stage does not hold already (actions, codes, incidence)
     engine_budget = budget.after(held_bytes(actions, units.coded, units.incidence.shared))
+    covered = None
+    if stored is not None and (runner is None or runner.name == "local"):
+        covered = covered_units(units, stored)
     for outcome in pair_partitions(
         units, budget=engine_budget, work=work, then=scan.process, runner=runner,
-        sieve=scan.sieve,
+        sieve=scan.sieve, covered=covered,
+        kept=stored_partials(units, stored, covered) if stored and covered is not None else (),
+        kept_rows=stored.n_partials if stored is not None and covered is not None else 0,
     ):  # fmt: skip
         scan.take(outcome)
     timings["pairs"] = _lap(clock)  # counting, reduce and pair tests (wall clock)
@@ -372,6 +383,7 @@ def significance(
         "crowded_units": int(units.crowded.sum()),
         "saturated_actions": units.n_saturated_actions,
         "clock_coactions": scan.n_clock,
+        "units_from_kept_partials": int(covered.sum()) if covered is not None else 0,
         "windows": win,
         "alpha": alpha,
     }
