@@ -331,6 +331,35 @@ WORKLOADS: dict[str, Workload] = {
             "completes on local[2], every output file identical to the local runner's",
             on_request=True,
         ),
+        *(
+            Workload(
+                f"daily_{days}d_{label}_{shape}",
+                f"coordscope audit --state (CLI, child processes), mixed scenario, {days} days × "
+                f"{label} events a day, "
+                + (
+                    "fed one day a run"
+                    if shape == "every_day"
+                    else f"days 1-{days - 1} in one run, then day {days} alone"
+                )
+                + f", horizon {days} days, --memory 4GB; then one audit of the {days} days at "
+                "once: each run's time, stages, peak RSS and state size; identical outputs",
+                functools.partial(
+                    lambda d, p: import_module("benchmarks.daily_workload").prepare(d, p),
+                    days,
+                    per_day,
+                ),
+                functools.partial(
+                    lambda path, sh: import_module("benchmarks.daily_workload").run(path, shape=sh),
+                    sh=shape,
+                ),
+                "a daily run costs its day's counting plus the reduce, not the horizon's",
+                on_request=True,
+            )
+            for days, per_day, label, shape in (
+                (30, 100_000, "100k", "every_day"),
+                (30, 1_000_000, "1m", "last_day"),
+            )
+        ),
         Workload(
             "co_similar_1m",
             "co_similar: 1M messages (5-60 words, 4 scripts, 3 % copy-paste families), "
