@@ -200,11 +200,11 @@ def campaign_rows(
 
 @pytest.fixture(scope="module")
 def week(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """Six days: organic background; ring A every day, ring B from day 4, ring C days 1-2."""
+    """Six days: organic background; ring A every day, ring B from day 5, ring C days 1-2."""
     background, _ = cs.simulate("organic", size=3000, days=6, seed=3)
     rows = (
         campaign_rows("ringa", 6, range(0, 6))
-        + campaign_rows("ringb", 7, range(3, 6))
+        + campaign_rows("ringb", 7, range(4, 6))
         + campaign_rows("ringc", 5, range(0, 2), pushes=12)
     )
     events = pl.concat([background.select(list(EVENT_SCHEMA)), frame(rows)])
@@ -240,10 +240,10 @@ def test_a_week_of_daily_runs(week: list[Path], tmp_path: Path) -> None:
     ]
     (a,) = a_ids
     assert status[0][a] == "new" and all(s[a] == "continuing" for s in status[1:])
-    # ring B starts on day 4: new on day 4, then continuing with the same id
-    b = members_of(results[3], "ringb")
-    assert b is not None and b.startswith("C-20240304-")
-    assert members_of(results[2], "ringb") is None and status[3][b] == "new"
+    # ring B starts on day 5: new on day 5, then continuing with the same id
+    b = members_of(results[4], "ringb")
+    assert b is not None and b.startswith("C-20240305-")
+    assert members_of(results[3], "ringb") is None and status[4][b] == "new"
     assert members_of(results[5], "ringb") == b and status[5][b] == "continuing"
     # ring C acts on days 1-2: in a 2-day horizon until day 3, ended on day 4
     c = members_of(results[0], "ringc")
@@ -258,10 +258,11 @@ def test_a_week_of_daily_runs(week: list[Path], tmp_path: Path) -> None:
         "days": 2, "first": "2024-03-03", "last": "2024-03-04", "days_with_events": 2,
         "events": summary["state"]["horizon"]["events"],
     }  # fmt: skip
-    assert summary["state"]["changes"]["ended"] == 1 and summary["state"]["changes"]["new"] == 1
+    assert summary["state"]["changes"] == {"continuing": 1, "ended": 1}
     assert "changes.parquet" in summary["files"]
     html = (out4 / "report.html").read_text()
-    assert "Since the last run" in html and b in html and c in html
+    assert "Since the last run" in html and a in html and c in html and b not in html
+    assert b in (tmp_path / "out5" / "report.html").read_text()
 
 
 def test_daily_runs_equal_one_audit_of_the_horizon(week: list[Path], tmp_path: Path) -> None:

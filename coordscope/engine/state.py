@@ -372,11 +372,13 @@ class StateStore:
         new_days = sorted(str(d) for d in last["_day"].unique().to_list())
         del ids
         generation = self.next_generation
-        fresh = (
-            lazy.with_row_index("_row")
-            .filter(pl.col("_row").is_in(keep_rows.implode()))
-            .with_columns(day_of(pl.col(TS)).alias("_day"))
-        )
+        if added.replaced_in_input:  # keep the last row of each identity
+            lazy = (
+                lazy.with_row_index("_row")
+                .filter(pl.col("_row").is_in(keep_rows.implode()))
+                .drop("_row")
+            )
+        fresh = lazy
         # one day at a time: the stored rows not replaced, then the added rows of the day
         for day in sorted(set(self.pending.days) | set(new_days)):
             frames: list[pl.DataFrame] = []
@@ -404,11 +406,10 @@ class StateStore:
                     .collect()
                 )
             if day in new_days:
-                frames.append(
-                    fresh.filter(pl.col("_day") == dt.date.fromisoformat(day))
-                    .drop("_row", "_day")
-                    .collect()
-                )
+                # a range of times, not a computed day: the scan skips row groups by it
+                start = dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC)
+                end = start + dt.timedelta(days=1)
+                frames.append(fresh.filter((pl.col(TS) >= start) & (pl.col(TS) < end)).collect())
             self._write_day(day, pl.concat(frames, how="vertical_relaxed"), generation)
             added.days.append(day)
         return added

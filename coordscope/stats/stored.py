@@ -263,25 +263,24 @@ def _block_lookup(
     return np.array(starts, dtype=np.int64), np.array(ids, dtype=np.int64), days, sigs
 
 
-def covered_units(units: Units, stored: StoredPairs) -> npt.NDArray[np.bool_]:
+def covered_units(
+    units: Units, stored: StoredPairs, *, rows: int = 1 << 22
+) -> npt.NDArray[np.bool_]:
     """Return, per unit code, whether the kept partials hold the unit's pairs exactly.
 
     See the module docstring for the rule. Units of a signal counted with another window
-    than the audit's are never covered.
+    than the audit's are never covered. The coded actions are read ``rows`` at a time
+    (cut at unit starts): memory is a few arrays of that many rows, plus the units with
+    two kept actions or more.
     """
     n_units = units.key_sig.shape[0]
     covered = np.zeros(n_units, dtype=np.bool_)
     coded = units.coded
     if coded.height == 0 or not stored.blocks:
         return covered
-    k = coded["k"].to_numpy()
-    row = coded["row"].to_numpy().astype(np.int64)
-    starts, ids, days, sigs = _block_lookup(stored, int(row.max()) + 1)
-    block = ids[np.searchsorted(starts, row, side="right") - 1]
-    local = row - starts[np.searchsorted(starts, row, side="right") - 1]
-    uk, first, kept, sums, ustart = _unit_checks(k, local)
-    bmin = np.minimum.reduceat(block, ustart)
-    bmax = np.maximum.reduceat(block, ustart)
+    k_all = coded["k"].to_numpy()
+    row_all = coded["row"].to_numpy()
+    starts, ids, days, sigs = _block_lookup(stored, int(row_all.max()) + 1)
     # a signal's partials count only if they were counted with the audit's window
     kept_w = _windows_us(
         list(units.signals), {s: stored.windows.get(s, -1.0) for s in units.signals}
@@ -289,25 +288,50 @@ def covered_units(units: Units, stored: StoredPairs) -> npt.NDArray[np.bool_]:
     same_window = (kept_w == units.w_signal) & np.array(
         [s in stored.windows for s in units.signals]
     )
-    eligible = (
-        (bmin == bmax) & (bmin >= 0) & (kept >= 2) & ~units.crowded[uk]
-        & same_window[units.key_sig[uk]]
-    )  # fmt: skip
-    if not eligible.any():
+    frames: list[pl.DataFrame] = []
+    n = k_all.shape[0]
+    lo = 0
+    while lo < n:
+        hi = min(n, lo + rows)
+        if hi < n:  # end the chunk at a unit start (past a unit longer than a chunk)
+            cut = int(np.searchsorted(k_all, k_all[hi], side="left"))
+            hi = cut if cut > lo else int(np.searchsorted(k_all, k_all[hi], side="right"))
+        k = k_all[lo:hi]
+        row = row_all[lo:hi].astype(np.int64)
+        at = np.searchsorted(starts, row, side="right") - 1
+        block = ids[at]
+        local = row - starts[at]
+        del at, row
+        uk, first, kept, sums, ustart = _unit_checks(k, local)
+        bmin = np.minimum.reduceat(block, ustart)
+        bmax = np.maximum.reduceat(block, ustart)
+        eligible = (
+            (bmin == bmax) & (bmin >= 0) & (kept >= 2) & ~units.crowded[uk]
+            & same_window[units.key_sig[uk]]
+        )  # fmt: skip
+        if eligible.any():
+            frames.append(
+                pl.DataFrame(
+                    {
+                        "u": uk[eligible],
+                        "day": days[bmin[eligible]],
+                        "s": sigs[bmin[eligible]].astype(np.int8),
+                        "first": first[eligible],
+                        "n": kept[eligible],
+                        "h": sums[eligible],
+                    }
+                )
+            )
+        lo = hi
+    if not frames:
         return covered
-    cand = pl.DataFrame(
-        {
-            "u": uk[eligible],
-            "day": days[bmin[eligible]],
-            "s": sigs[bmin[eligible]].astype(np.int8),
-            "first": first[eligible],
-            "n": kept[eligible],
-            "h": sums[eligible],
-        }
-    )
+    cand = pl.concat(frames)
+    del frames
     for day, path in enumerate(stored.checks):
         checks = pl.read_parquet(path).with_columns(pl.lit(day, dtype=pl.Int64).alias("day"))
-        hit = cand.join(checks, on=["day", "s", "first", "n", "h"], how="semi")
+        hit = cand.filter(pl.col("day") == day).join(
+            checks, on=["day", "s", "first", "n", "h"], how="semi"
+        )
         covered[hit["u"].to_numpy()] = True
     return covered
 
@@ -341,8 +365,11 @@ def stored_partials(
     row = coded["row"].to_numpy().astype(np.int64)
     k = coded["k"].to_numpy()
     a = coded["a"].to_numpy()
-    position = np.full(int(row.max()) + 1, -1, dtype=np.int64)
-    position[row] = np.arange(row.shape[0], dtype=np.int64)
+    # the position of every row in the coded actions (-1: not coded); 4 bytes a row when
+    # the positions allow it
+    small = row.shape[0] < np.iinfo(np.int32).max
+    position = np.full(int(row.max()) + 1, -1, dtype=np.int32 if small else np.int64)
+    position[row] = np.arange(row.shape[0], dtype=position.dtype)
     start_of = {(b.day, _SIGNAL_INDEX[b.signal]): b.start for b in stored.blocks}
     for day, path in enumerate(stored.partials):
         for frame in pl.read_parquet(path).iter_slices(rows):
@@ -354,8 +381,8 @@ def stored_partials(
             ra = np.where(ok, base + frame["ra"].to_numpy(), 0)
             rb = np.where(ok, base + frame["rb"].to_numpy(), 0)
             inside = ok & (ra < position.shape[0]) & (rb < position.shape[0])
-            pa = np.where(inside, position[np.where(inside, ra, 0)], -1)
-            pb = np.where(inside, position[np.where(inside, rb, 0)], -1)
+            pa = np.where(inside, position[np.where(inside, ra, 0)], -1).astype(np.int64)
+            pb = np.where(inside, position[np.where(inside, rb, 0)], -1).astype(np.int64)
             live = (pa >= 0) & (pb >= 0)
             live[live] = covered[k[pa[live]]]
             if not live.any():
