@@ -18,7 +18,7 @@ from polars.testing import assert_frame_equal
 
 import coordscope as cs
 from coordscope.engine.state import STATE_VERSION, StateStore
-from coordscope.errors import ParameterError, StateError
+from coordscope.errors import ParameterError, SchemaError, StateError
 from coordscope.runs import run_audit, run_state_audit
 from coordscope.schema import EVENT_SCHEMA
 
@@ -114,6 +114,47 @@ def test_uncommitted_changes_leave_the_state_as_it_was(tmp_path: Path) -> None:
         raise RuntimeError("killed")
     assert (state / "manifest.json").read_text() == before
     assert sorted(p.name for p in (state / "events").iterdir()) == ["2024-03-01.g1.parquet"]
+
+
+def test_a_failure_after_the_switch_keeps_the_new_state(tmp_path: Path) -> None:
+    state = tmp_path / "st"
+    with pytest.raises(RuntimeError), StateStore(state) as store, store.unchanged():
+        store.add(frame([ev("1", "a", DAY0)]))
+        store.commit()
+        raise RuntimeError("interrupted after the commit")
+    with StateStore(state) as store:  # the files the manifest names were not collected
+        assert store.committed.generation == 1
+        assert store.scan(["2024-03-01"]).collect()["event_id"].to_list() == ["1"]
+
+
+def test_a_manifest_killed_as_it_was_written_is_ignored_and_removed(tmp_path: Path) -> None:
+    # the first run killed in the manifest's write: only the lock, events/ and the
+    # manifest's temporary file
+    state = tmp_path / "st"
+    (state / "events").mkdir(parents=True)
+    (state / "lock").write_text("")
+    (state / ".manifest.tmp-k1ll3d.json").write_text('{"format": "coordscope-st')
+    with StateStore(state) as store:
+        assert store.committed.generation == 0
+        store.add(frame([ev("1", "a", DAY0)]))
+        store.commit()
+    (state / ".manifest.tmp-again.json").write_text("{")
+    with StateStore(state) as store:
+        assert store.committed.generation == 1
+    assert not list(state.glob(".manifest.tmp-*"))
+
+
+def test_extra_columns_are_kept_and_bad_tables_refused(tmp_path: Path) -> None:
+    with StateStore(tmp_path / "st") as store:
+        store.add(frame([ev("1", "a", DAY0)]).with_columns(pl.lit("d1").alias("x_domain_id")))
+        store.add(frame([ev("2", "a", DAY0 + dt.timedelta(days=1))]))
+        store.commit()
+        events = store.scan(["2024-03-01", "2024-03-02"]).collect()
+        assert events["x_domain_id"].to_list() == ["d1", None]
+        with pytest.raises(SchemaError, match="ts"):
+            store.add(
+                frame([ev("3", "a", DAY0)]).with_columns(pl.col("ts").dt.cast_time_unit("ns"))
+            )
 
 
 def test_a_second_run_is_refused_while_the_first_holds_the_lock(tmp_path: Path) -> None:

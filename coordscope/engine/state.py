@@ -45,7 +45,7 @@ import polars as pl
 from coordscope._output import atomic_write, write_table
 from coordscope._version import __version__
 from coordscope.errors import ParameterError, StateError
-from coordscope.schema import EVENT_ID, EVENT_SCHEMA, PLATFORM, TS
+from coordscope.schema import EVENT_ID, EVENT_SCHEMA, PLATFORM, TS, validate_events
 
 __all__ = [
     "DEFAULT_HORIZON_DAYS",
@@ -68,6 +68,8 @@ DEFAULT_HORIZON_DAYS: Final = 30
 KEPT_RUNS: Final = 100
 
 _ID_COLUMNS: Final = (PLATFORM, EVENT_ID)
+#: What a manifest being written is called until it is renamed into place.
+_MANIFEST_TMP: Final = ".manifest.tmp-"
 #: The folders of a state's files (``kept``: what the audits keep of each day).
 _FOLDERS: Final = ("events", "kept", "campaigns")
 
@@ -193,7 +195,8 @@ class StateStore:
         elif not self.path.is_dir():
             raise StateError(f"{self.path}: not a directory")
         elif not (self.path / "manifest.json").exists() and any(
-            p.name not in ("lock", *_FOLDERS) for p in self.path.iterdir()
+            p.name not in ("lock", *_FOLDERS) and not p.name.startswith(_MANIFEST_TMP)
+            for p in self.path.iterdir()
         ):
             raise StateError(
                 f"{self.path}: not a coordscope state (no manifest.json, and other files); "
@@ -272,6 +275,8 @@ class StateStore:
 
     def _collect_garbage(self) -> None:
         """Remove files no manifest names (left by a run killed before its commit)."""
+        for p in self.path.glob(_MANIFEST_TMP + "*"):  # a manifest killed as it was written
+            p.unlink()
         keep = self.committed.files()
         for sub in _FOLDERS:
             folder = self.path / sub
@@ -298,12 +303,14 @@ class StateStore:
                 os.fsync(fh.fileno())
 
         atomic_write(self.path / "manifest.json", _write)
-        dir_fd = os.open(self.path, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        # the switch is done: from here on the new manifest is the state
         self.committed = _copy(self.pending)
+        with contextlib.suppress(OSError):  # some network file systems refuse it
+            dir_fd = os.open(self.path, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
         self._collect_garbage()
 
     # -- reading --------------------------------------------------------------------------
@@ -321,7 +328,12 @@ class StateStore:
         """Return a scan of the events of ``days`` (pending), in day order."""
         if not days:
             return pl.DataFrame(schema=EVENT_SCHEMA).lazy()
-        return pl.scan_parquet([self.day_file(d) for d in days])
+        files = [self.day_file(d) for d in days]
+        schemas = {tuple(pl.read_parquet_schema(f).items()) for f in files}
+        if len(schemas) == 1:
+            return pl.scan_parquet(files)
+        # days with different extra columns (a reader's ``x_`` fields): their union
+        return pl.concat([pl.scan_parquet(f) for f in files], how="diagonal_relaxed")
 
     def campaigns(self, manifest: Manifest | None = None) -> pl.DataFrame | None:
         """Return the campaign registry (committed by default), None before any audit."""
@@ -352,7 +364,9 @@ class StateStore:
         Every stored day's identities are read once (a column scan) to find replaced
         events; only the days that change are rewritten.
         """
-        lazy = events.lazy().select(list(EVENT_SCHEMA))
+        # canonical columns in canonical types (one streamed pass), and the readers'
+        # extra ``x_`` columns, kept with the events
+        lazy = validate_events(events).lazy()
         ids = (
             lazy.select(
                 pl.col(PLATFORM).cast(pl.String), pl.col(EVENT_ID), day_of(pl.col(TS)).alias("_day")
@@ -410,7 +424,7 @@ class StateStore:
                 start = dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC)
                 end = start + dt.timedelta(days=1)
                 frames.append(fresh.filter((pl.col(TS) >= start) & (pl.col(TS) < end)).collect())
-            self._write_day(day, pl.concat(frames, how="vertical_relaxed"), generation)
+            self._write_day(day, pl.concat(frames, how="diagonal_relaxed"), generation)
             added.days.append(day)
         return added
 
@@ -418,7 +432,8 @@ class StateStore:
         if frame.height == 0:
             self.pending.days.pop(day, None)
             return
-        ordered = frame.select(list(EVENT_SCHEMA)).sort(
+        extra = sorted(c for c in frame.columns if c not in EVENT_SCHEMA)
+        ordered = frame.select([*EVENT_SCHEMA, *extra]).sort(
             [TS, pl.col(PLATFORM).cast(pl.String), EVENT_ID]
         )
         name = f"events/{day}.g{generation}.parquet"
@@ -457,6 +472,9 @@ class StateStore:
         try:
             yield
         except BaseException:
+            # what is on disk is the state (a commit may have switched it before failing)
+            with contextlib.suppress(OSError, StateError):
+                self.committed = self._read_manifest()
             self.pending = _copy(self.committed)
             with contextlib.suppress(OSError):
                 self._collect_garbage()

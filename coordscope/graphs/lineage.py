@@ -257,7 +257,9 @@ def track_campaigns(
             pl.col("p_size").alias("previous_size"),
         )
     )
-    current_rows = table.select([pl.col(c).cast(t) for c, t in CHANGE_SCHEMA.items()])
+    current_rows = table.sort("cluster").select(
+        [pl.col(c).cast(t) for c, t in CHANGE_SCHEMA.items()]
+    )
     # previous campaigns no current one carries on: absorbed by a merge, or ended
     carried = table["kept"].drop_nulls()
     heirs = best_cur.join(

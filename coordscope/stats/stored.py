@@ -362,7 +362,7 @@ def stored_partials(
     coded = units.coded
     if coded.height == 0 or not covered.any():
         return
-    row = coded["row"].to_numpy().astype(np.int64)
+    row = coded["row"].to_numpy().astype(np.int64, copy=False)
     k = coded["k"].to_numpy()
     a = coded["a"].to_numpy()
     # the position of every row in the coded actions (-1: not coded); 4 bytes a row when
