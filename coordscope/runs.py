@@ -228,6 +228,11 @@ def run_state_audit(
                 **{k: round(v, 4) for k, v in stage.timings.items()},
                 **timings,
             }
+            resources = result.summary.setdefault("resources", {})
+            resources["peak_rss_mib"] = {
+                **stage.peak_mib,  # reading, adding to the state, counting new days
+                **resources.get("peak_rss_mib", {}),
+            }
             with stage("write", "writing outputs and report"):
                 write_audit(result, output)
             with stage("commit", "committing the state"):
