@@ -684,10 +684,15 @@ def audit(
 def _print_state_run(state: dict[str, Any], changes: pl.DataFrame | None) -> None:
     """Print what a daily run added to its state, and what changed since the last run."""
     h = state["horizon"]
+    repeated = (
+        f"; {state['replaced_in_input']:,} input rows repeated an event id, the last kept"
+        if state["replaced_in_input"]
+        else ""
+    )
     _out.print(
         f"state {state['directory']}: added {state['added']:,} events "
-        f"({state['replaced']:,} replaced an earlier version); audited {h['first']} to "
-        f"{h['last']} ({h['events']:,} events, horizon {h['days']} days)"
+        f"({state['replaced']:,} replaced an earlier version{repeated}); audited "
+        f"{h['first']} to {h['last']} ({h['events']:,} events, horizon {h['days']} days)"
     )
     if changes is None or changes.height == 0:
         _out.print("since the last run: no campaigns")
