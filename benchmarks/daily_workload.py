@@ -80,6 +80,17 @@ def _size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
+def _timings(timings: dict[str, float]) -> dict[str, dict[str, float]]:
+    """Split a summary's timings into the stages and the significance stage's parts."""
+    inner = "significance."
+    return {
+        "stage_seconds": {k: v for k, v in timings.items() if not k.startswith(inner)},
+        "significance_seconds": {
+            k.removeprefix(inner): v for k, v in timings.items() if k.startswith(inner)
+        },
+    }
+
+
 def _row(summary: dict[str, Any], state: Path) -> dict[str, Any]:
     st = summary["state"]
     peaks = summary.get("resources", {}).get("peak_rss_mib", {})
@@ -94,14 +105,7 @@ def _row(summary: dict[str, Any], state: Path) -> dict[str, Any]:
         ),
         "units": summary["counts"]["significance"]["units"],
         "peak_rss_mib": max(peaks.values()) if peaks else None,
-        "stage_seconds": {
-            k: v for k, v in summary["timings_s"].items() if not k.startswith("significance.")
-        },
-        "significance_seconds": {
-            k.split(".", 1)[1]: v
-            for k, v in summary["timings_s"].items()
-            if k.startswith("significance.")
-        },
+        **_timings(summary["timings_s"]),
         "changes": st["changes"],
         "state_bytes": _size(state),
     }
@@ -141,14 +145,7 @@ def run(folder: Path, *, shape: str = "every_day") -> dict[str, Any]:
         "daily_runs": rows,
         "last_daily_seconds": last["seconds"],
         "one_shot_seconds": one_shot["_seconds"],
-        "one_shot_stage_seconds": {
-            k: v for k, v in one_shot["timings_s"].items() if not k.startswith("significance.")
-        },
-        "one_shot_significance_seconds": {
-            k.split(".", 1)[1]: v
-            for k, v in one_shot["timings_s"].items()
-            if k.startswith("significance.")
-        },
+        **{f"one_shot_{k}": v for k, v in _timings(one_shot["timings_s"]).items()},
         "one_shot_peak_rss_mib": max(one_shot["resources"]["peak_rss_mib"].values()),
         "last_over_one_shot": round(last["seconds"] / one_shot["_seconds"], 3),
         "state_bytes": state_bytes,

@@ -146,7 +146,7 @@ from coordscope.stats.pairs import (
     rank_edges,
 )
 from coordscope.stats.stored import StoredPairs, covered_units, stored_partials
-from coordscope.stats.units import Units, code_units, scheduled_accounts
+from coordscope.stats.units import Units, code_units, coding_sizes, scheduled_accounts
 
 __all__ = [
     "SIGNAL_WINDOWS",
@@ -308,11 +308,9 @@ def significance(
         signals,
         win,
         seed=seed,
-        part_rows=budget.memory // (_CODE_ACTION_BYTES * budget.workers),
         work=work,
-        hold_rows=budget.memory // 4 // _PENDING_ACTION_BYTES,
-        workers=budget.workers,
         runner=runner,
+        **coding_sizes(budget.memory, budget.workers),
     )
     timings["units"] = _lap(clock)
     clock = time.perf_counter()
@@ -402,14 +400,6 @@ def significance(
     return Significance(edges_out, evidence, groups, counts, timings)
 
 
-#: Bytes an action's key partition costs while it is coded, relative to the budget: the
-#: working copies (about 250 bytes an action) of the partitions coded at once (one per
-#: worker) take a quarter of it (4M actions at 4 GB).
-_CODE_ACTION_BYTES: Final = 1024
-#: Bytes an action costs while the input is held, hashed, until its key partition is
-#: coded (eight integer columns, the partitions' order, the account code of every row):
-#: the input's actions are held when they take at most a quarter of the budget.
-_PENDING_ACTION_BYTES: Final = 72
 #: Bytes an evidence row costs while its strings are looked up: the coded row, its
 #: resolved copy and sort, and the key and event id it refers to (three action rows).
 _RESOLVE_ROW_BYTES: Final = 1024

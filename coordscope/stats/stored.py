@@ -49,7 +49,7 @@ from coordscope.engine.partitioned import PARTIAL_SCHEMA, PairPartition
 from coordscope.parts import WorkDir
 from coordscope.schema import SIGNALS
 from coordscope.stats.evidence import pair_partitions
-from coordscope.stats.units import PART_ROWS, Units, _windows_us, code_units
+from coordscope.stats.units import Units, _windows_us, code_units, coding_sizes
 
 __all__ = [
     "CHECK_SCHEMA",
@@ -186,9 +186,8 @@ def day_pairs(
         return pl.DataFrame(schema=DAY_PARTIAL_SCHEMA), pl.DataFrame(schema=CHECK_SCHEMA)
     present = sorted(order)
     units = code_units(
-        lazy, present, {s: windows[s] for s in present}, seed=0,
-        part_rows=max(1, min(PART_ROWS, budget.memory // (1024 * budget.workers))),
-        work=work, hold_rows=budget.memory // 4 // 72, workers=budget.workers,
+        lazy, present, {s: windows[s] for s in present}, seed=0, work=work,
+        **coding_sizes(budget.memory, budget.workers),
     )  # fmt: skip
     # local rows: the day's row minus the start of its signal's block
     starts = np.cumsum([0] + [sizes[s] for s in order])[:-1]

@@ -22,7 +22,7 @@ import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -38,17 +38,21 @@ from coordscope.schema import US
 from coordscope.stats import null
 
 __all__ = [
+    "CODE_ACTION_BYTES",
     "CROWDED_NEIGHBOURS",
     "MINUTE_US",
     "PART_ROWS",
+    "PENDING_ACTION_BYTES",
     "SATURATED_ACTORS",
     "SATURATED_PI",
     "SPLIT_BLOCK_S",
+    "CodingSizes",
     "Incidence",
     "Units",
     "block_half",
     "code_of",
     "code_units",
+    "coding_sizes",
     "scheduled_accounts",
 ]
 
@@ -417,6 +421,33 @@ class _Stats:
     crowded: npt.NDArray[np.bool_]
     incidence: Incidence
     n_dropped: int = 0
+
+
+#: Bytes an action's key partition costs while it is coded, relative to the budget: the
+#: working copies (about 250 bytes an action) of the partitions coded at once (one per
+#: worker) take a quarter of it (4M actions at 4 GB).
+CODE_ACTION_BYTES: Final = 1024
+#: Bytes an action costs while the input is held, hashed, until its key partition is
+#: coded (eight integer columns, the partitions' order, the account code of every row):
+#: the input's actions are held when they take at most a quarter of the budget.
+PENDING_ACTION_BYTES: Final = 72
+
+
+class CodingSizes(TypedDict):
+    """How :func:`code_units` cuts and holds its input, from a budget (:func:`coding_sizes`)."""
+
+    part_rows: int
+    hold_rows: int
+    workers: int
+
+
+def coding_sizes(memory: int, workers: int) -> CodingSizes:
+    """Return ``part_rows``, ``hold_rows`` and ``workers`` of :func:`code_units` for a budget."""
+    return {
+        "part_rows": max(1, memory // (CODE_ACTION_BYTES * workers)),
+        "hold_rows": memory // 4 // PENDING_ACTION_BYTES,
+        "workers": workers,
+    }
 
 
 def _windows_us(signals: list[str], win: dict[str, float]) -> IntArray:
