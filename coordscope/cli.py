@@ -20,8 +20,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import polars as pl
 import typer
-from rich.console import Console
+from polars.exceptions import PanicException
+from rich.console import Console, ConsoleOptions, ConsoleRenderable, RenderHook, RenderResult
+from rich.segment import Segment
 from rich.table import Table
+from rich.text import Text
 
 from coordscope._output import atomic_write, write_events, write_table
 from coordscope._version import __version__
@@ -55,8 +58,76 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
 )
-_err = Console(stderr=True, highlight=False)
-_out = Console(highlight=False)
+#: Characters never written to a terminal as they are, because data (names, hashtags, post
+#: text, file names) is written by the people being studied: C0 and C1 controls and DEL
+#: (escape sequences that recolour, move the cursor or retitle the window; bells; carriage
+#: returns that overwrite a line) and the Unicode format characters that reorder or hide
+#: text (bidi embeddings, overrides and isolates; zero-width characters; line and paragraph
+#: separators; the byte-order mark). Each is shown as its escape, ``\x1b`` or ``\u202e``.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+#: The same, but a line break stays one: tables and multi-line help are laid out with them.
+_UNSAFE_KEEP_NEWLINE = re.compile(
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]"
+)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def safe_text(text: str, *, keep_newlines: bool = False) -> str:
+    r"""Return ``text`` with every control and invisible format character escaped.
+
+    Examples
+    --------
+    >>> safe_text("#news\x1b[2J\u202etxt.exe")
+    '#news\\x1b[2J\\u202etxt.exe'
+    >>> safe_text("a\nb"), safe_text("a\nb", keep_newlines=True)
+    ('a\\x0ab', 'a\nb')
+    """
+    return (_UNSAFE_KEEP_NEWLINE if keep_newlines else _UNSAFE).sub(_escape, text)
+
+
+class _Escaped:
+    """A renderable printed with its text (never rich's own control codes) made safe."""
+
+    def __init__(self, inner: ConsoleRenderable) -> None:
+        self.inner = inner
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for segment in console.render(self.inner, options):
+            if segment.control:
+                yield segment
+            else:
+                yield Segment(safe_text(segment.text, keep_newlines=True), segment.style)
+
+
+class _EscapeHook(RenderHook):
+    """Escapes whatever a console prints: messages, table cells, file names."""
+
+    def process_renderables(self, renderables: list[ConsoleRenderable]) -> list[ConsoleRenderable]:
+        return [_Escaped(r) for r in renderables]
+
+
+def _add_row(table: Table, *cells: str) -> None:
+    """Add a row of text cells, made safe before the table is laid out (so it aligns)."""
+    table.add_row(*(Text(safe_text(cell)) for cell in cells))
+
+
+def _console(*, stderr: bool) -> Console:
+    """Return a console that prints data safely.
+
+    It never interprets rich markup in what it prints (data may hold ``[link=…]``) and it
+    escapes control characters (see :func:`safe_text`).
+    """
+    console = Console(stderr=stderr, highlight=False, markup=False)
+    console.push_render_hook(_EscapeHook())
+    return console
+
+
+_err = _console(stderr=True)
+_out = _console(stderr=False)
 
 _FORMAT_HELP = "Input format: auto (recognised from content) or one of: " + ", ".join(FORMAT_NAMES)
 _FORMAT_EPILOG = "Formats: " + "; ".join(f"{f.name}: {f.summary}" for f in FORMATS) + "."
@@ -81,9 +152,9 @@ def _root(
 def _progress(name: str, label: str) -> Iterator[None]:
     """Show a stage of an audit on a terminal: a spinner while it runs, a line with its time."""
     start = time.perf_counter()
-    with _err.status(f"[bold]{label}[/bold] …", spinner="dots"):
+    with _err.status(Text.assemble((label, "bold"), " …"), spinner="dots"):
         yield
-    _err.print(f"[green]✓[/green] {label:<28} {time.perf_counter() - start:7.2f} s")
+    _err.print(Text.assemble(("✓", "green"), f" {label:<28} {time.perf_counter() - start:7.2f} s"))
 
 
 @contextlib.contextmanager
@@ -104,7 +175,7 @@ def _print_ingest_summary(summary: dict[str, Any], output: Path, rejects: Path |
     table.add_column("records", justify="right")
     for item in summary["inputs"]:
         how = " (detected)" if item["detected"] else ""
-        table.add_row(item["path"], f"{item['format']}{how}", f"{item['rows']:,}")
+        _add_row(table, item["path"], f"{item['format']}{how}", f"{item['rows']:,}")
     _out.print(table)
     _out.print(
         f"rows: {rows['input']:,} input = {rows['accepted']:,} accepted + "
@@ -235,7 +306,12 @@ def _scenario_epilog() -> str:
 @app.command(epilog=_scenario_epilog())
 def simulate(
     scenario: Annotated[str, typer.Option("--scenario", "-s", help="Scenario name (see below).")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Folder to write into.")],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "-o", "--output", help="Folder to write into (not needed with --scenario list)."
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same data).")] = 0,
     size: Annotated[
         str,
@@ -267,12 +343,14 @@ def simulate(
     """
     if scenario == "list":
         for name, text in SCENARIOS.items():
-            _out.print(f"{name:20s} {text}", markup=False)
+            _out.print(f"{name:20s} {text}", soft_wrap=True)
         return
     if scenario not in SCENARIOS:
         raise ParameterError(
             f"--scenario: unknown scenario '{scenario}'; choose one of: {', '.join(SCENARIOS)}"
         )
+    if output is None:
+        raise ParameterError("-o/--output is needed: the folder to write the data into")
     spec = get_format(format)
     size_arg: str | int = int(size) if size.isdigit() else size
     with _status(f"simulating {scenario}"):
@@ -511,7 +589,8 @@ def _print_top_edges(path: Path, mode: str, top: int = 10) -> None:
     for c in cols:
         table.add_column(c, justify="right" if shown.schema[c].is_numeric() else "left")
     for row in shown.iter_rows():
-        table.add_row(
+        _add_row(
+            table,
             *(
                 ", ".join(v)
                 if isinstance(v, list)
@@ -519,7 +598,7 @@ def _print_top_edges(path: Path, mode: str, top: int = 10) -> None:
                 if isinstance(v, float)
                 else str(v)
                 for v in row
-            )
+            ),
         )
     _out.print(table)
 
@@ -706,7 +785,8 @@ def _print_state_run(state: dict[str, Any], changes: pl.DataFrame | None) -> Non
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     rows = sorted(changes.iter_rows(named=True), key=lambda r: (order[r["status"]], r["campaign"]))
     for r in rows:
-        table.add_row(
+        _add_row(
+            table,
             r["campaign"],
             r["status"],
             "" if r["cluster"] is None else str(r["cluster"]),
@@ -740,7 +820,8 @@ def _print_top_clusters(clusters: Any, top: int = 10) -> None:
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for row in clusters.head(top).iter_rows(named=True):
         keys = ", ".join(row["top_keys"][:3])
-        table.add_row(
+        _add_row(
+            table,
             str(row["cluster"]),
             f"{row['score']:.3g}" if row["score"] is not None else "",
             "yes" if row["significant"] else "no",
@@ -776,7 +857,7 @@ def evaluate(
     table.add_column("value", justify="right")
     for name, value in metrics.get("summary", {}).items():
         shown = "n/a" if value is None else f"{value:.4g}" if isinstance(value, float) else value
-        table.add_row(name, str(shown))
+        _add_row(table, name, str(shown))
     _out.print(table, markup=False)
     campaigns = metrics.get("campaigns", {})
     if campaigns:
@@ -785,7 +866,8 @@ def evaluate(
             per.add_column(name, justify="left" if name in ("campaign", "style") else "right")
         for name, value in sorted(campaigns.items()):
             recall = value.get("recall")
-            per.add_row(
+            _add_row(
+                per,
                 str(name),
                 str(value.get("style", "")),
                 str(value.get("members", "")),
@@ -907,7 +989,7 @@ def state_cmd(
     table.add_column("events", justify="right")
     table.add_column("in horizon")
     for day in sorted(m.days):
-        table.add_row(day, f"{m.days[day]['events']:,}", "yes" if day in in_horizon else "")
+        _add_row(table, day, f"{m.days[day]['events']:,}", "yes" if day in in_horizon else "")
     _out.print(table, markup=False)
     h = info["horizon"]
     _out.print(
@@ -984,9 +1066,12 @@ def window_cmd(
 
 
 def main() -> None:
-    """Entry point: run the app, turning every user error into one line and exit 1.
+    """Entry point: run the app, turning every error into one line on stderr.
 
-    Set ``COORDSCOPE_DEBUG=1`` to see the traceback of an unexpected error.
+    Exit status: 0 done; 1 a user error (usage, a bad option value, bad input, an output
+    folder that cannot be written); 3 an internal error (a bug: the line says so and how to
+    see the traceback); 130 interrupted; 143 terminated. Set ``COORDSCOPE_DEBUG=1`` to see
+    the traceback of an unexpected error.
     """
     debug = bool(os.environ.get("COORDSCOPE_DEBUG"))
     # SIGTERM unwinds like Ctrl-C: work directories and temporary files are removed
@@ -996,7 +1081,10 @@ def main() -> None:
         code = app(standalone_mode=False)
     except typer.TyperException as exc:  # usage errors: unknown option, missing argument
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-        raise SystemExit(_exit_with(f"{message.splitlines()[0]} (see --help)")) from None
+        lines = [line for line in message.splitlines() if line.strip()]
+        if not lines:  # no command at all: the help was printed
+            raise SystemExit(1) from None
+        raise SystemExit(_exit_with(f"{lines[0]} (see --help)")) from None
     except (typer.Abort, KeyboardInterrupt):
         _err.print("aborted")
         raise SystemExit(130) from None
@@ -1007,17 +1095,29 @@ def main() -> None:
         if debug:
             raise
         raise SystemExit(_exit_with(_as_flags(exc))) from None
-    except Exception as exc:
+    except (Exception, PanicException) as exc:  # a polars panic is not an Exception
         if debug:
             raise
-        try:
-            text = str(exc).strip().splitlines()
-        except Exception:  # an exception whose message cannot be had (a dead JVM's)
-            text = []
-        raise SystemExit(
-            _exit_with(f"unexpected {type(exc).__name__}: {text[0] if text else ''}")
-        ) from None
+        raise SystemExit(_internal_error(exc)) from None
     raise SystemExit(code if isinstance(code, int) else 0)
+
+
+#: Exit status of an internal error (a bug), apart from 1 (the user's error).
+INTERNAL_ERROR = 3
+
+
+def _internal_error(exc: BaseException) -> int:
+    """Print one line for an error coordscope did not expect, and return its exit status."""
+    try:
+        text = str(exc).strip().splitlines()
+    except Exception:  # an exception whose message cannot be had (a dead JVM's)
+        text = []
+    _exit_with(
+        f"unexpected {type(exc).__name__}: {text[0] if text else ''} — this is a bug in "
+        f"coordscope {__version__}; rerun with COORDSCOPE_DEBUG=1 to see the traceback, and "
+        "report it with that output (README: Reporting problems)"
+    )
+    return INTERNAL_ERROR
 
 
 class _Terminated(BaseException):
@@ -1052,5 +1152,5 @@ def _as_flags(exc: CoordscopeError) -> str:
 
 
 def _exit_with(message: str) -> int:
-    _err.print(f"error: {message}", markup=False, soft_wrap=True)
+    _err.print(f"error: {safe_text(message)}", soft_wrap=True)
     return 1

@@ -26,7 +26,7 @@ from coordscope.datasets.ingest import describe_events
 from coordscope.datasets.pseudonym import pseudonymize_events
 from coordscope.engine.runners import LocalRunner, Runner
 from coordscope.engine.tables import pair_tables
-from coordscope.errors import ParameterError
+from coordscope.errors import ParameterError, check_seed, check_window
 from coordscope.graphs.clusters import describe_clusters, membership
 from coordscope.graphs.lineage import track_campaigns
 from coordscope.graphs.scores import ClusterScorer, score_clusters
@@ -209,8 +209,8 @@ def audit(
     """
     if not 0.0 < alpha < 1.0:
         raise ParameterError(f"alpha must be between 0 and 1, got {alpha}")
-    if window < 0:
-        raise ParameterError(f"window must be >= 0 seconds, got {window}")
+    check_window(window)
+    check_seed(seed)
     if min_actors < 2:
         raise ParameterError(f"min_actors must be >= 2, got {min_actors}")
     chosen = resolve_signals(signals)
@@ -457,8 +457,7 @@ def detect(
     """
     chosen = resolve_signals(signals)
     budget = Budget.of(memory, workers)
-    if window < 0:
-        raise ParameterError(f"window must be >= 0 seconds, got {window}")
+    check_window(window)
     if min_edge_weight < 1:
         raise ParameterError(f"min_edge_weight must be >= 1, got {min_edge_weight}")
     params: dict[str, Any] = {

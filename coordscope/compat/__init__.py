@@ -22,7 +22,7 @@ import polars as pl
 from coordscope.budget import Budget
 from coordscope.compat.cnt import CNT_ALL_NETWORKS, cnt_edges
 from coordscope.compat.coortweet import coortweet_detect, coortweet_network
-from coordscope.errors import ParameterError
+from coordscope.errors import ParameterError, check_window
 from coordscope.graphs.tables import account_degrees
 from coordscope.parts import PartedTable
 from coordscope.results import DetectResult
@@ -69,8 +69,7 @@ def detect_coortweet(
     """
     chosen = resolve_signals(signals)
     max_pairs = max(10_000, Budget.of(memory, 1).memory // 200)
-    if window < 0:
-        raise ParameterError(f"window must be >= 0 seconds, got {window}")
+    check_window(window)
     if min_participation < 1:
         raise ParameterError(f"min_participation must be >= 1, got {min_participation}")
     if not 0 <= edge_weight <= 1:
@@ -136,8 +135,7 @@ def detect_cnt(
     chosen = resolve_signals(signals)
     budget = Budget.of(memory, workers)
     max_pairs = max(10_000, budget.memory // 256)  # 16 counts of 8 bytes, twice in a sort
-    if window < 0:
-        raise ParameterError(f"window must be >= 0 seconds, got {window}")
+    check_window(window)
     if min_edge_weight < 1:
         raise ParameterError(f"min_edge_weight must be >= 1, got {min_edge_weight}")
     by_signal = {v: k for k, v in CNT_ALL_NETWORKS.items()}

@@ -59,7 +59,6 @@ kept pairs are held until the participation filter (CooRTweet returns them all a
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Final, Literal
 
@@ -68,7 +67,7 @@ import numpy.typing as npt
 import polars as pl
 
 from coordscope.engine.kernel import DEFAULT_MAX_PAIRS, band_pairs
-from coordscope.errors import ParameterError
+from coordscope.errors import ParameterError, check_window
 from coordscope.schema import ACTOR_ID, EVENT_ID, TS, US
 from coordscope.signals.actions import actions as signal_actions
 
@@ -439,8 +438,7 @@ def coortweet_account_stats(
 
 
 def _check(*, time_window: float, min_participation: int, max_pairs: int) -> None:
-    if not (math.isfinite(time_window) and time_window >= 0):
-        raise ParameterError(f"time_window must be a finite number >= 0 seconds, got {time_window}")
+    check_window(time_window, "time_window")
     if min_participation < 0:
         raise ParameterError(f"min_participation must be >= 0, got {min_participation}")
     if max_pairs < 1:

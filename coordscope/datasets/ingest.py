@@ -207,6 +207,14 @@ def ingest(
     for path in files:
         if not Path(path).exists():
             raise InputError(path, "no such file")
+        try:
+            path.encode("utf-8")
+        except UnicodeEncodeError:  # bytes the file system gave back undecoded
+            raise InputError(
+                path.encode("utf-8", "backslashreplace").decode("ascii", "replace"),
+                "the file name is not valid UTF-8, which the Parquet and CSV readers need: "
+                "rename the file",
+            ) from None
     finalizer = Finalizer(batch_bytes=4 * limits.piece_bytes, spill=spill)
     # the input hashes (for summary.json) are computed while the files are parsed:
     # hashlib releases the GIL, so this costs no wall time on two cores

@@ -67,7 +67,7 @@ from coordscope.datasets.scenarios._core import (
     T0_S,
     Builder,
 )
-from coordscope.errors import ParameterError
+from coordscope.errors import ParameterError, check_seed
 from coordscope.schema import (
     ACTOR_CREATED,
     ACTOR_ID,
@@ -244,8 +244,7 @@ def simulate(
         raise ParameterError(
             f"scenario: unknown scenario {scenario!r}: expected one of {list(SCENARIOS)}"
         )
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ParameterError(f"seed must be a non-negative integer, got {seed!r}")
+    check_seed(seed)
     n = resolve_size(size)
     if (
         isinstance(days, bool)

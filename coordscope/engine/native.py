@@ -49,7 +49,7 @@ from coordscope.budget import thread_pool
 from coordscope.engine.coding import dense_codes, id_order, key_time_order, msort
 from coordscope.engine.jit import jit
 from coordscope.engine.kernel import DEFAULT_MAX_PAIRS
-from coordscope.errors import ParameterError
+from coordscope.errors import ParameterError, check_window
 from coordscope.schema import EDGE_SCHEMA, EVIDENCE_SCHEMA, SECONDS_PER_US, US
 
 __all__ = ["NativeResult", "native_pairs"]
@@ -209,8 +209,7 @@ def native_pairs(
     >>> edges.select("actor_a", "actor_b", "n_keys", "min_dt").rows()
     [('a', 'b', 1, 5.0)]
     """
-    if window < 0:
-        raise ParameterError(f"window must be >= 0 seconds, got {window}")
+    check_window(window)
     if partitions < 1:
         raise ParameterError(f"partitions must be >= 1, got {partitions}")
     if max_pairs < 1:

@@ -101,7 +101,8 @@ def evaluate(
     ParameterError
         ``k < 1``.
     InputError
-        A file is missing or unreadable, or a table lacks a needed column.
+        A file is missing or unreadable, a table lacks a needed column, or fewer than
+        half of the truth's accounts are accounts of the audit (another dataset's truth).
     """
     _check_k(k)
     truth_frame = load_truth(truth)
@@ -113,6 +114,7 @@ def evaluate(
         raise ParameterError(f"result must be an AuditResult or a directory, got {type(result)}")
     nodes, edges, bursts, events, acts = tables
     _need(nodes, ("actor_id", "flagged", "cluster"), "nodes")
+    _check_same_accounts(truth_frame, nodes, truth if isinstance(truth, str | Path) else "truth")
     flagged = nodes.filter(pl.col("flagged").fill_null(False))["actor_id"]
     labels = nodes.filter(pl.col("flagged").fill_null(False)).select("actor_id", "cluster")
     members = _burst_actors(events, bursts, acts)
@@ -431,6 +433,25 @@ def campaign_recall(flagged: Iterable[str] | pl.Series, truth: pl.DataFrame) -> 
 
 
 # ----------------------------------------------------------------------------- helpers
+
+
+def _check_same_accounts(truth: pl.DataFrame, nodes: pl.DataFrame, where: str | Path) -> None:
+    """Refuse a truth table that is not about the audited accounts.
+
+    The truth of a simulation lists every account of its data, and a takedown list names
+    accounts of the data it labels. When fewer than half of the truth's accounts are
+    accounts of the audit, it is the truth of another dataset (or of a pseudonymised
+    audit), and every metric would be meaningless: an :class:`InputError`, not a score.
+    """
+    truth_ids = truth.get_column(ACTOR_ID).cast(pl.String).unique()
+    audit_ids = nodes.get_column(ACTOR_ID).cast(pl.String).implode()
+    known = truth_ids.to_frame().filter(pl.col(ACTOR_ID).is_in(audit_ids)).height
+    if truth_ids.len() and 2 * known < truth_ids.len():
+        raise InputError(
+            str(where),
+            f"only {known:,} of its {truth_ids.len():,} accounts are accounts of the audit "
+            f"({nodes.height:,}): the truth of another dataset, or of a pseudonymised audit?",
+        )
 
 
 def _check_k(k: int) -> None:

@@ -38,7 +38,7 @@ import numpy.typing as npt
 import polars as pl
 
 from coordscope._output import write_json
-from coordscope.errors import InputError, ParameterError
+from coordscope.errors import InputError, ParameterError, check_seed
 from coordscope.metrics.evaluate import load_truth
 from coordscope.results import AuditTables
 
@@ -207,8 +207,7 @@ def fit_scorer(
         raise ParameterError(f"got {len(results)} result(s) but {len(truths)} truth table(s)")
     if not results:
         raise ParameterError("give at least one audit result to fit a scorer")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ParameterError(f"seed must be a non-negative integer, got {seed!r}")
+    check_seed(seed)
     frames = [_labelled(r, t) for r, t in zip(results, truths, strict=True)]
     table = pl.concat(frames, how="vertical_relaxed")
     y = table["_y"].to_numpy().astype(np.int64)

@@ -70,7 +70,7 @@ import polars as pl
 import scipy.sparse as sp
 
 from coordscope.engine.native import _check_codes, _prepare_actions
-from coordscope.errors import ParameterError
+from coordscope.errors import ParameterError, check_window
 from coordscope.parts import Piece, WorkDir, lazy_frames, take_pieces
 from coordscope.schema import (
     ACTOR_ID,
@@ -290,10 +290,7 @@ def _check(
     min_actors: int,
     membership: pl.DataFrame | None,
 ) -> None:
-    if isinstance(window, bool) or not isinstance(window, int | float):
-        raise ParameterError(f"window must be a number of seconds, got {window!r}")
-    if not np.isfinite(window) or window < 0:
-        raise ParameterError(f"window must be a finite number of seconds >= 0, got {window}")
+    check_window(window)
     if isinstance(min_actors, bool) or not isinstance(min_actors, int) or min_actors < 1:
         raise ParameterError(f"min_actors must be an integer >= 1, got {min_actors!r}")
     columns = actions.collect_schema().names()

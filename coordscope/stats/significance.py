@@ -116,7 +116,7 @@ import polars as pl
 from coordscope.budget import Budget, held_bytes
 from coordscope.engine.partitioned import PAIR_SCHEMA, PairPartition
 from coordscope.engine.runners import Runner
-from coordscope.errors import ParameterError
+from coordscope.errors import ParameterError, check_seed, check_window
 from coordscope.parts import SPILL_COMPRESSION, PartedTable, WorkDir
 from coordscope.schema import (
     EDGE_SCHEMA,
@@ -630,17 +630,14 @@ def _check(
     for col in ("signal", "key", "actor_id", "ts", "event_id", "event"):
         if col not in columns:
             raise ParameterError(f"actions: column '{col}' is missing")
-    if not window >= 0:
-        raise ParameterError(f"window must be >= 0 seconds, got {window}")
+    check_window(window)
     for name, value in (windows or {}).items():
         if name not in SIGNALS:
             raise ParameterError(f"windows: unknown signal '{name}'")
-        if not value >= 0:
-            raise ParameterError(f"windows['{name}'] must be >= 0 seconds, got {value}")
+        check_window(value, f"windows['{name}']")
     if not 0.0 < alpha < 1.0:
         raise ParameterError(f"alpha must be in (0, 1), got {alpha}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ParameterError(f"seed must be a non-negative integer, got {seed!r}")
+    check_seed(seed)
 
 
 def _lap(start: float) -> float:
