@@ -256,3 +256,34 @@ def test_evaluate_refuses_the_truth_of_another_dataset(tmp_path: Path) -> None:
         f"error: {foreign_truth}: only 0 of its {n_truth:,} accounts are accounts of the audit "
         f"({n_audit:,}): the truth of another dataset, or of a pseudonymised audit?"
     )
+
+
+# --------------------------------------------------------------------- odd input files
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("empty.csv", b"", "empty.csv: the file is empty"),
+        ("deep.json", b"[" * 100_000 + b"]" * 100_000, "deep.json: could not be read: JSON nested"),
+        (
+            "deep.jsonl",
+            b'{"a":' * 5_000 + b"1" + b"}" * 5_000 + b"\n",
+            "deep.jsonl: could not be read: JSON nested too deeply",
+        ),
+    ],
+)
+def test_odd_input_files_are_one_line(
+    name: str, content: bytes, expected: str, tmp_path: Path
+) -> None:
+    (tmp_path / name).write_bytes(content)
+    proc = _run("audit", name, "-o", "out", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert _one_error_line(proc).startswith(f"error: {expected}")
+
+
+def test_a_directory_given_as_a_file_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "adir").mkdir()
+    proc = _run("audit", "adir", "-o", "out", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert _one_error_line(proc) == "error: adir: is a directory, not a file"

@@ -252,6 +252,11 @@ def _read_one(
         raise InputError(path, f"could not be read (polars failed: {first_line(exc)})") from None
     except pl.exceptions.PolarsError as exc:
         raise InputError(path, f"could not be read ({first_line(exc)})") from None
+    except RecursionError:  # a JSON document nested thousands of levels deep
+        raise InputError(
+            path,
+            "could not be read: JSON nested too deeply (Python's parser stops at ~1,000 levels)",
+        ) from None
 
 
 def read_events(
