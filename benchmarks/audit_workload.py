@@ -1,4 +1,4 @@
-"""Benchmark: ``coordscope audit`` end to end on 1M events (design.md §9, target ≤ 30 s).
+"""Benchmark: ``coordscope audit`` end to end on 1M events (target ≤ 30 s).
 
 Input: the ``mixed`` scenario (every hard negative and every campaign style), seed 3,
 1M events, written as X API v2 JSON lines — the way a researcher's API pull arrives.

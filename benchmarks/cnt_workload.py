@@ -1,4 +1,4 @@
-"""Seeded toolkit-format CSV workloads for the ``cnt`` counting mode (design.md §9).
+"""Seeded toolkit-format CSV workloads for the ``cnt`` counting mode.
 
 Two workloads, both co-retweets read from a coordination-network-toolkit CSV and counted
 with a 60-second window:

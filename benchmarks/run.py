@@ -4,7 +4,7 @@ Each workload runs in a fresh child process so that its peak RSS is its own. Res
 printed as a table and written as JSON to ``benchmarks/results/<workload>.json`` and
 ``benchmarks/results/latest.json``: workload, rows, seconds (best of ``--repeat``; the
 whole run, file to tables, unless ``core_seconds`` says what part the target is about),
-rows/s, peak RSS (MiB), the design.md §9 target and whether it is met.
+rows/s, peak RSS (MiB), the target of the performance plan and whether it is met.
 
 Inputs are generated once from seeded workloads and cached in ``benchmarks/data/`` (not
 tracked); reference files are read from ``../shared/reference``. Benchmarks measure; the

@@ -1,4 +1,4 @@
-"""Benchmark: the audit at scale — N days of 1M events a day (design.md §9, §11).
+"""Benchmark: the audit at scale — N days of 1M events a day.
 
 Input: the ``mixed`` scenario (seed 4), ``N`` days × 1M events a day, written once as the
 canonical Parquet table (what ``coordscope ingest`` writes; reading exports is measured by

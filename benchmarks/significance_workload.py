@@ -1,4 +1,4 @@
-"""Benchmark: native edges + significance on the 10M-action co_share workload (design.md §9).
+"""Benchmark: native edges + significance on the 10M-action co_share workload.
 
 Reports the time of :func:`coordscope.engine.native.native_pairs` alone (edges only, as
 the ``co_share_native_edges`` workload) and of :func:`coordscope.stats.significance.

@@ -1,4 +1,4 @@
-"""Seeded workloads for the ``co_similar`` and ``co_media`` signals (design.md §9, issue 6).
+"""Seeded workloads for the ``co_similar`` and ``co_media`` signals (issue 6).
 
 ``make_similar_events(rows, seed)``: canonical events (posts) shaped like real exports.
 

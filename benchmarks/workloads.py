@@ -23,7 +23,7 @@ def co_share_actions(
     exponent: float = 0.7,
     days: float = 7.0,
 ) -> pl.DataFrame:
-    """``co_share`` actions with skewed key popularity (the design.md §9 kernel workload).
+    """``co_share`` actions with skewed key popularity (the kernel workload).
 
     Key (retweeted object) popularity follows a power law ``rank ** -exponent`` (the most
     shared key gets ~39,000 of 10M shares); each key is first shared at a uniform time

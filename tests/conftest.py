@@ -25,7 +25,7 @@ requires_reference = pytest.mark.skipif(
 
 
 def assert_accounting(rows: dict[str, int]) -> None:
-    """The row-accounting invariant of design.md §3."""
+    """The row-accounting invariant: input = accepted + rejected + duplicates."""
     assert rows["input"] == rows["accepted"] + rows["rejected"] + rows["duplicates"]
 
 

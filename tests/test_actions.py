@@ -1,4 +1,4 @@
-"""Action extraction (event → key) of every signal, worked by hand (design.md §3–§4).
+"""Action extraction (event → key) of every signal, worked by hand.
 
 Each test builds a tiny canonical event table (checked with ``validate_events``), calls
 ``coordscope.actions`` for one signal and compares the whole result with rows written down
@@ -7,7 +7,7 @@ event in the input table. A comment next to each expected row says why that key,
 the rows that are not there give no action.
 
 What ``actions`` itself does and what it leaves to the readers: the canonical table already
-holds normalised URLs, lower-case hashtags and mentions (design.md §3; done at ingest by
+holds normalised URLs, lower-case hashtags and mentions (done at ingest by
 ``coordscope.datasets.normalize``). ``actions`` takes list items as they are; tests that
 show a key normalising run the ingest normaliser first and say so.
 """
@@ -30,7 +30,7 @@ from coordscope.datasets.normalize import normalize_hashtags, normalize_mentions
 from coordscope.schema import ACTION_SCHEMA
 from tests.conftest import expected_event, utc
 
-#: The action table (design.md §4: ``(actor, ts, key, event)``), in column order.
+#: The action table (``(actor, ts, key, event)``), in column order.
 ACTIONS = {
     "signal": pl.String(),
     "key": pl.String(),
@@ -61,7 +61,7 @@ def ev(event_id: str, actor_id: str, second: int, **values: Any) -> dict[str, An
 
 
 def table(*rows: dict[str, Any]) -> pl.DataFrame:
-    """A canonical event table, validated against the schema of design.md §3."""
+    """A canonical event table, validated against the canonical event schema."""
     return validate_events(pl.DataFrame(list(rows), schema=EVENT_SCHEMA))
 
 
@@ -146,7 +146,7 @@ def test_co_reply_keys_the_object_of_replies_and_comments() -> None:
 def test_object_signals_keep_duplicate_rows_and_whitespace_objects() -> None:
     events = table(
         ev("d0", "a", 0, kind="repost", object_id="T1"),
-        # the same event twice (readers drop exact duplicates, design.md §3; actions
+        # the same event twice (readers drop exact duplicates; actions
         # does not): one action per row, told apart by the row number ``event``
         ev("d0", "a", 0, kind="repost", object_id="T1"),
         # a whitespace-only object is not the empty string, so it is kept as a key
@@ -182,7 +182,7 @@ LINKS = table(
     ev("l1", "b", 1, kind="repost", object_id="X", urls=["https://example.com/a"]),
     ev("l2", "c", 2, urls=[]),  # no URL: no action
     ev("l3", "d", 3, urls=None),  # null list: no action
-    # not normalised by ``actions`` (readers normalise, §3): the raw string is the key
+    # not normalised by ``actions`` (readers normalise): the raw string is the key
     ev("l4", "e", 4, urls=["https://Example.com/A/?utm_source=x"]),
     ev(
         "l5",
@@ -218,7 +218,7 @@ def test_co_link_one_action_per_distinct_url() -> None:
 
 
 def test_co_link_key_after_ingest_normalisation() -> None:
-    # What a reader does to the list before ``actions`` sees it (design.md §4): scheme and
+    # What a reader does to the list before ``actions`` sees it: scheme and
     # host lower-cased, "www." dropped, default port :443 dropped, fragment dropped,
     # tracking parameters (utm_*, fbclid) dropped, the rest of the query kept (id=7),
     # trailing slash dropped, path case kept ("/A" stays "/A"); empty items dropped.
@@ -327,7 +327,7 @@ def test_co_hashtag_one_action_per_distinct_hashtag() -> None:
     events = table(
         ev("h0", "a", 0, hashtags=["vote", "election", "vote"]),  # two distinct tags
         ev("h1", "b", 1, kind="reaction", hashtags=["vote"]),  # any kind counts
-        # taken as it is: lower-casing is the reader's job (§3), so "Vote" is another key
+        # taken as it is: lower-casing is the reader's job, so "Vote" is another key
         ev("h2", "c", 2, hashtags=["Vote"]),
         ev("h3", "d", 3, hashtags=[]),  # none
         ev("h4", "e", 4, hashtags=None),  # null list: none

@@ -687,7 +687,7 @@ def test_audit_pseudonymizes_without_touching_the_input(tables: Tables) -> None:
 
 # ----------------------------------------------------------------------------- outputs
 
-#: Files of an audit folder (design.md §8); summary.json is written last.
+#: Files of an audit folder; summary.json is written last.
 AUDIT_FILES = {
     "events.parquet", "coactions.parquet", "edges.parquet", "edges.csv", "nodes.csv",
     "clusters.parquet", "bursts.parquet", "graph.graphml", "graph.gexf", "report.html",

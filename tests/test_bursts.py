@@ -1,4 +1,4 @@
-"""Bursts (design.md §7): hand-checked cases, a brute-force reference and properties."""
+"""Bursts: hand-checked cases, a brute-force reference and properties."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Calibration of the significance stage (design.md §6: tested, not assumed).
+"""Calibration of the significance stage (tested on data without coordination, not assumed).
 
 On data without coordination — simulated organic scenarios with the hard negatives
 (flash-viral cascades, scheduler bots, homophilous communities) and real data whose

@@ -1,4 +1,4 @@
-"""The band-join kernel and native counting against brute force (design.md §5)."""
+"""The band-join kernel and native counting against brute force."""
 
 from __future__ import annotations
 

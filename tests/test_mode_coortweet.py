@@ -1,4 +1,4 @@
-"""The ``coortweet`` counting mode against CooRTweet 2.x (design.md §5).
+"""The ``coortweet`` counting mode against CooRTweet 2.x.
 
 Three layers of evidence:
 

@@ -1,4 +1,4 @@
-"""URL, hashtag, mention and timestamp normalisation (design.md §3–4)."""
+"""URL, hashtag, mention and timestamp normalisation."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """A slow, obvious reference for the significance statistics, compared with the real code.
 
 Everything below ``# reference`` is written from the method as documented (the docstring
-of coordscope.stats.significance, design.md §5–6 and the docstrings of coordscope.stats.null),
+of coordscope.stats.significance and the docstrings of coordscope.stats.null),
 with plain Python loops over actions, units, pairs and groups: no prefix sums, no joins,
 polars only to replicate two hashes (below). It recomputes, for a tiny input,
 

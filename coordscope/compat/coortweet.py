@@ -1,4 +1,4 @@
-"""The ``coortweet`` counting mode: CooRTweet 2.x, exactly (design.md §5).
+"""The ``coortweet`` counting mode: CooRTweet 2.x, exactly.
 
 Three functions reproduce the R package CooRTweet (Righetti & Balluff, 2.1.x) on canonical
 events, with the same output tables, row order included:
@@ -132,7 +132,7 @@ def coortweet_detect(
     Parameters
     ----------
     events : polars.DataFrame
-        Canonical events (design.md §3), in input order (the order decides ties, as in
+        Canonical events, in input order (the order decides ties, as in
         CooRTweet). For CooRTweet's own input tables, read with
         ``coordscope.read_events(path)`` (format ``coortweet``).
     signals : str or sequence of str, default "co_share"

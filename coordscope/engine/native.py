@@ -13,7 +13,7 @@ For each unordered pair of accounts ``a, b`` the co-actions (same key, different
 
 The evidence table has one row per (pair, key): the closest co-action's two events.
 
-How it runs (design.md §5):
+How it runs:
 
 1. **Codes.** Keys ``(signal, key)`` and accounts are hashed to 64 bits (a second hash
    proves the codes collision-free); accounts get dense codes numbered in the order of

@@ -1,4 +1,4 @@
-"""Bursts: maximal runs of synchronized activity on one key (design.md §7).
+"""Bursts: maximal runs of synchronized activity on one key.
 
 A **burst** is, for one ``(signal, key)``, a maximal run of its actions (sorted by time)
 whose consecutive gaps are ``<= W`` seconds (inclusive), with at least ``min_actors``

@@ -1,4 +1,4 @@
-"""Connected components and communities of an account graph (design.md §7).
+"""Connected components and communities of an account graph.
 
 Both functions take an edge table (one row per undirected pair) and return one row per
 account that appears in it. Components come from :func:`scipy.sparse.csgraph.

@@ -1,4 +1,4 @@
-"""Null-model kernels of the significance stage (design.md §6); private, inputs trusted.
+"""Null-model kernels of the significance stage; private, inputs trusted.
 
 Everything works on integer codes: ``k`` a key code (one per (signal, key)), ``a`` an
 account code, ``t`` a time in microseconds. No loop over rows, keys, pairs or accounts.
