@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -265,9 +266,45 @@ def test_export_round_trip(tmp_path: Path, kind: str) -> None:
     assert edge["significant"] is True
     assert edge["evidence"] == 'sync & "cooc"'
     assert math.isnan(graph.edges["3", "4"]["pvalue"])
-    if kind == "gexf":
-        assert graph.nodes[clean]["label"] == "evil <b>"
-        assert graph.nodes["3"]["label"] == "3"
+    # both formats label nodes with the account name, else the id (Gephi shows it)
+    assert graph.nodes[clean]["label"] == "evil <b>"
+    assert graph.nodes["3"]["label"] == "3"
+    if kind == "gexf":  # no last_ts in these frames: a static graph, no spells
+        assert graph.graph["mode"] == "static"
+        assert "start" not in graph.nodes["1"]
+
+
+def test_gexf_is_dynamic_with_one_spell_per_node_and_edge(tmp_path: Path) -> None:
+    nodes, edges = _graph_frames()
+    nodes = nodes.with_columns(last_ts=pl.col("first_ts") + pl.duration(seconds=100))
+    nodes = nodes.with_columns(
+        pl.when(pl.col("actor_id") == "4")
+        .then(None)
+        .otherwise(pl.col("first_ts"))
+        .alias("first_ts")
+    )
+    edges = edges.with_columns(
+        first_ts=pl.Series([_t(10), _t(20), _t(30)]),
+        last_ts=pl.Series([_t(50), _t(20), _t(31.5)]),
+    )
+    path = write_gexf(nodes, edges, tmp_path / "g.gexf")
+    text = path.read_text(encoding="utf-8")
+    assert '<graph defaultedgetype="undirected" mode="dynamic" timeformat="dateTime">' in text
+    assert (
+        '<node id="1" label="one" start="2024-03-01T00:00:00.000000Z" '
+        'end="2024-03-01T00:01:40.000000Z"><attvalues>'
+    ) in text
+    assert '<node id="4" label="four"><attvalues>' in text  # null first_ts: no spell
+    assert (
+        '<edge id="2" source="3" target="4" weight="2.0" start="2024-03-01T00:00:30.000000Z" '
+        'end="2024-03-01T00:00:31.500000Z"><attvalues>'
+    ) in text
+    # networkx's reader knows only timeformat "date" for string times (GEXF 1.2 and Gephi
+    # also have "dateTime", which these are)
+    graph = nx.read_gexf(io.StringIO(text.replace('timeformat="dateTime"', 'timeformat="date"')))
+    assert graph.graph["mode"] == "dynamic"
+    assert graph.edges["1", "3"]["start"] == "2024-03-01T00:00:20.000000Z"
+    assert graph.edges["1", "3"]["end"] == "2024-03-01T00:00:20.000000Z"
 
 
 def test_to_networkx_matches_tables() -> None:
