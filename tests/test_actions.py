@@ -262,34 +262,38 @@ def test_co_domain_registrable_domain_once_per_event() -> None:
 
 
 def test_co_domain_hosts_that_are_not_names() -> None:
-    # Current behaviour, written down (SUSPECTED BUGS, see the comments): the last two
-    # labels are taken without checking that the host is a name.
+    # Hosts that are not names, and names the Public Suffix List decides
     events = table(
-        # IPv4 hosts: the last two octets; 192.168.1.1 and 10.0.1.1 both give "1.1", so
-        # unrelated servers share one key
+        # IPv4 hosts are their own domain: 192.168.1.1 and 10.0.1.1 stay apart
         ev("i0", "a", 0, urls=["http://192.168.1.1/x"]),
         ev("i1", "b", 1, urls=["http://10.0.1.1/y"]),
-        # IPv6 literals: the host pattern stops at the first ':', giving "[" / "[2001"
+        # IPv6 literals too, brackets kept, the port dropped
         ev("i2", "c", 2, urls=["http://[::1]/x", "https://[2001:db8::1]:8080/y"]),
-        # "github" is a second-level label for github.io, but it applies to github.com
-        # too: docs.github.com and github.com are two different "registrable domains"
+        # docs.github.com and github.com are one registrable domain (github.io is the
+        # suffix users register under, github.com is not): one action for the event
         ev("i3", "d", 3, urls=["https://docs.github.com/a", "https://github.com/b"]),
         # user info and a trailing dot in the host are ignored
         ev("i4", "e", 4, urls=["https://user:pw@Sub.Example.COM.:443/x"]),
         # no host at all: no action
         ev("i5", "f", 5, urls=["mailto:x@y.org"]),
+        # private suffixes: every Netlify site is its own domain; an IDN in either form
+        ev("i6", "g", 6, urls=["https://a.netlify.app/", "https://www.xn--bcher-kva.de/"]),
+        ev("i7", "h", 7, urls=["https://b.netlify.app/", "https://bücher.de/"]),
     )
     check(
         run(events, "co_domain"),
         "co_domain",
         [
-            ("1.1", "a", at(0), "i0", 0),
-            ("1.1", "b", at(1), "i1", 1),
-            ("[", "c", at(2), "i2", 2),
-            ("[2001", "c", at(2), "i2", 2),
-            ("docs.github.com", "d", at(3), "i3", 3),
+            ("192.168.1.1", "a", at(0), "i0", 0),
+            ("10.0.1.1", "b", at(1), "i1", 1),
+            ("[::1]", "c", at(2), "i2", 2),
+            ("[2001:db8::1]", "c", at(2), "i2", 2),
             ("github.com", "d", at(3), "i3", 3),
             ("example.com", "e", at(4), "i4", 4),
+            ("a.netlify.app", "g", at(6), "i6", 6),
+            ("bücher.de", "g", at(6), "i6", 6),
+            ("b.netlify.app", "h", at(7), "i7", 7),
+            ("bücher.de", "h", at(7), "i7", 7),
         ],
     )
 

@@ -13,9 +13,12 @@ signal.
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 from typing import Final
 
 import polars as pl
+from publicsuffixlist import PublicSuffixList
 
 from coordscope.errors import ParameterError
 from coordscope.schema import (
@@ -51,12 +54,9 @@ EXACT_KEYED: Final = tuple(s for s in SIGNALS if s not in ("co_similar", "co_med
 
 _CONSTANT_KEY: Final = "*"
 
-# second-level labels under which registrations happen (public-suffix style), for the
-# domains most seen in exports; a full public suffix list is not bundled (no network).
-_SECOND_LEVEL: Final = (
-    "co", "com", "net", "org", "gov", "edu", "ac", "or", "ne", "go", "gob", "mil", "nic",
-    "blogspot", "github", "herokuapp", "appspot", "wordpress", "substack", "tumblr",
-)  # fmt: skip
+#: The host of an absolute URL: after the scheme and any user-info, up to the port, path,
+#: query or fragment; an IPv6 literal keeps its brackets.
+_HOST: Final = r"^[A-Za-z][A-Za-z0-9+.\-]*://(?:[^/?#@]*@)?(\[[^\]/?#]*\]|[^/?#:]+)"
 
 
 #: Python's ``str.isspace`` characters, as a regex class (the toolkit splits on them).
@@ -126,28 +126,67 @@ def normalize_text(text: pl.Expr, *, rule: TextRule = "default") -> pl.Expr:
 def registrable_domain(urls: pl.Expr) -> pl.Expr:
     """Return the registrable domain of a String expression of normalised URLs.
 
-    The last two labels of the host, or three when the second-to-last is a common
-    second-level label (``bbc.co.uk``, ``abc.net.au``, ``user.github.io`` …). No network, no
-    bundled public-suffix list: rare suffixes may give one label too few.
+    The host is read from the URL (after any user-info, before the port) and lower-cased;
+    the registrable domain is the public suffix plus one label, by the Public Suffix List
+    (Mozilla's, private suffixes included, from the snapshot bundled with the
+    ``publicsuffixlist`` package: no network): ``news.bbc.co.uk`` → ``bbc.co.uk``,
+    ``api.github.com`` → ``github.com``, ``me.github.io`` and ``shop.pages.dev`` stay whole
+    (``github.io`` and ``pages.dev`` are suffixes under which anyone registers). Names in
+    any script are compared in their IDNA form and written in Unicode, so ``bücher.de``
+    and ``xn--bcher-kva.de`` are one domain. An IP address (``192.168.1.10``, ``[::1]``)
+    is its own domain; a host that is itself a public suffix, or a single label
+    (``localhost``), is kept as it is; a string that is not an absolute URL gives null.
+
+    Cost: a regex per URL, and one suffix-list lookup per *distinct* host of a batch.
 
     Examples
     --------
-    >>> urls = ["https://www.bbc.co.uk/news", "http://u@Sub.Example.com:8080/a", "not a url"]
+    >>> urls = [
+    ...     "https://www.bbc.co.uk/news", "http://u@Sub.Example.com:8080/a", "not a url",
+    ...     "https://me.github.io/x", "https://api.github.com/v3", "http://192.168.1.10/",
+    ...     "https://www.xn--bcher-kva.de/", "https://bücher.de/",
+    ... ]
     >>> pl.DataFrame({"url": urls}).select(registrable_domain(pl.col("url")))["url"].to_list()
-    ['bbc.co.uk', 'example.com', None]
+    ['bbc.co.uk', 'example.com', None, 'me.github.io', 'github.com', '192.168.1.10', \
+'bücher.de', 'bücher.de']
     """
-    host = urls.str.extract(r"^[A-Za-z][A-Za-z0-9+.\-]*://(?:[^/?#@]*@)?([^/?#:]+)", 1)
-    labels = host.str.to_lowercase().str.strip_chars(".").str.split(".")
-    n = labels.list.len()
-    second = labels.list.get(-2, null_on_oob=True)
-    three = (n >= 3) & second.is_in(list(_SECOND_LEVEL))
-    return (
-        pl.when(n <= 2)
-        .then(labels.list.join("."))
-        .when(three)
-        .then(labels.list.slice(-3, 3).list.join("."))
-        .otherwise(labels.list.slice(-2, 2).list.join("."))
-    )
+    host = urls.str.extract(_HOST, 1).str.to_lowercase().str.strip_chars(".")
+    return host.map_batches(_domains_of_hosts, return_dtype=pl.String, is_elementwise=True)
+
+
+@functools.cache
+def _suffix_list() -> PublicSuffixList:
+    """Return the bundled Public Suffix List, parsed once per process (about 40 ms)."""
+    return PublicSuffixList()
+
+
+def _domain_of_host(host: str) -> str:
+    """Return the registrable domain of one lower-cased host (see :func:`registrable_domain`)."""
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        ipaddress.ip_address(bare)
+    except ValueError:
+        pass
+    else:
+        return host
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:  # a label IDNA cannot carry (too long, forbidden characters)
+        return host
+    domain = _suffix_list().privatesuffix(ascii_host) or ascii_host
+    try:
+        return domain.encode("ascii").decode("idna")
+    except UnicodeError:
+        return domain
+
+
+def _domains_of_hosts(hosts: pl.Series) -> pl.Series:
+    """Map a batch of hosts to their registrable domains, one lookup per distinct host."""
+    distinct = hosts.drop_nulls().unique()
+    if distinct.is_empty():
+        return pl.Series(hosts.name, [None] * hosts.len(), dtype=pl.String)
+    mapping = dict(zip(distinct.to_list(), map(_domain_of_host, distinct.to_list()), strict=True))
+    return hosts.replace_strict(mapping, default=None, return_dtype=pl.String)
 
 
 def _base(events: EventFrame, first_event: int = 0) -> pl.LazyFrame:
@@ -233,11 +272,13 @@ def exact_actions(
         if "x_domain_ids" in event_columns(events):
             lf = _explode(base, "x_domain_ids")
         else:
-            lf = _explode(
-                base,
-                pl.col(URLS)
-                .list.eval(registrable_domain(pl.element()))
-                .list.unique(maintain_order=True),
+            # every domain once per event (its first URL's place): explode, then map the
+            # flat column, so the suffix list is read once per distinct host of a batch
+            lf = (
+                _explode(base, URLS)
+                .with_columns(registrable_domain(pl.col("key")).alias("key"))
+                .filter(pl.col("key").is_not_null() & (pl.col("key") != ""))
+                .unique(subset=["event", "key"], keep="first", maintain_order=True)
             )
     elif signal == "co_hashtag":
         lf = _explode(base, HASHTAGS)
