@@ -362,6 +362,30 @@ def test_what_is_kept_is_made_again_when_a_day_or_the_parameters_change(
     assert_frame_equal(third.clusters.drop("campaign"), plain.clusters.drop("campaign"))
 
 
+def test_a_missing_kept_file_makes_its_day_counted_again(week: list[Path], tmp_path: Path) -> None:
+    state = tmp_path / "st"
+    first = run_state_audit([str(p) for p in week[:2]], tmp_path / "o", state=state, horizon=2)
+    assert first.summary["state"]["days_counted"] == ["2024-03-01", "2024-03-02"]
+    # a kept file of day 1 is lost (deleted by hand, a disk cleaner): it is a cache of the
+    # day's events, so the next run counts that day again instead of refusing the state
+    (lost,) = sorted((state / "kept").glob("2024-03-01.*.partials.parquet"))
+    lost.unlink()
+    second = run_state_audit([], tmp_path / "o2", state=state, horizon=2)
+    assert second.summary["state"]["days_counted"] == ["2024-03-01"]
+    assert_frame_equal(second.edges, first.edges)
+    assert_frame_equal(second.clusters, first.clusters)
+    # ...and keeps it again: the run after that counts nothing
+    third = run_state_audit([], tmp_path / "o3", state=state, horizon=2)
+    assert third.summary["state"]["days_counted"] == []
+    # a lost day of events is data, not a cache: refused with one line
+    (events_file,) = sorted((state / "events").glob("2024-03-02.*"))
+    events_file.unlink()
+    with pytest.raises(
+        StateError, match=r"names events/2024-03-02\.g\d+\.parquet, which is missing"
+    ):
+        run_state_audit([], tmp_path / "o4", state=state, horizon=2)
+
+
 def test_state_cli(week: list[Path], tmp_path: Path) -> None:
     state = tmp_path / "st"
     run = [sys.executable, "-m", "coordscope"]

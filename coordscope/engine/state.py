@@ -119,8 +119,7 @@ class Manifest:
         for v in self.days.values():
             kept = v.get("kept")
             if kept:
-                named.update(str(a["file"]) for a in kept["actions"].values())
-                named.update((str(kept["partials"]), str(kept["checks"])))
+                named.update(_kept_files(kept))
         if self.campaigns is not None:
             named.add(self.campaigns)
         return named
@@ -268,6 +267,12 @@ class StateStore:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise StateError(f"{path}: damaged manifest ({exc!r})") from None
+        # what was kept of a day is a cache of its events: when a file of it is gone, the
+        # day is counted again (and kept again) by the next run, not refused
+        for entry in manifest.days.values():
+            kept = entry.get("kept")
+            if kept and not all((self.path / n).is_file() for n in _kept_files(kept)):
+                del entry["kept"]
         for name in manifest.files():
             if not (self.path / name).is_file():
                 raise StateError(f"{path}: names {name}, which is missing")
@@ -288,11 +293,19 @@ class StateStore:
     def commit(self) -> None:
         """Make the pending changes the state, in one atomic switch of the manifest.
 
-        The new manifest is written beside the old, flushed to disk, and renamed over
-        it; the files only the old one named are removed afterwards.
+        The files the new manifest names that the old one did not are flushed to disk
+        first (with the folders that hold them), so that after a power cut the new
+        manifest never names a file whose bytes were still in the page cache. The new
+        manifest is then written beside the old, flushed, and renamed over it; the files
+        only the old one named are removed afterwards.
         """
         if self._lock_fd is None:
             raise StateError(f"{self.path}: commit outside of an open state")
+        new_files = sorted(self.pending.files() - self.committed.files())
+        for name in new_files:
+            _fsync(self.path / name)
+        for folder in sorted({(self.path / name).parent for name in new_files}):
+            _fsync(folder)
         self.pending.generation = self.committed.generation + 1
         text = json.dumps(self.pending.to_json(), indent=1, sort_keys=True) + "\n"
 
@@ -305,12 +318,7 @@ class StateStore:
         atomic_write(self.path / "manifest.json", _write)
         # the switch is done: from here on the new manifest is the state
         self.committed = _copy(self.pending)
-        with contextlib.suppress(OSError):  # some network file systems refuse it
-            dir_fd = os.open(self.path, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+        _fsync(self.path)
         self._collect_garbage()
 
     # -- reading --------------------------------------------------------------------------
@@ -479,6 +487,22 @@ class StateStore:
             with contextlib.suppress(OSError):
                 self._collect_garbage()
             raise
+
+
+def _kept_files(kept: Mapping[str, Any]) -> list[str]:
+    """Return the relative paths of the files of one day's ``kept`` entry."""
+    names = [str(a["file"]) for a in kept["actions"].values()]
+    return [*names, str(kept["partials"]), str(kept["checks"])]
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file's or a folder's contents to the disk (where the file system can)."""
+    with contextlib.suppress(OSError):  # some network file systems refuse it on folders
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _copy(manifest: Manifest) -> Manifest:
