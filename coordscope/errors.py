@@ -130,6 +130,9 @@ def check_seed(value: object, name: str = "seed") -> int:
     ...
     coordscope.errors.ParameterError: seed must be an integer between 0 and ...
     """
-    if isinstance(value, bool) or not isinstance(value, Integral) or not 0 <= value <= MAX_SEED:
+    if isinstance(value, bool) or not isinstance(value, Integral):
         raise ParameterError(f"{name} must be an integer between 0 and {MAX_SEED}, got {value!r}")
-    return int(value)
+    seed = int(value)
+    if not 0 <= seed <= MAX_SEED:
+        raise ParameterError(f"{name} must be an integer between 0 and {MAX_SEED}, got {value!r}")
+    return seed

@@ -119,6 +119,35 @@ class KeptDays:
         return set(self.days[0].actions) if self.days else set()
 
 
+def check_audit_options(
+    *,
+    signals: Sequence[str] | str | None = None,
+    window: float = 60.0,
+    windows: Mapping[str, float] | None = None,
+    alpha: float = 0.05,
+    seed: int = 0,
+    min_actors: int = 3,
+    memory: str | int | Budget | None = None,
+    workers: int | None = None,
+    **_: Any,
+) -> None:
+    """Raise :class:`~coordscope.errors.ParameterError` for the first bad option of audit.
+
+    The same checks as :func:`audit`'s, made before any work: the runs call it before
+    they read their input, so a bad option costs no ingest.
+    """
+    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0.0 < alpha < 1.0:
+        raise ParameterError(f"alpha must be between 0 and 1, got {alpha}")
+    check_window(window)
+    for name, value in (windows or {}).items():
+        check_window(value, f"windows['{name}']")
+    check_seed(seed)
+    if isinstance(min_actors, bool) or not isinstance(min_actors, int) or min_actors < 2:
+        raise ParameterError(f"min_actors must be an integer >= 2, got {min_actors!r}")
+    resolve_signals(signals)
+    Budget.of(memory, workers)
+
+
 def audit(
     events: EventFrame,
     *,
@@ -207,12 +236,10 @@ def audit(
     in-window pairs, plus the significance stage's per-candidate-pair work, plus linear
     passes over edges and evidence for clusters, nodes and bursts.
     """
-    if not 0.0 < alpha < 1.0:
-        raise ParameterError(f"alpha must be between 0 and 1, got {alpha}")
-    check_window(window)
-    check_seed(seed)
-    if min_actors < 2:
-        raise ParameterError(f"min_actors must be >= 2, got {min_actors}")
+    check_audit_options(
+        signals=signals, window=window, windows=windows, alpha=alpha, seed=seed,
+        min_actors=min_actors, memory=memory, workers=workers,
+    )  # fmt: skip
     chosen = resolve_signals(signals)
     budget = Budget.of(memory, workers)
     runner = LocalRunner() if runner is None else runner

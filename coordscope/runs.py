@@ -23,13 +23,21 @@ from coordscope.datasets.demo import demo_ingest
 from coordscope.datasets.ingest import ingest
 from coordscope.engine.runners import LocalRunner, Runner
 from coordscope.engine.state import DEFAULT_HORIZON_DAYS, Added, StateStore
-from coordscope.errors import ParameterError
+from coordscope.errors import ParameterError, check_window
 from coordscope.graphs.lineage import track_campaigns
 from coordscope.outputs import AuditResult, write_audit, write_detect
 from coordscope.parts import PartedTable, WorkDir
-from coordscope.pipeline import KeptDays, StageHook, StageTimer, audit, detect
+from coordscope.pipeline import (
+    KeptDays,
+    StageHook,
+    StageTimer,
+    audit,
+    check_audit_options,
+    detect,
+)
 from coordscope.results import DetectResult
 from coordscope.schema import EventFrame, TextRule
+from coordscope.signals.actions import resolve_signals
 
 __all__ = ["MODES", "daily_audit", "run_audit", "run_detect", "run_state_audit"]
 
@@ -77,6 +85,7 @@ def run_audit(
         :meth:`~coordscope.outputs.AuditResult.cluster_evidence` shows the two events
         of each evidence row.
     """
+    check_audit_options(**options)  # a bad option is found before the input is read
     stage = StageTimer(progress)
     ingest_memory = Budget.of(options.get("memory")).memory  # ingest reads in pieces of it
     work = WorkDir(output if work_dir is None else work_dir, prefix=".coordscope-work-")
@@ -159,6 +168,7 @@ def run_state_audit(
     """
     if horizon < 1:
         raise ParameterError(f"horizon must be >= 1 day, got {horizon}")
+    check_audit_options(**options)  # a bad option is found before the state is opened
     stage = StageTimer(progress)
     ingest_memory = Budget.of(options.get("memory")).memory
     work = WorkDir(output if work_dir is None else work_dir, prefix=".coordscope-work-")
@@ -334,6 +344,8 @@ def run_detect(
             f"--engine {runner.name} counts native mode only; {mode} mode runs locally"
         )
     budget = Budget.of(memory, workers)
+    check_window(window)  # before the input is read
+    resolve_signals(signals)
     timings: dict[str, float] = {}
     start = time.perf_counter()
     # events (native mode) and native tables are written in pieces here first; removed

@@ -6,8 +6,9 @@ loop. Attribute types are declared (GraphML ``<key attr.type>``, GEXF
 ``<attribute type>``): integers stay integers, times are ISO 8601 strings, lists are
 joined with ``;``. A null value is left out of its element (both formats allow a missing
 attribute). Nodes are labelled with the account name (else the id) in both formats, and
-the GEXF is dynamic (one spell per node and edge) when the tables carry their times. Everything from the data is XML-escaped; characters XML 1.0 cannot carry
-(control characters) are dropped.
+the GEXF is dynamic (one spell per node and edge) when the tables carry their times.
+Everything from the data is XML-escaped; characters XML 1.0 cannot carry (control
+characters) are dropped.
 
 Formats: GraphML (Brandes et al., http://graphml.graphdrawing.org/specification.html)
 and GEXF 1.2 (https://gexf.net/), both opened by Gephi and read back by networkx.
