@@ -32,6 +32,7 @@ from coordscope.budget import return_freed_memory
 from coordscope.datasets.formats import FORMAT_NAMES, FORMATS, get_format
 from coordscope.datasets.ingest import DEFAULT_MAX_INFLATE, parse_mapping
 from coordscope.datasets.ingest import ingest as ingest_files
+from coordscope.datasets.pseudonym import KEY_ENV, resolve_key
 from coordscope.datasets.simulate import SCENARIOS
 from coordscope.datasets.simulate import simulate as run_simulation
 from coordscope.engine.runners import Runner
@@ -647,7 +648,20 @@ def audit(
         typer.Option(
             "--pseudonymize",
             metavar="KEY",
-            help="Replace every account id in every output by its HMAC-SHA256 with KEY.",
+            help="Replace every value that names an account (ids, handles, @mentions, "
+            "account links, Telegram chat ids) in every output by its HMAC-SHA256 with KEY. "
+            "The command line shows KEY to `ps` and the shell history: prefer "
+            "--pseudonymize-key-file or the environment variable "
+            "COORDSCOPE_PSEUDONYMIZE_KEY.",
+        ),
+    ] = None,
+    pseudonymize_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--pseudonymize-key-file",
+            metavar="FILE",
+            help="Pseudonymise as --pseudonymize, with the key on the first line of FILE.",
+            show_default=False,
         ),
     ] = None,
     scorer: Annotated[
@@ -727,7 +741,7 @@ def audit(
         alpha=alpha,
         seed=seed,
         min_actors=min_actors,
-        pseudonymize=pseudonymize,
+        pseudonymize=_pseudonymize_key(pseudonymize, pseudonymize_key_file),
         scorer=loaded,
         memory=memory,
         workers=workers,
@@ -758,6 +772,23 @@ def audit(
     _print_top_clusters(result.clusters)
     _out.print(f"wrote {len(summary['files'])} files to {output}")
     _out.print(f"report: {output / 'report.html'}")
+
+
+def _pseudonymize_key(key: str | None, key_file: Path | None) -> str | None:
+    """Return the pseudonymisation key from its one source; warn when it is on the CLI.
+
+    Sources: ``--pseudonymize KEY``, ``--pseudonymize-key-file FILE`` (first line) or the
+    environment variable ``COORDSCOPE_PSEUDONYMIZE_KEY``; more than one is an error.
+    """
+    resolved = resolve_key(key, key_file)
+    if key is not None:
+        _err.print(
+            "warning: --pseudonymize puts the key where `ps` and the shell history show it; "
+            f"use --pseudonymize-key-file FILE or {KEY_ENV} instead",
+            markup=False,
+            soft_wrap=True,
+        )
+    return resolved
 
 
 def _print_state_run(state: dict[str, Any], changes: pl.DataFrame | None) -> None:

@@ -42,7 +42,9 @@ canonical           Telegram
                     downloaded (``"(File not included. ...)"``) are not media keys and are
                     dropped
 ``channel``         the chat ``id``; ``x_chat_name`` and ``x_chat_type`` keep its name and
-                    type, ``x_media_type`` the message's ``media_type``
+                    type, ``x_media_type`` the message's ``media_type``,
+                    ``x_mention_names`` the text of ``mention_name`` entities (the
+                    display name a mention of an account without a username shows)
 ==================  ==============================================================
 
 A forward of an author without a name (a deleted account: ``"forwarded_from": null``)
@@ -475,4 +477,5 @@ def _stage(flat: pl.DataFrame, path: str) -> pl.DataFrame:
         pl.col("chat_name").alias("x_chat_name"),
         pl.col("chat_type").alias("x_chat_type"),
         pl.col("media_type").alias("x_media_type"),
+        ents.list.eval(etext.filter(etype == "mention_name")).alias("x_mention_names"),
     )
