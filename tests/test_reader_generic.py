@@ -46,7 +46,7 @@ def test_csv_values_rejects_and_accounting() -> None:
     # a naive time is UTC, and counted
     assert p4["ts"] == _utc(2024, 3, 1, 10, 1, 0)
     assert result.notes["naive_timestamps"] == 1
-    # epoch milliseconds; an empty URL cell is no URL at all
+    # epoch seconds like p3 (a file's epochs have one unit); an empty URL cell is no URL
     assert p8["ts"] == _utc(2024, 3, 1, 10, 3, 0)
     assert p8["urls"] == []
     assert result.notes["urls_shortened"] == 1

@@ -21,6 +21,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import queue
+import re
 import threading
 import zlib
 from collections.abc import Iterable, Iterator
@@ -45,6 +46,7 @@ __all__ = [
     "head_text",
     "is_compressed",
     "iter_blocks",
+    "mark_invalid_utf8",
     "read_ahead",
     "read_document",
     "record_ends",
@@ -483,6 +485,39 @@ def read_ahead(items: Iterable[_T]) -> Iterator[_T]:
     finally:
         stop.set()
         thread.join()
+
+
+#: Characters that stand for bytes that are not valid UTF-8 (see :func:`mark_invalid_utf8`).
+_MARKS: Final = ("\ufffd", "\u2426", "\u241a", "\u2370", "\u2bd1")
+_ESCAPED_BYTE: Final = re.compile("[\udc80-\udcff]")
+
+
+def mark_invalid_utf8(data: bytes) -> tuple[bytes, str | None]:
+    """Replace every byte that is not valid UTF-8 with a mark the data does not hold.
+
+    Valid data (nearly always) is returned as it is, with no mark: one decoding pass.
+    Otherwise each invalid byte becomes one ``mark`` character, chosen among U+FFFD,
+    U+2426, U+241A, U+2370 and U+2BD1 as the first that ``data`` does not already hold,
+    so that a field holding the mark after parsing had invalid bytes, and no other did
+    (a structural byte (newline, quote, separator) is ASCII and never invalid, so
+    records and fields stay where they were). When ``data`` holds every one of them, the
+    first is used, and fields that held it genuinely count as invalid too: the caller
+    then rejects a record too many, never merges two.
+
+    Returns
+    -------
+    (bytes, str or None)
+        Valid UTF-8, and the mark (None when ``data`` was valid).
+    """
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    else:
+        return data, None
+    text = data.decode("utf-8", errors="surrogateescape")
+    mark = next((m for m in _MARKS if m not in text), _MARKS[0])
+    return _ESCAPED_BYTE.sub(mark, text).encode("utf-8"), mark
 
 
 def head_bytes(path: str, size: int = 1 << 16) -> bytes:

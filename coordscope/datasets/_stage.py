@@ -7,25 +7,31 @@ hold one row per input record, with
 - ``_record`` (Int64): the 1-based record number in that file (CSV data row, JSON line,
   JSON array element, Telegram message index);
 - ``_reject`` (String, null): a reason the reader already knows the record must be
-  rejected for (a Telegram service message, a JSON line that is not JSON, …);
+  rejected for (a Telegram service message, a JSON line that is not JSON, …); reasons
+  found only while parsing a record's bytes (bytes that are not valid UTF-8) may come
+  instead through :attr:`Staged.row_rejects`;
 - any of the canonical columns of :data:`coordscope.schema.EVENT_SCHEMA`, in raw form:
-  ``ts`` and ``actor_created`` as strings, numbers (epoch s/ms) or datetimes; ``kind`` as
-  a string (null means "decide": ``repost`` when ``object_id`` is set, else ``post``);
-  list columns as ``List(String)``, not yet normalised; ``platform`` as a string;
+  ``ts`` and ``actor_created`` as strings, numbers (epoch s, ms, µs or ns) or datetimes;
+  ``kind`` as a string (null means "decide": ``repost`` when ``object_id`` is set, else
+  ``post``); list columns as ``List(String)``, not yet normalised; ``platform`` as a
+  string;
 - optional ``x_*`` platform columns.
 
 A reader returns its pieces as a generator that reads the file as it is consumed, so a
 file is never held whole in its raw form. :class:`Finalizer` then does everything readers
 share, vectorized: per piece, as it arrives, timestamp parsing (naive values taken as UTC
-and counted), required-field checks, kind checks, URL/hashtag/mention normalisation and
-the split into accepted and rejected rows (all of it row by row, so pieces give the same
-rows as one frame would); at the end, over the accepted rows of every file,
-exact-duplicate removal, optional merging of long-form rows, and the row accounting
+and counted; epoch units decided once per file and column; values outside the supported
+range rejected, see :func:`coordscope.datasets.normalize.parse_times`), required-field
+checks, kind checks, URL/hashtag/mention normalisation and the split into accepted and
+rejected rows (all of it row by row, so pieces give the same rows as one frame would);
+at the end, over the accepted rows of every file, exact-duplicate removal, optional
+merging of long-form rows, and the row accounting
 ``input == accepted + rejected + duplicates``. :func:`finalize` does both steps at once.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,11 +42,12 @@ import polars as pl
 
 from coordscope.datasets._io import ReadLimits, read_ahead
 from coordscope.datasets.normalize import (
+    EpochUnit,
     clean_list,
     normalize_hashtags,
     normalize_mentions,
     normalize_url_lists,
-    parse_timestamps,
+    parse_times,
 )
 from coordscope.parts import WorkDir
 from coordscope.schema import (
@@ -75,6 +82,7 @@ __all__ = [
     "SOURCE",
     "Finalized",
     "Finalizer",
+    "RowRejects",
     "Staged",
     "finalize",
     "reject_frame",
@@ -90,6 +98,34 @@ BATCH_ROWS: Final = 100_000
 
 _SCALAR_STRINGS: Final = (EVENT_ID, ACTOR_ID, ACTOR_NAME, OBJECT_ID, CHANNEL)
 _LIST_DTYPE: Final = pl.List(pl.String())
+
+
+class RowRejects:
+    """Records a reader rejects while parsing them, apart from the staged rows.
+
+    A reader whose parser cannot carry a reason in the rows it returns (delimited text
+    read by polars, with its own columns) adds ``(record, reason)`` pairs here as it reads
+    a piece; :class:`Finalizer` takes them before it prepares the piece, and the record's
+    staged rows are rejected with that reason. Safe to add to from the read-ahead thread.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._parts: list[pl.DataFrame] = []
+
+    def add(self, records: pl.Series, reasons: pl.Series) -> None:
+        """Reject ``records`` (Int64) for ``reasons`` (String), one each."""
+        part = pl.DataFrame({RECORD: records.cast(pl.Int64), REJECT: reasons.cast(pl.String)})
+        with self._lock:
+            self._parts.append(part)
+
+    def take(self) -> pl.DataFrame:
+        """Return (and forget) every pair added so far: ``_record``, ``_reject``."""
+        with self._lock:
+            parts, self._parts = self._parts, []
+        if not parts:
+            return pl.DataFrame(schema={RECORD: pl.Int64, REJECT: pl.String})
+        return pl.concat(parts)
 
 
 @dataclass
@@ -111,6 +147,9 @@ class Staged:
         object) are merged into one event whose lists are the union of the rows'.
     notes : dict
         Reader-specific counters for the summary; complete once ``pieces`` is consumed.
+    row_rejects : RowRejects, optional
+        Records the reader rejected while parsing (see :class:`RowRejects`); their
+        reasons win over every other.
     """
 
     pieces: Iterable[pl.DataFrame]
@@ -118,6 +157,7 @@ class Staged:
     normalize_urls: bool = True
     merge_rows: bool = False
     notes: dict[str, int] = field(default_factory=dict)
+    row_rejects: RowRejects | None = None
 
 
 @dataclass
@@ -187,11 +227,16 @@ class Finalizer:
         recurs (the candidates of duplicates). Long-form inputs (rows to merge, CooRTweet's
         tables) are merged in memory all the same.
 
-    Rejects, in this order of precedence: the reader's own reason; missing ``actor_id``;
-    missing ``event_id``; missing timestamp; a timestamp that is not understood; an
-    unknown ``kind``. Exact duplicates (every canonical and ``x_`` field equal, across all
-    files) are dropped after the first and counted. Cost ``O(n log n)`` for the duplicate
-    search, everything else ``O(n)`` vectorized.
+    Rejects, in this order of precedence: a reason the reader found while parsing the
+    record (:class:`RowRejects`: bytes that are not valid UTF-8); the reader's own reason;
+    missing ``actor_id``; missing ``event_id``; missing timestamp; a timestamp outside the
+    supported range, or an epoch number of another unit than the file's (the unit of
+    ``ts`` and of ``actor_created`` is decided once per file, see
+    :class:`~coordscope.datasets.normalize.EpochUnit`); a timestamp that is not
+    understood; an unknown ``kind``. An ``actor_created`` that is not understood or not
+    accepted is dropped (null) and counted. Exact duplicates (every canonical and ``x_``
+    field equal, across all files) are dropped after the first and counted. Cost
+    ``O(n log n)`` for the duplicate search, everything else ``O(n)`` vectorized.
     """
 
     def __init__(
@@ -223,23 +268,26 @@ class Finalizer:
         records = 0
         batch: list[pl.DataFrame] = []
         rows = size = 0
+        state = _FileState(row_rejects=part.row_rejects)
         for piece in read_ahead(part.pieces):  # the next piece is read meanwhile
             batch.append(piece)
             rows += piece.height
             size += int(piece.estimated_size())
             if rows >= BATCH_ROWS or size >= self._batch_bytes:
-                records += self._add_batch(batch, normalize_urls=part.normalize_urls)
+                records += self._add_batch(batch, normalize_urls=part.normalize_urls, file=state)
                 batch, rows, size = [], 0, 0
         if batch or not records:  # an empty file has its counters too
-            records += self._add_batch(batch, normalize_urls=part.normalize_urls)
+            records += self._add_batch(batch, normalize_urls=part.normalize_urls, file=state)
         for key, value in part.notes.items():
             self._notes[key] = self._notes.get(key, 0) + value
         self._merge = self._merge or part.merge_rows
         return records
 
-    def _add_batch(self, pieces: list[pl.DataFrame], *, normalize_urls: bool) -> int:
+    def _add_batch(
+        self, pieces: list[pl.DataFrame], *, normalize_urls: bool, file: _FileState
+    ) -> int:
         staged = pl.concat(pieces, how="diagonal_relaxed") if pieces else pl.DataFrame()
-        frame = _prepare(staged, normalize_urls=normalize_urls, notes=self._notes)
+        frame = _prepare(staged, normalize_urls=normalize_urls, notes=self._notes, file=file)
         del staged
         rejected = frame[REJECT].is_not_null()
         if rejected.any():
@@ -277,7 +325,7 @@ class Finalizer:
             duplicates}`` with ``input == accepted + rejected + duplicates``.
         """
         if not self._accepted and not self._files:
-            self._add_batch([], normalize_urls=True)
+            self._add_batch([], normalize_urls=True, file=_FileState())
         if self._files and self._spill is not None:
             if not self._merge:
                 return self._finish_spilled(self._spill)
@@ -395,13 +443,53 @@ def finalize(parts: Iterable[Staged]) -> Finalized:
     return finalizer.finish()
 
 
-def _prepare(frame: pl.DataFrame, *, normalize_urls: bool, notes: dict[str, int]) -> pl.DataFrame:
+@dataclass
+class _FileState:
+    """What the preparation of one file's batches carries from one batch to the next."""
+
+    row_rejects: RowRejects | None = None
+    #: the epoch unit of ``ts`` and of ``actor_created`` in this file
+    units: dict[str, EpochUnit] = field(default_factory=dict)
+    #: row rejects taken but for records of later batches
+    pending: pl.DataFrame | None = None
+
+    def late_reasons(self, records: pl.Series) -> pl.Series | None:
+        """Reasons of :class:`RowRejects` for ``records`` (null elsewhere), or None."""
+        if self.row_rejects is None:
+            return None
+        taken = self.row_rejects.take()
+        pending = taken if self.pending is None else pl.concat([self.pending, taken])
+        if pending.height == 0 or records.len() == 0:
+            self.pending = pending
+            return None
+        last = records.max()
+        self.pending = pending.filter(pl.col(RECORD) > last)
+        mine = pending.filter(pl.col(RECORD) <= last)
+        if mine.height == 0:
+            return None
+        return records.replace_strict(
+            mine[RECORD], mine[REJECT], default=None, return_dtype=pl.String
+        )
+
+
+def _prepare(
+    frame: pl.DataFrame,
+    *,
+    normalize_urls: bool,
+    notes: dict[str, int],
+    file: _FileState | None = None,
+) -> pl.DataFrame:
     """Parse, check and normalise staged rows (still one row per input record).
 
-    Row by row: the rows of a piece come out as they would from the whole file. The
+    Row by row: the rows of a piece come out as they would from the whole file (the
+    epoch units of the file, decided by its first epoch number, come with ``file``). The
     counters in ``notes`` are added to.
     """
+    file = file if file is not None else _FileState()
     frame = _complete(frame)
+    late = file.late_reasons(frame[RECORD])
+    if late is not None:
+        frame = frame.with_columns(pl.coalesce(late, pl.col(REJECT)).alias(REJECT))
     # Scalars: strip ids, empty strings become null.
     frame = frame.with_columns(
         [
@@ -411,17 +499,36 @@ def _prepare(frame: pl.DataFrame, *, normalize_urls: bool, notes: dict[str, int]
         + [pl.col(ACTOR_NAME).replace("", None), pl.col(TEXT).replace("", None)]
     )
     raw_ts = frame[TS]
-    ts, naive = parse_timestamps(raw_ts)
-    created, _ = parse_timestamps(frame[ACTOR_CREATED])
+    records = frame[RECORD]
+    ts, naive, problem = parse_times(
+        raw_ts, epoch=file.units.setdefault(TS, EpochUnit()), records=records
+    )
+    created = parse_times(
+        frame[ACTOR_CREATED],
+        epoch=file.units.setdefault(ACTOR_CREATED, EpochUnit()),
+        records=records,
+    )
     notes["naive_timestamps"] = notes.get("naive_timestamps", 0) + int(naive.sum())
-    bad_created = int((frame[ACTOR_CREATED].is_not_null() & created.is_null()).sum())
+    out_created = int(created.problem.is_not_null().sum())
+    if out_created:
+        notes["actor_created_out_of_range"] = (
+            notes.get("actor_created_out_of_range", 0) + out_created
+        )
+    bad_created = int(
+        (frame[ACTOR_CREATED].is_not_null() & created.ts.is_null()).sum() - out_created
+    )
     if bad_created:
         notes["actor_created_unparsed"] = notes.get("actor_created_unparsed", 0) + bad_created
-    raw_ts_text = raw_ts.cast(pl.String)
+    raw_ts_text = raw_ts.cast(pl.String) if not raw_ts.dtype.is_nested() else None
+    if raw_ts_text is None:  # lists or objects where one time belongs
+        raw_ts_text = pl.select(
+            pl.when(raw_ts.is_not_null()).then(pl.lit("(not a single value)"))
+        ).to_series()
     frame = frame.with_columns(
         ts.alias(TS),
-        created.cast(TS_DTYPE).alias(ACTOR_CREATED),
+        created.ts.cast(TS_DTYPE).alias(ACTOR_CREATED),
         raw_ts_text.alias("_ts_raw"),
+        problem.alias("_ts_problem"),
     )
     kind = pl.col(KIND).str.strip_chars().str.to_lowercase().replace("", None)
     kind = (
@@ -456,6 +563,8 @@ def _prepare(frame: pl.DataFrame, *, normalize_urls: bool, notes: dict[str, int]
         .then(pl.lit("missing event_id"))
         .when(pl.col("_ts_raw").is_null() | (pl.col("_ts_raw").str.strip_chars() == ""))
         .then(pl.lit("missing ts"))
+        .when(pl.col("_ts_problem").is_not_null())
+        .then(pl.lit("field 'ts': ") + pl.col("_ts_problem"))
         .when(pl.col(TS).is_null())
         .then(
             pl.lit("field 'ts': timestamp not understood: '")
@@ -465,7 +574,7 @@ def _prepare(frame: pl.DataFrame, *, normalize_urls: bool, notes: dict[str, int]
         .when(~pl.col(KIND).is_in(list(KINDS)))
         .then(pl.lit("field 'kind': unknown kind '") + pl.col(KIND).str.slice(0, 40) + pl.lit("'"))
     )
-    frame = frame.with_columns(reason.alias(REJECT)).drop("_ts_raw")
+    frame = frame.with_columns(reason.alias(REJECT)).drop("_ts_raw", "_ts_problem")
     return frame
 
 

@@ -18,7 +18,14 @@ from typing import Final
 import numpy as np
 import polars as pl
 
-from coordscope.datasets._io import ReadLimits, iter_blocks, read_document, record_ends
+from coordscope.datasets._io import (
+    ReadLimits,
+    iter_blocks,
+    mark_invalid_utf8,
+    read_document,
+    record_ends,
+)
+from coordscope.datasets._stage import RowRejects
 from coordscope.errors import InputError
 
 __all__ = [
@@ -26,6 +33,7 @@ __all__ = [
     "DelimitedText",
     "JsonLines",
     "first_line",
+    "invalid_utf8_reason",
     "iter_json_lines",
     "iter_parquet",
     "parquet_names",
@@ -42,6 +50,14 @@ MAX_EMPTY_RECORDS: Final = 1_000_000
 
 #: Rows of the first piece of a Parquet file; later pieces are sized from its bytes per row.
 _PARQUET_FIRST_ROWS: Final = 1024
+
+
+def invalid_utf8_reason(where: str) -> str:
+    """Return the reject reason of a record with bytes not valid UTF-8 in ``where``."""
+    return (
+        f"{where} has bytes that are not valid UTF-8 (is the file in another encoding? "
+        "convert it to UTF-8)"
+    )
 
 
 def first_line(exc: BaseException) -> str:
@@ -67,6 +83,13 @@ class DelimitedText:
     :func:`polars.read_csv` of the whole file. Blank lines before the header are skipped
     (as polars does); blank lines after it are rows without values.
 
+    Bytes that are not valid UTF-8 are never silently replaced: a row with such bytes in
+    a column that is read is rejected, with a reason naming the column, through
+    :attr:`row_rejects` (two ids that differ only in such bytes would otherwise become
+    one; the text of a row is a key too, for near-duplicates). Pieces that are valid
+    UTF-8 cost one more decoding pass to find that out; see
+    :func:`~coordscope.datasets._io.mark_invalid_utf8` for the others.
+
     Parameters
     ----------
     path : str
@@ -85,6 +108,9 @@ class DelimitedText:
         empty for an empty file.
     separator : str
         The field separator.
+    row_rejects : RowRejects
+        The rows with invalid bytes found so far (pass it on in the reader's
+        :class:`~coordscope.datasets._stage.Staged`).
 
     Raises
     ------
@@ -96,6 +122,7 @@ class DelimitedText:
         self, path: str, *, limits: ReadLimits | None = None, separator: str | None = None
     ) -> None:
         self.path = path
+        self.row_rejects = RowRejects()
         self._blocks = iter_blocks(path, limits=limits, quote=_QUOTE)
         first = b""
         for block in self._blocks:
@@ -142,14 +169,32 @@ class DelimitedText:
         record = 1
         empty = 0
         bodies = self._bodies()
-        for body in bodies:
+        for raw in bodies:
+            body, mark = mark_invalid_utf8(raw)
             frame = self._parse(self._header + body, wanted)
+            if mark is not None:
+                self._reject_invalid(frame, mark, record)
             if frame.width:
                 empty += frame.select(pl.all_horizontal(pl.all().is_null()).sum()).item()
             if empty > MAX_EMPTY_RECORDS:
                 raise self._too_many_empty()
             yield record, frame
             record += frame.height
+
+    def _reject_invalid(self, frame: pl.DataFrame, mark: str, record: int) -> None:
+        """Add the rows of ``frame`` (first record ``record``) whose cells hold ``mark``."""
+        reason = pl.lit(None, dtype=pl.String)
+        for name in reversed(frame.columns):  # the first such column names the reason
+            hit = pl.col(name).cast(pl.String).str.contains(mark, literal=True).fill_null(False)
+            text = invalid_utf8_reason(f"column '{name[:60]}'")
+            reason = pl.when(hit).then(pl.lit(text)).otherwise(reason)
+        found = (
+            frame.select(reason.alias("reason"))
+            .with_row_index("at")
+            .filter(pl.col("reason").is_not_null())
+        )
+        if found.height:
+            self.row_rejects.add(found["at"].cast(pl.Int64) + record, found["reason"])
 
     def _bodies(self) -> Iterator[bytes]:
         """Yield the data after the header: the rest of the first block, then the others."""
@@ -225,12 +270,18 @@ def read_json_array(path: str, *, limits: ReadLimits | None = None) -> pl.DataFr
     """Read a JSON array of objects, whole (errors name the file).
 
     A JSON array is one document: it is decompressed and parsed at once (guarded
-    against decompression bombs like every read).
+    against decompression bombs like every read). Bytes that are not valid UTF-8 make
+    it unreadable: one error, saying where the first is.
     """
     data = read_document(path, limits=limits)
     try:
         return pl.read_json(io.BytesIO(data), infer_schema_length=None)
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+        try:  # say where, when it is the encoding (polars says "character 0")
+            data.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            where = f"the document (first at byte {bad.start + 1})"
+            raise InputError(path, invalid_utf8_reason(where)) from None
         raise InputError(path, f"not a JSON array of objects ({first_line(exc)})") from None
 
 
@@ -281,6 +332,8 @@ def iter_json_lines(
     Per block, the fast path is one :func:`polars.read_ndjson` call (the schema inferred
     from the block unless given). Only when that fails are the block's lines checked one
     by one (to find and report the bad ones), and the good ones read again in one call.
+    A line with bytes that are not valid UTF-8 is a bad line (never read with the bytes
+    replaced: two ids that differ only there would become one).
 
     Parameters
     ----------
@@ -303,7 +356,7 @@ def iter_json_lines(
     """
     offset = 0  # lines before the block
     decoded = False
-    first_bad: int | None = None
+    first_bad: tuple[int, str] | None = None
     for block in iter_blocks(path, limits=limits):
         starts, ends, numbers = _nonblank_lines(block)
         numbers = numbers + offset
@@ -313,10 +366,14 @@ def iter_json_lines(
         lines = _read_lines(path, block, starts, ends, numbers, schema)
         decoded = decoded or lines.frame.height > 0
         if lines.bad and first_bad is None:
-            first_bad = lines.bad[0][0]
+            first_bad = lines.bad[0]
         yield lines
     if first_bad is not None and not decoded:
-        raise InputError(path, "not JSON lines: no line is a JSON object", record=first_bad)
+        raise InputError(
+            path,
+            f"not JSON lines: no line is a JSON object (first reason: {first_bad[1]})",
+            record=first_bad[0],
+        )
 
 
 def _read_lines(
@@ -339,6 +396,9 @@ def _read_lines(
     for i, (s, e) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):  # error path only
         try:
             obj = json.loads(data[s:e])
+        except UnicodeDecodeError:
+            bad.append((int(numbers[i]), invalid_utf8_reason("the line")))
+            continue
         except (ValueError, RecursionError) as exc:
             bad.append((int(numbers[i]), f"not valid JSON ({exc.args[0] if exc.args else exc})"))
             continue

@@ -25,8 +25,9 @@ from typing import Final
 
 import polars as pl
 
-from coordscope.datasets._io import ReadLimits, iter_blocks
+from coordscope.datasets._io import ReadLimits, iter_blocks, mark_invalid_utf8
 from coordscope.datasets._stage import RECORD, REJECT, SOURCE
+from coordscope.datasets._tables import invalid_utf8_reason
 from coordscope.errors import InputError
 
 __all__ = [
@@ -146,13 +147,15 @@ def iter_decoded(
     offset = 0  # lines before the block
     decoded = mismatched = 0
     first_bad: int | None = None
+    first_reason = ""
 
     def collect(tasks: list[Future[_Chunk]]) -> DecodedLines:
-        nonlocal decoded, mismatched, first_bad
+        nonlocal decoded, mismatched, first_bad, first_reason
         results = [task.result() for task in tasks]
         bad = pl.concat([r.bad for r in results])
         if bad.height and first_bad is None:
             first_bad = int(bad[RECORD][0])
+            first_reason = str(bad[REJECT][0])
         decoded += sum(r.decoded for r in results)
         mismatched += sum(r.mismatched for r in results)
         if decoded and mismatched > MAX_TYPE_MISMATCHES and first_bad is not None:
@@ -186,7 +189,9 @@ def iter_decoded(
         if mismatched:
             raise InputError(path, f"no line has the fields of {what}", record=first_bad)
         raise InputError(
-            path, f"not JSON lines: no line is a JSON object ({what})", record=first_bad
+            path,
+            f"not JSON lines: no line is a JSON object ({what}; first reason: {first_reason})",
+            record=first_bad,
         )
 
 
@@ -226,6 +231,9 @@ def _decode_chunk(
     """Decode (and transform) one chunk of lines; find its bad lines only on failure."""
     lines = lines.filter(pl.col(_LINE).str.contains(r"\S"))  # blank lines are no records
     bad = _bad_frame([], [])
+    if REJECT in lines.columns:  # lines with bytes that are not valid UTF-8
+        bad = lines.filter(pl.col(REJECT).is_not_null()).select(RECORD, REJECT)
+        lines = lines.filter(pl.col(REJECT).is_null()).drop(REJECT)
     mismatched = 0
     try:
         frame = _decode(lines, dtype)
@@ -245,7 +253,8 @@ def _decode_chunk(
         except pl.exceptions.PolarsError:
             frame, wrong = _decode_bisect(good, dtype, path=path, what=what)
             mismatched = wrong.height
-            bad = pl.concat([bad, wrong]).sort(RECORD)
+            bad = pl.concat([bad, wrong])
+        bad = bad.sort(RECORD)
     decoded = frame.height
     notes: dict[str, int] = {}
     if transform is not None:
@@ -270,10 +279,12 @@ def first_line_is_object(head: str) -> bool:
 def _split_lines(data: bytes, offset: int) -> pl.DataFrame:
     """``_record`` (1-based line number) and ``_line`` (String) of every line of ``data``.
 
-    ``offset`` lines come before ``data`` in the file. Invalid UTF-8 is replaced. Blank
-    lines are kept (as null or whitespace) so that row ``i`` is line ``offset + i + 1``;
-    this is checked against the number of newlines.
+    ``offset`` lines come before ``data`` in the file. Blank lines are kept (as null or
+    whitespace) so that row ``i`` is line ``offset + i + 1``; this is checked against the
+    number of newlines. Lines with bytes that are not valid UTF-8 get a ``_reject``
+    reason (the column is there only then): replacing the bytes could make two ids one.
     """
+    data, mark = mark_invalid_utf8(data)
     expected = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
     separator = next((c for c in _SEPARATORS if c.encode() not in data), None)
     frame = None
@@ -294,9 +305,16 @@ def _split_lines(data: bytes, offset: int) -> pl.DataFrame:
         if data.endswith(b"\n"):
             text.pop()
         frame = pl.DataFrame({_LINE: text}, schema={_LINE: pl.String})
-    return frame.with_row_index(RECORD, offset=offset + 1).with_columns(
+    frame = frame.with_row_index(RECORD, offset=offset + 1).with_columns(
         pl.col(RECORD).cast(pl.Int64)
     )
+    if mark is not None:
+        reason = invalid_utf8_reason("the line")
+        invalid = pl.col(_LINE).str.contains(mark, literal=True).fill_null(False)
+        frame = frame.with_columns(
+            pl.when(invalid).then(pl.lit(reason)).otherwise(None).alias(REJECT)
+        )
+    return frame
 
 
 def _decode(lines: pl.DataFrame, dtype: pl.Struct) -> pl.DataFrame:

@@ -3,7 +3,9 @@
 Columns by position, whatever the header says (the toolkit always skips the first row):
 ``message_id, user_id, username, repost_id, reply_id, message, timestamp, urls``.
 ``timestamp`` is in seconds (float; the toolkit only needs a consistent offset, so small
-numbers mean seconds since an arbitrary origin and are read as seconds since 1970).
+numbers mean seconds since an arbitrary origin and are read as seconds since 1970). A
+number outside the supported range (1970-01-01 to 2099-12-31 UTC, see
+:func:`coordscope.datasets.normalize.parse_times`) is a reject naming the field.
 ``urls`` is space separated; an empty cell means no URL (the toolkit's empty-string URL
 artifact is never produced). A UTF-8 byte-order mark is tolerated.
 
@@ -23,6 +25,7 @@ import polars as pl
 from coordscope.datasets._io import ReadLimits
 from coordscope.datasets._stage import RECORD, SOURCE, Staged
 from coordscope.datasets._tables import DelimitedText
+from coordscope.datasets.normalize import SUPPORTED_RANGE, TS_END
 from coordscope.errors import InputError
 
 __all__ = ["COLUMNS", "read", "sniff"]
@@ -31,6 +34,7 @@ COLUMNS: Final = (
     "message_id", "user_id", "username", "repost_id", "reply_id", "message", "timestamp", "urls",
 )  # fmt: skip
 _NUMBER_RE: Final = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
+_END_MICROS: Final = int(TS_END.timestamp()) * 1_000_000
 
 
 def sniff(head: str) -> bool:
@@ -61,7 +65,7 @@ def read(
             path,
             f"expected {len(COLUMNS)} columns ({', '.join(COLUMNS)}), found {len(table.names)}",
         )
-    return Staged(_pieces(table), format="cnt")
+    return Staged(_pieces(table), format="cnt", row_rejects=table.row_rejects)
 
 
 def _pieces(table: DelimitedText) -> Iterator[pl.DataFrame]:
@@ -74,7 +78,10 @@ def _stage(raw: pl.DataFrame, path: str, first: int) -> pl.DataFrame:
     """Staged rows of a piece whose first row is record ``first``; vectorized."""
     stamp = pl.col("timestamp").str.strip_chars()
     is_number = stamp.str.contains(_NUMBER_RE).fill_null(False)
-    micros = (stamp.cast(pl.Float64, strict=False) * 1_000_000.0).round(0).cast(pl.Int64)
+    scaled = stamp.cast(pl.Float64, strict=False) * 1_000_000.0
+    # only times inside the supported range become integers: nothing can overflow
+    fits = is_number & (scaled >= 0) & (scaled < _END_MICROS)
+    micros = pl.when(fits).then(scaled.round(0)).cast(pl.Int64)
     raw_urls = (
         pl.col("urls")
         .fill_null("")
@@ -90,11 +97,7 @@ def _stage(raw: pl.DataFrame, path: str, first: int) -> pl.DataFrame:
         pl.lit("generic").alias("platform"),
         pl.col("user_id").alias("actor_id"),
         pl.col("username").alias("actor_name"),
-        pl.when(is_number)
-        .then(micros)
-        .cast(pl.Datetime("us"))
-        .dt.replace_time_zone("UTC")
-        .alias("ts"),
+        micros.cast(pl.Datetime("us")).dt.replace_time_zone("UTC").alias("ts"),
         pl.when(repost.is_not_null())
         .then(pl.lit("repost"))
         .when(reply.is_not_null())
@@ -112,6 +115,12 @@ def _stage(raw: pl.DataFrame, path: str, first: int) -> pl.DataFrame:
             pl.lit("field 'timestamp': not a number of seconds: '")
             + stamp.str.slice(0, 40)
             + pl.lit("'")
+        )
+        .when(~fits)
+        .then(
+            pl.lit("field 'timestamp': '")
+            + stamp.str.slice(0, 40)
+            + pl.lit(f"' seconds is outside the supported range ({SUPPORTED_RANGE})")
         )
         .alias("_reject"),
     )

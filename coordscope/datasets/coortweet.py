@@ -22,7 +22,7 @@ from typing import Final
 import polars as pl
 
 from coordscope.datasets._io import ReadLimits, compression_of
-from coordscope.datasets._stage import RECORD, SOURCE, Staged
+from coordscope.datasets._stage import RECORD, SOURCE, RowRejects, Staged
 from coordscope.datasets._tables import (
     DelimitedText,
     iter_parquet,
@@ -63,16 +63,20 @@ def sniff(head: str) -> bool:
 
 def _table(
     path: str, limits: ReadLimits | None
-) -> tuple[list[str], Iterator[tuple[int, pl.DataFrame]]]:
-    """Column names and ``(first record, rows)`` pieces (all String) of a CSV or Parquet."""
+) -> tuple[list[str], Iterator[tuple[int, pl.DataFrame]], RowRejects | None]:
+    """Column names, pieces and parse-time rejects of a CSV or Parquet file.
+
+    Pieces are ``(first record, rows)``, all String; the rejects (rows with bytes that
+    are not valid UTF-8) come from CSV only.
+    """
     if compression_of(path) is None:
         with open(path, "rb") as fh:
             if fh.read(4) == b"PAR1":
                 names = parquet_names(path)
                 pieces = iter_parquet(path, columns=names, limits=limits)
-                return names, ((first, rows.cast(pl.String)) for first, rows in pieces)
+                return names, ((first, rows.cast(pl.String)) for first, rows in pieces), None
     table = DelimitedText(path, limits=limits)
-    return table.names, table.pieces()
+    return table.names, table.pieces(), table.row_rejects
 
 
 def read(
@@ -90,10 +94,10 @@ def read(
         be parsed (while the pieces are read).
     """
     del mapping
-    names, pieces = _table(path, limits)
+    names, pieces, row_rejects = _table(path, limits)
     if set(NARROW_COLUMNS) <= set(names):
         staged = (_stage_narrow(raw, path, first) for first, raw in pieces)
-        return Staged(staged, format="coortweet", normalize_urls=False)
+        return Staged(staged, format="coortweet", normalize_urls=False, row_rejects=row_rejects)
     if not set(WIDE_REQUIRED) <= set(names):
         missing = [c for c in NARROW_COLUMNS if c not in names]
         raise InputError(
@@ -102,7 +106,13 @@ def read(
             f"(or {', '.join(WIDE_REQUIRED)} for the wide form)",
         )
     staged = (_stage_wide(raw, path, first, set(names)) for first, raw in pieces)
-    return Staged(staged, format="coortweet", normalize_urls=False, merge_rows=True)
+    return Staged(
+        staged,
+        format="coortweet",
+        normalize_urls=False,
+        merge_rows=True,
+        row_rejects=row_rejects,
+    )
 
 
 def _stage_narrow(raw: pl.DataFrame, path: str, first: int) -> pl.DataFrame:

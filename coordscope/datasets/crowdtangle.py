@@ -189,7 +189,12 @@ def read(
         )
     counter = f"crowdtangle_{'instagram' if instagram else 'facebook'}_rows"
     notes = {counter: 0}
-    return Staged(_pieces(table, instagram, counter, notes), format=FORMAT, notes=notes)
+    return Staged(
+        _pieces(table, instagram, counter, notes),
+        format=FORMAT,
+        notes=notes,
+        row_rejects=table.row_rejects,
+    )
 
 
 def _pieces(

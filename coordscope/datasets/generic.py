@@ -4,10 +4,13 @@ Columns named as the canonical schema are taken as they are; others are mapped b
 (``mapping={"actor_id": "user_screen_name"}``, or ``--map actor_id=user_screen_name``).
 Without a mapping, a few common names are recognised (:data:`ALIASES`); an explicit
 mapping always wins. ``ts`` may be ISO 8601 (with or without offset; naive values are
-taken as UTC and counted) or epoch seconds/milliseconds. List columns may be JSON arrays,
-bracketed lists, or space/comma separated strings. ``kind`` defaults to ``post``, or
-``repost`` where only ``object_id`` says so. Without an ``event_id`` column, events are
-numbered ``<file name>:<record>``.
+taken as UTC and counted) or epoch numbers, whose unit (s, ms, µs, ns) is decided once per
+column and file from the size of its first number; times outside 1970-01-01 to
+2099-12-31 UTC are rejects (see :func:`coordscope.datasets.normalize.parse_times`). A CSV
+row with bytes that are not valid UTF-8, or such a JSON line, is a reject. List columns
+may be JSON arrays, bracketed lists, or space/comma separated strings. ``kind`` defaults
+to ``post``, or ``repost`` where only ``object_id`` says so. Without an ``event_id``
+column, events are numbered ``<file name>:<record>``.
 
 CSV/TSV, Parquet and JSON lines are read in pieces (only the columns used, for CSV and
 Parquet); JSON lines keep, until the whole file is read, only the fields that could be
@@ -26,7 +29,7 @@ import polars as pl
 
 from coordscope.datasets._io import ReadLimits, compression_of, head_bytes, strip_bom
 from coordscope.datasets._lists import to_string_list
-from coordscope.datasets._stage import RECORD, REJECT, SOURCE, Staged
+from coordscope.datasets._stage import RECORD, REJECT, SOURCE, RowRejects, Staged
 from coordscope.datasets._tables import (
     DelimitedText,
     iter_json_lines,
@@ -151,8 +154,10 @@ def _records(first: int, n: int) -> pl.Series:
 
 def _open(
     path: str, mapping: Mapping[str, str] | None, limits: ReadLimits | None
-) -> tuple[list[str], _Pieces]:
-    """Open the raw table: its column names, and how to read its pieces.
+) -> tuple[list[str], _Pieces, RowRejects | None]:
+    """Open the raw table: its column names, its pieces, and its parse-time rejects.
+
+    The rejects are the rows the parser finds invalid bytes in (delimited text only).
 
     Plain Parquet, CSV and TSV (compressed or not) are read in pieces of the wanted
     columns; JSON lines block by block (see the module docstring); a JSON array whole.
@@ -165,7 +170,7 @@ def _open(
             for first, raw in iter_parquet(path, columns=wanted, limits=limits):
                 yield raw, _records(first, raw.height), []
 
-        return names, parquet
+        return names, parquet, None
     head = strip_bom(raw_head).lstrip()
     if head[:1] == b"[":
         frame = read_json_array(path, limits=limits)
@@ -173,16 +178,17 @@ def _open(
         def array(wanted: list[str]) -> Iterator[_Raw]:
             yield frame.select(wanted), _records(1, frame.height), []
 
-        return frame.columns, array
+        return frame.columns, array, None
     if head[:1] == b"{":
-        return _open_json_lines(path, mapping, limits)
+        names, lines = _open_json_lines(path, mapping, limits)
+        return names, lines, None
     table = DelimitedText(path, limits=limits)
 
     def delimited(wanted: list[str]) -> Iterator[_Raw]:
         for first, raw in table.pieces(wanted):
             yield raw, _records(first, raw.height), []
 
-    return table.names, delimited
+    return table.names, delimited, table.row_rejects
 
 
 def _open_json_lines(
@@ -225,7 +231,7 @@ def read(
         Unreadable, or no column for ``actor_id`` or ``ts`` (at once); a piece that cannot
         be parsed (while the pieces are read).
     """
-    names, pieces = _open(path, mapping, limits)
+    names, pieces, row_rejects = _open(path, mapping, limits)
     resolved = resolve_columns(names, mapping, path=path)
     extras = [c for c in names if c.startswith(EXTRA_PREFIX) and c not in resolved.values()]
     wanted = list(dict.fromkeys([*resolved.values(), *extras]))
@@ -234,7 +240,7 @@ def read(
         for raw, records, bad in pieces(wanted)
     )
     notes = {"mapped_by_alias": _alias_count(resolved, mapping)}
-    return Staged(staged, format="generic", notes=notes)
+    return Staged(staged, format="generic", notes=notes, row_rejects=row_rejects)
 
 
 def _stage(

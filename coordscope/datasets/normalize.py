@@ -6,15 +6,23 @@ rows. Empty strings never survive as list items.
 
 from __future__ import annotations
 
-from typing import Final
+import datetime as dt
+from dataclasses import dataclass
+from typing import Final, NamedTuple
 
 import polars as pl
 
 from coordscope.schema import TS_DTYPE
 
 __all__ = [
+    "EPOCH_BANDS",
     "SHORTENER_DOMAINS",
+    "SUPPORTED_RANGE",
     "TRACKING_PARAMETERS",
+    "TS_END",
+    "TS_MIN",
+    "EpochUnit",
+    "ParsedTimes",
     "clean_list",
     "is_shortener",
     "normalize_hashtags",
@@ -22,6 +30,7 @@ __all__ = [
     "normalize_url_lists",
     "normalize_urls",
     "parse_epoch",
+    "parse_times",
     "parse_timestamps",
     "url_host",
 ]
@@ -47,100 +56,344 @@ _URL_RE: Final = r"^([A-Za-z][A-Za-z0-9+.\-]*)://([^/?#]*)([^?#]*)(\?[^#]*)?(#.*
 # ISO 8601 forms after the date/time separator is made 'T' and a trailing 'Z' '+00:00'.
 _AWARE_FORMATS: Final = ("%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M%z", "%a %b %d %H:%M:%S %z %Y")
 _NAIVE_FORMATS: Final = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d")
-#: Epoch values at or above this magnitude are milliseconds (1e11 s is the year 5138).
-EPOCH_MS_THRESHOLD: Final = 1e11
+
+#: First instant of the supported range of timestamps (inclusive).
+TS_MIN: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+#: End of the supported range of timestamps (exclusive).
+TS_END: Final = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+#: The supported range, as reject reasons and the README state it.
+SUPPORTED_RANGE: Final = "1970-01-01 to 2099-12-31 UTC"
+_END_US: Final = 4_102_444_800_000_000  # TS_END in microseconds since 1970
+_END_DAYS: Final = 47_482  # TS_END in days since 1970
+
+#: Epoch units by magnitude: a number ``x`` with ``0 <= x < bound`` (and at least the
+#: previous bound) has the size of ``unit``. Within the supported range the units cannot be
+#: confused: seconds stay below 4.2e9, milliseconds from 1973-03-03 on are 1e11 or more,
+#: microseconds from then on 1e14 or more, nanoseconds 1e17 or more (and below 4.2e18,
+#: inside a signed 64-bit integer).
+EPOCH_BANDS: Final = (("s", 1e11), ("ms", 1e14), ("us", 1e17), ("ns", 1e20))
+_UNIT_NAMES: Final = {
+    "s": "seconds",
+    "ms": "milliseconds",
+    "us": "microseconds",
+    "ns": "nanoseconds",
+}
+_MICROS_PER: Final = {"s": 1e6, "ms": 1e3, "us": 1.0, "ns": 1e-3}
+_SHOWN: Final = 40  # characters of a raw value quoted in a reason
 
 
-def parse_epoch(values: pl.Series) -> pl.Series:
-    """Epoch seconds or milliseconds (numbers) to ``Datetime(us, UTC)``.
+@dataclass
+class EpochUnit:
+    """The unit of one column's epoch numbers in one file, decided once.
 
-    Values of magnitude ≥ 1e11 are taken as milliseconds, smaller ones as seconds
-    (fractions kept to the microsecond). Nulls stay null.
+    The first number of the column (in record order) that has the size of a unit (see
+    :data:`EPOCH_BANDS`) decides the unit for every number of the column in that file;
+    a number of another size is then a reject ("mixed units"), never read in a unit of
+    its own. Deciding from the first number rather than from a whole-file statistic
+    keeps the decision independent of how the file is cut into pieces.
+
+    Attributes
+    ----------
+    unit : str or None
+        ``"s"``, ``"ms"``, ``"us"`` or ``"ns"``; None until a number decides it.
+    record : int or None
+        The record whose value decided it (its position, 1-based, without records).
     """
-    x = values.cast(pl.Float64)
-    micros = (
-        pl.select(
-            pl.when(x.abs() >= EPOCH_MS_THRESHOLD).then(x * 1_000.0).otherwise(x * 1_000_000.0)
+
+    unit: str | None = None
+    record: int | None = None
+
+
+class ParsedTimes(NamedTuple):
+    """Timestamps parsed by :func:`parse_times`.
+
+    Attributes
+    ----------
+    ts : polars.Series
+        ``Datetime(us, UTC)``: null where the value is null, not understood, or has a
+        ``problem``.
+    naive : polars.Series
+        Boolean, true where an accepted value had no offset (taken as UTC).
+    problem : polars.Series
+        String, null unless a value was understood but cannot be accepted: outside the
+        supported range, or an epoch number of another unit than its column's.
+    """
+
+    ts: pl.Series
+    naive: pl.Series
+    problem: pl.Series
+
+
+def _quoted(raw: pl.Expr) -> pl.Expr:
+    return pl.lit("'") + raw.str.slice(0, _SHOWN) + pl.lit("'")
+
+
+def _outside(raw: pl.Expr) -> pl.Expr:
+    return _quoted(raw) + pl.lit(f" is outside the supported range ({SUPPORTED_RANGE})")
+
+
+def _epoch_micros(
+    x: pl.Series, exact: pl.Series | None, raw: pl.Series, epoch: EpochUnit, records: pl.Series
+) -> tuple[pl.Series, pl.Series]:
+    """Microseconds since 1970 of epoch numbers in their column's unit, and problems.
+
+    ``x`` holds the numbers as Float64 (null where not a finite number), ``exact`` the
+    same as Int64 where they are integers (nanoseconds are converted from it, exactly),
+    ``raw`` their text for reasons. The unit is decided in ``epoch`` when it is not yet.
+    Nothing overflows: only numbers inside the range are multiplied into integers. Only
+    the numbers are worked on (a column of ISO texts costs one null check).
+    """
+    n = x.len()
+    at = x.is_not_null().arg_true()
+    if at.len() < n:
+        micros_all = pl.Series("micros", [None] * n, dtype=pl.Int64)
+        problem_all = pl.Series("problem", [None] * n, dtype=pl.String)
+        if at.len() == 0:
+            return micros_all, problem_all
+        sub_micros, sub_problem = _epoch_micros(
+            x.gather(at),
+            exact.gather(at) if exact is not None else None,
+            raw.gather(at),
+            epoch,
+            records.gather(at),
         )
-        .to_series()
-        .round(0)
-        .cast(pl.Int64)
+        return micros_all.scatter(at, sub_micros), problem_all.scatter(at, sub_problem)
+    band = pl.lit(None, dtype=pl.String)
+    for size, bound in reversed(EPOCH_BANDS):
+        band = pl.when(pl.col("x") < bound).then(pl.lit(size)).otherwise(band)
+    band = pl.when(pl.col("x") >= 0).then(band)
+    frame = pl.DataFrame({"x": x, "raw": raw}).with_columns(band.alias("band"))
+    if epoch.unit is None:
+        sized = frame["band"].is_not_null().arg_true()
+        if sized.len():
+            first = int(sized[0])
+            epoch.unit = str(frame["band"][first])
+            epoch.record = int(records[first])
+    x_, raw_, band_ = pl.col("x"), pl.col("raw"), pl.col("band")
+    word = pl.lit("epoch ") + _quoted(raw_)
+    problem = (
+        pl.when(x_.is_null())
+        .then(pl.lit(None, dtype=pl.String))
+        .when(x_ < 0)
+        .then(word + pl.lit(f" is before 1970-01-01 (the supported range is {SUPPORTED_RANGE})"))
+        .when(band_.is_null())
+        .then(
+            word + pl.lit(f" is too large for any unit (the supported range is {SUPPORTED_RANGE})")
+        )
     )
-    return micros.cast(pl.Datetime("us")).dt.replace_time_zone("UTC").alias(values.name)
+    unit = epoch.unit
+    if unit is None:  # no number of the column has a unit's size: all are rejected above
+        micros = pl.lit(None, dtype=pl.Int64)
+    else:
+        name = _UNIT_NAMES[unit]
+        scaled = x_ * _MICROS_PER[unit]
+        # a float bound first (with a margin), so that only small numbers become
+        # integers; the exact bound is then checked on the integer microseconds
+        near = (band_ == unit) & (scaled > -1) & (scaled < _END_US + 1)
+        micros = pl.when(near).then(scaled.round(0)).cast(pl.Int64)
+        if unit == "ns" and exact is not None:
+            frame = frame.with_columns(exact.alias("exact"))
+            micros = (
+                pl.when(near & pl.col("exact").is_not_null())
+                .then(pl.col("exact") // 1000)
+                .otherwise(micros)
+            )
+        frame = frame.with_columns(micros.alias("micros"))
+        fits = (pl.col("micros") >= 0) & (pl.col("micros") < _END_US)
+        micros = pl.when(fits).then(pl.col("micros"))
+        fits = fits.fill_null(False)
+        other = band_.replace_strict(_UNIT_NAMES, default=None, return_dtype=pl.String)
+        problem = (
+            problem.when(band_ != unit)
+            .then(
+                word
+                + pl.lit(" has the size of ")
+                + other
+                + pl.lit(f" but this column's epochs in this file are {name}")
+                + pl.lit(f" (decided by record {epoch.record})")
+            )
+            .when(~fits)
+            .then(word + pl.lit(f" in {name} is outside the supported range ({SUPPORTED_RANGE})"))
+        )
+    out = frame.select(micros.alias("micros"), problem.alias("problem"))
+    return out["micros"], out["problem"]
 
 
-def parse_timestamps(values: pl.Series) -> tuple[pl.Series, pl.Series]:
-    """Parse timestamps as exported into UTC datetimes.
+def _micros_to_ts(micros: pl.Series, name: str) -> pl.Series:
+    return micros.cast(pl.Datetime("us")).dt.replace_time_zone("UTC").alias(name)
 
-    Accepted, per value: epoch seconds or milliseconds (integer or decimal, see
-    :func:`parse_epoch`); ISO 8601 with ``T`` or a space, optional fraction, with ``Z`` or
-    an offset (``+02:00``, ``+0200``) or naive; a date alone; Twitter v1's
-    ``Wed Oct 10 20:19:24 +0000 2018``. Naive values are taken as UTC. Datetime input is
-    converted to UTC (naive datetimes taken as UTC). Cost: one vectorized pass per format
-    tried, stopping as soon as every value is parsed.
+
+def parse_epoch(values: pl.Series, epoch: EpochUnit | None = None) -> pl.Series:
+    """Epoch numbers to ``Datetime(us, UTC)``, in their column's unit.
+
+    The unit (seconds, milliseconds, microseconds or nanoseconds) is decided by the
+    first number with a unit's size (see :class:`EpochUnit` and :data:`EPOCH_BANDS`),
+    unless ``epoch`` already holds one. Numbers of another size, negative ones and those
+    outside the supported range are null (:func:`parse_times` says why); fractions are
+    kept to the microsecond (nanoseconds truncated). Nulls stay null.
+    """
+    epoch = epoch if epoch is not None else EpochUnit()
+    x = values.cast(pl.Float64)
+    x = pl.select(pl.when(x.is_finite()).then(x)).to_series()
+    exact = values.cast(pl.Int64, strict=False) if values.dtype.is_integer() else None
+    records = pl.int_range(1, values.len() + 1, eager=True)
+    micros, _ = _epoch_micros(x, exact, values.cast(pl.String), epoch, records)
+    return _micros_to_ts(micros, values.name)
+
+
+def _datetimes(values: pl.Series, dtype: pl.Datetime | pl.Date) -> ParsedTimes:
+    """Datetime or Date input: converted to UTC microseconds when inside the range."""
+    name = values.name
+    physical = values.to_physical().cast(pl.Int64)
+    if isinstance(dtype, pl.Date):
+        fits = (physical >= 0) & (physical < _END_DAYS)
+        micros = pl.select(pl.when(fits).then(physical * 86_400_000_000)).to_series()
+        naive = values.is_not_null() & fits
+    else:
+        unit = dtype.time_unit
+        end = {"ns": _END_US * 1000, "us": _END_US, "ms": _END_US // 1000}[unit]
+        fits = (physical >= 0) & (physical < end)
+        scaled = {"ns": physical // 1000, "us": physical, "ms": physical * 1000}
+        micros = pl.select(pl.when(fits).then(scaled[unit])).to_series()
+        naive = values.is_not_null() & fits
+        if dtype.time_zone is not None:
+            naive = pl.repeat(False, values.len(), eager=True)
+    frame = pl.DataFrame({"raw": values.cast(pl.String), "bad": values.is_not_null() & ~fits})
+    problem = frame.select(pl.when(pl.col("bad")).then(_outside(pl.col("raw")))).to_series()
+    return ParsedTimes(
+        _micros_to_ts(micros, name), naive.fill_null(False), problem.alias(f"{name}_problem")
+    )
+
+
+def parse_times(
+    values: pl.Series, *, epoch: EpochUnit | None = None, records: pl.Series | None = None
+) -> ParsedTimes:
+    """Parse timestamps as exported into UTC datetimes inside the supported range.
+
+    Accepted, per value: epoch numbers (integer or decimal, as numbers or text) in their
+    column's unit (see :class:`EpochUnit`); ISO 8601 with ``T`` or a space, optional
+    fraction, with ``Z`` or an offset (``+02:00``, ``+0200``) or naive; a date alone;
+    Twitter v1's ``Wed Oct 10 20:19:24 +0000 2018``; datetimes and dates. Naive values
+    are taken as UTC. Cost: one vectorized pass per format tried, stopping as soon as
+    every value is parsed.
+
+    The supported range is :data:`TS_MIN` (1970-01-01, inclusive) to :data:`TS_END`
+    (2100-01-01, exclusive). Social-media data and the accounts behind it are all
+    younger than 1970, and epoch numbers cannot be negative; no export holds times in
+    the next century, and the bound keeps the epoch units apart (see
+    :data:`EPOCH_BANDS`) while leaving every later stage (day and window arithmetic,
+    plots with their margins) far inside what 64-bit microseconds, NumPy and matplotlib
+    can represent. A value outside it has a ``problem`` and no time.
 
     Parameters
     ----------
     values : polars.Series
-        Strings, numbers or datetimes.
+        Strings, numbers, datetimes or dates.
+    epoch : EpochUnit, optional
+        The column's unit in this file, decided by an earlier piece or decided here (and
+        kept in it for the next piece). A new one when not given.
+    records : polars.Series, optional
+        Record numbers of the values, to say which record decided the unit (positions,
+        1-based, when not given).
 
     Returns
     -------
-    (polars.Series, polars.Series)
-        ``Datetime(us, UTC)`` (null where the value is null or not understood) and a
-        Boolean series, true where the value was naive (had no offset).
+    ParsedTimes
+        The times, naive flags and problems.
     """
     name = values.name
     n = values.len()
+    epoch = epoch if epoch is not None else EpochUnit()
+    records = records if records is not None else pl.int_range(1, n + 1, eager=True)
     dtype = values.dtype
-    if isinstance(dtype, pl.Datetime):
-        if dtype.time_zone is None:
-            ts = values.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
-            return ts.alias(name), values.is_not_null()
-        return values.dt.convert_time_zone("UTC").cast(TS_DTYPE).alias(name), pl.repeat(
-            False, n, eager=True
-        )
-    if isinstance(dtype, pl.Date):
-        ts = values.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
-        return ts.alias(name), values.is_not_null()
+    no_problem = pl.Series(f"{name}_problem", [None] * n, dtype=pl.String)
+    no_naive = pl.repeat(False, n, eager=True).alias(f"{name}_naive")
+    if isinstance(dtype, (pl.Datetime, pl.Date)):
+        return _datetimes(values, dtype)
     if dtype.is_numeric():
-        return parse_epoch(values), pl.repeat(False, n, eager=True)
-    if dtype == pl.Null:
-        return pl.Series(name, [None] * n, dtype=TS_DTYPE), pl.repeat(False, n, eager=True)
+        x = values.cast(pl.Float64)
+        x = pl.select(pl.when(x.is_finite()).then(x)).to_series()
+        exact = values.cast(pl.Int64, strict=False) if dtype.is_integer() else None
+        micros, problem = _epoch_micros(x, exact, values.cast(pl.String), epoch, records)
+        return ParsedTimes(_micros_to_ts(micros, name), no_naive, problem.alias(no_problem.name))
+    if dtype == pl.Null or dtype.is_nested():
+        # nothing, or lists/objects where one time belongs: not understood
+        return ParsedTimes(pl.Series(name, [None] * n, dtype=TS_DTYPE), no_naive, no_problem)
     text = values.cast(pl.String).str.strip_chars()
     result = _parse_iso_utc_fast(text)
     number = text.cast(pl.Float64, strict=False)
     # a value like 'nan' or 'inf' casts to a float but is no time
     number = pl.select(pl.when(number.is_finite()).then(number)).to_series()
-    result = result.fill_null(parse_epoch(number))
+    exact = text.cast(pl.Int64, strict=False)
+    micros, problem = _epoch_micros(number, exact, text, epoch, records)
+    result = result.fill_null(_micros_to_ts(micros, name))
     naive = pl.repeat(False, n, eager=True)
-    todo = (text.is_not_null() & result.is_null()).arg_true()
-    if todo.len() == 0:
-        return result.alias(name), naive.alias(f"{name}_naive")
-    rest = text.gather(todo)
-    iso = (
-        rest.str.replace(r"^(\d{4}-\d{2}-\d{2})[ T]", "${1}T")
-        .str.replace(r"\s*[Zz]$", "+00:00")
-        .str.replace(r"\s*(?:UTC|GMT)$", "+00:00")
-        .str.replace(r"(\d)\s+([+-]\d{2}:?\d{2})$", "${1}${2}")
+    todo = (text.is_not_null() & result.is_null() & number.is_null()).arg_true()
+    if todo.len():
+        rest = text.gather(todo)
+        iso = (
+            rest.str.replace(r"^(\d{4}-\d{2}-\d{2})[ T]", "${1}T")
+            .str.replace(r"\s*[Zz]$", "+00:00")
+            .str.replace(r"\s*(?:UTC|GMT)$", "+00:00")
+            .str.replace(r"(\d)\s+([+-]\d{2}:?\d{2})$", "${1}${2}")
+        )
+        parsed = pl.Series(name, [None] * rest.len(), dtype=TS_DTYPE)
+        was_naive = pl.repeat(False, rest.len(), eager=True)
+        for fmt in _AWARE_FORMATS:
+            if parsed.null_count() == 0:
+                break
+            attempt = iso.str.strptime(pl.Datetime("us", "UTC"), fmt, strict=False, exact=True)
+            parsed = parsed.fill_null(attempt.cast(TS_DTYPE))
+        for fmt in _NAIVE_FORMATS:
+            if parsed.null_count() == 0:
+                break
+            attempt = iso.str.strptime(pl.Datetime("us"), fmt, strict=False, exact=True)
+            attempt = attempt.dt.replace_time_zone("UTC")
+            was_naive = was_naive | (parsed.is_null() & attempt.is_not_null())
+            parsed = parsed.fill_null(attempt)
+        result = result.scatter(todo, parsed)
+        naive = naive.scatter(todo, was_naive)
+    # texts that parsed as dates (not epoch numbers) must lie in the range too
+    checked = pl.DataFrame({"ts": result, "raw": text, "problem": problem, "naive": naive}).select(
+        outside=(pl.col("ts") < TS_MIN) | (pl.col("ts") >= TS_END),
+        problem=pl.col("problem"),
+        raw=pl.col("raw"),
+        naive=pl.col("naive"),
     )
-    parsed = pl.Series(name, [None] * rest.len(), dtype=TS_DTYPE)
-    was_naive = pl.repeat(False, rest.len(), eager=True)
-    for fmt in _AWARE_FORMATS:
-        if parsed.null_count() == 0:
-            break
-        attempt = iso.str.strptime(pl.Datetime("us", "UTC"), fmt, strict=False, exact=True)
-        parsed = parsed.fill_null(attempt.cast(TS_DTYPE))
-    for fmt in _NAIVE_FORMATS:
-        if parsed.null_count() == 0:
-            break
-        attempt = iso.str.strptime(pl.Datetime("us"), fmt, strict=False, exact=True)
-        attempt = attempt.dt.replace_time_zone("UTC")
-        was_naive = was_naive | (parsed.is_null() & attempt.is_not_null())
-        parsed = parsed.fill_null(attempt)
-    result = result.scatter(todo, parsed)
-    naive = naive.scatter(todo, was_naive)
-    return result.alias(name), naive.alias(f"{name}_naive")
+    outside = checked["outside"].fill_null(False)
+    if outside.any():
+        problem = checked.select(
+            pl.when(pl.col("outside")).then(_outside(pl.col("raw"))).otherwise(pl.col("problem"))
+        ).to_series()
+        result = pl.select(pl.when(~outside).then(result)).to_series()
+        naive = naive & ~outside
+    return ParsedTimes(
+        result.cast(TS_DTYPE).alias(name),
+        naive.alias(f"{name}_naive"),
+        problem.alias(f"{name}_problem"),
+    )
+
+
+def parse_timestamps(values: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """Parse timestamps as exported into UTC datetimes (see :func:`parse_times`).
+
+    The epoch unit is decided within ``values``. Values outside the supported range,
+    and epoch numbers of another unit than the first, are null like values not
+    understood; :func:`parse_times` also says why.
+
+    Parameters
+    ----------
+    values : polars.Series
+        Strings, numbers, datetimes or dates.
+
+    Returns
+    -------
+    (polars.Series, polars.Series)
+        ``Datetime(us, UTC)`` (null where the value is null, not understood or not
+        accepted) and a Boolean series, true where the value was naive (had no offset).
+    """
+    parsed = parse_times(values)
+    return parsed.ts, parsed.naive
 
 
 def _clean_items(column: pl.Expr, transform: pl.Expr) -> pl.Expr:

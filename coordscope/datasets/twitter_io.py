@@ -153,7 +153,7 @@ def read(
             + ", ".join(map(repr, missing)),
         )
     notes = {"twitter_io_rows": 0}
-    return Staged(_pieces(table, notes), format=FORMAT, notes=notes)
+    return Staged(_pieces(table, notes), format=FORMAT, notes=notes, row_rejects=table.row_rejects)
 
 
 def _pieces(table: DelimitedText, notes: dict[str, int]) -> Iterator[pl.DataFrame]:

@@ -66,7 +66,7 @@ from coordscope.datasets._twitter_common import (
     first_line_is_object,
     staged_pieces,
 )
-from coordscope.datasets.normalize import parse_timestamps
+from coordscope.datasets.normalize import parse_times
 from coordscope.schema import (
     ACTOR_CREATED,
     ACTOR_ID,
@@ -338,7 +338,8 @@ def _from_pages(pages: pl.DataFrame) -> pl.DataFrame:
         )
     )
     # Reasons that name the tweet within its page (finalize would not know the index).
-    tweets = tweets.with_columns(parse_timestamps(tweets["created_at"])[0].alias("_ts"))
+    parsed = parse_times(tweets["created_at"])
+    tweets = tweets.with_columns(parsed.ts.alias("_ts"), parsed.problem.alias("_ts_problem"))
     where = pl.lit("data[") + pl.col(_INDEX).cast(pl.String) + pl.lit("]: ")
     reason = (
         pl.when(pl.col("id").is_null())
@@ -347,6 +348,8 @@ def _from_pages(pages: pl.DataFrame) -> pl.DataFrame:
         .then(where + pl.lit("missing author_id"))
         .when(pl.col("created_at").is_null())
         .then(where + pl.lit("missing created_at"))
+        .when(pl.col("_ts_problem").is_not_null())
+        .then(where + pl.lit("field 'created_at': ") + pl.col("_ts_problem"))
         .when(pl.col("_ts").is_null())
         .then(
             where
