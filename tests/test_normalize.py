@@ -13,8 +13,10 @@ from coordscope.datasets.normalize import (
     is_shortener,
     normalize_hashtags,
     normalize_mentions,
+    normalize_url_lists,
     normalize_urls,
     parse_timestamps,
+    remove_dot_segments,
 )
 
 # (as exported, normalised) — real-looking URLs
@@ -50,6 +52,19 @@ URL_TABLE = [
         "https://de.wikipedia.org/wiki/Bundestagswahl_2021",
         "https://de.wikipedia.org/wiki/Bundestagswahl_2021",
     ),
+    # RFC 3986 section 6.2.2: case, percent-encoding and path-segment normalisation
+    ("HTTP://Example.com:443/a/../b/?b=2&a=1", "http://example.com:443/b?b=2&a=1"),  # order kept
+    ("https://example.com/%7euser", "https://example.com/~user"),
+    ("https://example.com/~user", "https://example.com/~user"),
+    ("https://example.com/a%2fb%c3%bc", "https://example.com/a%2Fb%C3%BC"),  # reserved: kept
+    ("https://example.com/%41%42c?q=%7E%3d", "https://example.com/ABc?q=~%3D"),
+    ("eXAMPLE://a/./b/../b/%63/%7bfoo%7d", "example://a/b/c/%7Bfoo%7D"),  # section 6.2.2
+    ("http://a/b/c/./../../g", "http://a/g"),  # section 5.2.4
+    ("https://example.com/a/%2E%2E/b", "https://example.com/b"),  # an escaped dot segment
+    ("https://user:secret@Example.com/x", "https://example.com/x"),  # user-info dropped
+    ("https://example.com:/x", "https://example.com/x"),  # an empty port
+    ("https://bücher.de/x", "https://xn--bcher-kva.de/x"),  # IDNA: one key in both forms
+    ("https://www.xn--bcher-kva.de/x", "https://xn--bcher-kva.de/x"),
 ]
 
 
@@ -63,6 +78,27 @@ def test_url_table(raw: str, expected: str) -> None:
     assert _norm([raw]) == [expected]
 
 
+def test_url_lists_per_distinct_url_give_the_same_table() -> None:
+    # the ingest path (each distinct URL once) and the expression agree on every case
+    raw = pl.Series("u", [[r for r, _ in URL_TABLE], [URL_TABLE[-1][0], URL_TABLE[0][0]]])
+    out, shortened = normalize_url_lists(raw)
+    assert out.to_list() == [[e for _, e in URL_TABLE], [URL_TABLE[-1][1], URL_TABLE[0][1]]]
+    assert shortened == 2  # bit.ly and t.co
+
+
+def test_remove_dot_segments_rfc3986_examples() -> None:
+    # the normal examples of RFC 3986 section 5.4.1 resolved against http://a/b/c/d;p?q,
+    # whose merged paths go through remove_dot_segments
+    cases = {
+        "/b/c/./g": "/b/c/g", "/b/c/./": "/b/c/", "/b/c/../": "/b/", "/b/c/../g": "/b/g",
+        "/b/c/../..": "/", "/b/c/../../": "/", "/b/c/../../g": "/g", "/b/c/../../../g": "/g",
+        "/./g": "/g", "/../g": "/g", "/b/c/g.": "/b/c/g.", "/b/c/.g": "/b/c/.g",
+        "/b/c/g..": "/b/c/g..", "/b/c/..g": "/b/c/..g", "/b/c/./../g": "/b/g",
+        "/b/c/./g/.": "/b/c/g/", "/b/c/g/./h": "/b/c/g/h", "/b/c/g/../h": "/b/c/h",
+    }  # fmt: skip
+    assert {k: remove_dot_segments(k) for k in cases} == cases
+
+
 def test_empty_and_null_urls_never_become_keys() -> None:
     frame = pl.DataFrame(
         {"u": [["", "   ", "https://a.example/x"], None, []]}, schema={"u": pl.List(pl.String)}
@@ -72,8 +108,13 @@ def test_empty_and_null_urls_never_become_keys() -> None:
 
 
 def test_shorteners_are_flagged_not_resolved() -> None:
-    s = pl.DataFrame({"u": ["https://bit.ly/x", "https://www.t.co/y", "https://example.com/z"]})
-    assert s.select(is_shortener(pl.col("u"))).to_series().to_list() == [True, True, False]
+    urls = [
+        "https://bit.ly/x", "https://www.t.co/y", "https://example.com/z",
+        "https://t.me/channel/5", "https://youtu.be/dQw4w9WgXcQ",  # ordinary links
+    ]  # fmt: skip
+    s = pl.DataFrame({"u": urls})
+    flags = s.select(is_shortener(pl.col("u"))).to_series().to_list()
+    assert flags == [True, True, False, False, False]
 
 
 def test_hashtags_and_mentions() -> None:

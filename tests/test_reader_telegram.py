@@ -93,7 +93,7 @@ def test_channel_export_every_value() -> None:
         ("Новости Дня", "public_channel", None),
     ]
     assert result.notes["naive_timestamps"] == 0
-    assert result.notes["urls_shortened"] == 1  # youtu.be
+    assert result.notes["urls_shortened"] == 0  # youtu.be is a video's link, no shortener
 
 
 # ---------------------------------------------------------------------------------------

@@ -6,7 +6,10 @@ rows. Empty strings never survive as list items.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import re
+import string
 from dataclasses import dataclass
 from typing import Final, NamedTuple
 
@@ -32,6 +35,8 @@ __all__ = [
     "parse_epoch",
     "parse_times",
     "parse_timestamps",
+    "remove_dot_segments",
+    "rfc3986_normalize",
     "url_host",
 ]
 
@@ -42,16 +47,25 @@ TRACKING_PARAMETERS: Final = (
     "oly_anon_id", "oly_enc_id", "vero_id", "wt_mc", "cmpid", "ncid", "spm", "share_id",
 )  # fmt: skip
 
-#: Known link-shortener domains; shortened URLs are flagged, never resolved (no network).
+#: Known link-shortener domains; shortened URLs are counted, never resolved (no network).
+#: Only services whose links redirect to *another* site: ``t.me`` (Telegram's own pages)
+#: and ``youtu.be`` (one YouTube video) are ordinary links and are not here.
 SHORTENER_DOMAINS: Final = (
     "bit.ly", "bitly.com", "t.co", "tinyurl.com", "goo.gl", "ow.ly", "buff.ly", "dlvr.it",
-    "is.gd", "tiny.cc", "trib.al", "ift.tt", "fb.me", "youtu.be", "lnkd.in", "rebrand.ly",
-    "cutt.ly", "shorturl.at", "t.me", "wp.me", "amzn.to", "rb.gy", "bl.ink", "soo.gd",
+    "is.gd", "tiny.cc", "trib.al", "ift.tt", "fb.me", "lnkd.in", "rebrand.ly",
+    "cutt.ly", "shorturl.at", "wp.me", "amzn.to", "rb.gy", "bl.ink", "soo.gd",
     "s.id", "v.gd", "tr.im", "mcaf.ee", "su.pr", "po.st", "j.mp", "ln.is", "vk.cc",
 )  # fmt: skip
 
 _TRACKING_RE: Final = r"(?i)^(utm_[a-z0-9_]*|" + "|".join(TRACKING_PARAMETERS) + r")(=|$)"
 _URL_RE: Final = r"^([A-Za-z][A-Za-z0-9+.\-]*)://([^/?#]*)([^?#]*)(\?[^#]*)?(#.*)?$"
+#: A normalised URL that needs the per-URL steps of :func:`rfc3986_normalize`: a percent
+#: escape, a dot segment in the path, or a host that is not plain ASCII.
+_NEEDS_RFC_RE: Final = r"%|^[^/?#]*://[^/?#]*[^\x00-\x7F]|^[^?#]*/\.\.?(?:[/?#]|$)"
+#: Unreserved characters (RFC 3986 section 2.3): their percent escapes are decoded.
+_UNRESERVED: Final = frozenset(string.ascii_letters + string.digits + "-._~")
+_PERCENT: Final = re.compile(r"%([0-9A-Fa-f]{2})")
+_SPLIT: Final = re.compile(_URL_RE)
 
 # ISO 8601 forms after the date/time separator is made 'T' and a trailing 'Z' '+00:00'.
 _AWARE_FORMATS: Final = ("%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M%z", "%a %b %d %H:%M:%S %z %Y")
@@ -478,12 +492,18 @@ def normalize_mentions(column: pl.Expr) -> pl.Expr:
 
 
 def _normalize_url_strings(urls: pl.Expr) -> pl.Expr:
-    """Normalise a String expression of URLs (see :func:`normalize_urls`)."""
+    """Normalise a String expression of URLs, the vectorised steps (see :func:`normalize_urls`).
+
+    What needs a URL-by-URL algorithm (percent escapes, dot segments, IDNA) is left to
+    :func:`rfc3986_normalize`, for the URLs that :data:`_NEEDS_RFC_RE` finds.
+    """
     s = urls.str.strip_chars()
     parts = s.str.extract_groups(_URL_RE)
     scheme = parts.struct.field("1").str.to_lowercase()
-    host = parts.struct.field("2").str.to_lowercase()
-    host = host.str.replace(r"^www\.", "")
+    # the authority without its user-info (credentials or a tracking name, never part of
+    # what the link points at), then lower-cased, without "www." and an empty port
+    host = parts.struct.field("2").str.replace(r"^[^@]*@", "").str.to_lowercase()
+    host = host.str.replace(r"^www\.", "").str.replace(r":$", "")
     host = (
         pl.when(scheme == "http")
         .then(host.str.replace(r":80$", ""))
@@ -505,17 +525,107 @@ def _normalize_url_strings(urls: pl.Expr) -> pl.Expr:
     return pl.when(scheme.is_null()).then(s).otherwise(rebuilt)
 
 
+def remove_dot_segments(path: str) -> str:
+    """Remove ``.`` and ``..`` segments from a URL path (RFC 3986 section 5.2.4).
+
+    Examples
+    --------
+    >>> remove_dot_segments("/a/b/c/./../../g"), remove_dot_segments("mid/content=5/../6")
+    ('/a/g', 'mid/6')
+    >>> remove_dot_segments("/../a/./b/.."), remove_dot_segments("/a/%2E")
+    ('/a/', '/a/%2E')
+    """
+    out: list[str] = []
+    rest = path
+    while rest:
+        if rest.startswith("../"):
+            rest = rest[3:]
+        elif rest.startswith("./") or rest.startswith("/./"):
+            rest = rest[2:]
+        elif rest == "/.":
+            rest = "/"
+        elif rest.startswith("/../") or rest == "/..":
+            rest = "/" + rest[4:]
+            if out:
+                out.pop()
+        elif rest in (".", ".."):
+            rest = ""
+        else:
+            cut = rest.find("/", 1)
+            segment = rest if cut < 0 else rest[:cut]
+            out.append(segment)
+            rest = rest[len(segment) :]
+    return "".join(out)
+
+
+def _percent(match: re.Match[str]) -> str:
+    char = chr(int(match.group(1), 16))
+    return char if char in _UNRESERVED else "%" + match.group(1).upper()
+
+
+def rfc3986_normalize(url: str) -> str:
+    """Apply RFC 3986's per-URL normalisations to a URL the vectorised steps normalised.
+
+    Percent-encoding normalisation (section 6.2.2.2): escapes of unreserved characters
+    are decoded (``%7e`` → ``~``, ``%41`` → ``A``) and the others are written with upper
+    case hex digits (``%2f`` → ``%2F``), in the host, path and query. Then the path loses
+    its dot segments (section 6.2.2.3, :func:`remove_dot_segments`) and, as everywhere in
+    coordscope, its trailing slashes. A host in any script is written in its IDNA ASCII
+    form (``bücher.de`` → ``xn--bcher-kva.de``), so both spellings are one key; a host
+    IDNA cannot encode is kept. A string that is not an absolute URL is returned as it is.
+
+    Examples
+    --------
+    >>> rfc3986_normalize("http://example.com/a/./b/../%7euser/%2f%7Bx%7d")
+    'http://example.com/a/~user/%2F%7Bx%7D'
+    >>> rfc3986_normalize("https://bücher.de/%C3%BC?q=%61")
+    'https://xn--bcher-kva.de/%C3%BC?q=a'
+    """
+    parts = _SPLIT.match(url)
+    if parts is None:
+        return url
+    scheme, host, path, query, _ = parts.groups()
+    host = _PERCENT.sub(_percent, host)
+    if not host.isascii():
+        name, colon, port = host.rpartition(":") if host.count(":") == 1 else (host, "", "")
+        with contextlib.suppress(UnicodeError):  # a label IDNA cannot carry: kept as written
+            host = name.encode("idna").decode("ascii") + colon + port
+    path = remove_dot_segments(_PERCENT.sub(_percent, path)).rstrip("/")
+    query = _PERCENT.sub(_percent, query) if query else ""
+    return f"{scheme}://{host}{path}{query}"
+
+
+def _rfc3986_series(urls: pl.Series) -> pl.Series:
+    """:func:`rfc3986_normalize` on the URLs of a Series that need it (usually few)."""
+    needs = urls.str.contains(_NEEDS_RFC_RE).fill_null(False)
+    if not needs.any():
+        return urls
+    fixed = urls.filter(needs).map_elements(rfc3986_normalize, return_dtype=pl.String)
+    return urls.scatter(needs.arg_true(), fixed)
+
+
+def _rfc3986(urls: pl.Expr) -> pl.Expr:
+    """:func:`rfc3986_normalize` on the URLs that need it; the others as they are."""
+    return urls.map_batches(_rfc3986_series, return_dtype=pl.String, is_elementwise=True)
+
+
 def normalize_urls(column: pl.Expr) -> pl.Expr:
     """Normalise a ``List(String)`` column of URLs.
 
-    Scheme and host lower-cased, ``www.`` and default ports (``:80`` for http, ``:443``
-    for https) dropped, fragment dropped, tracking parameters (``utm_*`` and
-    :data:`TRACKING_PARAMETERS`) dropped from the query, trailing slashes of the path
-    dropped; everything else kept as written. Strings without a scheme are kept as
-    written (stripped). Shorteners are not resolved. Empty items are dropped.
-    See :func:`normalize_url_lists` for the faster form on a whole Series.
+    RFC 3986 normalisation (section 6): scheme and host lower-cased; percent escapes of
+    unreserved characters decoded and the others upper-cased; dot segments removed from
+    the path; a host in any script written in IDNA ASCII form. Then coordscope's own
+    rules, for links that point at the same content: ``www.``, user-info, an empty port
+    and the default port (``:80`` for http, ``:443`` for https) dropped; the fragment
+    dropped; tracking parameters (``utm_*`` and :data:`TRACKING_PARAMETERS`) dropped from
+    the query; trailing slashes of the path dropped (``/a/`` is ``/a``, and
+    ``http://x.org/`` is ``http://x.org``). The order of the remaining query parameters is
+    kept: it can be meaningful to the server, so ``?b=2&a=1`` and ``?a=1&b=2`` stay two
+    links. Strings without a scheme are kept as written (stripped). Shorteners are not
+    resolved (no network). Empty items are dropped. See :func:`normalize_url_lists` for
+    the faster form on a whole Series.
     """
-    return clean_list(column).list.eval(_normalize_url_strings(pl.element()))
+    return clean_list(column).list.eval(_rfc3986(_normalize_url_strings(pl.element())))
 
 
 def normalize_url_lists(urls: pl.Series) -> tuple[pl.Series, int]:
@@ -539,6 +649,8 @@ def normalize_url_lists(urls: pl.Series) -> tuple[pl.Series, int]:
         .rename({flat.name: "raw"})
         .with_columns(_normalize_url_strings(pl.col("raw")).alias("norm"))
     )
+    # RFC 3986's per-URL steps, on the few distinct URLs that need them
+    table = table.with_columns(_rfc3986_series(table["norm"]).alias("norm"))
     short = int(table.select(pl.col("n").filter(is_shortener(pl.col("norm"))).sum()).item() or 0)
     changed = table.filter(pl.col("raw") != pl.col("norm"))
     if changed.height == 0:
