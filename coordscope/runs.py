@@ -25,7 +25,7 @@ from coordscope.engine.runners import LocalRunner, Runner
 from coordscope.engine.state import DEFAULT_HORIZON_DAYS, Added, StateStore
 from coordscope.errors import ParameterError
 from coordscope.graphs.lineage import track_campaigns
-from coordscope.outputs import AuditResult, write_audit, write_detect
+from coordscope.outputs import AuditResult, claim_run_folder, write_audit, write_detect
 from coordscope.parts import PartedTable, WorkDir
 from coordscope.pipeline import KeptDays, StageHook, StageTimer, audit, detect
 from coordscope.results import DetectResult
@@ -77,6 +77,9 @@ def run_audit(
         :meth:`~coordscope.outputs.AuditResult.cluster_evidence` shows the two events
         of each evidence row.
     """
+    # a path that cannot be written is told before the input is read; an earlier run's
+    # files go now, so that a failed run leaves none of them beside its own
+    claim_run_folder(output, inputs)
     stage = StageTimer(progress)
     ingest_memory = Budget.of(options.get("memory")).memory  # ingest reads in pieces of it
     work = WorkDir(output if work_dir is None else work_dir, prefix=".coordscope-work-")
@@ -159,6 +162,7 @@ def run_state_audit(
     """
     if horizon < 1:
         raise ParameterError(f"horizon must be >= 1 day, got {horizon}")
+    claim_run_folder(output, inputs)
     stage = StageTimer(progress)
     ingest_memory = Budget.of(options.get("memory")).memory
     work = WorkDir(output if work_dir is None else work_dir, prefix=".coordscope-work-")
@@ -334,6 +338,7 @@ def run_detect(
             f"--engine {runner.name} counts native mode only; {mode} mode runs locally"
         )
     budget = Budget.of(memory, workers)
+    claim_run_folder(output, inputs)
     timings: dict[str, float] = {}
     start = time.perf_counter()
     # events (native mode) and native tables are written in pieces here first; removed
