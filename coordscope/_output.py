@@ -1,14 +1,25 @@
-"""Writing output files atomically (a temporary file in the same folder, then rename)."""
+"""Writing output files: atomically, with the umask's modes, CSV cells safe to open.
+
+Every file is written to a temporary file in the same folder (``.NAME.tmp-XXXX``), given
+the mode a plain ``open`` would give it under the process's umask, and renamed into
+place. The temporaries alive at any moment are registered, so that an interrupted run
+removes them (:func:`remove_temporaries`). :func:`claim_output` checks an output folder
+before a run and removes what an earlier run left in it.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Collection, Iterable
+from functools import cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import polars as pl
 
@@ -16,7 +27,14 @@ from coordscope.errors import ParameterError
 from coordscope.parts import PARQUET_ROW_GROUP, PartedTable, lazy_frames, sink_parquet_frames
 
 __all__ = [
+    "FORMULA_START",
+    "WORK_PREFIX",
     "atomic_write",
+    "check_event_dataset",
+    "claim_output",
+    "file_mode",
+    "neutralise_formulas",
+    "remove_temporaries",
     "write_event_dataset",
     "write_events",
     "write_json",
@@ -26,27 +44,208 @@ __all__ = [
 ]
 
 
+#: Name prefix of the work (spill) folders a run makes inside its output folder.
+WORK_PREFIX: Final = ".coordscope-work-"
+
+#: Name prefix of the empty file that shows an output folder can be written in.
+_PROBE: Final = ".coordscope-probe.tmp-"
+
+#: The temporary files and folders being written now (removed by remove_temporaries).
+_LIVE: set[Path] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+@cache
+def _umask() -> int:
+    """Return the process's umask, read once.
+
+    Linux shows it in ``/proc/self/status`` (read without changing it); elsewhere it is
+    set and put back at once, which only this first call does.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def file_mode(*, folder: bool = False) -> int:
+    """Return the mode a new file (or folder) gets under the umask: ``0o666 & ~umask``.
+
+    :func:`tempfile.mkstemp` makes files ``0600`` (``mkdtemp`` folders ``0700``) whatever
+    the umask; an output file is then given the mode ``open`` would have given it, so a
+    team that shares output folders through its umask can read them.
+    """
+    return (0o777 if folder else 0o666) & ~_umask()
+
+
+def _temporary_name(target: Path) -> tuple[str, str]:
+    """Return the prefix and suffix of ``target``'s temporaries: ``.STEM.tmp-`` and its extension.
+
+    The temporary name ends like the target (".parquet", ".csv.gz"): writers that pick the
+    format from the extension must see the real one.
+    """
+    suffix = "".join(target.suffixes) if target.suffixes else ""
+    stem = target.name[: len(target.name) - len(suffix)] if suffix else target.name
+    return f".{stem}.tmp-", suffix
+
+
+def _register(path: Path) -> None:
+    with _LIVE_LOCK:
+        _LIVE.add(path)
+
+
+def _release(path: Path) -> None:
+    """Remove a temporary (file or folder) if it is still there, then forget it.
+
+    Forgotten only once gone: a signal that cuts the removal short leaves it to
+    :func:`remove_temporaries`.
+    """
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+    with _LIVE_LOCK:
+        _LIVE.discard(path)
+
+
+def remove_temporaries() -> int:
+    """Remove every temporary file or folder being written now; return how many.
+
+    Each writer removes its own temporary in a ``finally`` block; this is for when that
+    block never ran to its end (a signal arrived inside it): the command line calls it
+    after an error, Ctrl-C or SIGTERM.
+    """
+    with _LIVE_LOCK:
+        live = sorted(_LIVE)
+    for path in live:
+        with contextlib.suppress(OSError):  # best effort: the next run removes the rest
+            _release(path)
+    return len(live)
+
+
 def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
     """Call ``writer(tmp)`` on a temporary path beside ``path``, then rename it into place.
 
-    An interrupted run never leaves a complete-looking but partial file at ``path``.
+    An interrupted run never leaves a complete-looking but partial file at ``path``, and
+    the temporary is removed after an error or a signal. The file gets the mode of
+    :func:`file_mode` (the umask's), not ``mkstemp``'s ``0600``.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    # the temporary name ends like the target (".parquet", ".csv.gz"): writers that pick
-    # the format from the extension must see the real one
-    suffix = "".join(target.suffixes) if target.suffixes else ""
-    stem = target.name[: len(target.name) - len(suffix)] if suffix else target.name
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{stem}.tmp-", suffix=suffix, dir=target.parent)
-    os.close(fd)
+    prefix, suffix = _temporary_name(target)
+    fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=target.parent)
     tmp = Path(tmp_name)
+    _register(tmp)
     try:
+        os.close(fd)
         writer(tmp)
+        os.chmod(tmp, file_mode())
         os.replace(tmp, target)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        _release(tmp)
     return target
+
+
+def claim_output(
+    directory: str | Path,
+    names: Iterable[str],
+    *,
+    keep: Collection[str] = (),
+    inputs: Iterable[str | Path] = (),
+    work: bool = False,
+) -> Path:
+    """Make ``directory`` ready for a run: check it can be written, remove what an earlier run left.
+
+    Called before any input is read, so that a bad output path is told at once, not after
+    the whole computation. Only coordscope's own files are removed: ``summary.json``
+    first (a folder holds a summary only when every file of the run is in place), then
+    the other ``names`` (the files the command writes), the temporaries of every name
+    (``.STEM.tmp-*.EXT``, left by a killed run) and, with ``work``, the work folders
+    (``.coordscope-work-*``) a killed run left. Nothing else in the folder is touched.
+
+    Parameters
+    ----------
+    directory : str or Path
+        The output folder; created (with its parents) when missing.
+    names : iterable of str
+        File names the command writes in it.
+    keep : collection of str, optional
+        Names not removed (the files the caller is about to replace atomically).
+    inputs : iterable of str or Path, optional
+        The run's input files: a name that is one of them is kept until it is replaced,
+        so that re-auditing a folder's ``events.parquet`` into the same folder works.
+    work : bool, default False
+        Also remove stale work folders.
+
+    Returns
+    -------
+    pathlib.Path
+        ``directory``.
+
+    Raises
+    ------
+    ParameterError
+        ``directory`` is a file, cannot be created, or cannot be written in.
+    """
+    folder = Path(directory)
+    if folder.exists() and not folder.is_dir():
+        raise ParameterError(f"output: {folder} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        # os.access says yes to root on a read-only mount: only a real file tells
+        fd, probe = tempfile.mkstemp(prefix=_PROBE, dir=folder)
+        _register(Path(probe))
+        os.close(fd)
+        _release(Path(probe))
+    except OSError as exc:
+        raise ParameterError(
+            f"output: cannot write in {folder}: {exc.strerror or type(exc).__name__}"
+        ) from None
+    wanted = list(dict.fromkeys(names))
+    sources = list(inputs)
+    held = set(keep) | {n for n in wanted if _is_input(folder / n, sources)}
+    stale = [folder / n for n in sorted(wanted, key=lambda n: n != "summary.json")]  # it first
+    stale = [path for path in stale if path.name not in held and path.is_file()]
+    # ".edges.tmp-*.csv": the temporaries of these names only, not those of another
+    # file of the same stem that a concurrent command writes in a shared folder
+    patterns = [
+        glob.escape(prefix) + "*" + glob.escape(suffix)
+        for prefix, suffix in (_temporary_name(Path(n)) for n in wanted)
+    ]
+    patterns.append(_PROBE + "*")  # a probe a signal cut short
+    if work:
+        patterns.append(WORK_PREFIX + "*")
+    stale += [path for pattern in patterns for path in sorted(folder.glob(pattern))]
+    for path in stale:
+        try:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise ParameterError(
+                f"output: cannot remove {path} left by an earlier run: "
+                f"{exc.strerror or type(exc).__name__}"
+            ) from None
+    return folder
+
+
+def _is_input(path: Path, inputs: Iterable[str | Path]) -> bool:
+    """Say whether ``path`` is the same file as one of ``inputs``."""
+    if not path.is_file():
+        return False
+    for item in inputs:
+        try:
+            if os.path.samefile(path, item):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 _Frame = TypeVar("_Frame", pl.DataFrame, pl.LazyFrame)
@@ -91,10 +290,32 @@ def write_table(frame: pl.DataFrame | pl.LazyFrame, path: str | Path) -> Path:
     return atomic_write(path, _write)
 
 
+#: A cell starting with one of these is a formula to a spreadsheet (OWASP, "CSV Injection").
+FORMULA_START: Final = r"^[=+\-@\t\r]"
+
+
+def neutralise_formulas(expr: pl.Expr) -> pl.Expr:
+    """Prefix a string that a spreadsheet would run as a formula with ``'``.
+
+    OWASP's rule for CSV files: a cell starting with ``=``, ``+``, ``-``, ``@``, a tab or
+    a carriage return is read by Excel, LibreOffice and Google Sheets as a formula
+    (``=HYPERLINK(...)``, ``+cmd|...``, ``@SUM(...)``), which can run commands or send
+    data away. With a leading apostrophe the spreadsheet shows the text as text. Account
+    names and post text are written by the people studied, so every string cell of every
+    CSV output goes through this; numbers are not strings and are left alone (``-3`` as
+    a number stays ``-3``).
+    """
+    return pl.when(expr.str.contains(FORMULA_START)).then(pl.lit("'") + expr).otherwise(expr)
+
+
 def _flat(frame: _Frame) -> _Frame:
-    """Return the frame as CSV cells hold it: lists joined by spaces, categories as text."""
+    """Return the frame as CSV cells hold it: lists joined by spaces, categories as text.
+
+    Every string cell then has a formula-leading character neutralised
+    (:func:`neutralise_formulas`).
+    """
     schema = frame.collect_schema()
-    return frame.with_columns(
+    flat = frame.with_columns(
         [pl.col(c).list.join(" ") for c, t in schema.items() if isinstance(t, pl.List)]
         + [
             pl.col(c).cast(pl.String)
@@ -102,6 +323,8 @@ def _flat(frame: _Frame) -> _Frame:
             if isinstance(t, (pl.Categorical, pl.Enum))
         ]
     )
+    text = [c for c, t in flat.collect_schema().items() if t == pl.String]
+    return flat.with_columns([neutralise_formulas(pl.col(c)).alias(c) for c in text])
 
 
 def write_parts_csv(table: PartedTable, path: str | Path) -> Path:
@@ -164,18 +387,12 @@ def write_event_dataset(events: pl.DataFrame | pl.LazyFrame, folder: str | Path)
         ``folder`` exists and holds something other than ``day=`` folders.
     """
     target = Path(folder)
-    foreign = target.exists() and (
-        not target.is_dir()
-        or any(not (p.is_dir() and p.name.startswith("day=")) for p in target.iterdir())
-    )
-    if foreign:
-        raise ParameterError(
-            f"--output: {target} exists and is not an event dataset (day=… folders "
-            "only): choose a new folder"
-        )
+    check_event_dataset(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    _register(tmp)
     try:
+        os.chmod(tmp, file_mode(folder=True))
         events.lazy().sink_parquet(
             pl.PartitionBy(
                 tmp,
@@ -190,9 +407,30 @@ def write_event_dataset(events: pl.DataFrame | pl.LazyFrame, folder: str | Path)
             shutil.rmtree(target)
         os.replace(tmp, target)
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        _release(tmp)
     return target
+
+
+def check_event_dataset(folder: Path) -> None:
+    """Refuse to replace ``folder`` unless it is missing or an event dataset written before.
+
+    An event dataset holds ``day=`` folders and nothing else; anything else means a
+    mistyped path, and a user's files are never deleted.
+
+    Raises
+    ------
+    ParameterError
+        ``folder`` exists and holds something other than ``day=`` folders.
+    """
+    foreign = folder.exists() and (
+        not folder.is_dir()
+        or any(not (p.is_dir() and p.name.startswith("day=")) for p in folder.iterdir())
+    )
+    if foreign:
+        raise ParameterError(
+            f"--output: {folder} exists and is not an event dataset (day=… folders "
+            "only): choose a new folder"
+        )
 
 
 def write_json(obj: Any, path: str | Path) -> Path:

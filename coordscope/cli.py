@@ -11,8 +11,10 @@ import datetime as dt
 import json
 import os
 import re
+import shutil
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +28,14 @@ from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
-from coordscope._output import atomic_write, write_events, write_table
+from coordscope._output import (
+    atomic_write,
+    check_event_dataset,
+    claim_output,
+    remove_temporaries,
+    write_events,
+    write_table,
+)
 from coordscope._version import __version__
 from coordscope.budget import return_freed_memory
 from coordscope.datasets.formats import FORMAT_NAMES, FORMATS, get_format
@@ -260,8 +269,10 @@ def ingest(
             f"--output: unsupported extension '{suffix}' (use .parquet, .csv, .tsv or .jsonl, "
             "or a folder without one for a Parquet dataset partitioned by day)"
         )
-    output.parent.mkdir(parents=True, exist_ok=True)
+    default_rejects = output.with_name(output.stem + ".rejects.csv")
+    _claim_event_output(output, rejects or default_rejects, inputs)
     work = WorkDir(output.parent, prefix=".coordscope-work-")
+    written: list[Path] = []
     try:
         with _status("reading input"):
             result = ingest_files(
@@ -272,12 +283,20 @@ def ingest(
                 max_inflate=max_inflate,
                 spill=work,
             )
-        write_events(result.events, output)
+        summary = result.summary()
+        written.append(write_events(result.events, output))
         rejects_path: Path | None = None
         if rejects is not None or result.rejects.height:
-            rejects_path = rejects or output.with_name(output.stem + ".rejects.csv")
-            write_table(result.rejects, rejects_path)
-        summary = result.summary()
+            rejects_path = rejects or default_rejects
+            written.append(write_table(result.rejects, rejects_path))
+    except BaseException:
+        # a failed or interrupted ingest leaves no event table that looks complete
+        for path in written:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        raise
     finally:
         work.close()
     summary["output"] = str(output)
@@ -286,6 +305,27 @@ def ingest(
         sys.stdout.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     else:
         _print_ingest_summary(summary, output, rejects_path)
+
+
+def _claim_event_output(output: Path, rejects: Path, inputs: list[Path]) -> None:
+    """Check ``ingest``'s output paths before reading, and remove an earlier ingest's files.
+
+    The folders must be writable; ``output`` must not be a folder when it names a file,
+    nor a file or a foreign folder when it names a day-partitioned dataset. Removed: the
+    old ``output`` and the old rejects file (unless one is an input of this run), and
+    their temporaries (``.STEM.tmp-*.EXT``) from a killed run; nothing else of the
+    folder, which may be shared.
+    """
+    if output.suffix and output.is_dir():
+        raise ParameterError(
+            f"output: {output} is a folder; give a file name (e.g. events.parquet)"
+        )
+    claim_output(output.parent, [output.name], inputs=inputs)
+    if not output.suffix:
+        check_event_dataset(output)
+        if output.is_dir():
+            shutil.rmtree(output)
+    claim_output(rejects.parent, [rejects.name], inputs=inputs)
 
 
 _EXPORT_NAMES = {
@@ -354,9 +394,10 @@ def simulate(
         raise ParameterError("-o/--output is needed: the folder to write the data into")
     spec = get_format(format)
     size_arg: str | int = int(size) if size.isdigit() else size
+    # the events file of any format and the truth of an earlier simulation go first
+    claim_output(output, [*_EXPORT_NAMES.values(), "truth.parquet"])
     with _status(f"simulating {scenario}"):
         events, truth = run_simulation(scenario, seed=seed, size=size_arg, days=days)
-    output.mkdir(parents=True, exist_ok=True)
     events_path = output / _EXPORT_NAMES[spec.name]
 
     atomic_write(events_path, lambda tmp: spec.write(events, str(tmp)))
@@ -1107,6 +1148,7 @@ def main() -> None:
     debug = bool(os.environ.get("COORDSCOPE_DEBUG"))
     # SIGTERM unwinds like Ctrl-C: work directories and temporary files are removed
     signal.signal(signal.SIGTERM, _terminated)
+    signal.signal(signal.SIGINT, _interrupted)
     return_freed_memory()
     try:
         code = app(standalone_mode=False)
@@ -1122,14 +1164,23 @@ def main() -> None:
     except _Terminated:
         _err.print("terminated")
         raise SystemExit(143) from None
-    except CoordscopeError as exc:
-        if debug:
-            raise
-        raise SystemExit(_exit_with(_as_flags(exc))) from None
     except (Exception, PanicException) as exc:  # a polars panic is not an Exception
+        # a signal inside a Python function that polars calls comes back wrapped in
+        # polars' own error: still a termination, not an error quoting a traceback
+        if _TERMINATED.is_set():
+            _err.print("terminated")
+            raise SystemExit(143) from None
+        if _INTERRUPTED.is_set():
+            _err.print("aborted")
+            raise SystemExit(130) from None
         if debug:
             raise
+        if isinstance(exc, CoordscopeError):
+            raise SystemExit(_exit_with(_as_flags(exc))) from None
         raise SystemExit(_internal_error(exc)) from None
+    finally:
+        # a temporary whose writer's own cleanup a signal cut short
+        remove_temporaries()
     raise SystemExit(code if isinstance(code, int) else 0)
 
 
@@ -1155,8 +1206,22 @@ class _Terminated(BaseException):
     """Raised in the main thread on SIGTERM, so that ``finally`` blocks clean up."""
 
 
+#: Set by SIGTERM: an error raised after it is the termination, whatever wraps it.
+_TERMINATED = threading.Event()
+
+
 def _terminated(signum: int, frame: object) -> None:
+    _TERMINATED.set()
     raise _Terminated
+
+
+#: Set by Ctrl-C (SIGINT), for the same reason.
+_INTERRUPTED = threading.Event()
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    _INTERRUPTED.set()
+    raise KeyboardInterrupt
 
 
 #: A Python parameter named at the start of an error message, and what follows it.

@@ -2,19 +2,29 @@
 
 Every file is written atomically (a temporary file beside it, then a rename) and
 ``summary.json`` is written last, after an earlier one is removed first: a folder holds a
-summary only when every file of the run is in place.
+summary only when every file of the run is in place. A run owns its folder
+(:func:`claim_run_folder`): before it reads its input it removes what an earlier audit or
+detection left there (:data:`RUN_FILES`, their temporaries, stale work folders), so that
+no file of another run sits beside its own.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Final
 
 import networkx as nx
 import polars as pl
 
-from coordscope._output import write_json, write_parts, write_parts_csv, write_table
+from coordscope._output import (
+    claim_output,
+    write_json,
+    write_parts,
+    write_parts_csv,
+    write_table,
+)
 from coordscope.budget import peak_rss_mib
 from coordscope.graphs.clusters import cluster_evidence
 from coordscope.graphs.export import graph_tables, to_networkx, write_gexf, write_graphml
@@ -22,7 +32,15 @@ from coordscope.report import write_report
 from coordscope.results import AuditTables, DetectResult
 from coordscope.schema import EventFrame
 
-__all__ = ["EDGES_CSV_ROWS", "OUTPUT_FILES", "AuditResult", "write_audit", "write_detect"]
+__all__ = [
+    "EDGES_CSV_ROWS",
+    "OUTPUT_FILES",
+    "RUN_FILES",
+    "AuditResult",
+    "claim_run_folder",
+    "write_audit",
+    "write_detect",
+]
 
 #: ``edges.csv`` holds the first rows of ``edges.parquet`` (tested edges by p-value, then
 #: the others by ids), at most this many: a spreadsheet opens it, and the full table of
@@ -45,6 +63,26 @@ OUTPUT_FILES: Final = (
     "report.html",
     "summary.json",
 )
+
+#: Every file an audit or a detection may write in its folder: what a run removes before
+#: it starts (an audit's ``report.html`` beside a later detection's tables would describe
+#: another run). A detection writes the first five of :data:`OUTPUT_FILES`.
+RUN_FILES: Final = (*OUTPUT_FILES, "changes.parquet", "rejects.csv")
+
+
+def claim_run_folder(output: Path, inputs: Iterable[str | Path] = ()) -> Path:
+    """Check an audit or detection folder can be written, and clear an earlier run's files.
+
+    Removes ``summary.json`` first, then the :data:`RUN_FILES` (except an input of this
+    run, replaced when written), their temporaries and stale work folders
+    (:func:`coordscope._output.claim_output`); nothing else.
+
+    Raises
+    ------
+    ParameterError
+        ``output`` is a file, cannot be created, or cannot be written in.
+    """
+    return claim_output(output, RUN_FILES, inputs=inputs, work=True)
 
 
 class AuditResult(AuditTables):
@@ -83,13 +121,6 @@ class AuditResult(AuditTables):
         return write_audit(self, Path(directory), report=report)
 
 
-def _clear_summary(directory: Path) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    stale = directory / "summary.json"
-    if stale.exists():
-        stale.unlink()
-
-
 def write_audit(result: AuditTables, directory: Path, *, report: bool = True) -> list[Path]:
     """Write an audit folder, each file atomically, ``summary.json`` last.
 
@@ -107,8 +138,20 @@ def write_audit(result: AuditTables, directory: Path, *, report: bool = True) ->
     list of pathlib.Path
         The paths written, in :data:`OUTPUT_FILES` order (``rejects.csv`` before the
         report when records were rejected).
+
+    Notes
+    -----
+    ``summary.json`` is removed first, and every other file of :data:`RUN_FILES` this
+    write does not replace (an earlier run's ``rejects.csv``, ``changes.parquet``,
+    ``report.html``), so that the folder never mixes two runs.
     """
-    _clear_summary(directory)
+    rejected = result.rejects is not None and result.rejects.height > 0
+    writes = {
+        *OUTPUT_FILES[:-1],
+        *(["changes.parquet"] if result.changes is not None else []),
+        *(["rejects.csv"] if rejected else []),
+    } - (set() if report else {"report.html"})
+    claim_output(directory, RUN_FILES, keep=writes)
     written: list[Path] = []
     start = time.perf_counter()
     written.append(write_table(result.events, directory / "events.parquet"))
@@ -123,12 +166,10 @@ def write_audit(result: AuditTables, directory: Path, *, report: bool = True) ->
     written.append(write_table(result.bursts, directory / "bursts.parquet"))
     if result.changes is not None:
         written.append(write_table(result.changes, directory / "changes.parquet"))
-    elif (directory / "changes.parquet").exists():  # a daily run's, not this run's
-        (directory / "changes.parquet").unlink()
     graph_nodes, graph_edges = graph_tables(result.nodes, result.significant_edges)
     written.append(write_graphml(graph_nodes, graph_edges, directory / "graph.graphml"))
     written.append(write_gexf(graph_nodes, graph_edges, directory / "graph.gexf"))
-    if result.rejects is not None and result.rejects.height:
+    if result.rejects is not None and rejected:
         written.append(write_table(result.rejects, directory / "rejects.csv"))
     result.summary.setdefault("timings_s", {})["write"] = round(time.perf_counter() - start, 4)
     if report:
@@ -154,17 +195,20 @@ def write_detect(
 
     Files: ``events.parquet``, ``coactions.parquet``, ``edges.parquet``, ``edges.csv``,
     ``nodes.csv``, ``rejects.csv`` when records were rejected, and ``summary`` as
-    ``summary.json`` (it gains ``files`` and the write time).
+    ``summary.json`` (it gains ``files`` and the write time). ``summary.json`` is removed
+    first, and every file of :data:`RUN_FILES` this write does not replace (an earlier
+    audit's clusters, graphs and report; an earlier ``rejects.csv``).
     """
-    _clear_summary(directory)
-    start = time.perf_counter()
     files = ["events.parquet", "coactions.parquet", "edges.parquet", "edges.csv", "nodes.csv"]
+    rejected = rejects is not None and rejects.height > 0
+    claim_output(directory, RUN_FILES, keep={*files, *(["rejects.csv"] if rejected else [])})
+    start = time.perf_counter()
     write_table(events, directory / "events.parquet")
     write_parts(result.coaction_parts, directory / "coactions.parquet")
     write_parts(result.edge_parts, directory / "edges.parquet")
     write_parts_csv(result.edge_parts, directory / "edges.csv")
     write_table(result.nodes, directory / "nodes.csv")
-    if rejects is not None and rejects.height:
+    if rejects is not None and rejected:
         write_table(rejects, directory / "rejects.csv")
         files.append("rejects.csv")
     summary.setdefault("timings_s", {})["write"] = round(time.perf_counter() - start, 4)

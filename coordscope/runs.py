@@ -25,7 +25,7 @@ from coordscope.engine.runners import LocalRunner, Runner
 from coordscope.engine.state import DEFAULT_HORIZON_DAYS, Added, StateStore
 from coordscope.errors import ParameterError, check_window
 from coordscope.graphs.lineage import track_campaigns
-from coordscope.outputs import AuditResult, write_audit, write_detect
+from coordscope.outputs import AuditResult, claim_run_folder, write_audit, write_detect
 from coordscope.parts import PartedTable, WorkDir
 from coordscope.pipeline import (
     KeptDays,
@@ -86,6 +86,9 @@ def run_audit(
         of each evidence row.
     """
     check_audit_options(**options)  # a bad option is found before the input is read
+    # a path that cannot be written is told before the input is read; an earlier run's
+    # files go now, so that a failed run leaves none of them beside its own
+    claim_run_folder(output, inputs)
     stage = StageTimer(progress)
     ingest_memory = Budget.of(options.get("memory")).memory  # ingest reads in pieces of it
     work = WorkDir(output if work_dir is None else work_dir, prefix=".coordscope-work-")
@@ -169,6 +172,7 @@ def run_state_audit(
     if horizon < 1:
         raise ParameterError(f"horizon must be >= 1 day, got {horizon}")
     check_audit_options(**options)  # a bad option is found before the state is opened
+    claim_run_folder(output, inputs)
     stage = StageTimer(progress)
     ingest_memory = Budget.of(options.get("memory")).memory
     work = WorkDir(output if work_dir is None else work_dir, prefix=".coordscope-work-")
@@ -346,6 +350,7 @@ def run_detect(
     budget = Budget.of(memory, workers)
     check_window(window)  # before the input is read
     resolve_signals(signals)
+    claim_run_folder(output, inputs)
     timings: dict[str, float] = {}
     start = time.perf_counter()
     # events (native mode) and native tables are written in pieces here first; removed

@@ -20,7 +20,7 @@ import polars as pl
 
 from coordscope.engine.spark import SparkRunner
 from coordscope.errors import SchemaError
-from coordscope.outputs import write_audit
+from coordscope.outputs import claim_run_folder, write_audit
 from coordscope.parts import WorkDir
 from coordscope.pipeline import audit
 from coordscope.schema import ACTOR_CREATED, EVENT_SCHEMA, EXTRA_PREFIX, TS, validate_events
@@ -154,6 +154,8 @@ def spark_audit(
     SparkAudit
     """
     output = Path(output)
+    # checked and cleared before Spark reads anything (see coordscope.outputs)
+    claim_run_folder(output, [events] if isinstance(events, str | Path) else [])
     work = WorkDir(output if work_dir is None else work_dir, prefix=".coordscope-work-")
     try:
         lazy = spark_events(session, events, work=work)
