@@ -21,6 +21,7 @@ from coordscope.compat import detect_cnt, detect_coortweet
 from coordscope.daily import keep_days
 from coordscope.datasets.demo import demo_ingest
 from coordscope.datasets.ingest import ingest
+from coordscope.datasets.pseudonym import redact_reasons
 from coordscope.engine.runners import LocalRunner, Runner
 from coordscope.engine.state import DEFAULT_HORIZON_DAYS, Added, StateStore
 from coordscope.errors import ParameterError, check_window
@@ -108,7 +109,7 @@ def run_audit(
         result.summary.update(
             rows=dict(read.rows), inputs=read.inputs, ingest_counters=read.counters()
         )
-        result.rejects = read.rejects
+        result.rejects = _rejects_out(read.rejects, options)
         result.summary["timings_s"] = {
             "ingest": round(stage.timings["ingest"], 4),
             **result.summary["timings_s"],
@@ -236,7 +237,7 @@ def run_state_audit(
                 )
             else:
                 result.summary["rows"] = {"input": 0, "accepted": 0, "rejected": 0, "duplicates": 0}
-            result.rejects = read.rejects if read is not None else None
+            result.rejects = _rejects_out(read.rejects, options) if read is not None else None
             timings = result.summary["timings_s"]
             result.summary["timings_s"] = {
                 **{k: round(v, 4) for k, v in stage.timings.items()},
@@ -272,6 +273,13 @@ def run_state_audit(
 
 #: The Python name of ``coordscope audit --state``.
 daily_audit = run_state_audit
+
+
+def _rejects_out(rejects: pl.DataFrame | None, options: Mapping[str, Any]) -> pl.DataFrame | None:
+    """Return the rejects to write: reasons quote no value when accounts are pseudonymised."""
+    if rejects is None or options.get("pseudonymize") is None:
+        return rejects
+    return redact_reasons(rejects)
 
 
 def _reread_outputs(result: AuditResult, output: Path) -> None:

@@ -533,3 +533,30 @@ def test_detection_is_the_same_up_to_renaming() -> None:
     keys = set(hidden.coactions.filter(pl.col("signal") == "co_share")["key"].to_list())
     assert keys <= {P("channel5550009"), P("user5550008"), f"name:{P('Author Xyzzy')}",
                     f"{P('5550007')}:42"}  # fmt: skip
+
+
+def test_rejects_of_a_pseudonymised_run_quote_no_value(tmp_path: Path) -> None:
+    # rejected rows never reach the events, so nothing renames what their reasons quote:
+    # a pseudonymised run's rejects.csv keeps the field names and drops the values
+    source = tmp_path / "in.csv"
+    source.write_text(
+        "event_id,actor_id,actor_name,ts,kind\n"
+        "e1,a1,alice,2024-03-01T10:00:00Z,post\n"
+        "e2,a2,bob,@mary_hidden at noon,post\n"
+        "e3,a3,carol,2024-03-01T10:00:05Z,@kind_of_mary\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    done = _cli("audit", str(source), "-o", str(out), env={KEY_ENV: KEY})
+    assert done.returncode == 0, done.stderr
+    rejects = (out / "rejects.csv").read_text(encoding="utf-8")
+    assert "mary" not in rejects
+    reasons = pl.read_csv(out / "rejects.csv")["reason"].to_list()
+    assert reasons == [
+        "field 'ts': timestamp not understood: '…'",
+        "field 'kind': unknown kind '…'",
+    ]
+    # without a key the values are there, to find what went wrong
+    plain = tmp_path / "plain"
+    assert _cli("audit", str(source), "-o", str(plain)).returncode == 0
+    assert "@mary_hidden at noon" in (plain / "rejects.csv").read_text(encoding="utf-8")
