@@ -35,6 +35,7 @@ __all__ = [
     "file_mode",
     "neutralise_formulas",
     "remove_temporaries",
+    "unneutralise_formulas",
     "write_event_dataset",
     "write_events",
     "write_json",
@@ -291,7 +292,9 @@ def write_table(frame: pl.DataFrame | pl.LazyFrame, path: str | Path) -> Path:
 
 
 #: A cell starting with one of these is a formula to a spreadsheet (OWASP, "CSV Injection").
-FORMULA_START: Final = r"^[=+\-@\t\r]"
+#: Apostrophes before it count: a value that already starts with ``'=`` gets one more, so
+#: that reading back (:func:`unneutralise_formulas`) gives every value as it was.
+FORMULA_START: Final = r"^'*[=+\-@\t\r]"
 
 
 def neutralise_formulas(expr: pl.Expr) -> pl.Expr:
@@ -306,6 +309,21 @@ def neutralise_formulas(expr: pl.Expr) -> pl.Expr:
     a number stays ``-3``).
     """
     return pl.when(expr.str.contains(FORMULA_START)).then(pl.lit("'") + expr).otherwise(expr)
+
+
+def unneutralise_formulas(*exprs: pl.Expr) -> list[pl.Expr]:
+    """Undo :func:`neutralise_formulas` on String columns read back from a CSV output.
+
+    One leading ``'`` is removed from a cell that has one before a formula character; a
+    value that started with ``'`` and such a character was written with one more, so
+    every value comes back as it was.
+    """
+    return [
+        pl.when(e.str.contains(FORMULA_START) & e.str.starts_with("'"))
+        .then(e.str.slice(1))
+        .otherwise(e)
+        for e in exprs
+    ]
 
 
 def _flat(frame: _Frame) -> _Frame:

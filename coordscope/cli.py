@@ -949,6 +949,38 @@ def evaluate(
         _out.print(per, markup=False)
 
 
+@app.command(name="report")
+def report_cmd(
+    outdir: Annotated[Path, typer.Argument(help="An audit output folder.", show_default=False)],
+    top: Annotated[
+        int, typer.Option("--top", help="Clusters shown in detail (members, timeline, posts).")
+    ] = 10,
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Where to write it (default: OUTDIR/report.html)."),
+    ] = None,
+) -> None:
+    """Render the HTML report again from an audit folder, without auditing again.
+
+    Reads the folder's tables and summary (`AuditResult.read`) and writes the report
+    they give: the same page the audit wrote, or another number of clusters in detail
+    with `--top`. The folder's other files are not touched.
+    """
+    from coordscope.outputs import read_audit
+    from coordscope.report import write_report
+
+    if isinstance(top, bool) or top < 1:
+        raise ParameterError(f"--top must be >= 1, got {top}")
+    target = outdir / "report.html" if output is None else output
+    if target.is_dir():
+        raise ParameterError(f"-o/--output: {target} is a folder; give a file name")
+    with _status("reading the audit folder"):
+        result = read_audit(outdir)
+    with _status("rendering the report"):
+        write_report(result, target, top=top)
+    _out.print(f"report: {target}")
+
+
 @app.command(name="fit-scorer")
 def fit_scorer_cmd(
     outdirs: Annotated[

@@ -10,6 +10,7 @@ no file of another run sits beside its own.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -20,17 +21,20 @@ import polars as pl
 
 from coordscope._output import (
     claim_output,
+    unneutralise_formulas,
     write_json,
     write_parts,
     write_parts_csv,
     write_table,
 )
 from coordscope.budget import peak_rss_mib
+from coordscope.errors import InputError
 from coordscope.graphs.clusters import cluster_evidence
 from coordscope.graphs.export import graph_tables, to_networkx, write_gexf, write_graphml
+from coordscope.parts import PartedTable
 from coordscope.report import write_report
 from coordscope.results import AuditTables, DetectResult
-from coordscope.schema import EventFrame
+from coordscope.schema import REJECT_SCHEMA, EventFrame
 
 __all__ = [
     "EDGES_CSV_ROWS",
@@ -38,6 +42,7 @@ __all__ = [
     "RUN_FILES",
     "AuditResult",
     "claim_run_folder",
+    "read_audit",
     "write_audit",
     "write_detect",
 ]
@@ -56,6 +61,7 @@ OUTPUT_FILES: Final = (
     "edges.parquet",
     "edges.csv",
     "nodes.csv",
+    "nodes.parquet",
     "clusters.parquet",
     "bursts.parquet",
     "graph.graphml",
@@ -120,6 +126,100 @@ class AuditResult(AuditTables):
         """Write every output file into ``directory`` (see :func:`write_audit`)."""
         return write_audit(self, Path(directory), report=report)
 
+    @classmethod
+    def read(cls, directory: str | Path) -> AuditResult:
+        """Read an audit folder back (see :func:`read_audit`)."""
+        return read_audit(directory)
+
+
+#: What :func:`read_audit` needs of a folder (``changes.parquet`` and ``rejects.csv`` are
+#: read when they are there).
+READ_FILES: Final = (
+    "summary.json",
+    "events.parquet",
+    "coactions.parquet",
+    "edges.parquet",
+    "nodes.parquet",
+    "clusters.parquet",
+    "bursts.parquet",
+)
+
+
+def read_audit(directory: str | Path) -> AuditResult:
+    """Read the folder an audit wrote back into an :class:`AuditResult`.
+
+    Tables are read with their written types: ``events``, ``coactions`` and ``edges`` as
+    scans of their Parquet files (nothing is held until asked for: an edge table of
+    hundreds of millions of rows stays on disk), ``nodes`` (from ``nodes.parquet``),
+    ``clusters``, ``bursts`` and ``changes`` in memory, ``summary`` from
+    ``summary.json`` and the rejects from ``rejects.csv``. The result renders the same
+    report as the run that wrote the folder (:func:`coordscope.report.write_report`),
+    with another ``top`` if wanted, and gives the same cluster evidence and graphs.
+
+    Parameters
+    ----------
+    directory : str or Path
+        An audit output folder (``coordscope audit -o DIR``).
+
+    Returns
+    -------
+    AuditResult
+        Its ``actions`` are None (they are not an output).
+
+    Raises
+    ------
+    InputError
+        The folder is missing, holds no ``summary.json`` (an audit still running, or one
+        that was killed: its files are not a whole audit), lacks a file of
+        :data:`READ_FILES` (a detection's folder, or one written by a coordscope before
+        ``nodes.parquet`` existed: audit again), or a file cannot be read.
+    """
+    folder = Path(directory)
+    if not folder.is_dir():
+        raise InputError(str(folder), "no such audit folder")
+    for name in READ_FILES:
+        if not (folder / name).is_file():
+            why = (
+                "no summary.json: not a complete audit (still running, killed, or a "
+                "detection's folder)"
+                if name == "summary.json"
+                else f"no {name}: not an audit folder, or one an older coordscope wrote"
+            )
+            raise InputError(str(folder), why)
+    try:
+        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+        if not isinstance(summary, dict):
+            raise ValueError("not a JSON object")
+        rejects = None
+        if (folder / "rejects.csv").is_file():
+            rejects = pl.read_csv(folder / "rejects.csv", schema=REJECT_SCHEMA).with_columns(
+                unneutralise_formulas(pl.col("source"), pl.col("reason"))
+            )
+        changes = (
+            pl.read_parquet(folder / "changes.parquet")
+            if (folder / "changes.parquet").is_file()
+            else None
+        )
+
+        def parted(name: str) -> PartedTable:
+            path = folder / name
+            return PartedTable([path], pl.read_parquet_schema(path))
+
+        return AuditResult(
+            events=pl.scan_parquet(folder / "events.parquet"),
+            coaction_parts=parted("coactions.parquet"),
+            edge_parts=parted("edges.parquet"),
+            nodes=pl.read_parquet(folder / "nodes.parquet"),
+            clusters=pl.read_parquet(folder / "clusters.parquet"),
+            bursts=pl.read_parquet(folder / "bursts.parquet"),
+            summary=summary,
+            rejects=rejects,
+            changes=changes,
+        )
+    except (OSError, ValueError, pl.exceptions.PolarsError) as exc:
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise InputError(str(folder), f"cannot read the audit folder: {detail}") from None
+
 
 def write_audit(result: AuditTables, directory: Path, *, report: bool = True) -> list[Path]:
     """Write an audit folder, each file atomically, ``summary.json`` last.
@@ -162,6 +262,7 @@ def write_audit(result: AuditTables, directory: Path, *, report: bool = True) ->
     written.append(write_table(csv_edges, directory / "edges.csv"))
     del csv_edges
     written.append(write_table(result.nodes, directory / "nodes.csv"))
+    written.append(write_table(result.nodes, directory / "nodes.parquet"))
     written.append(write_table(result.clusters, directory / "clusters.parquet"))
     written.append(write_table(result.bursts, directory / "bursts.parquet"))
     if result.changes is not None:

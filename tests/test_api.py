@@ -690,8 +690,8 @@ def test_audit_pseudonymizes_without_touching_the_input(tables: Tables) -> None:
 #: Files of an audit folder; summary.json is written last.
 AUDIT_FILES = {
     "events.parquet", "coactions.parquet", "edges.parquet", "edges.csv", "nodes.csv",
-    "clusters.parquet", "bursts.parquet", "graph.graphml", "graph.gexf", "report.html",
-    "summary.json",
+    "nodes.parquet", "clusters.parquet", "bursts.parquet", "graph.graphml", "graph.gexf",
+    "report.html", "summary.json",
 }  # fmt: skip
 
 

@@ -12,12 +12,14 @@ from pathlib import Path
 import networkx as nx
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 import coordscope
 from coordscope.datasets.formats import get_format
-from coordscope.errors import ParameterError
+from coordscope.errors import InputError, ParameterError
 from coordscope.outputs import OUTPUT_FILES, AuditResult, write_audit
 from coordscope.pipeline import audit
+from coordscope.report import render_report
 from coordscope.schema import AUDIT_EDGE_SCHEMA, BURST_SCHEMA, CLUSTER_SCHEMA, NODE_SCHEMA
 from tests.conftest import REFERENCE, requires_reference
 
@@ -379,3 +381,49 @@ def test_audit_german_elections_media_signals(tmp_path: Path) -> None:
     clusters = pl.read_parquet(out / "clusters.parquet")
     assert "co_media" in set(clusters.filter("significant")["signals"].explode().to_list())
     assert (out / "report.html").stat().st_size > 0
+
+
+def test_an_audit_folder_reads_back_and_renders_the_same_report(
+    demo_dir: Path, demo_result: AuditResult, tmp_path: Path
+) -> None:
+    back = AuditResult.read(demo_dir)
+    assert_frame_equal(back.nodes, demo_result.nodes)
+    assert_frame_equal(back.clusters, demo_result.clusters)
+    assert_frame_equal(back.bursts, demo_result.bursts)
+    assert_frame_equal(back.edges, demo_result.edges)
+    assert_frame_equal(back.coactions, demo_result.coactions)
+    assert back.summary == json.loads((demo_dir / "summary.json").read_text())
+    # the same page as the run wrote, byte for byte, and the same evidence
+    assert render_report(back) == (demo_dir / "report.html").read_text(encoding="utf-8")
+    # evidence: without the audit's actions (not an output), the two events of each
+    # evidence row, which the run's own view (every co-acting event) holds
+    first = int(demo_result.clusters["cluster"][0])
+    seen = back.cluster_evidence(first)
+    assert seen.height > 0
+    assert seen.join(
+        demo_result.cluster_evidence(first), on=list(seen.columns), how="anti"
+    ).is_empty()
+    # the command: another number of clusters in detail, into another file
+    out = tmp_path / "top2.html"
+    done = _cli("report", str(demo_dir), "--top", "2", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"report: {out}"
+    assert out.read_text(encoding="utf-8") == render_report(back, top=2)
+    assert render_report(back, top=2) != render_report(back)
+
+
+def test_reading_a_folder_that_is_not_a_whole_audit_is_one_line(
+    demo_dir: Path, tmp_path: Path
+) -> None:
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    for name in ("events.parquet", "nodes.parquet"):
+        (partial / name).write_bytes((demo_dir / name).read_bytes())
+    with pytest.raises(InputError, match=r"no summary\.json: not a complete audit"):
+        AuditResult.read(partial)
+    (partial / "summary.json").write_text("{}")
+    with pytest.raises(InputError, match=r"no coactions\.parquet: not an audit folder"):
+        AuditResult.read(partial)
+    done = _cli("report", str(tmp_path / "nowhere"))
+    assert done.returncode == 1
+    assert done.stderr.strip() == f"error: {tmp_path / 'nowhere'}: no such audit folder"

@@ -17,6 +17,7 @@ events, co-action rows and edges.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from datetime import datetime
@@ -131,6 +132,9 @@ def _environment() -> jinja2.Environment:
 
 def _context(result: AuditTables, top: int) -> dict[str, Any]:
     summary: Mapping[str, Any] = result.summary if isinstance(result.summary, Mapping) else {}
+    # the summary as summary.json holds it (keys sorted at every level, values as JSON
+    # has them): the same page from a run's own summary and from one read back
+    summary = json.loads(json.dumps(summary, sort_keys=True, default=str))
     params = summary.get("parameters")
     params = params if isinstance(params, Mapping) else {}
     window = _number(params.get("window_s", params.get("window")), 60.0)
@@ -149,10 +153,14 @@ def _context(result: AuditTables, top: int) -> dict[str, Any]:
     }
     ctx.update(_read_section(result, summary))
     ctx.update(_changes_section(result.changes, summary))
-    ctx["parameters"] = [(_text(k), _value(v)) for k, v in params.items()]
+    # sorted by name: the same page whether the summary is the run's own or read back
+    # from summary.json (written with sorted keys)
+    ctx["parameters"] = [(_text(k), _value(v)) for k, v in sorted(params.items())]
     counts = summary.get("counts")
     ctx["counts"] = (
-        [(_text(k), _value(v)) for k, v in counts.items()] if isinstance(counts, Mapping) else []
+        [(_text(k), _value(v)) for k, v in sorted(counts.items())]
+        if isinstance(counts, Mapping)
+        else []
     )
     ctx["n_clusters"] = clusters.height
     ctx["n_significant"] = int(clusters["significant"].fill_null(False).sum())
@@ -211,7 +219,7 @@ def _read_section(result: AuditTables, summary: Mapping[str, Any]) -> dict[str, 
         )
         rejects = [(_clip(r, TEXT_CHARS), f"{c:,}") for r, c in rej.iter_rows()]
     return {
-        "rows": [(_text(k), _value(v)) for k, v in rows.items()],
+        "rows": [(_text(k), _value(v)) for k, v in sorted(rows.items(), key=_row_order)],
         "inputs": inputs,
         "n_events": f"{height:,}",
         "n_accounts": f"{n_accounts:,}" if height else "0",
@@ -222,6 +230,15 @@ def _read_section(result: AuditTables, summary: Mapping[str, Any]) -> dict[str, 
         "kinds": [(_text(k), f"{c:,}") for k, c in kinds.iter_rows()],
         "rejects": rejects,
     }
+
+
+#: The row accounting in reading order: what came in, then where it went.
+_ROWS: Final = ("input", "accepted", "rejected", "duplicates")
+
+
+def _row_order(item: tuple[str, Any]) -> tuple[int, str]:
+    key = item[0]
+    return (_ROWS.index(key) if key in _ROWS else len(_ROWS), key)
 
 
 def _changes_section(changes: pl.DataFrame | None, summary: Mapping[str, Any]) -> dict[str, Any]:
