@@ -6,12 +6,14 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 DEMO   ?= demo-output
+LOWEST ?= .venv-lowest
 
-.PHONY: help install demo test check lint format type bench quality clean
+.PHONY: help install demo test test-lowest check lint format type bench quality clean
 
 help:
 	@echo "make demo   - install into $(VENV) and run the main job on the bundled demo data"
 	@echo "make test   - run the whole test suite (installs the spark extra for its tests)"
+	@echo "make test-lowest - tests against the oldest dependency versions pyproject.toml allows ($(LOWEST))"
 	@echo "make check  - ruff, mypy and the tests"
 	@echo "make bench  - run benchmarks/ (JSON results in benchmarks/results/)"
 	@echo "make quality - detection quality over the scenario suite (benchmarks/results/quality.json)"
@@ -38,13 +40,39 @@ $(VENV)/.spark: $(VENV)/.installed
 test: $(VENV)/.spark
 	$(PY) -m pytest -q
 
+# The lower bounds of pyproject.toml, checked: a venv of its own with every runtime and dev
+# dependency pinned to its '>=' bound (tools/lowest_constraints.py; the spark extra is left
+# out), wheels only, so a bound without a wheel for this Python fails instead of compiling.
+# It is made anew whenever pyproject.toml changes.
+$(LOWEST)/.installed: pyproject.toml tools/lowest_constraints.py
+	rm -rf $(LOWEST)
+	$(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/python -m pip install --quiet --upgrade pip
+	$(LOWEST)/bin/python tools/lowest_constraints.py dev > $(LOWEST)/constraints.txt
+	$(LOWEST)/bin/python -m pip install --quiet --only-binary :all: \
+		--constraint $(LOWEST)/constraints.txt -e '.[dev]'
+	$(LOWEST)/bin/python -m pip check
+	touch $@
+
+# About a minute and a half: the doctests import every module; the API of every stage
+# (polars), the CLI (typer, rich), the report (matplotlib, jinja2), the numba kernels,
+# the scorer (scikit-learn), compressed input (zstandard) and domains (publicsuffixlist).
+# numba's cache is kept in the venv, apart from the one of `make test`.
+LOWEST_TESTS := coordscope tests/test_api.py tests/test_cli.py tests/test_report.py \
+	tests/test_kernel.py tests/test_schema.py tests/test_scorer.py \
+	tests/test_reader_generic.py tests/test_actions.py tests/test_packaging.py
+
+test-lowest: $(LOWEST)/.installed
+	NUMBA_CACHE_DIR=$(CURDIR)/$(LOWEST)/numba-cache \
+		$(LOWEST)/bin/python -m pytest -q -m "not slow" $(LOWEST_TESTS)
+
 lint: $(VENV)/.installed
-	$(BIN)/ruff check coordscope tests benchmarks
-	$(BIN)/ruff format --check coordscope tests benchmarks
+	$(BIN)/ruff check coordscope tests benchmarks tools
+	$(BIN)/ruff format --check coordscope tests benchmarks tools
 
 format: $(VENV)/.installed
-	$(BIN)/ruff format coordscope tests benchmarks
-	$(BIN)/ruff check --fix coordscope tests benchmarks
+	$(BIN)/ruff format coordscope tests benchmarks tools
+	$(BIN)/ruff check --fix coordscope tests benchmarks tools
 
 type: $(VENV)/.installed
 	$(BIN)/mypy
