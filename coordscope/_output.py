@@ -31,6 +31,7 @@ __all__ = [
     "WORK_PREFIX",
     "atomic_write",
     "check_event_dataset",
+    "check_utf8_path",
     "claim_output",
     "file_mode",
     "neutralise_formulas",
@@ -152,6 +153,28 @@ def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
     return target
 
 
+def check_utf8_path(path: str | Path, what: str) -> None:
+    """Refuse a path that is not valid UTF-8, which the Parquet and CSV writers need.
+
+    A file name made of bytes the file system could not decode reaches Python with
+    surrogate escapes; polars takes only real text.
+
+    Raises
+    ------
+    ParameterError
+        Naming ``what`` and the path, its undecodable bytes shown as escapes.
+    """
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = text.encode("utf-8", "backslashreplace").decode("ascii", "replace")
+        raise ParameterError(
+            f"{what}: {shown} is not valid UTF-8, which the Parquet and CSV writers need: "
+            "choose another name"
+        ) from None
+
+
 def claim_output(
     directory: str | Path,
     names: Iterable[str],
@@ -194,6 +217,7 @@ def claim_output(
         ``directory`` is a file, cannot be created, or cannot be written in.
     """
     folder = Path(directory)
+    check_utf8_path(folder, "output")
     if folder.exists() and not folder.is_dir():
         raise ParameterError(f"output: {folder} is a file, not a folder")
     try:

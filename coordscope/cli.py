@@ -31,6 +31,7 @@ from rich.text import Text
 from coordscope._output import (
     atomic_write,
     check_event_dataset,
+    check_utf8_path,
     claim_output,
     remove_temporaries,
     write_events,
@@ -316,6 +317,8 @@ def _claim_event_output(output: Path, rejects: Path, inputs: list[Path]) -> None
     their temporaries (``.STEM.tmp-*.EXT``) from a killed run; nothing else of the
     folder, which may be shared.
     """
+    check_utf8_path(output, "output")
+    check_utf8_path(rejects, "rejects")
     if output.suffix and output.is_dir():
         raise ParameterError(
             f"output: {output} is a folder; give a file name (e.g. events.parquet)"

@@ -42,7 +42,7 @@ from typing import Any, Final
 
 import polars as pl
 
-from coordscope._output import atomic_write, write_table
+from coordscope._output import atomic_write, check_utf8_path, write_table
 from coordscope._version import __version__
 from coordscope.errors import ParameterError, StateError
 from coordscope.schema import EVENT_ID, EVENT_SCHEMA, PLATFORM, TS, validate_events
@@ -187,6 +187,7 @@ class StateStore:
 
     def __enter__(self) -> StateStore:
         """Lock the state, read its manifest and remove files no manifest names."""
+        check_utf8_path(self.path, "state")
         if not self.path.exists():
             if not self.create:
                 raise StateError(f"{self.path}: no such state directory")
