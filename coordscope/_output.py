@@ -27,6 +27,7 @@ from coordscope.errors import ParameterError
 from coordscope.parts import PARQUET_ROW_GROUP, PartedTable, lazy_frames, sink_parquet_frames
 
 __all__ = [
+    "CSV_TS_FORMAT",
     "FORMULA_START",
     "WORK_PREFIX",
     "atomic_write",
@@ -34,6 +35,7 @@ __all__ = [
     "check_utf8_path",
     "claim_output",
     "file_mode",
+    "json_list",
     "neutralise_formulas",
     "remove_temporaries",
     "unneutralise_formulas",
@@ -350,19 +352,48 @@ def unneutralise_formulas(*exprs: pl.Expr) -> list[pl.Expr]:
     ]
 
 
-def _flat(frame: _Frame) -> _Frame:
-    """Return the frame as CSV cells hold it: lists joined by spaces, categories as text.
+#: How timestamps are written in CSV outputs: ISO 8601 with a ``T`` and a ``Z`` (UTC), to
+#: the microsecond — what Spark's default pattern, DuckDB, pandas and spreadsheets read.
+CSV_TS_FORMAT: Final = "%Y-%m-%dT%H:%M:%S%.6fZ"
 
-    Every string cell then has a formula-leading character neutralised
-    (:func:`neutralise_formulas`).
+
+def json_list(column: str) -> pl.Expr:
+    """Return a ``List`` column as JSON array text (``["a","b,c"]``; null stays null).
+
+    The one way coordscope writes a list into text (CSV cells, GraphML and GEXF
+    attributes): unambiguous whatever an item holds (a URL with commas, an account name
+    with spaces), and read by every tool (``json.loads``, Spark's ``from_json``, DuckDB's
+    ``json``); coordscope's own readers read it back. Vectorised: a struct is encoded
+    and its wrapper cut off.
+    """
+    encoded = pl.struct(pl.col(column).cast(pl.List(pl.String)).alias("v")).struct.json_encode()
+    inner = encoded.str.slice(5, encoded.str.len_chars() - 6)  # {"v":[…]} → […]
+    return pl.when(pl.col(column).is_null()).then(pl.lit(None, pl.String)).otherwise(inner)
+
+
+def _flat(frame: _Frame) -> _Frame:
+    """Return the frame as CSV cells hold it.
+
+    Lists as JSON arrays (:func:`json_list`), timestamps in ISO 8601 with ``Z``
+    (:data:`CSV_TS_FORMAT`), categories as text. Every string cell then has a
+    formula-leading character neutralised (:func:`neutralise_formulas`).
     """
     schema = frame.collect_schema()
     flat = frame.with_columns(
-        [pl.col(c).list.join(" ") for c, t in schema.items() if isinstance(t, pl.List)]
+        [json_list(c).alias(c) for c, t in schema.items() if isinstance(t, pl.List)]
         + [
             pl.col(c).cast(pl.String)
             for c, t in schema.items()
             if isinstance(t, (pl.Categorical, pl.Enum))
+        ]
+        + [
+            (
+                pl.col(c).dt.convert_time_zone("UTC").dt.strftime(CSV_TS_FORMAT)
+                if t.time_zone is not None
+                else pl.col(c).dt.strftime(CSV_TS_FORMAT.removesuffix("Z"))
+            ).alias(c)
+            for c, t in schema.items()
+            if isinstance(t, pl.Datetime)
         ]
     )
     text = [c for c, t in flat.collect_schema().items() if t == pl.String]

@@ -118,7 +118,7 @@ class AuditResult(AuditTables):
         """Build the account graph as a :class:`networkx.Graph`.
 
         Nodes carry the :data:`~coordscope.schema.NODE_SCHEMA` attributes, edges the edge
-        columns (lists joined with ``;``, times as ISO 8601 strings).
+        columns (lists as JSON arrays, times as ISO 8601 strings).
         """
         return to_networkx(self.nodes, self.edges, significant_only=significant_only)
 

@@ -262,7 +262,7 @@ def test_export_round_trip(tmp_path: Path, kind: str) -> None:
     edge = graph.edges["1", clean]
     assert edge["n_keys"] == 4
     assert edge["pvalue"] == pytest.approx(1e-9)
-    assert edge["signals"] == "co_share;co_link"
+    assert edge["signals"] == '["co_share","co_link"]'
     assert edge["significant"] is True
     assert edge["evidence"] == 'sync & "cooc"'
     assert math.isnan(graph.edges["3", "4"]["pvalue"])
@@ -312,7 +312,7 @@ def test_to_networkx_matches_tables() -> None:
     graph = to_networkx(nodes, edges, significant_only=False)
     assert graph.number_of_nodes() == 4
     assert graph.number_of_edges() == 3
-    assert graph.edges["1", HOSTILE]["signals"] == "co_share;co_link"
+    assert graph.edges["1", HOSTILE]["signals"] == '["co_share","co_link"]'
     assert graph.nodes["1"]["first_ts"] == "2024-03-01T00:00:00.000000Z"
     assert "actor_name" not in graph.nodes["3"]
 

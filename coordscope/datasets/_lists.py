@@ -9,13 +9,19 @@ __all__ = ["split_list_cells", "to_string_list"]
 _LIST = pl.List(pl.String())
 
 
+#: A JSON array of strings, whole: ``["a", "b,c", "say \"hi\""]`` (what coordscope writes).
+_JSON_STRINGS = r'^\[\s*(?:"(?:[^"\\]|\\.)*"\s*(?:,\s*"(?:[^"\\]|\\.)*"\s*)*)?\]$'
+
+
 def split_list_cells(cells: pl.Series, *, separator_regex: str = r"[\s,]+") -> pl.Series:
     """Parse text cells holding several values into lists of strings.
 
-    A cell that starts with ``[`` is read as a bracketed list: a JSON array of strings or
-    numbers, ``['a', 'b']`` or ``[a, b]`` (items split at commas, quotes stripped; so an
-    item may not itself hold a comma). Any other cell is split at ``separator_regex``
-    (spaces and commas by default). Empty items are kept here and dropped by the shared
+    A cell that is a JSON array of strings (``["a","b,c"]``, how coordscope writes lists
+    into CSV) is decoded exactly, so items may hold commas, spaces and quotes. Another
+    cell that starts with ``[`` is read as a looser bracketed list: numbers,
+    ``['a', 'b']`` or ``[a, b]`` (items split at commas, quotes stripped; so an item may
+    not itself hold a comma). Any other cell is split at ``separator_regex`` (spaces and
+    commas by default). Empty items are kept here and dropped by the shared
     finalisation. Nulls become empty lists.
     """
     frame = pl.DataFrame({"t": cells.cast(pl.String)})
@@ -23,13 +29,18 @@ def split_list_cells(cells: pl.Series, *, separator_regex: str = r"[\s,]+") -> p
     plain = text.str.replace_all(separator_regex, " ").str.strip_chars().str.split(" ")
     if not frame.select(pl.col("t").str.contains("[", literal=True).any()).item():
         return frame.select(plain.fill_null(pl.lit([], dtype=_LIST)).alias(cells.name)).to_series()
+    is_json = text.str.contains(_JSON_STRINGS).fill_null(False)
+    # every cell decodes (the others as an empty array), then the JSON ones are taken
+    decoded = pl.when(is_json).then(text).otherwise(pl.lit("[]")).str.json_decode(_LIST)
     items = (
         text.str.strip_chars("[] \t")
         .str.split(",")
         .list.eval(pl.element().str.strip_chars().str.strip_chars("'\"").str.strip_chars())
     )
     parsed = (
-        pl.when(text.str.starts_with("["))
+        pl.when(is_json)
+        .then(decoded)
+        .when(text.str.starts_with("["))
         .then(items)
         .otherwise(plain)
         .fill_null(pl.lit([], dtype=_LIST))

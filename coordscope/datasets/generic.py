@@ -27,6 +27,7 @@ from typing import Final
 
 import polars as pl
 
+from coordscope._output import unneutralise_formulas
 from coordscope.datasets._io import ReadLimits, compression_of, head_bytes, strip_bom
 from coordscope.datasets._lists import to_string_list
 from coordscope.datasets._stage import RECORD, REJECT, SOURCE, RowRejects, Staged
@@ -186,7 +187,10 @@ def _open(
 
     def delimited(wanted: list[str]) -> Iterator[_Raw]:
         for first, raw in table.pieces(wanted):
-            yield raw, _records(first, raw.height), []
+            # a cell coordscope wrote with a ' before a formula character (its CSV
+            # outputs are safe to open in a spreadsheet) is read as it was
+            text = [pl.col(c) for c, t in raw.schema.items() if t == pl.String]
+            yield raw.with_columns(unneutralise_formulas(*text)), _records(first, raw.height), []
 
     return table.names, delimited, table.row_rejects
 

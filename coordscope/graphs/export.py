@@ -4,9 +4,10 @@ The writers build the XML with polars string expressions (one vectorized pass pe
 element kind), so a graph of millions of edges is written in seconds, not by a Python
 loop. Attribute types are declared (GraphML ``<key attr.type>``, GEXF
 ``<attribute type>``): integers stay integers, times are ISO 8601 strings, lists are
-joined with ``;``. A null value is left out of its element (both formats allow a missing
-attribute). Nodes are labelled with the account name (else the id) in both formats, and
-the GEXF is dynamic (one spell per node and edge) when the tables carry their times.
+JSON arrays (``["co_share","co_link"]``, as in the CSV files). A null value is left out
+of its element (both formats allow a missing attribute). Nodes are labelled with the
+account name (else the id) in both formats, and the GEXF is dynamic (one spell per node
+and edge) when the tables carry their times.
 Everything from the data is XML-escaped; characters XML 1.0 cannot carry (control
 characters) are dropped.
 
@@ -23,7 +24,7 @@ from typing import Final
 import networkx as nx
 import polars as pl
 
-from coordscope._output import atomic_write
+from coordscope._output import atomic_write, json_list
 
 __all__ = ["graph_tables", "to_networkx", "write_gexf", "write_graphml"]
 
@@ -80,7 +81,7 @@ def _text(name: str, dtype: pl.DataType) -> pl.Expr:
     if isinstance(dtype, pl.Datetime):
         return col.dt.convert_time_zone("UTC").dt.strftime(_TS_FORMAT)
     if isinstance(dtype, pl.List):
-        return _xml(col.cast(pl.List(pl.String)).list.join(";"))
+        return _xml(json_list(name))
     return _xml(col.cast(pl.String))
 
 
@@ -320,10 +321,10 @@ def write_gexf(nodes: pl.DataFrame, edges: pl.DataFrame, path: str | Path) -> Pa
 
 
 def _plain(frame: pl.DataFrame) -> pl.DataFrame:
-    """Join lists with ';' and write times as ISO strings: values networkx writers accept."""
+    """Write lists as JSON arrays and times as ISO strings: values networkx writers accept."""
     return frame.with_columns(
         [
-            pl.col(c).cast(pl.List(pl.String)).list.join(";")
+            json_list(c).alias(c)
             if isinstance(t, pl.List)
             else pl.col(c).dt.convert_time_zone("UTC").dt.strftime(_TS_FORMAT)
             if isinstance(t, pl.Datetime)
@@ -341,7 +342,7 @@ def to_networkx(
     """Build the account graph as a :class:`networkx.Graph` (same content as the exports).
 
     Node and edge attributes are the table columns (null values left out); lists are
-    joined with ``;`` and times are ISO 8601 strings, as in the files.
+    JSON arrays and times are ISO 8601 strings, as in the files.
     """
     keep_nodes, keep_edges = graph_tables(nodes, edges, significant_only=significant_only)
     graph = nx.Graph()

@@ -49,6 +49,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from coordscope.datasets._lists import split_list_cells
 from coordscope.errors import InputError, ParameterError
 from coordscope.results import AuditTables
 from coordscope.schema import ACTOR_ID, EXACT_SIGNALS, TS_DTYPE, EventFrame
@@ -204,8 +205,9 @@ def evaluate_parts(
 def load_truth(truth: pl.DataFrame | str | Path) -> pl.DataFrame:
     """Read a truth table (``.parquet``, ``.csv``/``.tsv``, ``.jsonl``) or check a frame.
 
-    CSV files hold lists joined by spaces (``coordscope`` writes them so): ``keys`` is
-    split on white space, which keeps event ids, URLs and hashtags but not message texts.
+    In CSV files ``keys`` is a JSON array (as coordscope writes lists into CSV), or items
+    joined by white space (which keeps event ids, URLs and hashtags but not message
+    texts).
 
     Raises
     ------
@@ -483,10 +485,9 @@ def _validated_truth(frame: pl.DataFrame, where: str) -> pl.DataFrame:
     ]
     if "keys" in frame.columns:
         keys = pl.col("keys")
-        if frame.schema["keys"] == pl.String:
-            keys = (
-                keys.fill_null("").str.split(" ").list.eval(pl.element().filter(pl.element() != ""))
-            )
+        if frame.schema["keys"] == pl.String:  # a CSV cell: a JSON array, or space-joined
+            frame = frame.with_columns(split_list_cells(frame["keys"], separator_regex=r"\s+"))
+            keys = keys.list.eval(pl.element().filter(pl.element() != ""))
         cols.append(keys.cast(pl.List(pl.String)).alias("keys"))
     else:
         cols.append(pl.lit([], dtype=pl.List(pl.String)).alias("keys"))
