@@ -43,7 +43,7 @@ from coordscope.datasets.formats import FORMAT_NAMES, FORMATS, get_format
 from coordscope.datasets.ingest import DEFAULT_MAX_INFLATE, parse_mapping
 from coordscope.datasets.ingest import ingest as ingest_files
 from coordscope.datasets.pseudonym import KEY_ENV, resolve_key
-from coordscope.datasets.simulate import SCENARIOS
+from coordscope.datasets.simulate import SCENARIOS, check_simulate_options
 from coordscope.datasets.simulate import simulate as run_simulation
 from coordscope.engine.runners import Runner
 from coordscope.engine.state import DEFAULT_HORIZON_DAYS, StateStore
@@ -397,6 +397,7 @@ def simulate(
         raise ParameterError("-o/--output is needed: the folder to write the data into")
     spec = get_format(format)
     size_arg: str | int = int(size) if size.isdigit() else size
+    check_simulate_options(scenario, seed=seed, size=size_arg, days=days)
     # the events file of any format and the truth of an earlier simulation go first
     claim_output(output, [*_EXPORT_NAMES.values(), "truth.parquet"])
     with _status(f"simulating {scenario}"):

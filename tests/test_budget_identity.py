@@ -174,7 +174,14 @@ def test_work_dir_is_removed_after_an_error(tmp_path: Path, mixed_events: Path) 
     work = tmp_path / "work"
     with pytest.raises(cs.ParameterError):
         run_audit([str(mixed_events)], tmp_path / "out", work_dir=work, alpha=5.0)
-    assert list(work.iterdir()) == []
+    # a bad option is found before any work: no work folder was even made
+    assert not work.exists() or list(work.iterdir()) == []
+    # an error in the middle of the work (the input is not a readable file) leaves none
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"PAR1 not really parquet PAR1")
+    with pytest.raises(cs.InputError):
+        run_audit([str(bad)], tmp_path / "out", work_dir=work)
+    assert work.is_dir() and list(work.iterdir()) == []
 
 
 def test_edges_csv_is_the_head_of_edges_parquet(tmp_path: Path, mixed_events: Path) -> None:

@@ -132,7 +132,7 @@ def test_detect_parameter_errors_name_the_python_parameter(tmp_path: Path) -> No
         detect(events, signals=["co_nothing"], window=60)
     with pytest.raises(ParameterError, match=r"^mode must be one of"):
         run_detect([str(posts)], tmp_path, signals=["co_share"], window=60, mode="fast")
-    with pytest.raises(ParameterError, match=r"^window must be >= 0"):
+    with pytest.raises(ParameterError, match=r"^window must be a finite number of seconds"):
         detect(events, signals="co_share", window=-5)
     with pytest.raises(ParameterError, match=r"^min_edge_weight must be >= 1"):
         detect(events, signals="co_share", window=5, min_edge_weight=0)

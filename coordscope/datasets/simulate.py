@@ -185,6 +185,37 @@ def resolve_size(size: str | int) -> int:
     return size
 
 
+def check_simulate_options(
+    scenario: str, *, seed: int = 0, size: str | int = "small", days: int = DEFAULT_DAYS
+) -> int:
+    """Raise :class:`~coordscope.errors.ParameterError` for a bad option of :func:`simulate`.
+
+    Made before any work (the command line checks its options before it clears its
+    output folder). Returns the number of events ``size`` asks for.
+    """
+    if scenario not in SCENARIOS:
+        raise ParameterError(
+            f"scenario: unknown scenario {scenario!r}: expected one of {list(SCENARIOS)}"
+        )
+    check_seed(seed)
+    n = resolve_size(size)
+    if (
+        isinstance(days, bool)
+        or not isinstance(days, int | np.integer)
+        or not MIN_DAYS <= days <= MAX_DAYS
+    ):
+        raise ParameterError(
+            f"days must be a whole number of days from {MIN_DAYS} to {MAX_DAYS}, got {days!r}"
+        )
+    if n * DEFAULT_DAYS < MIN_SIZE * days:
+        least = -(-MIN_SIZE * days // DEFAULT_DAYS)
+        raise ParameterError(
+            f"size: {n} events over {days} days is less than {MIN_SIZE} events per "
+            f"{DEFAULT_DAYS} days; ask for at least {least} events or fewer days"
+        )
+    return n
+
+
 def simulate(
     scenario: str,
     *,
@@ -240,26 +271,7 @@ def simulate(
     Cost ``O(n log n)`` (sorts); 1M events take about 3–5 s of CPU, 20k (``demo``) 0.2 s,
     whatever the number of days.
     """
-    if scenario not in SCENARIOS:
-        raise ParameterError(
-            f"scenario: unknown scenario {scenario!r}: expected one of {list(SCENARIOS)}"
-        )
-    check_seed(seed)
-    n = resolve_size(size)
-    if (
-        isinstance(days, bool)
-        or not isinstance(days, int | np.integer)
-        or not MIN_DAYS <= days <= MAX_DAYS
-    ):
-        raise ParameterError(
-            f"days must be a whole number of days from {MIN_DAYS} to {MAX_DAYS}, got {days!r}"
-        )
-    if n * DEFAULT_DAYS < MIN_SIZE * days:
-        least = -(-MIN_SIZE * days // DEFAULT_DAYS)
-        raise ParameterError(
-            f"size: {n} events over {days} days is less than {MIN_SIZE} events per "
-            f"{DEFAULT_DAYS} days; ask for at least {least} events or fewer days"
-        )
+    n = check_simulate_options(scenario, seed=seed, size=size, days=days)
     rngs = _generators(int(seed))
     b = Builder(target=n, days=int(days))
     negatives_, styles = _components(scenario)
