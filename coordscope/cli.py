@@ -208,7 +208,11 @@ def _print_ingest_summary(summary: dict[str, Any], output: Path, rejects: Path |
 @app.command(epilog=_FORMAT_EPILOG)
 def ingest(
     inputs: Annotated[
-        list[Path], typer.Argument(help="Export files (plain, .gz or .zst).", show_default=False)
+        list[Path],
+        typer.Argument(
+            help="Export files (plain, .gz or .zst), folders (read recursively) or glob patterns.",
+            show_default=False,
+        ),
     ],
     output: Annotated[
         Path,
@@ -497,7 +501,11 @@ def _runner(engine: str, master: str | None) -> Runner | None:
 @app.command(epilog=_FORMAT_EPILOG)
 def detect(
     inputs: Annotated[
-        list[Path], typer.Argument(help="Export files (any supported format).", show_default=False)
+        list[Path],
+        typer.Argument(
+            help="Export files, folders (read recursively) or glob patterns, any supported format.",
+            show_default=False,
+        ),
     ],
     output: Annotated[
         Path, typer.Option("-o", "--output", help="Folder to write the results into.")
@@ -661,7 +669,8 @@ def audit(
     inputs: Annotated[
         list[Path] | None,
         typer.Argument(
-            help="Export files (any supported format). None: the bundled demo data.",
+            help="Export files, folders (read recursively) or glob patterns, any supported "
+            "format. None: the bundled demo data.",
             show_default=False,
         ),
     ] = None,
@@ -1131,7 +1140,11 @@ def _size(n: int) -> str:
 @app.command(name="window", epilog=_FORMAT_EPILOG)
 def window_cmd(
     inputs: Annotated[
-        list[Path], typer.Argument(help="Export files (any supported format).", show_default=False)
+        list[Path],
+        typer.Argument(
+            help="Export files, folders (read recursively) or glob patterns, any supported format.",
+            show_default=False,
+        ),
     ],
     signal: Annotated[
         str, typer.Option("--signal", "-s", help="Signal whose keys are timed.")

@@ -9,11 +9,12 @@ decompression bombs.
 
 from __future__ import annotations
 
+import glob
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import polars as pl
 
@@ -26,9 +27,11 @@ from coordscope.parts import WorkDir
 from coordscope.schema import ACTOR_ID, EVENT_SCHEMA, TS, EventFrame
 
 __all__ = [
+    "DATA_SUFFIXES",
     "DEFAULT_MAX_INFLATE",
     "IngestResult",
     "describe_events",
+    "expand_inputs",
     "ingest",
     "parse_mapping",
     "read_events",
@@ -142,10 +145,67 @@ def parse_mapping(pairs: Sequence[str]) -> dict[str, str]:
     return mapping
 
 
+#: File names read from a folder given as input: the data formats coordscope reads,
+#: optionally compressed (gzip or zstd; the content decides, these names only select).
+DATA_SUFFIXES: Final = (".csv", ".tsv", ".tab", ".json", ".jsonl", ".ndjson", ".parquet")
+_COMPRESSED_SUFFIXES: Final = ("", ".gz", ".gzip", ".zst", ".zstd")
+_GLOB_CHARS: Final = frozenset("*?[")
+
+
+def _is_data_name(name: str) -> bool:
+    lower = name.lower()
+    return any(lower.endswith(d + c) for d in DATA_SUFFIXES for c in _COMPRESSED_SUFFIXES)
+
+
+def expand_inputs(paths: str | Path | Sequence[str | Path]) -> list[str]:
+    """Return the input files that ``paths`` name: files, folders and glob patterns.
+
+    A file is itself. A folder is every data file under it, read recursively
+    (:data:`DATA_SUFFIXES`, optionally ``.gz``/``.zst``), in sorted path order, leaving
+    out hidden files and folders (a name starting with ``.``: work folders, editors'
+    files); each file's format is then recognised from its content, as for any input.
+    A path that does not exist and holds ``*``, ``?`` or ``[`` is a glob pattern (``**``
+    crosses folders), its matches in sorted order. A file named twice is read once.
+
+    Raises
+    ------
+    InputError
+        A folder without a data file, or a pattern that matches nothing.
+    """
+    given = [paths] if isinstance(paths, str | Path) else list(paths)
+    out: dict[str, None] = {}
+    for item in given:
+        path = Path(item)
+        text = str(item)
+        if path.is_dir():
+            found = sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and _is_data_name(p.name)
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+            if not found:
+                raise InputError(
+                    text,
+                    "no data file in this folder (looked for "
+                    + ", ".join(DATA_SUFFIXES)
+                    + ", optionally .gz or .zst, in every subfolder)",
+                )
+            out.update((str(p), None) for p in found)
+        elif not path.exists() and _GLOB_CHARS & set(text):
+            matches = sorted(glob.glob(text, recursive=True))
+            files = [m for m in matches if Path(m).is_file()]
+            if not files:
+                raise InputError(text, "no file matches this pattern")
+            out.update((m, None) for m in files)
+        else:
+            out[text] = None
+    return list(out)
+
+
 def _as_paths(paths: str | Path | Sequence[str | Path]) -> list[str]:
-    if isinstance(paths, (str, Path)):
-        return [str(paths)]
-    return [str(p) for p in paths]
+    return expand_inputs(paths)
 
 
 def ingest(
@@ -162,7 +222,9 @@ def ingest(
     Parameters
     ----------
     paths : path or sequence of paths
-        Input files, plain or gzip/zstd compressed.
+        Input files, plain or gzip/zstd compressed; a folder (its data files, read
+        recursively) or a glob pattern stands for the files it holds or matches
+        (:func:`expand_inputs`).
     format : str, default "auto"
         ``auto`` recognises each file from its content; otherwise one of
         ``generic, coortweet, cnt, twitter-v1, twitter-v2, twitter-io, telegram,
