@@ -1,7 +1,8 @@
 """The ``coordscope`` command line: thin wrappers over the Python API.
 
-Every user error prints one line on stderr and exits with status 1. ``--json`` prints a
-machine-readable summary on stdout; progress goes to stderr, only on a terminal.
+Every error prints one line on stderr; the exit status says which kind it was
+(:data:`EXIT_STATUS`). ``--json`` prints a machine-readable summary on stdout; progress
+goes to stderr, only on a terminal.
 """
 
 from __future__ import annotations
@@ -61,11 +62,20 @@ if TYPE_CHECKING:
 
 __all__ = ["app", "main"]
 
+#: What every exit status means (also in ``--help`` and the README).
+EXIT_STATUS = (
+    "Exit status: 0 done; 1 bad input (a file missing, unreadable or not of its format, a "
+    "state in use or damaged); 2 a usage error (an unknown option, a bad option value, an "
+    "output path that cannot be used); 3 an internal error (a bug: please report it); 130 "
+    "interrupted; 143 terminated."
+)
+
 app = typer.Typer(
     name="coordscope",
     help="Find coordinated amplification in exported social-media data.",
+    epilog=EXIT_STATUS,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
 )
@@ -437,8 +447,9 @@ def simulate(
 
 
 _SIGNAL_HELP = (
-    "Signal (repeatable): co_share, co_quote, co_reply, co_link, co_domain, co_hashtag, "
-    "co_mention, co_text, co_media, co_post, co_created."
+    "Signals, comma-separated or repeated (--signal and --signals are the same option), "
+    "from: co_share, co_quote, co_reply, co_link, co_domain, co_hashtag, co_mention, "
+    "co_text, co_media, co_post, co_created."
 )
 
 
@@ -510,7 +521,7 @@ def detect(
     output: Annotated[
         Path, typer.Option("-o", "--output", help="Folder to write the results into.")
     ],
-    signal: Annotated[list[str], typer.Option("--signal", "-s", help=_SIGNAL_HELP)],
+    signal: Annotated[list[str], typer.Option("--signal", "--signals", "-s", help=_SIGNAL_HELP)],
     window: Annotated[
         float, typer.Option("--window", "-w", help="Coordination window W in seconds (inclusive).")
     ] = 60.0,
@@ -573,7 +584,7 @@ def detect(
         summary = run_detect(
             [str(p) for p in inputs],
             output,
-            signals=signal,
+            signals=_signal_list(signal) or [],
             window=window,
             mode=mode,
             format=format,
@@ -681,8 +692,10 @@ def audit(
         list[str] | None,
         typer.Option(
             "--signals",
+            "--signal",
             "-s",
-            help="Signals, comma-separated or repeated, from: co_share, co_quote, co_reply, "
+            help="Signals, comma-separated or repeated (--signal and --signals are the same "
+            "option), from: co_share, co_quote, co_reply, "
             "co_link, co_domain, co_hashtag, co_mention, co_text, co_similar, co_media, co_post, "
             "co_created. Default: the audit's default set (see summary.json).",
         ),
@@ -1147,7 +1160,14 @@ def window_cmd(
         ),
     ],
     signal: Annotated[
-        str, typer.Option("--signal", "-s", help="Signal whose keys are timed.")
+        str,
+        typer.Option(
+            "--signal",
+            "--signals",
+            "-s",
+            help="The one signal whose keys are timed: co_share, co_quote, co_reply, co_link, "
+            "co_domain, co_hashtag, co_mention or co_text.",
+        ),
     ] = "co_link",
     q: Annotated[
         float, typer.Option("--q", help="Quantile of quickest second shares kept (0-1).")
@@ -1189,10 +1209,11 @@ def window_cmd(
 def main() -> None:
     """Entry point: run the app, turning every error into one line on stderr.
 
-    Exit status: 0 done; 1 a user error (usage, a bad option value, bad input, an output
-    folder that cannot be written); 3 an internal error (a bug: the line says so and how to
-    see the traceback); 130 interrupted; 143 terminated. Set ``COORDSCOPE_DEBUG=1`` to see
-    the traceback of an unexpected error.
+    Exit status (:data:`EXIT_STATUS`): 0 done; 1 the input (a file missing, unreadable or
+    not of its format, a state in use or damaged); 2 a usage error (an unknown option, a
+    bad option value, an output path that cannot be used); 3 an internal error (a bug:
+    the line says so and how to see the traceback); 130 interrupted; 143 terminated. Set
+    ``COORDSCOPE_DEBUG=1`` to see the traceback of an unexpected error.
     """
     debug = bool(os.environ.get("COORDSCOPE_DEBUG"))
     # SIGTERM unwinds like Ctrl-C: work directories and temporary files are removed
@@ -1205,8 +1226,9 @@ def main() -> None:
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         lines = [line for line in message.splitlines() if line.strip()]
         if not lines:  # no command at all: the help was printed
-            raise SystemExit(1) from None
-        raise SystemExit(_exit_with(f"{lines[0]} (see --help)")) from None
+            raise SystemExit(USAGE_ERROR) from None
+        _exit_with(f"{lines[0]} (see --help)")
+        raise SystemExit(USAGE_ERROR) from None
     except (typer.Abort, KeyboardInterrupt):
         _err.print("aborted")
         raise SystemExit(130) from None
@@ -1225,7 +1247,8 @@ def main() -> None:
         if debug:
             raise
         if isinstance(exc, CoordscopeError):
-            raise SystemExit(_exit_with(_as_flags(exc))) from None
+            _exit_with(_as_flags(exc))
+            raise SystemExit(USAGE_ERROR if isinstance(exc, ParameterError) else 1) from None
         raise SystemExit(_internal_error(exc)) from None
     finally:
         # a temporary whose writer's own cleanup a signal cut short
@@ -1233,7 +1256,11 @@ def main() -> None:
     raise SystemExit(code if isinstance(code, int) else 0)
 
 
-#: Exit status of an internal error (a bug), apart from 1 (the user's error).
+#: Exit status of a usage error: an unknown option, a missing argument, an option value
+#: out of range or inconsistent with another, an output path that cannot be used
+#: (click's convention).
+USAGE_ERROR = 2
+#: Exit status of an internal error (a bug), apart from 1 (bad input) and 2 (usage).
 INTERNAL_ERROR = 3
 
 

@@ -1,8 +1,9 @@
 """Named exceptions of coordscope, in one place.
 
 Every error a user can cause derives from :class:`CoordscopeError`; the CLI prints its
-message on one line and exits with status 1. Messages name the file, the record and the
-field where there is one.
+message on one line and exits with status 2 for a :class:`ParameterError` (a usage error)
+and 1 for the others (the input). Messages name the file, the record and the field where
+there is one.
 """
 
 from __future__ import annotations

@@ -273,16 +273,18 @@ def test_cli_audit_file_json_and_rejects(
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "message", "status"),
     [
-        (["--signals", "co_bogus"], "unknown signal 'co_bogus'"),
-        (["--alpha", "1.5"], "alpha"),
-        (["/nonexistent/file.csv"], "file.csv"),
+        (["--signals", "co_bogus"], "unknown signal 'co_bogus'", 2),  # usage
+        (["--alpha", "1.5"], "alpha", 2),
+        (["/nonexistent/file.csv"], "file.csv", 1),  # input
     ],
 )
-def test_cli_audit_errors_are_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+def test_cli_audit_errors_are_one_line(
+    tmp_path: Path, args: list[str], message: str, status: int
+) -> None:
     done = _cli("audit", *args, "-o", str(tmp_path / "o"))
-    assert done.returncode == 1
+    assert done.returncode == status
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:"), done.stderr
     assert message in lines[0]
@@ -349,7 +351,7 @@ def test_cli_fit_scorer_and_audit_with_it(
     scores = pl.read_parquet(out / "clusters.parquet")["score"]
     assert scores.is_between(0.0, 1.0).all()
     one_truth = _cli("fit-scorer", *folders, "--truth", truths[1], "-o", str(scorer))
-    assert one_truth.returncode == 1 and "one --truth per audit folder" in one_truth.stderr
+    assert one_truth.returncode == 2 and "one --truth per audit folder" in one_truth.stderr
 
 
 @pytest.mark.reference

@@ -1,7 +1,8 @@
 """Hostile and careless use of the command line: one clear line, never a traceback.
 
 Each case names the exact line (or the part of it that matters) a user sees, and the exit
-status: 1 for the user's error, 3 for coordscope's own (a bug), 0 when there is no error.
+status: 2 for a usage error, 1 for bad input, 3 for coordscope's own (a bug), 0 when there
+is no error.
 """
 
 from __future__ import annotations
@@ -50,9 +51,9 @@ def _one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
 # --------------------------------------------------------------------- no command at all
 
 
-def test_no_arguments_prints_help_and_exits_1_without_traceback() -> None:
+def test_no_arguments_prints_help_and_exits_2_without_traceback() -> None:
     proc = _run()
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "IndexError" not in proc.stderr
     assert "Usage" in proc.stdout + proc.stderr
     assert "audit" in proc.stdout + proc.stderr
@@ -64,7 +65,7 @@ def test_no_arguments_prints_help_and_exits_1_without_traceback() -> None:
 @pytest.mark.parametrize("window", ["inf", "-inf", "1e300", "nan", "-1", "3155760001"])
 def test_audit_window_out_of_range_is_one_line(window: str, tmp_path: Path) -> None:
     proc = _run("audit", str(POSTS), "-o", str(tmp_path / "out"), "--window", window)
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     line = _one_error_line(proc)
     assert line.startswith("error: --window must be a finite number of seconds between 0 and "), (
         line
@@ -77,14 +78,14 @@ def test_detect_window_nan_is_one_line(window: str, tmp_path: Path) -> None:
     proc = _run(
         "detect", str(POSTS), "-o", str(tmp_path / "out"), "--signal", "co_link", "--window", window
     )
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert "--window must be a finite number of seconds" in _one_error_line(proc)
 
 
 @pytest.mark.parametrize("seed", ["99999999999999999999999", str(2**63)])
 def test_audit_huge_seed_is_one_line(seed: str, tmp_path: Path) -> None:
     proc = _run("audit", str(POSTS), "-o", str(tmp_path / "out"), "--seed", seed)
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert _one_error_line(proc) == (
         f"error: --seed must be an integer between 0 and {MAX_SEED}, got {seed}"
     )
@@ -230,7 +231,7 @@ def test_simulate_list_needs_no_output_folder() -> None:
 
 def test_simulate_without_output_is_one_line() -> None:
     proc = _run("simulate", "--scenario", "demo")
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert _one_error_line(proc) == (
         "error: -o/--output is needed: the folder to write the data into"
     )
@@ -291,3 +292,31 @@ def test_a_folder_without_data_files_is_one_line(tmp_path: Path) -> None:
     proc = _run("audit", "nothing-*.csv", "-o", "out", cwd=tmp_path)
     assert proc.returncode == 1
     assert _one_error_line(proc) == "error: nothing-*.csv: no file matches this pattern"
+
+
+@pytest.mark.parametrize("command", ["audit", "ingest", "state"])
+def test_non_utf8_output_paths_are_one_line(command: str, tmp_path: Path) -> None:
+    bad = os.fsencode(tmp_path) + b"/out-\xff"
+    args: list[str | bytes]
+    if command == "state":
+        args = ["audit", str(POSTS), "-o", str(tmp_path / "o"), "--state", bad]
+        what = "--state"
+    elif command == "ingest":
+        args = ["ingest", str(POSTS), "-o", bad + b".parquet"]
+        what = "--output"
+    else:
+        args = ["audit", str(POSTS), "-o", bad]
+        what = "--output"
+    proc = subprocess.run(
+        [sys.executable, "-m", "coordscope", *args],
+        capture_output=True,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+    )
+    stderr = proc.stderr.decode("utf-8")
+    assert proc.returncode == 2, stderr
+    assert "Traceback" not in stderr and stderr.count("\n") == 1
+    assert stderr.startswith(f"error: {what}: ") and "out-\\udcff" in stderr
+    assert stderr.rstrip().endswith(
+        "is not valid UTF-8, which the Parquet and CSV writers need: choose another name"
+    )

@@ -184,7 +184,7 @@ def test_an_output_path_that_is_a_file_is_told_before_the_input_is_read(
         "{state}": str(tmp_path / "st"),
     }
     proc = _cli(*[subst.get(a, a) for a in command])
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # an output path that cannot be used: a usage error
     assert proc.stderr == f"error: --output: {blocker} is a file, not a folder\n"
     assert blocker.read_text() == "a file\n"
     assert not (tmp_path / "st").exists()  # the state was not created either
@@ -196,14 +196,14 @@ def test_ingest_output_under_a_file_or_onto_a_folder_is_one_line(tmp_path: Path)
     missing = str(tmp_path / "no-such-input.csv")
     proc = _cli("ingest", missing, "-o", str(blocker / "events.parquet"))
     assert (proc.returncode, proc.stderr) == (
-        1,
+        2,
         f"error: --output: {blocker} is a file, not a folder\n",
     )
     folder = tmp_path / "events.parquet"
     folder.mkdir()
     proc = _cli("ingest", missing, "-o", str(folder))
     assert (proc.returncode, proc.stderr) == (
-        1,
+        2,
         f"error: --output: {folder} is a folder; give a file name (e.g. events.parquet)\n",
     )
 
@@ -215,7 +215,7 @@ def test_an_output_folder_that_cannot_be_written_is_one_line(tmp_path: Path) -> 
     under_file = blocker / "out"  # what a read-only mount gives root too: no folder made
     proc = _cli("audit", missing, "-o", str(under_file))
     assert (proc.returncode, proc.stderr) == (
-        1,
+        2,
         f"error: --output: cannot write in {under_file}: Not a directory\n",
     )
     if os.geteuid() == 0:
@@ -228,7 +228,7 @@ def test_an_output_folder_that_cannot_be_written_is_one_line(tmp_path: Path) -> 
     finally:
         locked.chmod(0o755)
     assert (proc.returncode, proc.stderr) == (
-        1,
+        2,
         f"error: --output: cannot write in {locked}: Permission denied\n",
     )
 

@@ -333,20 +333,20 @@ def test_cli_key_on_the_command_line_warns(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("args", "env", "message"),
-    [
-        (["--pseudonymize", "k", "--pseudonymize-key-file", "KEYFILE"], {}, "one source"),
-        (["--pseudonymize-key-file", "KEYFILE"], {KEY_ENV: "k"}, "one source"),
-        (["--pseudonymize", "k"], {KEY_ENV: "k"}, "one source"),
-        (["--pseudonymize-key-file", "EMPTY"], {}, "first line of the pseudonymisation key"),
-        (["--pseudonymize-key-file", "MISSING"], {}, "cannot read the pseudonymisation key"),
-        (["--pseudonymize-key-file", "BINARY"], {}, "not UTF-8"),
-        ([], {KEY_ENV: "  "}, f"{KEY_ENV} is set but empty"),
-        (["--pseudonymize", ""], {}, "must not be empty"),
+    ("args", "env", "message", "status"),
+    [  # 2: the options are wrong; 1: the key file (an input) is
+        (["--pseudonymize", "k", "--pseudonymize-key-file", "KEYFILE"], {}, "one source", 2),
+        (["--pseudonymize-key-file", "KEYFILE"], {KEY_ENV: "k"}, "one source", 2),
+        (["--pseudonymize", "k"], {KEY_ENV: "k"}, "one source", 2),
+        (["--pseudonymize-key-file", "EMPTY"], {}, "first line of the pseudonymisation key", 1),
+        (["--pseudonymize-key-file", "MISSING"], {}, "cannot read the pseudonymisation key", 1),
+        (["--pseudonymize-key-file", "BINARY"], {}, "not UTF-8", 1),
+        ([], {KEY_ENV: "  "}, f"{KEY_ENV} is set but empty", 2),
+        (["--pseudonymize", ""], {}, "must not be empty", 2),
     ],
 )
 def test_cli_key_errors_are_one_line(
-    args: list[str], env: dict[str, str], message: str, tmp_path: Path
+    args: list[str], env: dict[str, str], message: str, status: int, tmp_path: Path
 ) -> None:
     files = {
         "KEYFILE": "k\n",
@@ -359,7 +359,7 @@ def test_cli_key_errors_are_one_line(
     argv = [str(paths[a]) if a in paths else a for a in args]
     out = tmp_path / "out"
     done = _cli("audit", str(FIXTURES / "generic" / "posts.csv"), "-o", str(out), *argv, env=env)
-    assert done.returncode == 1
+    assert done.returncode == status
     lines = [line for line in done.stderr.splitlines() if line.startswith("error")]
     assert len(lines) == 1, done.stderr
     assert message in lines[0]

@@ -446,7 +446,7 @@ def test_ingest_never_replaces_a_folder_that_is_not_a_dataset(tmp_path: Path) ->
     mine.mkdir()
     (mine / "thesis.txt").write_text("mine")
     done = _cli("ingest", str(source), "-o", str(mine))
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         f"error: --output: {mine} exists and is not an event dataset (day=… folders only): "
         "choose a new folder"

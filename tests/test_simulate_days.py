@@ -288,7 +288,7 @@ def test_cli_bad_days_is_one_line_and_exit_1(tmp_path: Path) -> None:
          "--days", "0", "-o", str(tmp_path / "out")],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
-    assert proc.returncode == 1, proc.stderr
+    assert proc.returncode == 2, proc.stderr  # a bad option value: a usage error
     lines = proc.stderr.strip().splitlines()
     assert lines == ["error: --days must be a whole number of days from 1 to 366, got 0"]
     assert not (tmp_path / "out").exists()

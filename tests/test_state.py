@@ -442,7 +442,7 @@ def test_state_cli(week: list[Path], tmp_path: Path) -> None:
         check=False,
     )
     assert (
-        bad.returncode == 1
+        bad.returncode == 2  # a bad option value
         and bad.stderr.strip() == "error: --drop-day must be a date YYYY-MM-DD, got 'March'"
     )
     # a run while another holds the lock: one line, exit 1
@@ -461,7 +461,7 @@ def test_state_cli(week: list[Path], tmp_path: Path) -> None:
         text=True,
         check=False,
     )
-    assert alone.returncode == 1 and "--horizon needs --state" in alone.stderr
+    assert alone.returncode == 2 and "--horizon needs --state" in alone.stderr
 
 
 @pytest.mark.parametrize("kill_when", ["events/2024-03-04.g4.parquet", "report.html"])
