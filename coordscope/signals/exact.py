@@ -332,7 +332,8 @@ def actions_from_keys(events: EventFrame, keys: pl.DataFrame, *, signal: str) ->
         keys.lazy()
         .select(pl.col("event").cast(pl.UInt32), pl.col("key").cast(pl.String))
         .filter(pl.col("key").is_not_null() & (pl.col("key") != ""))
-        .join(base, on="event", how="inner")
+        # the keys' order within an event must not depend on how the join ran in threads
+        .join(base, on="event", how="inner", maintain_order="left")
         .select(pl.lit(signal).alias("signal"), "key", ACTOR_ID, TS, EVENT_ID, "event")
         .unique(subset=["event", "key"], keep="first", maintain_order=True)
         .sort("event", maintain_order=True)
