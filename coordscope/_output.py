@@ -38,6 +38,7 @@ __all__ = [
     "json_list",
     "neutralise_formulas",
     "remove_temporaries",
+    "undecodable",
     "unneutralise_formulas",
     "write_event_dataset",
     "write_events",
@@ -155,26 +156,34 @@ def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
     return target
 
 
-def check_utf8_path(path: str | Path, what: str) -> None:
-    """Refuse a path that is not valid UTF-8, which the Parquet and CSV writers need.
+def undecodable(path: str | Path) -> str | None:
+    """Return ``path`` with its undecodable bytes shown as escapes, or None when it is text.
 
     A file name made of bytes the file system could not decode reaches Python with
-    surrogate escapes; polars takes only real text.
+    surrogate escapes; polars' readers and writers take only real (UTF-8) text.
+    """
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("ascii", "replace")
+    return None
+
+
+def check_utf8_path(path: str | Path, what: str) -> None:
+    """Refuse an output path that is not valid UTF-8 (see :func:`undecodable`).
 
     Raises
     ------
     ParameterError
         Naming ``what`` and the path, its undecodable bytes shown as escapes.
     """
-    text = str(path)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        shown = text.encode("utf-8", "backslashreplace").decode("ascii", "replace")
+    shown = undecodable(path)
+    if shown is not None:
         raise ParameterError(
             f"{what}: {shown} is not valid UTF-8, which the Parquet and CSV writers need: "
             "choose another name"
-        ) from None
+        )
 
 
 def claim_output(

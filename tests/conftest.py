@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import os
+import subprocess
+import sys
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,39 @@ requires_reference = pytest.mark.skipif(
     not REFERENCE.is_dir(),
     reason=f"reference data not found at {REFERENCE} (CI always has it; .ci/run fails without it)",
 )
+
+
+#: The project's root: the package under test is imported from here.
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(
+    *args: str | bytes,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    unset: Iterable[str] = (),
+    **popen: Any,
+) -> subprocess.CompletedProcess[str]:
+    """Run the real entry point as a user does, importing this tree's package.
+
+    ``COORDSCOPE_DEBUG`` and the ``unset`` variables are removed from the environment and
+    ``env`` is added; output is text, with bytes that are not UTF-8 kept as surrogate
+    escapes (a test may print a file name that is not). ``popen`` goes to
+    :func:`subprocess.run` (``preexec_fn``, say).
+    """
+    environ = {k: v for k, v in os.environ.items() if k not in {"COORDSCOPE_DEBUG", *unset}}
+    environ["PYTHONPATH"] = str(ROOT)
+    environ.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "coordscope", *args],
+        capture_output=True,
+        text=True,
+        errors="surrogateescape",
+        check=False,
+        cwd=cwd,
+        env=environ,
+        **popen,
+    )
 
 
 def assert_accounting(rows: dict[str, int]) -> None:

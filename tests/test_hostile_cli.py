@@ -19,24 +19,13 @@ from polars.exceptions import PanicException
 
 from coordscope import cli
 from coordscope.errors import MAX_SEED, ParameterError, check_seed, check_window
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, run_cli
 
 POSTS = FIXTURES / "generic" / "posts.csv"
 
 
 def _run(*args: str | bytes, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """The real entry point as a user runs it, with the code under test importable."""
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-    env.pop("COORDSCOPE_DEBUG", None)
-    return subprocess.run(
-        [sys.executable, "-m", "coordscope", *args],
-        capture_output=True,
-        text=True,
-        errors="surrogateescape",
-        check=False,
-        cwd=cwd,
-        env=env,
-    )
+    return run_cli(*args, cwd=cwd)
 
 
 def _one_error_line(proc: subprocess.CompletedProcess[str]) -> str:

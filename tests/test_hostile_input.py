@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import json
 import subprocess
-import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from coordscope.datasets.ingest import IngestResult, ingest
 from coordscope.datasets.normalize import EpochUnit, parse_times
 from coordscope.errors import InputError
 from coordscope.runs import run_audit
-from tests.conftest import FIXTURES, assert_accounting
+from tests.conftest import FIXTURES, assert_accounting, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 RANGE = "(1970-01-01 to 2099-12-31 UTC)"
@@ -53,14 +52,7 @@ def _rejects(result: IngestResult | Finalized) -> dict[int, str]:
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    """The real entry point, run from the worktree so that its package is imported."""
-    return subprocess.run(
-        [sys.executable, "-m", "coordscope", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ROOT,
-    )
+    return run_cli(*args)
 
 
 # --- epoch units: one per column and file ----------------------------------------------

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -26,7 +27,7 @@ from coordscope.cli import app
 from coordscope.datasets.simulate import simulate
 from coordscope.outputs import RUN_FILES
 from coordscope.runs import run_audit, run_detect, run_state_audit
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, run_cli
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,16 +43,8 @@ HOSTILE = [
 ]
 
 
-def _cli(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
-    """The real entry point from this worktree, as a user runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "coordscope", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ROOT,
-        **kwargs,  # type: ignore[call-overload]
-    )
+def _cli(*args: str, **popen: Any) -> subprocess.CompletedProcess[str]:
+    return run_cli(*args, **popen)
 
 
 def _posts(path: Path, actors: list[tuple[str, str]]) -> Path:

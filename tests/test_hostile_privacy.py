@@ -13,10 +13,8 @@ import csv
 import datetime as dt
 import html
 import json
-import os
 import re
 import subprocess
-import sys
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +23,7 @@ from typing import Any
 import polars as pl
 import pytest
 
+from coordscope.cli import _EXPORT_NAMES
 from coordscope.datasets.formats import FORMATS
 from coordscope.datasets.pseudonym import (
     KEY_ENV,
@@ -36,7 +35,7 @@ from coordscope.errors import InputError, ParameterError
 from coordscope.pipeline import audit
 from coordscope.runs import run_audit
 from coordscope.schema import EVENT_SCHEMA
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, expected_event, run_cli
 
 KEY = "correct horse battery staple"
 SIGNALS = ["co_share", "co_link", "co_hashtag", "co_mention", "co_text", "co_post"]
@@ -63,16 +62,9 @@ URLS = [
     "https://www.instagram.com/insta.handle99/",
     "https://www.facebook.com/fbpage.handle77/posts/1",
 ]
-FILE_NAMES = {
-    "generic": "events.jsonl",
-    "coortweet": "events.csv",
-    "cnt": "events.csv",
-    "twitter-v1": "tweets.jsonl",
-    "twitter-v2": "tweets.jsonl",
-    "twitter-io": "tweets.csv",
-    "telegram": "result.json",
-    "crowdtangle": "posts.csv",
-}
+#: The file each format's export is written to (the CLI's names; JSON lines for generic,
+#: whose planted data needs lists).
+FILE_NAMES = {**_EXPORT_NAMES, "generic": "events.jsonl"}
 FIXTURE_DIRS = {
     "generic": "generic",
     "coortweet": "coortweet",
@@ -292,16 +284,7 @@ def test_the_search_finds_what_a_run_without_key_leaves(tmp_path: Path) -> None:
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if k != KEY_ENV}
-    environ.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "coordscope", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=environ,
-        cwd=Path(__file__).resolve().parents[1],
-    )
+    return run_cli(*args, env=env, unset=[KEY_ENV])
 
 
 def test_cli_key_file_pseudonymises_a_telegram_export(tmp_path: Path) -> None:
@@ -386,24 +369,8 @@ def test_resolve_key_sources(tmp_path: Path) -> None:
 
 
 def _one(**fields: Any) -> pl.DataFrame:
-    row: dict[str, Any] = {
-        "event_id": "e1",
-        "platform": "generic",
-        "actor_id": "a1",
-        "actor_name": None,
-        "ts": BASE,
-        "kind": "post",
-        "object_id": None,
-        "text": None,
-        "urls": [],
-        "hashtags": [],
-        "mentions": [],
-        "media": [],
-        "channel": None,
-        "actor_created": None,
-    }
-    row.update(fields)
-    return pl.DataFrame([row], schema=EVENT_SCHEMA)
+    values = {"event_id": "e1", "platform": "generic", "actor_id": "a1", "ts": BASE, **fields}
+    return pl.DataFrame([expected_event(**values)], schema=EVENT_SCHEMA)
 
 
 def P(value: str) -> str:  # noqa: N802 - reads as the function of the docs

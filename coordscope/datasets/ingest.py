@@ -18,6 +18,7 @@ from typing import Any, Final
 
 import polars as pl
 
+from coordscope._output import undecodable
 from coordscope.datasets._io import DEFAULT_MAX_INFLATE, ReadLimits, file_sha256
 from coordscope.datasets._stage import Finalizer
 from coordscope.datasets._tables import first_line
@@ -269,14 +270,13 @@ def ingest(
     for path in files:
         if not Path(path).exists():
             raise InputError(path, "no such file")
-        try:
-            path.encode("utf-8")
-        except UnicodeEncodeError:  # bytes the file system gave back undecoded
+        shown = undecodable(path)  # bytes the file system gave back undecoded
+        if shown is not None:
             raise InputError(
-                path.encode("utf-8", "backslashreplace").decode("ascii", "replace"),
+                shown,
                 "the file name is not valid UTF-8, which the Parquet and CSV readers need: "
                 "rename the file",
-            ) from None
+            )
     finalizer = Finalizer(batch_bytes=4 * limits.piece_bytes, spill=spill)
     # the input hashes (for summary.json) are computed while the files are parsed:
     # hashlib releases the GIL, so this costs no wall time on two cores
