@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import logging
 import os
 import re
 import shutil
@@ -25,8 +26,19 @@ import polars as pl
 import typer
 from polars.exceptions import PanicException
 from rich.console import Console, ConsoleOptions, ConsoleRenderable, RenderHook, RenderResult
+from rich.filesize import decimal
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.progress import Task as ProgressTask
 from rich.segment import Segment
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from coordscope._output import (
@@ -40,6 +52,7 @@ from coordscope._output import (
 )
 from coordscope._version import __version__
 from coordscope.budget import return_freed_memory
+from coordscope.datasets._tables import first_line
 from coordscope.datasets.formats import FORMAT_NAMES, FORMATS, get_format
 from coordscope.datasets.ingest import DEFAULT_MAX_INFLATE, parse_mapping
 from coordscope.datasets.ingest import ingest as ingest_files
@@ -53,12 +66,15 @@ from coordscope.graphs.lineage import STATUSES
 from coordscope.metrics.evaluate import evaluate as run_evaluate
 from coordscope.metrics.scorer import fit_scorer, load_scorer
 from coordscope.parts import WorkDir
+from coordscope.progress import LogfmtFormatter, log, logger, showing
 from coordscope.schema import TEXT_RULES
 from coordscope.signals.actions import actions
 from coordscope.signals.window import estimate_window
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+    from coordscope.pipeline import StageHook
 
 __all__ = ["app", "main"]
 
@@ -169,23 +185,189 @@ def _root(
     """Find coordinated amplification in exported social-media data."""
 
 
-@contextlib.contextmanager
-def _progress(name: str, label: str) -> Iterator[None]:
-    """Show a stage of an audit on a terminal: a spinner while it runs, a line with its time."""
-    start = time.perf_counter()
-    with _err.status(Text.assemble((label, "bold"), " …"), spinner="dots"):
-        yield
-    _err.print(Text.assemble(("✓", "green"), f" {label:<28} {time.perf_counter() - start:7.2f} s"))
+class _Count(ProgressColumn):
+    """``12/40 partitions``, or sizes for bytes (``1.2/3.4 GB``); blank for a stage."""
+
+    def render(self, task: ProgressTask) -> Text:
+        unit = task.fields.get("unit", "")
+        if task.total is None or not unit:
+            return Text("")
+        if unit == "bytes":
+            return Text(f"{decimal(int(task.completed))}/{decimal(int(task.total))}")
+        return Text(f"{int(task.completed):,}/{int(task.total):,} {unit}")
 
 
-@contextlib.contextmanager
-def _status(message: str) -> Iterator[None]:
-    """Show a spinner on stderr when it is a terminal; nothing in pipes."""
-    if sys.stderr.isatty():
-        with _err.status(message):
+class _Eta(ProgressColumn):
+    """``eta 0:01:23`` once the rate is known; blank for a stage or an unknown size."""
+
+    def render(self, task: ProgressTask) -> Text:
+        left = task.time_remaining
+        if task.total is None or left is None or task.finished:
+            return Text("")
+        return Text(f"eta {dt.timedelta(seconds=round(left))}", style="cyan")
+
+
+class _Bar(BarColumn):
+    """A bar for a task of known size; nothing for a stage (its spinner says it runs)."""
+
+    def render(self, task: ProgressTask) -> Any:
+        return Text("") if task.total is None else super().render(task)
+
+
+class _Bars:
+    """Progress on stderr (a terminal): a spinner per stage, and under it a bar per task.
+
+    A stage (:data:`~coordscope.pipeline.StageHook`) is a line with a spinner and its
+    time; when it ends, a line ``✓ label  time`` stays. A task that a loop tracks inside
+    it (:func:`coordscope.progress.track`: files, events, partitions) is a bar with its
+    counts, time and estimated time left, removed when it ends. Labels come from data
+    (file names), so they are made safe before they are shown.
+    """
+
+    def __init__(self) -> None:
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn(
+                "{task.description}",
+                markup=False,
+                table_column=Column(no_wrap=True, max_width=44, overflow="ellipsis"),
+            ),
+            _Bar(bar_width=24),
+            _Count(table_column=Column(no_wrap=True)),
+            TimeElapsedColumn(),
+            _Eta(),
+            console=_err,
+            transient=True,
+            speed_estimate_period=60,
+        )
+        self._ids: dict[int, TaskID] = {}
+        self._lock = threading.Lock()
+        self._stages = 0  # the display runs while a stage does (not while results print)
+
+    def begin(self, key: int, label: str, total: float | None, unit: str) -> None:
+        """Add a bar (indented under the stage)."""
+        task = self.progress.add_task("  " + safe_text(label), total=total, unit=unit)
+        with self._lock:
+            self._ids[key] = task
+
+    def update(self, key: int, done: float) -> None:
+        """Move a bar."""
+        with self._lock:
+            task = self._ids.get(key)
+        if task is not None:
+            self.progress.update(task, completed=done)
+
+    def end(self, key: int) -> None:
+        """Remove a bar."""
+        with self._lock:
+            task = self._ids.pop(key, None)
+        if task is not None:
+            self.progress.remove_task(task)
+
+    @contextlib.contextmanager
+    def stage(self, name: str, label: str) -> Iterator[None]:
+        """Show the stage ``label`` while the block runs; then a line with its time."""
+        start = time.perf_counter()
+        if self._stages == 0:
+            self.progress.start()
+        self._stages += 1
+        task = self.progress.add_task(safe_text(label), total=None)
+        try:
             yield
-    else:
-        yield
+        finally:
+            self.progress.remove_task(task)
+            self._stages -= 1
+            if self._stages == 0:
+                self.progress.stop()
+        took = time.perf_counter() - start
+        self.progress.console.print(
+            Text.assemble(("✓", "green"), f" {safe_text(label):<28} {took:7.2f} s")
+        )
+
+
+class _Ui:
+    """What a command shows as it runs: bars, log lines, or nothing (see :func:`_ui`)."""
+
+    def __init__(self, bars: _Bars | None) -> None:
+        self.bars = bars
+
+    @property
+    def stages(self) -> StageHook | None:
+        """The stage hook of an audit: the bars' stages, or None (the log has them)."""
+        return self.bars.stage if self.bars is not None else None
+
+    @contextlib.contextmanager
+    def status(self, label: str) -> Iterator[None]:
+        """Show a stage of a command that is not an audit (reading input, rendering)."""
+        start = time.perf_counter()
+        log("stage_start", stage=label)
+        with self.bars.stage(label, label) if self.bars is not None else contextlib.nullcontext():
+            yield
+        log("stage_done", stage=label, seconds=time.perf_counter() - start)
+
+
+#: The status of commands run without :func:`_ui` (quiet): no bars, no log.
+_QUIET_UI = _Ui(None)
+
+
+@contextlib.contextmanager
+def _ui(command: str, *, quiet: bool, verbose: bool, as_json: bool = False) -> Iterator[_Ui]:
+    """Set up what ``command`` shows on stderr while it runs, and what it prints.
+
+    - ``--verbose``: structured log lines on stderr (logfmt, :mod:`coordscope.progress`):
+      the run's start and end, each stage's start and end with its time and memory,
+      each tracked task's progress every few seconds, the counts of the result, and an
+      ``event=failed`` line before the error. For cron and log collectors; no bars.
+    - ``--quiet``: nothing on stdout but ``--json``; on stderr only warnings and errors.
+    - Otherwise: progress bars on stderr when it is a terminal (not with ``--json``),
+      nothing in pipes; the summary on stdout.
+    """
+    if quiet and verbose:
+        raise ParameterError("--quiet and --verbose cannot be used together")
+    handler: logging.Handler | None = None
+    level = logger.level
+    if verbose:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(LogfmtFormatter())
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+    if quiet:
+        _out.quiet = True
+    bars = _Bars() if not (quiet or verbose or as_json) and sys.stderr.isatty() else None
+    start = time.perf_counter()
+    log("run_start", command=command, version=__version__, pid=os.getpid())
+    try:
+        with showing(bars) if bars is not None else contextlib.nullcontext():
+            yield _Ui(bars)
+        log("run_done", command=command, seconds=time.perf_counter() - start)
+    except BaseException as exc:
+        log(
+            "failed", level=logging.ERROR, command=command, error=type(exc).__name__,
+            message=first_line(exc) or None, seconds=time.perf_counter() - start,
+        )  # fmt: skip
+        raise
+    finally:
+        _out.quiet = False
+        if handler is not None:
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+
+
+_Quiet = Annotated[
+    bool,
+    typer.Option(
+        "--quiet", "-q", help="Print nothing but warnings and errors (and --json's output)."
+    ),
+]
+_Verbose = Annotated[
+    bool,
+    typer.Option(
+        "--verbose",
+        "-v",
+        help="Log each stage and the progress of long ones on stderr, one `key=value` line "
+        "each with a UTC time stamp (for cron and log collectors), instead of progress bars.",
+    ),
+]
 
 
 def _print_ingest_summary(summary: dict[str, Any], output: Path, rejects: Path | None) -> None:
@@ -271,55 +453,58 @@ def ingest(
             "5-15x. 0 turns the check off.",
         ),
     ] = DEFAULT_MAX_INFLATE,
+    quiet: _Quiet = False,
+    verbose: _Verbose = False,
 ) -> None:
     """Read export files into one canonical event table, accounting for every row.
 
     Every input row is accepted, rejected with a reason (written to the rejects file), or
     dropped as an exact duplicate: input = accepted + rejected + duplicates.
     """
-    mapping = parse_mapping(map_ or [])
-    suffix = output.suffix.lower()
-    if suffix not in ("", ".parquet", ".csv", ".tsv", ".jsonl", ".ndjson"):
-        raise ParameterError(
-            f"--output: unsupported extension '{suffix}' (use .parquet, .csv, .tsv or .jsonl, "
-            "or a folder without one for a Parquet dataset partitioned by day)"
-        )
-    default_rejects = output.with_name(output.stem + ".rejects.csv")
-    _claim_event_output(output, rejects or default_rejects, inputs)
-    work = WorkDir(output.parent, prefix=".coordscope-work-")
-    written: list[Path] = []
-    try:
-        with _status("reading input"):
-            result = ingest_files(
-                [str(p) for p in inputs],
-                format=format,
-                mapping=mapping,
-                memory=memory,
-                max_inflate=max_inflate,
-                spill=work,
+    with _ui("ingest", quiet=quiet, verbose=verbose, as_json=as_json) as ui:
+        mapping = parse_mapping(map_ or [])
+        suffix = output.suffix.lower()
+        if suffix not in ("", ".parquet", ".csv", ".tsv", ".jsonl", ".ndjson"):
+            raise ParameterError(
+                f"--output: unsupported extension '{suffix}' (use .parquet, .csv, .tsv or .jsonl, "
+                "or a folder without one for a Parquet dataset partitioned by day)"
             )
-        summary = result.summary()
-        written.append(write_events(result.events, output))
-        rejects_path: Path | None = None
-        if rejects is not None or result.rejects.height:
-            rejects_path = rejects or default_rejects
-            written.append(write_table(result.rejects, rejects_path))
-    except BaseException:
-        # a failed or interrupted ingest leaves no event table that looks complete
-        for path in written:
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
-        raise
-    finally:
-        work.close()
-    summary["output"] = str(output)
-    summary["rejects_file"] = str(rejects_path) if rejects_path else None
-    if as_json:
-        sys.stdout.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    else:
-        _print_ingest_summary(summary, output, rejects_path)
+        default_rejects = output.with_name(output.stem + ".rejects.csv")
+        _claim_event_output(output, rejects or default_rejects, inputs)
+        work = WorkDir(output.parent, prefix=".coordscope-work-")
+        written: list[Path] = []
+        try:
+            with ui.status("reading input"):
+                result = ingest_files(
+                    [str(p) for p in inputs],
+                    format=format,
+                    mapping=mapping,
+                    memory=memory,
+                    max_inflate=max_inflate,
+                    spill=work,
+                )
+            summary = result.summary()
+            written.append(write_events(result.events, output))
+            rejects_path: Path | None = None
+            if rejects is not None or result.rejects.height:
+                rejects_path = rejects or default_rejects
+                written.append(write_table(result.rejects, rejects_path))
+        except BaseException:
+            # a failed or interrupted ingest leaves no event table that looks complete
+            for path in written:
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+            raise
+        finally:
+            work.close()
+        summary["output"] = str(output)
+        summary["rejects_file"] = str(rejects_path) if rejects_path else None
+        if as_json:
+            sys.stdout.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        else:
+            _print_ingest_summary(summary, output, rejects_path)
 
 
 def _claim_event_output(output: Path, rejects: Path, inputs: list[Path]) -> None:
@@ -392,6 +577,8 @@ def simulate(
         typer.Option("--format", "-f", help="Export format to write: " + ", ".join(FORMAT_NAMES)),
     ] = "generic",
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    quiet: _Quiet = False,
+    verbose: _Verbose = False,
 ) -> None:
     """Generate a synthetic dataset with planted campaigns and write it with its truth.
 
@@ -399,51 +586,52 @@ def simulate(
     and truth.parquet (which accounts belong to which campaign, which keys and time span
     they pushed). The scenarios are listed below.
     """
-    if scenario == "list":
-        for name, text in SCENARIOS.items():
-            _out.print(f"{name:20s} {text}", soft_wrap=True)
-        return
-    if scenario not in SCENARIOS:
-        raise ParameterError(
-            f"--scenario: unknown scenario '{scenario}'; choose one of: {', '.join(SCENARIOS)}"
-        )
-    if output is None:
-        raise ParameterError("-o/--output is needed: the folder to write the data into")
-    spec = get_format(format)
-    size_arg: str | int = int(size) if size.isdigit() else size
-    check_simulate_options(scenario, seed=seed, size=size_arg, days=days)
-    # the events file of any format and the truth of an earlier simulation go first
-    claim_output(output, [*_EXPORT_NAMES.values(), "truth.parquet"])
-    with _status(f"simulating {scenario}"):
-        events, truth = run_simulation(scenario, seed=seed, size=size_arg, days=days)
-    events_path = output / _EXPORT_NAMES[spec.name]
+    with _ui("simulate", quiet=quiet, verbose=verbose, as_json=as_json) as ui:
+        if scenario == "list":
+            for name, text in SCENARIOS.items():
+                _out.print(f"{name:20s} {text}", soft_wrap=True)
+            return
+        if scenario not in SCENARIOS:
+            raise ParameterError(
+                f"--scenario: unknown scenario '{scenario}'; choose one of: {', '.join(SCENARIOS)}"
+            )
+        if output is None:
+            raise ParameterError("-o/--output is needed: the folder to write the data into")
+        spec = get_format(format)
+        size_arg: str | int = int(size) if size.isdigit() else size
+        check_simulate_options(scenario, seed=seed, size=size_arg, days=days)
+        # the events file of any format and the truth of an earlier simulation go first
+        claim_output(output, [*_EXPORT_NAMES.values(), "truth.parquet"])
+        with ui.status(f"simulating {scenario}"):
+            events, truth = run_simulation(scenario, seed=seed, size=size_arg, days=days)
+        events_path = output / _EXPORT_NAMES[spec.name]
 
-    atomic_write(events_path, lambda tmp: spec.write(events, str(tmp)))
-    truth_path = write_table(truth, output / "truth.parquet")
-    coordinated = int(truth["coordinated"].sum()) if "coordinated" in truth.columns else 0
-    summary = {
-        "scenario": scenario,
-        "seed": seed,
-        "size": size,
-        "days": days,
-        "format": spec.name,
-        "events": events.height,
-        "accounts": truth.height,
-        "coordinated_accounts": coordinated,
-        "campaigns": int(truth["campaign"].drop_nulls().n_unique())
-        if "campaign" in truth.columns
-        else 0,
-        "files": {"events": str(events_path), "truth": str(truth_path)},
-    }
-    if as_json:
-        sys.stdout.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-        return
-    _out.print(
-        f"{scenario} (seed {seed}, {days} days): {events.height:,} events by "
-        f"{truth.height:,} accounts, "
-        f"{coordinated:,} of them in {summary['campaigns']} planted campaign(s)"
-    )
-    _out.print(f"wrote {events_path} ({spec.name}) and {truth_path}")
+        atomic_write(events_path, lambda tmp: spec.write(events, str(tmp)))
+        truth_path = write_table(truth, output / "truth.parquet")
+        coordinated = int(truth["coordinated"].sum()) if "coordinated" in truth.columns else 0
+        summary = {
+            "scenario": scenario,
+            "seed": seed,
+            "size": size,
+            "days": days,
+            "format": spec.name,
+            "events": events.height,
+            "accounts": truth.height,
+            "coordinated_accounts": coordinated,
+            "campaigns": int(truth["campaign"].drop_nulls().n_unique())
+            if "campaign" in truth.columns
+            else 0,
+            "files": {"events": str(events_path), "truth": str(truth_path)},
+        }
+        if as_json:
+            sys.stdout.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+            return
+        _out.print(
+            f"{scenario} (seed {seed}, {days} days): {events.height:,} events by "
+            f"{truth.height:,} accounts, "
+            f"{coordinated:,} of them in {summary['campaigns']} planted campaign(s)"
+        )
+        _out.print(f"wrote {events_path} ({spec.name}) and {truth_path}")
 
 
 _SIGNAL_HELP = (
@@ -490,7 +678,7 @@ _SparkMaster = Annotated[
 ]
 
 
-def _runner(engine: str, master: str | None) -> Runner | None:
+def _runner(engine: str, master: str | None, ui: _Ui) -> Runner | None:
     """Return the runner asked for (None: the local default); Spark starts here."""
     if engine not in ("local", "spark"):
         raise ParameterError(f"--engine must be local or spark, got '{engine}'")
@@ -502,7 +690,7 @@ def _runner(engine: str, master: str | None) -> Runner | None:
     from coordscope.engine.spark import SparkRunner, spark_session
 
     def start() -> SparkSession:
-        with _status("starting Spark"):
+        with ui.status("starting Spark"):
             return spark_session(master)
 
     # started when first needed: a bad input file is told before the JVM starts
@@ -564,6 +752,8 @@ def detect(
     workers: _Workers = None,
     engine: _Engine = "local",
     spark_master: _SparkMaster = None,
+    quiet: _Quiet = False,
+    verbose: _Verbose = False,
 ) -> None:
     """Find accounts acting on the same thing within W seconds, and their pair table.
 
@@ -573,48 +763,53 @@ def detect(
     """
     # the runs pull in scipy.stats and matplotlib (about 1 s): imported on first use so
     # that `--help`, `ingest` and `simulate` start without them
-    from coordscope.runs import run_detect
+    with _ui("detect", quiet=quiet, verbose=verbose, as_json=as_json) as ui:
+        from coordscope.runs import run_detect
 
-    if text_rule is not None and text_rule not in TEXT_RULES:
-        raise ParameterError(f"--text-rule must be default, toolkit or exact, got '{text_rule}'")
-    if engine != "local" and mode != "native":  # said before Spark starts
-        raise ParameterError(f"--engine {engine} counts native mode only; {mode} mode runs locally")
-    runner = _runner(engine, spark_master)
-    with _status("detecting co-actions"):
-        summary = run_detect(
-            [str(p) for p in inputs],
-            output,
-            signals=_signal_list(signal) or [],
-            window=window,
-            mode=mode,
-            format=format,
-            mapping=parse_mapping(map_ or []),
-            min_participation=min_participation,
-            remove_loops=remove_loops,
-            edge_weight=edge_weight,
-            min_edge_weight=min_edge_weight,
-            text_rule=text_rule,  # type: ignore[arg-type]
-            memory=memory,
-            workers=workers,
-            runner=runner,
+        if text_rule is not None and text_rule not in TEXT_RULES:
+            raise ParameterError(
+                f"--text-rule must be default, toolkit or exact, got '{text_rule}'"
+            )
+        if engine != "local" and mode != "native":  # said before Spark starts
+            raise ParameterError(
+                f"--engine {engine} counts native mode only; {mode} mode runs locally"
+            )
+        runner = _runner(engine, spark_master, ui)
+        with ui.status("detecting co-actions"):
+            summary = run_detect(
+                [str(p) for p in inputs],
+                output,
+                signals=_signal_list(signal) or [],
+                window=window,
+                mode=mode,
+                format=format,
+                mapping=parse_mapping(map_ or []),
+                min_participation=min_participation,
+                remove_loops=remove_loops,
+                edge_weight=edge_weight,
+                min_edge_weight=min_edge_weight,
+                text_rule=text_rule,  # type: ignore[arg-type]
+                memory=memory,
+                workers=workers,
+                runner=runner,
+            )
+        if as_json:
+            sys.stdout.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+            return
+        rows = summary["rows"]
+        counts = summary["counts"]
+        _out.print(
+            f"rows: {rows['input']:,} input = {rows['accepted']:,} accepted + "
+            f"{rows['rejected']:,} rejected + {rows['duplicates']:,} duplicates"
         )
-    if as_json:
-        sys.stdout.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-        return
-    rows = summary["rows"]
-    counts = summary["counts"]
-    _out.print(
-        f"rows: {rows['input']:,} input = {rows['accepted']:,} accepted + "
-        f"{rows['rejected']:,} rejected + {rows['duplicates']:,} duplicates"
-    )
-    _out.print(
-        f"{summary['parameters']['mode']} mode, W = {window:g} s, "
-        f"signals {', '.join(summary['parameters']['signals'])}: "
-        f"{counts['coactions']:,} co-action rows, {counts['edges']:,} edges, "
-        f"{counts['accounts_in_edges']:,} accounts in edges"
-    )
-    _print_top_edges(output / "edges.parquet", summary["parameters"]["mode"])
-    _out.print(f"wrote {', '.join(summary['files'])} to {output}")
+        _out.print(
+            f"{summary['parameters']['mode']} mode, W = {window:g} s, "
+            f"signals {', '.join(summary['parameters']['signals'])}: "
+            f"{counts['coactions']:,} co-action rows, {counts['edges']:,} edges, "
+            f"{counts['accounts_in_edges']:,} accounts in edges"
+        )
+        _print_top_edges(output / "edges.parquet", summary["parameters"]["mode"])
+        _out.print(f"wrote {', '.join(summary['files'])} to {output}")
 
 
 def _print_top_edges(path: Path, mode: str, top: int = 10) -> None:
@@ -774,6 +969,8 @@ def audit(
             show_default=False,
         ),
     ] = None,
+    quiet: _Quiet = False,
+    verbose: _Verbose = False,
 ) -> None:
     """Find coordinated accounts, clusters and bursts, and write the report.
 
@@ -783,62 +980,62 @@ def audit(
     With no INPUT it audits the bundled demo data. With --state, the run adds to a daily
     state and audits its rolling horizon (see `coordscope state`).
     """
-    # deferred: the runs pull in scipy.stats and matplotlib (about 1 s to import)
-    from coordscope.runs import run_audit, run_state_audit
+    with _ui("audit", quiet=quiet, verbose=verbose, as_json=as_json) as ui:
+        # deferred: the runs pull in scipy.stats and matplotlib (about 1 s to import)
+        from coordscope.runs import run_audit, run_state_audit
 
-    if horizon is not None and state is None:
-        raise ParameterError("--horizon needs --state")
-    loaded = load_scorer(scorer) if scorer is not None else None
-    runner = _runner(engine, spark_master)
-    show = sys.stderr.isatty() and not as_json
-    daily: dict[str, Any] = (
-        {}
-        if state is None
-        else {"state": state, "horizon": DEFAULT_HORIZON_DAYS if horizon is None else horizon}
-    )
-    result = (run_audit if state is None else run_state_audit)(
-        [str(p) for p in inputs or []],
-        output,
-        **daily,
-        format=format,
-        mapping=parse_mapping(map_ or []),
-        progress=_progress if show else None,
-        signals=_signal_list(signals),
-        window=window,
-        alpha=alpha,
-        seed=seed,
-        min_actors=min_actors,
-        pseudonymize=_pseudonymize_key(pseudonymize, pseudonymize_key_file),
-        scorer=loaded,
-        memory=memory,
-        workers=workers,
-        work_dir=work_dir,
-        runner=runner,
-    )
-    summary = result.summary
-    if as_json:
-        sys.stdout.write(json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n")
-        return
-    rows = summary["rows"]
-    counts = summary["counts"]
-    _out.print(
-        f"rows: {rows['input']:,} input = {rows['accepted']:,} accepted + "
-        f"{rows['rejected']:,} rejected + {rows['duplicates']:,} duplicates"
-    )
-    _out.print(
-        f"W = {window:g} s, alpha = {alpha:g}, "
-        f"signals {', '.join(summary['parameters']['signals'])}: "
-        f"{counts['edges']:,} account pairs co-acted, "
-        f"{counts['significance'].get('edge_candidates', 0):,} of them repeatedly (testable), "
-        f"{counts['significant_edges']:,} significant; "
-        f"{counts['flagged_clusters']:,} of {counts['clusters']:,} clusters flagged "
-        f"({counts['flagged_accounts']:,} accounts); {counts['bursts']:,} bursts"
-    )
-    if "state" in summary:
-        _print_state_run(summary["state"], result.changes)
-    _print_top_clusters(result.clusters)
-    _out.print(f"wrote {len(summary['files'])} files to {output}")
-    _out.print(f"report: {output / 'report.html'}")
+        if horizon is not None and state is None:
+            raise ParameterError("--horizon needs --state")
+        loaded = load_scorer(scorer) if scorer is not None else None
+        runner = _runner(engine, spark_master, ui)
+        daily: dict[str, Any] = (
+            {}
+            if state is None
+            else {"state": state, "horizon": DEFAULT_HORIZON_DAYS if horizon is None else horizon}
+        )
+        result = (run_audit if state is None else run_state_audit)(
+            [str(p) for p in inputs or []],
+            output,
+            **daily,
+            format=format,
+            mapping=parse_mapping(map_ or []),
+            progress=ui.stages,
+            signals=_signal_list(signals),
+            window=window,
+            alpha=alpha,
+            seed=seed,
+            min_actors=min_actors,
+            pseudonymize=_pseudonymize_key(pseudonymize, pseudonymize_key_file),
+            scorer=loaded,
+            memory=memory,
+            workers=workers,
+            work_dir=work_dir,
+            runner=runner,
+        )
+        summary = result.summary
+        if as_json:
+            sys.stdout.write(json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n")
+            return
+        rows = summary["rows"]
+        counts = summary["counts"]
+        _out.print(
+            f"rows: {rows['input']:,} input = {rows['accepted']:,} accepted + "
+            f"{rows['rejected']:,} rejected + {rows['duplicates']:,} duplicates"
+        )
+        _out.print(
+            f"W = {window:g} s, alpha = {alpha:g}, "
+            f"signals {', '.join(summary['parameters']['signals'])}: "
+            f"{counts['edges']:,} account pairs co-acted, "
+            f"{counts['significance'].get('edge_candidates', 0):,} of them repeatedly (testable), "
+            f"{counts['significant_edges']:,} significant; "
+            f"{counts['flagged_clusters']:,} of {counts['clusters']:,} clusters flagged "
+            f"({counts['flagged_accounts']:,} accounts); {counts['bursts']:,} bursts"
+        )
+        if "state" in summary:
+            _print_state_run(summary["state"], result.changes)
+        _print_top_clusters(result.clusters)
+        _out.print(f"wrote {len(summary['files'])} files to {output}")
+        _out.print(f"report: {output / 'report.html'}")
 
 
 def _pseudonymize_key(key: str | None, key_file: Path | None) -> str | None:
@@ -985,6 +1182,8 @@ def report_cmd(
         Path | None,
         typer.Option("-o", "--output", help="Where to write it (default: OUTDIR/report.html)."),
     ] = None,
+    quiet: _Quiet = False,
+    verbose: _Verbose = False,
 ) -> None:
     """Render the HTML report again from an audit folder, without auditing again.
 
@@ -992,19 +1191,20 @@ def report_cmd(
     they give: the same page the audit wrote, or another number of clusters in detail
     with `--top`. The folder's other files are not touched.
     """
-    from coordscope.outputs import read_audit
-    from coordscope.report import write_report
+    with _ui("report", quiet=quiet, verbose=verbose) as ui:
+        from coordscope.outputs import read_audit
+        from coordscope.report import write_report
 
-    if isinstance(top, bool) or top < 1:
-        raise ParameterError(f"--top must be >= 1, got {top}")
-    target = outdir / "report.html" if output is None else output
-    if target.is_dir():
-        raise ParameterError(f"-o/--output: {target} is a folder; give a file name")
-    with _status("reading the audit folder"):
-        result = read_audit(outdir)
-    with _status("rendering the report"):
-        write_report(result, target, top=top)
-    _out.print(f"report: {target}")
+        if isinstance(top, bool) or top < 1:
+            raise ParameterError(f"--top must be >= 1, got {top}")
+        target = outdir / "report.html" if output is None else output
+        if target.is_dir():
+            raise ParameterError(f"-o/--output: {target} is a folder; give a file name")
+        with ui.status("reading the audit folder"):
+            result = read_audit(outdir)
+        with ui.status("rendering the report"):
+            write_report(result, target, top=top)
+        _out.print(f"report: {target}")
 
 
 @app.command(name="fit-scorer")
@@ -1018,18 +1218,21 @@ def fit_scorer_cmd(
     ],
     output: Annotated[Path, typer.Option("-o", "--output", help="Scorer file to write (.json).")],
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    quiet: _Quiet = False,
+    verbose: _Verbose = False,
 ) -> None:
     """Train a calibrated cluster scorer from audits with known truth (labelled takedowns).
 
     Use it with `coordscope audit --scorer FILE`.
     """
-    if len(truth) != len(outdirs):
-        raise ParameterError(
-            f"give one --truth per audit folder: {len(outdirs)} folders, {len(truth)} truths"
-        )
-    model = fit_scorer(list(outdirs), list(truth), seed=seed)
-    model.save(output)
-    _out.print(f"wrote {output}: {model.describe()}")
+    with _ui("fit-scorer", quiet=quiet, verbose=verbose):
+        if len(truth) != len(outdirs):
+            raise ParameterError(
+                f"give one --truth per audit folder: {len(outdirs)} folders, {len(truth)} truths"
+            )
+        model = fit_scorer(list(outdirs), list(truth), seed=seed)
+        model.save(output)
+        _out.print(f"wrote {output}: {model.describe()}")
 
 
 @app.command(name="state")
@@ -1181,6 +1384,8 @@ def window_cmd(
         typer.Option("--map", help="Map a canonical column to a source field, COL=FIELD."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the estimate as JSON.")] = False,
+    quiet: _Quiet = False,
+    verbose: _Verbose = False,
 ) -> None:
     """Estimate the coordination window W from the data, as CooRnet does.
 
@@ -1188,22 +1393,23 @@ def window_cmd(
     how long each takes to pass the fraction p of its shares, and prints the median of those
     times in seconds (CooRnet's estimate_coord_interval with its 2023 correction).
     """
-    with _status("reading input"):
-        result = ingest_files(
-            [str(x) for x in inputs], format=format, mapping=parse_mapping(map_ or [])
+    with _ui("window", quiet=quiet, verbose=verbose, as_json=as_json) as ui:
+        with ui.status("reading input"):
+            result = ingest_files(
+                [str(x) for x in inputs], format=format, mapping=parse_mapping(map_ or [])
+            )
+            est = estimate_window(actions(result.events, signals=signal), q=q, p=p)
+        if as_json:
+            payload = {"rows": result.rows, "signal": signal, "q": q, "p": p, **est.as_dict()}
+            sys.stdout.write(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+            return
+        sm = est.summary
+        _out.print(
+            f"{signal}: {est.keys_shared_twice:,} keys shared at least twice; the quickest "
+            f"{est.quick_keys:,} (second share within {est.rank2_cutoff:g} s) reach {p:g} of their "
+            f"shares in {sm['min']:g}–{sm['max']:g} s (median {sm['median']:g} s)"
         )
-        est = estimate_window(actions(result.events, signals=signal), q=q, p=p)
-    if as_json:
-        payload = {"rows": result.rows, "signal": signal, "q": q, "p": p, **est.as_dict()}
-        sys.stdout.write(json.dumps(payload, indent=2, sort_keys=True) + "\n")
-        return
-    sm = est.summary
-    _out.print(
-        f"{signal}: {est.keys_shared_twice:,} keys shared at least twice; the quickest "
-        f"{est.quick_keys:,} (second share within {est.rank2_cutoff:g} s) reach {p:g} of their "
-        f"shares in {sm['min']:g}–{sm['max']:g} s (median {sm['median']:g} s)"
-    )
-    _out.print(f"estimated window: {est.window:g} s")
+        _out.print(f"estimated window: {est.window:g} s")
 
 
 def main() -> None:

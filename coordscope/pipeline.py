@@ -33,6 +33,7 @@ from coordscope.graphs.scores import ClusterScorer, score_clusters
 from coordscope.graphs.tables import degree_nodes, edges_with_clusters, node_table
 from coordscope.outputs import AuditResult
 from coordscope.parts import WorkDir
+from coordscope.progress import log, track
 from coordscope.results import DetectResult
 from coordscope.schema import BURST_SCHEMA, TS, EventFrame, TextRule
 from coordscope.signals.actions import actions, resolve_signals, runner_action_batches
@@ -61,6 +62,9 @@ StageHook = Callable[[str, str], AbstractContextManager[None]]
 class StageTimer:
     """Times each stage (seconds, summed by name) and calls the progress hook around it.
 
+    Each stage's start and end are logged (``event=stage_start`` and ``stage_done``, with
+    its seconds and the peak memory; :func:`coordscope.progress.log`).
+
     Also records, after each stage, the peak resident memory of the process so far
     (MiB): the stage where it rises is the one that needed it.
     """
@@ -74,10 +78,13 @@ class StageTimer:
     def __call__(self, name: str, label: str) -> Iterator[None]:
         """Time the stage ``name`` (shown as ``label``) run inside the ``with`` block."""
         start = time.perf_counter()
+        log("stage_start", stage=name, label=label)
         with self.hook(name, label) if self.hook is not None else contextlib.nullcontext():
             yield
-        self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
+        took = time.perf_counter() - start
+        self.timings[name] = self.timings.get(name, 0.0) + took
         self.peak_mib[name] = peak_rss_mib()
+        log("stage_done", stage=name, seconds=took, peak_rss_mib=self.peak_mib[name])
         trim_freed_memory()  # the next stage starts from what is in use
 
 
@@ -262,16 +269,21 @@ def audit(
         action_counts: dict[str, int] = {}
         slice_rows = max(1 << 16, budget.memory // 1024)
         reused = kept.signals if kept is not None and pseudonymize is None else set()
-        for s in sorted(chosen, key=lambda s: s != "co_similar"):
-            files[s], action_counts[s] = [], 0
-            if kept is not None and s in reused:
-                files[s] = [_kept_actions(day, s, work) for day in kept.days]
-                action_counts[s] = sum(day.actions[s][1] for day in kept.days)
-                continue
-            for part in runner_action_batches(runner, events, signal=s, rows=slice_rows, work=work):
-                action_counts[s] += part.height
-                files[s].append(work.spill_table(part, f"actions-{s}"))
-                del part
+        made = [s for s in chosen if s not in reused]
+        with track("signals", total=len(made), unit="signals") as progress_signals:
+            for s in sorted(chosen, key=lambda s: s != "co_similar"):
+                files[s], action_counts[s] = [], 0
+                if kept is not None and s in reused:
+                    files[s] = [_kept_actions(day, s, work) for day in kept.days]
+                    action_counts[s] = sum(day.actions[s][1] for day in kept.days)
+                    continue
+                for part in runner_action_batches(
+                    runner, events, signal=s, rows=slice_rows, work=work
+                ):
+                    action_counts[s] += part.height
+                    files[s].append(work.spill_table(part, f"actions-{s}"))
+                    del part
+                progress_signals.advance()
         action_counts = {s: action_counts[s] for s in chosen}
         acts = pl.scan_parquet([f for s in chosen for f in files[s]])
         stored = _stored_pairs(kept, chosen, action_counts) if kept and reused else None
@@ -350,6 +362,12 @@ def audit(
         "significance": sig.counts,
     }
     described = describe_events(events)
+    log(
+        "audit_done", events=described["events"], edges=counts["edges"],
+        significant_edges=counts["significant_edges"], clusters=counts["clusters"],
+        flagged_clusters=counts["flagged_clusters"], flagged_accounts=counts["flagged_accounts"],
+        bursts=counts["bursts"],
+    )  # fmt: skip
     summary: dict[str, Any] = {
         "command": "audit",
         "rows": {

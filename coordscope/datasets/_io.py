@@ -28,13 +28,14 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Protocol, TypeVar
+from typing import BinaryIO, Final, Protocol, TypeVar
 
 import numpy as np
 import zstandard
 
 from coordscope.budget import DEFAULT_MEMORY, Budget
 from coordscope.errors import InputError, ParameterError
+from coordscope.progress import current
 
 __all__ = [
     "DEFAULT_MAX_INFLATE",
@@ -199,8 +200,10 @@ class _Stream(Protocol):
 
 
 @contextmanager
-def _decompressed(path: str) -> Iterator[tuple[_Stream, str | None]]:
+def _decompressed(path: str) -> Iterator[tuple[_Stream, str | None, BinaryIO]]:
     """Open ``path`` for reading its decompressed bytes; yields the stream and its codec.
+
+    Also yields the file itself, whose position says how much of it is read.
 
     Errors of the codec while reading are the caller's to translate (see :func:`_chunks`).
     """
@@ -209,13 +212,13 @@ def _decompressed(path: str) -> Iterator[tuple[_Stream, str | None]]:
     with p.open("rb") as raw:
         if kind == "gzip":
             with gzip.GzipFile(fileobj=raw, mode="rb") as fh:
-                yield fh, kind
+                yield fh, kind, raw
         elif kind == "zstd":
             reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
             with reader:
-                yield reader, kind
+                yield reader, kind, raw
         else:
-            yield raw, kind
+            yield raw, kind, raw
 
 
 def _chunks(path: str, limits: ReadLimits) -> Iterator[bytes]:
@@ -230,8 +233,11 @@ def _chunks(path: str, limits: ReadLimits) -> Iterator[bytes]:
     ratio = limits.max_inflate
     total = 0
     kind: str | None = None
+    progress = current()  # the file's task, when an ingest tracks it (bytes of the file)
+    if progress is not None and progress.unit != "bytes":
+        progress = None
     try:
-        with _decompressed(path) as (stream, kind):
+        with _decompressed(path) as (stream, kind, raw):
             limit = None if kind is None or ratio is None else ratio * max(stored, 1)
             while True:
                 chunk = _read_full(stream, limits.piece_bytes)
@@ -240,6 +246,8 @@ def _chunks(path: str, limits: ReadLimits) -> Iterator[bytes]:
                 total += len(chunk)
                 if limit is not None and total > limits.inflate_floor and total > limit:
                     raise InputError(path, _bomb_message(total, stored, ratio))
+                if progress is not None:
+                    progress.update(raw.tell())
                 yield chunk
     except (EOFError, OSError, zlib.error, zstandard.ZstdError) as exc:
         raise InputError(path, f"corrupt or truncated {kind} file ({exc})") from None

@@ -13,6 +13,7 @@ import io
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Final
 
 import numpy as np
@@ -27,6 +28,7 @@ from coordscope.datasets._io import (
 )
 from coordscope.datasets._stage import RowRejects
 from coordscope.errors import InputError
+from coordscope.progress import current
 
 __all__ = [
     "MAX_EMPTY_RECORDS",
@@ -252,11 +254,22 @@ def iter_parquet(
     scan = pl.scan_parquet(path).select(columns)
     offset = 0
     rows = _PARQUET_FIRST_ROWS
+    progress = current()  # the file's task, when an ingest tracks it (bytes of the file)
+    if progress is not None and progress.unit != "bytes":
+        progress = None
+    if progress is not None:
+        size = Path(path).stat().st_size
+        try:
+            n_rows = int(pl.scan_parquet(path).select(pl.len()).collect().item())
+        except (pl.exceptions.PolarsError, OSError):
+            progress = None  # the read below says what is wrong with the file
     while True:
         try:
             frame = scan.slice(offset, rows).collect()
         except (pl.exceptions.PolarsError, OSError) as exc:
             raise InputError(path, f"not a readable Parquet file ({first_line(exc)})") from None
+        if progress is not None and n_rows:
+            progress.update(size * min(1.0, (offset + frame.height) / n_rows))
         if frame.height or offset == 0:
             yield offset + 1, frame
         if frame.height < rows:

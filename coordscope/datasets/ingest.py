@@ -25,6 +25,7 @@ from coordscope.datasets._tables import first_line
 from coordscope.datasets.formats import FORMAT_NAMES, detect_format, get_format
 from coordscope.errors import FormatError, InputError, ParameterError
 from coordscope.parts import WorkDir
+from coordscope.progress import log, track
 from coordscope.schema import ACTOR_ID, EVENT_SCHEMA, TS, EventFrame
 
 __all__ = [
@@ -282,11 +283,17 @@ def ingest(
     # hashlib releases the GIL, so this costs no wall time on two cores
     with ThreadPoolExecutor(max_workers=1) as hasher:
         hashes = [hasher.submit(file_sha256, path) for path in files]
-        for path in files:
-            name, records = _read_one(path, format, mapping, limits, finalizer)
-            inputs.append(
-                {"path": path, "format": name, "detected": format == "auto", "rows": records}
-            )
+        with track("input files", total=len(files), unit="files") as progress:
+            for path in files:
+                # the readers advance the file's task as they read it (bytes of the file)
+                label = Path(path).name
+                with track(label, total=Path(path).stat().st_size, unit="bytes"):
+                    name, records = _read_one(path, format, mapping, limits, finalizer)
+                inputs.append(
+                    {"path": path, "format": name, "detected": format == "auto", "rows": records}
+                )
+                progress.advance()
+                log("file_read", file=path, format=name, records=records)
         done = finalizer.finish()
         for item, digest in zip(inputs, hashes, strict=True):
             item["sha256"] = digest.result()

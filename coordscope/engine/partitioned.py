@@ -57,6 +57,7 @@ from coordscope.engine.coding import msort
 from coordscope.engine.jit import jit
 from coordscope.engine.kernel import band_pairs, window_ends
 from coordscope.parts import SPILL_COMPRESSION, WorkDir
+from coordscope.progress import track
 
 __all__ = [
     "KEYED_SCHEMA",
@@ -865,13 +866,17 @@ class LocalPairEngine:
         workers = self.budget.workers
         n = len(spans)
         try:
-            with thread_pool(workers) as pool:
+            with (
+                track("pair partitions", total=n, unit="partitions") as progress,
+                thread_pool(workers) as pool,
+            ):
                 pending = [pool.submit(one, q) for q in range(min(workers, n))]
                 for q in range(n):
                     result = pending.pop(0).result()
                     nxt = q + len(pending) + 1
                     if nxt < n:
                         pending.append(pool.submit(one, nxt))
+                    progress.advance()
                     yield result
         finally:
             for _, path, _ in self._runs:

@@ -13,6 +13,7 @@ import polars as pl
 
 from coordscope.errors import ParameterError
 from coordscope.parts import PartedTable
+from coordscope.progress import track
 from coordscope.schema import (
     ACTOR_ID,
     ACTOR_NAME,
@@ -130,7 +131,11 @@ def node_table(
         raise ParameterError(f"part_rows must be an integer >= 1, got {part_rows!r}")
     n_events = int(events.lazy().select(pl.len()).collect().item())
     n_parts = max(1, -(-n_events // part_rows))
-    parts = [_node_part(events, actions, edges, members, p, n_parts) for p in range(n_parts)]
+    parts = []
+    with track("account partitions", total=n_parts, unit="partitions") as progress:
+        for p in range(n_parts):
+            parts.append(_node_part(events, actions, edges, members, p, n_parts))
+            progress.advance()
     out = pl.concat(parts).sort(ACTOR_ID)
     return out.select([pl.col(c).cast(t) for c, t in NODE_SCHEMA.items()])
 

@@ -20,6 +20,7 @@ import polars as pl
 from coordscope.engine.runners import Runner
 from coordscope.errors import ParameterError
 from coordscope.parts import WorkDir
+from coordscope.progress import track
 from coordscope.schema import ACTION_SCHEMA, DEFAULT_SIGNALS, SIGNALS, EventFrame, TextRule
 from coordscope.signals.exact import exact_actions
 from coordscope.signals.media import DEFAULT_DISTANCE, media_actions
@@ -188,8 +189,11 @@ def action_batches(events: EventFrame, *, signal: str, rows: int) -> Iterator[pl
         return
     lazy = events.lazy()
     n_events = int(lazy.select(pl.len()).collect().item())
-    for start in range(0, max(n_events, 1), rows):
-        yield exact_actions(lazy.slice(start, rows), signal=name, first_event=start)
+    with track(f"{name} actions", total=n_events, unit="events") as progress:
+        for start in range(0, max(n_events, 1), rows):
+            made = exact_actions(lazy.slice(start, rows), signal=name, first_event=start)
+            progress.advance(min(rows, n_events - start))
+            yield made
 
 
 def runner_action_batches(

@@ -72,6 +72,7 @@ import scipy.sparse as sp
 from coordscope.engine.native import _check_codes, _prepare_actions
 from coordscope.errors import ParameterError, check_window
 from coordscope.parts import Piece, WorkDir, lazy_frames, take_pieces
+from coordscope.progress import track
 from coordscope.schema import (
     ACTOR_ID,
     BURST_MEMBER_SCHEMA,
@@ -341,13 +342,15 @@ def _runs(
                 waiting[int(p)].append(work.spill(piece, f"bursts-p{int(p):05d}"))
             del cut
         pieces = []
-        for p in range(n_parts):
-            frame = take_pieces(waiting[p])
-            waiting[p] = []
-            if frame is None:
-                continue
-            pieces.append(_part_runs(frame, window, min_actors))
-            del frame
+        with track("burst partitions", total=n_parts, unit="partitions") as progress:
+            for p in range(n_parts):
+                frame = take_pieces(waiting[p])
+                waiting[p] = []
+                progress.advance()
+                if frame is None:
+                    continue
+                pieces.append(_part_runs(frame, window, min_actors))
+                del frame
     del used
     pieces = [(r, w) for r, w in pieces if r.height]
     if not pieces:

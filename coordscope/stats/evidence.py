@@ -37,6 +37,7 @@ from coordscope.engine.partitioned import LocalPairEngine, PairPartition, Sieve
 from coordscope.engine.runners import LocalRunner, Runner
 from coordscope.engine.tables import signal_lists
 from coordscope.parts import Piece, WorkDir, scan_piece
+from coordscope.progress import track
 from coordscope.schema import EDGE_SCHEMA, EVIDENCE_SCHEMA, SECONDS_PER_US, SIGNIFICANCE_COLUMNS
 from coordscope.stats.pairs import CODED_EDGE_SCHEMA
 from coordscope.stats.units import MINUTE_US, Units, block_half
@@ -146,11 +147,14 @@ def pair_partitions(
     engine = (runner or LocalRunner()).pair_engine(
         n_accounts=units.n_accounts, n_pairs=n_pairs, budget=budget, work=work
     )
-    for w, sel in selections():
-        pos = np.arange(sel.start, sel.stop) if isinstance(sel, slice) else sel
-        kk = k[sel]
-        engine.add(kk, a[sel], t[sel], units.key_sig[kk].astype(np.int64), pos, window=w)
-        del kk, pos
+    n_open = int(np.count_nonzero(open_units[k])) if k.size else 0
+    with track("counting co-actions", total=n_open, unit="actions") as progress:
+        for w, sel in selections():
+            pos = np.arange(sel.start, sel.stop) if isinstance(sel, slice) else sel
+            kk = k[sel]
+            engine.add(kk, a[sel], t[sel], units.key_sig[kk].astype(np.int64), pos, window=w)
+            progress.advance(kk.shape[0])
+            del kk, pos
     if covered is not None:
         if not isinstance(engine, LocalPairEngine):
             raise TypeError("kept partials need the local pair engine")

@@ -34,6 +34,7 @@ from coordscope.engine.jit import jit
 from coordscope.engine.runners import Runner
 from coordscope.errors import ParameterError
 from coordscope.parts import Piece, WorkDir, concat_compact, lazy_frames, take_pieces
+from coordscope.progress import track
 from coordscope.schema import US
 from coordscope.stats import null
 
@@ -525,19 +526,21 @@ def _unit_codes(
 
     n_units = n_keys = 0
     totals: Incidence | None = None
-    for done in ordered_map(code, range(n_parts), outer):
-        if done is None:
-            continue
-        if totals is None:  # the accounts are coded by now (a partition needed them)
-            totals = _no_incidence(len(signals), accounts.codes.height)
-        coded, units, ks = done
-        stats_parts.append(_part_stats(ks, coded["k"].to_numpy(), units, totals, k0=n_units))
-        del ks, done
-        coded_parts.append(coded.with_columns(pl.col("k") + n_units))
-        unit_parts.append(units.with_columns(pl.col("kid") + n_keys))
-        n_units += units.height
-        n_keys = int(units["kid"][-1]) + 1 + n_keys
-        del coded, units
+    with track("key partitions", total=n_parts, unit="partitions") as progress:
+        for done in ordered_map(code, range(n_parts), outer):
+            progress.advance()
+            if done is None:
+                continue
+            if totals is None:  # the accounts are coded by now (a partition needed them)
+                totals = _no_incidence(len(signals), accounts.codes.height)
+            coded, units, ks = done
+            stats_parts.append(_part_stats(ks, coded["k"].to_numpy(), units, totals, k0=n_units))
+            del ks, done
+            coded_parts.append(coded.with_columns(pl.col("k") + n_units))
+            unit_parts.append(units.with_columns(pl.col("kid") + n_keys))
+            n_units += units.height
+            n_keys = int(units["kid"][-1]) + 1 + n_keys
+            del coded, units
     if totals is None:  # pragma: no cover - code_units is given at least one action
         raise ParameterError("internal: no action to code")
     return _joined(coded_parts, unit_parts, stats_parts, accounts.codes, totals)
