@@ -13,6 +13,7 @@ from coordscope.datasets.normalize import normalize_urls
 from coordscope.datasets.scenarios._text import EMOJIS
 from coordscope.datasets.simulate import (
     CAMPAIGN_STYLES,
+    MIXED_STYLES,
     SCENARIOS,
     SIGNALS,
     SIZES,
@@ -54,7 +55,8 @@ def test_every_scenario_is_canonical_at_tiny_size(scenario: str) -> None:
     assert events.columns == list(EVENT_SCHEMA)
     assert dict(truth.schema) == TRUTH_SCHEMA
     assert events["event_id"].is_unique().all()
-    assert events["platform"].cast(pl.String).unique().to_list() == ["twitter"]
+    platforms = {"twitter", "telegram"} if scenario == "cross_platform_relay" else {"twitter"}
+    assert set(events["platform"].cast(pl.String)) == platforms
     assert events["ts"].min() >= T0  # type: ignore[operator]
     assert events["ts"].max() < T_END  # type: ignore[operator]
     assert events["ts"].is_sorted()
@@ -112,8 +114,8 @@ def test_scenarios_contain_what_they_say() -> None:
         "flash_viral": {"organic", "flash_viral"},
         "scheduler_bots": {"organic", "scheduler_bot"},
         "homophily": {"organic", "homophily"},
-        "mixed": ORGANIC_ROLES | set(CAMPAIGN_STYLES),
-        "demo": ORGANIC_ROLES | set(CAMPAIGN_STYLES),
+        "mixed": ORGANIC_ROLES | set(MIXED_STYLES),
+        "demo": ORGANIC_ROLES | set(MIXED_STYLES),
     } | {style: {"organic", style} for style in CAMPAIGN_STYLES}
     assert set(expected_styles) == set(SCENARIOS)
     for scenario, styles in expected_styles.items():
@@ -423,9 +425,9 @@ def test_organic_scenarios_have_no_campaign() -> None:
 def test_mixed_campaign_members_and_organic_roles_are_disjoint() -> None:
     _, truth = sim("mixed", "small")
     coordinated = truth.filter(pl.col("coordinated"))
-    assert coordinated["campaign"].n_unique() == len(CAMPAIGN_STYLES)
+    assert coordinated["campaign"].n_unique() == len(MIXED_STYLES)
     assert (truth.filter(pl.col("style").is_in(list(ORGANIC_ROLES)))["coordinated"] == False).all()  # noqa: E712
-    assert set(truth["style"]) == ORGANIC_ROLES | set(CAMPAIGN_STYLES)
+    assert set(truth["style"]) == ORGANIC_ROLES | set(MIXED_STYLES)
 
 
 # --- raw URLs ---------------------------------------------------------------------------

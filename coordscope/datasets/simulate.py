@@ -21,8 +21,17 @@ rhythm per time zone, Zipf-like popularity of posts, words, hashtags and domains
 heavy-tailed cascades (log-normal repost delays, median 30 min), replies, quotes,
 links (some shortened, some video links), mentions, media, account creation dates over
 2006–2024. **Hard negatives** (:mod:`.scenarios.negatives`): flash-viral cascades,
-scheduler bots, homophilous communities — organic, never coordinated. **Campaigns**
-(:mod:`.scenarios.campaigns`): one style each, see that module's table.
+scheduler bots, homophilous communities — organic, never coordinated; each scales to
+1M events and more with ``size`` (``large``: 1M). **Campaigns**
+(:mod:`.scenarios.campaigns`): one style each, see that module's table. ``mixed`` plants
+the first seven (:data:`MIXED_STYLES`); the hard styles (:data:`HARD_CAMPAIGN_STYLES`:
+camouflaged members, pushes diluted over signals, a large rotating pool, a Telegram
+channel relayed on X, minutes between members) are scenarios of their own.
+
+Every event is on X (platform ``twitter``, snowflake ids) except the posts of a
+Telegram channel (``cross_platform_relay``): platform ``telegram``, actor
+``channel{id}``, event id ``{id}:{message}``, channel ``{id}``, no creation time — as
+the Telegram reader gives them.
 
 Truth schema (:data:`~coordscope.schema.TRUTH_SCHEMA`), one row per account in ``events``, sorted by
 ``actor_id``:
@@ -38,8 +47,9 @@ coordinated    Boolean                 True for campaign members (campaign not n
 keys           List(String)            what the campaign pushed, as the signal's key would
                                        read it: event ids (co_share, co_created), normalised
                                        URLs (co_link), lower-case hashtags (co_hashtag),
-                                       the unedited message text (co_similar); ``[]`` when
-                                       organic
+                                       the unedited message text (co_similar, co_text);
+                                       several kinds for a campaign that pushes on several
+                                       signals (ids first); ``[]`` when organic
 signal         String, null            the campaign's main signal (``co_share``,
                                        ``co_link``, ``co_hashtag``, ``co_similar``,
                                        ``co_created``); null when organic
@@ -63,6 +73,8 @@ from coordscope.datasets.scenarios._core import (
     CAMPAIGN_STYLES,
     DAY_S,
     DEFAULT_DAYS,
+    HARD_CAMPAIGN_STYLES,
+    MIXED_STYLES,
     STYLES,
     T0_S,
     Builder,
@@ -92,11 +104,13 @@ from coordscope.schema import (
 
 __all__ = [
     "CAMPAIGN_STYLES",
+    "HARD_CAMPAIGN_STYLES",
     "HARD_NEGATIVES",
     "MAX_DAYS",
     "MAX_SIZE",
     "MIN_DAYS",
     "MIN_SIZE",
+    "MIXED_STYLES",
     "SCENARIOS",
     "SIGNALS",
     "SIZES",
@@ -139,7 +153,12 @@ SCENARIOS: Final[dict[str, str]] = {
     "hashtag_campaign": "background + accounts pushing new hashtags in bursts",
     "rotating_subsets": "background + a large group acting in rotating 20-40 % subsets",
     "fresh_accounts": "background + accounts created within days of each other",
-    "mixed": "background + every hard negative + every campaign style",
+    "camouflaged": "background + members with ordinary lives, a third of them per push",
+    "diluted": "background + pushes by a third of the members, split over four signals",
+    "rotating_pool": "background + a pool of 100+ accounts, 10-20 % of it per push",
+    "cross_platform_relay": "background + a Telegram channel relayed by X accounts",
+    "shift_work": "background + office workers posting a link minutes apart",
+    "mixed": "background + every hard negative + the first seven campaign styles",
     "demo": "the mixed scenario (small by default): what `make demo` analyses",
 }
 
@@ -153,9 +172,10 @@ _STREAMS: Final = (
     "flash_viral",
     "scheduler_bots",
     "homophily",
-    *CAMPAIGN_STYLES,
+    *MIXED_STYLES,
     "assemble",
     "calendar",
+    *HARD_CAMPAIGN_STYLES,
 )
 _TWITTER_EPOCH_MS: Final = 1_288_834_974_657
 _ACCOUNT_EPOCH_MS: Final = 1_136_073_600_000  # 2006-01-01
@@ -308,7 +328,7 @@ def _generators(seed: int) -> dict[str, np.random.Generator]:
 
 def _components(scenario: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     if scenario in ("mixed", "demo"):
-        return tuple(HARD_NEGATIVES), CAMPAIGN_STYLES
+        return tuple(HARD_NEGATIVES), MIXED_STYLES
     if scenario in HARD_NEGATIVES:
         return (scenario,), ()
     if scenario in CAMPAIGN_STYLES:
@@ -375,11 +395,12 @@ def _assemble(
     truth = _truth(b, ev, accounts, id_by_uid)
     del id_by_uid
     actor = ev["actor"]
+    event_id, platform, channel = _ids_and_platforms(b, actor.to_numpy(), snow)
     ev = ev.select("ts", "kind", "text", "urls", "hashtags", "mentions", "media")
     events = pl.DataFrame(
         {
-            EVENT_ID: pl.Series(snow).cast(pl.String),
-            PLATFORM: pl.repeat("twitter", n, dtype=pl.Categorical(), eager=True),
+            EVENT_ID: event_id,
+            PLATFORM: platform,
             ACTOR_ID: accounts["actor_id"].gather(actor),
             ACTOR_NAME: accounts["actor_name"].gather(actor),
             TS: ev["ts"].cast(TS_DTYPE),
@@ -390,7 +411,7 @@ def _assemble(
             HASHTAGS: ev["hashtags"],
             MENTIONS: ev["mentions"],
             MEDIA: ev["media"],
-            CHANNEL: pl.repeat(None, n, dtype=pl.String, eager=True),
+            CHANNEL: channel,
             ACTOR_CREATED: accounts["created"].gather(actor),
         }
     )
@@ -399,6 +420,43 @@ def _assemble(
 
 
 _KIND_SERIES: Final = pl.Series("kind", list(KINDS)).cast(KIND_DTYPE)
+
+
+def _ids_and_platforms(
+    b: Builder, actor: np.ndarray, snow: np.ndarray
+) -> tuple[pl.Series, pl.Series, pl.Series]:
+    """Event ids, platforms and channels of the sorted events (``actor``: account index).
+
+    X events get their snowflake ``snow``, platform ``twitter`` and no channel. Events of
+    a Telegram channel (:attr:`~.scenarios._core.Builder.chat_id`) get the ids the
+    Telegram reader gives: ``"{chat id}:{message id}"``, messages numbered 1, 2, … in time
+    order within the channel, platform ``telegram`` and the chat id as channel.
+    """
+    n = actor.shape[0]
+    event_id = pl.Series(snow).cast(pl.String)
+    chat = b.chat_id[actor]
+    tg = np.flatnonzero(chat >= 0)
+    if tg.shape[0] == 0:
+        return (
+            event_id,
+            pl.repeat("twitter", n, dtype=pl.Categorical(), eager=True),
+            pl.repeat(None, n, dtype=pl.String, eager=True),
+        )
+    tg_chat = chat[tg]
+    # message number: rank within the chat, in time order (events are sorted by time)
+    order = np.lexsort((tg, tg_chat))
+    sorted_chat = tg_chat[order]
+    start = np.flatnonzero(np.r_[True, sorted_chat[1:] != sorted_chat[:-1]])
+    rank = np.arange(tg.shape[0]) - np.repeat(start, np.diff(np.r_[start, tg.shape[0]]))
+    message = np.empty(tg.shape[0], np.int64)
+    message[order] = rank + 1
+    chat_str = pl.Series(tg_chat).cast(pl.String)
+    tg_ids = chat_str + ":" + pl.Series(message).cast(pl.String)
+    is_tg = np.zeros(n, bool)
+    is_tg[tg] = True
+    platform = pl.Series(np.where(is_tg, "telegram", "twitter")).cast(pl.Categorical())
+    channel = pl.repeat(None, n, dtype=pl.String, eager=True).scatter(tg, chat_str)
+    return event_id.scatter(tg, tg_ids), platform, channel
 
 
 def _first_reposts(ev: pl.DataFrame) -> np.ndarray:
@@ -551,13 +609,16 @@ def _accounts(b: Builder) -> pl.DataFrame:
     created_ms = np.round((T0_S + b.created_s) * 1000.0).astype(np.int64)
     index = np.arange(b.n_accounts, dtype=np.int64)
     ids = ((created_ms - _ACCOUNT_EPOCH_MS) << 22) | (index & _LOW_BITS)
-    return pl.DataFrame(
-        {
-            "actor_id": pl.Series(ids).cast(pl.String),
-            "actor_name": b.handles(),
-            "created": pl.Series(created_ms * 1000).cast(TS_DTYPE),
-        }
-    )
+    actor_id = pl.Series(ids).cast(pl.String)
+    created = pl.Series(created_ms * 1000).cast(TS_DTYPE)
+    channels = np.flatnonzero(b.chat_id >= 0)
+    if channels.shape[0]:
+        # A Telegram channel is "channel{id}" (as the export's from_id); exports do not
+        # say when a channel was created.
+        name = "channel" + pl.Series(b.chat_id[channels]).cast(pl.String)
+        actor_id = actor_id.scatter(channels, name)
+        created = created.scatter(channels, None)
+    return pl.DataFrame({"actor_id": actor_id, "actor_name": b.handles(), "created": created})
 
 
 def _truth(
@@ -568,10 +629,10 @@ def _truth(
     names = [c.name for c in b.campaigns]
     keys: list[list[str]] = []
     for c in b.campaigns:
+        pushed: list[str] = []
         if c.key_uids is not None:
-            keys.append(pl.Series(id_by_uid[c.key_uids]).cast(pl.String).to_list())
-        else:
-            keys.append(list(c.key_strings or []))
+            pushed = pl.Series(id_by_uid[c.key_uids]).cast(pl.String).to_list()
+        keys.append(pushed + list(c.key_strings or []))
     spans = (
         ev.filter(pl.col("camp").is_not_null())
         .group_by("camp")

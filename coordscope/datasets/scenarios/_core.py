@@ -22,7 +22,9 @@ __all__ = [
     "DAY_S",
     "DEFAULT_DAYS",
     "EVENT_COLUMNS",
+    "HARD_CAMPAIGN_STYLES",
     "KIND_CODES",
+    "MIXED_STYLES",
     "ORGANIC_STYLES",
     "STYLES",
     "T0_S",
@@ -45,8 +47,8 @@ DEFAULT_DAYS: Final = 3
 
 #: Roles of organic accounts, as written in the truth ``style`` column.
 ORGANIC_STYLES: Final = ("organic", "flash_viral", "scheduler_bot", "homophily")
-#: Campaign styles, as written in the truth ``style`` column.
-CAMPAIGN_STYLES: Final = (
+#: Campaign styles the ``mixed`` scenario plants (each also a scenario of its own).
+MIXED_STYLES: Final = (
     "squad_in_cascade",
     "exclusive_content",
     "copy_paste",
@@ -55,6 +57,19 @@ CAMPAIGN_STYLES: Final = (
     "rotating_subsets",
     "fresh_accounts",
 )
+#: Campaign styles that are hard for pair-by-pair detection: members with full ordinary
+#: lives, pushes diluted over several signals, large rotating pools, a Telegram channel
+#: relayed on X, minutes between members. Each is a scenario of its own only: ``mixed``
+#: keeps the styles and the data it had before these existed.
+HARD_CAMPAIGN_STYLES: Final = (
+    "camouflaged",
+    "diluted",
+    "rotating_pool",
+    "cross_platform_relay",
+    "shift_work",
+)
+#: Campaign styles, as written in the truth ``style`` column.
+CAMPAIGN_STYLES: Final = MIXED_STYLES + HARD_CAMPAIGN_STYLES
 STYLES: Final = ORGANIC_STYLES + CAMPAIGN_STYLES
 
 #: Internal kind codes (index into :data:`coordscope.schema.KINDS`).
@@ -141,7 +156,8 @@ class Campaign:
     """A planted campaign: its name, style, main signal and the keys it pushed.
 
     ``key_uids`` holds event uids (object keys, turned into event ids at the end),
-    ``key_strings`` URLs, hashtags or canonical texts.
+    ``key_strings`` URLs, hashtags or canonical texts; a campaign that pushes on several
+    signals has both (its truth keys are the ids, then the strings).
     """
 
     name: str
@@ -195,6 +211,9 @@ class Builder:
     :data:`EVENT_COLUMNS`. ``available`` marks background accounts not yet given a
     hard-negative role (so roles never overlap).
 
+    Accounts are on Twitter/X unless ``chat_id`` holds a Telegram channel id (``>= 0``):
+    such an account is that channel, and its events are Telegram channel posts.
+
     ``target`` is the requested number of events, ``days`` the length of the window in
     days. Components sized by density (events per day) use :attr:`density_target`, the
     number of events a :data:`DEFAULT_DAYS` window at the same daily density would hold.
@@ -208,6 +227,7 @@ class Builder:
     style: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int8))
     campaign: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int32))
     available: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=bool))
+    chat_id: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     handle_parts: list[pl.Series] = field(default_factory=list)
     events: list[pl.DataFrame] = field(default_factory=list)
     campaigns: list[Campaign] = field(default_factory=list)
@@ -256,11 +276,13 @@ class Builder:
         created_s: np.ndarray | None = None,
         weight: np.ndarray | None = None,
         handle_prefix: str | None = None,
+        chat_id: np.ndarray | None = None,
     ) -> np.ndarray:
         """Create ``n`` accounts and return their indices.
 
         Creation times default to :func:`account_ages`, activity weights to a log-normal
-        with ``sigma = 1.5`` (heavy-tailed activity).
+        with ``sigma = 1.5`` (heavy-tailed activity). ``chat_id`` (one non-negative id
+        per account) makes them Telegram channels; by default they are X accounts.
         """
         start = self.n_accounts
         created = account_ages(rng, n) if created_s is None else created_s
@@ -271,6 +293,8 @@ class Builder:
         self.style = np.concatenate([self.style, np.full(n, STYLES.index(style), np.int8)])
         self.campaign = np.concatenate([self.campaign, np.full(n, campaign, np.int32)])
         self.available = np.concatenate([self.available, np.full(n, style == "organic")])
+        chats = np.full(n, -1, np.int64) if chat_id is None else chat_id.astype(np.int64)
+        self.chat_id = np.concatenate([self.chat_id, chats])
         self.handle_parts.append(_text.handles(rng, np.arange(start, start + n), handle_prefix))
         self._handles = None
         return np.arange(start, start + n, dtype=np.int64)
