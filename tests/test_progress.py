@@ -116,12 +116,12 @@ def test_an_audit_in_partitions_reports_every_partition(tmp_path: Path) -> None:
     shown = Recorder()
     with showing(shown):
         result = coordscope.audit(
-            events, memory=Budget(memory=MIN_MEMORY, workers=2, task=20_000), work_dir=tmp_path
+            events, memory=Budget(memory=MIN_MEMORY, workers=2, task=300_000), work_dir=tmp_path
         )
     tasks = shown.by_label()
     for label in ("signals", "key partitions", "counting co-actions", "pair partitions"):
         assert label in tasks, label
-    # 20,000 events: one key partition, but tasks of 20 kB cut the pairs finely
+    # 20,000 events: one key partition, but tasks of 300 kB cut the pairs finely
     ((_, _, counted, _),) = tasks["counting co-actions"]
     assert len(counted) > 1
     ((pair_parts, unit, _, _),) = tasks["pair partitions"]
@@ -168,6 +168,16 @@ def test_ingest_moves_each_file_bar_to_its_size(tmp_path: Path) -> None:
 
 # --- the command line -----------------------------------------------------------------
 
+
+@pytest.fixture(scope="module")
+def small_input(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """An event table of 2,000 events (a tiny link ring): an audit takes a second or two."""
+    path = tmp_path_factory.mktemp("progress") / "events.parquet"
+    events, _ = coordscope.simulate("link_ring", seed=1, size="tiny")
+    events.write_parquet(path)
+    return str(path)
+
+
 _LINE = re.compile(r'^ts=\S+Z level=(info|warning|error) event=\w+( \w+=("([^"\\]|\\.)*"|\S+))*$')
 
 
@@ -175,8 +185,8 @@ def _fields(line: str) -> dict[str, str]:
     return {m[0]: m[1].strip('"') for m in re.findall(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)', line)}
 
 
-def test_verbose_writes_logfmt_lines_for_every_stage(tmp_path: Path) -> None:
-    done = run_cli("audit", "-o", str(tmp_path / "out"), "--verbose")
+def test_verbose_writes_logfmt_lines_for_every_stage(small_input: str, tmp_path: Path) -> None:
+    done = run_cli("audit", small_input, "-o", str(tmp_path / "out"), "--verbose")
     assert done.returncode == 0, done.stderr
     lines = done.stderr.splitlines()
     assert lines and all(_LINE.match(line) for line in lines), lines
@@ -195,11 +205,11 @@ def test_verbose_writes_logfmt_lines_for_every_stage(tmp_path: Path) -> None:
     assert "rows: " in done.stdout  # the summary still goes to stdout
 
 
-def test_quiet_prints_nothing_and_still_writes(tmp_path: Path) -> None:
-    done = run_cli("audit", "-o", str(tmp_path / "out"), "--quiet")
+def test_quiet_prints_nothing_and_still_writes(small_input: str, tmp_path: Path) -> None:
+    done = run_cli("audit", small_input, "-o", str(tmp_path / "out"), "--quiet")
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
     assert (tmp_path / "out" / "summary.json").is_file()
-    as_json = run_cli("audit", "-o", str(tmp_path / "out2"), "-q", "--json")
+    as_json = run_cli("audit", small_input, "-o", str(tmp_path / "out2"), "-q", "--json")
     assert as_json.returncode == 0 and as_json.stderr == ""
     assert json.loads(as_json.stdout)["command"] == "audit"
 
@@ -228,13 +238,13 @@ def test_long_commands_take_quiet_and_verbose(command: str) -> None:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
-def test_a_terminal_gets_bars_and_a_line_per_stage(tmp_path: Path) -> None:
+def test_a_terminal_gets_bars_and_a_line_per_stage(small_input: str, tmp_path: Path) -> None:
     # stderr on a pseudo-terminal, stdout a pipe: the bars go to the terminal only
     leader, follower = os.openpty()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "100", "TERM": "xterm"}
     env.pop("COORDSCOPE_DEBUG", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "coordscope", "audit", "-o", str(tmp_path / "out")],
+        [sys.executable, "-m", "coordscope", "audit", small_input, "-o", str(tmp_path / "out")],
         stdout=subprocess.PIPE,
         stderr=follower,
         env=env,
@@ -259,8 +269,8 @@ def test_a_terminal_gets_bars_and_a_line_per_stage(tmp_path: Path) -> None:
     for label in ("reading input", "co-actions and significance", "writing outputs and report"):
         assert re.search(rf"✓ {re.escape(label)} +\d+\.\d\d s", screen), label
     assert re.search(r"\d+/\d+ files", screen)  # a bar with its counts
-    assert "/20,000 events" in screen
-    assert b"\x1b" not in out and b"rows: 20,000 input" in out  # stdout: no bar, the summary
+    assert "/2,000 events" in screen
+    assert b"\x1b" not in out and b"rows: 2,000 input" in out  # stdout: no bar, the summary
 
 
 def test_log_skips_formatting_when_nobody_listens(monkeypatch: pytest.MonkeyPatch) -> None:
