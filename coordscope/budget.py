@@ -36,6 +36,7 @@ __all__ = [
     "held_bytes",
     "ordered_map",
     "parse_memory",
+    "parse_size",
     "peak_rss_mib",
     "return_freed_memory",
     "thread_pool",
@@ -64,6 +65,52 @@ _UNITS: Final[dict[str, int]] = {
 _SIZE: Final = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*$")
 
 
+def parse_size(text: str | int, *, name: str, minimum: int = 1) -> int:
+    """Parse a size such as ``"4GB"``, ``"512MB"`` or ``1073741824`` into bytes.
+
+    Parameters
+    ----------
+    text : str or int
+        A number of bytes, or a number followed by ``K``, ``M``, ``G`` or ``T`` (with an
+        optional ``B`` or ``iB``; all binary multiples).
+    name : str
+        The option's name, for the error message.
+    minimum : int, default 1
+        The least size accepted, bytes.
+
+    Returns
+    -------
+    int
+        Bytes, at least ``minimum``.
+
+    Raises
+    ------
+    ParameterError
+        The text is not a size, or the size is below ``minimum``; the message starts with
+        ``name``.
+
+    Examples
+    --------
+    >>> parse_size("1MB", name="partition_memory")
+    1048576
+    """
+    if isinstance(text, bool) or not isinstance(text, str | int):
+        raise ParameterError(f"{name} must be a size such as 4GB or 512MB, got {text!r}")
+    if isinstance(text, int):
+        value = text
+    else:
+        match = _SIZE.match(text)
+        unit = match.group(2).lower() if match else ""
+        if match is None or unit not in _UNITS:
+            raise ParameterError(f"{name} must be a size such as 4GB or 512MB, got {text!r}")
+        value = int(float(match.group(1)) * _UNITS[unit])
+    if value < max(1, minimum):
+        least = f"{minimum // 2**20}MB" if minimum % 2**20 == 0 else f"{minimum} bytes"
+        what = "a positive size" if minimum <= 1 else f"at least {least}"
+        raise ParameterError(f"{name} must be {what}, got {text!r}")
+    return value
+
+
 def parse_memory(text: str | int) -> int:
     """Parse a memory size such as ``"4GB"``, ``"512MB"`` or ``1073741824`` into bytes.
 
@@ -90,19 +137,9 @@ def parse_memory(text: str | int) -> int:
     >>> parse_memory("1.5g")
     1610612736
     """
-    if isinstance(text, bool):
-        raise ParameterError(f"memory must be a size such as 4GB, got {text!r}")
-    if isinstance(text, int):
-        value = text
-    else:
-        match = _SIZE.match(str(text))
-        unit = match.group(2).lower() if match else ""
-        if match is None or unit not in _UNITS:
-            raise ParameterError(f"memory must be a size such as 4GB or 512MB, got {text!r}")
-        value = int(float(match.group(1)) * _UNITS[unit])
-    if value < MIN_MEMORY:
-        raise ParameterError(f"memory must be at least 64MB, got {text!r}")
-    return value
+    return parse_size(
+        text if isinstance(text, int) else str(text), name="memory", minimum=MIN_MEMORY
+    )
 
 
 @contextlib.contextmanager
@@ -283,18 +320,40 @@ class Budget:
             raise ParameterError(f"task must be a positive number of bytes, got {self.task!r}")
 
     @classmethod
-    def of(cls, memory: str | int | Budget | None = None, workers: int | None = None) -> Budget:
-        """Build a budget from user values (``None``: the default; a Budget is kept)."""
+    def of(
+        cls,
+        memory: str | int | Budget | None = None,
+        workers: int | None = None,
+        partition_memory: str | int | None = None,
+    ) -> Budget:
+        """Build a budget from user values (``None``: the default; a Budget is kept).
+
+        ``partition_memory`` (a size, any positive number of bytes up to ``memory``) sets
+        :attr:`task`: the memory one partition task may use, so smaller means more,
+        smaller key and pair partitions; the results do not depend on it.
+        """
         if isinstance(memory, Budget):
-            if workers is None:
-                return memory
-            return cls(memory.memory, workers, memory.task, memory.whole)
-        if workers is not None and not isinstance(workers, bool) and workers < 1:
-            raise ParameterError(f"workers must be >= 1, got {workers}")
-        return cls(
-            memory=DEFAULT_MEMORY if memory is None else parse_memory(memory),
-            workers=0 if workers is None else workers,
-        )
+            budget = (
+                memory
+                if workers is None
+                else cls(memory.memory, workers, memory.task, memory.whole)
+            )
+        else:
+            if workers is not None and not isinstance(workers, bool) and workers < 1:
+                raise ParameterError(f"workers must be >= 1, got {workers}")
+            budget = cls(
+                memory=DEFAULT_MEMORY if memory is None else parse_memory(memory),
+                workers=0 if workers is None else workers,
+            )
+        if partition_memory is None:
+            return budget
+        task = parse_size(partition_memory, name="partition_memory")
+        if task > budget.memory:
+            raise ParameterError(
+                f"partition_memory must be at most the memory budget ({budget.memory} bytes), "
+                f"got {partition_memory!r}"
+            )
+        return cls(budget.memory, budget.workers, task, budget.whole)
 
     def after(self, held: int) -> Budget:
         """Return the budget left once ``held`` bytes are in use, at least a quarter of it.

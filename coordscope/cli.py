@@ -61,14 +61,14 @@ from coordscope.datasets.simulate import SCENARIOS, check_simulate_options
 from coordscope.datasets.simulate import simulate as run_simulation
 from coordscope.engine.runners import Runner
 from coordscope.engine.state import DEFAULT_HORIZON_DAYS, StateStore
-from coordscope.errors import CoordscopeError, ParameterError
+from coordscope.errors import CoordscopeError, ParameterError, check_window
 from coordscope.graphs.lineage import STATUSES
 from coordscope.metrics.evaluate import evaluate as run_evaluate
 from coordscope.metrics.scorer import fit_scorer, load_scorer
 from coordscope.parts import WorkDir
 from coordscope.progress import LogfmtFormatter, log, logger, showing
-from coordscope.schema import TEXT_RULES
-from coordscope.signals.actions import actions
+from coordscope.schema import SIGNALS, TEXT_RULES
+from coordscope.signals.actions import actions, resolve_signals
 from coordscope.signals.window import estimate_window
 
 if TYPE_CHECKING:
@@ -660,6 +660,64 @@ _Workers = Annotated[
 ]
 
 
+#: Options of the signals and of partitioning, shared by audit and detect.
+_TEXT_RULE_HELP = (
+    "co_text normalisation: default (NFKC, lower case, URLs and @mentions dropped), toolkit "
+    "(coordination-network-toolkit's) or exact (ends stripped). Default: default."
+)
+_MinTextLength = Annotated[
+    int | None,
+    typer.Option(
+        "--min-text-length",
+        metavar="CHARS",
+        help="co_text: shortest normalised text that counts, in characters (>= 0). Default: 10.",
+        show_default=False,
+    ),
+]
+_Similarity = Annotated[
+    float | None,
+    typer.Option(
+        "--similarity",
+        metavar="J",
+        help="co_similar: Jaccard threshold of near-duplicate texts (word sets), in (0, 1], "
+        "inclusive. From 0.8 up pairs are found by MinHash (recall >= 0.99 at the threshold), "
+        "below 0.8 exactly (slower on large inputs). Default: 0.8.",
+        show_default=False,
+    ),
+]
+_MinShingles = Annotated[
+    int | None,
+    typer.Option(
+        "--min-shingles",
+        metavar="N",
+        help="co_similar: messages with fewer distinct words (>= 1) are never near "
+        "duplicates. Default: 5.",
+        show_default=False,
+    ),
+]
+_MediaDistance = Annotated[
+    int | None,
+    typer.Option(
+        "--media-distance",
+        metavar="BITS",
+        help="co_media: 64-bit perceptual hashes within this Hamming distance (0-32 bits, "
+        "inclusive) are one image; 0 means equal hashes only. Default: 6.",
+        show_default=False,
+    ),
+]
+_PartitionMemory = Annotated[
+    str | None,
+    typer.Option(
+        "--partition-memory",
+        metavar="SIZE",
+        help="Memory one partition task may use (1MB, 256MB, ...; at most --memory): smaller "
+        "means more, smaller partitions; results do not depend on it. Default: a third of "
+        "--memory / --workers.",
+        show_default=False,
+    ),
+]
+
+
 _Engine = Annotated[
     str,
     typer.Option(
@@ -740,8 +798,12 @@ def detect(
     ] = 1,
     text_rule: Annotated[
         str | None,
-        typer.Option("--text-rule", help="co_text normalisation: default, toolkit or exact."),
+        typer.Option("--text-rule", help="native: " + _TEXT_RULE_HELP, show_default=False),
     ] = None,
+    min_text_length: _MinTextLength = None,
+    similarity: _Similarity = None,
+    min_shingles: _MinShingles = None,
+    media_distance: _MediaDistance = None,
     format: Annotated[str, typer.Option("--format", "-f", help=_FORMAT_HELP)] = "auto",
     map_: Annotated[
         list[str] | None,
@@ -750,6 +812,7 @@ def detect(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     memory: _Memory = "4GB",
     workers: _Workers = None,
+    partition_memory: _PartitionMemory = None,
     engine: _Engine = "local",
     spark_master: _SparkMaster = None,
     quiet: _Quiet = False,
@@ -759,7 +822,9 @@ def detect(
 
     Writes events.parquet, coactions.parquet (evidence rows), edges.parquet, edges.csv,
     nodes.csv and summary.json into OUTPUT. In coortweet and cnt modes the tables have the
-    reference tool's column names and values.
+    reference tool's column names and values, and the options of the signals and
+    --partition-memory are refused (usage error), except --similarity in cnt mode: the
+    toolkit's own --similarity_threshold.
     """
     # the runs pull in scipy.stats and matplotlib (about 1 s): imported on first use so
     # that `--help`, `ingest` and `simulate` start without them
@@ -789,8 +854,13 @@ def detect(
                 edge_weight=edge_weight,
                 min_edge_weight=min_edge_weight,
                 text_rule=text_rule,  # type: ignore[arg-type]
+                min_text_length=min_text_length,
+                similarity=similarity,
+                min_shingles=min_shingles,
+                media_distance=media_distance,
                 memory=memory,
                 workers=workers,
+                partition_memory=partition_memory,
                 runner=runner,
             )
         if as_json:
@@ -870,6 +940,47 @@ def _signal_list(values: list[str] | None) -> list[str] | None:
     return [s.strip() for v in values for s in v.split(",") if s.strip()]
 
 
+def _signal_windows(values: list[str] | None, audited: list[str]) -> dict[str, float] | None:
+    """``--signal-window co_link=30,co_text=120 --signal-window …`` → ``{signal: seconds}``.
+
+    Each item is ``SIGNAL=SECONDS``: a signal of the audit (an unknown name, one not
+    audited, or one given twice is a usage error naming it) and a window checked as
+    ``--window`` is. None when not given.
+
+    Examples
+    --------
+    >>> _signal_windows(["co_link=30, co_text=120"], ["co_link", "co_text"])
+    {'co_link': 30.0, 'co_text': 120.0}
+    """
+    if not values:
+        return None
+    flag = "--signal-window"
+    windows: dict[str, float] = {}
+    for item in (s.strip() for v in values for s in v.split(",") if s.strip()):
+        name, sep, seconds = (part.strip() for part in item.partition("="))
+        if not sep or not name or not seconds:
+            raise ParameterError(f"{flag} must be SIGNAL=SECONDS, e.g. co_link=30, got '{item}'")
+        if name not in SIGNALS:
+            raise ParameterError(
+                f"{flag}: unknown signal '{name}'; choose from: {', '.join(SIGNALS)}"
+            )
+        if name not in audited:
+            raise ParameterError(
+                f"{flag}: {name} is not an audited signal (audited: {', '.join(audited)}); "
+                "add it with --signals"
+            )
+        if name in windows:
+            raise ParameterError(f"{flag}: {name} is given twice")
+        try:
+            value = float(seconds)
+        except ValueError:
+            raise ParameterError(
+                f"{flag} {name} must be a number of seconds, got '{seconds}'"
+            ) from None
+        windows[name] = check_window(value, f"{flag} {name}")
+    return windows
+
+
 @app.command(epilog=_FORMAT_EPILOG)
 def audit(
     inputs: Annotated[
@@ -898,6 +1009,23 @@ def audit(
     window: Annotated[
         float, typer.Option("--window", "-w", help="Coordination window W in seconds (inclusive).")
     ] = 60.0,
+    signal_window: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--signal-window",
+            metavar="SIGNAL=SECONDS",
+            help="A window of its own for one audited signal, overriding --window for it, "
+            "e.g. co_hashtag=600; repeated or comma-separated (co_link=30,co_text=120).",
+            show_default=False,
+        ),
+    ] = None,
+    text_rule: Annotated[
+        str | None, typer.Option("--text-rule", help=_TEXT_RULE_HELP, show_default=False)
+    ] = None,
+    min_text_length: _MinTextLength = None,
+    similarity: _Similarity = None,
+    min_shingles: _MinShingles = None,
+    media_distance: _MediaDistance = None,
     alpha: Annotated[
         float, typer.Option("--alpha", help="False discovery rate for pairs and clusters.")
     ] = 0.05,
@@ -938,6 +1066,7 @@ def audit(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     memory: _Memory = "4GB",
     workers: _Workers = None,
+    partition_memory: _PartitionMemory = None,
     work_dir: Annotated[
         Path | None,
         typer.Option(
@@ -986,6 +1115,21 @@ def audit(
 
         if horizon is not None and state is None:
             raise ParameterError("--horizon needs --state")
+        chosen = _signal_list(signals)
+        # the signals' options given; the others keep audit's defaults
+        made_with: dict[str, Any] = {
+            name: value
+            for name, value in (
+                ("windows", _signal_windows(signal_window, resolve_signals(chosen))),
+                ("text_rule", text_rule),
+                ("min_text_length", min_text_length),
+                ("similarity", similarity),
+                ("min_shingles", min_shingles),
+                ("media_distance", media_distance),
+                ("partition_memory", partition_memory),
+            )
+            if value is not None
+        }
         loaded = load_scorer(scorer) if scorer is not None else None
         runner = _runner(engine, spark_master, ui)
         daily: dict[str, Any] = (
@@ -1000,8 +1144,9 @@ def audit(
             format=format,
             mapping=parse_mapping(map_ or []),
             progress=ui.stages,
-            signals=_signal_list(signals),
+            signals=chosen,
             window=window,
+            **made_with,
             alpha=alpha,
             seed=seed,
             min_actors=min_actors,

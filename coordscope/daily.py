@@ -11,8 +11,9 @@ making the actions again and counting every pair again; near-duplicate text, whi
 groups events across days, is still made and counted over the whole horizon.
 
 A day's kept files are named by a *key*: a digest of what they depend on (the day's
-events file, the signals and their windows, the coordscope version). A run with other
-parameters makes them again.
+events file, the signals, their windows and the options that change their actions — the
+text rule and least text length of ``co_text`` —, the coordscope version). A run with
+other parameters makes them again.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from coordscope.budget import Budget
 from coordscope.engine.state import StateStore
 from coordscope.parts import WorkDir
 from coordscope.pipeline import KeptDay, KeptDays
-from coordscope.signals.actions import ROW_LOCAL, action_batches, resolve_signals
+from coordscope.signals.actions import ROW_LOCAL, ActionOptions, action_batches, resolve_signals
 from coordscope.stats.significance import SIGNAL_WINDOWS
 from coordscope.stats.stored import day_pairs
 
@@ -41,14 +42,27 @@ __all__ = ["KEPT_SIGNALS", "keep_days", "kept_key"]
 KEPT_SIGNALS: Final = ROW_LOCAL
 
 
-def kept_key(day_file: str, signals: Sequence[str], windows: dict[str, float]) -> str:
-    """Return the digest naming what is kept of a day for these parameters (16 hex)."""
-    what = {
+def kept_key(
+    day_file: str,
+    signals: Sequence[str],
+    windows: dict[str, float],
+    options: dict[str, dict[str, Any]] | None = None,
+) -> str:
+    """Return the digest naming what is kept of a day for these parameters (16 hex).
+
+    ``options``: per signal, the options its actions are made with
+    (:meth:`~coordscope.signals.actions.ActionOptions.of_signal`); only the signals that
+    have some enter the digest, so that the keys of states whose signals have none stay.
+    """
+    what: dict[str, Any] = {
         "events": day_file,
         "signals": list(signals),
         "windows": {s: windows[s] for s in signals},
         "version": __version__,
     }
+    made_with = {s: o for s, o in (options or {}).items() if o and s in signals}
+    if made_with:
+        what["options"] = made_with
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -59,6 +73,7 @@ def keep_days(
     signals: Sequence[str] | str | None,
     window: float = 60.0,
     windows: dict[str, float] | None = None,
+    options: ActionOptions | None = None,
     budget: Budget,
     work: WorkDir,
 ) -> tuple[KeptDays | None, list[str]]:
@@ -73,6 +88,9 @@ def keep_days(
     signals, window, windows
         The audit's signals and windows (seconds, inclusive), as given to
         :func:`coordscope.audit`.
+    options : ActionOptions, optional
+        The audit's action options (``text_rule``, ``min_text_length``, …); default the
+        defaults. Days kept with other options are made again.
     budget : Budget
         Memory and threads of the counts.
     work : WorkDir
@@ -95,15 +113,17 @@ def keep_days(
         return None, []
     overrides = dict(SIGNAL_WINDOWS if windows is None else windows)
     win = {s: float(overrides.get(s, window)) for s in local}
+    options = ActionOptions() if options is None else options
+    made_with = {s: options.of_signal(s) for s in local}
     made: list[str] = []
     kept: list[KeptDay] = []
     first_event = 0
     for day in days:
         entry = store.pending.days[day]
-        key = kept_key(entry["file"], local, win)
+        key = kept_key(entry["file"], local, win, made_with)
         have = entry.get("kept")
         if have is None or have["key"] != key:
-            have = _make_day(store, day, key, local, win, budget=budget, work=work)
+            have = _make_day(store, day, key, local, win, options, budget=budget, work=work)
             store.set_kept(day, have)
             made.append(day)
         kept.append(
@@ -118,7 +138,7 @@ def keep_days(
             )
         )
         first_event += int(entry["events"])
-    return KeptDays(days=kept, windows=win), made
+    return KeptDays(days=kept, windows=win, options=made_with), made
 
 
 def _make_day(
@@ -127,6 +147,7 @@ def _make_day(
     key: str,
     signals: list[str],
     windows: dict[str, float],
+    options: ActionOptions,
     *,
     budget: Budget,
     work: WorkDir,
@@ -138,7 +159,7 @@ def _make_day(
     actions: dict[str, dict[str, Any]] = {}
     files: list[Path] = []
     for s in signals:
-        pieces = list(action_batches(events, signal=s, rows=slice_rows))
+        pieces = list(action_batches(events, signal=s, rows=slice_rows, options=options))
         frame = pl.concat(pieces) if len(pieces) > 1 else pieces[0]
         name = f"{stem}.actions-{s}.parquet"
         files.append(write_table(frame, store.path / name))

@@ -14,7 +14,7 @@ import datetime as dt
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +35,14 @@ from coordscope.outputs import AuditResult
 from coordscope.parts import WorkDir
 from coordscope.progress import log, track
 from coordscope.results import DetectResult
-from coordscope.schema import BURST_SCHEMA, TS, EventFrame, TextRule
-from coordscope.signals.actions import actions, resolve_signals, runner_action_batches
+from coordscope.schema import BURST_SCHEMA, SIGNALS, TS, EventFrame, TextRule
+from coordscope.signals.actions import (
+    ActionOptions,
+    actions,
+    resolve_signals,
+    runner_action_batches,
+)
+from coordscope.signals.media import DEFAULT_DISTANCE
 from coordscope.stats.bursts import bursts as find_bursts
 from coordscope.stats.significance import significance
 from coordscope.stats.stored import Block, StoredPairs
@@ -115,10 +121,17 @@ class KeptDay:
 
 @dataclass(frozen=True)
 class KeptDays:
-    """What a daily state kept of the audited days, in day order, and with which windows."""
+    """What a daily state kept of the audited days, in day order, and with which windows.
+
+    ``options`` holds, per kept signal, the options its actions were made with
+    (:meth:`~coordscope.signals.actions.ActionOptions.of_signal`: the text rule and
+    least length of ``co_text``; none for most signals). :func:`audit` reuses a signal's
+    kept actions and partials only when they are those of the run.
+    """
 
     days: list[KeptDay]
     windows: dict[str, float]
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def signals(self) -> set[str]:
@@ -136,6 +149,12 @@ def check_audit_options(
     min_actors: int = 3,
     memory: str | int | Budget | None = None,
     workers: int | None = None,
+    partition_memory: str | int | None = None,
+    text_rule: TextRule = "default",
+    min_text_length: int = 10,
+    similarity: float = 0.8,
+    min_shingles: int = 5,
+    media_distance: int = DEFAULT_DISTANCE,
     **_: Any,
 ) -> None:
     """Raise :class:`~coordscope.errors.ParameterError` for the first bad option of audit.
@@ -147,12 +166,17 @@ def check_audit_options(
         raise ParameterError(f"alpha must be between 0 and 1, got {alpha}")
     check_window(window)
     for name, value in (windows or {}).items():
+        if name not in SIGNALS:
+            raise ParameterError(
+                f"windows: unknown signal '{name}'; choose from: {', '.join(SIGNALS)}"
+            )
         check_window(value, f"windows['{name}']")
     check_seed(seed)
     if isinstance(min_actors, bool) or not isinstance(min_actors, int) or min_actors < 2:
         raise ParameterError(f"min_actors must be an integer >= 2, got {min_actors!r}")
     resolve_signals(signals)
-    Budget.of(memory, workers)
+    Budget.of(memory, workers, partition_memory)
+    ActionOptions(text_rule, min_text_length, similarity, min_shingles, media_distance)
 
 
 def audit(
@@ -168,6 +192,12 @@ def audit(
     pseudonymize: str | None = None,
     memory: str | int | Budget | None = None,
     workers: int | None = None,
+    partition_memory: str | int | None = None,
+    text_rule: TextRule = "default",
+    min_text_length: int = 10,
+    similarity: float = 0.8,
+    min_shingles: int = 5,
+    media_distance: int = DEFAULT_DISTANCE,
     work_dir: str | Path | WorkDir | None = None,
     progress: StageHook | None = None,
     runner: Runner | None = None,
@@ -209,6 +239,22 @@ def audit(
     workers : int, optional
         Partition tasks run at once (threads); default: every core this process may use.
         The results do not depend on it.
+    partition_memory : str or int, optional
+        Memory one partition task may use (``"256MB"``, bytes; at most ``memory``):
+        smaller means more, smaller key and pair partitions. Default: a third of
+        ``memory / workers``. The results do not depend on it.
+    text_rule : {"default", "toolkit", "exact"}, default "default"
+        ``co_text`` normalisation (:func:`coordscope.signals.exact.normalize_text`).
+    min_text_length : int, default 10
+        ``co_text``: shortest normalised text that counts (characters).
+    similarity : float, default 0.8
+        ``co_similar``: Jaccard threshold of near duplicates, in ``(0, 1]`` (inclusive);
+        below 0.8 the pairs are found exactly rather than by MinHash
+        (:data:`~coordscope.signals.actions.MINHASH_FROM`).
+    min_shingles : int, default 5
+        ``co_similar``: messages with fewer distinct words give no action.
+    media_distance : int, default 6
+        ``co_media``: perceptual hashes within this many bits (0–32) are one image.
     work_dir : str, Path or WorkDir, optional
         Where spill files go: a new subdirectory of this folder, removed when the result
         is released (default: in the system's temporary directory), or a
@@ -222,8 +268,9 @@ def audit(
     kept : KeptDays, optional
         What a daily state kept of the days of ``events`` (which must be those days'
         events, in day order): their actions are read rather than made, and their pair
-        partials stand for the units they hold exactly. The results do not depend on it
-        (:mod:`coordscope.daily` makes it).
+        partials stand for the units they hold exactly; a signal whose kept actions were
+        made with other options (``kept.options``) is made again. The results do not
+        depend on it (:mod:`coordscope.daily` makes it).
 
     Returns
     -------
@@ -246,9 +293,11 @@ def audit(
     check_audit_options(
         signals=signals, window=window, windows=windows, alpha=alpha, seed=seed,
         min_actors=min_actors, memory=memory, workers=workers,
+        partition_memory=partition_memory,
     )  # fmt: skip
+    options = ActionOptions(text_rule, min_text_length, similarity, min_shingles, media_distance)
     chosen = resolve_signals(signals)
-    budget = Budget.of(memory, workers)
+    budget = Budget.of(memory, workers, partition_memory)
     runner = LocalRunner() if runner is None else runner
     stage = StageTimer(progress)
     work = work_dir if isinstance(work_dir, WorkDir) else WorkDir(work_dir)
@@ -268,7 +317,12 @@ def audit(
         files: dict[str, list[Path]] = {}
         action_counts: dict[str, int] = {}
         slice_rows = max(1 << 16, budget.memory // 1024)
-        reused = kept.signals if kept is not None and pseudonymize is None else set()
+        # kept actions hold the ids as read, and were made with the options they record
+        reused = (
+            {s for s in kept.signals if kept.options.get(s, {}) == options.of_signal(s)}
+            if kept is not None and pseudonymize is None
+            else set()
+        )
         made = [s for s in chosen if s not in reused]
         with track("signals", total=len(made), unit="signals") as progress_signals:
             for s in sorted(chosen, key=lambda s: s != "co_similar"):
@@ -278,7 +332,7 @@ def audit(
                     action_counts[s] = sum(day.actions[s][1] for day in kept.days)
                     continue
                 for part in runner_action_batches(
-                    runner, events, signal=s, rows=slice_rows, work=work
+                    runner, events, signal=s, rows=slice_rows, work=work, options=options
                 ):
                     action_counts[s] += part.height
                     files[s].append(work.spill_table(part, f"actions-{s}"))
@@ -286,7 +340,7 @@ def audit(
                 progress_signals.advance()
         action_counts = {s: action_counts[s] for s in chosen}
         acts = pl.scan_parquet([f for s in chosen for f in files[s]])
-        stored = _stored_pairs(kept, chosen, action_counts) if kept and reused else None
+        stored = _stored_pairs(kept, reused, chosen, action_counts) if kept and reused else None
 
     with stage("significance", "co-actions and significance"):
         sig = significance(
@@ -348,6 +402,7 @@ def audit(
         "alpha": alpha,
         "seed": seed,
         "min_actors": min_actors,
+        **options.parameters(),
         "scorer": scorer.describe() if scorer is not None else None,
         "pseudonymized": pseudonymize is not None,
     }
@@ -383,6 +438,7 @@ def audit(
             "engine": runner.name,
             "memory_bytes": budget.memory,
             "workers": budget.workers,
+            "partition_memory_bytes": budget.task,
             "peak_rss_mib": dict(stage.peak_mib),
         },
         "inputs": [],
@@ -412,12 +468,18 @@ def _kept_actions(day: KeptDay, signal: str, work: WorkDir) -> Path:
     return work.spill_table(part, f"actions-{signal}")
 
 
-def _stored_pairs(kept: KeptDays, chosen: Sequence[str], counts: Mapping[str, int]) -> StoredPairs:
-    """Place the kept days' actions in the audited actions' rows (signals, then days)."""
+def _stored_pairs(
+    kept: KeptDays, reused: set[str], chosen: Sequence[str], counts: Mapping[str, int]
+) -> StoredPairs:
+    """Place the kept days' actions of the ``reused`` signals in the audited actions' rows.
+
+    The rows go signal by signal, then day by day; the signals made again for this run
+    have no block, and their kept partials are not used (no window is given for them).
+    """
     blocks: list[Block] = []
     at = 0
     for s in chosen:
-        if s in kept.signals:
+        if s in reused:
             for i, day in enumerate(kept.days):
                 rows = day.actions[s][1]
                 blocks.append(Block(day=i, signal=s, start=at, rows=rows))
@@ -428,7 +490,7 @@ def _stored_pairs(kept: KeptDays, chosen: Sequence[str], counts: Mapping[str, in
         blocks=blocks,
         partials=[day.partials for day in kept.days],
         checks=[day.checks for day in kept.days],
-        windows={s: w for s, w in kept.windows.items() if s in kept.signals},
+        windows={s: w for s, w in kept.windows.items() if s in reused},
         n_partials=sum(day.partial_rows for day in kept.days),
     )
 
@@ -448,8 +510,12 @@ def detect(
     min_edge_weight: int = 1,
     text_rule: TextRule = "default",
     min_text_length: int = 10,
+    similarity: float = 0.8,
+    min_shingles: int = 5,
+    media_distance: int = DEFAULT_DISTANCE,
     memory: str | int | None = None,
     workers: int | None = None,
+    partition_memory: str | int | None = None,
     work_dir: str | Path | WorkDir | None = None,
     runner: Runner | None = None,
 ) -> DetectResult:
@@ -469,11 +535,22 @@ def detect(
         ``co_text`` normalisation.
     min_text_length : int, default 10
         ``co_text``: shortest normalised text that counts (characters).
+    similarity : float, default 0.8
+        ``co_similar``: Jaccard threshold of near duplicates, in ``(0, 1]`` (inclusive);
+        below 0.8 the pairs are found exactly rather than by MinHash
+        (:data:`~coordscope.signals.actions.MINHASH_FROM`).
+    min_shingles : int, default 5
+        ``co_similar``: messages with fewer distinct words give no action.
+    media_distance : int, default 6
+        ``co_media``: perceptual hashes within this many bits (0–32) are one image.
     memory : str or int, optional
         Memory budget (``"4GB"``, ``"512MB"`` or bytes; default 4 GiB): sizes the chunks of
         pairs materialised at once. The results do not depend on it.
     workers : int, optional
         Key partitions run at once (threads); default: every usable core.
+    partition_memory : str or int, optional
+        Memory one partition task may use (at most ``memory``): smaller means more,
+        smaller partitions. The results do not depend on it.
     work_dir : path or WorkDir, optional
         Where the partials and the tables' pieces are written: a folder in which a
         scratch directory is made, removed when the result is released (default: in the
@@ -501,17 +578,25 @@ def detect(
     shows the first in (key, time, input row) order.
     """
     chosen = resolve_signals(signals)
-    budget = Budget.of(memory, workers)
+    budget = Budget.of(memory, workers, partition_memory)
     check_window(window)
     if min_edge_weight < 1:
         raise ParameterError(f"min_edge_weight must be >= 1, got {min_edge_weight}")
+    options = ActionOptions(text_rule, min_text_length, similarity, min_shingles, media_distance)
     params: dict[str, Any] = {
-        "signals": chosen, "window": window, "mode": "native", "text_rule": text_rule,
-        "min_text_length": min_text_length,
+        "signals": chosen, "window": window, "mode": "native", **options.parameters(),
     }  # fmt: skip
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    acts = actions(events, signals=chosen, text_rule=text_rule, min_text_length=min_text_length)
+    acts = actions(
+        events,
+        signals=chosen,
+        text_rule=text_rule,
+        min_text_length=min_text_length,
+        similarity=similarity,
+        min_shingles=min_shingles,
+        media_distance=media_distance,
+    )
     counts: dict[str, Any] = {
         "actions": dict(acts.group_by("signal").len().sort("signal").iter_rows())
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, Final
 
@@ -38,12 +39,25 @@ from coordscope.pipeline import (
 )
 from coordscope.results import DetectResult
 from coordscope.schema import EventFrame, TextRule
-from coordscope.signals.actions import resolve_signals
+from coordscope.signals.actions import ActionOptions, resolve_signals
 
 __all__ = ["MODES", "daily_audit", "run_audit", "run_detect", "run_state_audit"]
 
 #: Counting modes of ``coordscope detect``: native pairs, or a reference tool's tables.
 MODES: Final = ("native", "coortweet", "cnt")
+
+#: Options of :func:`run_detect` that only some modes use, and those modes. The reference
+#: modes reproduce their tool, whose text rule and signals are fixed; the toolkit has a
+#: near-duplicate threshold of its own (``--similarity_threshold``), which ``similarity``
+#: sets in cnt mode. Given in another mode, an option is refused rather than ignored.
+MODE_OPTIONS: Final[dict[str, tuple[str, ...]]] = {
+    "text_rule": ("native",),
+    "min_text_length": ("native",),
+    "similarity": ("native", "cnt"),
+    "min_shingles": ("native",),
+    "media_distance": ("native",),
+    "partition_memory": ("native",),
+}
 
 
 def run_audit(
@@ -176,6 +190,9 @@ def run_state_audit(
     claim_run_folder(output, inputs)
     stage = StageTimer(progress)
     ingest_memory = Budget.of(options.get("memory")).memory
+    made_with = ActionOptions(
+        **{f.name: options[f.name] for f in fields(ActionOptions) if f.name in options}
+    )
     work = WorkDir(output if work_dir is None else work_dir, prefix=".coordscope-work-")
     try:
         with StateStore(state) as store, store.unchanged():
@@ -201,7 +218,12 @@ def run_state_audit(
                         signals=options.get("signals"),
                         window=options.get("window", 60.0),
                         windows=options.get("windows"),
-                        budget=Budget.of(options.get("memory"), options.get("workers")),
+                        options=made_with,
+                        budget=Budget.of(
+                            options.get("memory"),
+                            options.get("workers"),
+                            options.get("partition_memory"),
+                        ),
                         work=work,
                     )
             result = audit(store.scan(days), progress=progress, work_dir=work, kept=kept, **options)
@@ -309,8 +331,13 @@ def run_detect(
     edge_weight: float = 0.5,
     min_edge_weight: int = 1,
     text_rule: TextRule | None = None,
+    min_text_length: int | None = None,
+    similarity: float | None = None,
+    min_shingles: int | None = None,
+    media_distance: int | None = None,
     memory: str | int | None = None,
     workers: int | None = None,
+    partition_memory: str | int | None = None,
     runner: Runner | None = None,
 ) -> dict[str, Any]:
     """Ingest ``inputs``, detect co-actions in ``mode``, write the folder, return the summary.
@@ -336,8 +363,12 @@ def run_detect(
         ``native``: least ``n_keys``; ``cnt``: the toolkit's least weight.
     text_rule : {"default", "toolkit", "exact"}, optional
         ``co_text`` normalisation (``native``); default ``default``.
-    memory, workers
-        The memory budget and worker threads (:class:`coordscope.budget.Budget`).
+    min_text_length, similarity, min_shingles, media_distance : optional
+        The signals' options (:func:`coordscope.detect`; ``native``, and ``similarity``
+        also ``cnt``: the toolkit's ``similarity_threshold``); default the defaults.
+    memory, workers, partition_memory
+        The memory budget, worker threads and the memory of one partition task
+        (:class:`coordscope.budget.Budget`; ``partition_memory``: ``native`` only).
     runner : Runner, optional
         Who counts the pairs in ``native`` mode: threads of this process (default) or
         Spark (:class:`~coordscope.engine.spark.SparkRunner`). The reference modes run
@@ -355,8 +386,21 @@ def run_detect(
         raise ParameterError(
             f"--engine {runner.name} counts native mode only; {mode} mode runs locally"
         )
-    budget = Budget.of(memory, workers)
-    check_window(window)  # before the input is read
+    given: dict[str, Any] = {
+        "text_rule": text_rule, "min_text_length": min_text_length, "similarity": similarity,
+        "min_shingles": min_shingles, "media_distance": media_distance,
+        "partition_memory": partition_memory,
+    }  # fmt: skip
+    for name, value in given.items():
+        if value is not None and mode not in MODE_OPTIONS[name]:
+            raise ParameterError(
+                f"{name}: not used in {mode} mode (only in {' and '.join(MODE_OPTIONS[name])} mode)"
+            )
+    budget = Budget.of(memory, workers, partition_memory)
+    made_with = ActionOptions(
+        **{k: v for k, v in given.items() if v is not None and k != "partition_memory"}
+    )  # checked before the input is read, like the window
+    check_window(window)
     resolve_signals(signals)
     claim_run_folder(output, inputs)
     timings: dict[str, float] = {}
@@ -383,9 +427,14 @@ def run_detect(
                 signals=signals,
                 window=window,
                 min_edge_weight=min_edge_weight,
-                text_rule=text_rule or "default",
+                text_rule=made_with.text_rule,
+                min_text_length=made_with.min_text_length,
+                similarity=made_with.similarity,
+                min_shingles=made_with.min_shingles,
+                media_distance=made_with.media_distance,
                 memory=memory,
                 workers=workers,
+                partition_memory=partition_memory,
                 work_dir=work,
                 runner=runner,
             )
@@ -405,11 +454,10 @@ def run_detect(
                 signals=signals,
                 window=window,
                 min_edge_weight=min_edge_weight,
+                similarity=made_with.similarity,
                 memory=memory,
                 workers=workers,
             )
-        if text_rule is not None:
-            result.parameters["text_rule"] = text_rule
         timings.update(result.timings)
         ingest_summary = read.summary()
         summary: dict[str, Any] = {
@@ -428,6 +476,7 @@ def run_detect(
             "engine": runner.name,
             "memory_bytes": budget.memory,
             "workers": budget.workers,
+            "partition_memory_bytes": budget.task,
         }
         write_detect(result, output, events=events, rejects=read.rejects, summary=summary)
     finally:

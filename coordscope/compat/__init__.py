@@ -104,6 +104,7 @@ def detect_cnt(
     signals: Sequence[str] | str,
     window: float,
     min_edge_weight: int = 1,
+    similarity: float = 0.8,
     memory: str | int | None = None,
     workers: int | None = None,
 ) -> DetectResult:
@@ -120,6 +121,9 @@ def detect_cnt(
         The toolkit's time window in seconds (inclusive).
     min_edge_weight : int, default 1
         The toolkit's least weight per direction.
+    similarity : float, default 0.8
+        ``co_similar`` (``co_similar_tweet``): the toolkit's ``--similarity_threshold``,
+        a Jaccard index in ``(0, 1]``; pairs are found exactly at any threshold.
     memory : str or int, optional
         Memory budget (``"4GB"`` or bytes; default 4 GiB): the pair counts held before a
         sort take at most half of it. The result does not depend on it.
@@ -145,10 +149,18 @@ def detect_cnt(
             f"signals: cnt mode has no network for {', '.join(missing)}; it supports "
             + ", ".join(f"{s} ({by_signal[s]})" for s in by_signal)
         )
+    if (
+        isinstance(similarity, bool)
+        or not isinstance(similarity, int | float)
+        or not (0 < similarity <= 1)
+    ):
+        raise ParameterError(f"similarity must be a Jaccard index in (0, 1], got {similarity!r}")
     params: dict[str, Any] = {
         "signals": chosen, "window": window, "mode": "cnt", "text_rule": "toolkit",
         "min_text_length": 1,
     }  # fmt: skip
+    if "co_similar" in chosen:
+        params["similarity"] = similarity
     timings: dict[str, float] = {}
     start = time.perf_counter()
     tables = []
@@ -159,6 +171,7 @@ def detect_cnt(
             window=window,
             min_edge_weight=min_edge_weight,
             max_pairs=max_pairs,
+            similarity_threshold=similarity,
             workers=budget.workers,
         ).with_columns(pl.col("user_1", "user_2").cast(pl.String))
         tables.append(
