@@ -14,6 +14,18 @@ Audit outputs
     ``edges.parquet`` (:data:`AUDIT_EDGE_SCHEMA`), ``nodes.csv`` (:data:`NODE_SCHEMA`),
     ``clusters.parquet`` (:data:`CLUSTER_SCHEMA`), ``bursts.parquet`` (:data:`BURST_SCHEMA`).
 
+Integers
+    Every integer column of an output table (the files ``audit`` and ``detect`` write,
+    and the same tables of :class:`~coordscope.results.AuditTables` and
+    :class:`~coordscope.results.DetectResult`) is signed: counts are ``Int32`` where one
+    run's rows bound them (keys of a pair, events, partners, sizes; a count past
+    ``2**31 - 1`` stops the run at its checked cast, never wraps) and ``Int64`` where they
+    multiply or add up (``n_coactions`` of an edge, ``strength``, ``n_edges``). Spark,
+    DuckDB and pandas read them as they are; an unsigned 64-bit column would reach Spark
+    as ``Decimal(20,0)``, and NumPy makes floats of uint64 mixed with int64. Unsigned
+    integers stay inside, where they are hashes or row numbers (``event`` of
+    :data:`ACTION_SCHEMA`).
+
 This module is a leaf: it imports nothing of coordscope but :mod:`coordscope.errors`.
 """
 
@@ -183,8 +195,8 @@ ACTION_SCHEMA: Final[dict[str, pl.DataType]] = {
 EDGE_SCHEMA: Final[dict[str, pl.DataType]] = {
     "actor_a": pl.String(),
     "actor_b": pl.String(),
-    "n_keys": pl.UInt32(),
-    "n_coactions": pl.UInt64(),
+    "n_keys": pl.Int32(),
+    "n_coactions": pl.Int64(),
     "min_dt": pl.Float64(),
     "median_dt": pl.Float64(),
     "first_ts": pl.Datetime("us", "UTC"),
@@ -198,7 +210,7 @@ EVIDENCE_SCHEMA: Final[dict[str, pl.DataType]] = {
     "actor_b": pl.String(),
     "signal": pl.String(),
     "key": pl.String(),
-    "n_coactions": pl.UInt32(),
+    "n_coactions": pl.Int32(),
     "dt": pl.Float64(),
     "event_a": pl.String(),
     "event_b": pl.String(),
@@ -240,13 +252,13 @@ AUDIT_EDGE_SCHEMA: Final[dict[str, pl.DataType]] = {
 NODE_SCHEMA: Final[dict[str, pl.DataType]] = {
     "actor_id": pl.String(),
     "actor_name": pl.String(),
-    "n_events": pl.UInt32(),  # events of the account (accepted rows)
-    "n_actions": pl.UInt32(),  # actions over the audited signals
+    "n_events": pl.Int32(),  # events of the account (accepted rows)
+    "n_actions": pl.Int32(),  # actions over the audited signals
     "first_ts": TS_DTYPE,
     "last_ts": TS_DTYPE,
-    "degree": pl.UInt32(),  # distinct partners over all edges
-    "sig_degree": pl.UInt32(),  # distinct partners over significant edges
-    "strength": pl.UInt64(),  # sum of n_keys over significant edges
+    "degree": pl.Int32(),  # distinct partners over all edges
+    "sig_degree": pl.Int32(),  # distinct partners over significant edges
+    "strength": pl.Int64(),  # sum of n_keys over significant edges
     "cluster": pl.Int64(),  # cluster id (rank in clusters.parquet), null = none
     "flagged": pl.Boolean(),  # member of a significant cluster
 }
@@ -259,10 +271,10 @@ CLUSTER_SCHEMA: Final[dict[str, pl.DataType]] = {
     # member overlap (coordscope.graphs.lineage); null when not flagged
     "campaign": pl.String(),
     "members": pl.List(pl.String()),
-    "size": pl.UInt32(),
-    "n_edges": pl.UInt64(),  # significant edges inside the cluster
+    "size": pl.Int32(),
+    "n_edges": pl.Int64(),  # significant edges inside the cluster
     "density": pl.Float64(),  # n_edges / (size·(size−1)/2)
-    "n_keys": pl.UInt32(),  # distinct keys pushed by ≥ 2 members in a co-action
+    "n_keys": pl.Int32(),  # distinct keys pushed by ≥ 2 members in a co-action
     "top_keys": pl.List(pl.String()),  # up to 10, most co-acting pairs first
     "signals": pl.List(pl.String()),  # signals with co-actions inside the cluster
     "median_dt": pl.Float64(),  # seconds, median of the closest Δt over (pair, key)
@@ -289,11 +301,11 @@ BURST_SCHEMA: Final[dict[str, pl.DataType]] = {
     "key": pl.String(),
     "start": TS_DTYPE,
     "end": TS_DTYPE,
-    "actions": pl.UInt32(),
-    "actors": pl.UInt32(),
+    "actions": pl.Int32(),
+    "actors": pl.Int32(),
     "synchrony": pl.Float64(),
     "cluster_share": pl.Float64(),  # share of its actors in flagged clusters
-    "recurrence": pl.UInt32(),  # other bursts driven by the same accounts
+    "recurrence": pl.Int32(),  # other bursts driven by the same accounts
     "cluster": pl.Int64(),  # the cluster with most actors in the burst, null = none
     "score": pl.Float64(),
 }
@@ -309,7 +321,7 @@ MEMBERSHIP_SCHEMA: Final[dict[str, pl.DataType]] = {
 BURST_MEMBER_SCHEMA: Final[dict[str, pl.DataType]] = {
     "burst": pl.Int64(),
     ACTOR_ID: pl.String(),
-    "actions": pl.UInt32(),
+    "actions": pl.Int32(),
     "first_ts": TS_DTYPE,
 }
 
@@ -319,10 +331,10 @@ BURST_MEMBER_SCHEMA: Final[dict[str, pl.DataType]] = {
 DETECT_NODE_SCHEMA: Final[dict[str, pl.DataType]] = {
     ACTOR_ID: pl.String(),
     ACTOR_NAME: pl.String(),
-    "n_events": pl.UInt32(),
+    "n_events": pl.Int32(),
     "first_ts": TS_DTYPE,
     "last_ts": TS_DTYPE,
-    "degree": pl.UInt32(),
+    "degree": pl.Int32(),
 }
 
 #: ``rejects.csv``: one row per input record that could not be read (file, 1-based

@@ -487,7 +487,7 @@ def test_detect_cnt(tables: Tables, name: str) -> None:
     result = unchanged(lambda: detect_cnt(events, signals="co_share", window=WINDOW), events)
     assert isinstance(result, cs.DetectResult)
     assert result.mode == "cnt"
-    toolkit = {"user_1": pl.String(), "user_2": pl.String(), "weight": pl.UInt32()}
+    toolkit = {"user_1": pl.String(), "user_2": pl.String(), "weight": pl.Int32()}
     assert_schema(result.edges, toolkit)
     assert_frame_equal(result.coactions, result.edges)
     assert_schema(result.nodes, DETECT_NODE_SCHEMA)

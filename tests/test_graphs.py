@@ -44,7 +44,7 @@ def _edges() -> pl.DataFrame:
             "n_keys": [3, 2, 1, 2, 5],
             "significant": [True, True, False, True, True],
         },
-        schema_overrides={"n_keys": pl.UInt32},
+        schema_overrides={"n_keys": pl.Int32},
     )
 
 
@@ -213,7 +213,7 @@ def _graph_frames() -> tuple[pl.DataFrame, pl.DataFrame]:
             "cluster": [1, 1, None, None],
             "flagged": [True, True, False, False],
         },
-        schema_overrides={"n_events": pl.UInt32, "cluster": pl.Int64},
+        schema_overrides={"n_events": pl.Int32, "cluster": pl.Int64},
     )
     edges = pl.DataFrame(
         {
@@ -225,7 +225,7 @@ def _graph_frames() -> tuple[pl.DataFrame, pl.DataFrame]:
             "significant": [True, False, None],
             "evidence": ['sync & "cooc"', None, ""],
         },
-        schema_overrides={"n_keys": pl.UInt32},
+        schema_overrides={"n_keys": pl.Int32},
     )
     return nodes, edges
 

@@ -28,8 +28,8 @@ def clusters(rows: list[dict[str, Any]]) -> pl.DataFrame:
         rows,
         schema={
             "cluster": pl.Int64, "members": pl.List(pl.String), "significant": pl.Boolean,
-            "qvalue": pl.Float64, "n_keys": pl.UInt32, "median_dt": pl.Float64,
-            "density": pl.Float64, "size": pl.UInt32,
+            "qvalue": pl.Float64, "n_keys": pl.Int32, "median_dt": pl.Float64,
+            "density": pl.Float64, "size": pl.Int32,
         },
     )  # fmt: skip
 
@@ -39,7 +39,7 @@ def burst_rows(rows: list[tuple[float, float, int, int]]) -> pl.DataFrame:
         rows,
         schema={
             "cluster_share": pl.Float64, "synchrony": pl.Float64,
-            "recurrence": pl.UInt32, "actors": pl.UInt32,
+            "recurrence": pl.Int32, "actors": pl.Int32,
         },
         orient="row",
     )  # fmt: skip

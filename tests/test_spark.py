@@ -172,6 +172,26 @@ def test_spark_audit_from_a_spark_dataframe(
     assert remote == local
 
 
+def test_spark_reads_the_output_integers_as_they_are(
+    spark: Any, scenario_files: dict[str, Path], tmp_path: Path
+) -> None:
+    # an unsigned 64-bit Parquet column arrives in Spark as Decimal(20,0): the outputs'
+    # integers are signed, so counts read as bigint (Int64) and int (Int32)
+    from pyspark.sql.types import DecimalType, IntegerType, LongType
+
+    run_audit([str(scenario_files["mixed-tiny"])], tmp_path)
+    types = {}
+    for name in ("edges", "coactions", "nodes", "clusters", "bursts"):
+        schema = spark.read.parquet(str(tmp_path / f"{name}.parquet")).schema
+        assert not [f.name for f in schema.fields if isinstance(f.dataType, DecimalType)], name
+        types[name] = {f.name: f.dataType for f in schema.fields}
+    assert isinstance(types["edges"]["n_coactions"], LongType)
+    assert isinstance(types["edges"]["n_keys"], IntegerType)
+    assert isinstance(types["nodes"]["strength"], LongType)
+    assert isinstance(types["clusters"]["n_edges"], LongType)
+    assert isinstance(types["coactions"]["n_coactions"], IntegerType)
+
+
 def test_spark_events_name_a_missing_column(spark: Any, tmp_path: Path) -> None:
     frame = spark.createDataFrame([("e1", "a")], "event_id string, actor_id string")
     with pytest.raises(cs.SchemaError, match="column 'platform' is missing"):

@@ -134,7 +134,7 @@ def detect_cnt(
     -------
     DetectResult
         ``edges`` (and ``coactions``, the same table: the toolkit keeps no per-message
-        rows) = ``user_1, user_2, weight`` [, ``network``].
+        rows) = ``user_1, user_2, weight`` [, ``network``]; ``weight`` is ``Int32``.
     """
     chosen = resolve_signals(signals)
     budget = Budget.of(memory, workers)
@@ -173,7 +173,12 @@ def detect_cnt(
             max_pairs=max_pairs,
             similarity_threshold=similarity,
             workers=budget.workers,
-        ).with_columns(pl.col("user_1", "user_2").cast(pl.String))
+        ).with_columns(
+            # plain strings, and a signed weight (the counter's UInt32 values fit Int32: at
+            # most the run's messages) that every reader of the written tables takes as is
+            pl.col("user_1", "user_2").cast(pl.String),
+            pl.col("weight").cast(pl.Int32),
+        )
         tables.append(
             table.with_columns(pl.lit(by_signal[s]).alias("network")) if len(chosen) > 1 else table
         )

@@ -553,7 +553,10 @@ def _edge_frame(
     sig: U64Array,
     names: list[str],
 ) -> pl.DataFrame:
-    """:data:`EDGE_SCHEMA` over edge arrays, without copies (``n_keys`` None: all 1).
+    """:data:`EDGE_SCHEMA` over edge arrays (``n_keys`` None: all 1).
+
+    Only ``n_keys`` is copied, to its signed type (a checked cast); the other arrays are
+    taken as they are.
 
     ``t.n``, ``t.t0``, ``t.t1`` are ``n_coactions``, ``first_ts``, ``last_ts`` (µs);
     ``min_dt``, ``median_dt`` in seconds; ``sig`` the signal masks (unused with one
@@ -561,13 +564,20 @@ def _edge_frame(
     """
     size = actor_a.len()
     ts = pl.Datetime("us", "UTC")
-    keys = pl.repeat(1, size, dtype=pl.UInt32, eager=True) if n_keys is None else n_keys
+    int32 = EDGE_SCHEMA["n_keys"]
+    keys = (
+        pl.repeat(1, size, dtype=int32, eager=True)
+        if n_keys is None
+        else pl.Series(n_keys, dtype=pl.UInt32).cast(int32)
+    )
     return pl.DataFrame(
         {
             "actor_a": actor_a.alias("actor_a"),
             "actor_b": actor_b.alias("actor_b"),
-            "n_keys": pl.Series(keys, dtype=pl.UInt32),
-            "n_coactions": pl.Series(t.n, dtype=pl.UInt64),
+            "n_keys": keys,
+            # the kernels count in uint64; a count is far below 2**63, so the same bits
+            # read as int64 are the same number (a view, no copy)
+            "n_coactions": pl.Series(t.n.view(np.int64), dtype=EDGE_SCHEMA["n_coactions"]),
             "min_dt": min_dt.alias("min_dt"),
             "median_dt": median_dt.alias("median_dt"),
             "first_ts": pl.Series(t.t0, dtype=pl.Int64).cast(ts),
@@ -603,7 +613,7 @@ def _evidence_frame(
             "actor_b": actor_b.alias("actor_b"),
             "signal": actions["signal"].gather(r_a),
             "key": actions["key"].gather(r_a),
-            "n_coactions": pl.Series(t.n, dtype=pl.UInt64).cast(pl.UInt32),
+            "n_coactions": pl.Series(t.n, dtype=pl.UInt64).cast(EVIDENCE_SCHEMA["n_coactions"]),
             "dt": dt.alias("dt"),
             "event_a": actions["event_id"].gather(r_a),
             "event_b": actions["event_id"].gather(r_b),

@@ -24,7 +24,7 @@ from coordscope.budget import Budget
 from coordscope.engine.kernel import count_band_pairs
 from coordscope.engine.runners import LocalRunner, Runner
 from coordscope.parts import PartedTable, WorkDir
-from coordscope.schema import EDGE_SCHEMA, EVIDENCE_SCHEMA, SECONDS_PER_US, US
+from coordscope.schema import DETECT_NODE_SCHEMA, EDGE_SCHEMA, EVIDENCE_SCHEMA, SECONDS_PER_US, US
 
 __all__ = ["PairTables", "edge_columns", "pair_tables", "signal_lists"]
 
@@ -86,8 +86,8 @@ def edge_columns(
     return [
         ids.gather(pairs["lo"]).alias("actor_a"),
         ids.gather(pairs["hi"]).alias("actor_b"),
-        pl.col("n_keys").cast(pl.UInt32),
-        pl.col("n_co").cast(pl.UInt64).alias("n_coactions"),
+        pl.col("n_keys").cast(EDGE_SCHEMA["n_keys"]),
+        pl.col("n_co").cast(EDGE_SCHEMA["n_coactions"]).alias("n_coactions"),
         pl.col("min_dt").cast(pl.Float64) * SECONDS_PER_US,
         pl.col("median_dt") * SECONDS_PER_US,
         pl.col("first_ts").cast(pl.Datetime("us")).dt.replace_time_zone("UTC").cast(to_ts),
@@ -139,7 +139,7 @@ def pair_tables(
     empty = PairTables(
         PartedTable.of(pl.DataFrame(schema=EDGE_SCHEMA)),
         PartedTable.of(pl.DataFrame(schema=EVIDENCE_SCHEMA)),
-        pl.DataFrame(schema={"actor_id": pl.String, "degree": pl.UInt32}),
+        pl.DataFrame(schema={"actor_id": pl.String, "degree": DETECT_NODE_SCHEMA["degree"]}),
     )
     if actions.height < 2:
         return empty
@@ -189,7 +189,7 @@ def pair_tables(
                 "s": keyed["s"],
                 "signal": signal_names.gather(keyed["s"]),
                 "key": actions["key"].gather(row_a),
-                "n_coactions": keyed["n"].cast(pl.UInt32),
+                "n_coactions": keyed["n"].cast(EVIDENCE_SCHEMA["n_coactions"]),
                 "dt": keyed["dt"] * SECONDS_PER_US,
                 "event_a": actions["event_id"].gather(row_a),
                 "event_b": actions["event_id"].gather(row_b),
@@ -210,6 +210,6 @@ def pair_tables(
         PartedTable(evidence_files, EVIDENCE_SCHEMA, owner=work),
         pl.DataFrame(
             {"actor_id": ids.gather(has), "degree": degree[has]},
-            schema={"actor_id": pl.String, "degree": pl.UInt32},
+            schema={"actor_id": pl.String, "degree": DETECT_NODE_SCHEMA["degree"]},
         ),
     )

@@ -160,7 +160,7 @@ def describe_clusters(
         *(pl.col(c).cast(CLUSTER_SCHEMA[c]) for c in ("statistic", "expected", "pvalue")),
         pl.col("qvalue").cast(pl.Float64),
         pl.col("significant").cast(pl.Boolean).fill_null(False),
-    ).with_columns(pl.col("members").list.len().cast(pl.UInt32).alias("size"))
+    ).with_columns(pl.col("members").list.len().cast(CLUSTER_SCHEMA["size"]).alias("size"))
     long = _long(base)
 
     sig_edges = edges.filter(pl.col("significant").fill_null(False)).select(
@@ -168,7 +168,7 @@ def describe_clusters(
     )
     inner = _inside(sig_edges, long, "actor_a", "actor_b")
     edge_stats = inner.group_by("cluster").agg(
-        pl.len().cast(pl.UInt64).alias("n_edges"),
+        pl.len().cast(CLUSTER_SCHEMA["n_edges"]).alias("n_edges"),
         pl.col("n_keys").cast(pl.Float64).sum().alias("_strength"),
     )
 
@@ -179,7 +179,7 @@ def describe_clusters(
         "actor_b",
     )
     ev_stats = ev.group_by("cluster").agg(
-        pl.struct("signal", "key").n_unique().cast(pl.UInt32).alias("n_keys"),
+        pl.struct("signal", "key").n_unique().cast(CLUSTER_SCHEMA["n_keys"]).alias("n_keys"),
         pl.col("signal").unique().sort().alias("signals"),
         pl.col("dt").median().alias("median_dt"),
         pl.min_horizontal(pl.col("ts_a").min(), pl.col("ts_b").min()).alias("first_ts"),

@@ -74,8 +74,8 @@ CHANGE_SCHEMA: Final[dict[str, pl.DataType]] = {
     "campaign": pl.String(),
     "status": pl.String(),
     "cluster": pl.Int64(),  # rank in clusters.parquet; null when not current
-    "size": pl.UInt32(),  # members now (0 when not current)
-    "previous_size": pl.UInt32(),  # members at the last run (null when new)
+    "size": pl.Int32(),  # members now (0 when not current)
+    "previous_size": pl.Int32(),  # members at the last run (null when new)
     "members_added": pl.List(pl.String()),
     "members_removed": pl.List(pl.String()),
     "related": pl.List(pl.String()),  # merged from / split from / merged into
@@ -148,13 +148,13 @@ def track_campaigns(
     cur = (
         clusters.filter(pl.col("significant").fill_null(False))
         .select(pl.col("cluster").cast(pl.Int64), pl.col("members").list.sort())
-        .with_columns(pl.col("members").list.len().cast(pl.UInt32).alias("size"))
+        .with_columns(pl.col("members").list.len().cast(pl.Int32).alias("size"))
         .sort("cluster")
     )
     prev = reg.filter("active").select(
         "campaign",
         pl.col("members").list.sort().alias("p_members"),
-        pl.col("members").list.len().cast(pl.UInt32).alias("p_size"),
+        pl.col("members").list.len().cast(pl.Int32).alias("p_size"),
         "first_seen",
     )
     links = (
@@ -164,7 +164,7 @@ def track_campaigns(
             prev.select("campaign", "p_size", pl.col("p_members").alias("m")).explode("m"), on="m"
         )
         .group_by("cluster", "campaign", "size", "p_size")
-        .agg(pl.len().cast(pl.UInt32).alias("shared"))
+        .agg(pl.len().cast(pl.Int32).alias("shared"))
         .filter(
             (pl.col("shared") >= 2)
             & (pl.col("shared") >= min_overlap * pl.min_horizontal("size", "p_size"))
@@ -277,7 +277,7 @@ def track_campaigns(
             .otherwise(pl.lit("merged"))
             .alias("status"),
             pl.lit(None, dtype=pl.Int64).alias("cluster"),
-            pl.lit(0, dtype=pl.UInt32).alias("size"),
+            pl.lit(0, dtype=pl.Int32).alias("size"),
             pl.col("p_size").alias("previous_size"),
             pl.lit([], dtype=pl.List(pl.String)).alias("members_added"),
             pl.col("p_members").alias("members_removed"),

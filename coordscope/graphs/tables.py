@@ -164,8 +164,8 @@ def _node_part(
     )
     sig = pl.col("significant").fill_null(False)
     degree = pl.DataFrame(
-        schema={ACTOR_ID: pl.String, "degree": pl.UInt64, "sig_degree": pl.UInt64,
-                "strength": pl.UInt64}
+        schema={ACTOR_ID: pl.String, "degree": pl.Int64, "sig_degree": pl.Int64,
+                "strength": pl.Int64}
     )  # fmt: skip
     for piece in edges.pieces:  # a running sum: memory follows accounts, not edges
         sides = [
@@ -173,9 +173,9 @@ def _node_part(
             .filter(mine(side))
             .group_by(pl.col(side).alias(ACTOR_ID))
             .agg(
-                pl.len().cast(pl.UInt64).alias("degree"),
-                sig.sum().cast(pl.UInt64).alias("sig_degree"),
-                pl.col("n_keys").filter(sig).cast(pl.UInt64).sum().alias("strength"),
+                pl.len().cast(pl.Int64).alias("degree"),
+                sig.sum().cast(pl.Int64).alias("sig_degree"),
+                pl.col("n_keys").filter(sig).cast(pl.Int64).sum().alias("strength"),
             )
             .collect()
             for side in ("actor_a", "actor_b")
@@ -226,10 +226,10 @@ def account_degrees(events: pl.DataFrame, edge_table: pl.DataFrame, a: str, b: s
             ]
         ).filter(pl.col(ACTOR_ID) != pl.col("other"))
         degree = ends.group_by(ACTOR_ID).agg(
-            pl.col("other").n_unique().cast(pl.UInt32).alias("degree")
+            pl.col("other").n_unique().cast(DETECT_NODE_SCHEMA["degree"]).alias("degree")
         )
     else:
-        degree = pl.DataFrame(schema={ACTOR_ID: pl.String, "degree": pl.UInt32})
+        degree = pl.DataFrame(schema={ACTOR_ID: pl.String, "degree": DETECT_NODE_SCHEMA["degree"]})
     return degree_nodes(events, degree)
 
 

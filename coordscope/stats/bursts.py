@@ -221,11 +221,11 @@ def bursts(
         pl.col("key"),
         pl.col("start"),
         pl.col("end"),
-        pl.col("actions").cast(pl.UInt32),
-        pl.col("actors").cast(pl.UInt32),
+        pl.col("actions").cast(BURST_SCHEMA["actions"]),
+        pl.col("actors").cast(BURST_SCHEMA["actors"]),
         pl.Series("synchrony", sync, dtype=pl.Float64),
         share.alias("cluster_share"),
-        pl.Series("recurrence", recurrence, dtype=pl.UInt32),
+        pl.Series("recurrence", recurrence).cast(BURST_SCHEMA["recurrence"]),
         cluster.alias("cluster"),
     )
     table = table.with_columns(burst_score(table).alias("score"))

@@ -247,8 +247,8 @@ def single_edges(pairs: pl.DataFrame) -> pl.DataFrame:
     return pairs.select(
         "lo",
         "hi",
-        pl.col("n_keys").cast(pl.UInt32),
-        pl.col("n_co").cast(pl.UInt64).alias("n_coactions"),
+        pl.col("n_keys").cast(EDGE_SCHEMA["n_keys"]),
+        pl.col("n_co").cast(EDGE_SCHEMA["n_coactions"]).alias("n_coactions"),
         pl.col("min_dt").cast(pl.Float64) * SECONDS_PER_US,
         pl.col("median_dt") * SECONDS_PER_US,
         pl.col("first_ts").cast(pl.Datetime("us")).dt.replace_time_zone("UTC").cast(utc),
@@ -332,7 +332,7 @@ def unit_evidence(keyed: pl.DataFrame, units: Units) -> pl.DataFrame:
             "s": keyed["s"],
             "unit": keyed["k"],
             "kid": units.table["kid"].gather(keyed["k"]),
-            "n_coactions": keyed["n"].cast(pl.UInt32),
+            "n_coactions": keyed["n"].cast(pl.Int64),
             "dt": keyed["dt"] * SECONDS_PER_US,
             "ta": coded["t"].gather(ra),
             "tb": coded["t"].gather(rb),
@@ -347,7 +347,7 @@ def unit_evidence(keyed: pl.DataFrame, units: Units) -> pl.DataFrame:
 
 _UNIT_EVIDENCE_SCHEMA: Final = pl.Schema(
     {"lo": pl.Int64(), "hi": pl.Int64(), "s": pl.Int64(), "unit": pl.Int64(),
-     "kid": pl.Int64(), "n_coactions": pl.UInt32(), "dt": pl.Float64(), "ta": pl.Int64(),
+     "kid": pl.Int64(), "n_coactions": pl.Int64(), "dt": pl.Float64(), "ta": pl.Int64(),
      "tb": pl.Int64(), "ea": pl.UInt32(), "eb": pl.UInt32(), "row_a": pl.Int64(),
      "row_b": pl.Int64()}
 )  # fmt: skip
@@ -357,7 +357,7 @@ _UNIT_EVIDENCE_SCHEMA: Final = pl.Schema(
 #: actions (``key_row`` any action of the key; ``row_a``, ``row_b`` the two actions).
 CODED_EVIDENCE_SCHEMA: Final = pl.Schema(
     {"actor_a": pl.String(), "actor_b": pl.String(), "signal": pl.String(),
-     "key_row": pl.Int64(), "n_coactions": pl.UInt32(), "dt": pl.Float64(),
+     "key_row": pl.Int64(), "n_coactions": EVIDENCE_SCHEMA["n_coactions"], "dt": pl.Float64(),
      "row_a": pl.Int64(), "row_b": pl.Int64(), "ts_a": EVIDENCE_SCHEMA["ts_a"],
      "ts_b": EVIDENCE_SCHEMA["ts_b"]}
 )  # fmt: skip
@@ -398,7 +398,7 @@ def key_evidence(unit_ev: pl.DataFrame, units: Units) -> pl.DataFrame:
             "actor_b": ids.gather(key_ev["hi"]),
             "signal": names.gather(key_ev["s"]),
             "key_row": units.table["row0"].gather(key_ev["unit"]),
-            "n_coactions": key_ev["n_coactions"].cast(pl.UInt32),
+            "n_coactions": key_ev["n_coactions"].cast(EVIDENCE_SCHEMA["n_coactions"]),
             "dt": key_ev["dt"],
             "row_a": key_ev["row_a"],
             "row_b": key_ev["row_b"],
@@ -558,7 +558,8 @@ def edges_from_evidence(ev: pl.DataFrame) -> pl.DataFrame:
         ev.group_by(["actor_a", "actor_b"])
         .agg(
             pl.len().alias("n_keys"),
-            pl.col("n_coactions").sum(),
+            # summed in 64 bits: an edge's co-actions add up past a key's Int32
+            pl.col("n_coactions").cast(pl.Int64).sum(),
             pl.col("dt").min().alias("min_dt"),
             pl.col("dt").median().alias("median_dt"),
             pl.min_horizontal(pl.col("ts_a").min(), pl.col("ts_b").min()).alias("first_ts"),
