@@ -26,6 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "coordscope._allocator",
         "coordscope.errors",
         "coordscope.budget",
+        "coordscope.progress",
         "coordscope.parts",
         "coordscope.schema",
         "coordscope._output",
