@@ -38,6 +38,9 @@ __all__ = ["group_tests", "half_counts"]
 
 _MIN_GROUP: Final = 3
 _MAX_GROUP: Final = 50
+#: Significant groups whose pairs across co-act at least this share as densely as the
+#: pairs inside the sparser of them are one campaign (:func:`_join_campaigns`).
+_CAMPAIGN_TIES: Final = 0.5
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -194,6 +197,7 @@ def group_tests(
         pl.Series("pvalue", p), pl.Series("qvalue", q), pl.Series("significant", q <= alpha)
     )
     table = _merge_groups(table)
+    table = _join_campaigns(table, live, units.ids)
     table = table.sort(["pvalue", "g"]).with_columns(
         pl.int_range(pl.len(), dtype=pl.Int64).alias("group")
     )
@@ -406,6 +410,79 @@ def _merge_groups(table: pl.DataFrame) -> pl.DataFrame:
         .drop("_c")
     )
     return merged
+
+
+def _join_campaigns(table: pl.DataFrame, live: PartedTable, ids: pl.DataFrame) -> pl.DataFrame:
+    """Join significant groups whose members co-act across them as they do within them.
+
+    A campaign of a hundred accounts or more, each push made by a small rotating subset,
+    is cut by the community search into parts of at most ``_MAX_GROUP`` members, and
+    each part is significant on its own: one campaign, several clusters. What tells the
+    parts of one campaign from two campaigns (or a campaign and a community that happens
+    to be significant) is whether their members keep co-acting with each other: two
+    significant groups ``i`` and ``j`` are joined when the share of account pairs across
+    them that co-acted (at least one evidence row, clock co-actions excepted) is at
+    least :data:`_CAMPAIGN_TIES` of the share inside the sparser of the two,
+    ``d_ij >= c · min(d_i, d_j)``. Parts of one random rotation are about as dense
+    across as within (ratio ~1); separate campaigns share almost no pair (ratio ~0).
+    Joins are transitive (connected components). An account in several significant
+    groups counts in the most significant one.
+
+    Only significant groups are joined, so no group becomes significant by joining,
+    and the joined group keeps the test figures of its most significant part (each part
+    was tested, and counted by Benjamini–Hochberg, on its own).
+    """
+    flagged = table.filter("significant").sort(["pvalue", "g"])
+    if flagged.height < 2:
+        return table
+    long = (
+        flagged.select(pl.int_range(pl.len()).alias("i"), "members")
+        .explode("members")
+        .rename({"members": "actor_id"})
+        .join(ids.select("a", "actor_id"), on="actor_id", how="inner", maintain_order="left")
+        .unique("a", keep="first", maintain_order=True)
+    )
+    codes = long["a"].implode()
+    pairs = (
+        live.filter(pl.col("a").is_in(codes) & pl.col("b").is_in(codes)).select("a", "b").unique()
+    )
+    part = long.select("a", "i")
+    tied = (
+        pairs.join(part.rename({"i": "ia"}), on="a")
+        .join(part.rename({"a": "b", "i": "ib"}), on="b")
+        .select(
+            pl.min_horizontal("ia", "ib").alias("lo"), pl.max_horizontal("ia", "ib").alias("hi")
+        )
+        .group_by(["lo", "hi"])
+        .agg(pl.len().cast(pl.Float64).alias("n"))
+    )
+    n = flagged.height
+    size = np.bincount(long["i"].to_numpy(), minlength=n).astype(np.float64)
+    inside = tied.filter(pl.col("lo") == pl.col("hi"))
+    within = np.zeros(n)
+    lo_in = inside["lo"].to_numpy()
+    within[lo_in] = inside["n"].to_numpy() / np.maximum(size[lo_in] * (size[lo_in] - 1) / 2, 1)
+    across = tied.filter(pl.col("lo") < pl.col("hi"))
+    lo = across["lo"].to_numpy()
+    hi = across["hi"].to_numpy()
+    density = across["n"].to_numpy() / np.maximum(size[lo] * size[hi], 1)
+    ok = density >= _CAMPAIGN_TIES * np.minimum(within[lo], within[hi])
+    graph = sp.coo_matrix((np.ones(int(ok.sum())), (lo[ok], hi[ok])), shape=(n, n))
+    _, label = connected_components(graph, directed=False)
+    if label.max() + 1 == n:  # nothing to join
+        return table
+    joined = (
+        flagged.with_columns(pl.Series("_c", label))
+        .group_by("_c", maintain_order=True)
+        .agg(
+            pl.col("g").first(),
+            pl.col("members").list.explode().unique().sort().alias("members"),
+            *(pl.col(c).first() for c in ("statistic", "expected", "pvalue", "qvalue")),
+            pl.col("significant").first(),
+        )
+        .drop("_c")
+    )
+    return pl.concat([joined, table.filter(~pl.col("significant"))])
 
 
 def _bennett(t: FloatArray, mu: FloatArray, bound: FloatArray) -> FloatArray:
