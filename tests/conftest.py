@@ -130,3 +130,26 @@ def event_rows(
 ) -> list[dict[str, Any]]:
     """The ``fields`` of every event, as dicts, in order."""
     return [{k: row[k] for k in fields} for row in events.iter_rows(named=True)]
+
+
+def shuffle_joins(monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    """Shuffle the rows of every polars join that does not ask for an order.
+
+    polars promises no row order for a join without ``maintain_order`` (a threaded hash
+    join, or the streaming engine, may return its rows in another order from run to
+    run); in one process its order is stable, so a test of "same input, same files"
+    passes whether or not the code depends on it. Each such join here returns its rows
+    in a permutation drawn from ``seed`` and a count of the joins (eager joins go
+    through :meth:`polars.LazyFrame.join` too); joins that name an order are left alone.
+    """
+    original = pl.LazyFrame.join
+    calls = iter(range(1 << 62))
+
+    def join(self: pl.LazyFrame, other: pl.LazyFrame, *args: Any, **kwargs: Any) -> pl.LazyFrame:
+        out = original(self, other, *args, **kwargs)
+        if kwargs.get("maintain_order") not in (None, "none"):
+            return out
+        draw = pl.int_range(pl.len()).shuffle(seed=seed * 1_000_003 + next(calls))
+        return out.with_columns(draw.alias("_shuffled")).sort("_shuffled").drop("_shuffled")
+
+    monkeypatch.setattr(pl.LazyFrame, "join", join)

@@ -21,7 +21,7 @@ from coordscope.outputs import OUTPUT_FILES, AuditResult, write_audit
 from coordscope.pipeline import audit
 from coordscope.report import render_report
 from coordscope.schema import AUDIT_EDGE_SCHEMA, BURST_SCHEMA, CLUSTER_SCHEMA, NODE_SCHEMA
-from tests.conftest import REFERENCE, requires_reference
+from tests.conftest import REFERENCE, requires_reference, shuffle_joins
 
 DEMO_SIGNALS = ["co_share", "co_link", "co_hashtag"]
 
@@ -141,6 +141,27 @@ def test_same_input_same_files(
     first = json.loads((demo_dir / "summary.json").read_text())
     second = json.loads((tmp_path / "summary.json").read_text())
     for run_only in ("timings_s", "resources"):  # the clock and this process's memory
+        first.pop(run_only, None)
+        second.pop(run_only, None)
+    assert first == second
+
+
+def test_same_files_whatever_order_joins_return_rows(
+    demo: tuple[pl.DataFrame, pl.DataFrame],
+    demo_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the network picture once drew its edges in the order of a join's rows
+    events, _ = demo
+    shuffle_joins(monkeypatch, seed=1)
+    write_audit(audit(events, signals=DEMO_SIGNALS), tmp_path)
+    monkeypatch.undo()
+    for name in OUTPUT_FILES:
+        if name != "summary.json":
+            assert (tmp_path / name).read_bytes() == (demo_dir / name).read_bytes(), name
+    first, second = (json.loads((d / "summary.json").read_text()) for d in (demo_dir, tmp_path))
+    for run_only in ("timings_s", "resources"):
         first.pop(run_only, None)
         second.pop(run_only, None)
     assert first == second

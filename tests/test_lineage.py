@@ -15,6 +15,7 @@ from coordscope.graphs.lineage import (
     campaign_id,
     track_campaigns,
 )
+from tests.conftest import shuffle_joins
 
 D1, D2, D3, D4 = (dt.date(2026, 1, d) for d in (1, 2, 3, 4))
 
@@ -140,6 +141,18 @@ def test_an_id_taken_before_gets_a_serial() -> None:
     ended = track_campaigns(clusters(), registry=first.registry, as_of=D4)
     again = track_campaigns(clusters(["a", "b", "c"]), registry=ended.registry, as_of=D4)
     assert again.ids.to_list() == [campaign_id(["a", "b", "c"], D4) + "-2"]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_serials_follow_the_cluster_order_whatever_order_joins_return_rows(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # two new clusters with the same members have the same id: the serial goes to the
+    # later cluster, not to whichever row a join happened to return last
+    shuffle_joins(monkeypatch, seed)
+    out = track_campaigns(clusters(["a", "b", "c"], ["a", "b", "c"], ["x", "y", "z"]), as_of=D1)
+    first = campaign_id(["a", "b", "c"], D1)
+    assert out.ids.to_list() == [first, f"{first}-2", campaign_id(["x", "y", "z"], D1)]
 
 
 def test_bad_overlap() -> None:

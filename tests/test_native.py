@@ -29,6 +29,7 @@ from coordscope.engine import coding
 from coordscope.engine.native import native_pairs
 from coordscope.errors import ParameterError
 from coordscope.schema import EDGE_SCHEMA, EVIDENCE_SCHEMA, SECONDS_PER_US
+from tests.conftest import shuffle_joins
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 
@@ -237,6 +238,23 @@ def test_only_counts_the_given_pairs_in_either_order() -> None:
     res = native_pairs(_frame(rows), window=1, only=only)
     assert sorted(res.edges.select("actor_a", "actor_b").rows()) == [("a", "b"), ("c", "d")]
     assert res.evidence.height == 2
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_only_pairs_whatever_order_joins_return_rows(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the two accounts of each pair were once looked up by two joins and put side by
+    # side: rows in another order paired the wrong accounts
+    names = "abcdefghijklmnop"
+    rows: list[Row] = [("co_share", "k", a, i) for i, a in enumerate(names)]  # all co-act
+    pairs = [(names[i], names[i + 1]) for i in range(0, len(names), 2)]
+    only = pl.DataFrame(
+        {"actor_a": [b for _, b in pairs] + ["x"], "actor_b": [a for a, _ in pairs] + ["a"]}
+    )
+    shuffle_joins(monkeypatch, seed)
+    res = native_pairs(_frame(rows), window=len(names), only=only)
+    assert sorted(res.edges.select("actor_a", "actor_b").rows()) == pairs
 
 
 def test_crowded_pair_on_one_key_and_pair_on_many_keys() -> None:

@@ -17,7 +17,7 @@ from coordscope.metrics.scorer import FEATURES, SCORER_VERSION, Scorer, fit_scor
 from coordscope.outputs import AuditResult
 from coordscope.parts import PartedTable
 from coordscope.schema import CLUSTER_SCHEMA
-from tests.conftest import utc
+from tests.conftest import shuffle_joins, utc
 
 T0 = utc(2024, 3, 1)
 
@@ -142,6 +142,18 @@ def test_fit_is_deterministic() -> None:
     results = [result_of(c) for c, _ in train]
     truths = [t for _, t in train]
     assert fit_scorer(results, truths, seed=3) == fit_scorer(results, truths, seed=3)
+
+
+def test_fit_does_not_depend_on_the_order_joins_return_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the folds are drawn over the rows: the labelled clusters must keep their order
+    train = [synthetic_clusters(s) for s in (4, 5)]
+    results = [result_of(c) for c, _ in train]
+    truths = [t for _, t in train]
+    plain = fit_scorer(results, truths, seed=3)
+    shuffle_joins(monkeypatch, seed=2)
+    assert fit_scorer(results, truths, seed=3) == plain
 
 
 def test_fit_from_directories(tmp_path: Path) -> None:

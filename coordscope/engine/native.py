@@ -315,9 +315,13 @@ def _actor_codes(ids: pl.Series, h1: U64Array, h2: U64Array) -> tuple[I32Array, 
 def _allowed_pairs(only: pl.DataFrame, actors: pl.Series) -> U64Array:
     """Sorted pair codes of the ``only`` pairs whose two accounts both acted."""
     lookup = pl.DataFrame({"actor_id": actors, "c": pl.int_range(actors.len(), eager=True)})
-    ca = only.select(pl.col("actor_a").alias("actor_id")).join(lookup, on="actor_id", how="left")
-    cb = only.select(pl.col("actor_b").alias("actor_id")).join(lookup, on="actor_id", how="left")
-    both = pl.DataFrame({"a": ca["c"], "b": cb["c"]}).drop_nulls()
+    # both codes looked up in one frame: a join's rows come in no set order, so two
+    # separate lookups could not be put side by side
+    both = (
+        only.select("actor_a", "actor_b")
+        .join(lookup.rename({"actor_id": "actor_a", "c": "a"}), on="actor_a", how="inner")
+        .join(lookup.rename({"actor_id": "actor_b", "c": "b"}), on="actor_b", how="inner")
+    )
     a, b = both["a"].to_numpy().astype(np.uint64), both["b"].to_numpy().astype(np.uint64)
     return cast(U64Array, np.unique((np.minimum(a, b) << _SHIFT32) | np.maximum(a, b)))
 

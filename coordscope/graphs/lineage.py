@@ -197,6 +197,7 @@ def track_campaigns(
             on="kept",
             how="left",
         )
+        .sort("cluster")  # joins keep no order: the loop below numbers clashing ids in it
     )
     # new ids: the date and a digest of the members (clusters are few: a loop is cheap)
     taken = set(reg["campaign"].to_list())

@@ -362,9 +362,10 @@ def _labelled(result: AuditTables | str | Path, truth: pl.DataFrame | str | Path
         .group_by("_row")
         .agg(pl.col("coordinated").fill_null(False).mean().alias("_share"))
     )
+    # in the clusters' order: the seeded folds of the fit are drawn over the rows
     return (
         clusters.with_columns(pl.int_range(pl.len()).alias("_row"))
-        .join(share, on="_row", how="left")
+        .join(share, on="_row", how="left", maintain_order="left")
         .with_columns((pl.col("_share").fill_null(0.0) > 0.5).alias("_y"))
         .drop("_row", "_share")
     )

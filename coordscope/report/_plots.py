@@ -275,9 +275,10 @@ def network_png(
     """
     ids = nodes["actor_id"].to_list()
     index = pl.DataFrame({"actor_id": ids, "i": np.arange(len(ids), dtype=np.int64)})
-    ea = edges.join(index.rename({"actor_id": "actor_a"}), on="actor_a").join(
-        index.rename({"actor_id": "actor_b", "i": "j"}), on="actor_b"
-    )
+    # in the edges' order: segments are drawn in it, and antialiased overlaps blend in it
+    ea = edges.join(
+        index.rename({"actor_id": "actor_a"}), on="actor_a", maintain_order="left"
+    ).join(index.rename({"actor_id": "actor_b", "i": "j"}), on="actor_b", maintain_order="left")
     ei, ej = ea["i"].to_numpy(), ea["j"].to_numpy()
     clusters = nodes["cluster"].to_numpy()
     order = sorted({int(c) for c in clusters})
