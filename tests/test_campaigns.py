@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import polars as pl
+import pytest
 
 import coordscope
 from coordscope.datasets.simulate import simulate
 from coordscope.parts import PartedTable
 from coordscope.schema import GROUP_SCHEMA
 from coordscope.stats.groups import _join_campaigns
+from tests.conftest import shuffle_joins
 
 
 def _groups(rows: list[tuple[int, list[str], float, bool]]) -> pl.DataFrame:
@@ -90,3 +92,14 @@ def test_a_large_rotating_pool_is_one_cluster() -> None:
     for members in campaigns["actor_id"].to_list():
         inside = [len(set(members) & set(c)) for c in flagged["members"].to_list()]
         assert max(inside) >= 0.9 * len(members)
+
+
+def test_joined_clusters_do_not_depend_on_the_order_joins_return_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    events, _ = simulate("rotating_pool", seed=1, size="small")
+    plain = coordscope.audit(events).clusters
+    assert plain.filter("significant").height < 5  # the parts were joined
+    shuffle_joins(monkeypatch, seed=5)
+    shuffled = coordscope.audit(events).clusters
+    assert shuffled.equals(plain)
