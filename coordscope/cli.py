@@ -370,6 +370,14 @@ _Verbose = Annotated[
 ]
 
 
+def _print_rows(rows: dict[str, int]) -> None:
+    """Print the row accounting: input = accepted + rejected + duplicates."""
+    _out.print(
+        f"rows: {rows['input']:,} input = {rows['accepted']:,} accepted + "
+        f"{rows['rejected']:,} rejected + {rows['duplicates']:,} duplicates"
+    )
+
+
 def _print_ingest_summary(summary: dict[str, Any], output: Path, rejects: Path | None) -> None:
     rows = summary["rows"]
     table = Table(title=None, show_header=True, header_style="bold")
@@ -380,10 +388,7 @@ def _print_ingest_summary(summary: dict[str, Any], output: Path, rejects: Path |
         how = " (detected)" if item["detected"] else ""
         _add_row(table, item["path"], f"{item['format']}{how}", f"{item['rows']:,}")
     _out.print(table)
-    _out.print(
-        f"rows: {rows['input']:,} input = {rows['accepted']:,} accepted + "
-        f"{rows['rejected']:,} rejected + {rows['duplicates']:,} duplicates"
-    )
+    _print_rows(rows)
     span = summary["time_span"]
     _out.print(
         f"events: {summary['events']:,} by {summary['actors']:,} accounts, "
@@ -866,12 +871,8 @@ def detect(
         if as_json:
             sys.stdout.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
             return
-        rows = summary["rows"]
         counts = summary["counts"]
-        _out.print(
-            f"rows: {rows['input']:,} input = {rows['accepted']:,} accepted + "
-            f"{rows['rejected']:,} rejected + {rows['duplicates']:,} duplicates"
-        )
+        _print_rows(summary["rows"])
         _out.print(
             f"{summary['parameters']['mode']} mode, W = {window:g} s, "
             f"signals {', '.join(summary['parameters']['signals'])}: "
@@ -1161,12 +1162,8 @@ def audit(
         if as_json:
             sys.stdout.write(json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n")
             return
-        rows = summary["rows"]
         counts = summary["counts"]
-        _out.print(
-            f"rows: {rows['input']:,} input = {rows['accepted']:,} accepted + "
-            f"{rows['rejected']:,} rejected + {rows['duplicates']:,} duplicates"
-        )
+        _print_rows(summary["rows"])
         _out.print(
             f"W = {window:g} s, alpha = {alpha:g}, "
             f"signals {', '.join(summary['parameters']['signals'])}: "

@@ -395,9 +395,22 @@ def _merge_groups(table: pl.DataFrame) -> pl.DataFrame:
     i = shared["i"].to_numpy()
     j = shared["j"].to_numpy()
     ok = shared["n"].to_numpy() * 2 >= np.minimum(size[i], size[j])
-    graph = sp.coo_matrix((np.ones(int(ok.sum())), (i[ok], j[ok])), shape=(n, n))
+    return _collapse(table, i[ok], j[ok])
+
+
+def _collapse(
+    table: pl.DataFrame, i: npt.NDArray[np.int64], j: npt.NDArray[np.int64]
+) -> pl.DataFrame:
+    """Merge the rows of ``table`` that the links ``i — j`` (row numbers) connect.
+
+    Links are transitive (connected components). A merged row has the union of the
+    members and the ``g`` and test figures of its most significant part (smallest
+    ``pvalue``, then ``g``); the rows come in the order of their components' first rows.
+    """
+    n = table.height
+    graph = sp.coo_matrix((np.ones(i.shape[0]), (i, j)), shape=(n, n))
     _, label = connected_components(graph, directed=False)
-    merged = (
+    return (
         table.with_columns(pl.Series("_c", label))
         .sort(["_c", "pvalue", "g"])
         .group_by("_c", maintain_order=True)
@@ -409,7 +422,6 @@ def _merge_groups(table: pl.DataFrame) -> pl.DataFrame:
         )
         .drop("_c")
     )
-    return merged
 
 
 def _join_campaigns(table: pl.DataFrame, live: PartedTable, ids: pl.DataFrame) -> pl.DataFrame:
@@ -467,21 +479,9 @@ def _join_campaigns(table: pl.DataFrame, live: PartedTable, ids: pl.DataFrame) -
     hi = across["hi"].to_numpy()
     density = across["n"].to_numpy() / np.maximum(size[lo] * size[hi], 1)
     ok = density >= _CAMPAIGN_TIES * np.minimum(within[lo], within[hi])
-    graph = sp.coo_matrix((np.ones(int(ok.sum())), (lo[ok], hi[ok])), shape=(n, n))
-    _, label = connected_components(graph, directed=False)
-    if label.max() + 1 == n:  # nothing to join
+    if not ok.any():  # nothing to join
         return table
-    joined = (
-        flagged.with_columns(pl.Series("_c", label))
-        .group_by("_c", maintain_order=True)
-        .agg(
-            pl.col("g").first(),
-            pl.col("members").list.explode().unique().sort().alias("members"),
-            *(pl.col(c).first() for c in ("statistic", "expected", "pvalue", "qvalue")),
-            pl.col("significant").first(),
-        )
-        .drop("_c")
-    )
+    joined = _collapse(flagged, lo[ok], hi[ok])
     return pl.concat([joined, table.filter(~pl.col("significant"))])
 
 
