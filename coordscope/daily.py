@@ -7,8 +7,13 @@ its own: shares, links, hashtags, texts, …) and the day's pair partials
 that do not have them yet — days added since the last run, days rewritten by a
 re-collection, or every day when the audit's parameters changed — and writes them into
 the state (``kept/``, committed with the run). The audit then reads them rather than
-making the actions again and counting every pair again; near-duplicate text, which
-groups events across days, is still made and counted over the whole horizon.
+making the actions again and counting every pair again.
+
+Near-duplicate text (``co_similar``) groups messages across days, so its actions are not
+those of a day: each day keeps its messages' distinct word sets and LSH band keys and
+its verified near-duplicate pairs with its own and the earlier days' sets, and the
+horizon's groups are made from those (:func:`keep_similar`,
+:mod:`coordscope.signals.similar_days`); its co-actions are counted over the horizon.
 
 A day's kept files are named by a *key*: a digest of what they depend on (the day's
 events file, the signals, their windows and the options that change their actions — the
@@ -18,6 +23,7 @@ other parameters makes them again.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from collections.abc import Sequence
@@ -32,11 +38,27 @@ from coordscope.budget import Budget
 from coordscope.engine.state import StateStore
 from coordscope.parts import WorkDir
 from coordscope.pipeline import KeptDay, KeptDays
+from coordscope.progress import track
+from coordscope.schema import EVENT_ID
 from coordscope.signals.actions import ROW_LOCAL, ActionOptions, action_batches, resolve_signals
+from coordscope.signals.exact import actions_from_keys
+from coordscope.signals.similar import DEFAULT_BANDS, DEFAULT_ROWS
+from coordscope.signals.similar_days import (
+    TEXT_KINDS,
+    DaySets,
+    day_sets,
+    day_signatures,
+    horizon_groups,
+    near_pairs,
+    read_day_pairs,
+    read_day_sets,
+    write_day_pairs,
+    write_day_sets,
+)
 from coordscope.stats.significance import SIGNAL_WINDOWS
 from coordscope.stats.stored import day_pairs
 
-__all__ = ["KEPT_SIGNALS", "keep_days", "kept_key"]
+__all__ = ["KEPT_SIGNALS", "keep_days", "keep_similar", "kept_key", "similar_key"]
 
 #: Signals whose actions and partials a state keeps per day: the row-local ones.
 KEPT_SIGNALS: Final = ROW_LOCAL
@@ -94,13 +116,16 @@ def keep_days(
     budget : Budget
         Memory and threads of the counts.
     work : WorkDir
-        Scratch space.
+        Scratch space; it holds the horizon's ``co_similar`` actions (keep it while the
+        result is used).
 
     Returns
     -------
     (KeptDays or None, list of str)
         What :func:`coordscope.audit` takes as ``kept`` (None when no audited signal is
-        row-local), and the days whose kept files were made by this call.
+        row-local or ``co_similar``), and the days whose kept actions and partials were
+        made by this call (``KeptDays.similar_made``: those whose near-duplicate sets or
+        pairs were).
 
     Notes
     -----
@@ -109,16 +134,20 @@ def keep_days(
     """
     chosen = resolve_signals(signals)
     local = [s for s in chosen if s in KEPT_SIGNALS]
-    if not local:
+    options = ActionOptions() if options is None else options
+    similar = None
+    similar_made: list[str] = []
+    if "co_similar" in chosen and options.similar_method == "minhash":
+        similar, similar_made = keep_similar(store, days, options=options, work=work)
+    if not local and similar is None:
         return None, []
     overrides = dict(SIGNAL_WINDOWS if windows is None else windows)
     win = {s: float(overrides.get(s, window)) for s in local}
-    options = ActionOptions() if options is None else options
     made_with = {s: options.of_signal(s) for s in local}
     made: list[str] = []
     kept: list[KeptDay] = []
     first_event = 0
-    for day in days:
+    for day in days if local else []:
         entry = store.pending.days[day]
         key = kept_key(entry["file"], local, win, made_with)
         have = entry.get("kept")
@@ -138,7 +167,160 @@ def keep_days(
             )
         )
         first_event += int(entry["events"])
-    return KeptDays(days=kept, windows=win, options=made_with), made
+    return (
+        KeptDays(
+            days=kept,
+            windows=win,
+            options=made_with,
+            similar=similar,
+            similar_options=options.of_signal("co_similar") if similar is not None else {},
+            similar_made=similar_made,
+        ),
+        made,
+    )
+
+
+def similar_key(day_file: str, options: ActionOptions) -> str:
+    """Return the digest naming a day's kept near-duplicate sets (16 hex).
+
+    What the sets depend on: the day's events file, the options of ``co_similar``, the
+    LSH parameters, the kinds whose text counts, and the versions of coordscope and of
+    polars (whose seeded string hash makes the shingle hashes).
+    """
+    what = {
+        "events": day_file,
+        "co_similar": options.of_signal("co_similar"),
+        "bands": DEFAULT_BANDS,
+        "rows": DEFAULT_ROWS,
+        "kinds": list(TEXT_KINDS),
+        "version": __version__,
+        "polars": pl.__version__,
+    }
+    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def keep_similar(
+    store: StateStore, days: Sequence[str], *, options: ActionOptions, work: WorkDir
+) -> tuple[tuple[Path, int], list[str]]:
+    """Make the horizon's ``co_similar`` actions from the days' kept near-duplicate sets.
+
+    Each day keeps its sets (:func:`~coordscope.signals.similar_days.day_sets`) and its
+    verified pairs with its own and the earlier days' sets
+    (:func:`~coordscope.signals.similar_days.near_pairs`); the horizon's groups are the
+    components of the kept pairs (:func:`~coordscope.signals.similar_days.horizon_groups`),
+    exactly those of one run over the horizon's events. A day's sets are made again when
+    its events or the options change; its pairs, also when the earlier days of the
+    horizon are not the files they were made with (a day added, dropped or re-collected
+    before it, or a longer horizon).
+
+    Parameters
+    ----------
+    store : StateStore
+        The open state; new files go to ``kept/`` and into its pending manifest.
+    days : sequence of str
+        The horizon's days (ISO) that hold events, in order.
+    options : ActionOptions
+        The audit's options (``similarity`` and ``min_shingles``; MinHash only).
+    work : WorkDir
+        Where the actions are written.
+
+    Returns
+    -------
+    ((pathlib.Path, int), list of str)
+        The ``co_similar`` actions of the horizon's events (a Parquet file in ``work``,
+        ``event`` counted in the horizon's events) and their number; the days whose sets
+        or pairs this call made.
+
+    Notes
+    -----
+    Cost: for each day made, its tokenising and signatures; for each day whose pairs are
+    made, one pass over every earlier day's kept sets of the horizon; then one pass over
+    every day's kept messages and pairs (no text is read).
+    """
+    threshold = options.similarity
+    made: list[str] = []
+    keys: dict[str, str] = {}
+    with track("near-duplicate days", total=len(days), unit="days") as progress_days:
+        for d in days:
+            entry = store.pending.days[d]
+            key = similar_key(str(entry["file"]), options)
+            have: dict[str, Any] | None = entry.get("similar")
+            stem = store.path / f"kept/{d}.g{store.next_generation}.{key}"
+            fresh = None
+            changed = False
+            if have is None or have["key"] != key:
+                events = pl.scan_parquet(store.day_file(d))
+                fresh = day_sets(events, min_shingles=options.min_shingles)
+                have = {"key": key, **write_day_sets(fresh[0], stem), "n_sets": fresh[0].n_sets}
+                have = {k: f"kept/{v}" if k in ("messages", "sets", "hashes") else v
+                        for k, v in have.items()}  # fmt: skip
+                changed = True
+            against = {e: keys[e] for e in keys}  # the horizon's earlier days, as kept now
+            was = {e: k for e, k in dict(have.get("against", {})).items() if e >= days[0]}
+            if not have.get("pairs") or was != against:
+                if fresh is not None:
+                    sets, signatures = fresh
+                else:
+                    sets = _read_sets(store, have)
+                    signatures = day_signatures(sets)
+                pairs = near_pairs(
+                    _ordinal(d),
+                    sets,
+                    signatures,
+                    ((_ordinal(e), _read_sets(store, store.pending.days[e]["similar"]))
+                     for e in keys),
+                    threshold=threshold,
+                )  # fmt: skip
+                name = f"kept/{stem.name}.similar-pairs.parquet"
+                write_day_pairs(pairs, store.path / name)
+                have = {**have, "pairs": name, "against": against}
+                del sets, signatures
+                changed = True
+            if changed:
+                made.append(d)
+            store.set_similar(d, have)
+            keys[d] = key
+            progress_days.advance()
+    kept = []
+    first_event = 0
+    for d in days:
+        entry = store.pending.days[d]
+        sim = entry["similar"]
+        messages = _read_sets(store, sim, messages_only=True)
+        kept.append((_ordinal(d), first_event, messages))
+        first_event += int(entry["events"])
+    groups = horizon_groups(
+        kept, [read_day_pairs(store.path / store.pending.days[d]["similar"]["pairs"]) for d in days]
+    )
+    events = store.scan(list(days))
+    firsts = groups["first"].unique().implode()
+    first_ids = (
+        events.with_row_index("first")
+        .filter(pl.col("first").is_in(firsts))
+        .select("first", pl.col(EVENT_ID).alias("key"))
+        .collect()
+    )
+    keys_frame = groups.join(first_ids, on="first", how="left", maintain_order="left").select(
+        "event", "key"
+    )
+    acts = actions_from_keys(events, keys_frame, signal="co_similar")
+    path = work.spill_table(acts, "actions-co_similar")
+    return (path, acts.height), made
+
+
+def _names(similar: dict[str, Any]) -> dict[str, str]:
+    return {k: str(similar[k]).removeprefix("kept/") for k in ("messages", "sets", "hashes")}
+
+
+def _read_sets(
+    store: StateStore, similar: dict[str, Any], *, messages_only: bool = False
+) -> DaySets:
+    return read_day_sets(store.path / "kept", _names(similar), messages_only=messages_only)
+
+
+def _ordinal(day: str) -> int:
+    """Days since 1970-01-01 of an ISO day."""
+    return (dt.date.fromisoformat(day) - dt.date(1970, 1, 1)).days
 
 
 def _make_day(

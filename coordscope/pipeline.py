@@ -132,6 +132,12 @@ class KeptDays:
     days: list[KeptDay]
     windows: dict[str, float]
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: ``co_similar`` actions of the audited events made from the days' kept
+    #: near-duplicate sets (their file and number), and the options they were made with
+    similar: tuple[Path, int] | None = None
+    similar_options: dict[str, Any] = field(default_factory=dict)
+    #: the days whose near-duplicate sets or pairs were made by this run
+    similar_made: list[str] = field(default_factory=list)
 
     @property
     def signals(self) -> set[str]:
@@ -323,13 +329,25 @@ def audit(
             if kept is not None and pseudonymize is None
             else set()
         )
-        made = [s for s in chosen if s not in reused]
+        # near-duplicate groups made from the days' kept sets, with these options
+        similar_kept = (
+            kept.similar
+            if kept is not None
+            and pseudonymize is None
+            and kept.similar_options == options.of_signal("co_similar")
+            and options.similar_method == "minhash"
+            else None
+        )
+        made = [s for s in chosen if s not in reused and not (s == "co_similar" and similar_kept)]
         with track("signals", total=len(made), unit="signals") as progress_signals:
             for s in sorted(chosen, key=lambda s: s != "co_similar"):
                 files[s], action_counts[s] = [], 0
                 if kept is not None and s in reused:
                     files[s] = [_kept_actions(day, s, work) for day in kept.days]
                     action_counts[s] = sum(day.actions[s][1] for day in kept.days)
+                    continue
+                if s == "co_similar" and similar_kept is not None:
+                    files[s], action_counts[s] = [similar_kept[0]], similar_kept[1]
                     continue
                 for part in runner_action_batches(
                     runner, events, signal=s, rows=slice_rows, work=work, options=options

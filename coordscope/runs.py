@@ -248,6 +248,8 @@ def run_state_audit(
                 "replaced_in_input": added.replaced_in_input,
                 "days_written": added.days,
                 "days_counted": made,
+                # days whose near-duplicate sets or pairs were made (co_similar)
+                "near_duplicate_days_made": kept.similar_made if kept is not None else [],
                 "days_reused": len(days) - len(made) if kept is not None else 0,
                 "changes": dict(statuses.iter_rows()),
                 "previous_run": store.committed.runs[-1] if store.committed.runs else None,

@@ -210,7 +210,8 @@ def test_audit_makes_again_the_kept_signals_of_other_options(tmp_path: Path) -> 
     with StateStore(state) as store, store.unchanged():
         days = store.pending.horizon(2)
         # default options, as the run kept them
-        kept, made = keep_days(store, days, signals=None, budget=Budget(), work=WorkDir(tmp_path))
+        scratch = WorkDir(tmp_path)  # holds the horizon's co_similar actions until the end
+        kept, made = keep_days(store, days, signals=None, budget=Budget(), work=scratch)
         assert made == [] and kept is not None
         assert kept.options["co_text"] == {"text_rule": "default", "min_text_length": 10}
         events = store.scan(days)

@@ -322,7 +322,7 @@ def test_bucket_verification_equals_brute_force(
         order, starts, ends = _band_runs(_band_keys(sig, band, rows))
         lo, hi = _verify_buckets(
             order, starts, ends, sig, size, band, rows, least, threshold, indptr, ids,
-            similar_module._sketches(sig),
+            similar_module._sketches(sig), 0,
         )  # fmt: skip
         found = list(zip(lo.tolist(), hi.tolist(), strict=True))
         expected = [
@@ -360,7 +360,7 @@ def test_bucket_verification_by_hand() -> None:
         order, starts, ends = _band_runs(_band_keys(sig, band, 2))
         lo, hi = _verify_buckets(
             order, starts, ends, sig, size, band, 2, least, threshold, indptr, ids,
-            similar_module._sketches(sig),
+            similar_module._sketches(sig), 0,
         )  # fmt: skip
         return list(zip(lo.tolist(), hi.tolist(), strict=True))
 

@@ -9,8 +9,9 @@ defines it) and a ``manifest.json`` naming the files in use::
       manifest.json              the only file read to know what the state holds
       lock                       held (``flock``) by the run using the state
       events/DAY.gN.parquet      the events of one day, as of generation N
-      kept/DAY.gN.*.parquet      what audits keep of a day: its actions and pair partials
-                                 (coordscope.daily), for the parameters they were made with
+      kept/DAY.gN.*.parquet      what audits keep of a day: its actions and pair partials,
+                                 its near-duplicate sets and pairs (coordscope.daily), for
+                                 the parameters they were made with
       campaigns/gN.parquet       the campaign registry, as of generation N
 
 Safety. A run writes new files only (named by the generation it will commit), then
@@ -120,6 +121,9 @@ class Manifest:
             kept = v.get("kept")
             if kept:
                 named.update(_kept_files(kept))
+            similar = v.get("similar")
+            if similar:
+                named.update(_similar_files(similar))
         if self.campaigns is not None:
             named.add(self.campaigns)
         return named
@@ -274,6 +278,9 @@ class StateStore:
             kept = entry.get("kept")
             if kept and not all((self.path / n).is_file() for n in _kept_files(kept)):
                 del entry["kept"]
+            similar = entry.get("similar")
+            if similar and not all((self.path / n).is_file() for n in _similar_files(similar)):
+                del entry["similar"]
         for name in manifest.files():
             if not (self.path / name).is_file():
                 raise StateError(f"{path}: names {name}, which is missing")
@@ -465,6 +472,10 @@ class StateStore:
         """Record what was kept of ``day`` (pending; files already written in ``kept/``)."""
         self.pending.days[day]["kept"] = kept
 
+    def set_similar(self, day: str, similar: dict[str, Any]) -> None:
+        """Record ``day``'s kept near-duplicate sets and pairs (pending; files written)."""
+        self.pending.days[day]["similar"] = similar
+
     def set_campaigns(self, registry: pl.DataFrame) -> None:
         """Write the campaign registry (pending)."""
         name = f"campaigns/g{self.next_generation}.parquet"
@@ -496,6 +507,12 @@ def _kept_files(kept: Mapping[str, Any]) -> list[str]:
     return [*names, str(kept["partials"]), str(kept["checks"])]
 
 
+def _similar_files(similar: Mapping[str, Any]) -> list[str]:
+    """Return the relative paths of the files of one day's ``similar`` entry."""
+    names = [str(similar[k]) for k in ("messages", "sets", "hashes")]
+    return [*names, str(similar["pairs"])] if similar.get("pairs") else names
+
+
 def _fsync(path: Path) -> None:
     """Flush a file's or a folder's contents to the disk (where the file system can)."""
     with contextlib.suppress(OSError):  # some network file systems refuse it on folders
@@ -525,4 +542,16 @@ def _day_entry(raw: Any) -> dict[str, Any]:
             "partial_rows": int(kept["partial_rows"]),
             "checks": str(kept["checks"]),
         }
+    similar = raw.get("similar")
+    if similar is not None:
+        entry["similar"] = {
+            "key": str(similar["key"]),
+            **{k: str(similar[k]) for k in ("messages", "sets", "hashes")},
+            "n_sets": int(similar["n_sets"]),
+        }
+        if similar.get("pairs"):
+            entry["similar"]["pairs"] = str(similar["pairs"])
+            entry["similar"]["against"] = {
+                str(d): str(k) for d, k in dict(similar["against"]).items()
+            }
     return entry

@@ -116,6 +116,7 @@ __all__ = [
     "shingles",
     "similar_actions",
     "similarity_text",
+    "streamed_sets",
     "subset_sets",
     "token_sets",
     "toolkit_tokens",
@@ -854,9 +855,24 @@ def _streamed_groups(
 ) -> tuple[pl.Series, pl.Series]:
     """Return the event number and near-duplicate group of every message with text.
 
-    Word-token sets only. The events are read :data:`_EVENT_SLICE` rows at a time (a scan
-    of a Parquet file reads only the row groups of a slice) and each slice's texts are
-    tokenised and let go: the texts are never all in memory, only their sets.
+    Word-token sets only (:func:`streamed_sets`).
+    """
+    event, sets = streamed_sets(events, text_kinds=text_kinds, seed=seed)
+    owned = _Owned(sets)
+    del sets
+    labels = _groups(owned, threshold, min_shingles, method, DEFAULT_BANDS, DEFAULT_ROWS)
+    return event, _first_member(labels, event.len())
+
+
+def streamed_sets(
+    events: EventFrame, *, text_kinds: tuple[str, ...], seed: int = 0
+) -> tuple[pl.Series, TokenSets]:
+    """Return the event number (UInt32) and word-token set of every message with text.
+
+    The messages are the events of ``text_kinds`` with a text, in event order. The events
+    are read :data:`_EVENT_SLICE` rows at a time (a scan of a Parquet file reads only the
+    row groups of a slice) and each slice's texts are tokenised and let go: the texts are
+    never all in memory, only their sets.
     """
     lazy = events.lazy()
     n_events = int(lazy.select(pl.len()).collect().item())
@@ -875,10 +891,7 @@ def _streamed_groups(
         words.add(part.drop_in_place(TEXT))
         del part
     event = pl.concat(numbers) if numbers else pl.Series("event", [], dtype=pl.UInt32)
-    owned = _Owned(words.sets())
-    del words
-    labels = _groups(owned, threshold, min_shingles, method, DEFAULT_BANDS, DEFAULT_ROWS)
-    return event, _first_member(labels, event.len())
+    return event, words.sets()
 
 
 # --------------------------------------------------------------------------------------
@@ -1164,8 +1177,12 @@ def _verify_buckets(
     indptr: IntArray,
     ids: IdArray,
     sketch: UIntArray,
+    split: int,
 ) -> tuple[IntArray, IntArray]:
     """Return verified pairs of one band's buckets: enough of them to connect the same sets.
+
+    With ``split > 0``, only pairs of one set below ``split`` and one at or above it are
+    checked (a new day's sets against an earlier day's: :mod:`coordscope.signals.similar_days`).
 
     A pair is *verified* when the first band on which its signatures agree on every row
     is ``band`` (so that no pair is verified by two bands, and a mere collision of band
@@ -1204,6 +1221,8 @@ def _verify_buckets(
             a = order[p]
             for q in range(p + 1, ends[r]):
                 b = order[q]
+                if split > 0 and (b < split or a >= split):  # both on one side
+                    continue
                 root_a = _find(parent, a)
                 root_b = _find(parent, b)
                 if root_a == root_b:
@@ -1321,12 +1340,23 @@ def _minhash_pairs(
 
 
 def _bucket_pairs(
-    sets: TokenSets, threshold: float, bands: int, rows: int
+    sets: TokenSets,
+    threshold: float,
+    bands: int,
+    rows: int,
+    *,
+    signatures: npt.NDArray[np.uint32] | None = None,
+    split: int = 0,
 ) -> tuple[IntArray, IntArray]:
-    """:func:`_minhash_pairs` on every set given, with all their signatures held."""
+    """:func:`_minhash_pairs` on every set given, with all their signatures held.
+
+    ``signatures``: the sets' MinHash signatures when the caller has them already;
+    ``split``: see :func:`_verify_buckets` (0: every pair).
+    """
     r = sets.indptr.shape[0] - 1
     count = bands * rows
-    by_set = _signatures(sets, count)  # one row of ``count`` values per set
+    # one row of ``count`` values per set
+    by_set = _signatures(sets, count) if signatures is None else signatures
     sketch = _sketches(by_set)
     size = sets.sizes
     sigma = math.sqrt(threshold * (1 - threshold) / count)
@@ -1339,7 +1369,7 @@ def _bucket_pairs(
             order, starts, ends = _band_runs(_band_keys(by_set, band, rows))
         lo, hi = _verify_buckets(
             order, starts, ends, by_set, size, band, rows, least, threshold, sets.indptr, sets.ids,
-            sketch,
+            sketch, split,
         )  # fmt: skip
         code: IntArray = lo * r + hi
         return code
