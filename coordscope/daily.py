@@ -30,6 +30,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from coordscope._output import write_table
@@ -138,7 +140,9 @@ def keep_days(
     similar = None
     similar_made: list[str] = []
     if "co_similar" in chosen and options.similar_method == "minhash":
-        similar, similar_made = keep_similar(store, days, options=options, work=work)
+        similar, similar_made = keep_similar(
+            store, days, options=options, work=work, budget_bytes=budget.memory // 4
+        )
     if not local and similar is None:
         return None, []
     overrides = dict(SIGNAL_WINDOWS if windows is None else windows)
@@ -200,7 +204,12 @@ def similar_key(day_file: str, options: ActionOptions) -> str:
 
 
 def keep_similar(
-    store: StateStore, days: Sequence[str], *, options: ActionOptions, work: WorkDir
+    store: StateStore,
+    days: Sequence[str],
+    *,
+    options: ActionOptions,
+    work: WorkDir,
+    budget_bytes: int = 1 << 30,
 ) -> tuple[tuple[Path, int], list[str]]:
     """Make the horizon's ``co_similar`` actions from the days' kept near-duplicate sets.
 
@@ -223,6 +232,9 @@ def keep_similar(
         The audit's options (``similarity`` and ``min_shingles``; MinHash only).
     work : WorkDir
         Where the actions are written.
+    budget_bytes : int, default 1 GiB
+        Memory for the sets and signatures of the days made in this call, held for the
+        next days' pairs (a run adding many days signs each once).
 
     Returns
     -------
@@ -240,6 +252,15 @@ def keep_similar(
     threshold = options.similarity
     made: list[str] = []
     keys: dict[str, str] = {}
+    held = _Signed(budget_bytes)
+
+    def earlier(day: str) -> tuple[int, DaySets, npt.NDArray[np.uint32] | None]:
+        """Return an earlier day's sets, and its signatures when this call made the day."""
+        got = held.get(day)
+        if got is not None:
+            return _ordinal(day), *got
+        return _ordinal(day), _read_sets(store, store.pending.days[day]["similar"]), None
+
     with track("near-duplicate days", total=len(days), unit="days") as progress_days:
         for d in days:
             entry = store.pending.days[d]
@@ -254,6 +275,7 @@ def keep_similar(
                 have = {"key": key, **write_day_sets(fresh[0], stem), "n_sets": fresh[0].n_sets}
                 have = {k: f"kept/{v}" if k in ("messages", "sets", "hashes") else v
                         for k, v in have.items()}  # fmt: skip
+                held.put(d, fresh)
                 changed = True
             against = {e: keys[e] for e in keys}  # the horizon's earlier days, as kept now
             was = {e: k for e, k in dict(have.get("against", {})).items() if e >= days[0]}
@@ -264,13 +286,8 @@ def keep_similar(
                     sets = _read_sets(store, have)
                     signatures = day_signatures(sets)
                 pairs = near_pairs(
-                    _ordinal(d),
-                    sets,
-                    signatures,
-                    ((_ordinal(e), _read_sets(store, store.pending.days[e]["similar"]))
-                     for e in keys),
-                    threshold=threshold,
-                )  # fmt: skip
+                    _ordinal(d), sets, signatures, map(earlier, keys), threshold=threshold
+                )
                 name = f"kept/{stem.name}.similar-pairs.parquet"
                 write_day_pairs(pairs, store.path / name)
                 have = {**have, "pairs": name, "against": against}
@@ -310,6 +327,29 @@ def keep_similar(
 
 def _names(similar: dict[str, Any]) -> dict[str, str]:
     return {k: str(similar[k]).removeprefix("kept/") for k in ("messages", "sets", "hashes")}
+
+
+class _Signed:
+    """Days' sets and signatures held for reuse, the oldest let go beyond ``limit`` bytes."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.days: dict[str, tuple[DaySets, npt.NDArray[np.uint32]]] = {}
+
+    def get(self, day: str) -> tuple[DaySets, npt.NDArray[np.uint32]] | None:
+        """Return what is held of ``day`` (None: nothing)."""
+        return self.days.get(day)
+
+    def put(self, day: str, value: tuple[DaySets, npt.NDArray[np.uint32]]) -> None:
+        """Hold ``value`` for ``day``; let the oldest go while over the limit."""
+        self.days[day] = value
+        while len(self.days) > 1 and sum(map(_nbytes, self.days.values())) > self.limit:
+            del self.days[next(iter(self.days))]
+
+
+def _nbytes(value: tuple[DaySets, npt.NDArray[np.uint32]]) -> int:
+    sets, signatures = value
+    return int(sets.hashes.nbytes + sets.keys.nbytes + sets.indptr.nbytes + signatures.nbytes)
 
 
 def _read_sets(

@@ -23,6 +23,7 @@ from coordscope.signals.similar_days import (
     TEXT_KINDS,
     DaySets,
     day_sets,
+    day_signatures,
     horizon_groups,
     near_pairs,
 )
@@ -60,7 +61,11 @@ def day_by_day(days: list[pl.DataFrame], start: int) -> pl.DataFrame:
     pairs = []
     for d, events in enumerate(days):
         sets, signatures = day_sets(events)
-        earlier = [(e, kept[e]) for e in range(start, d)] if d >= start else []
+        # the signatures of earlier days made again from what is kept (every other day),
+        # or left to near_pairs to make for the sets it checks: the same values
+        earlier = [
+            (e, kept[e], day_signatures(kept[e]) if e % 2 else None) for e in range(start, d)
+        ]
         pairs.append(near_pairs(d, sets, signatures, earlier))
         kept.append(sets)
     firsts, first = [], 0
@@ -98,6 +103,11 @@ def chain_days() -> list[pl.DataFrame]:
 
 def test_a_chain_through_the_middle_day_by_hand() -> None:
     days = chain_days()
+    sets, signatures = day_sets(days[0])
+    # two messages of five words or more, two distinct sets; signatures made again from
+    # the kept hashes are the ones made from the text
+    assert sets.event.tolist() == [0, 1] and sets.n_sets == 2
+    assert (day_signatures(sets) == signatures).all()
     # rows 1, 4, 7 are X, Y, Z: one group whose first message is X (row 1)
     got = day_by_day(days, 0)
     assert got.to_dicts() == [{"event": e, "first": 1} for e in (1, 4, 7)]

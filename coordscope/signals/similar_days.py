@@ -13,10 +13,12 @@ message of the horizon. This module makes them from what is kept of each day ins
 2. **A day's pairs** (:func:`near_pairs`): verified near-duplicate pairs (the very check of
    the one-shot path: first agreeing band, sizes, signature agreement, exact Jaccard)
    between two sets of the day, and between a set of the day and a set of each earlier
-   day. Only the earlier sets that share a band key with the day's are read back and
-   signed. Each (day, earlier day) batch reports a spanning forest of its verified pairs
-   (a union-find skips a pair whose two sets are joined already), so a bucket of ``K``
-   near copies costs ``K²/2`` look-ups, not checks.
+   day. Only the earlier sets that share a band key with the day's are checked. Each
+   (day, earlier day) batch reports a spanning forest of its verified pairs (a
+   union-find skips a pair whose two sets are joined already), so a bucket of ``K`` near
+   copies costs ``K²/2`` look-ups, not checks. The signatures are not kept (240 bytes a
+   set): a run makes those of the earlier sets that share a band key again from the
+   hashes (a run that adds many days holds the signatures of the days it made).
 3. **The horizon's groups** (:func:`horizon_groups`): the connected components of every
    kept pair among the horizon's sets, and each group's first message.
 
@@ -58,7 +60,6 @@ from coordscope.signals.similar import (
     TokenSets,
     _band_key,
     _bucket_pairs,
-    _csr,
     _fingerprints,
     _signatures,
     streamed_sets,
@@ -81,6 +82,9 @@ __all__ = [
 IntArray = npt.NDArray[np.int64]
 UIntArray = npt.NDArray[np.uint64]
 
+#: Bits of the bitmap that rules out most of an earlier day's band keys at once.
+_BITMAP: Final = 1 << 24
+_LOW: Final = np.uint64(_BITMAP - 1)
 #: Kinds whose text counts for ``co_similar`` (as in
 #: :func:`~coordscope.signals.similar.similar_actions`).
 TEXT_KINDS: Final = ("post", "quote", "reply", "comment")
@@ -101,7 +105,7 @@ class DaySets:
     indptr : numpy.ndarray of int64
         ``sets + 1`` offsets into ``hashes``.
     hashes : numpy.ndarray of uint64
-        The 64-bit shingle hashes of each distinct set (no order within a set).
+        The 64-bit shingle hashes of each distinct set, ascending as int64 within a set.
     keys : numpy.ndarray of uint64
         ``(sets, bands)``: each set's LSH band keys.
     """
@@ -117,14 +121,25 @@ class DaySets:
         """Number of distinct sets."""
         return int(self.indptr.shape[0] - 1)
 
-    def token_sets(self, which: IntArray | None = None) -> TokenSets:
-        """Return sets ``which`` (default all, in order) as :class:`TokenSets`."""
-        sizes = np.diff(self.indptr)
-        if which is None:
-            which = np.arange(self.n_sets, dtype=np.int64)
-        owner = np.repeat(np.arange(which.shape[0], dtype=np.int64), sizes[which])
-        pos = _ranges(self.indptr[which], sizes[which])
-        return _csr(owner, self.hashes[pos], int(which.shape[0]))
+    def checked(self, which: IntArray) -> TokenSets:
+        """Return sets ``which`` for the exact check: the hashes themselves as shingle numbers.
+
+        The check merges two ascending lists; the hashes are kept ascending (as int64) in
+        each set, so they serve as they are. Not for signatures (``vocab`` is empty).
+        """
+        indptr, pos = self._picked(which)
+        return TokenSets(indptr, self.hashes[pos].view(np.int64), np.zeros(0, dtype=np.uint64))
+
+    def signable(self, which: IntArray) -> TokenSets:
+        """Return sets ``which`` for MinHash signatures: each shingle occurrence its own number."""
+        indptr, pos = self._picked(which)
+        return TokenSets(indptr, np.arange(pos.shape[0], dtype=np.int64), self.hashes[pos])
+
+    def _picked(self, which: IntArray) -> tuple[IntArray, IntArray]:
+        sizes = np.diff(self.indptr)[which]
+        indptr = np.zeros(which.shape[0] + 1, dtype=np.int64)
+        np.cumsum(sizes, out=indptr[1:])
+        return indptr, _ranges(self.indptr[which], sizes)
 
 
 @dataclass(frozen=True)
@@ -187,11 +202,13 @@ def day_sets(
     keys = np.empty((firsts.shape[0], bands), dtype=np.uint64)
     for band in range(bands):
         keys[:, band] = _band_key(signatures[:, band * rows : (band + 1) * rows], band)
+    hashes = distinct.vocab[distinct.ids]
+    owner = np.repeat(np.arange(firsts.shape[0], dtype=np.int64), distinct.sizes)
     kept = DaySets(
         event=event.to_numpy()[eligible].astype(np.uint32),
         rep=rep.astype(np.int64),
         indptr=distinct.indptr,
-        hashes=distinct.vocab[distinct.ids],
+        hashes=hashes[np.lexsort((hashes.view(np.int64), owner))],
         keys=keys,
     )
     return kept, signatures
@@ -207,14 +224,14 @@ def day_signatures(
     """
     if not sets.n_sets:
         return np.zeros((0, bands * rows), dtype=np.uint32)
-    return _signatures(sets.token_sets(), bands * rows)
+    return _signatures(sets.signable(np.arange(sets.n_sets, dtype=np.int64)), bands * rows)
 
 
 def near_pairs(
     day: int,
     sets: DaySets,
     signatures: npt.NDArray[np.uint32],
-    earlier: Iterable[tuple[int, DaySets]],
+    earlier: Iterable[tuple[int, DaySets, npt.NDArray[np.uint32] | None]],
     *,
     threshold: float = 0.8,
     bands: int = DEFAULT_BANDS,
@@ -228,8 +245,10 @@ def near_pairs(
         The day (days since 1970-01-01).
     sets, signatures
         The day's kept sets and their signatures (:func:`day_sets`).
-    earlier : iterable of (int, DaySets)
-        The earlier days of the horizon and their kept sets (read one at a time).
+    earlier : iterable of (int, DaySets, numpy.ndarray or None)
+        The earlier days of the horizon, their kept sets and, when the caller has them,
+        their signatures (:func:`day_signatures`; None: those of the sets that share a
+        band key with the day's are made), read one at a time.
     threshold : float, default 0.8
         Jaccard index at or above which two sets are near duplicates (inclusive).
     bands, rows : int
@@ -256,30 +275,36 @@ def near_pairs(
         days.append(np.full(i.shape[0], partner, dtype=np.int32))
         others.append(j)
 
+    everyone = np.arange(sets.n_sets, dtype=np.int64)
     if sets.n_sets >= 2:
-        i, j = _bucket_pairs(sets.token_sets(), threshold, bands, rows, signatures=signatures)
+        i, j = _bucket_pairs(sets.checked(everyone), threshold, bands, rows, signatures=signatures)
         keep(i, day, j)
-    ordered = [np.sort(sets.keys[:, b]) for b in range(bands)] if sets.n_sets else []
-    for partner, old in earlier:  # a day at a time: a batch's paths stay in its two days
+    # the day's band keys, all bands in one sorted table, and a bitmap of their low bits:
+    # an earlier day's keys are looked up in it (a key of another band may match: the
+    # check below compares the bands themselves, so a surplus candidate costs a check)
+    table, where = np.unique(sets.keys.ravel(), return_inverse=True)
+    bitmap = np.zeros(_BITMAP, dtype=bool)
+    bitmap[(table & _LOW).astype(np.int64)] = True
+    for partner, old, old_signatures in earlier:  # a day at a time (module docstring)
         if not sets.n_sets or not old.n_sets:
             continue
-        old_hit = np.zeros(old.n_sets, dtype=bool)
-        new_hit = np.zeros(sets.n_sets, dtype=bool)
-        for b in range(bands):
-            column = old.keys[:, b]
-            at = np.minimum(np.searchsorted(ordered[b], column), sets.n_sets - 1)
-            found = ordered[b][at] == column
-            if found.any():
-                old_hit |= found
-                new_hit |= np.isin(sets.keys[:, b], column[found])
-        if not old_hit.any():
+        theirs_keys = old.keys.ravel()
+        maybe = np.flatnonzero(bitmap[(theirs_keys & _LOW).astype(np.int64)])
+        at = np.minimum(np.searchsorted(table, theirs_keys[maybe]), table.shape[0] - 1)
+        found = table[at] == theirs_keys[maybe]
+        if not found.any():
             continue
-        mine = np.flatnonzero(new_hit)
-        theirs = np.flatnonzero(old_hit)
+        matched = np.zeros(table.shape[0], dtype=bool)
+        matched[at[found]] = True
+        mine = np.flatnonzero(matched[where].reshape(sets.keys.shape).any(axis=1))
+        theirs = np.unique(maybe[found] // old.keys.shape[1])
         both = _joined(sets, mine, old, theirs)
-        sig = np.concatenate(
-            [signatures[mine], _signatures(subset_sets(both, _span(mine, theirs)), bands * rows)]
+        their_signatures = (
+            _signatures(old.signable(theirs), bands * rows)
+            if old_signatures is None
+            else old_signatures[theirs]
         )
+        sig = np.concatenate([signatures[mine], their_signatures])
         i, j = _bucket_pairs(both, threshold, bands, rows, signatures=sig, split=mine.shape[0])
         keep(mine[i], partner, theirs[j - mine.shape[0]])
     if not reps:
@@ -444,18 +469,10 @@ def _ranges(starts: IntArray, lengths: IntArray) -> IntArray:
 
 
 def _joined(new: DaySets, mine: IntArray, old: DaySets, theirs: IntArray) -> TokenSets:
-    """Join sets ``mine`` of ``new`` and ``theirs`` of ``old`` into one :class:`TokenSets`."""
-    sizes = np.concatenate([np.diff(new.indptr)[mine], np.diff(old.indptr)[theirs]])
-    hashes = np.concatenate(
-        [
-            new.hashes[_ranges(new.indptr[mine], np.diff(new.indptr)[mine])],
-            old.hashes[_ranges(old.indptr[theirs], np.diff(old.indptr)[theirs])],
-        ]
+    """Join sets ``mine`` of ``new`` and ``theirs`` of ``old`` for the exact check."""
+    first, second = new.checked(mine), old.checked(theirs)
+    return TokenSets(
+        np.concatenate([first.indptr, first.indptr[-1] + second.indptr[1:]]),
+        np.concatenate([first.ids, second.ids]),
+        np.zeros(0, dtype=np.uint64),
     )
-    owner = np.repeat(np.arange(sizes.shape[0], dtype=np.int64), sizes)
-    return _csr(owner, hashes, int(sizes.shape[0]))
-
-
-def _span(mine: IntArray, theirs: IntArray) -> IntArray:
-    """Positions of ``theirs`` in the joined sets (after ``mine``)."""
-    return np.arange(mine.shape[0], mine.shape[0] + theirs.shape[0], dtype=np.int64)
