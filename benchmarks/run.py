@@ -357,6 +357,7 @@ WORKLOADS: dict[str, Workload] = {
             )
             for days, per_day, label, shape in (
                 (30, 100_000, "100k", "every_day"),
+                (10, 1_000_000, "1m", "every_day"),
                 (30, 1_000_000, "1m", "last_day"),
             )
         ),
