@@ -44,9 +44,8 @@ from coordscope.progress import track
 from coordscope.schema import EVENT_ID
 from coordscope.signals.actions import ROW_LOCAL, ActionOptions, action_batches, resolve_signals
 from coordscope.signals.exact import actions_from_keys
-from coordscope.signals.similar import DEFAULT_BANDS, DEFAULT_ROWS
+from coordscope.signals.similar import DEFAULT_BANDS, DEFAULT_ROWS, TEXT_KINDS
 from coordscope.signals.similar_days import (
-    TEXT_KINDS,
     DaySets,
     day_sets,
     day_signatures,
@@ -266,15 +265,14 @@ def keep_similar(
             entry = store.pending.days[d]
             key = similar_key(str(entry["file"]), options)
             have: dict[str, Any] | None = entry.get("similar")
-            stem = store.path / f"kept/{d}.g{store.next_generation}.{key}"
+            stem = f"kept/{d}.g{store.next_generation}.{key}"
             fresh = None
             changed = False
             if have is None or have["key"] != key:
                 events = pl.scan_parquet(store.day_file(d))
                 fresh = day_sets(events, min_shingles=options.min_shingles)
-                have = {"key": key, **write_day_sets(fresh[0], stem), "n_sets": fresh[0].n_sets}
-                have = {k: f"kept/{v}" if k in ("messages", "sets", "hashes") else v
-                        for k, v in have.items()}  # fmt: skip
+                names = write_day_sets(fresh[0], store.path, stem)
+                have = {"key": key, **names, "n_sets": fresh[0].n_sets}
                 held.put(d, fresh)
                 changed = True
             against = {e: keys[e] for e in keys}  # the horizon's earlier days, as kept now
@@ -288,7 +286,7 @@ def keep_similar(
                 pairs = near_pairs(
                     _ordinal(d), sets, signatures, map(earlier, keys), threshold=threshold
                 )
-                name = f"kept/{stem.name}.similar-pairs.parquet"
+                name = f"{stem}.similar-pairs.parquet"
                 write_day_pairs(pairs, store.path / name)
                 have = {**have, "pairs": name, "against": against}
                 del sets, signatures
@@ -325,10 +323,6 @@ def keep_similar(
     return (path, acts.height), made
 
 
-def _names(similar: dict[str, Any]) -> dict[str, str]:
-    return {k: str(similar[k]).removeprefix("kept/") for k in ("messages", "sets", "hashes")}
-
-
 class _Signed:
     """Days' sets and signatures held for reuse, the oldest let go beyond ``limit`` bytes."""
 
@@ -355,7 +349,8 @@ def _nbytes(value: tuple[DaySets, npt.NDArray[np.uint32]]) -> int:
 def _read_sets(
     store: StateStore, similar: dict[str, Any], *, messages_only: bool = False
 ) -> DaySets:
-    return read_day_sets(store.path / "kept", _names(similar), messages_only=messages_only)
+    names = {k: str(similar[k]) for k in ("messages", "sets", "hashes")}
+    return read_day_sets(store.path, names, messages_only=messages_only)
 
 
 def _ordinal(day: str) -> int:

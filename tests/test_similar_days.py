@@ -18,9 +18,8 @@ from coordscope.parts import WorkDir
 from coordscope.runs import run_state_audit
 from coordscope.schema import EVENT_SCHEMA
 from coordscope.signals.actions import ActionOptions
-from coordscope.signals.similar import _streamed_groups, similar_actions
+from coordscope.signals.similar import TEXT_KINDS, _streamed_groups, similar_actions
 from coordscope.signals.similar_days import (
-    TEXT_KINDS,
     DaySets,
     day_sets,
     day_signatures,

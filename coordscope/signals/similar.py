@@ -106,6 +106,7 @@ __all__ = [
     "DEFAULT_ROWS",
     "METHODS",
     "SHINGLE_KINDS",
+    "TEXT_KINDS",
     "TOKEN_PATTERN",
     "WORD_PATTERN",
     "TokenSets",
@@ -200,6 +201,8 @@ WORD_PATTERN: Final = f"[{_NO_SPACE}]|[^\\s\\p{{P}}{_NO_SPACE}]+"
 _URL: Final = r"(?i)(?:https?://|www\.)\S+"
 _MENTION: Final = r"@\w+"
 _SIGNAL: Final = "co_similar"
+#: Kinds whose text counts for ``co_similar`` (reposts and forwards repeat someone else's).
+TEXT_KINDS: Final = ("post", "quote", "reply", "comment")
 #: Multiply-shift constants are drawn from this generator (fixed: signatures do not
 #: depend on the user's seed, only the shingle hashes do).
 _HASH_SEED: Final = 0x5EED_C0DE
@@ -763,7 +766,7 @@ def similar_actions(
     *,
     threshold: float = 0.8,
     min_shingles: int = 5,
-    text_kinds: tuple[str, ...] = ("post", "quote", "reply", "comment"),
+    text_kinds: tuple[str, ...] = TEXT_KINDS,
     shingle: ShingleKind = "word",
     ngram: int = 1,
     method: Method = "minhash",

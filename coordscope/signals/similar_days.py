@@ -48,7 +48,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
 
 import numpy as np
 import numpy.typing as npt
@@ -61,10 +60,12 @@ from coordscope.schema import EventFrame
 from coordscope.signals.similar import (
     DEFAULT_BANDS,
     DEFAULT_ROWS,
+    TEXT_KINDS,
     TokenSets,
     _band_key,
     _bucket_pairs,
     _fingerprints,
+    _ranges,
     _signatures,
     streamed_sets,
     subset_sets,
@@ -85,10 +86,6 @@ __all__ = [
 
 IntArray = npt.NDArray[np.int64]
 UIntArray = npt.NDArray[np.uint64]
-
-#: Kinds whose text counts for ``co_similar`` (as in
-#: :func:`~coordscope.signals.similar.similar_actions`).
-TEXT_KINDS: Final = ("post", "quote", "reply", "comment")
 
 
 @dataclass(frozen=True)
@@ -381,15 +378,13 @@ def horizon_groups(
 # files
 
 
-def write_day_sets(sets: DaySets, stem: Path) -> dict[str, str]:
-    """Write a day's sets beside ``stem`` (three Parquet files); return their names."""
-    names = {
-        "messages": f"{stem.name}.similar-messages.parquet",
-        "sets": f"{stem.name}.similar-sets.parquet",
-        "hashes": f"{stem.name}.similar-hashes.parquet",
-    }
-    folder = stem.parent
-    write_table(pl.DataFrame({"event": sets.event, "rep": sets.rep}), folder / names["messages"])
+def write_day_sets(sets: DaySets, root: Path, stem: str) -> dict[str, str]:
+    """Write a day's sets as three Parquet files ``root / (stem + ".similar-*.parquet")``.
+
+    Returns their names relative to ``root`` (what :func:`read_day_sets` takes).
+    """
+    names = {part: f"{stem}.similar-{part}.parquet" for part in ("messages", "sets", "hashes")}
+    write_table(pl.DataFrame({"event": sets.event, "rep": sets.rep}), root / names["messages"])
     write_table(
         pl.DataFrame(
             {
@@ -397,23 +392,23 @@ def write_day_sets(sets: DaySets, stem: Path) -> dict[str, str]:
                 **{f"k{b}": sets.keys[:, b] for b in range(sets.keys.shape[1])},
             }
         ),
-        folder / names["sets"],
+        root / names["sets"],
     )
-    write_table(pl.DataFrame({"h": sets.hashes}, schema={"h": pl.UInt64}), folder / names["hashes"])
+    write_table(pl.DataFrame({"h": sets.hashes}, schema={"h": pl.UInt64}), root / names["hashes"])
     return names
 
 
-def read_day_sets(folder: Path, names: dict[str, str], *, messages_only: bool = False) -> DaySets:
+def read_day_sets(root: Path, names: dict[str, str], *, messages_only: bool = False) -> DaySets:
     """Read what :func:`write_day_sets` wrote (``messages_only``: no hashes nor keys)."""
-    msgs = pl.read_parquet(folder / names["messages"])
-    sized = pl.read_parquet(folder / names["sets"])
+    msgs = pl.read_parquet(root / names["messages"])
+    sized = pl.read_parquet(root / names["sets"])
     indptr = np.zeros(sized.height + 1, dtype=np.int64)
     np.cumsum(sized["size"].to_numpy(), out=indptr[1:])
     if messages_only:
         hashes = np.zeros(0, dtype=np.uint64)
         keys = np.zeros((sized.height, 0), dtype=np.uint64)
     else:
-        hashes = pl.read_parquet(folder / names["hashes"])["h"].to_numpy().astype(np.uint64)
+        hashes = pl.read_parquet(root / names["hashes"])["h"].to_numpy().astype(np.uint64)
         key_columns = [c for c in sized.columns if c.startswith("k")]
         keys = (
             sized.select(key_columns).to_numpy().astype(np.uint64)
@@ -454,16 +449,6 @@ def _messages(
     if isinstance(kept, DaySets):
         return kept.event, kept.rep, kept.n_sets
     return kept
-
-
-def _ranges(starts: IntArray, lengths: IntArray) -> IntArray:
-    """``concat(arange(s, s + l) for s, l)`` without a loop."""
-    total = int(lengths.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    owner = np.repeat(np.arange(lengths.shape[0], dtype=np.int64), lengths)
-    first = np.cumsum(lengths) - lengths
-    return starts[owner] + (np.arange(total, dtype=np.int64) - first[owner])
 
 
 def _joined(new: DaySets, mine: IntArray, old: DaySets, theirs: IntArray) -> TokenSets:
